@@ -1,0 +1,159 @@
+/**
+ * The storage contract between the protocol Server and a session store.
+ *
+ * An engine stores sessions, their subscriptions and their message queues,
+ * expires sessions, and tells the node that holds a session's connection
+ * that messages are waiting. It never sees a request, a socket or a Bayeux
+ * message object: messages reach it as pre-serialized JSON strings, so a
+ * networked engine (Redis) can store them as they are and a published
+ * message is serialized once however many sessions receive it.
+ *
+ * Every operation is async so a networked engine fits the same interface.
+ * An operation that fails because the store is out of reach rejects with
+ * {@link EngineUnavailableError}; any other rejection is a bug.
+ * One test suite (`test/engine-suite.ts`) runs against every engine.
+ */
+
+/** What the Server gives an engine to call back into. */
+export interface EngineHost {
+  /**
+   * Messages are waiting for these sessions. Called on the node that last
+   * held each session's connection (see {@link Engine.touch}); a node that
+   * has no connection for a session ignores the call, and the messages wait
+   * in the queue for the session's next connect. May be called with ids
+   * more than once per tick; the Server coalesces them.
+   */
+  wake(clientIds: readonly string[]): void;
+  /**
+   * The engine ended a session because it was not touched in time. Called
+   * once per cluster for each expired session, on one node.
+   */
+  expired(clientId: string): void;
+}
+
+/**
+ * Where an engine reports trouble it recovers from by itself (a lost
+ * connection, its return). A winston logger fits.
+ */
+export interface EngineLogger {
+  warn(message: string): unknown;
+  info?(message: string): unknown;
+}
+
+/**
+ * An operation failed because the engine's store cannot be reached right
+ * now (for RedisEngine: the connection to Redis is down, or Redis did not
+ * answer in time). The operation may or may not have taken effect. Nothing
+ * is wrong with the request: the Server should answer it with a Bayeux
+ * error and `advice: { reconnect: 'retry' }` so the client tries again
+ * later. Its message never contains credentials.
+ */
+export class EngineUnavailableError extends Error {
+  override name = 'EngineUnavailableError';
+  /** Stable, machine-readable: `engine.unavailable`. */
+  readonly type = 'engine.unavailable';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** Settings the Server passes to {@link Engine.open}. */
+export interface EngineConfig {
+  /**
+   * Most messages a session may have waiting, counting unacknowledged ones.
+   * When a message would exceed it, the oldest waiting message is dropped
+   * and counted in {@link TakeResult.dropped}.
+   */
+  maxQueue: number;
+  /** How often, in ms, the engine looks for expired sessions. */
+  sweepInterval: number;
+  /**
+   * Where to report connection trouble. Optional; an engine with a logger
+   * of its own (an option) uses that first.
+   */
+  logger?: EngineLogger;
+}
+
+/** Options fixed when a session is created. */
+export interface SessionOptions {
+  /**
+   * The session uses the CometD ack extension: {@link Engine.take} keeps
+   * what it returns until a later take acknowledges its batch.
+   */
+  ack: boolean;
+  /** Time to live in ms before the first {@link Engine.touch}. */
+  ttl: number;
+}
+
+/** What {@link Engine.take} returns for a known session. */
+export interface TakeResult {
+  /** The waiting messages, oldest first, as JSON texts. */
+  messages: string[];
+  /**
+   * For an acked session, the batch number of this take: the client
+   * acknowledges it by sending it back as `ext.ack` on its next connect.
+   * Undefined for a session without acks.
+   */
+  batch?: number;
+  /** Messages dropped from this session's queue by `maxQueue` since the last take. */
+  dropped: number;
+}
+
+/** Counts for `stats()`. */
+export interface EngineStats {
+  sessions: number;
+  subscriptions: number;
+}
+
+export interface Engine {
+  /**
+   * Called once by the Server before any other call. A networked engine
+   * rejects with {@link EngineUnavailableError} when it cannot reach its
+   * store in time.
+   */
+  open(host: EngineHost, config: EngineConfig): Promise<void>;
+  /** Stop timers, drop connections; the engine is not used afterwards. */
+  close(): Promise<void>;
+
+  /** Create a session and return its id: unguessable, URL-safe, at least 128 bits of randomness. */
+  createSession(options: SessionOptions): Promise<string>;
+  /** Whether the session exists and has not expired. */
+  exists(clientId: string): Promise<boolean>;
+  /**
+   * Keep the session alive for `ttl` ms from now, and make this node the
+   * one that {@link EngineHost.wake} is called on for it. Returns false
+   * for an unknown or expired session.
+   */
+  touch(clientId: string, ttl: number): Promise<boolean>;
+  /** End a session: its subscriptions and queue go with it. False if it did not exist. */
+  destroy(clientId: string): Promise<boolean>;
+
+  /** Subscribe a session to a channel or pattern. False for an unknown session. */
+  subscribe(clientId: string, pattern: string): Promise<boolean>;
+  /** Remove one subscription. False for an unknown session. */
+  unsubscribe(clientId: string, pattern: string): Promise<boolean>;
+  /** The session's subscriptions (empty for an unknown session). */
+  subscriptions(clientId: string): Promise<string[]>;
+
+  /**
+   * Queue `message` once for every session subscribed to any of `patterns`
+   * (the channel's expansion: `/a/b`, `/a/*`, `/a/**`, `/**`), even when a
+   * session matches several of them, and wake the nodes that hold those
+   * sessions. Resolves to the number of sessions it was queued for.
+   */
+  publish(patterns: readonly string[], message: string): Promise<number>;
+  /** Queue `message` for one session and wake its node. False for an unknown session. */
+  deliver(clientId: string, message: string): Promise<boolean>;
+  /**
+   * Take the session's waiting messages. For a session without acks they
+   * are removed. For an acked session, `ack` is the last batch the client
+   * received: messages sent in that batch or earlier are dropped, and every
+   * message still unacknowledged is returned again, in order, after which
+   * all of them belong to the new batch returned in the result. Resolves to
+   * null for an unknown session.
+   */
+  take(clientId: string, ack?: number): Promise<TakeResult | null>;
+
+  stats(): Promise<EngineStats>;
+}

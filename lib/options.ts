@@ -1,0 +1,207 @@
+/**
+ * The `bayeux()` options: declared with their defaults, validated once.
+ */
+import winston from 'winston';
+import type { Engine } from './engines/engine.js';
+import { MemoryEngine } from './engines/memory.js';
+import type { ServiceHandler } from './server/types.js';
+
+/** Who may call the endpoint from another origin. */
+export interface CorsOptions {
+  /**
+   * Allowed origins: `'*'` (any), one origin, a list, a RegExp, or a
+   * function. Default `'*'`.
+   */
+  origin?: string | readonly string[] | RegExp | ((origin: string) => boolean);
+  /** Send `Access-Control-Allow-Credentials: true` (the origin is then echoed, never `*`). Default `false`. */
+  credentials?: boolean;
+  /** Preflight cache lifetime in seconds (`Access-Control-Max-Age`). Default `86400`. */
+  maxAge?: number;
+}
+
+/** What a slow consumer gets when its queue reaches `maxQueue` or its socket's buffer `wsHighWaterMark`. */
+export type SlowConsumerPolicy = 'drop-oldest' | 'disconnect';
+
+export interface BayeuxOptions {
+  /** How long, in ms, a `/meta/connect` is held waiting for messages. Default `30000`. */
+  timeout?: number;
+  /** Advised pause, in ms, between the end of one connect and the next. Default `0`. */
+  interval?: number;
+  /**
+   * How long, in ms, a session lives after its last connect ended without
+   * a new one arriving; then it is gone. Default `10000`.
+   */
+  maxInterval?: number;
+  /** Where sessions, subscriptions and queues live. Default `new MemoryEngine()`. */
+  engine?: Engine;
+  /** Accept publishes from clients that have not handshaken. Default `false`. */
+  anonymousPublish?: boolean;
+  /**
+   * Most held `/meta/connect`s per client address (`req.ip`, so Express's
+   * `trust proxy` applies); extra ones are answered at once with
+   * `advice: { 'multiple-clients': true }`. `0` turns the limit off. Default `0`
+   * (behind a reverse proxy every client can share one address).
+   */
+  maxConnectionsPerIp?: number;
+  /** Largest request body or WebSocket frame, in bytes; larger gets 413 `entity.too.large`. Default `1048576` (1 MiB). */
+  maxBodyBytes?: number;
+  /** Most messages in one request; more and the request is refused with 400. Default `1000`. */
+  maxBatch?: number;
+  /**
+   * Most messages waiting for one session (unacknowledged ones included).
+   * Beyond it the `slowConsumer` policy applies. Default `10000`.
+   */
+  maxQueue?: number;
+  /**
+   * What happens to a session whose queue overflows `maxQueue` or whose
+   * WebSocket buffers more than `wsHighWaterMark`: `'drop-oldest'` drops its
+   * oldest waiting messages (and logs a warning); `'disconnect'` ends the
+   * session with `advice: { reconnect: 'handshake' }`. Default `'drop-oldest'`.
+   */
+  slowConsumer?: SlowConsumerPolicy;
+  /** Cross-origin access for long-polling. `true` = any origin. Default `false` (no CORS headers). */
+  cors?: boolean | CorsOptions;
+  /** A winston logger. Default: warnings and errors to stderr (see `logLevel`, `logFile`). */
+  logger?: winston.Logger;
+  /** Level of the default logger. Default `'warn'`; `'debug'` when `debug` is true. */
+  logLevel?: string;
+  /** Shorthand for `logLevel: 'debug'`, as the Perl server's `Debug`. Default `false`. */
+  debug?: boolean;
+  /** Also write the default logger's output to this file. Default: none. */
+  logFile?: string;
+  /**
+   * Services by name: `{ echo: fn }` answers `/service/echo`; `_handler`
+   * answers any `/service/*` channel without its own handler. Default `{}`.
+   */
+  services?: Record<string, ServiceHandler>;
+  /** Offer the CometD ack extension to clients that ask for it. Default `true`. */
+  ack?: boolean;
+  /** WebSocket: ping every this many ms, and close a socket that did not answer the last ping. Default `25000`. */
+  wsPingInterval?: number;
+  /** WebSocket: per-message deflate. Default `false` (it costs CPU and memory per socket). */
+  wsPerMessageDeflate?: boolean;
+  /** WebSocket: bytes buffered on a socket beyond which the `slowConsumer` policy applies. Default `4194304` (4 MiB). */
+  wsHighWaterMark?: number;
+}
+
+/** The options after defaults and validation. */
+export interface ResolvedOptions {
+  timeout: number;
+  interval: number;
+  maxInterval: number;
+  engine: Engine;
+  anonymousPublish: boolean;
+  maxConnectionsPerIp: number;
+  maxBodyBytes: number;
+  maxBatch: number;
+  maxQueue: number;
+  slowConsumer: SlowConsumerPolicy;
+  cors: CorsOptions | false;
+  logger: winston.Logger;
+  services: Record<string, ServiceHandler>;
+  ack: boolean;
+  wsPingInterval: number;
+  wsPerMessageDeflate: boolean;
+  wsHighWaterMark: number;
+}
+
+const KNOWN = new Set([
+  'timeout', 'interval', 'maxInterval', 'engine', 'anonymousPublish', 'maxConnectionsPerIp',
+  'maxBodyBytes', 'maxBatch', 'maxQueue', 'slowConsumer', 'cors', 'logger', 'logLevel', 'debug',
+  'logFile', 'services', 'ack', 'wsPingInterval', 'wsPerMessageDeflate', 'wsHighWaterMark',
+]);
+
+function integer(options: BayeuxOptions, name: keyof BayeuxOptions, fallback: number, min: number): number {
+  const value = options[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new TypeError(`option ${name} must be an integer >= ${min}`);
+  }
+  return value;
+}
+
+function boolean(options: BayeuxOptions, name: keyof BayeuxOptions, fallback: boolean): boolean {
+  const value = options[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new TypeError(`option ${name} must be a boolean`);
+  return value;
+}
+
+function resolveCors(value: BayeuxOptions['cors']): CorsOptions | false {
+  if (value === undefined || value === false) return false;
+  if (value === true) return { origin: '*', credentials: false, maxAge: 86400 };
+  if (typeof value !== 'object' || value === null) throw new TypeError('option cors must be a boolean or an object');
+  for (const key of Object.keys(value)) {
+    if (key !== 'origin' && key !== 'credentials' && key !== 'maxAge') throw new TypeError(`unknown option cors.${key}`);
+  }
+  const origin = value.origin ?? '*';
+  const okOrigin = typeof origin === 'string' || typeof origin === 'function' || origin instanceof RegExp ||
+    (Array.isArray(origin) && origin.every((o) => typeof o === 'string'));
+  if (!okOrigin) throw new TypeError('option cors.origin must be a string, a list of strings, a RegExp or a function');
+  return { origin, credentials: value.credentials === true, maxAge: value.maxAge ?? 86400 };
+}
+
+function defaultLogger(options: BayeuxOptions): winston.Logger {
+  const level = options.logLevel ?? (options.debug ? 'debug' : 'warn');
+  if (typeof level !== 'string' || !(level in winston.config.npm.levels)) {
+    throw new TypeError(`option logLevel must be one of ${Object.keys(winston.config.npm.levels).join(', ')}`);
+  }
+  if (options.logFile !== undefined && typeof options.logFile !== 'string') throw new TypeError('option logFile must be a path');
+  const transports: winston.transport[] = [
+    new winston.transports.Console({ stderrLevels: Object.keys(winston.config.npm.levels) }),
+  ];
+  if (options.logFile) transports.push(new winston.transports.File({ filename: options.logFile }));
+  return winston.createLogger({
+    level,
+    format: winston.format.combine(
+      winston.format.timestamp(),
+      winston.format.printf((info) => `${String(info['timestamp'])} bayeux ${info.level}: ${String(info.message)}`),
+    ),
+    transports,
+  });
+}
+
+/** Validate `options` and fill in defaults. Throws a `TypeError` naming a bad or unknown option. */
+export function resolveOptions(options: BayeuxOptions = {}): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError('bayeux() options must be an object');
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key)) throw new TypeError(`unknown option ${key}`);
+  }
+  const engine = options.engine ?? new MemoryEngine();
+  for (const method of ['open', 'createSession', 'publish', 'take'] as const) {
+    if (typeof (engine as unknown as Record<string, unknown>)[method] !== 'function') {
+      throw new TypeError('option engine must implement the Engine interface');
+    }
+  }
+  const slowConsumer = options.slowConsumer ?? 'drop-oldest';
+  if (slowConsumer !== 'drop-oldest' && slowConsumer !== 'disconnect') {
+    throw new TypeError("option slowConsumer must be 'drop-oldest' or 'disconnect'");
+  }
+  const services = options.services ?? {};
+  if (typeof services !== 'object' || services === null) throw new TypeError('option services must be an object');
+  for (const [name, fn] of Object.entries(services)) {
+    if (typeof fn !== 'function') throw new TypeError(`option services.${name} must be a function`);
+  }
+  if (options.logger !== undefined && typeof options.logger?.log !== 'function') {
+    throw new TypeError('option logger must be a winston logger');
+  }
+  return {
+    timeout: integer(options, 'timeout', 30_000, 0),
+    interval: integer(options, 'interval', 0, 0),
+    maxInterval: integer(options, 'maxInterval', 10_000, 1),
+    engine,
+    anonymousPublish: boolean(options, 'anonymousPublish', false),
+    maxConnectionsPerIp: integer(options, 'maxConnectionsPerIp', 0, 0),
+    maxBodyBytes: integer(options, 'maxBodyBytes', 1_048_576, 64),
+    maxBatch: integer(options, 'maxBatch', 1000, 1),
+    maxQueue: integer(options, 'maxQueue', 10_000, 1),
+    slowConsumer,
+    cors: resolveCors(options.cors),
+    logger: options.logger ?? defaultLogger(options),
+    services,
+    ack: boolean(options, 'ack', true),
+    wsPingInterval: integer(options, 'wsPingInterval', 25_000, 0),
+    wsPerMessageDeflate: boolean(options, 'wsPerMessageDeflate', false),
+    wsHighWaterMark: integer(options, 'wsHighWaterMark', 4 * 1_048_576, 1024),
+  };
+}

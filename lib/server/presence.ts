@@ -1,0 +1,88 @@
+/**
+ * Per-node bookkeeping of the sessions that have a connection on this node:
+ * a held `/meta/connect`, a WebSocket that deliveries are pushed to, or both.
+ * A wake-up from the engine for a session with no presence here is ignored;
+ * its messages wait in the engine for the next connect.
+ */
+import type { Connection } from './types.js';
+
+/** A `/meta/connect` waiting for messages or its timeout. */
+export interface HeldConnect {
+  readonly conn: Connection;
+  /** Answer it now. */
+  release(): void;
+}
+
+export interface Presence {
+  readonly clientId: string;
+  held: HeldConnect | undefined;
+  /** The push-capable connection (WebSocket) the session last connected on. */
+  sink: Connection | undefined;
+  /** The session uses acks: deliveries travel only in connect replies. */
+  ack: boolean;
+}
+
+export class Presences {
+  readonly #byId = new Map<string, Presence>();
+  readonly #pending = new Set<string>();
+  #scheduled = false;
+  readonly #flush: (presence: Presence) => void;
+
+  constructor(flush: (presence: Presence) => void) {
+    this.#flush = flush;
+  }
+
+  get(clientId: string): Presence | undefined {
+    return this.#byId.get(clientId);
+  }
+
+  ensure(clientId: string, ack: boolean): Presence {
+    let presence = this.#byId.get(clientId);
+    if (!presence) {
+      presence = { clientId, held: undefined, sink: undefined, ack };
+      this.#byId.set(clientId, presence);
+    }
+    return presence;
+  }
+
+  /** Forget a presence that has nothing left on this node. */
+  prune(presence: Presence): void {
+    if (!presence.held && !presence.sink && this.#byId.get(presence.clientId) === presence) {
+      this.#byId.delete(presence.clientId);
+    }
+  }
+
+  delete(clientId: string): Presence | undefined {
+    const presence = this.#byId.get(clientId);
+    this.#byId.delete(clientId);
+    return presence;
+  }
+
+  values(): IterableIterator<Presence> {
+    return this.#byId.values();
+  }
+
+  get heldCount(): number {
+    let n = 0;
+    for (const p of this.#byId.values()) if (p.held) n++;
+    return n;
+  }
+
+  /** Mark sessions as having messages; each is flushed once on the next tick. */
+  wake(clientIds: readonly string[]): void {
+    for (const id of clientIds) {
+      if (this.#byId.has(id)) this.#pending.add(id);
+    }
+    if (this.#pending.size === 0 || this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      const ids = [...this.#pending];
+      this.#pending.clear();
+      for (const id of ids) {
+        const presence = this.#byId.get(id);
+        if (presence) this.#flush(presence);
+      }
+    });
+  }
+}

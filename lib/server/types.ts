@@ -1,0 +1,121 @@
+/**
+ * The shapes the Server works with: Bayeux messages, the context handed to
+ * middleware and services, and the connection a transport hands the Server.
+ */
+import type { IncomingMessage } from 'node:http';
+
+/** Reconnect advice, as Bayeux defines it. */
+export interface Advice {
+  reconnect?: 'retry' | 'handshake' | 'none';
+  interval?: number;
+  timeout?: number;
+  'multiple-clients'?: boolean;
+  [key: string]: unknown;
+}
+
+/** A Bayeux message, as received or sent. */
+export interface Message {
+  channel: string;
+  clientId?: string;
+  id?: string;
+  data?: unknown;
+  ext?: Record<string, unknown>;
+  advice?: Advice;
+  successful?: boolean;
+  error?: string;
+  subscription?: string | string[];
+  version?: string;
+  minimumVersion?: string;
+  supportedConnectionTypes?: string[];
+  connectionType?: string;
+  [key: string]: unknown;
+}
+
+/** How a message reached the Server. */
+export type TransportName = 'long-polling' | 'callback-polling' | 'websocket' | 'local';
+
+/**
+ * One client connection as a transport sees it: an HTTP request, or a
+ * WebSocket for its whole life. Transports create these; the Server reads them.
+ */
+export interface Connection {
+  readonly transport: TransportName;
+  /** The HTTP request (long-polling, JSONP) or the upgrade request (WebSocket). */
+  readonly req?: IncomingMessage;
+  /** The WebSocket, for the WebSocket transport. */
+  readonly socket?: unknown;
+  /** The client's address (Express's `req.ip`, so `trust proxy` applies). */
+  readonly ip?: string;
+  /** Aborted when the client goes away (request closed, socket closed). */
+  readonly signal?: AbortSignal;
+  /**
+   * Push-capable connections (WebSocket) send messages as they arrive
+   * instead of waiting for a `/meta/connect` reply. `messages` are JSON texts.
+   */
+  push?(messages: readonly string[]): void;
+  /** True while the connection's outgoing buffer is over its high-water mark. */
+  congested?(): boolean;
+  /** The session this connection is bound to (set by the Server after a handshake or connect on it). */
+  clientId?: string | undefined;
+}
+
+/** What middleware and services see besides the message. */
+export interface Context {
+  /** The sender's session id (`clientId`), once it has one. */
+  readonly client: string | undefined;
+  /** How the message arrived. */
+  readonly transport: TransportName;
+  /** The HTTP request, or the WebSocket's upgrade request. Undefined for server-side calls. */
+  readonly req: IncomingMessage | undefined;
+  /** The WebSocket, when the message arrived on one. */
+  readonly socket: unknown;
+  /** The client's address. */
+  readonly ip: string | undefined;
+}
+
+/** A `next` callback: call it with nothing to go on, or with an error to refuse the message. */
+export type Next = (err?: unknown) => void;
+
+/**
+ * Message middleware. Call `next()` to go on, or `next(err)`, throw, or
+ * reject to refuse the message (a `BayeuxError` chooses the code). A
+ * function declared with two parameters is awaited instead of given `next`.
+ */
+export type Middleware = (message: Message, ctx: Context, next: Next) => unknown;
+
+/** A `/service/*` handler: its return value (or resolved value) is the reply's `data`. */
+export type ServiceHandler = (message: Message, ctx: Context) => unknown;
+
+/**
+ * A hook on everything the server sends: meta and service replies (once per
+ * reply) and published messages (once per publish, before fan-out). Change
+ * the message in place or return a replacement. `ctx` is the requester's
+ * for replies and the publisher's for published messages.
+ */
+export type OutgoingHook = (message: Message, ctx: Context) => Message | void;
+
+/** Server events and their arguments. */
+export interface ServerEvents {
+  handshake: [clientId: string, ctx: Context];
+  connect: [clientId: string, ctx: Context];
+  disconnect: [clientId: string, reason: 'client' | 'timeout' | 'server'];
+  subscribe: [clientId: string, channel: string];
+  unsubscribe: [clientId: string, channel: string];
+  publish: [clientId: string | undefined, channel: string, data: unknown];
+}
+
+/** `stats()` */
+export interface Stats {
+  /** Sessions in the engine (cluster-wide for a shared engine). */
+  sessions: number;
+  /** Subscriptions in the engine. */
+  subscriptions: number;
+  /** `/meta/connect`s held open on this node. */
+  heldConnections: number;
+  /** WebSockets open on this node. */
+  sockets: number;
+  /** Messages received by this node. */
+  messagesIn: number;
+  /** Messages sent by this node (replies and deliveries). */
+  messagesOut: number;
+}

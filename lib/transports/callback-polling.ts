@@ -1,0 +1,45 @@
+/**
+ * Callback-polling (JSONP): GET with `message=` (JSON text of a message or
+ * an array) and `jsonp=` (the callback name). Answered as
+ * `text/javascript`: `/**\/callback([...]);`. The callback name is
+ * validated so the response cannot carry script of the caller's choosing.
+ */
+import type { Request, Response } from 'express';
+import { HttpError } from '../errors.js';
+import type { Server } from '../server/server.js';
+import { checkBatch, jsonArray, parseMessageParam, requestConnection, sendHttpError, toHttpError } from './http.js';
+
+/** Letters, digits, `_`, `$` and `.`, at most 64 characters. */
+const CALLBACK = /^[A-Za-z0-9_$.]{1,64}$/;
+
+export function isValidCallback(name: unknown): name is string {
+  return typeof name === 'string' && CALLBACK.test(name);
+}
+
+export class CallbackPollingTransport {
+  readonly #server: Server;
+
+  constructor(server: Server) {
+    this.#server = server;
+  }
+
+  async handle(req: Request, res: Response): Promise<void> {
+    try {
+      const callback = req.query['jsonp'];
+      if (!isValidCallback(callback)) {
+        throw new HttpError(400, 'jsonp.callback.invalid', 'jsonp must be letters, digits, _ $ . and at most 64 characters');
+      }
+      const messages = checkBatch(parseMessageParam(req.query['message']), this.#server.options);
+      const conn = requestConnection('callback-polling', req, res);
+      const replies = await this.#server.process(messages, conn);
+      if (conn.signal?.aborted) return;
+      res.status(200);
+      res.setHeader('Content-Type', 'text/javascript; charset=utf-8');
+      res.setHeader('Cache-Control', 'no-cache, no-store');
+      res.setHeader('X-Content-Type-Options', 'nosniff');
+      res.end(`/**/${callback}(${jsonArray(replies)});`);
+    } catch (err) {
+      sendHttpError(res, toHttpError(err));
+    }
+  }
+}

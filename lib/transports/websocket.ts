@@ -1,0 +1,187 @@
+/**
+ * Bayeux over WebSocket, on the HTTP server's `upgrade` event (`ws` in
+ * `noServer` mode), for the middleware's mount path only. Each text frame
+ * is a JSON array of messages (or one message). A held `/meta/connect` does
+ * not block the socket: later frames are handled while it waits. Deliveries
+ * are pushed as they arrive, one frame per flush.
+ */
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import type { Server } from '../server/server.js';
+import type { Connection } from '../server/types.js';
+import { jsonArray } from './http.js';
+
+/** How long an upgrade request for another path may wait for another listener to answer it. */
+const UNANSWERED_UPGRADE_MS = 3000;
+
+export interface AttachOptions {
+  /** The path to accept upgrades on. Default: where the middleware is mounted. */
+  path?: string;
+}
+
+interface SocketState {
+  conn: Connection;
+  alive: boolean;
+  chain: Promise<void>;
+}
+
+export class WebSocketTransport {
+  readonly #server: Server;
+  readonly #wss: WebSocketServer;
+  readonly #sockets = new Map<WebSocket, SocketState>();
+  readonly #attached: Array<{ http: HttpServer; listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void }> = [];
+  #heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(server: Server) {
+    this.#server = server;
+    const { maxBodyBytes, wsPerMessageDeflate } = server.options;
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload: maxBodyBytes, perMessageDeflate: wsPerMessageDeflate });
+    server.addConnectionType('websocket');
+  }
+
+  /** Take upgrades for `path()` on `http`; leave the others to other listeners. */
+  attach(http: HttpServer, path: () => string | undefined): void {
+    const listener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+      const pathname = (req.url ?? '/').split('?')[0] as string;
+      const mount = path();
+      const ours = mount !== undefined && (pathname === mount || pathname === mount + '/' || pathname.startsWith(mount + '/'));
+      if (!ours || this.#server.closed) {
+        this.#closeIfUnanswered(socket, ours ? 503 : 404);
+        return;
+      }
+      socket.on('error', () => socket.destroy());
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#open(ws, req));
+    };
+    http.on('upgrade', listener);
+    this.#attached.push({ http, listener });
+    const interval = this.#server.options.wsPingInterval;
+    if (interval > 0 && !this.#heartbeat) {
+      this.#heartbeat = setInterval(() => this.#ping(), interval);
+      this.#heartbeat.unref();
+    }
+  }
+
+  /** Close every socket and stop listening for upgrades. */
+  close(): void {
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+    for (const { http, listener } of this.#attached) http.off('upgrade', listener);
+    this.#attached.length = 0;
+    for (const ws of this.#sockets.keys()) ws.close(1001, 'server closing');
+    this.#wss.close();
+  }
+
+  #closeIfUnanswered(socket: Duplex, status: number): void {
+    const timer = setTimeout(() => {
+      const raw = socket as Duplex & { bytesWritten?: number };
+      if (socket.destroyed || (raw.bytesWritten ?? 0) > 0) return;
+      const reason = status === 404 ? 'Not Found' : 'Service Unavailable';
+      socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      socket.destroy();
+    }, UNANSWERED_UPGRADE_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+  }
+
+  #open(ws: WebSocket, req: IncomingMessage): void {
+    const controller = new AbortController();
+    const highWater = this.#server.options.wsHighWaterMark;
+    const expressReq = req as IncomingMessage & { ip?: string };
+    const conn: Connection = {
+      transport: 'websocket',
+      req,
+      socket: ws,
+      ip: expressReq.ip ?? req.socket.remoteAddress,
+      signal: controller.signal,
+      clientId: undefined,
+      push: (messages) => {
+        if (ws.readyState === WebSocket.OPEN) ws.send(jsonArray(messages));
+      },
+      congested: () => ws.bufferedAmount > highWater,
+    };
+    const state: SocketState = { conn, alive: true, chain: Promise.resolve() };
+    this.#sockets.set(ws, state);
+    this.#server.socketOpened();
+    ws.on('pong', () => (state.alive = true));
+    ws.on('message', (data, isBinary) => this.#frame(state, data, isBinary));
+    ws.on('error', () => ws.terminate());
+    ws.on('close', () => {
+      this.#sockets.delete(ws);
+      controller.abort();
+      this.#server.detach(conn);
+    });
+  }
+
+  #frame(state: SocketState, data: RawData, isBinary: boolean): void {
+    const ws = state.conn.socket as WebSocket;
+    let messages: unknown[];
+    try {
+      if (isBinary) throw new Error('binary frames are not Bayeux');
+      const parsed: unknown = JSON.parse(data.toString());
+      messages = Array.isArray(parsed) ? parsed : [parsed];
+    } catch {
+      this.#error(ws, '400::invalid JSON frame');
+      return;
+    }
+    const { maxBatch } = this.#server.options;
+    if (messages.length === 0) return this.#error(ws, '400::empty frame');
+    if (messages.length > maxBatch) return this.#error(ws, `400::${maxBatch}:too many messages in one frame`);
+    const run = async (): Promise<void> => {
+      const replies = await this.#server.process(messages, state.conn);
+      if (replies.length > 0 && ws.readyState === WebSocket.OPEN) ws.send(jsonArray(replies));
+    };
+    // Frames are handled in order, but a lone /meta/connect (which may be
+    // held) does not hold up the frames after it.
+    const lone = messages.length === 1 && (messages[0] as { channel?: unknown } | null)?.channel === '/meta/connect';
+    if (lone) void state.chain.then(run);
+    else state.chain = state.chain.then(run);
+  }
+
+  #error(ws: WebSocket, error: string): void {
+    if (ws.readyState === WebSocket.OPEN) {
+      ws.send(JSON.stringify([{ channel: '/meta/unknown', successful: false, error }]));
+    }
+  }
+
+  #ping(): void {
+    for (const [ws, state] of this.#sockets) {
+      if (!state.alive) {
+        ws.terminate();
+        continue;
+      }
+      state.alive = false;
+      ws.ping();
+    }
+  }
+}
+
+/**
+ * Where `handle` is mounted in the Express app serving `http`: walks the
+ * app's router stack (Express 5 layers keep their `rawPath`). Undefined if
+ * it cannot be found.
+ */
+export function findMountPath(http: HttpServer, handle: unknown): string | undefined {
+  for (const listener of http.listeners('request')) {
+    const router = (listener as { router?: { stack?: unknown[] } }).router;
+    const found = router?.stack ? search(router.stack, '', handle, 0) : undefined;
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+function search(stack: unknown[], prefix: string, handle: unknown, depth: number): string | undefined {
+  if (depth > 8) return undefined;
+  for (const layer of stack as Array<{ handle?: unknown; rawPath?: unknown }>) {
+    const raw = typeof layer.rawPath === 'string' ? layer.rawPath : '';
+    const path = (prefix + (raw === '/' ? '' : raw)).replace(/\/+$/, '');
+    if (layer.handle === handle) return path || '/';
+    const inner = layer.handle as { stack?: unknown[]; router?: { stack?: unknown[] } } | undefined;
+    const innerStack = inner?.stack ?? inner?.router?.stack;
+    if (Array.isArray(innerStack)) {
+      const found = search(innerStack, path, handle, depth + 1);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
