@@ -1,0 +1,27 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BayeuxError, HttpError, ProtocolErrors } from '../lib/errors.js';
+
+test('BayeuxError formats code:args:message', () => {
+  assert.equal(new BayeuxError(403, 'Forbidden', ['/chat', 'x']).toString(), '403:/chat,x:Forbidden');
+  assert.equal(new BayeuxError(402, 'session_unknown').toString(), '402::session_unknown');
+  assert.equal(ProtocolErrors.sessionUnknown().toString(), '402::session_unknown');
+  assert.equal(ProtocolErrors.channelInvalid('/a b').toString(), '405:/a b:invalid_channel');
+  const e = new BayeuxError(403, 'no');
+  assert.ok(e instanceof Error);
+  assert.equal(e.code, 403);
+});
+
+test('BayeuxError.parse round-trips', () => {
+  const e = BayeuxError.parse('403:a,b:denied: really');
+  assert.equal(e.code, 403);
+  assert.deepEqual(e.args, ['a', 'b']);
+  assert.equal(e.message, 'denied: really');
+  assert.equal(BayeuxError.parse('garbage').code, 0);
+});
+
+test('HttpError carries status and type', () => {
+  const e = new HttpError(413, 'entity.too.large', 'big');
+  assert.equal(e.status, 413);
+  assert.equal(e.type, 'entity.too.large');
+});
