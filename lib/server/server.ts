@@ -289,7 +289,10 @@ export class Server extends EventEmitter<ServerEvents> {
     const firstConnect = !this.#connected.has(clientId);
     if (firstConnect) this.#connected.set(clientId, true);
 
-    const presence = this.#presences.ensure(clientId, false);
+    // A client that acknowledges batches sends ext.ack on every connect; its
+    // deliveries then travel only in connect replies.
+    const presence = this.#presences.ensure(clientId, ack !== undefined);
+    if (ack !== undefined) presence.ack = true;
     if (conn.push) {
       presence.sink = conn;
       conn.clientId = clientId;
@@ -322,7 +325,6 @@ export class Server extends EventEmitter<ServerEvents> {
         try {
           result = await engine.take(clientId, ack);
           if (result && result.messages.length === 0) {
-            if (result.batch !== undefined) presence.ack = true;
             aborted = await wait.done;
             if (!aborted) result = await engine.take(clientId, ack);
           }

@@ -1,0 +1,72 @@
+// The chat page: the package's browser client, loaded straight from the build.
+import { BayeuxClient } from '/client/index.js';
+
+const $ = (id) => document.getElementById(id);
+const client = new BayeuxClient(new URL('/cometd', location.href).href, {
+  onError: (message) => line('error', `${message.channel}: ${message.error}`),
+});
+let room;
+let user;
+let subscription;
+
+client.on('connected', () => {
+  $('status').textContent = `connected (${client.transport ?? '…'})`;
+  $('status').className = 'status connected';
+});
+client.on('disconnected', () => {
+  $('status').textContent = 'offline';
+  $('status').className = 'status';
+});
+
+function line(kind, text, who) {
+  const li = document.createElement('li');
+  li.className = kind;
+  if (who) {
+    const b = document.createElement('span');
+    b.className = 'who';
+    b.textContent = who + ': ';
+    li.append(b);
+  }
+  li.append(document.createTextNode(text));
+  $('log').append(li);
+  $('log').scrollTop = $('log').scrollHeight;
+}
+
+$('join').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  user = $('user').value.trim();
+  room = $('room').value.trim();
+  subscription = await client.subscribe(`/chat/${room}`, (data) => {
+    if (data.join) line('meta', `${data.user} joined`);
+    else if (data.leave) line('meta', `${data.user} left`);
+    else line('chat', data.chat, data.user);
+  });
+  await client.publish(`/chat/${room}`, { user, chat: '', join: true });
+  $('join').hidden = true;
+  $('say').hidden = false;
+  $('text').focus();
+});
+
+$('say').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const chat = $('text').value;
+  if (!chat) return;
+  $('text').value = '';
+  try {
+    await client.publish(`/chat/${room}`, { user, chat });
+  } catch (err) {
+    line('error', err.message);
+  }
+});
+
+$('who').addEventListener('click', async () => {
+  const reply = await client.call('/service/members', { room });
+  line('meta', `here: ${reply.members.join(', ') || 'nobody'}`);
+});
+
+$('leave').addEventListener('click', async () => {
+  await client.publish(`/chat/${room}`, { user, chat: '', leave: true });
+  await subscription.unsubscribe();
+  $('say').hidden = true;
+  $('join').hidden = false;
+});

@@ -1,0 +1,55 @@
+/**
+ * A TCP proxy on 127.0.0.1 that forwards to a target port and can cut a
+ * connection instead of forwarding a chunk from the server, to lose a reply
+ * the way a flaky network does.
+ */
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+
+export interface CuttingProxy {
+  readonly port: number;
+  /** How many connections were cut so far. */
+  readonly cuts: number;
+  close(): Promise<void>;
+}
+
+/** `cut(chunk)` decides, for each chunk from the server, whether to drop it and cut both sides. At most `maxCuts` cuts. */
+export async function startCuttingProxy(target: number, cut: (chunk: Buffer) => boolean, maxCuts: number): Promise<CuttingProxy> {
+  let cuts = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(target, '127.0.0.1');
+    sockets.add(client);
+    sockets.add(upstream);
+    const destroy = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', destroy);
+    upstream.on('error', destroy);
+    client.on('close', destroy);
+    upstream.on('close', destroy);
+    client.on('data', (chunk) => upstream.write(chunk));
+    upstream.on('data', (chunk) => {
+      if (cuts < maxCuts && cut(chunk)) {
+        cuts++;
+        destroy();
+        return;
+      }
+      client.write(chunk);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    get cuts() {
+      return cuts;
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
