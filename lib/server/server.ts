@@ -167,6 +167,10 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     const ctx = this.#context(message, conn);
     try {
+      // A socket belongs to the session that handshook or connected on it.
+      if (conn.clientId !== undefined && message.clientId !== undefined && message.clientId !== conn.clientId && channel !== '/meta/handshake') {
+        throw ProtocolErrors.denied('clientId_mismatch');
+      }
       switch (channel) {
         case '/meta/handshake':
           if (batchedHandshake) {
@@ -278,9 +282,6 @@ export class Server extends EventEmitter<ServerEvents> {
     const { clientId } = message;
     const { engine, timeout, maxInterval, maxConnectionsPerIp } = this.options;
     if (typeof clientId !== 'string') return { reply: this.#sessionUnknown(message) };
-    if (conn.push && conn.clientId !== undefined && conn.clientId !== clientId && !(await engine.exists(clientId))) {
-      return { reply: this.#sessionUnknown(message) };
-    }
     // While held, the session must outlive the wait.
     if (!(await engine.touch(clientId, timeout + maxInterval))) return { reply: this.#sessionUnknown(message) };
     await this.#pipeline.run(message, ctx);
@@ -433,9 +434,6 @@ export class Server extends EventEmitter<ServerEvents> {
     if (isWildcard(channel)) throw ProtocolErrors.channelInvalid(channel);
     if (clientId !== undefined || !this.options.anonymousPublish) {
       if (typeof clientId !== 'string') return { reply: this.#sessionUnknown(message) };
-      if (conn.push && conn.clientId !== undefined && conn.clientId !== clientId) {
-        throw ProtocolErrors.denied('clientId_mismatch');
-      }
       if (!(await this.options.engine.exists(clientId))) return { reply: this.#sessionUnknown(message) };
     }
     if (isService(channel)) return this.#callService(message, ctx);
