@@ -60,8 +60,9 @@ $('say').addEventListener('submit', async (event) => {
 });
 
 $('who').addEventListener('click', async () => {
-  const reply = await client.call('/service/members', { room });
-  line('meta', `here: ${reply.members.join(', ') || 'nobody'}`);
+  // A /service/ publish is a request: the reply comes back to this client only.
+  const reply = await client.publish('/service/members', { room });
+  line('meta', `here: ${reply.data.members.join(', ') || 'nobody'}`);
 });
 
 $('leave').addEventListener('click', async () => {
