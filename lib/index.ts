@@ -1,7 +1,8 @@
 export { bayeux, type BayeuxMiddleware } from './middleware.js';
 export { BayeuxError, HttpError } from './errors.js';
 export { MemoryEngine } from './engines/memory.js';
-export type { Engine, EngineConfig, EngineHost, EngineStats, SessionOptions, TakeResult } from './engines/engine.js';
+export { EngineUnavailableError } from './engines/engine.js';
+export type { Engine, EngineConfig, EngineHost, EngineLogger, EngineStats, SessionOptions, TakeResult } from './engines/engine.js';
 export type { BayeuxOptions, CorsOptions, SlowConsumerPolicy } from './options.js';
 export type { LocalListener, LocalSubscription } from './server/server.js';
 export type {

@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { LRUCache } from 'lru-cache';
 import { expand, isMeta, isPublishable, isService, isValidChannel, isWildcard, matches } from '../channel.js';
-import type { TakeResult } from '../engines/engine.js';
+import { EngineUnavailableError, type TakeResult } from '../engines/engine.js';
 import { BayeuxError, ProtocolErrors } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 import { Pipeline } from './pipeline.js';
@@ -70,7 +70,11 @@ export class Server extends EventEmitter<ServerEvents> {
         wake: (ids) => this.#presences.wake(ids),
         expired: (id) => this.#expired(id),
       },
-      { maxQueue: this.options.maxQueue, sweepInterval: Math.max(50, Math.min(1000, this.options.maxInterval / 4)) },
+      {
+        maxQueue: this.options.maxQueue,
+        sweepInterval: Math.max(50, Math.min(1000, this.options.maxInterval / 4)),
+        logger: this.options.logger,
+      },
     );
     return this.#opened;
   }
@@ -200,12 +204,28 @@ export class Server extends EventEmitter<ServerEvents> {
       const advice: Advice | undefined = message.channel === '/meta/handshake' ? { reconnect: 'none', interval: 0 } : undefined;
       return this.#refusal(message, err, undefined, advice);
     }
+    const retry: Advice = { reconnect: 'retry', interval: Math.max(this.options.interval, 1000) };
+    if (err instanceof EngineUnavailableError) {
+      // The store is out of reach (e.g. Redis restarting): nothing is wrong with the request.
+      this.#logUnavailable(err);
+      return this.#refusal(message, new BayeuxError(503, 'engine_unavailable'), undefined, retry);
+    }
     const text = err instanceof Error ? err.message : String(err);
     this.options.logger.error(`${message.channel}: ${text}`);
     return this.#refusal(message, new BayeuxError(500, 'server_error'), undefined, {
       reconnect: 'retry',
       interval: Math.max(this.options.interval, 1000),
     });
+  }
+
+  #unavailableLogged = 0;
+
+  /** Log an engine outage at most once every 5 s, however many requests it fails. */
+  #logUnavailable(err: EngineUnavailableError): void {
+    const now = Date.now();
+    if (now - this.#unavailableLogged < 5000) return;
+    this.#unavailableLogged = now;
+    this.options.logger.warn(`engine unavailable, clients told to retry: ${err.message}`);
   }
 
   #refusal(message: Message, error: BayeuxError, channel?: string, advice?: Advice): Message {
@@ -347,8 +367,10 @@ export class Server extends EventEmitter<ServerEvents> {
       return { reply: this.#sessionUnknown(message) };
     }
     if (result.batch !== undefined) presence.ack = true;
-    // The session lives maxInterval after this connect ends.
-    await engine.touch(clientId, maxInterval);
+    // The session lives maxInterval after this connect ends. If the engine
+    // fails here the messages taken must still go out; the earlier touch
+    // (timeout + maxInterval) keeps the session alive meanwhile.
+    await engine.touch(clientId, maxInterval).catch(() => undefined);
     if (result.dropped > 0 && (await this.#overflowed(clientId, result.dropped))) {
       return {
         reply: this.#refusal(message, new BayeuxError(408, 'slow_consumer'), undefined, { reconnect: 'handshake', interval: 0 }),
@@ -489,7 +511,8 @@ export class Server extends EventEmitter<ServerEvents> {
         return;
       }
       const result = await this.options.engine.take(presence.clientId).catch((err: unknown) => {
-        this.options.logger.warn(`take for a push failed: ${err instanceof Error ? err.message : String(err)}`);
+        if (err instanceof EngineUnavailableError) this.#logUnavailable(err);
+        else this.options.logger.error(`take for a push failed: ${err instanceof Error ? err.message : String(err)}`);
         return null;
       });
       if (!result) return;
