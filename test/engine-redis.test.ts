@@ -1,0 +1,434 @@
+/**
+ * RedisEngine: the engine suite, then what only a networked engine has —
+ * several nodes on one Redis, notifications, cluster-wide expiry, options,
+ * credentials, and the loss of the Redis connection. Every test talks to a
+ * real `redis-server` started on 127.0.0.1 (see helpers/redis-server.ts);
+ * without one on PATH the file says loudly that it skipped.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it, type TestContext } from 'node:test';
+import { createClient } from 'redis';
+import { expand } from '../lib/channel.js';
+import { EngineUnavailableError, type EngineConfig, type EngineLogger } from '../lib/engines/engine.js';
+import { RedisEngine, redactUrl, type RedisEngineOptions, type RedisEngineSource } from '../lib/engines/redis.js';
+import { engineSuite, RecordingHost, sleep, waitFor } from './engine-suite.js';
+import { announceRedisSkip, findRedisServer, freePort, startRedisServer } from './helpers/redis-server.js';
+
+/** Errors that escaped to the process: there must be none. */
+const escaped: unknown[] = [];
+process.on('uncaughtException', (err) => escaped.push(err));
+process.on('unhandledRejection', (err) => escaped.push(err));
+
+class CapturingLogger implements EngineLogger {
+  readonly lines: string[] = [];
+  warn(message: string): void {
+    this.lines.push(`warn: ${message}`);
+  }
+  info(message: string): void {
+    this.lines.push(`info: ${message}`);
+  }
+}
+
+if (!findRedisServer()) {
+  const message = announceRedisSkip();
+  it('RedisEngine', { skip: message }, () => {});
+} else {
+  const server = await startRedisServer();
+  after(() => server.stop());
+
+  let counter = 0;
+  const uniquePrefix = () => `test-${process.pid}-${++counter}:`;
+  /** Fast reconnection and short timeouts: tests should not wait on Redis. */
+  const fast: RedisEngineOptions = { reconnectMaxDelay: 100, commandTimeout: 2000, openTimeout: 3000 };
+
+  engineSuite({
+    name: 'RedisEngine',
+    create: async () => new RedisEngine({ url: server.url }, { ...fast, prefix: uniquePrefix() }),
+  });
+
+  /** An opened engine ("a node") whose close() runs when the test ends. */
+  async function node(
+    t: TestContext,
+    source: RedisEngineSource,
+    options: RedisEngineOptions = {},
+    config: Partial<EngineConfig> = {},
+  ) {
+    const engine = new RedisEngine(source, { ...fast, ...options });
+    const host = new RecordingHost();
+    await engine.open(host, { maxQueue: Infinity, sweepInterval: 50, ...config });
+    t.after(() => engine.close());
+    return { engine, host };
+  }
+
+  async function admin(t: TestContext, url = server.url) {
+    const client = createClient({ url });
+    client.on('error', () => {});
+    await client.connect();
+    t.after(() => client.close().catch(() => {}));
+    return client;
+  }
+
+  describe('RedisEngine: several nodes', () => {
+    it('any node serves any session; wakes go to the node that last touched it, and only there', async (t) => {
+      const prefix = uniquePrefix();
+      const a = await node(t, { url: server.url }, { prefix });
+      const b = await node(t, { url: server.url }, { prefix });
+      const c = await node(t, { url: server.url }, { prefix });
+
+      // Handshake on A, connect on B.
+      const id = await a.engine.createSession({ ack: false, ttl: 10_000 });
+      assert.equal(await b.engine.exists(id), true);
+      assert.equal(await b.engine.touch(id, 10_000), true);
+      assert.equal(await c.engine.subscribe(id, '/chat/**'), true);
+      assert.deepEqual(await a.engine.subscriptions(id), ['/chat/**']);
+
+      assert.equal(await a.engine.publish(expand('/chat/room'), '"m1"'), 1);
+      await waitFor(() => b.host.woken().has(id), 'B woken', 2000);
+      assert.equal(await c.engine.deliver(id, '"m2"'), true);
+      await waitFor(() => b.host.wakes.length >= 2, 'B woken twice', 2000);
+      await sleep(50);
+      assert.deepEqual(a.host.wakes, []);
+      assert.deepEqual(c.host.wakes, []);
+      assert.deepEqual((await b.engine.take(id))?.messages, ['"m1"', '"m2"']);
+
+      // The session moves to A: A wakes itself, without a round trip.
+      b.host.clear();
+      assert.equal(await a.engine.touch(id, 10_000), true);
+      assert.equal(await c.engine.publish(expand('/chat/room'), '"m3"'), 1);
+      await waitFor(() => a.host.woken().has(id), 'A woken', 2000);
+      a.host.clear();
+      assert.equal(await a.engine.publish(expand('/chat/room'), '"m4"'), 1);
+      assert.deepEqual(a.host.wakes, [[id]], 'woken before publish() resolved');
+      await sleep(50);
+      assert.deepEqual(b.host.wakes, []);
+      assert.deepEqual((await c.engine.take(id))?.messages, ['"m3"', '"m4"']);
+    });
+
+    it('a publish sends one notification per node holding recipients, and none for local ones', async (t) => {
+      const prefix = uniquePrefix();
+      const a = await node(t, { url: server.url }, { prefix });
+      const b = await node(t, { url: server.url }, { prefix });
+      const c = await node(t, { url: server.url }, { prefix });
+      const idle = await node(t, { url: server.url }, { prefix });
+
+      const onA: string[] = [];
+      const onB: string[] = [];
+      const onC: string[] = [];
+      for (const [n, ids] of [[a, onA], [b, onB], [c, onC]] as const) {
+        for (let i = 0; i < 5; i++) {
+          const id = await n.engine.createSession({ ack: false, ttl: 10_000 });
+          await n.engine.touch(id, 10_000);
+          ids.push(id);
+        }
+      }
+      for (const id of [...onA, ...onB]) await idle.engine.subscribe(id, '/ab');
+      for (const id of onA) await idle.engine.subscribe(id, '/a');
+      for (const id of [...onB, ...onC]) await idle.engine.subscribe(id, '/bc/**');
+
+      // Watch every node channel of this prefix.
+      const watcher = createClient({ url: server.url });
+      watcher.on('error', () => {});
+      await watcher.connect();
+      t.after(() => watcher.close().catch(() => {}));
+      const notifications: { channel: string; message: string }[] = [];
+      await watcher.pSubscribe(`${prefix}node:*`, (message, channel) => notifications.push({ channel, message }));
+
+      assert.equal(await a.engine.publish(expand('/a'), '1'), 5);
+      assert.equal(await a.engine.publish(expand('/ab'), '2'), 10);
+      assert.equal(await a.engine.publish(expand('/bc/x'), '3'), 10);
+      await waitFor(() => notifications.length >= 3, 'three notifications', 2000);
+      await sleep(100);
+      // '/a' went to A's own sessions only: no notification. '/ab': one to B.
+      // '/bc/x': one to B and one to C. The idle node got nothing.
+      const byChannel = new Map<string, string[][]>();
+      for (const { channel, message } of notifications) {
+        byChannel.set(channel, [...(byChannel.get(channel) ?? []), message.split(',')]);
+      }
+      assert.equal(notifications.length, 3);
+      assert.deepEqual(
+        byChannel.get(`${prefix}node:${b.engine.nodeId}`)?.map((ids) => ids.sort()),
+        [[...onB].sort(), [...onB].sort()],
+      );
+      assert.deepEqual(byChannel.get(`${prefix}node:${c.engine.nodeId}`)?.map((ids) => ids.sort()), [[...onC].sort()]);
+      assert.equal(byChannel.has(`${prefix}node:${a.engine.nodeId}`), false);
+      assert.equal(byChannel.has(`${prefix}node:${idle.engine.nodeId}`), false);
+      assert.deepEqual(idle.host.wakes, []);
+      assert.deepEqual(
+        [...a.host.woken()].sort(),
+        [...onA].sort(),
+      );
+    });
+
+    it('queued and unacknowledged messages survive the node that held the session', async (t) => {
+      const prefix = uniquePrefix();
+      const a = new RedisEngine({ url: server.url }, { ...fast, prefix });
+      await a.open(new RecordingHost(), { maxQueue: Infinity, sweepInterval: 50 });
+      const b = await node(t, { url: server.url }, { prefix });
+
+      const plain = await a.createSession({ ack: false, ttl: 10_000 });
+      const acked = await a.createSession({ ack: true, ttl: 10_000 });
+      for (const id of [plain, acked]) {
+        await a.touch(id, 10_000);
+        await a.subscribe(id, '/q');
+      }
+      for (let i = 1; i <= 3; i++) await a.publish(expand('/q'), String(i));
+      // A sent batch `sent` to the acked session, but the reply never arrived.
+      const sent = await a.take(acked);
+      assert.deepEqual(sent?.messages, ['1', '2', '3']);
+      await a.publish(expand('/q'), '4');
+      await a.close();
+
+      // The client reconnects through B.
+      assert.equal(await b.engine.touch(plain, 10_000), true);
+      assert.equal(await b.engine.touch(acked, 10_000), true);
+      await b.engine.publish(expand('/q'), '5');
+      assert.deepEqual((await b.engine.take(plain))?.messages, ['1', '2', '3', '4', '5']);
+      const again = await b.engine.take(acked, (sent?.batch as number) - 1);
+      assert.deepEqual(again?.messages, ['1', '2', '3', '4', '5']);
+      const next = await b.engine.take(acked, again?.batch);
+      assert.deepEqual(next?.messages, []);
+    });
+
+    it('each expired session is reported once in the whole cluster', async (t) => {
+      const prefix = uniquePrefix();
+      const nodes = [
+        await node(t, { url: server.url }, { prefix }, { sweepInterval: 5 }),
+        await node(t, { url: server.url }, { prefix }, { sweepInterval: 5 }),
+        await node(t, { url: server.url }, { prefix }, { sweepInterval: 7 }),
+      ];
+      const ids: string[] = [];
+      for (let i = 0; i < 30; i++) {
+        const n = nodes[i % 3];
+        assert.ok(n);
+        const id = await n.engine.createSession({ ack: i % 2 === 0, ttl: 60 + (i % 5) * 10 });
+        await n.engine.subscribe(id, '/x');
+        ids.push(id);
+      }
+      const all = () => nodes.flatMap((n) => n.host.expiredIds);
+      await waitFor(() => all().length >= ids.length, 'every session expired', 3000);
+      await sleep(100);
+      assert.deepEqual(all().sort(), [...ids].sort());
+      const first = nodes[0];
+      assert.ok(first);
+      assert.deepEqual(await first.engine.stats(), { sessions: 0, subscriptions: 0 });
+    });
+
+    it('when the Pub/Sub connection comes back, the node wakes the sessions it holds', async (t) => {
+      const prefix = uniquePrefix();
+      const a = await node(t, { url: server.url }, { prefix });
+      const b = await node(t, { url: server.url }, { prefix });
+      const id = await a.engine.createSession({ ack: false, ttl: 10_000 });
+      await b.engine.touch(id, 10_000);
+      await b.engine.subscribe(id, '/after');
+      const redis = await admin(t);
+      await redis.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+      await waitFor(() => b.host.woken().has(id), 'B wakes its session after resubscribing', 3000);
+      // And notifications flow again.
+      b.host.clear();
+      await a.engine.publish(expand('/after'), '"x"');
+      await waitFor(() => b.host.woken().has(id), 'B woken by a publish on A', 3000);
+    });
+  });
+
+  describe('RedisEngine: configuration', () => {
+    it('keys and channels live under the prefix, bayeux: by default', async (t) => {
+      const url = `${server.url}/3`;
+      const redis = await admin(t, url);
+      await redis.flushDb();
+      const n = await node(t, { url });
+      const id = await n.engine.createSession({ ack: true, ttl: 10_000 });
+      await n.engine.touch(id, 10_000);
+      await n.engine.subscribe(id, '/a/**');
+      await n.engine.publish(expand('/a/b'), '1');
+      await n.engine.take(id);
+      await n.engine.publish(expand('/a/b'), '2');
+      const keys = await redis.keys('*');
+      assert.ok(keys.length >= 5, `keys: ${keys.join(' ')}`);
+      for (const key of keys) assert.ok(key.startsWith('bayeux:'), key);
+      const channels = await redis.pubSubChannels('bayeux:node:*');
+      assert.ok(channels.includes(`bayeux:node:${n.engine.nodeId}`));
+
+      const custom = await node(t, { url }, { prefix: 'my-app{1}:' });
+      const other = await custom.engine.createSession({ ack: false, ttl: 10_000 });
+      await custom.engine.subscribe(other, '/a/**');
+      // Prefixes do not see each other.
+      assert.equal(await n.engine.exists(other), false);
+      assert.equal(await custom.engine.publish(expand('/a/b'), '3'), 1);
+      assert.deepEqual(await n.engine.stats(), { sessions: 1, subscriptions: 1 });
+      for (const key of await redis.keys('*')) {
+        assert.ok(key.startsWith('bayeux:') || key.startsWith('my-app{1}:'), key);
+      }
+      await redis.flushDb();
+    });
+
+    it('a client you pass is used, connected if needed, and not closed', async (t) => {
+      const prefix = uniquePrefix();
+      const open = createClient({ url: server.url });
+      await open.connect();
+      const closed = createClient({ url: server.url });
+      t.after(async () => {
+        for (const client of [open, closed]) if (client.isOpen) await client.close();
+      });
+      const a = await node(t, { client: open }, { prefix });
+      const b = await node(t, { client: closed }, { prefix });
+      assert.equal(closed.isReady, true);
+      const id = await a.engine.createSession({ ack: false, ttl: 10_000 });
+      await b.engine.touch(id, 10_000);
+      await a.engine.deliver(id, '"x"');
+      await waitFor(() => b.host.woken().has(id), 'B woken', 2000);
+      await a.engine.close();
+      await b.engine.close();
+      assert.equal(open.isReady, true);
+      assert.equal(closed.isReady, true);
+      assert.equal(await open.ping(), 'PONG');
+    });
+
+    it('options are validated, unknown ones named', () => {
+      const url = server.url;
+      assert.throws(() => new RedisEngine({ url }, { prefx: 'x' } as RedisEngineOptions), (err: unknown) => {
+        return err instanceof TypeError && err.message.includes('prefx');
+      });
+      assert.throws(() => new RedisEngine({ url }, { prefix: '' }), TypeError);
+      assert.throws(() => new RedisEngine({ url }, { commandTimeout: -1 }), /commandTimeout/);
+      assert.throws(() => new RedisEngine({ url }, { openTimeout: Number.NaN }), /openTimeout/);
+      assert.throws(() => new RedisEngine({ url }, { sweepBatch: 0 }), /sweepBatch/);
+      assert.throws(() => new RedisEngine({ url }, { logger: {} as EngineLogger }), /logger/);
+      assert.throws(() => new RedisEngine({ url: '' }), TypeError);
+      assert.throws(() => new RedisEngine({} as RedisEngineSource), TypeError);
+    });
+
+    it('open() rejects with EngineUnavailableError when Redis cannot be reached', async () => {
+      const port = await freePort();
+      const engine = new RedisEngine({ url: `redis://127.0.0.1:${port}` }, { openTimeout: 300, reconnectMaxDelay: 50 });
+      const started = Date.now();
+      await assert.rejects(engine.open(new RecordingHost(), { maxQueue: Infinity, sweepInterval: 50 }), (err: unknown) => {
+        assert.ok(err instanceof EngineUnavailableError);
+        assert.equal(err.type, 'engine.unavailable');
+        assert.match(err.message, /ECONNREFUSED|connect/);
+        return true;
+      });
+      assert.ok(Date.now() - started < 2000);
+      await assert.rejects(engine.exists('x'), EngineUnavailableError);
+    });
+
+    it('redacts passwords in URLs', () => {
+      assert.equal(redactUrl('redis://user:pa55@host:6380/2'), 'redis://user:***@host:6380/2');
+      assert.equal(redactUrl('rediss://:p%40ss@host'), 'rediss://:***@host');
+      assert.equal(redactUrl('redis://host:6379'), 'redis://host:6379');
+      assert.equal(redactUrl('not a url'), '<unparsable Redis URL>');
+    });
+  });
+
+  describe('RedisEngine: outages', () => {
+    it('credentials never appear in errors or logs', async (t) => {
+      const secured = await startRedisServer({ args: ['--requirepass', 'Right-Pa55'] });
+      t.after(() => secured.stop());
+      const wrongUrl = `redis://default:Wrong-Pa55@127.0.0.1:${secured.port}`;
+      const wrongLog = new CapturingLogger();
+      const wrong = new RedisEngine({ url: wrongUrl }, { openTimeout: 400, reconnectMaxDelay: 50, logger: wrongLog });
+      const error = await wrong.open(new RecordingHost(), { maxQueue: Infinity, sweepInterval: 50 }).then(
+        () => assert.fail('open() should reject'),
+        (err: unknown) => err,
+      );
+      assert.ok(error instanceof EngineUnavailableError);
+      assert.ok(error.message.includes('***'), error.message);
+      assert.ok(!error.message.includes('Wrong-Pa55'), error.message);
+      assert.match(error.message, /WRONGPASS|NOAUTH|invalid/i);
+
+      const log = new CapturingLogger();
+      const rightUrl = `redis://default:Right-Pa55@127.0.0.1:${secured.port}`;
+      const right = await node(t, { url: rightUrl }, { logger: log });
+      const id = await right.engine.createSession({ ack: false, ttl: 10_000 });
+      assert.equal(await right.engine.exists(id), true);
+      await secured.stop();
+      const failure = await right.engine.exists(id).then(
+        () => assert.fail('exists() should reject'),
+        (err: unknown) => err,
+      );
+      assert.ok(failure instanceof EngineUnavailableError);
+      assert.ok(!failure.message.includes('Right-Pa55'), failure.message);
+      await waitFor(() => log.lines.length > 0, 'the outage logged', 2000);
+      for (const line of [...log.lines, ...wrongLog.lines, String(failure.stack), String(error.stack)]) {
+        assert.ok(!line.includes('Pa55'), line);
+      }
+      await right.engine.close();
+    });
+
+    it('Redis stops: operations reject with EngineUnavailableError, nothing crashes, and service resumes', async (t) => {
+      const own = await startRedisServer();
+      t.after(() => own.stop());
+      const prefix = uniquePrefix();
+      const logA = new CapturingLogger();
+      const logB = new CapturingLogger();
+      const a = await node(t, { url: own.url }, { prefix, logger: logA, commandTimeout: 1000 }, { sweepInterval: 20 });
+      const b = await node(t, { url: own.url }, { prefix, logger: logB, commandTimeout: 1000 }, { sweepInterval: 20 });
+      const id = await a.engine.createSession({ ack: true, ttl: 10_000 });
+      await b.engine.touch(id, 10_000);
+      await a.engine.subscribe(id, '/x');
+
+      await own.stop();
+      const operations: [string, () => Promise<unknown>][] = [
+        ['createSession', () => a.engine.createSession({ ack: false, ttl: 1000 })],
+        ['exists', () => a.engine.exists(id)],
+        ['touch', () => b.engine.touch(id, 1000)],
+        ['subscribe', () => a.engine.subscribe(id, '/y')],
+        ['unsubscribe', () => a.engine.unsubscribe(id, '/y')],
+        ['subscriptions', () => a.engine.subscriptions(id)],
+        ['publish', () => a.engine.publish(expand('/x'), '1')],
+        ['deliver', () => a.engine.deliver(id, '1')],
+        ['take', () => b.engine.take(id, 1)],
+        ['stats', () => b.engine.stats()],
+        ['destroy', () => a.engine.destroy(id)],
+      ];
+      for (const [name, operation] of operations) {
+        const started = Date.now();
+        await assert.rejects(operation(), EngineUnavailableError, name);
+        assert.ok(Date.now() - started < 1500, `${name} rejected in time`);
+      }
+      // Sweeps and reconnection attempts go on for a while without harm.
+      await sleep(300);
+      assert.deepEqual(escaped, []);
+      assert.equal(logA.lines.filter((line) => line.startsWith('warn:')).length, 1, logA.lines.join('\n'));
+
+      await own.restart();
+      await waitFor(
+        () => a.engine.stats().then(() => true, () => false),
+        'A to reconnect',
+        5000,
+        50,
+      );
+      await waitFor(
+        () => b.engine.stats().then(() => true, () => false),
+        'B to reconnect',
+        5000,
+        50,
+      );
+      // The restarted Redis had no persistence: the old session is gone.
+      assert.equal(await a.engine.exists(id), false);
+      // Everything works again, notifications included.
+      const fresh = await a.engine.createSession({ ack: true, ttl: 10_000 });
+      await b.engine.touch(fresh, 10_000);
+      await a.engine.subscribe(fresh, '/x');
+      await waitFor(
+        async () => {
+          b.host.clear();
+          await a.engine.publish(expand('/x'), '"again"');
+          await sleep(30);
+          return b.host.woken().has(fresh);
+        },
+        'B woken by a publish on A after the restart',
+        3000,
+        0,
+      );
+      const taken = await b.engine.take(fresh);
+      assert.ok(taken && taken.messages.length >= 1 && taken.messages.every((m) => m === '"again"'));
+      await waitFor(() => logA.lines.some((line) => line.startsWith('info:')), 'A logs the recovery', 2000);
+      assert.deepEqual(
+        logA.lines.map((line) => line.slice(0, 5)),
+        ['warn:', 'info:'],
+        logA.lines.join('\n'),
+      );
+      assert.deepEqual(escaped, []);
+    });
+  });
+}

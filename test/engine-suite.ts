@@ -1,0 +1,526 @@
+/**
+ * The engine test suite: every engine runs it (`engine-memory.test.ts`,
+ * `engine-redis.test.ts`). It exercises each operation of the `Engine`
+ * interface and the semantics written in its TSDoc, through the interface
+ * only.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it, type TestContext } from 'node:test';
+import { expand } from '../lib/channel.js';
+import type { Engine, EngineConfig, EngineHost } from '../lib/engines/engine.js';
+
+export interface EngineSuiteOptions {
+  /** Shown in the test names. */
+  name: string;
+  /** A new, unopened engine; the suite opens and closes it. Engines from separate calls must not share state. */
+  create: () => Promise<Engine>;
+  /** Run once after the suite's tests. */
+  cleanup?: () => Promise<void>;
+}
+
+/** An `EngineHost` that records what the engine tells it. */
+export class RecordingHost implements EngineHost {
+  /** Every `wake` call, in order. */
+  readonly wakes: string[][] = [];
+  /** Every `expired` call, in order. */
+  readonly expiredIds: string[] = [];
+
+  wake(clientIds: readonly string[]): void {
+    this.wakes.push([...clientIds]);
+  }
+
+  expired(clientId: string): void {
+    this.expiredIds.push(clientId);
+  }
+
+  /** The ids passed to `wake` since the last `clear`. */
+  woken(): Set<string> {
+    return new Set(this.wakes.flat());
+  }
+
+  clear(): void {
+    this.wakes.length = 0;
+    this.expiredIds.length = 0;
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Poll `condition` every `step` ms until it holds; fail after `timeout` ms. */
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  timeout = 5000,
+  step = 10,
+): Promise<void> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    if (await condition()) return;
+    if (Date.now() >= deadline) assert.fail(`timed out after ${timeout} ms waiting for ${what}`);
+    await sleep(step);
+  }
+}
+
+/** Count occurrences of each value. */
+function counts(values: readonly string[]): Map<string, number> {
+  const map = new Map<string, number>();
+  for (const value of values) map.set(value, (map.get(value) ?? 0) + 1);
+  return map;
+}
+
+const msg = (channel: string, data: unknown) => JSON.stringify({ channel, data });
+const sorted = (values: Iterable<string>) => [...values].sort();
+
+/** Register the suite's tests for one engine. */
+export function engineSuite(options: EngineSuiteOptions): void {
+  const { name, create, cleanup } = options;
+
+  describe(`engine suite: ${name}`, () => {
+    if (cleanup) after(cleanup);
+
+    async function setup(t: TestContext, config: Partial<EngineConfig> = {}) {
+      const engine = await create();
+      const host = new RecordingHost();
+      await engine.open(host, { maxQueue: Infinity, sweepInterval: 20, ...config });
+      t.after(() => engine.close());
+      return { engine, host };
+    }
+
+    const session = (engine: Engine, ack = false, ttl = 60_000) => engine.createSession({ ack, ttl });
+
+    describe('sessions', () => {
+      it('createSession returns distinct, URL-safe ids of at least 128 bits that exist', async (t) => {
+        const { engine } = await setup(t);
+        const ids = await Promise.all(Array.from({ length: 20 }, () => session(engine)));
+        assert.equal(new Set(ids).size, ids.length);
+        for (const id of ids) {
+          assert.match(id, /^[A-Za-z0-9_-]+$/);
+          // base64url: 6 bits a character
+          assert.ok(id.length * 6 >= 128, `id ${id} too short`);
+          assert.equal(await engine.exists(id), true);
+        }
+        assert.equal(await engine.exists('no-such-session'), false);
+      });
+
+      it('touch keeps a session alive past its first ttl', async (t) => {
+        const { engine, host } = await setup(t);
+        const id = await session(engine, false, 200);
+        assert.equal(await engine.touch(id, 5000), true);
+        await sleep(350);
+        assert.equal(await engine.exists(id), true);
+        assert.equal(await engine.touch(id, 5000), true);
+        assert.deepEqual(host.expiredIds, []);
+      });
+
+      it('a session not touched in time expires: expired() is called once and the session is gone', async (t) => {
+        const { engine, host } = await setup(t);
+        const id = await session(engine, false, 100);
+        const keep = await session(engine, false, 60_000);
+        await engine.subscribe(id, '/a/b');
+        await engine.subscribe(keep, '/a/b');
+        await engine.deliver(id, msg('/a/b', 1));
+        await waitFor(() => host.expiredIds.includes(id), 'expired(id)', 3000);
+        assert.equal(await engine.exists(id), false);
+        assert.equal(await engine.touch(id, 5000), false);
+        assert.deepEqual(await engine.subscriptions(id), []);
+        assert.equal(await engine.take(id), null);
+        assert.equal(await engine.deliver(id, msg('/a/b', 2)), false);
+        assert.equal(await engine.publish(expand('/a/b'), msg('/a/b', 3)), 1);
+        assert.equal(await engine.destroy(id), false);
+        // Sweeps keep running: still exactly one call.
+        await sleep(150);
+        assert.deepEqual(host.expiredIds, [id]);
+        assert.equal(await engine.exists(keep), true);
+        assert.deepEqual((await engine.stats()).sessions, 1);
+      });
+
+      it('a session past its deadline is expired once when next used, even before a sweep', async (t) => {
+        // A sweep interval longer than the test: the expiry is found on access.
+        const { engine, host } = await setup(t, { sweepInterval: 60_000 });
+        const touched = await session(engine, false, 50);
+        const destroyed = await session(engine, false, 50);
+        await sleep(120);
+        assert.equal(await engine.touch(touched, 5000), false);
+        assert.equal(await engine.exists(touched), false);
+        assert.equal(await engine.destroy(touched), false);
+        assert.deepEqual(host.expiredIds, [touched]);
+        // Disconnecting a session that already timed out: it expired, it was not destroyed.
+        assert.equal(await engine.destroy(destroyed), false);
+        assert.deepEqual(host.expiredIds, [touched, destroyed]);
+        assert.deepEqual(await engine.stats(), { sessions: 0, subscriptions: 0 });
+      });
+
+      it('expired() is called exactly once per session when accesses race the sweeper', async (t) => {
+        const { engine, host } = await setup(t, { sweepInterval: 5 });
+        const ids = await Promise.all(Array.from({ length: 20 }, () => session(engine, false, 60)));
+        for (const id of ids) await engine.subscribe(id, '/x');
+        const deadline = Date.now() + 3000;
+        while (host.expiredIds.length < ids.length && Date.now() < deadline) {
+          await Promise.all(ids.flatMap((id) => [engine.exists(id), engine.take(id), engine.touch(id, 1)]));
+        }
+        await sleep(50);
+        assert.deepEqual(sorted(host.expiredIds), sorted(ids));
+        for (const [, n] of counts(host.expiredIds)) assert.equal(n, 1);
+        assert.deepEqual(await engine.stats(), { sessions: 0, subscriptions: 0 });
+      });
+
+      it('destroy ends a session with its subscriptions and queue, and does not call expired()', async (t) => {
+        const { engine, host } = await setup(t);
+        const id = await session(engine, false, 200);
+        const other = await session(engine);
+        await engine.subscribe(id, '/a/b');
+        await engine.subscribe(id, '/a/**');
+        await engine.subscribe(other, '/a/b');
+        await engine.deliver(id, msg('/a/b', 1));
+        assert.equal(await engine.destroy(id), true);
+        assert.equal(await engine.destroy(id), false);
+        assert.equal(await engine.exists(id), false);
+        assert.deepEqual(await engine.subscriptions(id), []);
+        assert.equal(await engine.take(id), null);
+        assert.equal(await engine.publish(expand('/a/b'), msg('/a/b', 2)), 1);
+        assert.deepEqual(await engine.stats(), { sessions: 1, subscriptions: 1 });
+        await sleep(300);
+        assert.deepEqual(host.expiredIds, []);
+      });
+    });
+
+    describe('subscriptions', () => {
+      it('subscribe, unsubscribe and subscriptions', async (t) => {
+        const { engine } = await setup(t);
+        const id = await session(engine);
+        assert.deepEqual(await engine.subscriptions(id), []);
+        assert.equal(await engine.subscribe(id, '/a/b'), true);
+        assert.equal(await engine.subscribe(id, '/a/*'), true);
+        assert.equal(await engine.subscribe(id, '/a/b'), true);
+        assert.deepEqual(sorted(await engine.subscriptions(id)), ['/a/*', '/a/b']);
+        assert.equal(await engine.unsubscribe(id, '/a/b'), true);
+        assert.deepEqual(await engine.subscriptions(id), ['/a/*']);
+        // Unsubscribing from something not subscribed is not an error.
+        assert.equal(await engine.unsubscribe(id, '/not/subscribed'), true);
+        assert.equal(await engine.unsubscribe(id, '/a/*'), true);
+        assert.deepEqual(await engine.subscriptions(id), []);
+        assert.equal(await engine.publish(expand('/a/b'), msg('/a/b', 1)), 0);
+      });
+
+      it('subscriptions of one session do not leak into another', async (t) => {
+        const { engine } = await setup(t);
+        const a = await session(engine);
+        const b = await session(engine);
+        await engine.subscribe(a, '/a');
+        await engine.subscribe(b, '/b');
+        assert.deepEqual(await engine.subscriptions(a), ['/a']);
+        assert.deepEqual(await engine.subscriptions(b), ['/b']);
+        await engine.unsubscribe(b, '/a');
+        assert.equal(await engine.publish(expand('/a'), msg('/a', 1)), 1);
+        assert.deepEqual((await engine.take(a))?.messages, [msg('/a', 1)]);
+        assert.deepEqual((await engine.take(b))?.messages, []);
+      });
+    });
+
+    describe('publish and deliver', () => {
+      it('publish reaches the sessions subscribed to any pattern of the expansion, and no others', async (t) => {
+        const { engine } = await setup(t);
+        const patterns = ['/a/b', '/a/*', '/a/**', '/**', '/a/c', '/a/b/c', '/a/b/*', '/a/b/**', '/b/**', '/a'];
+        const byPattern = new Map<string, string>();
+        for (const pattern of patterns) {
+          const id = await session(engine);
+          assert.equal(await engine.subscribe(id, pattern), true);
+          byPattern.set(pattern, id);
+        }
+        assert.deepEqual([...expand('/a/b')], ['/a/b', '/a/*', '/a/**', '/**']);
+        const message = msg('/a/b', { n: 1 });
+        assert.equal(await engine.publish(expand('/a/b'), message), 4);
+        for (const [pattern, id] of byPattern) {
+          const result = await engine.take(id);
+          const expected = ['/a/b', '/a/*', '/a/**', '/**'].includes(pattern) ? [message] : [];
+          assert.deepEqual(result?.messages, expected, `subscriber of ${pattern}`);
+        }
+      });
+
+      it('a deeper channel reaches /** patterns but not one-segment wildcards above it', async (t) => {
+        const { engine } = await setup(t);
+        const star = await session(engine);
+        const deep = await session(engine);
+        await engine.subscribe(star, '/a/*');
+        await engine.subscribe(deep, '/a/**');
+        assert.equal(await engine.publish(expand('/a/b/c'), msg('/a/b/c', 1)), 1);
+        assert.deepEqual((await engine.take(star))?.messages, []);
+        assert.deepEqual((await engine.take(deep))?.messages, [msg('/a/b/c', 1)]);
+      });
+
+      it('one copy per session, however many of its patterns match', async (t) => {
+        const { engine } = await setup(t);
+        const all = await session(engine);
+        const one = await session(engine);
+        for (const pattern of ['/**', '/a/**', '/a/*', '/a/b']) await engine.subscribe(all, pattern);
+        await engine.subscribe(one, '/a/**');
+        const message = msg('/a/b', 'x');
+        assert.equal(await engine.publish(expand('/a/b'), message), 2);
+        assert.deepEqual((await engine.take(all))?.messages, [message]);
+        assert.deepEqual((await engine.take(one))?.messages, [message]);
+      });
+
+      it('publish with no subscribers queues nothing and wakes nobody', async (t) => {
+        const { engine, host } = await setup(t);
+        const id = await session(engine);
+        await engine.subscribe(id, '/other');
+        assert.equal(await engine.publish(expand('/a/b'), msg('/a/b', 1)), 0);
+        assert.equal(await engine.publish([], msg('/a/b', 1)), 0);
+        await sleep(50);
+        assert.deepEqual(host.wakes, []);
+        assert.deepEqual((await engine.take(id))?.messages, []);
+      });
+
+      it('publish wakes exactly the recipients; deliver wakes its session', async (t) => {
+        const { engine, host } = await setup(t);
+        const a = await session(engine);
+        const b = await session(engine, true);
+        const c = await session(engine);
+        await engine.touch(a, 60_000);
+        await engine.touch(b, 60_000);
+        await engine.touch(c, 60_000);
+        await engine.subscribe(a, '/a/*');
+        await engine.subscribe(b, '/**');
+        await engine.subscribe(c, '/c');
+        assert.equal(await engine.publish(expand('/a/b'), msg('/a/b', 1)), 2);
+        await waitFor(() => host.woken().size >= 2, 'wake(a, b)', 2000);
+        await sleep(30);
+        assert.deepEqual(sorted(host.woken()), sorted([a, b]));
+        host.clear();
+        assert.equal(await engine.deliver(c, msg('/c', 1)), true);
+        await waitFor(() => host.woken().size >= 1, 'wake(c)', 2000);
+        await sleep(30);
+        assert.deepEqual([...host.woken()], [c]);
+      });
+
+      it('deliver queues for one session; publish and deliver keep their order', async (t) => {
+        const { engine } = await setup(t);
+        const id = await session(engine);
+        const other = await session(engine);
+        await engine.subscribe(id, '/a/b');
+        await engine.subscribe(other, '/a/b');
+        assert.equal(await engine.deliver(id, msg('/d', 1)), true);
+        await engine.publish(expand('/a/b'), msg('/a/b', 2));
+        assert.equal(await engine.deliver(id, msg('/d', 3)), true);
+        assert.deepEqual((await engine.take(id))?.messages, [msg('/d', 1), msg('/a/b', 2), msg('/d', 3)]);
+        assert.deepEqual((await engine.take(other))?.messages, [msg('/a/b', 2)]);
+      });
+
+      it('concurrent operations keep the order in which they were called', async (t) => {
+        const { engine } = await setup(t);
+        const id = await session(engine);
+        await engine.subscribe(id, '/n');
+        const expected: string[] = [];
+        const pending: Promise<unknown>[] = [];
+        for (let i = 0; i < 100; i++) {
+          const message = msg('/n', i);
+          expected.push(message);
+          pending.push(i % 2 ? engine.deliver(id, message) : engine.publish(expand('/n'), message));
+        }
+        await Promise.all(pending);
+        assert.deepEqual((await engine.take(id))?.messages, expected);
+      });
+
+      it('messages are opaque: any JSON text comes back exactly', async (t) => {
+        const { engine } = await setup(t);
+        const id = await session(engine);
+        const texts = [
+          msg('/u', 'héllo wörld ✓ 😀 \u2028 \u0000 "quoted" \\ back,slash'),
+          msg('/u', { nested: [1, 2, { x: null }], comma: 'a,b,c' }),
+          JSON.stringify('x'.repeat(512 * 1024)),
+          '[]',
+          '0',
+        ];
+        for (const text of texts) await engine.deliver(id, text);
+        assert.deepEqual((await engine.take(id))?.messages, texts);
+      });
+    });
+
+    describe('take', () => {
+      it('without acks: returns the waiting messages in order and removes them', async (t) => {
+        const { engine } = await setup(t);
+        const id = await session(engine);
+        const empty = await engine.take(id);
+        assert.deepEqual(empty, { messages: [], dropped: 0 });
+        for (let i = 0; i < 3; i++) await engine.deliver(id, msg('/q', i));
+        const first = await engine.take(id);
+        assert.deepEqual(first?.messages, [msg('/q', 0), msg('/q', 1), msg('/q', 2)]);
+        assert.equal(first?.batch, undefined);
+        assert.equal(first?.dropped, 0);
+        assert.deepEqual((await engine.take(id))?.messages, []);
+        // An ack sent for a session without acks is ignored.
+        await engine.deliver(id, msg('/q', 3));
+        assert.deepEqual((await engine.take(id, 5))?.messages, [msg('/q', 3)]);
+        assert.deepEqual((await engine.take(id, 5))?.messages, []);
+      });
+
+      it('with acks: unacknowledged messages come again, in order, until a take acknowledges their batch', async (t) => {
+        const { engine } = await setup(t);
+        const id = await session(engine, true);
+        await engine.deliver(id, msg('/q', 1));
+        await engine.deliver(id, msg('/q', 2));
+        const r1 = await engine.take(id);
+        assert.deepEqual(r1?.messages, [msg('/q', 1), msg('/q', 2)]);
+        assert.equal(typeof r1?.batch, 'number');
+        const b1 = r1?.batch as number;
+
+        // Reply r1 was lost: the client still acknowledges an older batch.
+        await engine.deliver(id, msg('/q', 3));
+        const r2 = await engine.take(id, b1 - 1);
+        assert.deepEqual(r2?.messages, [msg('/q', 1), msg('/q', 2), msg('/q', 3)]);
+        const b2 = r2?.batch as number;
+        assert.ok(b2 > b1, 'batch numbers grow');
+
+        // The client got r1 but not r2: it acknowledges b1, which is older
+        // than the batch every unacknowledged message now belongs to.
+        const r3 = await engine.take(id, b1);
+        assert.deepEqual(r3?.messages, [msg('/q', 1), msg('/q', 2), msg('/q', 3)]);
+        const b3 = r3?.batch as number;
+        assert.ok(b3 > b2);
+
+        // No ack at all: everything again.
+        const r4 = await engine.take(id);
+        assert.deepEqual(r4?.messages, [msg('/q', 1), msg('/q', 2), msg('/q', 3)]);
+        const b4 = r4?.batch as number;
+        assert.ok(b4 > b3);
+
+        // Acknowledged: dropped, only new messages follow.
+        await engine.deliver(id, msg('/q', 4));
+        const r5 = await engine.take(id, b4);
+        assert.deepEqual(r5?.messages, [msg('/q', 4)]);
+        const b5 = r5?.batch as number;
+        assert.ok(b5 > b4);
+        const r6 = await engine.take(id, b5);
+        assert.deepEqual(r6?.messages, []);
+        assert.ok((r6?.batch as number) > b5, 'an empty take has a batch too');
+        assert.equal(r6?.dropped, 0);
+      });
+
+      it('with acks: published messages are kept the same way', async (t) => {
+        const { engine } = await setup(t);
+        const id = await session(engine, true);
+        await engine.subscribe(id, '/p/**');
+        await engine.publish(expand('/p/1'), msg('/p/1', 1));
+        const r1 = await engine.take(id, 0);
+        assert.deepEqual(r1?.messages, [msg('/p/1', 1)]);
+        await engine.publish(expand('/p/2'), msg('/p/2', 2));
+        const r2 = await engine.take(id, r1?.batch);
+        assert.deepEqual(r2?.messages, [msg('/p/2', 2)]);
+        const r3 = await engine.take(id, (r2?.batch as number) - 1);
+        assert.deepEqual(r3?.messages, [msg('/p/2', 2)]);
+      });
+
+      it('with acks: many messages, unacknowledged and new, come back whole and in order', async (t) => {
+        const { engine } = await setup(t);
+        const id = await session(engine, true);
+        await engine.deliver(id, msg('/m', 'first'));
+        await engine.take(id);
+        const expected = [msg('/m', 'first')];
+        const pending: Promise<boolean>[] = [];
+        for (let i = 0; i < 2500; i++) {
+          const message = msg('/m', i);
+          expected.push(message);
+          pending.push(engine.deliver(id, message));
+        }
+        await Promise.all(pending);
+        const result = await engine.take(id);
+        assert.equal(result?.messages.length, expected.length);
+        assert.deepEqual(result?.messages, expected);
+      });
+
+      it('maxQueue without acks: the oldest waiting messages are dropped and counted once', async (t) => {
+        const { engine } = await setup(t, { maxQueue: 3 });
+        const id = await session(engine);
+        await engine.subscribe(id, '/q');
+        for (let i = 1; i <= 5; i++) await engine.publish(expand('/q'), msg('/q', i));
+        const r1 = await engine.take(id);
+        assert.deepEqual(r1?.messages, [msg('/q', 3), msg('/q', 4), msg('/q', 5)]);
+        assert.equal(r1?.dropped, 2);
+        await engine.deliver(id, msg('/q', 6));
+        const r2 = await engine.take(id);
+        assert.deepEqual(r2, { messages: [msg('/q', 6)], dropped: 0 });
+      });
+
+      it('maxQueue with acks: unacknowledged messages count, and the oldest of them go first', async (t) => {
+        const { engine } = await setup(t, { maxQueue: 3 });
+        const id = await session(engine, true);
+        await engine.deliver(id, msg('/q', 1));
+        await engine.deliver(id, msg('/q', 2));
+        const r1 = await engine.take(id);
+        assert.deepEqual(r1?.messages, [msg('/q', 1), msg('/q', 2)]);
+        assert.equal(r1?.dropped, 0);
+        await engine.deliver(id, msg('/q', 3));
+        await engine.deliver(id, msg('/q', 4));
+        // Not acknowledged: 2 unacked + 2 new > 3, so message 1 went.
+        const r2 = await engine.take(id);
+        assert.deepEqual(r2?.messages, [msg('/q', 2), msg('/q', 3), msg('/q', 4)]);
+        assert.equal(r2?.dropped, 1);
+        // More than maxQueue new ones: every unacked one goes, then the oldest new ones.
+        for (let i = 5; i <= 9; i++) await engine.deliver(id, msg('/q', i));
+        const r3 = await engine.take(id, r2?.batch);
+        assert.deepEqual(r3?.messages, [msg('/q', 7), msg('/q', 8), msg('/q', 9)]);
+        assert.equal(r3?.dropped, 5);
+        const r4 = await engine.take(id, r3?.batch);
+        assert.deepEqual(r4?.messages, []);
+        assert.equal(r4?.dropped, 0);
+      });
+
+      it('a session that never acknowledges stays within maxQueue', async (t) => {
+        const { engine } = await setup(t, { maxQueue: 10 });
+        const id = await session(engine, true);
+        let dropped = 0;
+        let last: string[] = [];
+        for (let round = 0; round < 10; round++) {
+          for (let i = 0; i < 7; i++) await engine.deliver(id, msg('/q', round * 7 + i));
+          const result = await engine.take(id);
+          assert.ok((result?.messages.length ?? 0) <= 10);
+          dropped += result?.dropped ?? 0;
+          last = result?.messages ?? [];
+        }
+        assert.equal(dropped, 70 - 10);
+        assert.deepEqual(last, Array.from({ length: 10 }, (_, i) => msg('/q', 60 + i)));
+      });
+    });
+
+    describe('stats and unknown sessions', () => {
+      it('stats counts sessions and subscriptions', async (t) => {
+        const { engine } = await setup(t);
+        assert.deepEqual(await engine.stats(), { sessions: 0, subscriptions: 0 });
+        const a = await session(engine);
+        const b = await session(engine, true);
+        await engine.subscribe(a, '/a');
+        await engine.subscribe(a, '/b/**');
+        await engine.subscribe(a, '/a');
+        await engine.subscribe(b, '/a');
+        assert.deepEqual(await engine.stats(), { sessions: 2, subscriptions: 3 });
+        await engine.unsubscribe(a, '/a');
+        await engine.unsubscribe(a, '/never');
+        assert.deepEqual(await engine.stats(), { sessions: 2, subscriptions: 2 });
+        await engine.destroy(a);
+        assert.deepEqual(await engine.stats(), { sessions: 1, subscriptions: 1 });
+      });
+
+      it('every operation on an unknown session fails softly and wakes nobody', async (t) => {
+        const { engine, host } = await setup(t);
+        const destroyed = await session(engine);
+        await engine.destroy(destroyed);
+        for (const id of ['unknown', destroyed, '', 'x'.repeat(200), '/a/b', '*', 'a:b{c}']) {
+          assert.equal(await engine.exists(id), false, `exists(${id})`);
+          assert.equal(await engine.touch(id, 1000), false, `touch(${id})`);
+          assert.equal(await engine.subscribe(id, '/a'), false, `subscribe(${id})`);
+          assert.equal(await engine.unsubscribe(id, '/a'), false, `unsubscribe(${id})`);
+          assert.deepEqual(await engine.subscriptions(id), [], `subscriptions(${id})`);
+          assert.equal(await engine.deliver(id, msg('/a', 1)), false, `deliver(${id})`);
+          assert.equal(await engine.take(id), null, `take(${id})`);
+          assert.equal(await engine.take(id, 1), null, `take(${id}, 1)`);
+          assert.equal(await engine.destroy(id), false, `destroy(${id})`);
+        }
+        assert.equal(await engine.publish(expand('/a'), msg('/a', 1)), 0);
+        await sleep(30);
+        assert.deepEqual(host.wakes, []);
+        assert.deepEqual(host.expiredIds, []);
+        assert.deepEqual(await engine.stats(), { sessions: 0, subscriptions: 0 });
+      });
+    });
+  });
+}
