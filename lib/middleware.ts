@@ -110,8 +110,9 @@ export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
     return middleware;
   };
   api.close = async function close(): Promise<void> {
-    websocket?.close();
+    // Held connects are answered first, on their sockets; then the sockets close.
     await server.close();
+    await websocket?.close();
   };
   return middleware;
 }

@@ -423,6 +423,19 @@ describe('limits and shutdown', () => {
     }
   });
 
+  test('close() answers a connect held on a WebSocket before closing the socket', async () => {
+    const s = await startServer({ timeout: 20_000 });
+    const w = await openWire('websocket', s.url);
+    const id = await wireSession(w);
+    const held = w.send({ channel: '/meta/connect', clientId: id, connectionType: 'websocket' }, 5000);
+    await waitFor(() => true, 10);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await s.cometd.stats()).heldConnections, 1);
+    await s.close();
+    const [r] = await held;
+    assert.equal(r?.['successful'], true);
+  });
+
   test('close() answers held connects at once', async () => {
     const s = await startServer({ timeout: 20_000 });
     const w = await openWire('long-polling', s.url);

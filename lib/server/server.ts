@@ -18,6 +18,9 @@ import type {
 
 export const BAYEUX_VERSION = '1.0';
 
+/** How long close() waits for requests under way to be answered. */
+const CLOSE_GRACE_MS = 2000;
+
 /** What one message's handling produced: replies for the sender and deliveries to put before them. */
 interface Outcome {
   reply?: Message;
@@ -52,6 +55,8 @@ export class Server extends EventEmitter<ServerEvents> {
   #messagesOut = 0;
   #sockets = 0;
   #local: LocalClient | undefined;
+  #inFlight = 0;
+  #idle: (() => void) | undefined;
 
   constructor(options: ResolvedOptions) {
     super();
@@ -137,6 +142,15 @@ export class Server extends EventEmitter<ServerEvents> {
    * send back: deliveries first, then replies. Never rejects.
    */
   async process(messages: readonly unknown[], conn: Connection): Promise<string[]> {
+    this.#inFlight++;
+    try {
+      return await this.#process(messages, conn);
+    } finally {
+      if (--this.#inFlight === 0) this.#idle?.();
+    }
+  }
+
+  async #process(messages: readonly unknown[], conn: Connection): Promise<string[]> {
     await this.open();
     const out: string[] = [];
     const single = messages.length === 1;
@@ -506,6 +520,8 @@ export class Server extends EventEmitter<ServerEvents> {
   async #flush(presence: Presence): Promise<void> {
     const { sink } = presence;
     if (sink && !presence.ack) {
+      // A closing socket would lose what is taken for it; leave it queued for the next connect.
+      if (sink.writable && !sink.writable()) return;
       if (sink.congested?.()) {
         await this.#congested(presence, sink);
         return;
@@ -633,8 +649,16 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#closed = true;
     for (const presence of this.#presences.values()) presence.held?.release();
     this.#local?.stop();
-    // Let the released connects take their queues and reply before the engine goes.
-    await new Promise((resolve) => setImmediate(resolve));
+    // Let the released connects (and any request under way) take their
+    // queues and reply before the engine goes; at most `closeGraceMs`.
+    if (this.#inFlight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => (this.#idle = resolve)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS))),
+      ]);
+      clearTimeout(timer);
+    }
     if (this.#opened) {
       await this.#opened.catch(() => undefined);
       await this.options.engine.close();

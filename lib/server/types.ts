@@ -55,6 +55,8 @@ export interface Connection {
   push?(messages: readonly string[]): void;
   /** True while the connection's outgoing buffer is over its high-water mark. */
   congested?(): boolean;
+  /** False once the connection is closing: nothing should be taken from the queue for it. */
+  writable?(): boolean;
   /** The session this connection is bound to (set by the Server after a handshake or connect on it). */
   clientId?: string | undefined;
 }

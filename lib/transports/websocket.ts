@@ -62,13 +62,29 @@ export class WebSocketTransport {
     }
   }
 
-  /** Close every socket and stop listening for upgrades. */
-  close(): void {
+  /**
+   * Stop listening for upgrades and close every socket: a close frame
+   * first, then, for a peer that does not answer it within `graceMs`, the
+   * TCP connection is cut.
+   */
+  async close(graceMs = 1000): Promise<void> {
     clearInterval(this.#heartbeat);
     this.#heartbeat = undefined;
     for (const { http, listener } of this.#attached) http.off('upgrade', listener);
     this.#attached.length = 0;
-    for (const ws of this.#sockets.keys()) ws.close(1001, 'server closing');
+    const closing = [...this.#sockets.keys()].map(
+      (ws) =>
+        new Promise<void>((resolve) => {
+          if (ws.readyState === WebSocket.CLOSED) return resolve();
+          const timer = setTimeout(() => ws.terminate(), graceMs);
+          ws.once('close', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          ws.close(1001, 'server closing');
+        }),
+    );
+    await Promise.all(closing);
     this.#wss.close();
   }
 
@@ -99,6 +115,7 @@ export class WebSocketTransport {
         if (ws.readyState === WebSocket.OPEN) ws.send(jsonArray(messages));
       },
       congested: () => ws.bufferedAmount > highWater,
+      writable: () => ws.readyState === WebSocket.OPEN,
     };
     const state: SocketState = { conn, alive: true, chain: Promise.resolve() };
     this.#sockets.set(ws, state);
