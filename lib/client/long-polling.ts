@@ -1,0 +1,117 @@
+/**
+ * The long-polling transport: each request is one HTTP POST of a JSON array
+ * of messages (`Content-Type: application/json`); the response body is the
+ * JSON array of replies and deliveries. Uses the `fetch` it is given.
+ */
+
+import { BayeuxClientError } from './errors.js';
+import { isMessage, type BayeuxMessage } from './message.js';
+
+/** The `fetch` the transport calls (the global one by default). */
+export type FetchFunction = (input: string, init: {
+  method: string;
+  headers: Record<string, string>;
+  body: string;
+  signal: AbortSignal;
+  credentials?: 'omit' | 'same-origin' | 'include';
+}) => Promise<{ ok: boolean; status: number; text(): Promise<string> }>;
+
+/** One POST in flight. */
+export interface LongPollingRequest {
+  /** The messages the server answered with; rejects with a `BayeuxClientError`. */
+  readonly promise: Promise<BayeuxMessage[]>;
+  /** Abort the request; its promise rejects with type `cancelled`. */
+  cancel(): void;
+}
+
+export interface LongPollingOptions {
+  url: string;
+  fetch: FetchFunction;
+  headers: Readonly<Record<string, string>>;
+  credentials: 'omit' | 'same-origin' | 'include' | undefined;
+}
+
+export class LongPollingTransport {
+  readonly name = 'long-polling';
+  #options: LongPollingOptions;
+  #open = new Set<LongPollingRequest>();
+
+  constructor(options: LongPollingOptions) {
+    this.#options = options;
+  }
+
+  /** POST `messages`; the request fails with type `timeout` after `timeout` ms. */
+  send(messages: readonly BayeuxMessage[], timeout: number): LongPollingRequest {
+    const controller = new AbortController();
+    let why: 'timeout' | 'cancelled' | undefined;
+    const timer = setTimeout(function requestTimedOut() {
+      why = 'timeout';
+      controller.abort();
+    }, timeout);
+    const { url, fetch, headers, credentials } = this.#options;
+    const open = this.#open;
+    const request = {
+      promise: Promise.resolve<BayeuxMessage[]>([]),
+      cancel() {
+        if (why) return;
+        why = 'cancelled';
+        controller.abort();
+      },
+    };
+    open.add(request);
+    request.promise = (async function postMessages(): Promise<BayeuxMessage[]> {
+      try {
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: { ...headers, 'Content-Type': 'application/json' },
+          body: JSON.stringify(messages),
+          signal: controller.signal,
+          ...(credentials ? { credentials } : {}),
+        });
+        const text = await response.text();
+        if (!response.ok) {
+          throw new BayeuxClientError('http', `The server answered HTTP ${response.status}`, { status: response.status });
+        }
+        return parseMessages(text);
+      } catch (error) {
+        if (why === 'timeout') throw new BayeuxClientError('timeout', `No answer within ${timeout} ms`, { cause: error });
+        if (why === 'cancelled') throw new BayeuxClientError('cancelled', 'Request cancelled', { cause: error });
+        if (error instanceof BayeuxClientError) throw error;
+        throw new BayeuxClientError('network', `Request failed: ${describe(error)}`, { cause: error });
+      } finally {
+        clearTimeout(timer);
+        open.delete(request);
+      }
+    })();
+    // The caller may never look at a cancelled request's outcome.
+    request.promise.catch(function ignore() {});
+    return request;
+  }
+
+  /** Cancel every request in flight. */
+  cancelAll(): void {
+    for (const request of [...this.#open]) request.cancel();
+  }
+}
+
+/** Parse a response body: a JSON array of messages, or a single message. */
+export function parseMessages(text: string): BayeuxMessage[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new BayeuxClientError('protocol', 'The server sent something that is not JSON', { cause: error });
+  }
+  const list = Array.isArray(value) ? value : [value];
+  if (!list.every(isMessage)) throw new BayeuxClientError('protocol', 'The server sent something that is not a Bayeux message');
+  return list;
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const cause = (error as { cause?: unknown }).cause;
+    if (cause instanceof Error && cause.message) return `${error.message} (${cause.message})`;
+    return error.message;
+  }
+  return String(error);
+}

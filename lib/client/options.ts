@@ -1,0 +1,177 @@
+/** The client's options: their types, defaults, and validation. */
+
+import type { BayeuxError, BayeuxClientError } from './errors.js';
+import type { FetchFunction } from './long-polling.js';
+import type { BayeuxExtension, BayeuxMessage, TransportName } from './message.js';
+import type { WebSocketConstructor } from './websocket.js';
+
+/** Options for `new BayeuxClient(url, options)`. Unknown options throw a `TypeError` naming the option. */
+export interface BayeuxClientOptions {
+  /**
+   * Transports to use, most preferred first, as Bayeux connection types.
+   * The first one the server also supports (`supportedConnectionTypes` in
+   * its handshake reply) and that can be opened is used; when a WebSocket
+   * cannot be opened the client falls back to the next one.
+   * @default ['websocket', 'long-polling']
+   */
+  transports?: TransportName[];
+  /**
+   * Use the CometD ack extension when the server offers it, so messages
+   * lost with a dropped connect reply are sent again (and copies the
+   * client already delivered are dropped).
+   * @default true
+   */
+  ack?: boolean;
+  /**
+   * First delay, in ms, before reconnecting after a network failure. Each
+   * further failure doubles it, up to {@link maxRetryDelay}; the actual
+   * delay is drawn at random between half of it and all of it.
+   * @default 1000
+   */
+  retryDelay?: number;
+  /**
+   * Longest delay, in ms, between reconnection attempts.
+   * @default 30000
+   */
+  maxRetryDelay?: number;
+  /**
+   * Most messages (publishes, subscribes, unsubscribes) waiting to be sent,
+   * e.g. while offline. Beyond it, `publish()` and `subscribe()` reject
+   * with a `BayeuxClientError` of type `queue-full`.
+   * @default 1000
+   */
+  maxQueue?: number;
+  /**
+   * Most messages sent in one request or WebSocket frame.
+   * @default 100
+   */
+  maxBatch?: number;
+  /**
+   * How long, in ms, to wait for an answer before giving up on a request
+   * (beyond the server's connect timeout, for `/meta/connect`), and for a
+   * WebSocket to open. A request that times out counts as a network failure.
+   * @default 10000
+   */
+  maxNetworkDelay?: number;
+  /**
+   * Extra HTTP headers for long-polling requests (e.g. `Authorization`).
+   * Browsers do not let a page set headers on a WebSocket; use an
+   * extension that adds `ext` to the handshake instead.
+   * @default {}
+   */
+  headers?: Record<string, string>;
+  /**
+   * `fetch`'s `credentials` for long-polling requests, e.g. `'include'` to
+   * send cookies cross-origin.
+   * @default undefined (fetch's own default, `'same-origin'`)
+   */
+  credentials?: 'omit' | 'same-origin' | 'include';
+  /**
+   * Extensions to install, as if passed to `client.use()` in order.
+   * @default []
+   */
+  extensions?: BayeuxExtension[];
+  /**
+   * Called with every failed message, as `onError(message, error)`: each
+   * reply with `successful: false` (the handshake and connects included),
+   * and each message the client refused to send (an invalid channel, a full
+   * queue), given as the message it would have sent with `successful:
+   * false` and `error` added. `error` is the same failure as an `Error`
+   * (`BayeuxError` parsed from the reply's `error`, or `BayeuxClientError`).
+   * @default undefined
+   */
+  onError?: (message: BayeuxMessage, error: BayeuxError | BayeuxClientError) => void;
+  /**
+   * The WebSocket constructor.
+   * @default globalThis.WebSocket; from `express-bayeux/client` in Node
+   * without a global WebSocket, the `ws` package's
+   */
+  WebSocket?: WebSocketConstructor;
+  /**
+   * The `fetch` used for long-polling.
+   * @default globalThis.fetch
+   */
+  fetch?: FetchFunction;
+}
+
+/** Options with every default applied. */
+export interface ResolvedOptions {
+  transports: TransportName[];
+  ack: boolean;
+  retryDelay: number;
+  maxRetryDelay: number;
+  maxQueue: number;
+  maxBatch: number;
+  maxNetworkDelay: number;
+  headers: Record<string, string>;
+  credentials: 'omit' | 'same-origin' | 'include' | undefined;
+  extensions: BayeuxExtension[];
+  onError: ((message: BayeuxMessage, error: BayeuxError | BayeuxClientError) => void) | undefined;
+  WebSocket: WebSocketConstructor | undefined;
+  fetch: FetchFunction | undefined;
+}
+
+const KNOWN = new Set([
+  'transports', 'ack', 'retryDelay', 'maxRetryDelay', 'maxQueue', 'maxBatch', 'maxNetworkDelay',
+  'headers', 'credentials', 'extensions', 'onError', 'WebSocket', 'fetch',
+]);
+
+const TRANSPORTS: readonly TransportName[] = ['websocket', 'long-polling'];
+
+/** Validate `options` and apply the defaults; throws a `TypeError` naming a bad option. */
+export function resolveOptions(options: BayeuxClientOptions | undefined): ResolvedOptions {
+  const given: BayeuxClientOptions = options ?? {};
+  if (typeof given !== 'object' || given === null) throw new TypeError('options must be an object');
+  for (const key of Object.keys(given)) {
+    if (!KNOWN.has(key)) throw new TypeError(`Unknown option: ${key}`);
+  }
+
+  const transports = given.transports ?? ['websocket', 'long-polling'];
+  if (!Array.isArray(transports) || transports.length === 0
+    || !transports.every((name) => TRANSPORTS.includes(name))
+    || new Set(transports).size !== transports.length) {
+    throw new TypeError(`option transports must be a non-empty list of distinct names from: ${TRANSPORTS.join(', ')}`);
+  }
+
+  const retryDelay = number(given, 'retryDelay', 1000, 1);
+  const maxRetryDelay = number(given, 'maxRetryDelay', 30_000, 1);
+  if (maxRetryDelay < retryDelay) throw new TypeError('option maxRetryDelay must not be less than retryDelay');
+
+  if (given.ack !== undefined && typeof given.ack !== 'boolean') throw new TypeError('option ack must be a boolean');
+  if (given.headers !== undefined && (typeof given.headers !== 'object' || given.headers === null
+    || !Object.values(given.headers).every((value) => typeof value === 'string'))) {
+    throw new TypeError('option headers must be an object of strings');
+  }
+  if (given.credentials !== undefined && !['omit', 'same-origin', 'include'].includes(given.credentials)) {
+    throw new TypeError("option credentials must be 'omit', 'same-origin' or 'include'");
+  }
+  if (given.extensions !== undefined && !Array.isArray(given.extensions)) throw new TypeError('option extensions must be an array');
+  for (const key of ['onError', 'WebSocket', 'fetch'] as const) {
+    if (given[key] !== undefined && typeof given[key] !== 'function') throw new TypeError(`option ${key} must be a function`);
+  }
+
+  return {
+    transports: [...transports],
+    ack: given.ack ?? true,
+    retryDelay,
+    maxRetryDelay,
+    maxQueue: number(given, 'maxQueue', 1000, 1),
+    maxBatch: number(given, 'maxBatch', 100, 1),
+    maxNetworkDelay: number(given, 'maxNetworkDelay', 10_000, 1),
+    headers: { ...given.headers },
+    credentials: given.credentials,
+    extensions: [...(given.extensions ?? [])],
+    onError: given.onError,
+    WebSocket: given.WebSocket,
+    fetch: given.fetch,
+  };
+}
+
+function number(options: BayeuxClientOptions, key: keyof BayeuxClientOptions, fallback: number, min: number): number {
+  const value = options[key];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new TypeError(`option ${key} must be a number of at least ${min}`);
+  }
+  return value;
+}

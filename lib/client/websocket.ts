@@ -1,0 +1,144 @@
+/**
+ * The WebSocket transport: one socket per session, each frame a JSON array
+ * of messages in either direction. Uses the `WebSocket` constructor it is
+ * given (the browser's, Node 22's, or the `ws` package's).
+ */
+
+import { BayeuxClientError } from './errors.js';
+import { parseMessages } from './long-polling.js';
+import type { BayeuxMessage } from './message.js';
+
+/** The part of the WHATWG `WebSocket` interface the client uses. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: 'open' | 'message' | 'close' | 'error', listener: (event: WebSocketEventLike) => void): void;
+}
+
+/** The fields of WebSocket events the client reads. */
+export interface WebSocketEventLike {
+  readonly type: string;
+  data?: unknown;
+  code?: number;
+  reason?: string;
+}
+
+/** A WebSocket constructor: the global `WebSocket` or `ws`'s. */
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export interface WebSocketHandlers {
+  /** A frame arrived. */
+  messages(messages: BayeuxMessage[]): void;
+  /** The socket closed without {@link WebSocketTransport.close} being called, or sent garbage. */
+  failed(error: BayeuxClientError): void;
+}
+
+const OPEN = 1;
+
+export class WebSocketTransport {
+  readonly name = 'websocket';
+  #socket: WebSocketLike;
+  #handlers: WebSocketHandlers;
+  #closed = false;
+
+  private constructor(socket: WebSocketLike, handlers: WebSocketHandlers) {
+    this.#socket = socket;
+    this.#handlers = handlers;
+  }
+
+  /**
+   * Open a socket to `url` (ws: or wss:). Rejects with a `BayeuxClientError`
+   * when it cannot be opened within `timeout` ms.
+   */
+  static open(url: string, Socket: WebSocketConstructor, timeout: number, handlers: WebSocketHandlers): Promise<WebSocketTransport> {
+    return new Promise(function openWebSocket(resolve, reject) {
+      let socket: WebSocketLike;
+      try {
+        socket = new Socket(url);
+      } catch (error) {
+        reject(new BayeuxClientError('network', 'Could not open a WebSocket', { cause: error }));
+        return;
+      }
+      const transport = new WebSocketTransport(socket, handlers);
+      let opened = false;
+      let settled = false;
+      const fail = (error: BayeuxClientError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        transport.#closed = true;
+        try { socket.close(); } catch { /* already closing */ }
+        reject(error);
+      };
+      const timer = setTimeout(function webSocketOpenTimedOut() {
+        fail(new BayeuxClientError('timeout', `The WebSocket did not open within ${timeout} ms`));
+      }, timeout);
+      socket.addEventListener('open', function onOpen() {
+        if (settled) return;
+        settled = true;
+        opened = true;
+        clearTimeout(timer);
+        resolve(transport);
+      });
+      socket.addEventListener('error', function onError() {
+        if (!opened) fail(new BayeuxClientError('network', 'The WebSocket could not be opened'));
+      });
+      socket.addEventListener('close', function onClose(event) {
+        if (!opened) {
+          fail(new BayeuxClientError('network', 'The WebSocket closed before it opened'));
+          return;
+        }
+        transport.#lost(new BayeuxClientError('network', `The WebSocket closed (${event.code ?? 'no code'}${event.reason ? `: ${event.reason}` : ''})`));
+      });
+      socket.addEventListener('message', function onMessage(event) {
+        if (transport.#closed) return;
+        if (typeof event.data !== 'string') {
+          transport.#lost(new BayeuxClientError('protocol', 'The server sent a binary WebSocket frame'));
+          return;
+        }
+        let messages: BayeuxMessage[];
+        try {
+          messages = parseMessages(event.data);
+        } catch (error) {
+          transport.#lost(error as BayeuxClientError);
+          return;
+        }
+        transport.#handlers.messages(messages);
+      });
+    });
+  }
+
+  /** Whether the socket is open and not closed by us. */
+  get isOpen(): boolean {
+    return !this.#closed && this.#socket.readyState === OPEN;
+  }
+
+  /** Send one frame. Throws a `BayeuxClientError` when the socket is not open. */
+  send(messages: readonly BayeuxMessage[]): void {
+    if (!this.isOpen) throw new BayeuxClientError('network', 'The WebSocket is not open');
+    this.#socket.send(JSON.stringify(messages));
+  }
+
+  /** Close the socket; the `failed` handler is not called for it. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try { this.#socket.close(1000); } catch { /* already closed */ }
+  }
+
+  #lost(error: BayeuxClientError): void {
+    if (this.#closed) return;
+    this.close();
+    this.#handlers.failed(error);
+  }
+}
+
+/** The WebSocket URL for a Bayeux HTTP URL: http: becomes ws:, https: becomes wss:. */
+export function webSocketUrl(url: URL): string {
+  const copy = new URL(url.href);
+  if (copy.protocol === 'http:') copy.protocol = 'ws:';
+  else if (copy.protocol === 'https:') copy.protocol = 'wss:';
+  copy.hash = '';
+  return copy.href;
+}
