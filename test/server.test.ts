@@ -244,6 +244,19 @@ for (const kind of ['long-polling', 'websocket'] as Kind[]) {
       s.cometd.off('disconnect', onDisconnect);
     });
 
+    test('a connect held when the client disconnects is answered with reconnect none', async () => {
+      const w = await open();
+      const id = await wireSession(w);
+      const held = w.send({ channel: '/meta/connect', clientId: id, connectionType: kind, id: 'held' });
+      await new Promise((r) => setTimeout(r, 50));
+      const other = kind === 'websocket' ? w : await open();
+      const [d] = await other.send({ channel: '/meta/disconnect', clientId: id });
+      assert.equal(d?.['successful'], true);
+      const [c] = await held;
+      assert.equal(c?.['successful'], true);
+      assert.deepEqual(c?.['advice'], { reconnect: 'none', interval: 0 });
+    });
+
     test('a session that does not reconnect within maxInterval expires (disconnect event: timeout)', async () => {
       const w = await open();
       const id = await wireSession(w);

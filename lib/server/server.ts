@@ -378,6 +378,10 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     if (!result) {
       this.#presences.delete(clientId);
+      // The client disconnected while this connect was held: tell it not to come back.
+      if (presence.ended === 'client') {
+        return { reply: this.#reply(message, { clientId, successful: true, advice: { reconnect: 'none', interval: 0 } }) };
+      }
       return { reply: this.#sessionUnknown(message) };
     }
     if (result.batch !== undefined) presence.ack = true;
@@ -453,7 +457,7 @@ export class Server extends EventEmitter<ServerEvents> {
     if (typeof clientId !== 'string') return { reply: this.#sessionUnknown(message) };
     await this.#pipeline.run(message, ctx);
     if (!(await this.options.engine.destroy(clientId))) return { reply: this.#sessionUnknown(message) };
-    this.#forget(clientId);
+    this.#forget(clientId, 'client');
     this.#emit('disconnect', clientId, 'client');
     return { reply: this.#reply(message, { clientId, successful: true }) };
   }
@@ -584,9 +588,10 @@ export class Server extends EventEmitter<ServerEvents> {
     ]);
   }
 
-  #forget(clientId: string): void {
+  #forget(clientId: string, ended?: Presence['ended']): void {
     this.#connected.delete(clientId);
     const presence = this.#presences.delete(clientId);
+    if (presence && ended) presence.ended = ended;
     presence?.held?.release();
   }
 
