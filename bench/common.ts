@@ -1,0 +1,152 @@
+/**
+ * What the benchmark's processes share: the IPC message shapes, the clock,
+ * the latency histogram, and the marker keys a published message carries.
+ */
+
+export type ServerKind = 'bayeux' | 'faye';
+export type TransportKind = 'websocket' | 'long-polling';
+
+/** The one channel every subscriber listens on. */
+export const CHANNEL = '/bench/fanout';
+
+/**
+ * Every published message's `data` starts with these two keys, in this
+ * order: the batch sequence number and the send time (µs, monotonic clock).
+ * Both servers serialize `data` with `JSON.stringify`, so a load client can
+ * find them with `indexOf` instead of parsing every frame.
+ */
+export const SEQ_KEY = '_bs';
+export const TIME_KEY = '_bt';
+
+/**
+ * Microseconds on the system-wide monotonic clock (libuv's hrtime is
+ * CLOCK_MONOTONIC on Linux), so a time taken in one process can be
+ * subtracted from one taken in another on the same machine.
+ */
+export function nowUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// ---------------------------------------------------------------- histogram
+
+/** Buckets per e-fold: 1% resolution. */
+const PER_E = 100;
+/** Up to e^20 µs (~8 minutes). */
+export const HIST_BUCKETS = 20 * PER_E;
+
+/** A fixed-size log-bucket histogram of latencies in µs: constant memory however many samples. */
+export class Histogram {
+  readonly counts = new Uint32Array(HIST_BUCKETS);
+  total = 0;
+  sum = 0;
+  max = 0;
+
+  record(us: number): void {
+    const v = us < 1 ? 1 : us;
+    let i = Math.floor(Math.log(v) * PER_E);
+    if (i >= HIST_BUCKETS) i = HIST_BUCKETS - 1;
+    this.counts[i] = (this.counts[i] ?? 0) + 1;
+    this.total++;
+    this.sum += v;
+    if (v > this.max) this.max = v;
+  }
+
+  reset(): void {
+    this.counts.fill(0);
+    this.total = 0;
+    this.sum = 0;
+    this.max = 0;
+  }
+
+  toJSON(): HistogramData {
+    return { counts: Array.from(this.counts), total: this.total, sum: this.sum, max: this.max };
+  }
+}
+
+export interface HistogramData {
+  counts: number[];
+  total: number;
+  sum: number;
+  max: number;
+}
+
+export function mergeHistograms(parts: readonly HistogramData[]): HistogramData {
+  const counts = new Array<number>(HIST_BUCKETS).fill(0);
+  let total = 0;
+  let sum = 0;
+  let max = 0;
+  for (const p of parts) {
+    for (let i = 0; i < HIST_BUCKETS; i++) counts[i] = (counts[i] ?? 0) + (p.counts[i] ?? 0);
+    total += p.total;
+    sum += p.sum;
+    max = Math.max(max, p.max);
+  }
+  return { counts, total, sum, max };
+}
+
+/** The q-quantile (0..1) in µs: the geometric middle of its bucket. */
+export function quantile(h: HistogramData, q: number): number {
+  if (h.total === 0) return NaN;
+  const rank = Math.ceil(q * h.total);
+  let seen = 0;
+  for (let i = 0; i < h.counts.length; i++) {
+    seen += h.counts[i] ?? 0;
+    if (seen >= rank) return Math.min(Math.exp((i + 0.5) / PER_E), h.max);
+  }
+  return h.max;
+}
+
+// ---------------------------------------------------------------- IPC
+
+/** parent → server child */
+export type ToServer = { type: 'cpu'; id: number } | { type: 'heap'; id: number } | { type: 'exit' };
+/** server child → parent */
+export type FromServer =
+  | { type: 'ready'; port: number; path: string }
+  /** `at`: when the server read its CPU time (µs, {@link nowUs}); its event loop may answer late. */
+  | { type: 'cpu'; id: number; user: number; system: number; at: number }
+  | { type: 'heap'; id: number; heapUsed: number; rss: number; external: number };
+
+export interface ClientSetup {
+  type: 'setup';
+  server: ServerKind;
+  transport: TransportKind;
+  port: number;
+  path: string;
+  subscribers: number;
+  /** How long setup may take, ms. */
+  setupTimeoutMs: number;
+  /** The process exits on its own this long after setup, ms, whatever happens. */
+  lifetimeMs: number;
+}
+
+/** parent → load-client child */
+export type ToClient =
+  | ClientSetup
+  /** Start the time window; record latencies for batches from `fromSeq` on. */
+  | { type: 'start'; fromSeq: number }
+  /** End the time window; batches after `toSeq` are not recorded. */
+  | { type: 'stop'; toSeq: number }
+  | { type: 'report' }
+  | { type: 'exit' };
+
+/** load-client child → parent */
+export type FromClient =
+  | { type: 'ready'; subscribers: number; failed: number }
+  | { type: 'done'; seq: number }
+  | {
+      type: 'report';
+      /** Deliveries of batches fromSeq..toSeq (whenever they arrived). */
+      received: number;
+      /** Deliveries of any batch that arrived between start and stop. */
+      receivedInWindow: number;
+      hist: HistogramData;
+      cpuUser: number;
+      cpuSystem: number;
+      errors: number;
+      resubscribes: number;
+    };

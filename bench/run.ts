@@ -1,0 +1,710 @@
+/**
+ * Fan-out benchmark: express-bayeux against Faye 1.4, in one run.
+ *
+ * S subscribers on one channel; one publisher (in this process) sends
+ * batches of 10 messages, each with its send time. Each server runs in a
+ * child process of its own; subscribers run in load-client processes.
+ * For every size and transport, both servers are measured, interleaved:
+ *
+ *   max:  publish as fast as deliveries keep up, with a bounded number of
+ *         batches in flight (not yet received by every subscriber).
+ *   rate: a fixed publish rate, the same for both servers. WebSocket: half
+ *         the slower server's max. Long-polling: 20,000 deliveries/s (2,000
+ *         responses/s): a long-poll at max throughput carries many batches
+ *         per response, at a steady rate one, so a fraction of its max says
+ *         little about what a server sustains at a steady rate.
+ *
+ * Reported: deliveries/s, p50/p99 latency (send → receive), server CPU
+ * seconds per 100k deliveries (the server's own process.cpuUsage()), heap
+ * KiB per subscriber (heapUsed after GC with subscribers, minus before),
+ * and ratios to Faye. Numbers go to bench/results/latest.json.
+ *
+ * Options (flag or environment variable):
+ *   --sizes=500,2000         BENCH_SIZES
+ *   --transports=websocket,long-polling   BENCH_TRANSPORTS
+ *   --servers=bayeux,faye    BENCH_SERVERS
+ *   --modes=max,rate         BENCH_MODES
+ *   --seconds=8              BENCH_SECONDS   measured window per mode
+ *   --warmup=2               BENCH_WARMUP    seconds before each window
+ *   --clients=2              BENCH_CLIENTS   load-client processes
+ *   --rate=N                 BENCH_RATE      fixed deliveries/s, websocket (default: fraction × slower max)
+ *   --rate-fraction=0.5      BENCH_RATE_FRACTION
+ *   --lp-rate=20000          BENCH_LP_RATE   fixed deliveries/s, long-polling
+ *   --window=100000          BENCH_WINDOW    deliveries in flight in max mode
+ *   --payload=64             BENCH_PAYLOAD   bytes of padding per message
+ *   --profile                BENCH_PROFILE=1 express-bayeux only, with --cpu-prof
+ *                                            (default websocket, S=2000, max mode)
+ */
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import {
+  CHANNEL, SEQ_KEY, TIME_KEY, mergeHistograms, nowUs, quantile, sleep,
+  type HistogramData, type ServerKind, type TransportKind,
+} from './common.js';
+import { LoadClients, ServerProcess, type ClientReport } from './procs.js';
+import { summarizeProfile } from './profile.js';
+import { openSession, type Session, type WireMessage } from './wire.js';
+
+const BATCH = 10;
+/** Cores of other work on the machine above which a measurement is marked contended. */
+const QUIET_CORES = 0.3;
+/** How long to wait for other work to finish before each server is set up. */
+const QUIET_WAIT_MS = 60_000;
+/**
+ * Cores busy in a window beyond the benchmark's own processes above which
+ * the window is marked contended. Some of it is the kernel's loopback work
+ * on the benchmark's behalf (softirq), so the bar is higher than QUIET_CORES.
+ */
+const CONTENDED_CORES = 0.5;
+/** A batch not received by everyone this long after it was sent no longer holds the window. */
+const STALL_MS = 3000;
+/** The whole run may not take longer than this. */
+const RUN_LIMIT_MS = 20 * 60_000;
+
+// ---------------------------------------------------------------- options
+
+type Mode = 'max' | 'rate';
+
+interface Config {
+  sizes: number[];
+  transports: TransportKind[];
+  servers: ServerKind[];
+  modes: Mode[];
+  seconds: number;
+  warmup: number;
+  clients: number;
+  /** WebSocket fixed rate, deliveries/s; undefined: rateFraction × the slower server's max. */
+  rate: number | undefined;
+  rateFraction: number;
+  /** Long-polling fixed rate, deliveries/s. */
+  lpRate: number;
+  window: number;
+  payload: number;
+  profile: boolean;
+}
+
+function option(name: string): string | undefined {
+  const flag = process.argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (flag) return flag.includes('=') ? flag.slice(flag.indexOf('=') + 1) : '1';
+  return process.env['BENCH_' + name.toUpperCase().replace(/-/g, '_')];
+}
+
+function list<T extends string>(name: string, allowed: readonly T[], fallback: readonly T[]): T[] {
+  const raw = option(name);
+  if (raw === undefined) return [...fallback];
+  const values = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const v of values) if (!allowed.includes(v as T)) throw new TypeError(`${name}: ${v} is not one of ${allowed.join(', ')}`);
+  return values as T[];
+}
+
+function number(name: string, fallback: number, min: number, max: number): number {
+  const raw = option(name);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || n > max) throw new TypeError(`${name} must be a number in [${min}, ${max}]`);
+  return n;
+}
+
+function readConfig(): Config {
+  const profile = option('profile') !== undefined && option('profile') !== '0';
+  const sizes = (option('sizes') ?? (profile ? '2000' : '500,2000')).split(',').map((s) => {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 1 || n > 20_000) throw new TypeError(`sizes: ${s} is not an integer in [1, 20000]`);
+    return n;
+  });
+  const rate = option('rate');
+  return {
+    sizes,
+    transports: list('transports', ['websocket', 'long-polling'] as const, profile ? ['websocket'] : ['websocket', 'long-polling']),
+    servers: profile ? ['bayeux'] : list('servers', ['bayeux', 'faye'] as const, ['bayeux', 'faye']),
+    modes: list('modes', ['max', 'rate'] as const, profile ? ['max'] : ['max', 'rate']),
+    seconds: number('seconds', 8, 1, 600),
+    warmup: number('warmup', 2, 0, 60),
+    clients: number('clients', 2, 1, 16),
+    rate: rate === undefined ? undefined : number('rate', 0, 1, 1e8),
+    rateFraction: number('rate-fraction', 0.5, 0.01, 1),
+    lpRate: number('lp-rate', 20_000, 1, 1e8),
+    window: number('window', 100_000, 10, 1e7),
+    payload: number('payload', 64, 0, 100_000),
+    profile,
+  };
+}
+
+// ---------------------------------------------------------------- results
+
+interface WindowResult {
+  /** Deliveries received in the window, per second. */
+  deliveriesPerSec: number;
+  /** Publish rate asked for (rate mode), deliveries/s. */
+  targetPerSec?: number;
+  /** Deliveries received / deliveries expected from the batches sent in the window. */
+  delivered: number;
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
+  /** Server CPU seconds per 100k deliveries. */
+  cpuPer100k: number;
+  /** Server CPU use in the window, in cores. */
+  serverCores: number;
+  /** Load-client CPU use in the window, in cores (all client processes). */
+  clientCores: number;
+  /** This process (the publisher) in the window, in cores. */
+  publisherCores: number;
+  /** The whole machine's busy time in the window, in cores (processes plus kernel). */
+  machineCores: number;
+  /** machineCores minus server, clients and publisher: the kernel's share of loopback, and anything else running. */
+  otherCores: number;
+  /** otherCores was high: something else ran during the window; the numbers are suspect. */
+  contended: boolean;
+  stalls: number;
+  clientErrors: number;
+}
+
+interface Result {
+  server: ServerKind;
+  transport: TransportKind;
+  size: number;
+  subscribers: number;
+  heapKiBPerSub: number;
+  rssKiBPerSub: number;
+  max?: WindowResult;
+  rate?: WindowResult;
+}
+
+// ---------------------------------------------------------------- the publisher
+
+class Publisher {
+  readonly #session: Session;
+  readonly #padding: string;
+  #seq = 0;
+  #nextId = 0;
+  errors = 0;
+
+  private constructor(session: Session, payload: number) {
+    this.#session = session;
+    this.#padding = 'x'.repeat(payload);
+  }
+
+  static async open(server: ServerProcess, transport: TransportKind, payload: number): Promise<Publisher> {
+    let publisher: Publisher | undefined;
+    const session = await openSession(
+      { transport, port: server.port, path: server.path },
+      {
+        delivery() {},
+        error(what) {
+          if (publisher) publisher.errors++;
+          console.error(`publisher: ${what}`);
+        },
+      },
+    );
+    publisher = new Publisher(session, payload);
+    await session.handshake();
+    // A session must keep connecting to stay alive (both servers expire idle ones).
+    void session.connectLoop(() => undefined);
+    return publisher;
+  }
+
+  /** Send one batch of 10 messages; returns its sequence number. */
+  batch(): number {
+    const seq = ++this.#seq;
+    const clientId = this.#session.clientId;
+    const messages: WireMessage[] = [];
+    for (let i = 0; i < BATCH; i++) {
+      // _bs and _bt first, in this order: the load clients scan for them.
+      messages.push({
+        channel: CHANNEL,
+        clientId,
+        id: 'p' + ++this.#nextId,
+        data: { [SEQ_KEY]: seq, [TIME_KEY]: nowUs(), p: this.#padding },
+      });
+    }
+    this.#session.publish(messages);
+    return seq;
+  }
+
+  get sent(): number {
+    return this.#seq;
+  }
+
+  close(): void {
+    this.#session.close();
+  }
+}
+
+// ---------------------------------------------------------------- one server, set up
+
+interface Rig {
+  server: ServerProcess;
+  clients: LoadClients;
+  publisher: Publisher;
+  heapKiBPerSub: number;
+  rssKiBPerSub: number;
+  /** Batches not yet received by every load-client process. */
+  inflight: Map<number, { sentAt: number; done: number }>;
+  onComplete: (() => void) | undefined;
+}
+
+async function rigUp(kind: ServerKind, transport: TransportKind, size: number, config: Config, profileDir?: string): Promise<Rig> {
+  await waitForQuiet();
+  const server = await ServerProcess.start(kind, profileDir);
+  try {
+    const publisher = await Publisher.open(server, transport, config.payload);
+    publisher.batch(); // warm the publish path with nobody subscribed
+    await sleep(200);
+    const before = await server.heap();
+    const inflight: Rig['inflight'] = new Map();
+    const rig: Partial<Rig> & { inflight: Rig['inflight'] } = { inflight, onComplete: undefined };
+    const clients = await LoadClients.start(
+      config.clients,
+      {
+        server: kind,
+        transport,
+        port: server.port,
+        path: server.path,
+        subscribers: size,
+        setupTimeoutMs: 60_000,
+        lifetimeMs: 10 * 60_000,
+      },
+      (seq) => {
+        const entry = inflight.get(seq);
+        if (!entry) return;
+        if (++entry.done >= clients.count) {
+          inflight.delete(seq);
+          rig.onComplete?.();
+        }
+      },
+    );
+    if (clients.failed > 0) console.error(`  ${clients.failed} of ${size} subscribers failed to set up`);
+    await sleep(500);
+    const after = await server.heap();
+    return Object.assign(rig, {
+      server,
+      clients,
+      publisher,
+      heapKiBPerSub: (after.heapUsed - before.heapUsed) / 1024 / clients.subscribers,
+      rssKiBPerSub: (after.rss - before.rss) / 1024 / clients.subscribers,
+    }) as Rig;
+  } catch (err) {
+    server.kill();
+    throw err;
+  }
+}
+
+async function rigDown(rig: Rig): Promise<void> {
+  rig.publisher.close();
+  await rig.clients.exit();
+  await rig.server.stop();
+}
+
+// ---------------------------------------------------------------- measuring
+
+/** Publish until `stop()`: as fast as the window allows, or at a fixed rate. */
+function drive(rig: Rig, size: number, mode: Mode, config: Config, rate: number): { stop(): void; stalls(): number } {
+  let running = true;
+  let stalls = 0;
+  const timers: NodeJS.Timeout[] = [];
+  const send = (): void => {
+    const seq = rig.publisher.batch();
+    rig.inflight.set(seq, { sentAt: Date.now(), done: 0 });
+  };
+  if (mode === 'max') {
+    const window = Math.max(2, Math.ceil(config.window / (BATCH * size)));
+    const pump = (): void => {
+      // Bounded per call; completions call it again.
+      for (let n = 0; running && rig.inflight.size < window && n < window; n++) send();
+    };
+    rig.onComplete = pump;
+    timers.push(
+      setInterval(() => {
+        const now = Date.now();
+        for (const [seq, entry] of rig.inflight) {
+          if (now - entry.sentAt < STALL_MS) break;
+          rig.inflight.delete(seq);
+          stalls++;
+        }
+        pump();
+      }, 250),
+    );
+    pump();
+  } else {
+    rig.onComplete = undefined;
+    const intervalMs = (1000 * BATCH * size) / rate;
+    const started = performance.now();
+    let sent = 0;
+    const tick = (): void => {
+      if (!running) return;
+      const due = Math.floor((performance.now() - started) / intervalMs) + 1;
+      // Catch up at most a few batches at once if the timer was late.
+      for (let n = 0; sent < due && n < 5; n++, sent++) send();
+      if (sent < due - 5) sent = due - 5;
+      const next = started + sent * intervalMs;
+      timers.push(setTimeout(tick, Math.max(0, next - performance.now())));
+      if (timers.length > 100) timers.splice(0, 50);
+    };
+    tick();
+    // Forget completed bookkeeping for batches nobody will report (rate mode does not wait).
+    timers.push(
+      setInterval(() => {
+        const now = Date.now();
+        for (const [seq, entry] of rig.inflight) {
+          if (now - entry.sentAt < STALL_MS) break;
+          rig.inflight.delete(seq);
+          stalls++;
+        }
+      }, 250),
+    );
+  }
+  return {
+    stop() {
+      running = false;
+      rig.onComplete = undefined;
+      for (const t of timers) {
+        clearTimeout(t);
+        clearInterval(t);
+      }
+    },
+    stalls: () => stalls,
+  };
+}
+
+/**
+ * Busy CPU time of the whole machine so far, in seconds (all cores). From
+ * /proc/stat where there is one, since it also counts softirq time (the
+ * kernel's share of loopback TCP) and steal; os.cpus() elsewhere.
+ */
+function machineBusy(): number {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal
+    const busy = (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0);
+    if (f.length >= 8 && Number.isFinite(busy)) return busy / CLOCK_TICKS;
+  } catch {
+    // not Linux
+  }
+  let ms = 0;
+  for (const cpu of os.cpus()) ms += cpu.times.user + cpu.times.nice + cpu.times.sys + cpu.times.irq;
+  return ms / 1000;
+}
+
+/** USER_HZ: /proc/stat counts in these per second. 100 on every Linux Node supports. */
+const CLOCK_TICKS = 100;
+
+/** Cores busy over `ms` while the benchmark itself is idle. */
+async function backgroundLoad(ms = 1000): Promise<number> {
+  const m0 = machineBusy();
+  const t0 = performance.now();
+  await sleep(ms);
+  return (machineBusy() - m0) / ((performance.now() - t0) / 1000);
+}
+
+/** Other work on the machine skews everything: wait (bounded) for it to calm down before setting up a server. */
+async function waitForQuiet(): Promise<number> {
+  let load = await backgroundLoad(500);
+  for (let waited = 0; load > QUIET_CORES && waited < QUIET_WAIT_MS; waited += 1000) {
+    if (waited === 0) console.log(`  waiting for other work to finish (${fmt(load, 2)} cores busy)...`);
+    load = await backgroundLoad(1000);
+  }
+  return load;
+}
+
+async function measure(rig: Rig, size: number, mode: Mode, config: Config, rate: number): Promise<WindowResult> {
+  const driver = drive(rig, size, mode, config, rate);
+  await sleep(config.warmup * 1000);
+  const stallsBefore = driver.stalls();
+  const cpu0 = await rig.server.cpu();
+  const self0 = process.cpuUsage();
+  const machine0 = machineBusy();
+  const fromSeq = rig.publisher.sent + 1;
+  rig.clients.start(fromSeq);
+  const t0 = performance.now();
+  await sleep(config.seconds * 1000);
+  const toSeq = rig.publisher.sent;
+  rig.clients.stop(toSeq);
+  const t1 = performance.now();
+  const machine1 = machineBusy();
+  const self = process.cpuUsage(self0);
+  const cpu1 = await rig.server.cpu();
+  driver.stop();
+  // Wait for the window's batches to arrive everywhere (bounded), then ask for the reports.
+  const drained = (): boolean => ![...rig.inflight.keys()].some((seq) => seq <= toSeq);
+  for (let i = 0; i < STALL_MS / 100 && !drained(); i++) await sleep(100);
+  const reports: ClientReport[] = await rig.clients.report();
+  rig.inflight.clear();
+  await sleep(300);
+
+  const seconds = (t1 - t0) / 1000;
+  const inWindow = reports.reduce((a, r) => a + r.receivedInWindow, 0);
+  const received = reports.reduce((a, r) => a + r.received, 0);
+  const hist: HistogramData = mergeHistograms(reports.map((r) => r.hist));
+  // The server reads its CPU time when its event loop gets to the request,
+  // maybe late under load: its own timestamps give the rate.
+  const serverCores = (cpu1.cpu - cpu0.cpu) / (cpu1.at - cpu0.at);
+  const clientCpuSec = reports.reduce((a, r) => a + r.cpuUser + r.cpuSystem, 0) / 1e6;
+  const expected = (toSeq - fromSeq + 1) * BATCH * rig.clients.subscribers;
+  const deliveriesPerSec = inWindow / seconds;
+  const otherCores = (machine1 - machine0) / seconds - serverCores - clientCpuSec / seconds - (self.user + self.system) / 1e6 / seconds;
+  return {
+    deliveriesPerSec,
+    ...(mode === 'rate' ? { targetPerSec: rate } : {}),
+    delivered: expected > 0 ? received / expected : NaN,
+    p50Ms: quantile(hist, 0.5) / 1000,
+    p99Ms: quantile(hist, 0.99) / 1000,
+    p999Ms: quantile(hist, 0.999) / 1000,
+    maxMs: hist.max / 1000,
+    cpuPer100k: deliveriesPerSec > 0 ? (serverCores / deliveriesPerSec) * 100_000 : NaN,
+    serverCores,
+    clientCores: clientCpuSec / seconds,
+    publisherCores: (self.user + self.system) / 1e6 / seconds,
+    machineCores: (machine1 - machine0) / seconds,
+    otherCores,
+    contended: otherCores > CONTENDED_CORES,
+    stalls: driver.stalls() - stallsBefore,
+    clientErrors: reports.reduce((a, r) => a + r.errors, 0),
+  };
+}
+
+// ---------------------------------------------------------------- one cell: a size and a transport
+
+function describe(w: WindowResult): string {
+  return (
+    `${fmt(w.deliveriesPerSec, 0)} deliveries/s, p50 ${fmt(w.p50Ms, 2)} ms, p99 ${fmt(w.p99Ms, 2)} ms, ` +
+    `cpu ${fmt(w.cpuPer100k, 3)} s/100k; cores: server ${fmt(w.serverCores, 2)}, clients ${fmt(w.clientCores, 2)}, ` +
+    `publisher ${fmt(w.publisherCores, 2)}, machine ${fmt(w.machineCores, 2)}` +
+    (w.contended ? ` — CONTENDED: ${fmt(w.otherCores, 2)} cores of other work, rerun on a quiet machine` : '') +
+    (w.delivered < 0.999 ? `; only ${fmt(w.delivered * 100, 1)}% delivered` : '') +
+    (w.stalls ? `, ${w.stalls} stalled batches` : '') +
+    (w.clientErrors ? `, ${w.clientErrors} client errors` : '')
+  );
+}
+
+async function cell(size: number, transport: TransportKind, order: ServerKind[], config: Config, profileDir?: string): Promise<Result[]> {
+  const results = new Map<ServerKind, Result>();
+  const wantMax = config.modes.includes('max');
+  const wantRate = config.modes.includes('rate');
+  const rateFor = (): number => {
+    if (transport === 'long-polling') return config.lpRate;
+    if (config.rate !== undefined) return config.rate;
+    const maxes = [...results.values()].map((r) => r.max?.deliveriesPerSec ?? Infinity);
+    const slowest = Math.min(...maxes);
+    return Number.isFinite(slowest) ? Math.max(100, Math.round(slowest * config.rateFraction)) : 20_000;
+  };
+  const run = async (kind: ServerKind, modes: Mode[], first: boolean): Promise<void> => {
+    const rig = await rigUp(kind, transport, size, config, profileDir);
+    try {
+      let result = results.get(kind);
+      if (!result) {
+        result = {
+          server: kind,
+          transport,
+          size,
+          subscribers: rig.clients.subscribers,
+          heapKiBPerSub: rig.heapKiBPerSub,
+          rssKiBPerSub: rig.rssKiBPerSub,
+        };
+        results.set(kind, result);
+      }
+      if (first) console.log(`  ${label(kind)}: heap ${fmt(rig.heapKiBPerSub, 2)} KiB/subscriber`);
+      for (const mode of modes) {
+        const w = await measure(rig, size, mode, config, rateFor());
+        result[mode] = w;
+        console.log(`  ${label(kind)} ${mode}${mode === 'rate' ? ` @${fmt(rateFor(), 0)}/s` : ''}: ${describe(w)}`);
+      }
+    } finally {
+      await rigDown(rig);
+    }
+  };
+
+  // Interleaved: every server's max runs before any rate run, since the
+  // fixed rate comes from the slower max; the last server keeps its rig
+  // for its rate run, the others are set up again.
+  const [last, ...others] = [...order].reverse() as [ServerKind, ...ServerKind[]];
+  const firsts = others.reverse();
+  if (wantMax) for (const kind of firsts) await run(kind, ['max'], true);
+  await run(last, wantMax && wantRate ? ['max', 'rate'] : wantMax ? ['max'] : ['rate'], true);
+  if (wantRate) for (const kind of firsts) await run(kind, ['rate'], !wantMax);
+  return order.map((k) => results.get(k)).filter((r): r is Result => r !== undefined);
+}
+
+// ---------------------------------------------------------------- output
+
+function label(kind: ServerKind): string {
+  return kind === 'bayeux' ? 'express-bayeux' : 'faye 1.4';
+}
+
+function fmt(n: number | undefined, digits: number): string {
+  if (n === undefined || !Number.isFinite(n)) return '-';
+  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+interface Column {
+  title: string;
+  value: (r: Result) => number | undefined;
+  digits: number;
+}
+
+const COLUMNS: Column[] = [
+  { title: 'max deliv/s', value: (r) => r.max?.deliveriesPerSec, digits: 0 },
+  { title: 'max cpu s/100k', value: (r) => r.max?.cpuPer100k, digits: 3 },
+  { title: 'rate deliv/s', value: (r) => r.rate?.deliveriesPerSec, digits: 0 },
+  { title: 'p50 ms', value: (r) => r.rate?.p50Ms, digits: 2 },
+  { title: 'p99 ms', value: (r) => r.rate?.p99Ms, digits: 2 },
+  { title: 'cpu s/100k', value: (r) => r.rate?.cpuPer100k, digits: 3 },
+  { title: 'heap KiB/sub', value: (r) => r.heapKiBPerSub, digits: 2 },
+];
+
+interface Ratios {
+  size: number;
+  transport: TransportKind;
+  maxDeliveries?: number;
+  maxCpuPer100k?: number;
+  p50?: number;
+  p99?: number;
+  cpuPer100k?: number;
+  heapPerSub?: number;
+  targets: Record<string, boolean>;
+}
+
+function ratio(a: number | undefined, b: number | undefined): number | undefined {
+  return a !== undefined && b !== undefined && b > 0 && Number.isFinite(a / b) ? a / b : undefined;
+}
+
+function ratiosFor(rows: Result[]): Ratios | undefined {
+  const b = rows.find((r) => r.server === 'bayeux');
+  const f = rows.find((r) => r.server === 'faye');
+  if (!b || !f) return undefined;
+  const r: Ratios = {
+    size: b.size,
+    transport: b.transport,
+    maxDeliveries: ratio(b.max?.deliveriesPerSec, f.max?.deliveriesPerSec),
+    maxCpuPer100k: ratio(b.max?.cpuPer100k, f.max?.cpuPer100k),
+    p50: ratio(b.rate?.p50Ms, f.rate?.p50Ms),
+    p99: ratio(b.rate?.p99Ms, f.rate?.p99Ms),
+    cpuPer100k: ratio(b.rate?.cpuPer100k, f.rate?.cpuPer100k),
+    heapPerSub: ratio(b.heapKiBPerSub, f.heapKiBPerSub),
+    targets: {},
+  };
+  if (b.transport === 'websocket') {
+    if (r.maxDeliveries !== undefined) r.targets['deliveries/s >= 3x'] = r.maxDeliveries >= 3;
+    if (r.p99 !== undefined) r.targets['p99 <= 0.5x'] = r.p99 <= 0.5;
+    if (r.cpuPer100k !== undefined) r.targets['cpu/delivery <= 0.5x'] = r.cpuPer100k <= 0.5;
+  } else if (r.maxDeliveries !== undefined) {
+    r.targets['deliveries/s >= 1x'] = r.maxDeliveries >= 1;
+  }
+  return r;
+}
+
+function printTable(results: Result[][], ratios: Array<Ratios | undefined>): void {
+  const nameWidth = 24;
+  const widths = COLUMNS.map((c) => Math.max(c.title.length, 12));
+  const line = (name: string, cells: string[]): string =>
+    name.padEnd(nameWidth) + cells.map((c, i) => c.padStart((widths[i] ?? 12) + 2)).join('');
+  console.log('');
+  console.log(line('', COLUMNS.map((c) => c.title)));
+  results.forEach((rows, i) => {
+    const first = rows[0];
+    if (!first) return;
+    console.log(`S=${first.size} ${first.transport}  (${first.subscribers} subscribers)`);
+    for (const r of rows) {
+      const star = r.max?.contended || r.rate?.contended ? ' *' : '';
+      console.log(line('  ' + label(r.server) + star, COLUMNS.map((c) => fmt(c.value(r), c.digits))));
+    }
+    const b = rows.find((r) => r.server === 'bayeux');
+    const f = rows.find((r) => r.server === 'faye');
+    if (b && f) {
+      console.log(line('  ratio bayeux/faye', COLUMNS.map((c) => {
+        const v = ratio(c.value(b), c.value(f));
+        return v === undefined ? '-' : fmt(v, 2) + 'x';
+      })));
+    }
+    const t = ratios[i]?.targets;
+    if (t && Object.keys(t).length) {
+      console.log('  targets: ' + Object.entries(t).map(([k, ok]) => `${k} ${ok ? 'met' : 'MISSED'}`).join(', '));
+    }
+  });
+  console.log('');
+  console.log('max = publish as fast as all subscribers keep up (bounded window); rate = fixed publish rate, the same for both');
+  console.log('servers; p50/p99 and cpu s/100k without "max" are from the rate run. heap = heapUsed after GC, subscribers');
+  console.log(`minus none, per subscriber. Server, load clients and publisher share ${os.cpus().length} cores, nothing pinned.`);
+  if (results.flat().some((r) => r.max?.contended || r.rate?.contended)) {
+    console.log('* other work used the CPU during a window of this row: its numbers are suspect; rerun on a quiet machine.');
+  }
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  const config = readConfig();
+  const started = Date.now();
+  const resultsDir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+  mkdirSync(resultsDir, { recursive: true });
+  const profileDir = config.profile ? resultsDir + 'profiles' : undefined;
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+
+  console.log(
+    `fan-out benchmark: sizes ${config.sizes.join(', ')}; ${config.transports.join(', ')}; ` +
+      `${config.servers.map(label).join(' vs ')}; modes ${config.modes.join(', ')}; ` +
+      `${config.seconds}s windows after ${config.warmup}s warm-up; ${config.clients} load-client processes; ` +
+      `node ${process.version}, ${os.cpus().length} cores`,
+  );
+  const background = await backgroundLoad();
+  if (background > 0.15) {
+    console.log(`warning: ${fmt(background, 2)} cores busy before the benchmark started; other work skews the numbers`);
+  }
+  const all: Result[][] = [];
+  let flip = false;
+  for (const size of config.sizes) {
+    for (const transport of config.transports) {
+      // Alternate which server goes first, so neither always runs on a warmer machine.
+      const order = flip ? [...config.servers].reverse() : [...config.servers];
+      flip = !flip;
+      console.log(`S=${size} ${transport}`);
+      all.push(await cell(size, transport, order, config, profileDir));
+    }
+  }
+  const ratios = all.map(ratiosFor);
+  printTable(all, ratios);
+
+  const out = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    seconds: (Date.now() - started) / 1000,
+    backgroundCores: background,
+    config,
+    results: all.flat(),
+    ratios: ratios.filter((r) => r !== undefined),
+  };
+  const file = config.profile ? resultsDir + 'profile-run.json' : resultsDir + 'latest.json';
+  writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+  // Keep every run too: a quick partial run should not lose a full one.
+  const copy = resultsDir + `run-${out.date.replace(/[:.]/g, '-')}${config.profile ? '-profile' : ''}.json`;
+  writeFileSync(copy, JSON.stringify(out, null, 2) + '\n');
+  console.log(`wrote ${file} (and ${copy})`);
+
+  if (profileDir) {
+    const profiles = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile')).sort();
+    const latest = profiles[profiles.length - 1];
+    if (latest) {
+      console.log(`\nprofile ${profileDir}/${latest}`);
+      console.log(summarizeProfile(`${profileDir}/${latest}`, 25));
+    }
+  }
+}
+
+const limit = setTimeout(() => {
+  console.error(`benchmark took longer than ${RUN_LIMIT_MS / 60_000} minutes; giving up`);
+  process.exit(1);
+}, RUN_LIMIT_MS);
+limit.unref();
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    process.exit(1);
+  },
+);

@@ -1,0 +1,85 @@
+/**
+ * The server under test, in a process of its own: express-bayeux or Faye
+ * 1.4's NodeAdapter, on 127.0.0.1 and a free port, long-polling and
+ * WebSocket on the same mount path. Answers the parent's requests for its
+ * CPU time and its heap after a full GC (run it with `--expose-gc`).
+ *
+ *   node --expose-gc dist/bench/server.js bayeux|faye
+ */
+import { createServer, type Server as HttpServer } from 'node:http';
+import { createRequire } from 'node:module';
+import express from 'express';
+import { bayeux } from '../lib/index.js';
+import { nowUs, type FromServer, type ServerKind, type ToServer } from './common.js';
+
+interface FayeAdapter {
+  attach(server: HttpServer): void;
+}
+interface FayeModule {
+  NodeAdapter: new (options: { mount: string; timeout: number }) => FayeAdapter;
+}
+
+const kind = process.argv[2] as ServerKind;
+if (kind !== 'bayeux' && kind !== 'faye') {
+  console.error('usage: server.js bayeux|faye');
+  process.exit(2);
+}
+if (!process.send) {
+  console.error('server.js is started by bench/run.js over IPC');
+  process.exit(2);
+}
+
+function send(message: FromServer): void {
+  process.send?.(message);
+}
+
+function start(): { http: HttpServer; path: string } {
+  if (kind === 'bayeux') {
+    const app = express();
+    const cometd = bayeux({ timeout: 30_000, logLevel: 'error' });
+    app.use('/cometd', cometd);
+    const http = createServer(app);
+    cometd.attach(http, { path: '/cometd' });
+    return { http, path: '/cometd' };
+  }
+  const require = createRequire(import.meta.url);
+  const faye = require('faye') as FayeModule;
+  const adapter = new faye.NodeAdapter({ mount: '/faye', timeout: 30 });
+  const http = createServer();
+  adapter.attach(http);
+  return { http, path: '/faye' };
+}
+
+const { http, path } = start();
+http.listen(0, '127.0.0.1', () => {
+  const address = http.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  send({ type: 'ready', port, path });
+});
+
+const gc = (globalThis as { gc?: () => void }).gc;
+
+process.on('message', (message: ToServer) => {
+  switch (message.type) {
+    case 'cpu': {
+      const { user, system } = process.cpuUsage();
+      send({ type: 'cpu', id: message.id, user, system, at: nowUs() });
+      return;
+    }
+    case 'heap': {
+      // Twice: the first pass can leave finalizer-held garbage for the second.
+      gc?.();
+      gc?.();
+      const m = process.memoryUsage();
+      send({ type: 'heap', id: message.id, heapUsed: gc ? m.heapUsed : NaN, rss: m.rss, external: m.external });
+      return;
+    }
+    case 'exit':
+      // process.exit lets --cpu-prof write its profile.
+      process.exit(0);
+  }
+});
+
+// Never outlive the parent; never run longer than 20 minutes.
+process.on('disconnect', () => process.exit(0));
+setTimeout(() => process.exit(0), 20 * 60_000).unref();
