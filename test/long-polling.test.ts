@@ -1,6 +1,8 @@
 /** Long-polling over raw HTTP: body formats, sub-paths, and every transport-level error. */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import { gzipSync } from 'node:zlib';
 import express from 'express';
 import { get, handshake, post, startServer, type TestServer } from './helpers/http-server.js';
 
@@ -68,6 +70,36 @@ describe('long-polling', () => {
     assert.equal(r.json.error.type, 'entity.too.large');
   });
 
+  test('a chunked body (no Content-Length) over maxBodyBytes: 413 entity.too.large', async () => {
+    const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request(s.url, { method: 'POST', headers: { 'Content-Type': 'application/json' } }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      for (let i = 0; i < 10; i++) req.write('['.padEnd(1000, ' '));
+      req.end();
+    });
+    assert.equal(status, 413);
+    assert.equal(JSON.parse(body).error.type, 'entity.too.large');
+  });
+
+  test('gzip-encoded JSON is inflated; a non-UTF-8 charset is refused with 415', async () => {
+    const res = await fetch(s.url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' },
+      body: gzipSync(JSON.stringify([hs])),
+    });
+    assert.equal(res.status, 200);
+    assert.equal((await res.json())[0].successful, true);
+    const latin = await post(s.url, JSON.stringify([hs]), 'application/json; charset=iso-8859-1');
+    assert.equal(latin.status, 415);
+    assert.equal(latin.json.error.type, 'charset.unsupported');
+    const utf = await post(s.url, JSON.stringify([hs]), 'application/json; charset="UTF-8"');
+    assert.equal(utf.json[0].successful, true);
+  });
+
   test('empty array, empty body and batches over maxBatch are refused', async () => {
     const empty = await post(s.url, []);
     assert.equal(empty.status, 400);
@@ -75,6 +107,9 @@ describe('long-polling', () => {
     const big = await post(s.url, Array.from({ length: 6 }, () => ({ channel: '/a', data: 1 })));
     assert.equal(big.status, 413);
     assert.equal(big.json.error.type, 'batch.too.large');
+    const emptyBody = await post(s.url, '');
+    assert.equal(emptyBody.status, 400);
+    assert.equal(emptyBody.json.error.type, 'message.missing');
     const noMessage = await get(s.url);
     assert.equal(noMessage.status, 400);
     assert.equal(noMessage.json.error.type, 'message.missing');

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { Engine, EngineConfig, EngineHost, EngineStats, SessionOptions, TakeResult } from './engine.js';
 
 interface MemorySession {
+  readonly id: string;
   readonly ack: boolean;
   /** When the session expires, in ms since the epoch. */
   deadline: number;
@@ -16,6 +17,10 @@ interface MemorySession {
   batch: number;
   dropped: number;
   readonly subscriptions: Set<string>;
+  /** The last publish that queued for this session (one copy per publish, however many patterns match). */
+  lastPublish: number;
+  /** Already in the list of sessions to wake this tick. */
+  waking: boolean;
 }
 
 /** Generate a session id: 160 random bits, URL-safe. */
@@ -28,8 +33,11 @@ export class MemoryEngine implements Engine {
   #maxQueue = Infinity;
   #sweeper: NodeJS.Timeout | undefined;
   readonly #sessions = new Map<string, MemorySession>();
-  /** pattern → ids of the sessions subscribed to it */
-  readonly #subscribers = new Map<string, Set<string>>();
+  /** pattern → the sessions subscribed to it, by id */
+  readonly #subscribers = new Map<string, Map<string, MemorySession>>();
+  #publishes = 0;
+  /** Sessions with new messages this tick; woken together once. */
+  #toWake: MemorySession[] = [];
 
   async open(host: EngineHost, config: EngineConfig): Promise<void> {
     this.#host = host;
@@ -48,6 +56,9 @@ export class MemoryEngine implements Engine {
   async createSession(options: SessionOptions): Promise<string> {
     const id = newClientId();
     this.#sessions.set(id, {
+      id,
+      lastPublish: 0,
+      waking: false,
       ack: options.ack,
       deadline: Date.now() + options.ttl,
       queue: [],
@@ -81,9 +92,9 @@ export class MemoryEngine implements Engine {
     const session = this.#live(clientId);
     if (!session) return false;
     session.subscriptions.add(pattern);
-    let ids = this.#subscribers.get(pattern);
-    if (!ids) this.#subscribers.set(pattern, (ids = new Set()));
-    ids.add(clientId);
+    let sessions = this.#subscribers.get(pattern);
+    if (!sessions) this.#subscribers.set(pattern, (sessions = new Map()));
+    sessions.set(clientId, session);
     return true;
   }
 
@@ -101,33 +112,27 @@ export class MemoryEngine implements Engine {
 
   async publish(patterns: readonly string[], message: string): Promise<number> {
     const now = Date.now();
-    let recipients: string[] | undefined;
-    let seen: Set<string> | undefined;
+    const publish = ++this.#publishes;
+    let recipients = 0;
     for (const pattern of patterns) {
-      const ids = this.#subscribers.get(pattern);
-      if (!ids) continue;
-      for (const id of ids) {
-        if (seen?.has(id)) continue;
-        const session = this.#sessions.get(id);
-        if (!session || session.deadline <= now) continue;
+      const sessions = this.#subscribers.get(pattern);
+      if (!sessions) continue;
+      for (const session of sessions.values()) {
+        if (session.lastPublish === publish || session.deadline <= now) continue;
+        session.lastPublish = publish;
         this.#enqueue(session, message);
-        (recipients ??= []).push(id);
-        // Most channels have one matching pattern; only build the
-        // de-duplication set when a second one turns up.
-        if (seen) seen.add(id);
+        this.#wake(session);
+        recipients++;
       }
-      if (recipients && !seen) seen = new Set(recipients);
     }
-    if (!recipients) return 0;
-    this.#host?.wake(recipients);
-    return recipients.length;
+    return recipients;
   }
 
   async deliver(clientId: string, message: string): Promise<boolean> {
     const session = this.#live(clientId);
     if (!session) return false;
     this.#enqueue(session, message);
-    this.#host?.wake([clientId]);
+    this.#wake(session);
     return true;
   }
 
@@ -178,10 +183,29 @@ export class MemoryEngine implements Engine {
   }
 
   #unindex(clientId: string, pattern: string): void {
-    const ids = this.#subscribers.get(pattern);
-    if (!ids) return;
-    ids.delete(clientId);
-    if (ids.size === 0) this.#subscribers.delete(pattern);
+    const sessions = this.#subscribers.get(pattern);
+    if (!sessions) return;
+    sessions.delete(clientId);
+    if (sessions.size === 0) this.#subscribers.delete(pattern);
+  }
+
+  /** Wake each session with new messages once per tick, all in one call. */
+  #wake(session: MemorySession): void {
+    if (session.waking) return;
+    session.waking = true;
+    if (this.#toWake.push(session) === 1) queueMicrotask(() => this.#wakeAll());
+  }
+
+  #wakeAll(): void {
+    const sessions = this.#toWake;
+    this.#toWake = [];
+    const ids = new Array<string>(sessions.length);
+    for (let i = 0; i < sessions.length; i++) {
+      const session = sessions[i] as MemorySession;
+      session.waking = false;
+      ids[i] = session.id;
+    }
+    this.#host?.wake(ids);
   }
 
   #remove(clientId: string): boolean {

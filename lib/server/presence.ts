@@ -26,7 +26,7 @@ export interface Presence {
 
 export class Presences {
   readonly #byId = new Map<string, Presence>();
-  readonly #pending = new Set<string>();
+  #pending = new Set<string>();
   #scheduled = false;
   readonly #flush: (presence: Presence) => void;
 
@@ -79,8 +79,8 @@ export class Presences {
     this.#scheduled = true;
     setImmediate(() => {
       this.#scheduled = false;
-      const ids = [...this.#pending];
-      this.#pending.clear();
+      const ids = this.#pending;
+      this.#pending = new Set();
       for (const id of ids) {
         const presence = this.#byId.get(id);
         if (presence) this.#flush(presence);

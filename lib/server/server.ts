@@ -62,7 +62,8 @@ export class Server extends EventEmitter<ServerEvents> {
     super();
     this.options = options;
     this.#presences = new Presences((presence) => void this.#flush(presence));
-    this.#connected = new LRUCache({ max: 1_000_000, ttl: options.maxInterval + options.timeout + 60_000 });
+    // A hint only (a miss answers one connect at once), so a plain bounded LRU will do.
+    this.#connected = new LRUCache({ max: 200_000 });
     for (const [name, fn] of Object.entries(options.services)) {
       this.#services.set(name === '_handler' ? '_handler' : '/service/' + name.replace(/^\/+/, ''), fn);
     }

@@ -7,7 +7,7 @@
 import type { Request, Response } from 'express';
 import { HttpError } from '../errors.js';
 import type { Server } from '../server/server.js';
-import { checkBatch, jsonArray, parseMessageParam, requestConnection, sendHttpError, toHttpError } from './http.js';
+import { checkBatch, jsonArray, parseMessageParam, requestConnection, sendHttpError, toHttpError, writable } from './http.js';
 
 /** Letters, digits, `_`, `$` and `.`, at most 64 characters. */
 const CALLBACK = /^[A-Za-z0-9_$.]{1,64}$/;
@@ -32,7 +32,7 @@ export class CallbackPollingTransport {
       const messages = checkBatch(parseMessageParam(req.query['message']), this.#server.options);
       const conn = requestConnection('callback-polling', req, res);
       const replies = await this.#server.process(messages, conn);
-      if (conn.signal?.aborted) return;
+      if (!writable(res)) return;
       res.status(200);
       res.setHeader('Content-Type', 'text/javascript; charset=utf-8');
       res.setHeader('Cache-Control', 'no-cache, no-store');

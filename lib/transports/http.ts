@@ -47,13 +47,73 @@ export function checkBatch(messages: unknown[], limits: BatchLimits): unknown[] 
   return messages;
 }
 
-/** The Connection for one HTTP request: aborted if the client goes away before the response is written. */
+/**
+ * The Connection for one HTTP request. Its `signal` aborts if the client
+ * goes away before the response is written; it is made on first use (only
+ * a held connect needs it), so most requests pay nothing for it.
+ */
 export function requestConnection(transport: TransportName, req: Request, res: Response): Connection {
-  const controller = new AbortController();
-  res.once('close', () => {
-    if (!res.writableFinished) controller.abort();
+  let controller: AbortController | undefined;
+  return {
+    transport,
+    req,
+    ip: req.ip,
+    get signal(): AbortSignal {
+      if (!controller) {
+        const c = (controller = new AbortController());
+        if (res.destroyed) c.abort();
+        else res.once('close', () => res.writableFinished || c.abort());
+      }
+      return controller.signal;
+    },
+  };
+}
+
+/** Whether the response can still be written (the client did not go away). */
+export function writable(res: Response): boolean {
+  return !res.destroyed && !res.writableEnded;
+}
+
+/** Read a body up to `limit` bytes; 413 `entity.too.large` beyond it. */
+export function readBody(req: Request, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (declared > limit) return Promise.reject(tooLarge(limit));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        reject(tooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(new HttpError(400, 'request.aborted', err.message));
+    };
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('aborted', onAborted);
+    };
+    const onAborted = (): void => onError(new Error('request aborted'));
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('aborted', onAborted);
   });
-  return { transport, req, ip: req.ip, signal: controller.signal };
+}
+
+function tooLarge(limit: number): HttpError {
+  return new HttpError(413, 'entity.too.large', `request body larger than ${limit} bytes`);
 }
 
 /** Answer a transport-level failure with its status and stable `type`. */
@@ -62,6 +122,8 @@ export function sendHttpError(res: Response, err: HttpError): void {
     res.end();
     return;
   }
+  // The rest of a body we stopped reading is not worth draining.
+  if (err.type === 'entity.too.large') res.setHeader('Connection', 'close');
   res.status(err.status);
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Cache-Control', 'no-store');

@@ -12,6 +12,9 @@ import type { Server } from '../server/server.js';
 import type { Connection } from '../server/types.js';
 import { jsonArray } from './http.js';
 
+/** Send options for a text frame given as a Buffer. */
+const TEXT = { binary: false } as const;
+
 /** How long an upgrade request for another path may wait for another listener to answer it. */
 const UNANSWERED_UPGRADE_MS = 3000;
 
@@ -32,6 +35,7 @@ export class WebSocketTransport {
   readonly #sockets = new Map<WebSocket, SocketState>();
   readonly #attached: Array<{ http: HttpServer; listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void }> = [];
   #heartbeat: NodeJS.Timeout | undefined;
+  #lastFrame: { messages: readonly string[]; buffer: Buffer } | undefined;
 
   constructor(server: Server) {
     this.#server = server;
@@ -112,7 +116,7 @@ export class WebSocketTransport {
       signal: controller.signal,
       clientId: undefined,
       push: (messages) => {
-        if (ws.readyState === WebSocket.OPEN) ws.send(jsonArray(messages));
+        if (ws.readyState === WebSocket.OPEN) ws.send(this.#pushFrame(messages), TEXT);
       },
       congested: () => ws.bufferedAmount > highWater,
       writable: () => ws.readyState === WebSocket.OPEN,
@@ -153,6 +157,22 @@ export class WebSocketTransport {
     const lone = messages.length === 1 && (messages[0] as { channel?: unknown } | null)?.channel === '/meta/connect';
     if (lone) void state.chain.then(run);
     else state.chain = state.chain.then(run);
+  }
+
+  /**
+   * The frame for a push. In a fan-out every session gets the same messages
+   * (the same strings, from one serialization) in the same flush pass, so
+   * the last frame is reused when its messages are identical: one join and
+   * one UTF-8 encoding per flush pass instead of one per session.
+   */
+  #pushFrame(messages: readonly string[]): Buffer {
+    const last = this.#lastFrame;
+    if (last && last.messages.length === messages.length && last.messages.every((m, i) => m === messages[i])) {
+      return last.buffer;
+    }
+    const buffer = Buffer.from(jsonArray(messages));
+    this.#lastFrame = { messages, buffer };
+    return buffer;
   }
 
   #error(ws: WebSocket, error: string): void {
