@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { BayeuxOptions, TransportName } from '../lib/index.js';
-import { handshake as lpHandshake, post, startServer, type StartOptions, type TestServer } from './helpers/http-server.js';
+import { handshake as lpHandshake, nextEvent, post, startServer, type StartOptions, type TestServer } from './helpers/http-server.js';
 
 type Msg = Record<string, any>;
 
@@ -263,21 +263,6 @@ async function eventually(pred: () => boolean | Promise<boolean>, ms: number, wh
   }
 }
 
-function nextEvent<T extends unknown[]>(server: TestServer, event: 'handshake' | 'disconnect', pred: (...args: T) => boolean, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const listener = (...args: unknown[]): void => {
-      if (!pred(...(args as T))) return;
-      clearTimeout(timer);
-      server.cometd.off(event, listener as never);
-      resolve(args as T);
-    };
-    const timer = setTimeout(() => {
-      server.cometd.off(event, listener as never);
-      reject(new Error(`no '${event}' event within ${ms} ms`));
-    }, ms);
-    server.cometd.on(event, listener as never);
-  });
-}
 
 interface Served {
   server: TestServer;

@@ -5,7 +5,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import express from 'express';
-import { bayeux, type BayeuxMiddleware, type BayeuxOptions } from '../../lib/index.js';
+import { bayeux, type BayeuxMiddleware, type BayeuxOptions, type ServerEvents } from '../../lib/index.js';
 
 export interface TestServer {
   url: string;
@@ -99,4 +99,26 @@ export async function waitFor(predicate: () => boolean, ms = 5000, what = 'condi
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** Resolve with the arguments of the next server `event` that passes `pred`, or reject after `ms`. */
+export function nextEvent<T extends unknown[]>(
+  server: TestServer,
+  event: keyof ServerEvents,
+  pred: (...args: T) => boolean,
+  ms = 5000,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const listener = (...args: unknown[]): void => {
+      if (!pred(...(args as T))) return;
+      clearTimeout(timer);
+      server.cometd.off(event, listener as never);
+      resolve(args as T);
+    };
+    const timer = setTimeout(() => {
+      server.cometd.off(event, listener as never);
+      reject(new Error(`no '${event}' event within ${ms} ms`));
+    }, ms);
+    server.cometd.on(event, listener as never);
+  });
 }

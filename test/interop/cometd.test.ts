@@ -13,7 +13,7 @@ import winston from 'winston';
 import { adapt } from 'cometd-nodejs-client';
 import type { CometD as CometDClient, Message as CometDMessage, SubscriptionHandle } from 'cometd';
 import { BayeuxError, type TransportName } from '../../lib/index.js';
-import { startServer, waitFor, type TestServer } from '../helpers/http-server.js';
+import { nextEvent, startServer, waitFor, type TestServer } from '../helpers/http-server.js';
 
 // The adapter must install window.WebSocket / XMLHttpRequest before a
 // CometD object is built; load the client after it.
@@ -47,26 +47,6 @@ async function within<T>(promise: PromiseLike<T>, ms: number, what: string): Pro
   }
 }
 
-function nextEvent<T extends unknown[]>(
-  server: TestServer,
-  event: 'handshake' | 'connect' | 'disconnect' | 'subscribe' | 'unsubscribe' | 'publish',
-  pred: (...args: T) => boolean,
-  ms = 5000,
-): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const listener = (...args: unknown[]): void => {
-      if (!pred(...(args as T))) return;
-      clearTimeout(timer);
-      server.cometd.off(event, listener as never);
-      resolve(args as T);
-    };
-    const timer = setTimeout(() => {
-      server.cometd.off(event, listener as never);
-      reject(new Error(`no '${event}' event within ${ms} ms`));
-    }, ms);
-    server.cometd.on(event, listener as never);
-  });
-}
 
 /** Promise wrappers around the callback API. */
 const cometdApi = {

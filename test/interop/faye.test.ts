@@ -7,7 +7,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { BayeuxError, type TransportName } from '../../lib/index.js';
-import { startServer, waitFor, type TestServer } from '../helpers/http-server.js';
+import { nextEvent, startServer, waitFor, type TestServer } from '../helpers/http-server.js';
 
 /** The parts of Faye's (untyped, CommonJS) client API these tests use. */
 interface FayeMessage {
@@ -37,27 +37,6 @@ const faye = require('faye') as FayeModule;
 
 type Mode = 'long-polling' | 'websocket';
 
-/** Resolve with the arguments of the next server `event` that passes `pred`, or reject after `ms`. */
-function nextEvent<T extends unknown[]>(
-  server: TestServer,
-  event: 'handshake' | 'connect' | 'disconnect' | 'subscribe' | 'unsubscribe' | 'publish',
-  pred: (...args: T) => boolean,
-  ms = 5000,
-): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const listener = (...args: unknown[]): void => {
-      if (!pred(...(args as T))) return;
-      clearTimeout(timer);
-      server.cometd.off(event, listener as never);
-      resolve(args as T);
-    };
-    const timer = setTimeout(() => {
-      server.cometd.off(event, listener as never);
-      reject(new Error(`no '${event}' event within ${ms} ms`));
-    }, ms);
-    server.cometd.on(event, listener as never);
-  });
-}
 
 /** Reject `promise` if it does not settle within `ms`. */
 async function within<T>(promise: PromiseLike<T>, ms: number, what: string): Promise<T> {

@@ -1,0 +1,165 @@
+/**
+ * One cluster node, in a process of its own: Express + `bayeux()` on a
+ * RedisEngine (or a MemoryEngine), long-polling and WebSocket on
+ * `/cometd`, listening on 127.0.0.1. Used by the multi-process tests
+ * (through helpers/node-process.ts) and runnable by hand:
+ *
+ *   node dist/test/helpers/redis-node.js --redis=redis://127.0.0.1:6379 --port=8080
+ *
+ * Flags (all `--name=value`):
+ *   --redis=URL               Redis URL (required unless --engine=memory)
+ *   --engine=redis|memory     default redis
+ *   --port=N                  default 0 (a free port)
+ *   --prefix=STR              RedisEngine key prefix, default 'bayeux:'
+ *   --timeout=MS              bayeux timeout (held connects), default 30000
+ *   --max-interval=MS         bayeux maxInterval, default 10000
+ *   --command-timeout=MS      RedisEngine commandTimeout, default 5000
+ *   --reconnect-max-delay=MS  RedisEngine reconnectMaxDelay, default 2000
+ *   --log-level=LEVEL         default 'error'
+ *   --lifetime=MS             exit after this long whatever happens, default 300000
+ *
+ * Reporting: when started with an IPC channel (`fork`), it sends
+ * `{ type: 'ready', port, nodeId, pid }`, then one `{ type: 'event', ... }`
+ * per server event (handshake, connect, disconnect, subscribe, unsubscribe),
+ * and answers the parent's requests (see {@link NodeRequest}). Without IPC
+ * it prints `READY <port>` on stdout. It exits when the parent goes away.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { bayeux, MemoryEngine, type Engine } from '../../lib/index.js';
+import { RedisEngine } from '../../lib/engines/redis.js';
+
+/** parent → node */
+export type NodeRequest =
+  | { type: 'publish'; id: number; channel: string; data: unknown }
+  | { type: 'deliver'; id: number; clientId: string; channel: string; data: unknown }
+  | { type: 'stats'; id: number }
+  | { type: 'close'; id: number };
+
+/** node → parent */
+export type NodeReport =
+  | { type: 'ready'; port: number; nodeId: string; pid: number }
+  | { type: 'event'; event: NodeEventName; clientId: string; detail?: string; at: number }
+  | { type: 'reply'; id: number; ok: true; value: unknown }
+  | { type: 'reply'; id: number; ok: false; error: string };
+
+export type NodeEventName = 'handshake' | 'connect' | 'disconnect' | 'subscribe' | 'unsubscribe';
+
+function flag(name: string): string | undefined {
+  const prefix = `--${name}=`;
+  const arg = process.argv.find((a) => a.startsWith(prefix));
+  return arg === undefined ? undefined : arg.slice(prefix.length);
+}
+
+function numberFlag(name: string, fallback: number): number {
+  const raw = flag(name);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) {
+    console.error(`redis-node: --${name} must be a non-negative number`);
+    process.exit(2);
+  }
+  return n;
+}
+
+function report(message: NodeReport): void {
+  if (process.send && process.connected) process.send(message);
+}
+
+const kind = flag('engine') ?? 'redis';
+const url = flag('redis');
+if (kind !== 'memory' && kind !== 'redis') {
+  console.error('redis-node: --engine must be redis or memory');
+  process.exit(2);
+}
+if (kind === 'redis' && !url) {
+  console.error('redis-node: --redis=URL is required');
+  process.exit(2);
+}
+
+let engine: Engine;
+let nodeId = `memory-${process.pid}`;
+if (kind === 'redis') {
+  const redisEngine = new RedisEngine(
+    { url: url as string },
+    {
+      prefix: flag('prefix') ?? 'bayeux:',
+      commandTimeout: numberFlag('command-timeout', 5000),
+      reconnectMaxDelay: Math.max(1, numberFlag('reconnect-max-delay', 2000)),
+    },
+  );
+  nodeId = redisEngine.nodeId;
+  engine = redisEngine;
+} else {
+  engine = new MemoryEngine();
+}
+
+const app = express();
+const cometd = bayeux({
+  engine,
+  timeout: numberFlag('timeout', 30_000),
+  maxInterval: numberFlag('max-interval', 10_000),
+  logLevel: flag('log-level') ?? 'error',
+});
+for (const event of ['handshake', 'connect', 'subscribe', 'unsubscribe'] as const) {
+  cometd.on(event, (clientId: string, second: unknown) => {
+    // subscribe/unsubscribe: the channel; handshake/connect: the transport.
+    const detail = typeof second === 'string' ? second : (second as { transport?: string } | undefined)?.transport;
+    report({ type: 'event', event, clientId, detail, at: Date.now() });
+  });
+}
+cometd.on('disconnect', (clientId, reason) => report({ type: 'event', event: 'disconnect', clientId, detail: reason, at: Date.now() }));
+app.use('/cometd', cometd);
+app.get('/healthz', (_req, res) => {
+  cometd.stats().then(
+    (stats) => res.json({ nodeId, ...stats }),
+    (err: unknown) => res.status(503).json({ nodeId, error: String(err) }),
+  );
+});
+
+const http = createServer(app);
+cometd.attach(http);
+
+async function answer(request: NodeRequest): Promise<unknown> {
+  switch (request.type) {
+    case 'publish':
+      return cometd.publish(request.channel, request.data);
+    case 'deliver':
+      return cometd.deliver(request.clientId, request.channel, request.data);
+    case 'stats':
+      return cometd.stats();
+    case 'close':
+      await cometd.close();
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+      setImmediate(() => process.exit(0));
+      return true;
+  }
+}
+
+process.on('message', (request: NodeRequest) => {
+  answer(request).then(
+    (value) => report({ type: 'reply', id: request.id, ok: true, value }),
+    (err: unknown) => report({ type: 'reply', id: request.id, ok: false, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) }),
+  );
+});
+
+// Never outlive the parent, nor the lifetime.
+process.on('disconnect', () => process.exit(0));
+setTimeout(() => process.exit(0), numberFlag('lifetime', 300_000)).unref();
+
+// Open the engine before listening, so a node that reports ready can serve.
+cometd.server.open().then(
+  () => {
+    http.listen(numberFlag('port', 0), '127.0.0.1', () => {
+      const { port } = http.address() as AddressInfo;
+      if (process.send) report({ type: 'ready', port, nodeId, pid: process.pid });
+      else process.stdout.write(`READY ${port}\n`);
+    });
+  },
+  (err: unknown) => {
+    console.error(`redis-node: could not open the engine: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);
