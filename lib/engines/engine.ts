@@ -155,5 +155,13 @@ export interface Engine {
    */
   take(clientId: string, ack?: number): Promise<TakeResult | null>;
 
+  /**
+   * Optional: {@link take} for several sessions without acks at once, in
+   * one round trip for a networked engine. Resolves to what `take(id)`
+   * would for each id, in the same order (null for an unknown session).
+   * The Server uses it to flush every WebSocket woken in one tick.
+   */
+  takeMany?(clientIds: readonly string[]): Promise<Array<TakeResult | null>>;
+
   stats(): Promise<EngineStats>;
 }

@@ -137,6 +137,20 @@ export class MemoryEngine implements Engine {
   }
 
   async take(clientId: string, ack?: number): Promise<TakeResult | null> {
+    return this.#take(clientId, ack);
+  }
+
+  async takeMany(clientIds: readonly string[]): Promise<Array<TakeResult | null>> {
+    return clientIds.map((id) => this.#take(id, undefined));
+  }
+
+  async stats(): Promise<EngineStats> {
+    let subscriptions = 0;
+    for (const session of this.#sessions.values()) subscriptions += session.subscriptions.size;
+    return { sessions: this.#sessions.size, subscriptions };
+  }
+
+  #take(clientId: string, ack: number | undefined): TakeResult | null {
     const session = this.#live(clientId);
     if (!session) return null;
     const dropped = session.dropped;
@@ -153,12 +167,6 @@ export class MemoryEngine implements Engine {
     }
     session.batch += 1;
     return { messages: session.unacked.slice(), batch: session.batch, dropped };
-  }
-
-  async stats(): Promise<EngineStats> {
-    let subscriptions = 0;
-    for (const session of this.#sessions.values()) subscriptions += session.subscriptions.size;
-    return { sessions: this.#sessions.size, subscriptions };
   }
 
   #live(clientId: string): MemorySession | undefined {

@@ -28,9 +28,10 @@ export class Presences {
   readonly #byId = new Map<string, Presence>();
   #pending = new Set<string>();
   #scheduled = false;
-  readonly #flush: (presence: Presence) => void;
+  readonly #flush: (presences: Presence[]) => void;
 
-  constructor(flush: (presence: Presence) => void) {
+  /** `flush` gets, once per tick, every present session that was woken in it. */
+  constructor(flush: (presences: Presence[]) => void) {
     this.#flush = flush;
   }
 
@@ -81,10 +82,12 @@ export class Presences {
       this.#scheduled = false;
       const ids = this.#pending;
       this.#pending = new Set();
+      const woken: Presence[] = [];
       for (const id of ids) {
         const presence = this.#byId.get(id);
-        if (presence) this.#flush(presence);
+        if (presence) woken.push(presence);
       }
+      if (woken.length > 0) this.#flush(woken);
     });
   }
 }

@@ -61,7 +61,7 @@ export class Server extends EventEmitter<ServerEvents> {
   constructor(options: ResolvedOptions) {
     super();
     this.options = options;
-    this.#presences = new Presences((presence) => void this.#flush(presence));
+    this.#presences = new Presences((woken) => this.#flush(woken));
     // A hint only (a miss answers one connect at once), so a plain bounded LRU will do.
     this.#connected = new LRUCache({ max: 200_000 });
     for (const [name, fn] of Object.entries(options.services)) {
@@ -521,30 +521,48 @@ export class Server extends EventEmitter<ServerEvents> {
 
   // ---------------------------------------------------------------- deliveries
 
-  /** Messages are waiting for a session with a connection here: push them or answer its held connect. */
-  async #flush(presence: Presence): Promise<void> {
-    const { sink } = presence;
-    if (sink && !presence.ack) {
+  /**
+   * Messages are waiting for these sessions, which have a connection here:
+   * answer their held connects, or push to their sockets. All the pushes of
+   * one tick take their queues in one engine call.
+   */
+  #flush(woken: readonly Presence[]): void {
+    const pushers: Presence[] = [];
+    for (const presence of woken) {
+      const { sink } = presence;
+      if (!sink || presence.ack) {
+        presence.held?.release();
+        continue;
+      }
       // A closing socket would lose what is taken for it; leave it queued for the next connect.
-      if (sink.writable && !sink.writable()) return;
-      if (sink.congested?.()) {
-        await this.#congested(presence, sink);
-        return;
-      }
-      const result = await this.options.engine.take(presence.clientId).catch((err: unknown) => {
-        if (err instanceof EngineUnavailableError) this.#logUnavailable(err);
-        else this.options.logger.error(`take for a push failed: ${err instanceof Error ? err.message : String(err)}`);
-        return null;
-      });
-      if (!result) return;
-      if (result.dropped > 0 && (await this.#overflowed(presence.clientId, result.dropped))) return;
-      if (result.messages.length > 0 && sink.push) {
-        this.#messagesOut += result.messages.length;
-        sink.push(result.messages);
-      }
+      if (sink.writable && !sink.writable()) continue;
+      if (sink.congested?.()) void this.#congested(presence, sink);
+      else pushers.push(presence);
+    }
+    if (pushers.length > 0) void this.#push(pushers);
+  }
+
+  async #push(pushers: readonly Presence[]): Promise<void> {
+    const { engine } = this.options;
+    const ids = pushers.map((p) => p.clientId);
+    let results: Array<TakeResult | null>;
+    try {
+      results = engine.takeMany ? await engine.takeMany(ids) : await Promise.all(ids.map((id) => engine.take(id)));
+    } catch (err) {
+      if (err instanceof EngineUnavailableError) this.#logUnavailable(err);
+      else this.options.logger.error(`take for a push failed: ${err instanceof Error ? err.message : String(err)}`);
       return;
     }
-    presence.held?.release();
+    for (let i = 0; i < pushers.length; i++) {
+      const result = results[i];
+      const presence = pushers[i] as Presence;
+      if (!result) continue;
+      if (result.dropped > 0 && (await this.#overflowed(presence.clientId, result.dropped))) continue;
+      if (result.messages.length > 0 && presence.sink?.push) {
+        this.#messagesOut += result.messages.length;
+        presence.sink.push(result.messages);
+      }
+    }
   }
 
   /** A socket over its high-water mark: apply the slow-consumer policy. */
