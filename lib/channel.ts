@@ -85,3 +85,22 @@ export function matches(pattern: string, channel: string): boolean {
   }
   return false;
 }
+
+/**
+ * True when some channel matches both patterns (either may be a plain
+ * channel). Message middleware scoped to a pattern uses it for
+ * subscriptions, so that `/**` cannot slip past a layer on `/private/**`.
+ */
+export function overlaps(a: string, b: string): boolean {
+  const x = a.slice(1).split('/');
+  const y = b.slice(1).split('/');
+  for (let i = 0; ; i++) {
+    const s = x[i];
+    const t = y[i];
+    if (s === undefined || t === undefined) return s === t;
+    // `**` matches one or more segments from here on, whatever the other has.
+    if (s === '**' || t === '**') return true;
+    if (s === '*' || t === '*' || s === t) continue;
+    return false;
+  }
+}

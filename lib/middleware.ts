@@ -5,13 +5,14 @@
  */
 import type { Server as HttpServer } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
-import { type BayeuxOptions, type CorsOptions, resolveOptions } from './options.js';
+import { type BayeuxOptions, resolveOptions } from './options.js';
 import { type LocalListener, type LocalSubscription, Server } from './server/server.js';
 import type { Middleware, OutgoingHook, ServerEvents, ServiceHandler, Stats } from './server/types.js';
 import { CallbackPollingTransport } from './transports/callback-polling.js';
 import { HttpError } from './errors.js';
 import { LongPollingTransport } from './transports/long-polling.js';
 import { sendHttpError } from './transports/http.js';
+import { applyCors } from './transports/cors.js';
 import { type AttachOptions, findMountPath, WebSocketTransport } from './transports/websocket.js';
 
 type Listener<K extends keyof ServerEvents> = (...args: ServerEvents[K]) => void;
@@ -70,7 +71,8 @@ export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
       if (req.query['message'] === undefined) {
         sendHttpError(res, new HttpError(400, 'message.missing', 'a Bayeux endpoint: POST messages, or GET with message= (and jsonp=)'));
       } else if (req.query['jsonp'] !== undefined) {
-        void callbackPolling.handle(req, res);
+        if (resolved.jsonp) void callbackPolling.handle(req, res);
+        else sendHttpError(res, new HttpError(400, 'jsonp.disabled', 'callback-polling (JSONP) is turned off on this server'));
       } else {
         void longPolling.handle(req, res);
       }
@@ -115,34 +117,4 @@ export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
     await websocket?.close();
   };
   return middleware;
-}
-
-/** Set CORS headers; false when the request was refused and answered. */
-function applyCors(cors: CorsOptions, req: Request, res: Response): boolean {
-  const origin = req.headers.origin;
-  if (origin === undefined) return true;
-  res.vary('Origin');
-  if (!originAllowed(cors.origin ?? '*', origin)) {
-    if (req.method === 'OPTIONS') {
-      sendHttpError(res, new HttpError(403, 'cors.origin.denied', 'origin not allowed'));
-      return false;
-    }
-    return true; // no CORS headers: the browser keeps the response from the page
-  }
-  res.setHeader('Access-Control-Allow-Origin', cors.origin === '*' && !cors.credentials ? '*' : origin);
-  if (cors.credentials) res.setHeader('Access-Control-Allow-Credentials', 'true');
-  if (req.method === 'OPTIONS') {
-    res.setHeader('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
-    res.setHeader('Access-Control-Allow-Headers', req.headers['access-control-request-headers'] ?? 'Content-Type');
-    res.setHeader('Access-Control-Max-Age', String(cors.maxAge ?? 86400));
-  }
-  return true;
-}
-
-function originAllowed(allowed: NonNullable<CorsOptions['origin']>, origin: string): boolean {
-  if (allowed === '*') return true;
-  if (typeof allowed === 'string') return allowed === origin;
-  if (allowed instanceof RegExp) return allowed.test(origin);
-  if (typeof allowed === 'function') return allowed(origin) === true;
-  return allowed.includes(origin);
 }

@@ -76,6 +76,12 @@ export interface BayeuxOptions {
   services?: Record<string, ServiceHandler>;
   /** Offer the CometD ack extension to clients that ask for it. Default `true`. */
   ack?: boolean;
+  /**
+   * Offer callback-polling (JSONP). Any page can read a JSONP answer, so an
+   * app that authenticates Bayeux clients with cookies should turn it off.
+   * Default `true`.
+   */
+  jsonp?: boolean;
   /** WebSocket: ping every this many ms, and close a socket that did not answer the last ping. Default `25000`. */
   wsPingInterval?: number;
   /** WebSocket: per-message deflate. Default `false` (it costs CPU and memory per socket). */
@@ -100,6 +106,7 @@ export interface ResolvedOptions {
   logger: winston.Logger;
   services: Record<string, ServiceHandler>;
   ack: boolean;
+  jsonp: boolean;
   wsPingInterval: number;
   wsPerMessageDeflate: boolean;
   wsHighWaterMark: number;
@@ -108,14 +115,17 @@ export interface ResolvedOptions {
 const KNOWN = new Set([
   'timeout', 'interval', 'maxInterval', 'engine', 'anonymousPublish', 'maxConnectionsPerIp',
   'maxBodyBytes', 'maxBatch', 'maxQueue', 'slowConsumer', 'cors', 'logger', 'logLevel', 'debug',
-  'logFile', 'services', 'ack', 'wsPingInterval', 'wsPerMessageDeflate', 'wsHighWaterMark',
+  'logFile', 'services', 'ack', 'jsonp', 'wsPingInterval', 'wsPerMessageDeflate', 'wsHighWaterMark',
 ]);
 
-function integer(options: BayeuxOptions, name: keyof BayeuxOptions, fallback: number, min: number): number {
+/** Longest time option, in ms: Node's timers clamp anything longer to 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function integer(options: BayeuxOptions, name: keyof BayeuxOptions, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const value = options[name];
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new TypeError(`option ${name} must be an integer >= ${min}`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new TypeError(`option ${name} must be an integer from ${min} to ${max}`);
   }
   return value;
 }
@@ -135,10 +145,15 @@ function resolveCors(value: BayeuxOptions['cors']): CorsOptions | false {
     if (key !== 'origin' && key !== 'credentials' && key !== 'maxAge') throw new TypeError(`unknown option cors.${key}`);
   }
   const origin = value.origin ?? '*';
+  if (value.credentials === true && origin === '*') {
+    throw new TypeError("option cors.credentials needs cors.origin to name the allowed origins, not '*'");
+  }
+  const maxAge = value.maxAge ?? 86400;
+  if (typeof maxAge !== 'number' || !Number.isInteger(maxAge) || maxAge < 0) throw new TypeError('option cors.maxAge must be an integer >= 0');
   const okOrigin = typeof origin === 'string' || typeof origin === 'function' || origin instanceof RegExp ||
     (Array.isArray(origin) && origin.every((o) => typeof o === 'string'));
   if (!okOrigin) throw new TypeError('option cors.origin must be a string, a list of strings, a RegExp or a function');
-  return { origin, credentials: value.credentials === true, maxAge: value.maxAge ?? 86400 };
+  return { origin, credentials: value.credentials === true, maxAge };
 }
 
 function defaultLogger(options: BayeuxOptions): winston.Logger {
@@ -186,9 +201,9 @@ export function resolveOptions(options: BayeuxOptions = {}): ResolvedOptions {
     throw new TypeError('option logger must be a winston logger');
   }
   return {
-    timeout: integer(options, 'timeout', 30_000, 0),
-    interval: integer(options, 'interval', 0, 0),
-    maxInterval: integer(options, 'maxInterval', 10_000, 1),
+    timeout: integer(options, 'timeout', 30_000, 0, MAX_TIMER_MS),
+    interval: integer(options, 'interval', 0, 0, MAX_TIMER_MS),
+    maxInterval: integer(options, 'maxInterval', 10_000, 1, MAX_TIMER_MS),
     engine,
     anonymousPublish: boolean(options, 'anonymousPublish', false),
     maxConnectionsPerIp: integer(options, 'maxConnectionsPerIp', 0, 0),
@@ -200,7 +215,8 @@ export function resolveOptions(options: BayeuxOptions = {}): ResolvedOptions {
     logger: options.logger ?? defaultLogger(options),
     services,
     ack: boolean(options, 'ack', true),
-    wsPingInterval: integer(options, 'wsPingInterval', 25_000, 0),
+    jsonp: boolean(options, 'jsonp', true),
+    wsPingInterval: integer(options, 'wsPingInterval', 25_000, 0, MAX_TIMER_MS),
     wsPerMessageDeflate: boolean(options, 'wsPerMessageDeflate', false),
     wsHighWaterMark: integer(options, 'wsHighWaterMark', 4 * 1_048_576, 1024),
   };

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { expand, isMeta, isPublishable, isService, isValidChannel, isWildcard, matches } from '../lib/channel.js';
+import { expand, isMeta, isPublishable, isService, isValidChannel, isWildcard, matches, overlaps } from '../lib/channel.js';
 
 test('valid channel names and patterns', () => {
   for (const name of ['/a', '/chat/demo', '/a-b_c!~()$@.x/y', '/a/*', '/a/**', '/*', '/**', '/meta/connect', '/service/echo']) {
@@ -54,4 +54,25 @@ test('matches', () => {
   assert.equal(matches('/**', '/a'), true);
   assert.equal(matches('/a/b', '/a/b'), true);
   assert.equal(matches('/ab/*', '/a/b'), false);
+});
+
+test('overlaps: some channel matches both patterns', () => {
+  const yes: Array<[string, string]> = [
+    ['/a/b', '/a/b'], ['/a/*', '/a/b'], ['/a/**', '/a/b/c'], ['/**', '/x'], ['/chat/private/**', '/chat/**'],
+    ['/chat/private/**', '/**'], ['/a/b', '/a/*'], ['/a/*', '/a/**'], ['/a/*', '/a/*'],
+    ['/chat/private/x', '/chat/private/x'], ['/**', '/**'],
+  ];
+  const no: Array<[string, string]> = [
+    ['/a/b', '/a/c'], ['/a/*', '/a/b/c'], ['/a/**', '/a'], ['/a/*', '/b/*'], ['/a/b/c', '/a/*'], ['/chat/private/**', '/chat/public/*'],
+  ];
+  for (const [p, q] of yes) {
+    assert.equal(overlaps(p, q), true, `${p} ~ ${q}`);
+    assert.equal(overlaps(q, p), true, `${q} ~ ${p}`);
+  }
+  for (const [p, q] of no) {
+    assert.equal(overlaps(p, q), false, `${p} !~ ${q}`);
+    assert.equal(overlaps(q, p), false, `${q} !~ ${p}`);
+  }
+  // For a plain channel, overlaps is matches.
+  for (const c of ['/a', '/a/b', '/a/b/c']) for (const p of ['/a', '/a/*', '/a/**', '/**', '/*']) assert.equal(overlaps(p, c), matches(p, c));
 });

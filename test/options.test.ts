@@ -19,6 +19,7 @@ test('defaults match the documentation', () => {
   assert.equal(o.slowConsumer, 'drop-oldest');
   assert.equal(o.cors, false);
   assert.equal(o.ack, true);
+  assert.equal(o.jsonp, true);
   assert.equal(o.logger.level, 'warn');
   assert.equal(o.wsPerMessageDeflate, false);
 });
@@ -37,6 +38,12 @@ test('bad values throw TypeErrors naming the option', () => {
   assert.throws(() => resolveOptions({ services: { echo: 5 } as never }), /services\.echo/);
   assert.throws(() => resolveOptions({ logLevel: 'loud' }), /logLevel/);
   assert.throws(() => resolveOptions(null as never), TypeError);
+  // Node clamps longer timers to 1 ms: a huge timeout would turn held connects into a busy loop.
+  assert.throws(() => resolveOptions({ timeout: 3e9 }), /timeout/);
+  assert.throws(() => resolveOptions({ maxInterval: 2 ** 31 }), /maxInterval/);
+  assert.throws(() => resolveOptions({ cors: { credentials: true } }), /cors\.credentials/);
+  assert.throws(() => resolveOptions({ cors: { origin: 'https://a.example', maxAge: -1 } }), /cors\.maxAge/);
+  assert.throws(() => resolveOptions({ jsonp: 1 as never }), /jsonp/);
 });
 
 test('logging options', () => {

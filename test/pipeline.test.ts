@@ -26,6 +26,18 @@ test('subscribe messages are matched on their subscription', async () => {
   assert.equal(hits, 2);
 });
 
+test('a wildcard subscription cannot slip past a layer on a narrower pattern', async () => {
+  const p = new Pipeline();
+  p.use('/chat/private/**', () => {
+    throw new BayeuxError(403, 'private');
+  });
+  for (const subscription of ['/chat/private/x', '/chat/**', '/**', '/chat/private/*']) {
+    await assert.rejects(p.run({ channel: '/meta/subscribe', subscription }, ctx), { code: 403 }, subscription);
+  }
+  await p.run({ channel: '/meta/subscribe', subscription: '/chat/public/*' }, ctx);
+  await p.run({ channel: '/meta/subscribe', subscription: '/chat/*' }, ctx);
+});
+
 test('next(err), throw and rejection refuse', async () => {
   for (const fn of [
     (_m: unknown, _c: unknown, next: (e?: unknown) => void) => next(new BayeuxError(403, 'no')),

@@ -33,8 +33,12 @@ for (const kind of ['long-polling', 'websocket'] as Kind[]) {
       s.cometd.service('/service/boom', () => {
         throw new Error('handler crashed');
       });
+      // Publishes to /private/** need a token; subscriptions to /private/... are refused.
+      // (The layer also sees wildcard subscriptions like /**, which it lets through here.)
       s.cometd.use('/private/**', (m, _ctx, next) => {
-        next(m.channel === '/meta/subscribe' || (m.data as Msg | undefined)?.['token'] !== 'ok' ? new BayeuxError(403, 'Forbidden', ['/private']) : undefined);
+        const subscribing = m.channel === '/meta/subscribe';
+        const refused = subscribing ? String(m.subscription).startsWith('/private/') : (m.data as Msg | undefined)?.['token'] !== 'ok';
+        next(refused ? new BayeuxError(403, 'Forbidden', ['/private']) : undefined);
       });
     });
     after(async () => {
@@ -202,6 +206,19 @@ for (const kind of ['long-polling', 'websocket'] as Kind[]) {
       assert.equal(b?.['successful'], true);
       const [c] = await w.send({ channel: '/meta/subscribe', clientId: id, subscription: '/private/x' });
       assert.equal(c?.['error'], '403:/private:Forbidden');
+    });
+
+    test('a layer scoped to a pattern sees wildcard subscriptions that overlap it', async () => {
+      const seen: string[] = [];
+      s.cometd.use('/audit/secret/**', (m) => {
+        if (m.channel === '/meta/subscribe') seen.push(String(m.subscription));
+      });
+      const w = await open();
+      const id = await wireSession(w);
+      for (const sub of ['/audit/**', '/**', '/audit/secret/*', '/audit/public/*']) {
+        await w.send({ channel: '/meta/subscribe', clientId: id, subscription: sub });
+      }
+      assert.deepEqual(seen, ['/audit/**', '/**', '/audit/secret/*']);
     });
 
     test('publish needs a live session with its own clientId', async () => {

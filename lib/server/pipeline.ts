@@ -2,7 +2,7 @@
  * The message middleware chain: Express-style `(message, ctx, next)`
  * functions, optionally scoped to a channel pattern.
  */
-import { isValidChannel, matches } from '../channel.js';
+import { isValidChannel, overlaps } from '../channel.js';
 import type { Context, Message, Middleware } from './types.js';
 
 interface Layer {
@@ -10,7 +10,11 @@ interface Layer {
   readonly fn: Middleware;
 }
 
-/** The channels a message is "about": its channel, and for (un)subscribe the subscriptions. */
+/**
+ * The channels a message is "about": its channel, and for (un)subscribe the
+ * subscriptions. A layer runs when its pattern overlaps any of them, so a
+ * wildcard subscription (`/**`) is seen by a layer on `/private/**`.
+ */
 function channelsOf(message: Message): string[] {
   const { channel, subscription } = message;
   if ((channel === '/meta/subscribe' || channel === '/meta/unsubscribe') && subscription !== undefined) {
@@ -39,7 +43,7 @@ export class Pipeline {
     const channels = channelsOf(message);
     for (const layer of this.#layers) {
       const { pattern } = layer;
-      if (pattern !== undefined && !channels.some((c) => typeof c === 'string' && matches(pattern, c))) continue;
+      if (pattern !== undefined && !channels.some((c) => typeof c === 'string' && isValidChannel(c) && overlaps(pattern, c))) continue;
       await runLayer(layer.fn, message, ctx);
     }
   }

@@ -20,6 +20,8 @@ export interface Presence {
   sink: Connection | undefined;
   /** The session uses acks: deliveries travel only in connect replies. */
   ack: boolean;
+  /** A look-again timer is set for its congested socket. */
+  retrying?: boolean;
   /** Set when the session ended while a connect was held, so its reply can say why. */
   ended?: 'client' | 'server';
 }

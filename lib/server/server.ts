@@ -48,7 +48,7 @@ export class Server extends EventEmitter<ServerEvents> {
   /** Sessions that have connected at least once (on this node): their later connects may be held. */
   readonly #connected: LRUCache<string, true>;
   readonly #heldPerIp = new Map<string, number>();
-  #connectionTypes: string[] = ['long-polling', 'callback-polling'];
+  #connectionTypes: string[];
   #opened: Promise<void> | undefined;
   #closed = false;
   #messagesIn = 0;
@@ -61,6 +61,7 @@ export class Server extends EventEmitter<ServerEvents> {
   constructor(options: ResolvedOptions) {
     super();
     this.options = options;
+    this.#connectionTypes = options.jsonp ? ['long-polling', 'callback-polling'] : ['long-polling'];
     this.#presences = new Presences((woken) => this.#flush(woken));
     // A hint only (a miss answers one connect at once), so a plain bounded LRU will do.
     this.#connected = new LRUCache({ max: 200_000 });
@@ -71,7 +72,8 @@ export class Server extends EventEmitter<ServerEvents> {
 
   /** Open the engine; idempotent. Every entry point awaits it. */
   open(): Promise<void> {
-    this.#opened ??= this.options.engine.open(
+    if (this.#opened) return this.#opened;
+    const opening = this.options.engine.open(
       {
         wake: (ids) => this.#presences.wake(ids),
         expired: (id) => this.#expired(id),
@@ -82,7 +84,13 @@ export class Server extends EventEmitter<ServerEvents> {
         logger: this.options.logger,
       },
     );
-    return this.#opened;
+    // A store that was down at start may be back later: try again on the next call.
+    this.#opened = opening.catch((err: unknown) => {
+      if (this.#opened === guarded) this.#opened = undefined;
+      throw err;
+    });
+    const guarded = this.#opened;
+    return guarded;
   }
 
   get closed(): boolean {
@@ -152,7 +160,16 @@ export class Server extends EventEmitter<ServerEvents> {
   }
 
   async #process(messages: readonly unknown[], conn: Connection): Promise<string[]> {
-    await this.open();
+    try {
+      await this.open();
+    } catch (err) {
+      // Every message gets the same answer: the engine could not be opened.
+      return messages.map((raw) => {
+        this.#messagesIn++;
+        const message = isObject(raw) && typeof raw['channel'] === 'string' ? (raw as Message) : { channel: '/meta/unknown' };
+        return this.#serializeReply(this.#failure(message, err), conn);
+      });
+    }
     const out: string[] = [];
     const single = messages.length === 1;
     const batchedHandshake = !single && messages.some((m) => isObject(m) && m['channel'] === '/meta/handshake');
@@ -205,7 +222,7 @@ export class Server extends EventEmitter<ServerEvents> {
         case '/meta/disconnect':
           return await this.#disconnect(message, ctx);
         default:
-          if (isMeta(channel)) throw new BayeuxError(400, 'unknown_meta_channel', [channel]);
+          if (isMeta(channel)) throw ProtocolErrors.channelInvalid(channel);
           return await this.#publishMessage(message, ctx, conn);
       }
     } catch (err) {
@@ -245,16 +262,25 @@ export class Server extends EventEmitter<ServerEvents> {
 
   #refusal(message: Message, error: BayeuxError, channel?: string, advice?: Advice): Message {
     const reply: Message = { channel: channel ?? message.channel, successful: false, error: error.toString() };
-    if (message.id !== undefined) reply.id = message.id;
+    // Echo only what is well-formed: a refusal must be sendable whatever the request held.
+    if (typeof message.id === 'string' || typeof message.id === 'number') reply.id = message.id;
     if (typeof message.clientId === 'string') reply.clientId = message.clientId;
-    if (message.subscription !== undefined) reply.subscription = message.subscription;
+    const { subscription } = message;
+    if (typeof subscription === 'string' || (Array.isArray(subscription) && subscription.every((s) => typeof s === 'string'))) {
+      reply.subscription = subscription;
+    }
     if (advice) reply.advice = advice;
     return reply;
   }
 
+  /**
+   * `ctx.client` is the sender's clientId. Handlers run middleware only
+   * after checking the session exists; a handshake has no session yet.
+   */
   #context(message: Message, conn: Connection): Context {
+    const claimed = message.channel === '/meta/handshake' ? undefined : message.clientId;
     return {
-      client: typeof message.clientId === 'string' ? message.clientId : conn.clientId,
+      client: typeof claimed === 'string' ? claimed : conn.clientId,
       transport: conn.transport,
       req: conn.req,
       socket: conn.socket,
@@ -346,11 +372,19 @@ export class Server extends EventEmitter<ServerEvents> {
       multipleClients = true;
     }
 
+    // On a socket, a session without acks has its messages pushed, and only
+    // #flush takes and pushes them: one ordered path. Its connects carry none.
+    const pushMode = conn.push !== undefined && ack === undefined;
+    const take = pushMode
+      ? async (): Promise<TakeResult | null> => ((await engine.exists(clientId)) ? { messages: [], dropped: 0 } : null)
+      : () => engine.take(clientId, ack);
+    if (pushMode) this.#presences.wake([clientId]);
+
     let result: TakeResult | null;
     let aborted = false;
     try {
       if (!hold) {
-        result = await engine.take(clientId, ack);
+        result = await take();
       } else {
         // Register before taking, so a publish that lands between the take
         // and the wait wakes this connect instead of being missed.
@@ -359,10 +393,10 @@ export class Server extends EventEmitter<ServerEvents> {
         presence.held = held;
         if (ip !== undefined) this.#heldPerIp.set(ip, (this.#heldPerIp.get(ip) ?? 0) + 1);
         try {
-          result = await engine.take(clientId, ack);
+          result = pushMode ? { messages: [], dropped: 0 } : await take();
           if (result && result.messages.length === 0) {
             aborted = await wait.done;
-            if (!aborted) result = await engine.take(clientId, ack);
+            if (!aborted) result = await take();
           }
         } finally {
           wait.release();
@@ -455,7 +489,9 @@ export class Server extends EventEmitter<ServerEvents> {
   /** /meta/disconnect. Required: channel, clientId. Optional: ext, id. */
   async #disconnect(message: Message, ctx: Context): Promise<Outcome> {
     const { clientId } = message;
-    if (typeof clientId !== 'string') return { reply: this.#sessionUnknown(message) };
+    if (typeof clientId !== 'string' || !(await this.options.engine.exists(clientId))) {
+      return { reply: this.#sessionUnknown(message) };
+    }
     await this.#pipeline.run(message, ctx);
     if (!(await this.options.engine.destroy(clientId))) return { reply: this.#sessionUnknown(message) };
     this.#forget(clientId, 'client');
@@ -511,12 +547,20 @@ export class Server extends EventEmitter<ServerEvents> {
     return recipients;
   }
 
+  /** Run the outgoing hooks and serialize; a reply that cannot be (a throwing hook, a BigInt in a service's answer) becomes a 500. */
   #serializeReply(reply: Message, conn: Connection): string {
-    if (this.#outgoing.length > 0) {
-      const ctx = this.#context(reply, conn);
-      for (const hook of this.#outgoing) reply = hook(reply, ctx) ?? reply;
+    try {
+      if (this.#outgoing.length > 0) {
+        const ctx = this.#context(reply, conn);
+        for (const hook of this.#outgoing) reply = hook(reply, ctx) ?? reply;
+      }
+      return JSON.stringify(reply);
+    } catch (err) {
+      this.options.logger.error(`reply on ${String(reply.channel)} could not be sent: ${err instanceof Error ? err.message : String(err)}`);
+      const fallback: Message = { channel: String(reply.channel), successful: false, error: new BayeuxError(500, 'server_error').toString() };
+      if (typeof reply.id === 'string' || typeof reply.id === 'number') fallback.id = reply.id;
+      return JSON.stringify(fallback);
     }
-    return JSON.stringify(reply);
   }
 
   // ---------------------------------------------------------------- deliveries
@@ -557,6 +601,12 @@ export class Server extends EventEmitter<ServerEvents> {
       const result = results[i];
       const presence = pushers[i] as Presence;
       if (!result) continue;
+      if (result.batch !== undefined) {
+        // An acked session whose client left ext.ack off its connect: what was
+        // taken stays unacknowledged and goes out in its next connect reply.
+        presence.ack = true;
+        continue;
+      }
       if (result.dropped > 0 && (await this.#overflowed(presence.clientId, result.dropped))) continue;
       if (result.messages.length > 0 && presence.sink?.push) {
         this.#messagesOut += result.messages.length;
@@ -571,8 +621,12 @@ export class Server extends EventEmitter<ServerEvents> {
       await this.#kick(presence.clientId, 'slow_consumer');
       return;
     }
-    // drop-oldest: leave messages queued (the engine bounds the queue) and look again shortly.
+    // drop-oldest: leave messages queued (the engine bounds the queue) and
+    // look again shortly; one timer per session, however many wakes come.
+    if (presence.retrying) return;
+    presence.retrying = true;
     setTimeout(() => {
+      presence.retrying = false;
       if (this.#presences.get(presence.clientId)?.sink === sink) this.#presences.wake([presence.clientId]);
     }, 50).unref();
   }

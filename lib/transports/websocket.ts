@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Server } from '../server/server.js';
 import type { Connection } from '../server/types.js';
+import { upgradeOriginAllowed } from './cors.js';
 import { jsonArray } from './http.js';
 
 /** Send options for a text frame given as a Buffer. */
@@ -26,8 +27,14 @@ export interface AttachOptions {
 interface SocketState {
   conn: Connection;
   alive: boolean;
+  /** Frames are handled in order: each waits for the one before. Never rejects. */
   chain: Promise<void>;
+  /** Frames received and not yet answered. */
+  pending: number;
 }
+
+/** Most frames one socket may have waiting to be handled; beyond it the socket is closed (1008). */
+const MAX_PENDING_FRAMES = 256;
 
 export class WebSocketTransport {
   readonly #server: Server;
@@ -52,6 +59,11 @@ export class WebSocketTransport {
       const ours = mount !== undefined && (pathname === mount || pathname === mount + '/' || pathname.startsWith(mount + '/'));
       if (!ours || this.#server.closed) {
         this.#closeIfUnanswered(socket, ours ? 503 : 404);
+        return;
+      }
+      if (!upgradeOriginAllowed(this.#server.options.cors, req)) {
+        socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        socket.destroy();
         return;
       }
       socket.on('error', () => socket.destroy());
@@ -121,7 +133,7 @@ export class WebSocketTransport {
       congested: () => ws.bufferedAmount > highWater,
       writable: () => ws.readyState === WebSocket.OPEN,
     };
-    const state: SocketState = { conn, alive: true, chain: Promise.resolve() };
+    const state: SocketState = { conn, alive: true, chain: Promise.resolve(), pending: 0 };
     this.#sockets.set(ws, state);
     this.#server.socketOpened();
     ws.on('pong', () => (state.alive = true));
@@ -147,10 +159,24 @@ export class WebSocketTransport {
     }
     const { maxBatch } = this.#server.options;
     if (messages.length === 0) return this.#error(ws, '400::empty frame');
-    if (messages.length > maxBatch) return this.#error(ws, `400::${maxBatch}:too many messages in one frame`);
+    if (messages.length > maxBatch) return this.#error(ws, `400:${maxBatch}:too_many_messages`);
+    if (state.pending >= MAX_PENDING_FRAMES) {
+      // The client sends faster than its frames can be handled: stop it rather than buffer without bound.
+      ws.close(1008, 'too many frames in flight');
+      return;
+    }
+    state.pending++;
     const run = async (): Promise<void> => {
-      const replies = await this.#server.process(messages, state.conn);
-      if (replies.length > 0 && ws.readyState === WebSocket.OPEN) ws.send(jsonArray(replies));
+      try {
+        const replies = await this.#server.process(messages, state.conn);
+        if (replies.length > 0 && ws.readyState === WebSocket.OPEN) ws.send(jsonArray(replies));
+      } catch (err) {
+        // process() does not reject; if it ever does, this socket ends, never the process.
+        this.#server.options.logger.error(`websocket frame failed: ${err instanceof Error ? err.message : String(err)}`);
+        ws.close(1011, 'internal error');
+      } finally {
+        state.pending--;
+      }
     };
     // Frames are handled in order, but a lone /meta/connect (which may be
     // held) does not hold up the frames after it.
