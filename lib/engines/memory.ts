@@ -153,6 +153,9 @@ export class MemoryEngine implements Engine {
   #take(clientId: string, ack: number | undefined): TakeResult | null {
     const session = this.#live(clientId);
     if (!session) return null;
+    // Trim before applying the ack: overflow is counted as of when the messages arrived.
+    this.#trim(session);
+    if (session.ack && ack !== undefined && ack >= session.batch) session.unacked = [];
     const dropped = session.dropped;
     session.dropped = 0;
     if (!session.ack) {
@@ -160,7 +163,6 @@ export class MemoryEngine implements Engine {
       session.queue = [];
       return { messages, dropped };
     }
-    if (ack !== undefined && ack >= session.batch) session.unacked = [];
     if (session.queue.length > 0) {
       session.unacked = session.unacked.length ? session.unacked.concat(session.queue) : session.queue;
       session.queue = [];
@@ -180,7 +182,15 @@ export class MemoryEngine implements Engine {
 
   #enqueue(session: MemorySession, message: string): void {
     session.queue.push(message);
-    // Unacknowledged messages count against the limit too; drop the oldest.
+    // A full queue is trimmed in bulk once it overshoots by a slack, and
+    // exactly on take, so a slow consumer costs O(1) per message, not a
+    // copy of its whole queue; what take returns never exceeds maxQueue.
+    const slack = Math.max(16, this.#maxQueue >> 3);
+    if (session.queue.length + session.unacked.length > this.#maxQueue + slack) this.#trim(session);
+  }
+
+  /** Drop the oldest waiting messages (unacknowledged first) down to maxQueue. */
+  #trim(session: MemorySession): void {
     let excess = session.queue.length + session.unacked.length - this.#maxQueue;
     if (excess <= 0) return;
     session.dropped += excess;
@@ -189,6 +199,7 @@ export class MemoryEngine implements Engine {
     excess -= fromUnacked;
     if (excess > 0) session.queue.splice(0, excess);
   }
+
 
   #unindex(clientId: string, pattern: string): void {
     const sessions = this.#subscribers.get(pattern);
