@@ -32,6 +32,8 @@
  *   --payload=64            BENCH_PAYLOAD   bytes of padding per message
  *   --rate=10000            BENCH_RATE      deliveries/s of the fixed-rate window that
  *                                           follows the max window (0: none)
+ *   --command-timeout=N     BENCH_COMMAND_TIMEOUT  RedisEngine commandTimeout in ms (default: the
+ *                                           engine's, 5000; 0: none)
  *   --profile=DIR           BENCH_PROFILE   write each node's --cpu-prof profile to DIR
  *                                           (read one with dist/bench/profile.js)
  */
@@ -65,12 +67,13 @@ const SETUPS: readonly SetupName[] = ['memory-1', 'redis-1', 'redis-2'];
 // ---------------------------------------------------------------- a node (child mode)
 
 function runNode(): void {
-  const [, , , engineKind, url, prefix] = process.argv;
+  const [, , , engineKind, url, prefix, commandTimeout] = process.argv;
   if (!process.send) {
     console.error('scaling.js node is started by scaling.js over IPC');
     process.exit(2);
   }
-  const engine: Engine = engineKind === 'redis' ? new RedisEngine({ url: url as string }, { prefix }) : new MemoryEngine();
+  const redisOptions = commandTimeout ? { prefix, commandTimeout: Number(commandTimeout) } : { prefix };
+  const engine: Engine = engineKind === 'redis' ? new RedisEngine({ url: url as string }, redisOptions) : new MemoryEngine();
   const app = express();
   const cometd = bayeux({ engine, timeout: 30_000, logLevel: 'error' });
   app.use(PATH, cometd);
@@ -130,9 +133,10 @@ class NodeHandle {
     });
   }
 
-  static async start(engine: 'memory' | 'redis', url = '', prefix = '', profileDir?: string): Promise<NodeHandle> {
+  static async start(engine: 'memory' | 'redis', url = '', prefix = '', profileDir?: string, commandTimeout?: number): Promise<NodeHandle> {
     const execArgv = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-    const child = fork(fileURLToPath(import.meta.url), ['node', engine, url, prefix], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const args = ['node', engine, url, prefix, commandTimeout === undefined ? '' : String(commandTimeout)];
+    const child = fork(fileURLToPath(import.meta.url), args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     allChildren.add(child);
     child.once('exit', () => allChildren.delete(child));
     const ready = new Promise<number>((resolve, reject) => {
@@ -194,12 +198,14 @@ interface Config {
   payload: number;
   rate: number;
   profile: string | undefined;
+  /** RedisEngine commandTimeout; undefined: the engine's default. */
+  commandTimeout: number | undefined;
 }
 
 function option(name: string): string | undefined {
   const flag = process.argv.find((a) => a.startsWith(`--${name}=`));
   if (flag) return flag.slice(flag.indexOf('=') + 1);
-  return process.env['BENCH_' + name.toUpperCase()];
+  return process.env['BENCH_' + name.toUpperCase().replace(/-/g, '_')];
 }
 
 function number(name: string, fallback: number, min: number, max: number): number {
@@ -223,6 +229,7 @@ function readConfig(): Config {
     payload: Math.floor(number('payload', 64, 0, 100_000)),
     rate: number('rate', 10_000, 0, 1e8),
     profile: option('profile'),
+    commandTimeout: option('command-timeout') === undefined ? undefined : number('command-timeout', 5000, 0, 600_000),
   };
 }
 
@@ -317,7 +324,7 @@ async function runSetup(name: SetupName, config: Config, redis: RedisServer | un
   let publisher: Publisher | undefined;
   try {
     if (config.profile) mkdirSync(config.profile, { recursive: true });
-    for (let i = 0; i < count; i++) nodes.push(await NodeHandle.start(engine, redis?.url, prefix, config.profile));
+    for (let i = 0; i < count; i++) nodes.push(await NodeHandle.start(engine, redis?.url, prefix, config.profile, config.commandTimeout));
     // Subscribers and load-client processes split evenly between the nodes.
     const split = nodes.map((_, i) => Math.floor(config.subscribers / count) + (i < config.subscribers % count ? 1 : 0));
     const processes = nodes.map((_, i) => Math.max(1, Math.floor(config.clients / count) + (i < config.clients % count ? 1 : 0)));
@@ -507,7 +514,8 @@ async function main(): Promise<void> {
   console.log(
     `scaling benchmark: S=${config.subscribers} over websocket; ${config.setups.join(', ')}; ` +
       `${config.seconds}s windows after ${config.warmup}s warm-up; ${config.clients} load-client processes; ` +
-      `node ${process.version}, ${os.cpus().length} cores`,
+      `node ${process.version}, ${os.cpus().length} cores` +
+      (config.commandTimeout === undefined ? '' : `; RedisEngine commandTimeout ${config.commandTimeout} ms`),
   );
   if (background > 0.15) console.log(`warning: ${fmt(background, 2)} cores busy before the benchmark started; other work skews the numbers`);
 

@@ -10,7 +10,7 @@ import { after, describe, it, type TestContext } from 'node:test';
 import { createClient } from 'redis';
 import { expand } from '../lib/channel.js';
 import { EngineUnavailableError, type EngineConfig, type EngineLogger } from '../lib/engines/engine.js';
-import { RedisEngine, redactUrl, type RedisEngineOptions, type RedisEngineSource } from '../lib/engines/redis.js';
+import { RedisEngine, redactUrl, type RedisClientLike, type RedisEngineOptions, type RedisEngineSource } from '../lib/engines/redis.js';
 import { engineSuite, RecordingHost, sleep, waitFor } from './engine-suite.js';
 import { announceRedisSkip, findRedisServer, freePort, startRedisServer } from './helpers/redis-server.js';
 
@@ -319,6 +319,66 @@ if (!findRedisServer()) {
     });
   });
 
+  describe('RedisEngine: takeMany', () => {
+    it('sends one script per 250 ids, all at once, and a further one only for a reply over 5000 messages', async (t) => {
+      const real = createClient({ url: server.url });
+      real.on('error', () => {});
+      await real.connect();
+      t.after(() => real.close().catch(() => {}));
+      // The engine's client, counting the scripts takeMany sends.
+      const scripts: string[][] = [];
+      const counting: RedisClientLike = {
+        get isOpen() {
+          return real.isOpen;
+        },
+        get isReady() {
+          return real.isReady;
+        },
+        connect: () => real.connect(),
+        sendCommand(args) {
+          scripts.push([...args]);
+          return real.sendCommand([...args]);
+        },
+        duplicate: () => real.duplicate() as unknown as RedisClientLike,
+        subscribe: () => Promise.reject(new Error('not used')),
+        on: (event, listener) => real.on(event, listener),
+        off: (event, listener) => real.off(event, listener),
+        close: () => real.close(),
+        destroy: () => real.destroy(),
+      };
+      const { engine } = await node(t, { client: counting }, { prefix: uniquePrefix() }, { sweepInterval: 60_000 });
+      const light = await Promise.all(Array.from({ length: 600 }, () => engine.createSession({ ack: false, ttl: 60_000 })));
+      await Promise.all(light.map((id) => engine.subscribe(id, '/light')));
+      await engine.publish(expand('/light'), '"l"');
+      const ids = [...light];
+      const check = async (expectedScripts: number, sentAtOnce: number) => {
+        scripts.length = 0;
+        const taking = engine.takeMany(ids);
+        // Every script of the first round is written before any answer can arrive.
+        assert.equal(scripts.length, sentAtOnce, 'scripts sent at once');
+        const results = await taking;
+        assert.equal(scripts.length, expectedScripts, 'scripts in all');
+        assert.ok(scripts.every((args) => (args[0] === 'EVALSHA' || args[0] === 'EVAL') && args.length <= 5 + 250), 'at most 250 ids a script');
+        return results;
+      };
+      const first = await check(3, 3);
+      assert.ok(first.every((r) => r?.messages.length === 1 && r.messages[0] === '"l"'));
+
+      // Two sessions of 3000 messages in the first 250: that script stops after the second of them.
+      const heavy = await Promise.all([0, 1].map(() => engine.createSession({ ack: false, ttl: 60_000 })));
+      for (const id of heavy) await engine.subscribe(id, '/heavy');
+      const messages = Array.from({ length: 3000 }, (_, i) => String(i));
+      await Promise.all(messages.map((m) => engine.publish(expand('/heavy'), m)));
+      ids.splice(10, 0, heavy[0] as string);
+      ids.splice(20, 0, heavy[1] as string);
+      const second = await check(4, 3);
+      assert.deepEqual(second[10], { messages, dropped: 0 });
+      assert.deepEqual(second[20], { messages, dropped: 0 });
+      assert.ok(second.every((r, i) => i === 10 || i === 20 || r?.messages.length === 0));
+      assert.deepEqual(await engine.takeMany([]), []);
+    });
+  });
+
   describe('RedisEngine: outages', () => {
     it('credentials never appear in errors or logs', async (t) => {
       const secured = await startRedisServer({ args: ['--requirepass', 'Right-Pa55'] });
@@ -354,6 +414,96 @@ if (!findRedisServer()) {
       await right.engine.close();
     });
 
+    it('Redis hangs: operations reject within commandTimeout, then at once until Redis answers again', async (t) => {
+      const own = await startRedisServer();
+      const redis = await admin(t, own.url);
+      const pid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
+      assert.ok(pid > 0);
+      let stopped = false;
+      t.after(async () => {
+        if (stopped) process.kill(pid, 'SIGCONT');
+        await own.stop();
+      });
+      const log = new CapturingLogger();
+      const prefix = uniquePrefix();
+      const a = await node(t, { url: own.url }, { prefix, logger: log, commandTimeout: 400 }, { sweepInterval: 20 });
+      const b = await node(t, { url: own.url }, { prefix, commandTimeout: 400, logger: new CapturingLogger() });
+      const id = await a.engine.createSession({ ack: false, ttl: 60_000 });
+      await a.engine.touch(id, 60_000);
+      await a.engine.subscribe(id, '/h');
+
+      process.kill(pid, 'SIGSTOP');
+      stopped = true;
+      // The first operations wait for commandTimeout (plus at most a quarter of it), not for ever.
+      const started = Date.now();
+      const settled = (promise: Promise<unknown>) => promise.then(() => assert.fail('should reject'), (err: unknown) => ({ err, at: Date.now() }));
+      const waiting: [string, Promise<{ err: unknown; at: number }>][] = [
+        ['exists', settled(a.engine.exists(id))],
+        ['publish', settled(b.engine.publish(expand('/h'), '1'))],
+        ['takeMany', settled(a.engine.takeMany([id]))],
+      ];
+      for (const [name, operation] of waiting) {
+        const { err, at } = await operation;
+        assert.throws(() => { throw err; }, (err: unknown) => {
+          assert.ok(err instanceof EngineUnavailableError, name);
+          assert.match(err.message, /no answer within 400 ms/, name);
+          return true;
+        });
+        const elapsed = at - started;
+        assert.ok(elapsed >= 390 && elapsed < 1000, `${name} rejected after ${elapsed} ms`);
+      }
+      // Then at once: Redis is known to be hung.
+      for (const [name, operation] of [
+        ['take', () => a.engine.take(id)],
+        ['takeMany', () => a.engine.takeMany([id])],
+        ['deliver', () => a.engine.deliver(id, '2')],
+        ['touch', () => a.engine.touch(id, 1000)],
+        ['publish', () => b.engine.publish(expand('/h'), '3')],
+      ] as const) {
+        const at = Date.now();
+        await assert.rejects(operation(), EngineUnavailableError, name);
+        assert.ok(Date.now() - at < 100, `${name} failed fast`);
+      }
+      await sleep(200);
+      assert.deepEqual(log.lines.map((line) => line.slice(0, 5)), ['warn:'], log.lines.join('\n'));
+      assert.match(log.lines[0] ?? '', /stopped answering/);
+
+      process.kill(pid, 'SIGCONT');
+      stopped = false;
+      // The same connections: no reconnection, the session is still there.
+      await waitFor(() => a.engine.exists(id).catch(() => false), 'A to get answers again', 3000, 20);
+      await waitFor(() => b.engine.stats().then(() => true, () => false), 'B to get answers again', 3000, 20);
+      assert.ok((await b.engine.publish(expand('/h'), '4')) === 1);
+      const taken = await a.engine.take(id);
+      assert.ok(taken?.messages.includes('4'), JSON.stringify(taken));
+      await waitFor(() => log.lines.length >= 2, 'the recovery logged', 2000);
+      assert.deepEqual(log.lines.map((line) => line.slice(0, 5)), ['warn:', 'info:'], log.lines.join('\n'));
+      assert.deepEqual(escaped, []);
+    });
+
+    it('a blocked event loop does not time out commands Redis answered meanwhile', async (t) => {
+      const { engine } = await node(t, { url: server.url }, { prefix: uniquePrefix(), commandTimeout: 100 });
+      const id = await engine.createSession({ ack: false, ttl: 60_000 });
+      const block = (ms: number) => {
+        const end = Date.now() + ms;
+        while (Date.now() < end) {
+          // busy: no timers, no I/O
+        }
+      };
+      for (let round = 0; round < 5; round++) {
+        // Blocked before the command is even written.
+        const before = engine.exists(id);
+        block(400);
+        assert.equal(await before, true);
+        // Blocked after it was written: the answer waits, unread, in the socket.
+        const after = engine.exists(id);
+        await new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
+        block(400);
+        assert.equal(await after, true);
+      }
+      assert.equal(await engine.touch(id, 60_000), true);
+    });
+
     it('Redis stops: operations reject with EngineUnavailableError, nothing crashes, and service resumes', async (t) => {
       const own = await startRedisServer();
       t.after(() => own.stop());
@@ -377,6 +527,7 @@ if (!findRedisServer()) {
         ['publish', () => a.engine.publish(expand('/x'), '1')],
         ['deliver', () => a.engine.deliver(id, '1')],
         ['take', () => b.engine.take(id, 1)],
+        ['takeMany', () => b.engine.takeMany([id, 'other'])],
         ['stats', () => b.engine.stats()],
         ['destroy', () => a.engine.destroy(id)],
       ];

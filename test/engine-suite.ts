@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it, type TestContext } from 'node:test';
 import { expand } from '../lib/channel.js';
-import type { Engine, EngineConfig, EngineHost } from '../lib/engines/engine.js';
+import type { Engine, EngineConfig, EngineHost, TakeResult } from '../lib/engines/engine.js';
 
 export interface EngineSuiteOptions {
   /** Shown in the test names. */
@@ -479,6 +479,173 @@ export function engineSuite(options: EngineSuiteOptions): void {
         }
         assert.equal(dropped, 70 - 10);
         assert.deepEqual(last, Array.from({ length: 10 }, (_, i) => msg('/q', 60 + i)));
+      });
+    });
+
+    describe('takeMany', () => {
+      /** The engine's takeMany, which every engine in this suite implements. */
+      function takeManyOf(engine: Engine): (ids: readonly string[]) => Promise<Array<TakeResult | null>> {
+        assert.equal(typeof engine.takeMany, 'function', 'the engine implements takeMany');
+        return (ids) => (engine.takeMany as NonNullable<Engine['takeMany']>).call(engine, ids);
+      }
+
+      it('is implemented', async (t) => {
+        const { engine } = await setup(t);
+        takeManyOf(engine);
+      });
+
+      it('returns what take(id) would for each id, in order, for sessions with and without acks', async (t) => {
+        const { engine } = await setup(t);
+        // Twins: the same history; one is taken with take, the other with takeMany.
+        const kinds = [
+          { ack: false, before: 0, after: 3 },
+          { ack: false, before: 0, after: 0 },
+          { ack: true, before: 2, after: 1 },
+          { ack: true, before: 0, after: 0 },
+          { ack: true, before: 3, after: 0 },
+        ];
+        const viaTake: string[] = [];
+        const viaMany: string[] = [];
+        for (const [k, kind] of kinds.entries()) {
+          for (const ids of [viaTake, viaMany]) {
+            const id = await session(engine, kind.ack);
+            for (let i = 0; i < kind.before; i++) await engine.deliver(id, msg('/k', `${k}.${i}`));
+            // An acked session with an unacknowledged batch.
+            if (kind.before > 0) await engine.take(id);
+            for (let i = 0; i < kind.after; i++) await engine.deliver(id, msg('/k', `${k}.after.${i}`));
+            ids.push(id);
+          }
+        }
+        const expected = [];
+        for (const id of viaTake) expected.push(await engine.take(id));
+        const results = await takeManyOf(engine)(viaMany);
+        assert.deepEqual(results, expected);
+        assert.ok(expected.every((r) => r !== null));
+        // Acked sessions came back with a batch, as take without an ack gives: unacknowledged messages again.
+        assert.deepEqual(results[2]?.messages, [msg('/k', '2.0'), msg('/k', '2.1'), msg('/k', '2.after.0')]);
+        assert.equal(typeof results[2]?.batch, 'number');
+        assert.equal(results[0]?.batch, undefined);
+        // And again: the queues without acks are empty, the acked ones come once more in a new batch.
+        const again = await takeManyOf(engine)(viaMany);
+        const expectedAgain = [];
+        for (const id of viaTake) expectedAgain.push(await engine.take(id));
+        assert.deepEqual(again, expectedAgain);
+        assert.deepEqual(again[0], { messages: [], dropped: 0 });
+        assert.ok((again[2]?.batch as number) > (results[2]?.batch as number));
+      });
+
+      it('keeps each session\'s order and the order of the ids; an id given twice is taken twice', async (t) => {
+        const { engine } = await setup(t);
+        const a = await session(engine);
+        const b = await session(engine);
+        const c = await session(engine);
+        await engine.subscribe(a, '/o/**');
+        await engine.subscribe(b, '/o/*');
+        await engine.subscribe(c, '/o/x');
+        const pending: Promise<unknown>[] = [];
+        const all: string[] = [];
+        for (let i = 0; i < 50; i++) {
+          const message = msg('/o/x', i);
+          all.push(message);
+          pending.push(i % 5 === 4 ? engine.deliver(b, msg('/o/b', i)) : engine.publish(expand('/o/x'), message));
+        }
+        await Promise.all(pending);
+        const published = all.filter((_, i) => i % 5 !== 4);
+        const toB = all.map((_, i) => (i % 5 === 4 ? msg('/o/b', i) : all[i] as string));
+        const results = await takeManyOf(engine)([c, a, b, a]);
+        assert.deepEqual(results.map((r) => r?.messages), [published, published, toB, []]);
+        assert.ok(results.every((r) => r?.dropped === 0));
+      });
+
+      it('unknown ids give null among known ones, without wakes or expiries', async (t) => {
+        const { engine, host } = await setup(t);
+        const a = await session(engine);
+        const b = await session(engine, true);
+        const destroyed = await session(engine);
+        await engine.deliver(a, msg('/a', 1));
+        await engine.deliver(b, msg('/b', 1));
+        await engine.destroy(destroyed);
+        await sleep(30);
+        host.clear();
+        const ids = ['unknown', a, destroyed, '', b, 'x'.repeat(200), 'a:b{c}'];
+        const results = await takeManyOf(engine)(ids);
+        assert.equal(results.length, ids.length);
+        assert.deepEqual(results[0], null);
+        assert.deepEqual(results[1], { messages: [msg('/a', 1)], dropped: 0 });
+        assert.deepEqual(results[2], null);
+        assert.deepEqual(results[3], null);
+        assert.deepEqual(results[4]?.messages, [msg('/b', 1)]);
+        assert.deepEqual(results.slice(5), [null, null]);
+        assert.deepEqual(await takeManyOf(engine)([]), []);
+        assert.deepEqual(await takeManyOf(engine)(['unknown']), [null]);
+        await sleep(30);
+        assert.deepEqual(host.wakes, []);
+        assert.deepEqual(host.expiredIds, []);
+      });
+
+      it('reports messages dropped by maxQueue per session, once', async (t) => {
+        const { engine } = await setup(t, { maxQueue: 3 });
+        const a = await session(engine);
+        const b = await session(engine);
+        const c = await session(engine, true);
+        for (const id of [a, b, c]) await engine.subscribe(id, '/q');
+        await engine.deliver(c, msg('/c', 0));
+        await engine.take(c);
+        for (let i = 1; i <= 5; i++) await engine.publish(expand('/q'), msg('/q', i));
+        await engine.deliver(b, msg('/q', 6));
+        const results = await takeManyOf(engine)([a, b, c]);
+        assert.deepEqual(results[0], { messages: [msg('/q', 3), msg('/q', 4), msg('/q', 5)], dropped: 2 });
+        assert.deepEqual(results[1], { messages: [msg('/q', 4), msg('/q', 5), msg('/q', 6)], dropped: 3 });
+        // The acked session: its unacknowledged message went first.
+        assert.deepEqual(results[2]?.messages, [msg('/q', 3), msg('/q', 4), msg('/q', 5)]);
+        assert.equal(results[2]?.dropped, 3);
+        const again = await takeManyOf(engine)([a, b, c]);
+        assert.deepEqual(again.map((r) => r?.dropped), [0, 0, 0]);
+        assert.deepEqual(again.slice(0, 2), [{ messages: [], dropped: 0 }, { messages: [], dropped: 0 }]);
+      });
+
+      it('a session past its deadline gives null and is reported expired once', async (t) => {
+        // A sweep interval longer than the test: the expiry is found by takeMany.
+        const { engine, host } = await setup(t, { sweepInterval: 60_000 });
+        const gone = await session(engine, false, 50);
+        const goneAcked = await session(engine, true, 50);
+        const live = await session(engine);
+        await engine.deliver(gone, msg('/g', 1));
+        await engine.deliver(live, msg('/l', 1));
+        await sleep(120);
+        const results = await takeManyOf(engine)([gone, live, goneAcked, gone]);
+        assert.deepEqual(results, [null, { messages: [msg('/l', 1)], dropped: 0 }, null, null]);
+        assert.deepEqual(sorted(host.expiredIds), sorted([gone, goneAcked]));
+        assert.deepEqual(await takeManyOf(engine)([gone, goneAcked]), [null, null]);
+        assert.equal(await engine.take(gone), null);
+        assert.deepEqual(sorted(host.expiredIds), sorted([gone, goneAcked]));
+        assert.deepEqual(await engine.stats(), { sessions: 1, subscriptions: 0 });
+      });
+
+      it('thousands of ids and large queues come back whole, in order', async (t) => {
+        const { engine } = await setup(t);
+        const light = await Promise.all(Array.from({ length: 1000 }, () => session(engine)));
+        await Promise.all(light.map((id) => engine.subscribe(id, '/light')));
+        const heavy = await Promise.all(Array.from({ length: 3 }, () => session(engine)));
+        await Promise.all(heavy.map((id) => engine.subscribe(id, '/heavy')));
+        const lightMessages = [msg('/light', 1), msg('/light', 2), msg('/light', 3)];
+        for (const message of lightMessages) assert.equal(await engine.publish(expand('/light'), message), 1000);
+        const heavyMessages = Array.from({ length: 2500 }, (_, i) => msg('/heavy', i));
+        await Promise.all(heavyMessages.map((message) => engine.publish(expand('/heavy'), message)));
+        const ids = [
+          ...light.slice(0, 100), heavy[0] as string, heavy[1] as string, ...light.slice(100, 200),
+          heavy[2] as string, 'unknown', ...light.slice(200),
+        ];
+        const results = await takeManyOf(engine)(ids);
+        assert.equal(results.length, ids.length);
+        for (const [i, id] of ids.entries()) {
+          const result = results[i];
+          if (id === 'unknown') assert.equal(result, null);
+          else if (heavy.includes(id)) assert.deepEqual(result, { messages: heavyMessages, dropped: 0 }, `heavy ${i}`);
+          else assert.deepEqual(result, { messages: lightMessages, dropped: 0 }, `light ${i}`);
+        }
+        const again = await takeManyOf(engine)(ids);
+        assert.ok(again.every((r, i) => (ids[i] === 'unknown' ? r === null : r?.messages.length === 0)));
       });
     });
 

@@ -27,6 +27,13 @@
  * reply and are woken without a round trip. So a publish costs nothing on
  * nodes that hold none of its recipients.
  *
+ * Taking queues: `take` is one script per session; `takeMany` (the Server's
+ * flush of every WebSocket woken in a tick) is one script per 250 sessions,
+ * all written to Redis at once, so a tick's pushes cost one round trip.
+ *
+ * Timeouts: one watchdog timer per engine fails the operations that waited
+ * longer than `commandTimeout` for Redis, instead of a timer per command.
+ *
  * Expiry: every node runs a sweep script every `sweepInterval` that takes
  * the sessions whose deadline has passed out of the `sessions` zset and
  * deletes their keys, atomically; the node whose script removed a session
@@ -112,8 +119,16 @@ export interface RedisEngineOptions {
   openTimeout?: number;
   /**
    * How long one operation waits for Redis's answer, in ms, before it
-   * rejects with {@link EngineUnavailableError}. `0` waits as long as the
-   * connection lasts.
+   * rejects with {@link EngineUnavailableError}. One timer per engine
+   * ticks every quarter of this (at most every 250 ms) and fails the
+   * operations that waited longer, so one fails between `commandTimeout`
+   * and `commandTimeout` plus a tick. Time is counted in ticks: while the
+   * process's event loop is blocked, time stands still (a blocked loop
+   * counts as one tick), so answers that arrived meanwhile are not lost to
+   * a timeout. Once one has timed out, Redis is taken to be hung: operations fail at
+   * once until Redis answers again (the connection is kept; the timed-out
+   * commands are still waiting on it). `0` waits as long as the connection
+   * lasts.
    * @default 5000
    */
   commandTimeout?: number;
@@ -137,6 +152,11 @@ export interface RedisEngineOptions {
    */
   logger?: EngineLogger;
 }
+
+/** Most sessions one takeMany script takes; more ids go in further scripts, sent in the same write. */
+const TAKE_MANY_IDS = 250;
+/** A takeMany script stops after the session that brings its reply to this many messages; the rest is taken by another. */
+const TAKE_MANY_MESSAGES = 5000;
 
 const OPTION_NAMES = new Set(['prefix', 'openTimeout', 'commandTimeout', 'reconnectMaxDelay', 'sweepBatch', 'logger']);
 
@@ -324,40 +344,68 @@ return { 1, 0 }
 `;
 
 /**
- * ARGV: prefix, id, ack ('' for none) →
+ * take(id, ack, now) for TAKE and TAKE_MANY: ack is '' for none →
  * { status, dropped, messages[, batch] } (batch for acked sessions only)
  */
-const TAKE = `
-local id = ARGV[2]
-local status = live(id, now_ms())
-if status ~= 1 then return { status } end
-local session = P .. 'session:' .. id
-local fields = redis.call('HMGET', session, 'ack', 'batch', 'dropped')
-local dropped = tonumber(fields[3]) or 0
-if dropped ~= 0 then redis.call('HSET', session, 'dropped', 0) end
-local queue = P .. 'queue:' .. id
-if fields[1] ~= '1' then
-  local messages = redis.call('LRANGE', queue, 0, -1)
-  redis.call('DEL', queue)
-  return { 1, dropped, messages }
-end
-local batch = tonumber(fields[2]) or 0
-local unacked = P .. 'unacked:' .. id
-if ARGV[3] ~= '' and tonumber(ARGV[3]) >= batch then redis.call('DEL', unacked) end
-if redis.call('EXISTS', queue) == 1 then
-  if redis.call('EXISTS', unacked) == 0 then
-    redis.call('RENAME', queue, unacked)
-  else
-    local waiting = redis.call('LRANGE', queue, 0, -1)
-    for i = 1, #waiting, 1000 do
-      redis.call('RPUSH', unacked, unpack(waiting, i, math.min(i + 999, #waiting)))
+const TAKE_FUNCTION = `
+local function take(id, ack, now)
+  local status = live(id, now)
+  if status ~= 1 then return { status } end
+  local session = P .. 'session:' .. id
+  local fields = redis.call('HMGET', session, 'ack', 'batch', 'dropped')
+  local dropped = tonumber(fields[3]) or 0
+  if dropped ~= 0 then redis.call('HSET', session, 'dropped', 0) end
+  local queue = P .. 'queue:' .. id
+  if fields[1] ~= '1' then
+    local messages = redis.call('LRANGE', queue, 0, -1)
+    if #messages > 0 then redis.call('DEL', queue) end
+    return { 1, dropped, messages }
+  end
+  local batch = tonumber(fields[2]) or 0
+  local unacked = P .. 'unacked:' .. id
+  if ack ~= '' and tonumber(ack) >= batch then redis.call('DEL', unacked) end
+  if redis.call('EXISTS', queue) == 1 then
+    if redis.call('EXISTS', unacked) == 0 then
+      redis.call('RENAME', queue, unacked)
+    else
+      local waiting = redis.call('LRANGE', queue, 0, -1)
+      for i = 1, #waiting, 1000 do
+        redis.call('RPUSH', unacked, unpack(waiting, i, math.min(i + 999, #waiting)))
+      end
+      redis.call('DEL', queue)
     end
-    redis.call('DEL', queue)
+  end
+  batch = batch + 1
+  redis.call('HSET', session, 'batch', batch)
+  return { 1, dropped, redis.call('LRANGE', unacked, 0, -1), batch }
+end
+`;
+
+/** ARGV: prefix, id, ack ('' for none) → what take() returns (see TAKE_FUNCTION) */
+const TAKE = TAKE_FUNCTION + `
+return take(ARGV[2], ARGV[3], now_ms())
+`;
+
+/**
+ * ARGV: prefix, budget, id... → one take() reply per id, in order, without
+ * acks. Stops after the session that brings the messages returned to
+ * \`budget\` or more, so a reply is bounded: the caller sends the ids left
+ * over again.
+ */
+const TAKE_MANY = TAKE_FUNCTION + `
+local budget = tonumber(ARGV[2])
+local now = now_ms()
+local replies = {}
+local taken = 0
+for i = 3, #ARGV do
+  local reply = take(ARGV[i], '', now)
+  replies[#replies + 1] = reply
+  if reply[3] then
+    taken = taken + #reply[3]
+    if taken >= budget then break end
   end
 end
-batch = batch + 1
-redis.call('HSET', session, 'batch', batch)
-return { 1, dropped, redis.call('LRANGE', unacked, 0, -1), batch }
+return replies
 `;
 
 /** ARGV: prefix, limit → ids of the sessions this call expired */
@@ -393,6 +441,7 @@ const Scripts = {
   publish: script(PUBLISH),
   deliver: script(DELIVER),
   take: script(TAKE),
+  takeMany: script(TAKE_MANY),
   sweep: script(SWEEP),
   stats: script(STATS),
 } as const;
@@ -466,6 +515,13 @@ function checkNumber(name: string, value: unknown, min: number): number | undefi
   return value;
 }
 
+/** A command in flight, for the commandTimeout watchdog. */
+interface Pending {
+  /** The watchdog's tick count when it was sent. */
+  readonly tick: number;
+  readonly reject: (err: unknown) => void;
+}
+
 // ---------------------------------------------------------------------------
 
 export class RedisEngine implements Engine {
@@ -489,6 +545,24 @@ export class RedisEngine implements Engine {
   #maxQueue = '-1';
   #sweeper: NodeJS.Timeout | undefined;
   #sweeping = false;
+  /** Commands sent and not answered yet, oldest first (when commandTimeout > 0). */
+  readonly #pending = new Set<Pending>();
+  /**
+   * Counts ticks every commandTimeout / 4 (at most 250 ms) and fails the
+   * commands sent more than #watchTicks ticks ago.
+   */
+  #watchdog: NodeJS.Timeout | undefined;
+  #ticks = 0;
+  #watchTicks = 0;
+  /** A command timed out and Redis has not answered anything since: fail fast. */
+  #stalled = false;
+  /**
+   * Scripts sent with EVAL on the current connection. Redis runs one
+   * connection's commands in order, so an EVALSHA sent after that EVAL finds
+   * the script: operations sent together keep their order, which a
+   * NOSCRIPT answer and a second round trip for one of them would break.
+   */
+  readonly #loaded = new Set<string>();
   #closed = false;
   #opened = false;
   /** Whether Redis was reachable at last news; flips once per outage, for logging. */
@@ -500,7 +574,14 @@ export class RedisEngine implements Engine {
   readonly #local = new Map<string, number>();
 
   readonly #onClientError = (err: unknown) => this.#down(err);
-  readonly #onClientReady = () => this.#back();
+  readonly #onClientReady = () => {
+    // A new connection: whatever hung went with the old one, and Redis may have restarted.
+    this.#stalled = false;
+    this.#loaded.clear();
+    this.#back();
+  };
+  readonly #onWatchdog = () => this.#watch();
+  readonly #checkPending = () => this.#timeOutPending();
   readonly #onSubscriberError = (err: unknown) => this.#down(err);
   readonly #onSubscriberReady = () => this.#subscriberReady();
   readonly #onNotification = (message: string) => this.#notified(message);
@@ -602,6 +683,12 @@ export class RedisEngine implements Engine {
     const interval = Math.max(1, config.sweepInterval);
     this.#sweeper = setInterval(() => void this.#sweep(), interval);
     this.#sweeper.unref();
+    if (this.#commandTimeout > 0) {
+      const every = Math.min(250, Math.max(5, Math.floor(this.#commandTimeout / 4)));
+      this.#watchTicks = Math.ceil(this.#commandTimeout / every);
+      this.#watchdog = setInterval(this.#onWatchdog, every);
+      this.#watchdog.unref();
+    }
   }
 
   async close(): Promise<void> {
@@ -609,6 +696,8 @@ export class RedisEngine implements Engine {
     this.#closed = true;
     clearInterval(this.#sweeper);
     this.#sweeper = undefined;
+    clearInterval(this.#watchdog);
+    this.#watchdog = undefined;
     this.#local.clear();
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
@@ -642,6 +731,9 @@ export class RedisEngine implements Engine {
     } else {
       client.off('error', this.#onClientError);
     }
+    // Commands still unanswered (a hung Redis, a client we do not close) are not waited for.
+    for (const pending of this.#pending) pending.reject(new EngineUnavailableError(`Redis engine is closed (${this.#where})`));
+    this.#pending.clear();
   }
 
   async createSession(options: SessionOptions): Promise<string> {
@@ -705,11 +797,28 @@ export class RedisEngine implements Engine {
 
   async take(clientId: string, ack?: number): Promise<TakeResult | null> {
     const acked = typeof ack === 'number' && Number.isFinite(ack) ? String(Math.floor(ack)) : '';
-    const reply = list(await this.#run(Scripts.take, [clientId, acked]));
-    if (!this.#status(clientId, reply[0])) return null;
-    const result: TakeResult = { messages: texts(reply[2]), dropped: int(reply[1]) };
-    if (reply.length > 3) result.batch = int(reply[3]);
-    return result;
+    return this.#takeResult(clientId, await this.#run(Scripts.take, [clientId, acked]));
+  }
+
+  /**
+   * {@link take} without acks for every id, in one round trip: one script
+   * per {@link TAKE_MANY_IDS} ids, all written to Redis together. A script
+   * stops early once its reply holds {@link TAKE_MANY_MESSAGES} messages;
+   * the ids it did not reach go in another script (a further round trip,
+   * only for queues that large). Each session is taken atomically.
+   */
+  async takeMany(clientIds: readonly string[]): Promise<Array<TakeResult | null>> {
+    const results = new Array<TakeResult | null>(clientIds.length).fill(null);
+    if (clientIds.length <= TAKE_MANY_IDS) {
+      await this.#takeSome(clientIds, 0, clientIds.length, results);
+    } else {
+      const parts: Promise<void>[] = [];
+      for (let start = 0; start < clientIds.length; start += TAKE_MANY_IDS) {
+        parts.push(this.#takeSome(clientIds, start, Math.min(start + TAKE_MANY_IDS, clientIds.length), results));
+      }
+      await Promise.all(parts);
+    }
+    return results;
   }
 
   async stats(): Promise<EngineStats> {
@@ -718,6 +827,29 @@ export class RedisEngine implements Engine {
   }
 
   // -------------------------------------------------------------------------
+
+  /** Take clientIds[start, end) into results[start, end). */
+  async #takeSome(clientIds: readonly string[], start: number, end: number, results: Array<TakeResult | null>): Promise<void> {
+    // Each round takes at least one session, so this ends.
+    while (start < end) {
+      const replies = list(await this.#run(Scripts.takeMany, [String(TAKE_MANY_MESSAGES), ...clientIds.slice(start, end)]));
+      if (replies.length === 0 || replies.length > end - start) {
+        throw new Error(`Redis engine: unexpected takeMany reply (${replies.length} for ${end - start} ids)`);
+      }
+      for (const reply of replies) {
+        results[start] = this.#takeResult(clientIds[start] as string, reply);
+        start++;
+      }
+    }
+  }
+
+  #takeResult(clientId: string, value: unknown): TakeResult | null {
+    const reply = list(value);
+    if (!this.#status(clientId, reply[0])) return null;
+    const result: TakeResult = { messages: texts(reply[2]), dropped: int(reply[1]) };
+    if (reply.length > 3) result.batch = int(reply[3]);
+    return result;
+  }
 
   #channel(nodeId: string): string {
     return `${this.#prefix}node:${nodeId}`;
@@ -736,14 +868,18 @@ export class RedisEngine implements Engine {
     if (!client.isReady) {
       throw this.#unavailable(new Error(this.#lastError ? `not connected (${this.#lastError})` : 'not connected'));
     }
-    const options = this.#commandTimeout > 0 ? { timeout: this.#commandTimeout } : undefined;
+    if (this.#stalled) {
+      throw this.#unavailable(new Error(`no answer within ${this.#commandTimeout} ms; waiting for Redis to answer again`));
+    }
+    const loaded = this.#loaded.has(script.sha);
+    if (!loaded) this.#loaded.add(script.sha);
     try {
       try {
-        return await client.sendCommand(['EVALSHA', script.sha, '0', this.#prefix, ...args], options);
+        return await this.#send(client, [loaded ? 'EVALSHA' : 'EVAL', loaded ? script.sha : script.source, '0', this.#prefix, ...args]);
       } catch (err) {
-        // Redis restarted (or flushed its script cache): load the script again.
-        if (!isErrorReply(err) || !err.message.startsWith('NOSCRIPT')) throw err;
-        return await client.sendCommand(['EVAL', script.source, '0', this.#prefix, ...args], options);
+        // Redis lost its script cache under this connection (SCRIPT FLUSH): load the script again.
+        if (!loaded || !isErrorReply(err) || !err.message.startsWith('NOSCRIPT')) throw err;
+        return await this.#send(client, ['EVAL', script.source, '0', this.#prefix, ...args]);
       }
     } catch (err) {
       if (isErrorReply(err)) {
@@ -752,6 +888,72 @@ export class RedisEngine implements Engine {
       }
       throw this.#unavailable(err);
     }
+  }
+
+  /**
+   * One command, with the commandTimeout watched by the shared watchdog
+   * rather than by a timer of its own (node-redis's `timeout` makes an
+   * `AbortSignal.timeout` per command, and only covers the wait before the
+   * command is written, not the wait for the answer).
+   */
+  #send(client: RedisClientLike, args: readonly string[]): Promise<unknown> {
+    const sent = client.sendCommand(args);
+    if (this.#watchdog === undefined) return sent;
+    return new Promise((resolve, reject) => {
+      const pending: Pending = { tick: this.#ticks, reject };
+      this.#pending.add(pending);
+      sent.then(
+        (value) => {
+          this.#pending.delete(pending);
+          if (this.#stalled) this.#answered();
+          resolve(value);
+        },
+        (err: unknown) => {
+          this.#pending.delete(pending);
+          if (this.#stalled && isErrorReply(err)) this.#answered();
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /**
+   * The watchdog's tick. Time is counted in ticks, not read from the clock:
+   * an event loop blocked for a while (by the application, or a burst of
+   * work) yields one tick, not a timeout for commands that Redis answered
+   * meanwhile. The check runs after the loop's I/O phase (setImmediate), so
+   * answers that arrived are read first.
+   */
+  #watch(): void {
+    this.#ticks++;
+    if (this.#pending.size > 0) setImmediate(this.#checkPending);
+  }
+
+  /** Fail the commands sent more than commandTimeout ago (in ticks). */
+  #timeOutPending(): void {
+    const limit = this.#ticks - this.#watchTicks;
+    // Oldest first: stop at the first one still in time.
+    for (const pending of this.#pending) {
+      if (pending.tick >= limit) break;
+      this.#pending.delete(pending);
+      if (!this.#stalled) this.#stall();
+      pending.reject(this.#unavailable(new Error(`no answer within ${this.#commandTimeout} ms`)));
+    }
+  }
+
+  /** A command timed out: fail fast until Redis answers again. */
+  #stall(): void {
+    this.#stalled = true;
+    this.#lastError = `no answer within ${this.#commandTimeout} ms`;
+    if (!this.#up || this.#closed) return;
+    this.#up = false;
+    this.#log('warn', `express-bayeux: ${this.#where} stopped answering (nothing within ${this.#commandTimeout} ms); engine operations fail with EngineUnavailableError until it answers again`);
+  }
+
+  /** Redis answered after a stall: operations go to it again. */
+  #answered(): void {
+    this.#stalled = false;
+    this.#back();
   }
 
   #unavailable(err: unknown, what = 'unavailable'): EngineUnavailableError {
