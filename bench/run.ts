@@ -39,14 +39,13 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import {
-  CHANNEL, SEQ_KEY, TIME_KEY, mergeHistograms, nowUs, quantile, sleep,
+  mergeHistograms, quantile, sleep,
   type HistogramData, type ServerKind, type TransportKind,
 } from './common.js';
 import { LoadClients, ServerProcess, type ClientReport } from './procs.js';
 import { summarizeProfile } from './profile.js';
-import { openSession, type Session, type WireMessage } from './wire.js';
+import { BATCH, Publisher } from './publisher.js';
 
-const BATCH = 10;
 /** Cores of other work on the machine above which a measurement is marked contended. */
 const QUIET_CORES = 0.3;
 /** How long to wait for other work to finish before each server is set up. */
@@ -173,65 +172,6 @@ interface Result {
   rate?: WindowResult;
 }
 
-// ---------------------------------------------------------------- the publisher
-
-class Publisher {
-  readonly #session: Session;
-  readonly #padding: string;
-  #seq = 0;
-  #nextId = 0;
-  errors = 0;
-
-  private constructor(session: Session, payload: number) {
-    this.#session = session;
-    this.#padding = 'x'.repeat(payload);
-  }
-
-  static async open(server: ServerProcess, transport: TransportKind, payload: number): Promise<Publisher> {
-    let publisher: Publisher | undefined;
-    const session = await openSession(
-      { transport, port: server.port, path: server.path },
-      {
-        delivery() {},
-        error(what) {
-          if (publisher) publisher.errors++;
-          console.error(`publisher: ${what}`);
-        },
-      },
-    );
-    publisher = new Publisher(session, payload);
-    await session.handshake();
-    // A session must keep connecting to stay alive (both servers expire idle ones).
-    void session.connectLoop(() => undefined);
-    return publisher;
-  }
-
-  /** Send one batch of 10 messages; returns its sequence number. */
-  batch(): number {
-    const seq = ++this.#seq;
-    const clientId = this.#session.clientId;
-    const messages: WireMessage[] = [];
-    for (let i = 0; i < BATCH; i++) {
-      // _bs and _bt first, in this order: the load clients scan for them.
-      messages.push({
-        channel: CHANNEL,
-        clientId,
-        id: 'p' + ++this.#nextId,
-        data: { [SEQ_KEY]: seq, [TIME_KEY]: nowUs(), p: this.#padding },
-      });
-    }
-    this.#session.publish(messages);
-    return seq;
-  }
-
-  get sent(): number {
-    return this.#seq;
-  }
-
-  close(): void {
-    this.#session.close();
-  }
-}
 
 // ---------------------------------------------------------------- one server, set up
 
@@ -250,7 +190,7 @@ async function rigUp(kind: ServerKind, transport: TransportKind, size: number, c
   await waitForQuiet();
   const server = await ServerProcess.start(kind, profileDir);
   try {
-    const publisher = await Publisher.open(server, transport, config.payload);
+    const publisher = await Publisher.open({ transport, port: server.port, path: server.path }, config.payload);
     publisher.batch(); // warm the publish path with nobody subscribed
     await sleep(200);
     const before = await server.heap();

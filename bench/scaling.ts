@@ -49,12 +49,11 @@ import { bayeux, MemoryEngine, type Engine } from '../lib/index.js';
 import { RedisEngine } from '../lib/engines/redis.js';
 import { findRedisServer, startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
 import {
-  CHANNEL, SEQ_KEY, TIME_KEY, mergeHistograms, nowUs, quantile, sleep, type FromServer, type ToServer,
+  mergeHistograms, quantile, sleep, type FromServer, type ToServer,
 } from './common.js';
 import { LoadClients, type ClientReport } from './procs.js';
-import { openSession, type Session, type WireMessage } from './wire.js';
+import { BATCH, Publisher } from './publisher.js';
 
-const BATCH = 10;
 /** A batch not received by everyone this long after it was sent no longer holds the window. */
 const STALL_MS = 3000;
 /** The whole run may not take longer than this. */
@@ -266,53 +265,6 @@ interface SetupResult {
   rate?: Window;
 }
 
-class Publisher {
-  readonly #session: Session;
-  readonly #padding: string;
-  #seq = 0;
-  #nextId = 0;
-
-  private constructor(session: Session, payload: number) {
-    this.#session = session;
-    this.#padding = 'x'.repeat(payload);
-  }
-
-  static async open(port: number, payload: number): Promise<Publisher> {
-    const session = await openSession({ transport: 'websocket', port, path: PATH }, {
-      delivery() {},
-      error(what) {
-        console.error(`publisher: ${what}`);
-      },
-    });
-    await session.handshake();
-    void session.connectLoop(() => undefined);
-    return new Publisher(session, payload);
-  }
-
-  batch(): number {
-    const seq = ++this.#seq;
-    const messages: WireMessage[] = [];
-    for (let i = 0; i < BATCH; i++) {
-      // _bs and _bt first, in this order: the load clients scan for them.
-      messages.push({
-        channel: CHANNEL,
-        clientId: this.#session.clientId,
-        id: 'p' + ++this.#nextId,
-        data: { [SEQ_KEY]: seq, [TIME_KEY]: nowUs(), p: this.#padding },
-      });
-    }
-    this.#session.publish(messages);
-    return seq;
-  }
-
-  get sent(): number {
-    return this.#seq;
-  }
-
-  close(): void {
-    this.#session.close();
-  }
-}
 
 async function runSetup(name: SetupName, config: Config, redis: RedisServer | undefined, index: number): Promise<SetupResult> {
   const engine = name === 'memory-1' ? 'memory' : 'redis';
@@ -340,7 +292,7 @@ async function runSetup(name: SetupName, config: Config, redis: RedisServer | un
         onComplete?.();
       }
     };
-    publisher = await Publisher.open((nodes[0] as NodeHandle).port, config.payload);
+    publisher = await Publisher.open({ transport: 'websocket', port: (nodes[0] as NodeHandle).port, path: PATH }, config.payload);
     for (const [i, node] of nodes.entries()) {
       groups.push(await LoadClients.start(processes[i] as number, {
         server: 'bayeux',

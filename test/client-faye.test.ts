@@ -7,17 +7,9 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { BayeuxClient, BayeuxClientError, BayeuxError, type BayeuxClientOptions, type BayeuxMessage, type TransportName } from '../lib/client/node.js';
 import { startFaye, type FayeServer } from './helpers/faye-server.js';
+import { waitFor } from './helpers/http-server.js';
 
 const FAST: BayeuxClientOptions = { retryDelay: 20, maxRetryDelay: 200, maxNetworkDelay: 3000 };
-
-/** Poll `condition` every 10 ms; fail after `ms`. */
-async function waitFor(condition: () => boolean, ms = 3000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -9,18 +9,10 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { BayeuxError as ServerBayeuxError } from '../lib/index.js';
 import { BayeuxClient, BayeuxError, type BayeuxClientOptions, type BayeuxMessage, type TransportName } from '../lib/client/node.js';
-import { startServer, type TestServer } from './helpers/http-server.js';
+import { type TestServer, startServer, waitFor } from './helpers/http-server.js';
 import { startCuttingProxy } from './helpers/tcp-proxy.js';
 
 const FAST: BayeuxClientOptions = { retryDelay: 20, maxRetryDelay: 200, maxNetworkDelay: 3000 };
-
-async function waitFor(condition: () => boolean, ms = 3000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
