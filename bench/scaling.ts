@@ -49,7 +49,7 @@ import { bayeux, MemoryEngine, type Engine } from '../lib/index.js';
 import { RedisEngine } from '../lib/engines/redis.js';
 import { findRedisServer, startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
 import {
-  mergeHistograms, quantile, sleep, type FromServer, type ToServer,
+  mergeHistograms, nowUs, quantile, sleep, type FromServer, type ToServer,
 } from './common.js';
 import { LoadClients, type ClientReport } from './procs.js';
 import { BATCH, Publisher } from './publisher.js';
