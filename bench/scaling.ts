@@ -53,6 +53,7 @@ import {
 } from './common.js';
 import { LoadClients, type ClientReport } from './procs.js';
 import { BATCH, Publisher } from './publisher.js';
+import { within as timeout } from '../test/helpers/within.js';
 
 /** A batch not received by everyone this long after it was sent no longer holds the window. */
 const STALL_MS = 3000;
@@ -99,16 +100,6 @@ function runNode(): void {
 }
 
 // ---------------------------------------------------------------- the parent's handles
-
-function timeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 const allChildren = new Set<ChildProcess>();
 process.once('exit', () => {

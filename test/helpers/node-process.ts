@@ -10,6 +10,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Stats } from '../../lib/index.js';
 import type { NodeEventName, NodeReport, NodeRequest } from './redis-node.js';
+import { within as timeout } from './within.js';
 
 export interface NodeOptions {
   /** `redis://127.0.0.1:<port>`; required for the Redis engine. */
@@ -55,16 +56,6 @@ const children = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
-
-function timeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 export class NodeProcess {
   readonly name: string;

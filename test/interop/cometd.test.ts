@@ -14,6 +14,7 @@ import { adapt } from 'cometd-nodejs-client';
 import type { CometD as CometDClient, Message as CometDMessage, SubscriptionHandle } from 'cometd';
 import { BayeuxError, type TransportName } from '../../lib/index.js';
 import { nextEvent, startServer, waitFor, type TestServer } from '../helpers/http-server.js';
+import { within } from '../helpers/within.js';
 
 // The adapter must install window.WebSocket / XMLHttpRequest before a
 // CometD object is built; load the client after it.
@@ -32,20 +33,6 @@ const faye = require('faye') as { Client: new (url: string, options?: Record<str
 
 type Mode = 'long-polling' | 'websocket';
 const OTHER: Record<Mode, string> = { 'long-polling': 'websocket', websocket: 'long-polling' };
-
-async function within<T>(promise: PromiseLike<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      Promise.resolve(promise),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out (${ms} ms) waiting for ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 
 /** Promise wrappers around the callback API. */

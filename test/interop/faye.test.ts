@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { BayeuxError, type TransportName } from '../../lib/index.js';
 import { nextEvent, startServer, waitFor, type TestServer } from '../helpers/http-server.js';
+import { within } from '../helpers/within.js';
 
 /** The parts of Faye's (untyped, CommonJS) client API these tests use. */
 interface FayeMessage {
@@ -37,21 +38,6 @@ const faye = require('faye') as FayeModule;
 
 type Mode = 'long-polling' | 'websocket';
 
-
-/** Reject `promise` if it does not settle within `ms`. */
-async function within<T>(promise: PromiseLike<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      Promise.resolve(promise),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out (${ms} ms) waiting for ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Poll an async condition every 20 ms, at most `ms`. */
 async function eventually(pred: () => Promise<boolean>, ms: number, what: string): Promise<void> {
