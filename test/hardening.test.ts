@@ -9,6 +9,7 @@ import { BayeuxError, EngineUnavailableError, MemoryEngine } from '../lib/index.
 import type { EngineConfig, EngineHost } from '../lib/index.js';
 import { post, startServer, waitFor } from './helpers/http-server.js';
 import { openWire, wireSession, type Msg } from './helpers/wire.js';
+import { within } from './helpers/within.js';
 
 const hs = { channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['long-polling', 'websocket'] };
 
@@ -173,13 +174,14 @@ test('over WebSocket, queued messages and new ones arrive in publish order even 
 });
 
 test('a socket that floods frames faster than they are handled is closed (1008), others are not', async () => {
-  const s = await startServer({});
+  // anonymousPublish lets the frames reach the slow middleware without a session.
+  const s = await startServer({ anonymousPublish: true });
   s.cometd.use('/slow', () => new Promise((r) => setTimeout(r, 20)));
   try {
     const { ws } = await rawSocket(s.url);
     const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
     for (let i = 0; i < 400; i++) ws.send(JSON.stringify([{ channel: '/slow', data: i }]));
-    assert.equal(await closed, 1008);
+    assert.equal(await within(closed, 5000, 'the socket to be closed'), 1008);
     const other = await post(s.url, [hs]);
     assert.equal(other.json[0].successful, true);
   } finally {

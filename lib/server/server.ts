@@ -102,10 +102,6 @@ export class Server extends EventEmitter<ServerEvents> {
     if (!this.#connectionTypes.includes(type)) this.#connectionTypes.unshift(type);
   }
 
-  get connectionTypes(): readonly string[] {
-    return this.#connectionTypes;
-  }
-
   use(pattern: string | undefined, fn: Middleware): void {
     this.#pipeline.use(pattern, fn);
   }
@@ -742,11 +738,6 @@ export class Server extends EventEmitter<ServerEvents> {
       await this.options.engine.close();
     }
   }
-
-  /** @internal for LocalClient */
-  get logger(): ResolvedOptions['logger'] {
-    return this.options.logger;
-  }
 }
 
 function serverContext(): Context {
@@ -837,7 +828,7 @@ class LocalClient {
   #queue(task: () => Promise<void>): Promise<void> {
     const run = this.#pending.then(task);
     this.#pending = run.catch((err: unknown) => {
-      this.#server.logger.error(`local subscription failed: ${err instanceof Error ? err.message : String(err)}`);
+      this.#server.options.logger.error(`local subscription failed: ${err instanceof Error ? err.message : String(err)}`);
     });
     return run;
   }
@@ -875,7 +866,7 @@ class LocalClient {
       const fresh = await this.#id;
       for (const pattern of this.#listeners.keys()) await engine.subscribe(fresh, pattern);
     } catch (err) {
-      this.#server.logger.warn(`local client keep-alive failed: ${err instanceof Error ? err.message : String(err)}`);
+      this.#server.options.logger.warn(`local client keep-alive failed: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 
@@ -888,7 +879,7 @@ class LocalClient {
           try {
             listener(message.data, message);
           } catch (err) {
-            this.#server.logger.error(`subscriber of ${pattern} threw: ${err instanceof Error ? err.message : String(err)}`);
+            this.#server.options.logger.error(`subscriber of ${pattern} threw: ${err instanceof Error ? err.message : String(err)}`);
           }
         }
       }
