@@ -150,3 +150,19 @@ export type FromClient =
       errors: number;
       resubscribes: number;
     };
+
+/** Run a benchmark's main(): exit 0 when it resolves, 1 when it fails or outlasts `limitMs`. */
+export function runMain(main: () => Promise<void>, limitMs: number): void {
+  const limit = setTimeout(() => {
+    console.error(`benchmark took longer than ${limitMs / 60_000} minutes; giving up`);
+    process.exit(1);
+  }, limitMs);
+  limit.unref();
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+      process.exit(1);
+    },
+  );
+}

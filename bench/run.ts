@@ -39,7 +39,7 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import {
-  mergeHistograms, quantile, sleep,
+  mergeHistograms, quantile, runMain, sleep,
   type HistogramData, type ServerKind, type TransportKind,
 } from './common.js';
 import { LoadClients, ServerProcess, type ClientReport } from './procs.js';
@@ -635,16 +635,4 @@ async function main(): Promise<void> {
   }
 }
 
-const limit = setTimeout(() => {
-  console.error(`benchmark took longer than ${RUN_LIMIT_MS / 60_000} minutes; giving up`);
-  process.exit(1);
-}, RUN_LIMIT_MS);
-limit.unref();
-
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-    process.exit(1);
-  },
-);
+runMain(main, RUN_LIMIT_MS);

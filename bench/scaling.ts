@@ -49,7 +49,7 @@ import { bayeux, MemoryEngine, type Engine } from '../lib/index.js';
 import { RedisEngine } from '../lib/engines/redis.js';
 import { findRedisServer, startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
 import {
-  mergeHistograms, nowUs, quantile, sleep, type FromServer, type ToServer,
+  mergeHistograms, nowUs, quantile, runMain, sleep, type FromServer, type ToServer,
 } from './common.js';
 import { LoadClients, type ClientReport } from './procs.js';
 import { BATCH, Publisher } from './publisher.js';
@@ -504,16 +504,5 @@ async function main(): Promise<void> {
 if (process.argv[2] === 'node') {
   runNode();
 } else {
-  const limit = setTimeout(() => {
-    console.error(`benchmark took longer than ${RUN_LIMIT_MS / 60_000} minutes; giving up`);
-    process.exit(1);
-  }, RUN_LIMIT_MS);
-  limit.unref();
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-      process.exit(1);
-    },
-  );
+  runMain(main, RUN_LIMIT_MS);
 }
