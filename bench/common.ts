@@ -166,3 +166,19 @@ export function runMain(main: () => Promise<void>, limitMs: number): void {
     },
   );
 }
+
+/** A benchmark option: `--name=value` (a bare `--name` is "1"), else the env var BENCH_NAME (dashes as underscores). */
+export function option(name: string): string | undefined {
+  const flag = process.argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (flag) return flag.includes('=') ? flag.slice(flag.indexOf('=') + 1) : '1';
+  return process.env['BENCH_' + name.toUpperCase().replace(/-/g, '_')];
+}
+
+/** A numeric option within [min, max], or `fallback`. */
+export function numberOption(name: string, fallback: number, min: number, max: number): number {
+  const raw = option(name);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || n > max) throw new TypeError(`${name} must be a number in [${min}, ${max}]`);
+  return n;
+}

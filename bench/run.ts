@@ -39,7 +39,7 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import {
-  mergeHistograms, quantile, runMain, sleep,
+  mergeHistograms, numberOption as number, option, quantile, runMain, sleep,
   type HistogramData, type ServerKind, type TransportKind,
 } from './common.js';
 import { LoadClients, ServerProcess, type ClientReport } from './procs.js';
@@ -83,26 +83,12 @@ interface Config {
   profile: boolean;
 }
 
-function option(name: string): string | undefined {
-  const flag = process.argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
-  if (flag) return flag.includes('=') ? flag.slice(flag.indexOf('=') + 1) : '1';
-  return process.env['BENCH_' + name.toUpperCase().replace(/-/g, '_')];
-}
-
 function list<T extends string>(name: string, allowed: readonly T[], fallback: readonly T[]): T[] {
   const raw = option(name);
   if (raw === undefined) return [...fallback];
   const values = raw.split(',').map((s) => s.trim()).filter(Boolean);
   for (const v of values) if (!allowed.includes(v as T)) throw new TypeError(`${name}: ${v} is not one of ${allowed.join(', ')}`);
   return values as T[];
-}
-
-function number(name: string, fallback: number, min: number, max: number): number {
-  const raw = option(name);
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min || n > max) throw new TypeError(`${name} must be a number in [${min}, ${max}]`);
-  return n;
 }
 
 function readConfig(): Config {

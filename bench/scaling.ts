@@ -49,7 +49,7 @@ import { bayeux, MemoryEngine, type Engine } from '../lib/index.js';
 import { RedisEngine } from '../lib/engines/redis.js';
 import { findRedisServer, startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
 import {
-  mergeHistograms, nowUs, quantile, runMain, sleep, type FromServer, type ToServer,
+  mergeHistograms, nowUs, numberOption as number, option, quantile, runMain, sleep, type FromServer, type ToServer,
 } from './common.js';
 import { LoadClients, type ClientReport } from './procs.js';
 import { BATCH, Publisher } from './publisher.js';
@@ -190,20 +190,6 @@ interface Config {
   profile: string | undefined;
   /** RedisEngine commandTimeout; undefined: the engine's default. */
   commandTimeout: number | undefined;
-}
-
-function option(name: string): string | undefined {
-  const flag = process.argv.find((a) => a.startsWith(`--${name}=`));
-  if (flag) return flag.slice(flag.indexOf('=') + 1);
-  return process.env['BENCH_' + name.toUpperCase().replace(/-/g, '_')];
-}
-
-function number(name: string, fallback: number, min: number, max: number): number {
-  const raw = option(name);
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min || n > max) throw new TypeError(`${name} must be a number in [${min}, ${max}]`);
-  return n;
 }
 
 function readConfig(): Config {
