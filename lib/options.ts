@@ -19,6 +19,17 @@ export interface CorsOptions {
   maxAge?: number;
 }
 
+/**
+ * Where the server logs: any object with `error`, `warn`, `info` and
+ * `debug` methods taking a message string (winston, pino, `console`).
+ */
+export interface Logger {
+  error(message: string): unknown;
+  warn(message: string): unknown;
+  info(message: string): unknown;
+  debug(message: string): unknown;
+}
+
 /** What a slow consumer gets when its queue reaches `maxQueue` or its socket's buffer `wsHighWaterMark`. */
 export type SlowConsumerPolicy = 'drop-oldest' | 'disconnect';
 
@@ -53,6 +64,40 @@ export interface BayeuxOptions {
    */
   maxQueue?: number;
   /**
+   * Most characters of serialized messages (bytes, for ASCII JSON) waiting
+   * for one session, unacknowledged ones included. Beyond it the
+   * `slowConsumer` policy applies, as for `maxQueue`. Default `4194304` (4 MiB).
+   */
+  maxQueueBytes?: number;
+  /**
+   * Most subscriptions one session may hold; a subscribe beyond it is
+   * refused with `403:<maxSubscriptions>:subscription_limit`. Default `1000`.
+   */
+  maxSubscriptions?: number;
+  /**
+   * Most characters of per-session data (`ctx.session`, `cometd.session()`:
+   * keys plus JSON values) one session may hold; a `set` beyond it rejects
+   * with a `BayeuxError` `413:<max>:session_data_too_large`. Default `65536`.
+   */
+  maxSessionDataBytes?: number;
+  /**
+   * Deliver a client's publishes to its own session when it is subscribed
+   * (as CometD). `false`: a session never receives its own publishes.
+   * Default `true`.
+   */
+  broadcastToPublisher?: boolean;
+  /**
+   * Answer CometD's timesync extension (`ext.timesync` on handshake and
+   * connect) with `{ tc, ts, p, a }`. Default `true`.
+   */
+  timesync?: boolean;
+  /**
+   * How long, in ms, a request body may take to arrive; a slower one is
+   * answered `408 request.timeout` and its connection closed. `0` turns it
+   * off. Default `10000`.
+   */
+  bodyTimeout?: number;
+  /**
    * What happens to a session whose queue overflows `maxQueue` or whose
    * WebSocket buffers more than `wsHighWaterMark`: `'drop-oldest'` drops its
    * oldest waiting messages (and logs a warning); `'disconnect'` ends the
@@ -61,8 +106,12 @@ export interface BayeuxOptions {
   slowConsumer?: SlowConsumerPolicy;
   /** Cross-origin access for long-polling. `true` = any origin. Default `false` (no CORS headers). */
   cors?: boolean | CorsOptions;
-  /** A winston logger. Default: warnings and errors to stderr (see `logLevel`, `logFile`). */
-  logger?: winston.Logger;
+  /**
+   * Where to log: any object with `error`, `warn`, `info`, `debug` (winston,
+   * pino, `console`). Default: a winston logger writing warnings and errors
+   * to stderr (see `logLevel`, `logFile`).
+   */
+  logger?: Logger;
   /** Level of the default logger. Default `'warn'`; `'debug'` when `debug` is true. */
   logLevel?: string;
   /** Shorthand for `logLevel: 'debug'`, as the Perl server's `Debug`. Default `false`. */
@@ -101,9 +150,17 @@ export interface ResolvedOptions {
   maxBodyBytes: number;
   maxBatch: number;
   maxQueue: number;
+  maxQueueBytes: number;
+  maxSubscriptions: number;
+  maxSessionDataBytes: number;
+  broadcastToPublisher: boolean;
+  timesync: boolean;
+  bodyTimeout: number;
   slowConsumer: SlowConsumerPolicy;
   cors: CorsOptions | false;
-  logger: winston.Logger;
+  logger: Logger;
+  /** The logger logs at debug level: trace every message (checked once, not per message). */
+  debug: boolean;
   services: Record<string, ServiceHandler>;
   ack: boolean;
   jsonp: boolean;
@@ -116,7 +173,11 @@ const KNOWN = new Set([
   'timeout', 'interval', 'maxInterval', 'engine', 'anonymousPublish', 'maxConnectionsPerIp',
   'maxBodyBytes', 'maxBatch', 'maxQueue', 'slowConsumer', 'cors', 'logger', 'logLevel', 'debug',
   'logFile', 'services', 'ack', 'jsonp', 'wsPingInterval', 'wsPerMessageDeflate', 'wsHighWaterMark',
+  'maxQueueBytes', 'maxSubscriptions', 'maxSessionDataBytes', 'broadcastToPublisher', 'timesync', 'bodyTimeout',
 ]);
+
+/** Time options a Faye user might give in seconds. */
+const TIME_OPTIONS = ['timeout', 'interval', 'maxInterval', 'wsPingInterval', 'bodyTimeout'] as const;
 
 /** Longest time option, in ms: Node's timers clamp anything longer to 1 ms. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -197,10 +258,15 @@ export function resolveOptions(options: BayeuxOptions = {}): ResolvedOptions {
   for (const [name, fn] of Object.entries(services)) {
     if (typeof fn !== 'function') throw new TypeError(`option services.${name} must be a function`);
   }
-  if (options.logger !== undefined && typeof options.logger?.log !== 'function') {
-    throw new TypeError('option logger must be a winston logger');
+  if (options.logger !== undefined) {
+    const logger = options.logger as unknown as Record<string, unknown> | null;
+    for (const method of ['error', 'warn', 'info', 'debug']) {
+      if (typeof logger?.[method] !== 'function') throw new TypeError(`option logger must have an ${method}(message) method`);
+    }
   }
-  return {
+  const logger = options.logger ?? defaultLogger(options);
+  const level = options.logLevel ?? (options.debug ? 'debug' : undefined);
+  const resolved: ResolvedOptions = {
     timeout: integer(options, 'timeout', 30_000, 0, MAX_TIMER_MS),
     interval: integer(options, 'interval', 0, 0, MAX_TIMER_MS),
     maxInterval: integer(options, 'maxInterval', 10_000, 1, MAX_TIMER_MS),
@@ -211,8 +277,15 @@ export function resolveOptions(options: BayeuxOptions = {}): ResolvedOptions {
     maxBatch: integer(options, 'maxBatch', 1000, 1),
     maxQueue: integer(options, 'maxQueue', 10_000, 1),
     slowConsumer,
+    maxQueueBytes: integer(options, 'maxQueueBytes', 4 * 1_048_576, 1024),
+    maxSubscriptions: integer(options, 'maxSubscriptions', 1000, 1),
+    maxSessionDataBytes: integer(options, 'maxSessionDataBytes', 65_536, 64),
+    broadcastToPublisher: boolean(options, 'broadcastToPublisher', true),
+    timesync: boolean(options, 'timesync', true),
+    bodyTimeout: integer(options, 'bodyTimeout', 10_000, 0, MAX_TIMER_MS),
     cors: resolveCors(options.cors),
-    logger: options.logger ?? defaultLogger(options),
+    logger,
+    debug: level === 'debug' || level === 'silly' || (options.logger !== undefined && options.debug === true),
     services,
     ack: boolean(options, 'ack', true),
     jsonp: boolean(options, 'jsonp', true),
@@ -220,4 +293,20 @@ export function resolveOptions(options: BayeuxOptions = {}): ResolvedOptions {
     wsPerMessageDeflate: boolean(options, 'wsPerMessageDeflate', false),
     wsHighWaterMark: integer(options, 'wsHighWaterMark', 4 * 1_048_576, 1024),
   };
+  warnAboutSeconds(options, logger);
+  return resolved;
+}
+
+/**
+ * Faye takes its times in seconds; here they are milliseconds. A time
+ * option from 1 to 999 is almost always a Faye habit (`timeout: 45`), so
+ * say so once per option.
+ */
+function warnAboutSeconds(options: BayeuxOptions, logger: Logger): void {
+  for (const name of TIME_OPTIONS) {
+    const value = options[name];
+    if (typeof value === 'number' && value > 0 && value < 1000) {
+      logger.warn(`option ${name} is ${value}: milliseconds here; Faye takes seconds (did you mean ${value * 1000}?)`);
+    }
+  }
 }

@@ -55,7 +55,7 @@ if (!findRedisServer()) {
   ) {
     const engine = new RedisEngine(source, { ...fast, ...options });
     const host = new RecordingHost();
-    await engine.open(host, { maxQueue: Infinity, sweepInterval: 50, ...config });
+    await engine.open(host, { maxQueue: Infinity, maxQueueBytes: Infinity, maxSubscriptions: Infinity, maxSessionDataBytes: Infinity, sweepInterval: 50, ...config });
     t.after(() => engine.close());
     return { engine, host };
   }
@@ -162,7 +162,7 @@ if (!findRedisServer()) {
     it('queued and unacknowledged messages survive the node that held the session', async (t) => {
       const prefix = uniquePrefix();
       const a = new RedisEngine({ url: server.url }, { ...fast, prefix });
-      await a.open(new RecordingHost(), { maxQueue: Infinity, sweepInterval: 50 });
+      await a.open(new RecordingHost(), { maxQueue: Infinity, maxQueueBytes: Infinity, maxSubscriptions: Infinity, maxSessionDataBytes: Infinity, sweepInterval: 50 });
       const b = await node(t, { url: server.url }, { prefix });
 
       const plain = await a.createSession({ ack: false, ttl: 10_000 });
@@ -301,7 +301,7 @@ if (!findRedisServer()) {
       const port = await freePort();
       const engine = new RedisEngine({ url: `redis://127.0.0.1:${port}` }, { openTimeout: 300, reconnectMaxDelay: 50 });
       const started = Date.now();
-      await assert.rejects(engine.open(new RecordingHost(), { maxQueue: Infinity, sweepInterval: 50 }), (err: unknown) => {
+      await assert.rejects(engine.open(new RecordingHost(), { maxQueue: Infinity, maxQueueBytes: Infinity, maxSubscriptions: Infinity, maxSessionDataBytes: Infinity, sweepInterval: 50 }), (err: unknown) => {
         assert.ok(err instanceof EngineUnavailableError);
         assert.equal(err.type, 'engine.unavailable');
         assert.match(err.message, /ECONNREFUSED|connect/);
@@ -386,7 +386,7 @@ if (!findRedisServer()) {
       const wrongUrl = `redis://default:Wrong-Pa55@127.0.0.1:${secured.port}`;
       const wrongLog = new CapturingLogger();
       const wrong = new RedisEngine({ url: wrongUrl }, { openTimeout: 400, reconnectMaxDelay: 50, logger: wrongLog });
-      const error = await wrong.open(new RecordingHost(), { maxQueue: Infinity, sweepInterval: 50 }).then(
+      const error = await wrong.open(new RecordingHost(), { maxQueue: Infinity, maxQueueBytes: Infinity, maxSubscriptions: Infinity, maxSessionDataBytes: Infinity, sweepInterval: 50 }).then(
         () => assert.fail('open() should reject'),
         (err: unknown) => err,
       );

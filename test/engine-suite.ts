@@ -81,7 +81,7 @@ export function engineSuite(options: EngineSuiteOptions): void {
     async function setup(t: TestContext, config: Partial<EngineConfig> = {}) {
       const engine = await create();
       const host = new RecordingHost();
-      await engine.open(host, { maxQueue: Infinity, sweepInterval: 20, ...config });
+      await engine.open(host, { maxQueue: Infinity, maxQueueBytes: Infinity, maxSubscriptions: Infinity, maxSessionDataBytes: Infinity, sweepInterval: 20, ...config });
       t.after(() => engine.close());
       return { engine, host };
     }
@@ -671,6 +671,10 @@ export function engineSuite(options: EngineSuiteOptions): void {
         const { engine, host } = await setup(t);
         const destroyed = await session(engine);
         await engine.destroy(destroyed);
+        await sleep(30);
+        // destroy() wakes the node holding the session, so it learns the session is gone.
+        assert.deepEqual(host.wakes.flat(), [destroyed]);
+        host.wakes.length = 0;
         for (const id of ['unknown', destroyed, '', 'x'.repeat(200), '/a/b', '*', 'a:b{c}']) {
           assert.equal(await engine.exists(id), false, `exists(${id})`);
           assert.equal(await engine.touch(id, 1000), false, `touch(${id})`);

@@ -20,7 +20,7 @@ test('defaults match the documentation', () => {
   assert.equal(o.cors, false);
   assert.equal(o.ack, true);
   assert.equal(o.jsonp, true);
-  assert.equal(o.logger.level, 'warn');
+  assert.equal((o.logger as winston.Logger).level, 'warn');
   assert.equal(o.wsPerMessageDeflate, false);
 });
 
@@ -47,8 +47,8 @@ test('bad values throw TypeErrors naming the option', () => {
 });
 
 test('logging options', () => {
-  assert.equal(resolveOptions({ debug: true }).logger.level, 'debug');
-  assert.equal(resolveOptions({ logLevel: 'error' }).logger.level, 'error');
+  assert.equal((resolveOptions({ debug: true }).logger as winston.Logger).level, 'debug');
+  assert.equal((resolveOptions({ logLevel: 'error' }).logger as winston.Logger).level, 'error');
   const logger = winston.createLogger({ silent: true });
   assert.equal(resolveOptions({ logger }).logger, logger);
   assert.deepEqual(resolveOptions({ cors: true }).cors, { origin: '*', credentials: false, maxAge: 86400 });

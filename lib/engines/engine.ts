@@ -58,6 +58,25 @@ export class EngineUnavailableError extends Error {
   }
 }
 
+/**
+ * A per-session limit was reached: {@link Engine.subscribe} beyond
+ * `maxSubscriptions`, or {@link Engine.setSessionData} beyond
+ * `maxSessionDataBytes`. Nothing was changed. The Server answers it with a
+ * Bayeux error naming the limit.
+ */
+export class EngineLimitError extends Error {
+  override name = 'EngineLimitError';
+  /** Stable, machine-readable: `engine.limit`. */
+  readonly type = 'engine.limit';
+  /** Which limit: the EngineConfig field's name. */
+  readonly limit: 'maxSubscriptions' | 'maxSessionDataBytes';
+
+  constructor(limit: 'maxSubscriptions' | 'maxSessionDataBytes', message: string) {
+    super(message);
+    this.limit = limit;
+  }
+}
+
 /** Settings the Server passes to {@link Engine.open}. */
 export interface EngineConfig {
   /**
@@ -66,6 +85,27 @@ export interface EngineConfig {
    * and counted in {@link TakeResult.dropped}.
    */
   maxQueue: number;
+  /**
+   * Most characters (the `length` of the JSON texts; bytes for ASCII) a
+   * session may have waiting, counting unacknowledged ones. Enforced like
+   * `maxQueue`: the oldest waiting messages are dropped and counted in
+   * {@link TakeResult.dropped}. A single message longer than the bound is
+   * still kept when it is the only one waiting (it is at most the Server's
+   * `maxBodyBytes`).
+   */
+  maxQueueBytes: number;
+  /**
+   * Most subscriptions one session may hold. {@link Engine.subscribe} of a
+   * new pattern beyond it rejects with {@link EngineLimitError} and changes
+   * nothing; re-subscribing to a pattern the session holds is not counted.
+   */
+  maxSubscriptions: number;
+  /**
+   * Most characters of per-session data (keys plus JSON values) one session
+   * may hold; {@link Engine.setSessionData} beyond it rejects with
+   * {@link EngineLimitError} and changes nothing.
+   */
+  maxSessionDataBytes: number;
   /** How often, in ms, the engine looks for expired sessions. */
   sweepInterval: number;
   /**
@@ -84,6 +124,22 @@ export interface SessionOptions {
   ack: boolean;
   /** Time to live in ms before the first {@link Engine.touch}. */
   ttl: number;
+  /**
+   * Per-session data to start with (key → JSON text), as set by handshake
+   * middleware before the session existed. Counted against
+   * `maxSessionDataBytes` (the Server checks it before calling).
+   */
+  data?: ReadonlyMap<string, string>;
+}
+
+/** Options of one {@link Engine.publish}. */
+export interface PublishOptions {
+  /**
+   * Sessions that must not get this message, though subscribed (the
+   * Server's `except` and `broadcastToPublisher: false`). They are not
+   * counted in the result.
+   */
+  except?: readonly string[];
 }
 
 /** What {@link Engine.take} returns for a known session. */
@@ -126,15 +182,46 @@ export interface Engine {
    * for an unknown or expired session.
    */
   touch(clientId: string, ttl: number): Promise<boolean>;
-  /** End a session: its subscriptions and queue go with it. False if it did not exist. */
+  /**
+   * End a session: its subscriptions, queue and data go with it. False if
+   * it did not exist. The node that holds the session's connection (any
+   * node of a cluster) is woken for it, so a held connect or an open
+   * socket learns at once that the session is gone (its take resolves to
+   * null).
+   */
   destroy(clientId: string): Promise<boolean>;
 
-  /** Subscribe a session to a channel or pattern. False for an unknown session. */
+  /**
+   * Subscribe a session to a channel or pattern. False for an unknown
+   * session. Rejects with {@link EngineLimitError} when the session already
+   * holds `maxSubscriptions` other patterns. Works from any node.
+   */
   subscribe(clientId: string, pattern: string): Promise<boolean>;
   /** Remove one subscription. False for an unknown session. */
   unsubscribe(clientId: string, pattern: string): Promise<boolean>;
   /** The session's subscriptions (empty for an unknown session). */
   subscriptions(clientId: string): Promise<string[]>;
+  /**
+   * The live sessions subscribed to exactly `pattern` (a channel or a
+   * wildcard pattern, compared as text: `/a/*` subscribers are not listed
+   * for `/a/b`), cluster-wide, in no particular order.
+   */
+  subscribers(pattern: string): Promise<string[]>;
+
+  /**
+   * One value of the session's data (a JSON text), undefined when the key
+   * is not set, null for an unknown session.
+   */
+  getSessionData(clientId: string, key: string): Promise<string | undefined | null>;
+  /**
+   * Set (a JSON text) or, with `undefined`, delete one key of the
+   * session's data. False for an unknown session. Rejects with
+   * {@link EngineLimitError} when the session's data would exceed
+   * `maxSessionDataBytes` (keys plus values), changing nothing.
+   */
+  setSessionData(clientId: string, key: string, value: string | undefined): Promise<boolean>;
+  /** All of the session's data (key → JSON text); null for an unknown session. */
+  allSessionData(clientId: string): Promise<Map<string, string> | null>;
 
   /**
    * Queue `message` once for every session subscribed to any of `patterns`
@@ -142,7 +229,7 @@ export interface Engine {
    * session matches several of them, and wake the nodes that hold those
    * sessions. Resolves to the number of sessions it was queued for.
    */
-  publish(patterns: readonly string[], message: string): Promise<number>;
+  publish(patterns: readonly string[], message: string, options?: PublishOptions): Promise<number>;
   /** Queue `message` for one session and wake its node. False for an unknown session. */
   deliver(clientId: string, message: string): Promise<boolean>;
   /**

@@ -3,7 +3,9 @@
  * The default engine; one process only.
  */
 import { randomBytes } from 'node:crypto';
-import type { Engine, EngineConfig, EngineHost, EngineStats, SessionOptions, TakeResult } from './engine.js';
+import {
+  type Engine, type EngineConfig, type EngineHost, EngineLimitError, type EngineStats, type PublishOptions, type SessionOptions, type TakeResult,
+} from './engine.js';
 
 interface MemorySession {
   readonly id: string;
@@ -14,6 +16,12 @@ interface MemorySession {
   queue: string[];
   /** Acked sessions: messages taken in batch `batch` and not yet acknowledged. */
   unacked: string[];
+  /** Characters waiting in `queue` and `unacked` together. */
+  bytes: number;
+  /** Per-session data: key → JSON text. */
+  data: Map<string, string> | undefined;
+  /** Characters in `data` (keys plus values). */
+  dataBytes: number;
   batch: number;
   dropped: number;
   readonly subscriptions: Set<string>;
@@ -31,6 +39,9 @@ export function newClientId(): string {
 export class MemoryEngine implements Engine {
   #host: EngineHost | undefined;
   #maxQueue = Infinity;
+  #maxQueueBytes = Infinity;
+  #maxSubscriptions = Infinity;
+  #maxSessionDataBytes = Infinity;
   #sweeper: NodeJS.Timeout | undefined;
   readonly #sessions = new Map<string, MemorySession>();
   /** pattern → the sessions subscribed to it, by id */
@@ -42,6 +53,9 @@ export class MemoryEngine implements Engine {
   async open(host: EngineHost, config: EngineConfig): Promise<void> {
     this.#host = host;
     this.#maxQueue = config.maxQueue;
+    this.#maxQueueBytes = config.maxQueueBytes;
+    this.#maxSubscriptions = config.maxSubscriptions;
+    this.#maxSessionDataBytes = config.maxSessionDataBytes;
     this.#sweeper = setInterval(() => this.#sweep(), config.sweepInterval);
     this.#sweeper.unref();
   }
@@ -55,7 +69,16 @@ export class MemoryEngine implements Engine {
 
   async createSession(options: SessionOptions): Promise<string> {
     const id = newClientId();
+    let data: Map<string, string> | undefined;
+    let dataBytes = 0;
+    if (options.data && options.data.size > 0) {
+      data = new Map(options.data);
+      for (const [key, value] of data) dataBytes += key.length + value.length;
+    }
     this.#sessions.set(id, {
+      bytes: 0,
+      data,
+      dataBytes,
       id,
       lastPublish: 0,
       waking: false,
@@ -91,6 +114,9 @@ export class MemoryEngine implements Engine {
   async subscribe(clientId: string, pattern: string): Promise<boolean> {
     const session = this.#live(clientId);
     if (!session) return false;
+    if (!session.subscriptions.has(pattern) && session.subscriptions.size >= this.#maxSubscriptions) {
+      throw new EngineLimitError('maxSubscriptions', `a session may hold at most ${this.#maxSubscriptions} subscriptions`);
+    }
     session.subscriptions.add(pattern);
     let sessions = this.#subscribers.get(pattern);
     if (!sessions) this.#subscribers.set(pattern, (sessions = new Map()));
@@ -110,9 +136,55 @@ export class MemoryEngine implements Engine {
     return [...(this.#live(clientId)?.subscriptions ?? [])];
   }
 
-  async publish(patterns: readonly string[], message: string): Promise<number> {
+  async subscribers(pattern: string): Promise<string[]> {
+    const now = Date.now();
+    const ids: string[] = [];
+    for (const session of this.#subscribers.get(pattern)?.values() ?? []) if (session.deadline > now) ids.push(session.id);
+    return ids;
+  }
+
+  async getSessionData(clientId: string, key: string): Promise<string | undefined | null> {
+    const session = this.#live(clientId);
+    if (!session) return null;
+    return session.data?.get(key);
+  }
+
+  async setSessionData(clientId: string, key: string, value: string | undefined): Promise<boolean> {
+    const session = this.#live(clientId);
+    if (!session) return false;
+    const old = session.data?.get(key);
+    const before = old === undefined ? 0 : key.length + old.length;
+    if (value === undefined) {
+      if (old !== undefined) session.data?.delete(key);
+      session.dataBytes -= before;
+      return true;
+    }
+    const after = session.dataBytes - before + key.length + value.length;
+    if (after > this.#maxSessionDataBytes) {
+      throw new EngineLimitError('maxSessionDataBytes', `a session may hold at most ${this.#maxSessionDataBytes} characters of data`);
+    }
+    (session.data ??= new Map()).set(key, value);
+    session.dataBytes = after;
+    return true;
+  }
+
+  async allSessionData(clientId: string): Promise<Map<string, string> | null> {
+    const session = this.#live(clientId);
+    if (!session) return null;
+    return new Map(session.data ?? []);
+  }
+
+  async publish(patterns: readonly string[], message: string, options?: PublishOptions): Promise<number> {
     const now = Date.now();
     const publish = ++this.#publishes;
+    const except = options?.except;
+    if (except) {
+      // Marked as already reached by this publish, so no pattern queues for them.
+      for (const id of except) {
+        const session = this.#sessions.get(id);
+        if (session) session.lastPublish = publish;
+      }
+    }
     let recipients = 0;
     for (const pattern of patterns) {
       const sessions = this.#subscribers.get(pattern);
@@ -155,12 +227,16 @@ export class MemoryEngine implements Engine {
     if (!session) return null;
     // Trim before applying the ack: overflow is counted as of when the messages arrived.
     this.#trim(session);
-    if (session.ack && ack !== undefined && ack >= session.batch) session.unacked = [];
+    if (session.ack && ack !== undefined && ack >= session.batch && session.unacked.length > 0) {
+      for (const m of session.unacked) session.bytes -= m.length;
+      session.unacked = [];
+    }
     const dropped = session.dropped;
     session.dropped = 0;
     if (!session.ack) {
       const messages = session.queue;
       session.queue = [];
+      session.bytes = 0;
       return { messages, dropped };
     }
     if (session.queue.length > 0) {
@@ -182,18 +258,37 @@ export class MemoryEngine implements Engine {
 
   #enqueue(session: MemorySession, message: string): void {
     session.queue.push(message);
+    session.bytes += message.length;
     // A full queue is trimmed in bulk once it overshoots by a slack, and
     // exactly on take, so a slow consumer costs O(1) per message, not a
     // copy of its whole queue; what take returns never exceeds maxQueue.
+    // Bytes are trimmed at once: one large message must not be kept past the bound.
     const slack = Math.max(16, this.#maxQueue >> 3);
-    if (session.queue.length + session.unacked.length > this.#maxQueue + slack) this.#trim(session);
+    if (session.queue.length + session.unacked.length > this.#maxQueue + slack || session.bytes > this.#maxQueueBytes) {
+      this.#trim(session);
+    }
   }
 
-  /** Drop the oldest waiting messages (unacknowledged first) down to maxQueue. */
+  /**
+   * Drop the oldest waiting messages (unacknowledged first) down to
+   * maxQueue and maxQueueBytes; the newest message always stays.
+   */
   #trim(session: MemorySession): void {
-    let excess = session.queue.length + session.unacked.length - this.#maxQueue;
+    const count = session.queue.length + session.unacked.length;
+    if (count <= this.#maxQueue && session.bytes <= this.#maxQueueBytes) return;
+    let excess = Math.max(0, count - this.#maxQueue);
+    // Then as many more of the oldest as the byte bound needs.
+    let bytes = session.bytes;
+    let i = 0;
+    const at = (n: number): string => (n < session.unacked.length ? session.unacked[n] : session.queue[n - session.unacked.length]) as string;
+    for (; i < excess; i++) bytes -= at(i).length;
+    while (bytes > this.#maxQueueBytes && excess < count - 1) {
+      bytes -= at(excess).length;
+      excess++;
+    }
     if (excess <= 0) return;
     session.dropped += excess;
+    session.bytes = bytes;
     const fromUnacked = Math.min(excess, session.unacked.length);
     if (fromUnacked > 0) session.unacked = session.unacked.slice(fromUnacked);
     excess -= fromUnacked;
@@ -232,6 +327,8 @@ export class MemoryEngine implements Engine {
     if (!session) return false;
     this.#sessions.delete(clientId);
     for (const pattern of session.subscriptions) this.#unindex(clientId, pattern);
+    // Whoever holds its connection learns it is gone (its take is null).
+    this.#wake(session);
     return true;
   }
 

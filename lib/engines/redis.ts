@@ -821,6 +821,23 @@ export class RedisEngine implements Engine {
     return results;
   }
 
+  // Placeholders until the v2 engine (issue 9) lands: the v1 data layout has no place for these.
+  async subscribers(_pattern: string): Promise<string[]> {
+    throw new Error('RedisEngine v1: subscribers() is not supported');
+  }
+
+  async getSessionData(_clientId: string, _key: string): Promise<string | undefined | null> {
+    throw new Error('RedisEngine v1: session data is not supported');
+  }
+
+  async setSessionData(_clientId: string, _key: string, _value: string | undefined): Promise<boolean> {
+    throw new Error('RedisEngine v1: session data is not supported');
+  }
+
+  async allSessionData(_clientId: string): Promise<Map<string, string> | null> {
+    throw new Error('RedisEngine v1: session data is not supported');
+  }
+
   async stats(): Promise<EngineStats> {
     const reply = list(await this.#run(Scripts.stats, []));
     return { sessions: int(reply[0]), subscriptions: Math.max(0, int(reply[1])) };

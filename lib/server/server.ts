@@ -80,6 +80,9 @@ export class Server extends EventEmitter<ServerEvents> {
       },
       {
         maxQueue: this.options.maxQueue,
+        maxQueueBytes: this.options.maxQueueBytes,
+        maxSubscriptions: this.options.maxSubscriptions,
+        maxSessionDataBytes: this.options.maxSessionDataBytes,
         sweepInterval: Math.max(50, Math.min(1000, this.options.maxInterval / 4)),
         logger: this.options.logger,
       },
