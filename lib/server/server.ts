@@ -10,6 +10,7 @@ import { expand, isMeta, isPublishable, isService, isValidChannel, isWildcard, m
 import { EngineUnavailableError, type TakeResult } from '../engines/engine.js';
 import { BayeuxError, ProtocolErrors } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
+import { Observers, type ServerObserver } from './observer.js';
 import { Pipeline } from './pipeline.js';
 import { type HeldConnect, type Presence, Presences } from './presence.js';
 import type {
@@ -57,6 +58,9 @@ export class Server extends EventEmitter<ServerEvents> {
   #local: LocalClient | undefined;
   #inFlight = 0;
   #idle: (() => void) | undefined;
+  readonly #observers = new Observers((err) => {
+    this.options.logger.error(`an observer threw: ${err instanceof Error ? err.message : String(err)}`);
+  });
 
   constructor(options: ResolvedOptions) {
     super();
@@ -124,6 +128,11 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     if (typeof fn !== 'function') throw new TypeError('service handler must be a function');
     this.#services.set(channel, fn);
+  }
+
+  /** Report what the server does to `observer` (metrics, the admin page). Returns a function that stops it. */
+  observe(observer: ServerObserver): () => void {
+    return this.#observers.add(observer);
   }
 
   /** Transports report open sockets for `stats()`. */
@@ -238,6 +247,7 @@ export class Server extends EventEmitter<ServerEvents> {
     const retry: Advice = { reconnect: 'retry', interval: Math.max(this.options.interval, 1000) };
     if (err instanceof EngineUnavailableError) {
       // The store is out of reach (e.g. Redis restarting): nothing is wrong with the request.
+      this.#observers.engineError();
       this.#logUnavailable(err);
       return this.#refusal(message, new BayeuxError(503, 'engine_unavailable'), undefined, retry);
     }
@@ -261,6 +271,7 @@ export class Server extends EventEmitter<ServerEvents> {
 
   #refusal(message: Message, error: BayeuxError, channel?: string, advice?: Advice): Message {
     const reply: Message = { channel: channel ?? message.channel, successful: false, error: error.toString() };
+    this.#observers.refused(error.code);
     // Echo only what is well-formed: a refusal must be sendable whatever the request held.
     if (typeof message.id === 'string' || typeof message.id === 'number') reply.id = message.id;
     if (typeof message.clientId === 'string') reply.clientId = message.clientId;
@@ -436,7 +447,9 @@ export class Server extends EventEmitter<ServerEvents> {
     const reply = this.#reply(message, { clientId, successful: true, advice });
     if (result.batch !== undefined) reply.ext = { ack: result.batch };
     if (firstConnect) this.#emit('connect', clientId, ctx);
-    return { reply, deliveries: aborted ? undefined : result.messages };
+    if (aborted) return { reply };
+    this.#observers.delivered(result.messages);
+    return { reply, deliveries: result.messages };
   }
 
   /**
@@ -592,6 +605,7 @@ export class Server extends EventEmitter<ServerEvents> {
     try {
       results = engine.takeMany ? await engine.takeMany(ids) : await Promise.all(ids.map((id) => engine.take(id)));
     } catch (err) {
+      this.#observers.engineError();
       if (err instanceof EngineUnavailableError) this.#logUnavailable(err);
       else this.options.logger.error(`take for a push failed: ${err instanceof Error ? err.message : String(err)}`);
       return;
@@ -609,6 +623,7 @@ export class Server extends EventEmitter<ServerEvents> {
       if (result.dropped > 0 && (await this.#overflowed(presence.clientId, result.dropped))) continue;
       if (result.messages.length > 0 && presence.sink?.push) {
         this.#messagesOut += result.messages.length;
+        this.#observers.delivered(result.messages);
         presence.sink.push(result.messages);
       }
     }
@@ -632,6 +647,7 @@ export class Server extends EventEmitter<ServerEvents> {
 
   /** The engine dropped messages for a session; true when the session was ended for it. */
   async #overflowed(clientId: string, dropped: number): Promise<boolean> {
+    this.#observers.dropped(dropped);
     if (this.options.slowConsumer === 'disconnect') {
       await this.#kick(clientId, 'slow_consumer');
       return true;
