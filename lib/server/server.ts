@@ -7,14 +7,15 @@
 import { EventEmitter } from 'node:events';
 import { LRUCache } from 'lru-cache';
 import { expand, isMeta, isPublishable, isService, isValidChannel, isWildcard, matches } from '../channel.js';
-import { EngineUnavailableError, type TakeResult } from '../engines/engine.js';
+import { EngineLimitError, EngineUnavailableError, type TakeResult } from '../engines/engine.js';
 import { BayeuxError, ProtocolErrors } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 import { Observers, type ServerObserver } from './observer.js';
 import { Pipeline } from './pipeline.js';
+import { EngineSessionData, NO_SESSION, PendingSessionData } from './session-data.js';
 import { type HeldConnect, type Presence, Presences } from './presence.js';
 import type {
-  Advice, Connection, Context, Message, Middleware, OutgoingHook, ServerEvents, ServiceHandler, Stats,
+  Advice, Connection, Context, Message, Middleware, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats,
 } from './types.js';
 
 export const BAYEUX_VERSION = '1.0';
@@ -36,7 +37,48 @@ export interface LocalSubscription {
   readonly ready: Promise<void>;
 }
 
-export type LocalListener = (data: unknown, message: Message) => void;
+/** What an in-process subscriber learns besides the message. */
+export interface LocalMessageInfo {
+  /**
+   * The publisher's clientId; undefined for the server's own publishes
+   * (and, on a shared engine, for publishes made on another node).
+   */
+  client: string | undefined;
+}
+
+/** An in-process subscriber. It may return a promise; a rejection is logged. */
+export type LocalListener = (data: unknown, message: Message, info: LocalMessageInfo) => unknown;
+
+/** How much of a message's data a debug trace shows. */
+const TRACE_DATA_CHARS = 200;
+
+/**
+ * The context of one message: what the transport knows, and the sender's
+ * session data, made only when middleware or a service asks for it.
+ */
+class MessageContext implements Context {
+  readonly client: string | undefined;
+  readonly transport: Connection['transport'];
+  readonly req: Connection['req'];
+  readonly socket: unknown;
+  readonly ip: string | undefined;
+  #session: SessionData | undefined;
+  readonly #open: (clientId: string | undefined) => SessionData;
+
+  constructor(client: string | undefined, conn: Pick<Connection, 'transport' | 'req' | 'socket' | 'ip'>, open: (clientId: string | undefined) => SessionData, session?: SessionData) {
+    this.client = client;
+    this.transport = conn.transport;
+    this.req = conn.req;
+    this.socket = conn.socket;
+    this.ip = conn.ip;
+    this.#open = open;
+    this.#session = session;
+  }
+
+  get session(): SessionData {
+    return (this.#session ??= this.#open(this.client));
+  }
+}
 
 
 
@@ -63,7 +105,12 @@ export class Server extends EventEmitter<ServerEvents> {
   });
 
   constructor(options: ResolvedOptions) {
-    super();
+    // A listener that returns a rejected promise is routed to the rejection handler below, never left unhandled.
+    super({ captureRejections: true });
+    // A listener's returned promise rejected: log it, never crash.
+    (this as unknown as Record<symbol, unknown>)[EventEmitter.captureRejectionSymbol] = (err: unknown, event: string | symbol): void => {
+      this.options.logger.error(`'${String(event)}' listener rejected: ${err instanceof Error ? err.message : String(err)}`);
+    };
     this.options = options;
     this.#connectionTypes = options.jsonp ? ['long-polling', 'callback-polling'] : ['long-polling'];
     this.#presences = new Presences((woken) => this.#flush(woken));
@@ -172,23 +219,42 @@ export class Server extends EventEmitter<ServerEvents> {
       await this.open();
     } catch (err) {
       // Every message gets the same answer: the engine could not be opened.
-      return messages.map((raw) => {
+      return Promise.all(messages.map((raw) => {
         this.#messagesIn++;
         const message = isObject(raw) && typeof raw['channel'] === 'string' ? (raw as Message) : { channel: '/meta/unknown' };
         return this.#serializeReply(this.#failure(message, err), conn);
-      });
+      }));
     }
     const out: string[] = [];
     const single = messages.length === 1;
     const batchedHandshake = !single && messages.some((m) => isObject(m) && m['channel'] === '/meta/handshake');
+    const { debug } = this.options;
     for (const raw of messages) {
       this.#messagesIn++;
+      if (debug) this.#trace('in', conn, raw);
       const outcome = await this.#handle(raw, conn, single, batchedHandshake);
       if (outcome.deliveries) for (const d of outcome.deliveries) out.push(d);
-      if (outcome.reply) out.push(this.#serializeReply(outcome.reply, conn));
+      if (outcome.reply) {
+        const text = this.#serializeReply(outcome.reply, conn);
+        out.push(typeof text === 'string' ? text : await text);
+      }
     }
     this.#messagesOut += out.length;
+    if (debug) for (const text of out) this.#trace('out', conn, text);
     return out;
+  }
+
+  /** Log one message at debug level: direction, transport, shortened clientId, channel, data cut short. */
+  #trace(direction: 'in' | 'out', conn: Connection, message: unknown): void {
+    let text: string;
+    try {
+      text = typeof message === 'string' ? message : (JSON.stringify(message) ?? String(message));
+    } catch {
+      text = '(unserializable)';
+    }
+    if (text.length > TRACE_DATA_CHARS) text = text.slice(0, TRACE_DATA_CHARS) + `… (${text.length} chars)`;
+    const id = conn.clientId ?? (isObject(message) && typeof message['clientId'] === 'string' ? message['clientId'] : undefined);
+    this.options.logger.debug(`${direction === 'in' ? '<-' : '->'} ${conn.transport} ${shortId(id)} ${text}`);
   }
 
   async #handle(raw: unknown, conn: Connection, single: boolean, batchedHandshake: boolean): Promise<Outcome> {
@@ -210,6 +276,7 @@ export class Server extends EventEmitter<ServerEvents> {
       return { reply: this.#refusal(message, new BayeuxError(503, 'server_closing'), undefined, { reconnect: 'retry', interval: 1000 }) };
     }
     const ctx = this.#context(message, conn);
+    const received = Date.now();
     try {
       // A socket belongs to the session that handshook or connected on it.
       if (conn.clientId !== undefined && message.clientId !== undefined && message.clientId !== conn.clientId && channel !== '/meta/handshake') {
@@ -220,9 +287,9 @@ export class Server extends EventEmitter<ServerEvents> {
           if (batchedHandshake) {
             throw ProtocolErrors.badMessage('handshake must not be batched with other messages');
           }
-          return await this.#handshake(message, ctx, conn);
+          return this.#timesync(message, received, await this.#handshake(message, ctx, conn));
         case '/meta/connect':
-          return await this.#connect(message, ctx, conn, single);
+          return this.#timesync(message, received, await this.#connect(message, ctx, conn, single));
         case '/meta/subscribe':
           return await this.#subscribe(message, ctx);
         case '/meta/unsubscribe':
@@ -236,6 +303,23 @@ export class Server extends EventEmitter<ServerEvents> {
     } catch (err) {
       return { reply: this.#failure(message, err) };
     }
+  }
+
+  /**
+   * CometD's timesync extension: a request with `ext.timesync: { tc, l, o }`
+   * is answered with `{ tc, ts, p, a }`: ts when it was received, p the ms
+   * until the answer (a hold included), a the accuracy of the client's
+   * estimate (tc + o + l - ts).
+   */
+  #timesync(message: Message, received: number, outcome: Outcome): Outcome {
+    const sync = message.ext?.['timesync'];
+    const { reply } = outcome;
+    if (!this.options.timesync || !reply || !isObject(sync) || typeof sync['tc'] !== 'number') return outcome;
+    const tc = sync['tc'];
+    const l = typeof sync['l'] === 'number' ? sync['l'] : 0;
+    const o = typeof sync['o'] === 'number' ? sync['o'] : 0;
+    reply.ext = { ...reply.ext, timesync: { tc, ts: received, p: Date.now() - received, a: tc + o + l - received } };
+    return outcome;
   }
 
   /** Turn a thrown value into a refusal reply; unexpected errors are logged and answered with retry advice. */
@@ -287,16 +371,16 @@ export class Server extends EventEmitter<ServerEvents> {
    * `ctx.client` is the sender's clientId. Handlers run middleware only
    * after checking the session exists; a handshake has no session yet.
    */
-  #context(message: Message, conn: Connection): Context {
-    const claimed = message.channel === '/meta/handshake' ? undefined : message.clientId;
-    return {
-      client: typeof claimed === 'string' ? claimed : conn.clientId,
-      transport: conn.transport,
-      req: conn.req,
-      socket: conn.socket,
-      ip: conn.ip,
-    };
+  #context(message: Message, conn: Connection): MessageContext {
+    if (message.channel === '/meta/handshake') {
+      return new MessageContext(undefined, conn, this.#openSession, new PendingSessionData(this.options.maxSessionDataBytes));
+    }
+    const claimed = message.clientId;
+    return new MessageContext(typeof claimed === 'string' ? claimed : conn.clientId, conn, this.#openSession);
   }
+
+  readonly #openSession = (clientId: string | undefined): SessionData =>
+    clientId === undefined ? NO_SESSION : new EngineSessionData(this.options.engine, clientId, this.options.maxSessionDataBytes);
 
   #advice(): Advice {
     return { reconnect: 'retry', interval: this.options.interval, timeout: this.options.timeout };
@@ -328,7 +412,9 @@ export class Server extends EventEmitter<ServerEvents> {
     if (!types.some((t) => this.#connectionTypes.includes(t))) throw ProtocolErrors.transportUnsupported(types);
     await this.#pipeline.run(message, ctx);
     const ack = this.options.ack && message.ext?.['ack'] === true;
-    const clientId = await this.options.engine.createSession({ ack, ttl: this.options.maxInterval });
+    const pending = ctx.session instanceof PendingSessionData ? ctx.session.entries : undefined;
+    const data = pending && pending.size > 0 ? pending : undefined;
+    const clientId = await this.options.engine.createSession({ ack, ttl: this.options.maxInterval, data });
     if (conn.push) conn.clientId = clientId;
     const reply = this.#reply(message, {
       version: BAYEUX_VERSION,
@@ -338,7 +424,8 @@ export class Server extends EventEmitter<ServerEvents> {
       advice: this.#advice(),
     });
     if (ack) reply.ext = { ack: true };
-    this.#emit('handshake', clientId, { ...ctx, client: clientId });
+    this.options.logger.info(`session ${shortId(clientId)} started (${conn.transport}${ack ? ', acks' : ''})`);
+    this.#emit('handshake', clientId, new MessageContext(clientId, conn, this.#openSession));
     return { reply };
   }
 
@@ -463,7 +550,7 @@ export class Server extends EventEmitter<ServerEvents> {
     const { engine } = this.options;
     for (const pattern of patterns) {
       if (isService(pattern)) continue;
-      if (!(await engine.subscribe(message.clientId as string, pattern))) return { reply: this.#sessionUnknown(message) };
+      if (!(await this.#subscribeSession(engine, message.clientId as string, pattern))) return { reply: this.#sessionUnknown(message) };
       this.#emit('subscribe', message.clientId as string, pattern);
     }
     return { reply: this.#reply(message, { clientId: message.clientId, subscription: message.subscription, successful: true }) };
@@ -481,6 +568,16 @@ export class Server extends EventEmitter<ServerEvents> {
       this.#emit('unsubscribe', message.clientId as string, pattern);
     }
     return { reply: this.#reply(message, { clientId: message.clientId, subscription: message.subscription, successful: true }) };
+  }
+
+  /** engine.subscribe, with the per-session cap turned into the refusal the client sees. */
+  async #subscribeSession(engine: ResolvedOptions['engine'], clientId: string, pattern: string): Promise<boolean> {
+    try {
+      return await engine.subscribe(clientId, pattern);
+    } catch (err) {
+      if (err instanceof EngineLimitError) throw new BayeuxError(403, 'subscription_limit', [this.options.maxSubscriptions]);
+      throw err;
+    }
   }
 
   /** Validate a (un)subscribe request: its patterns, or the refusal to send. */
@@ -507,6 +604,7 @@ export class Server extends EventEmitter<ServerEvents> {
     await this.#pipeline.run(message, ctx);
     if (!(await this.options.engine.destroy(clientId))) return { reply: this.#sessionUnknown(message) };
     this.#forget(clientId, 'client');
+    this.options.logger.info(`session ${shortId(clientId)} ended: client`);
     this.#emit('disconnect', clientId, 'client');
     return { reply: this.#reply(message, { clientId, successful: true }) };
   }
@@ -528,7 +626,8 @@ export class Server extends EventEmitter<ServerEvents> {
     if (isService(channel)) return this.#callService(message, ctx);
     if (!('data' in message)) throw ProtocolErrors.badMessage('data missing');
     await this.#pipeline.run(message, ctx);
-    await this.#broadcast(message, ctx);
+    const except = !this.options.broadcastToPublisher && typeof clientId === 'string' ? [clientId] : undefined;
+    await this.#broadcast(message, ctx, { except, id: message.id });
     return { reply: this.#reply(message, { successful: true }) };
   }
 
@@ -549,30 +648,66 @@ export class Server extends EventEmitter<ServerEvents> {
     return { reply };
   }
 
-  /** Fan a message out: one serialization, one engine call. */
-  async #broadcast(message: Message, ctx: Context): Promise<number> {
+  /**
+   * Fan a message out: one serialization, one engine call. The copy carries
+   * channel, data, and the given id and ext; never the publisher's clientId.
+   */
+  async #broadcast(
+    message: Message,
+    ctx: Context,
+    options: { except?: readonly string[] | undefined; id?: string | number | undefined; ext?: Record<string, unknown> | undefined },
+  ): Promise<number> {
     let copy: Message = { channel: message.channel, data: message.data };
-    if (message.id !== undefined) copy.id = message.id;
-    for (const hook of this.#outgoing) copy = hook(copy, ctx) ?? copy;
-    const recipients = await this.options.engine.publish(expand(message.channel), JSON.stringify(copy));
-    this.#emit('publish', ctx.client, message.channel, message.data);
+    if (options.id !== undefined) copy.id = options.id;
+    if (options.ext !== undefined) copy.ext = options.ext;
+    if (this.#outgoing.length > 0) copy = await this.#applyOutgoing(copy, ctx);
+    const text = JSON.stringify(copy);
+    this.#observers.published(message.channel, text);
+    this.#local?.published(text, ctx.client);
+    const except = options.except && options.except.length > 0 ? { except: options.except } : undefined;
+    const recipients = await this.options.engine.publish(expand(message.channel), text, except);
+    this.#emit('publish', ctx.client, message.channel, message.data, message);
     return recipients;
   }
 
-  /** Run the outgoing hooks and serialize; a reply that cannot be (a throwing hook, a BigInt in a service's answer) becomes a 500. */
-  #serializeReply(reply: Message, conn: Connection): string {
+  /**
+   * The one place outgoing hooks run: each may change the message in place,
+   * return a replacement, or return a promise of either. A throw or
+   * rejection rejects the result.
+   */
+  async #applyOutgoing(message: Message, ctx: Context): Promise<Message> {
+    for (const hook of this.#outgoing) {
+      const result: unknown = hook(message, ctx);
+      const replacement = result && typeof (result as PromiseLike<unknown>).then === 'function' ? await result : result;
+      if (isObject(replacement)) message = replacement as Message;
+    }
+    return message;
+  }
+
+  /** Run the outgoing hooks and serialize; a reply that cannot be (a failing hook, a BigInt in a service's answer) becomes a 500. */
+  #serializeReply(reply: Message, conn: Connection): string | Promise<string> {
+    if (this.#outgoing.length > 0) {
+      return this.#applyOutgoing(reply, this.#context(reply, conn)).then(
+        (hooked) => this.#stringifyReply(hooked),
+        (err: unknown) => this.#unsendable(reply, err),
+      );
+    }
+    return this.#stringifyReply(reply);
+  }
+
+  #stringifyReply(reply: Message): string {
     try {
-      if (this.#outgoing.length > 0) {
-        const ctx = this.#context(reply, conn);
-        for (const hook of this.#outgoing) reply = hook(reply, ctx) ?? reply;
-      }
       return JSON.stringify(reply);
     } catch (err) {
-      this.options.logger.error(`reply on ${String(reply.channel)} could not be sent: ${err instanceof Error ? err.message : String(err)}`);
-      const fallback: Message = { channel: String(reply.channel), successful: false, error: new BayeuxError(500, 'server_error').toString() };
-      if (typeof reply.id === 'string' || typeof reply.id === 'number') fallback.id = reply.id;
-      return JSON.stringify(fallback);
+      return this.#unsendable(reply, err);
     }
+  }
+
+  #unsendable(reply: Message, err: unknown): string {
+    this.options.logger.error(`reply on ${String(reply.channel)} could not be sent: ${err instanceof Error ? err.message : String(err)}`);
+    const fallback: Message = { channel: String(reply.channel), successful: false, error: new BayeuxError(500, 'server_error').toString() };
+    if (typeof reply.id === 'string' || typeof reply.id === 'number') fallback.id = reply.id;
+    return JSON.stringify(fallback);
   }
 
   // ---------------------------------------------------------------- deliveries
@@ -613,7 +748,11 @@ export class Server extends EventEmitter<ServerEvents> {
     for (let i = 0; i < pushers.length; i++) {
       const result = results[i];
       const presence = pushers[i] as Presence;
-      if (!result) continue;
+      if (!result) {
+        // The session is gone (ended on another node, or expired): tell the socket's client.
+        if (this.#presences.get(presence.clientId) === presence) this.#ended(presence, 'server');
+        continue;
+      }
       if (result.batch !== undefined) {
         // An acked session whose client left ext.ack off its connect: what was
         // taken stays unacknowledged and goes out in its next connect reply.
@@ -659,18 +798,28 @@ export class Server extends EventEmitter<ServerEvents> {
   /** End a session on the server's initiative. */
   async #kick(clientId: string, reason: string): Promise<void> {
     const presence = this.#presences.get(clientId);
-    const sink = presence?.sink;
     if (await this.options.engine.destroy(clientId).catch(() => false)) {
-      this.options.logger.warn(`session ended by the server: ${reason}`);
+      this.options.logger.warn(`session ${shortId(clientId)} ended by the server: ${reason}`);
       this.#emit('disconnect', clientId, 'server');
     }
-    this.#forget(clientId);
+    if (presence) this.#ended(presence, reason);
+    else this.#forget(clientId);
+  }
+
+  /**
+   * A session with a connection here is gone: its held connect is answered
+   * (402, re-handshake), its socket told with a `/meta/disconnect` carrying
+   * `reconnect: 'handshake'`.
+   */
+  #ended(presence: Presence, reason: string): void {
+    const { clientId, sink } = presence;
+    this.#forget(clientId, presence.ended ?? 'server');
     sink?.push?.([
       JSON.stringify({
         channel: '/meta/disconnect',
         clientId,
         successful: true,
-        error: new BayeuxError(408, reason).toString(),
+        error: new BayeuxError(reason === 'slow_consumer' ? 408 : 402, reason).toString(),
         advice: { reconnect: 'handshake', interval: 0 },
       }),
     ]);
@@ -685,6 +834,7 @@ export class Server extends EventEmitter<ServerEvents> {
 
   #expired(clientId: string): void {
     this.#forget(clientId);
+    this.options.logger.info(`session ${shortId(clientId)} ended: timeout`);
     this.#emit('disconnect', clientId, 'timeout');
   }
 
@@ -696,23 +846,97 @@ export class Server extends EventEmitter<ServerEvents> {
     }
   }
 
+
+
   // ---------------------------------------------------------------- server-side API
 
-  /** Publish from the server. Resolves to the number of sessions it was queued for. */
-  async publish(channel: string, data: unknown): Promise<number> {
+  /**
+   * Publish from the server. Resolves to the number of sessions it was
+   * queued for. `except` (a clientId or a list) does not receive it; every
+   * copy carries `ext` and `id` when given.
+   */
+  async publish(channel: string, data: unknown, options: PublishOptions = {}): Promise<number> {
     if (!isPublishable(channel) || isService(channel)) throw ProtocolErrors.channelInvalid(channel);
+    const { except, ext, id } = checkPublishOptions(options);
     await this.open();
     await this.#local?.settled();
-    return this.#broadcast({ channel, data }, serverContext());
+    const message: Message = { channel, data };
+    if (id !== undefined) message.id = id;
+    if (ext !== undefined) message.ext = ext;
+    return this.#broadcast(message, this.#serverContext(), { except, ext, id });
   }
 
   /** Push one message to one session. Resolves to false for an unknown session. */
   async deliver(clientId: string, channel: string, data: unknown): Promise<boolean> {
     if (!isPublishable(channel)) throw ProtocolErrors.channelInvalid(channel);
+    if (typeof clientId !== 'string') throw new TypeError('deliver: clientId must be a string');
     await this.open();
     let message: Message = { channel, data };
-    for (const hook of this.#outgoing) message = hook(message, serverContext()) ?? message;
-    return this.options.engine.deliver(clientId, JSON.stringify(message));
+    if (this.#outgoing.length > 0) message = await this.#applyOutgoing(message, this.#serverContext());
+    const delivered = await this.options.engine.deliver(clientId, JSON.stringify(message));
+    if (delivered) this.#emit('deliver', clientId, channel, data);
+    return delivered;
+  }
+
+  /**
+   * Subscribe a session to a channel or pattern from the server (a room
+   * join). False for an unknown session; rejects with
+   * `403:<max>:subscription_limit` beyond `maxSubscriptions`. Fires
+   * `subscribe`. Works for a session held by any node.
+   */
+  async join(clientId: string, channel: string): Promise<boolean> {
+    checkRoom(clientId, channel);
+    await this.open();
+    if (isService(channel)) return this.options.engine.exists(clientId);
+    const ok = await this.#subscribeSession(this.options.engine, clientId, channel);
+    if (ok) this.#emit('subscribe', clientId, channel);
+    return ok;
+  }
+
+  /** Unsubscribe a session from the server. False for an unknown session. Fires `unsubscribe`. */
+  async leave(clientId: string, channel: string): Promise<boolean> {
+    checkRoom(clientId, channel);
+    await this.open();
+    if (isService(channel)) return this.options.engine.exists(clientId);
+    const ok = await this.options.engine.unsubscribe(clientId, channel);
+    if (ok) this.#emit('unsubscribe', clientId, channel);
+    return ok;
+  }
+
+  /** The clientIds subscribed to exactly `channel` (a channel or pattern), cluster-wide; in-process subscribers are not listed. */
+  async subscribers(channel: string): Promise<string[]> {
+    if (!isValidChannel(channel)) throw ProtocolErrors.channelInvalid(channel);
+    await this.open();
+    const ids = await this.options.engine.subscribers(channel);
+    const local = await this.#local?.id();
+    return local === undefined ? ids : ids.filter((id) => id !== local);
+  }
+
+  /**
+   * End a session from the server. Its client is told to handshake again
+   * (a held connect gets `402::session_unknown`, a WebSocket a
+   * `/meta/disconnect`, both with `reconnect: 'handshake'`). Fires
+   * `disconnect` with reason `server`. False for an unknown session.
+   */
+  async disconnect(clientId: string): Promise<boolean> {
+    if (typeof clientId !== 'string') throw new TypeError('disconnect: clientId must be a string');
+    await this.open();
+    // The engine wakes whichever node holds the session's connection, which answers it.
+    if (!(await this.options.engine.destroy(clientId))) return false;
+    this.#connected.delete(clientId);
+    this.options.logger.info(`session ${shortId(clientId)} ended: server`);
+    this.#emit('disconnect', clientId, 'server');
+    return true;
+  }
+
+  /** The per-session data of `clientId` (every method rejects with 402 for an unknown session). */
+  session(clientId: string): SessionData {
+    if (typeof clientId !== 'string') throw new TypeError('session: clientId must be a string');
+    return new EngineSessionData(this.options.engine, clientId, this.options.maxSessionDataBytes);
+  }
+
+  #serverContext(): Context {
+    return new MessageContext(undefined, { transport: 'local', req: undefined, socket: undefined, ip: undefined }, this.#openSession);
   }
 
   /** An in-process subscriber: sees every publish to channels matching `pattern`, from any client or node. */
@@ -759,8 +983,30 @@ export class Server extends EventEmitter<ServerEvents> {
   }
 }
 
-function serverContext(): Context {
-  return { client: undefined, transport: 'local', req: undefined, socket: undefined, ip: undefined };
+/** A clientId cut short for logs: enough to tell sessions apart, not enough to use one. */
+function shortId(clientId: string | undefined): string {
+  return clientId === undefined ? '-' : clientId.slice(0, 6) + '…';
+}
+
+function checkRoom(clientId: unknown, channel: unknown): void {
+  if (typeof clientId !== 'string') throw new TypeError('clientId must be a string');
+  if (!isValidChannel(channel) || isMeta(channel)) throw ProtocolErrors.channelInvalid(channel);
+}
+
+/** Validate `publish()` options; TypeErrors name the bad one. */
+function checkPublishOptions(options: PublishOptions): { except: string[] | undefined; ext: Record<string, unknown> | undefined; id: string | number | undefined } {
+  if (!isObject(options)) throw new TypeError('publish options must be an object');
+  for (const key of Object.keys(options)) {
+    if (key !== 'except' && key !== 'ext' && key !== 'id') throw new TypeError(`unknown publish option ${key}`);
+  }
+  const { except, ext, id } = options;
+  let list: string[] | undefined;
+  if (typeof except === 'string') list = [except];
+  else if (Array.isArray(except) && except.every((e) => typeof e === 'string')) list = [...(except as string[])];
+  else if (except !== undefined) throw new TypeError('publish option except must be a clientId or a list of them');
+  if (ext !== undefined && !isObject(ext)) throw new TypeError('publish option ext must be an object');
+  if (id !== undefined && typeof id !== 'string' && typeof id !== 'number') throw new TypeError('publish option id must be a string or a number');
+  return { except: list, ext, id };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -805,12 +1051,33 @@ class LocalClient {
   readonly #listeners = new Map<string, Set<LocalListener>>();
   #id: Promise<string> | undefined;
   #pending: Promise<unknown> = Promise.resolve();
+  /** Who published recent messages on this node, by their serialized text (two one-second generations). */
+  #origins = new Map<string, string>();
+  #olderOrigins = new Map<string, string>();
+  #rotated = 0;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
   constructor(server: Server, presences: Presences) {
     this.#server = server;
     this.#presences = presences;
+  }
+
+  /** This node's local session id, once it has one. */
+  async id(): Promise<string | undefined> {
+    return this.#id?.catch(() => undefined);
+  }
+
+  /** Remember who published `text` on this node, so subscribers learn it as `info.client`. */
+  published(text: string, client: string | undefined): void {
+    if (client === undefined) return;
+    const now = Date.now();
+    if (now - this.#rotated > 1000) {
+      this.#olderOrigins = this.#origins;
+      this.#origins = new Map();
+      this.#rotated = now;
+    }
+    this.#origins.set(text, client);
   }
 
   /** Resolves when every subscribe/unsubscribe issued so far reached the engine. */
@@ -892,13 +1159,18 @@ class LocalClient {
   #dispatch(messages: readonly string[]): void {
     for (const text of messages) {
       const message = JSON.parse(text) as Message;
+      const info: LocalMessageInfo = { client: this.#origins.get(text) ?? this.#olderOrigins.get(text) };
       for (const [pattern, listeners] of this.#listeners) {
         if (!matches(pattern, message.channel)) continue;
         for (const listener of listeners) {
+          const failed = (err: unknown): void => {
+            this.#server.options.logger.error(`subscriber of ${pattern} failed: ${err instanceof Error ? err.message : String(err)}`);
+          };
           try {
-            listener(message.data, message);
+            const result = listener(message.data, message, info);
+            if (result && typeof (result as PromiseLike<unknown>).then === 'function') (result as Promise<unknown>).then(undefined, failed);
           } catch (err) {
-            this.#server.options.logger.error(`subscriber of ${pattern} threw: ${err instanceof Error ? err.message : String(err)}`);
+            failed(err);
           }
         }
       }
