@@ -51,6 +51,7 @@ export type LocalListener = (data: unknown, message: Message, info: LocalMessage
 
 /** How much of a message's data a debug trace shows. */
 const TRACE_DATA_CHARS = 200;
+const CLIENT_ID_IN_JSON = /("clientId":"[^"]{0,6})[^"]*"/g;
 
 /**
  * The context of one message: what the transport knows, and the sender's
@@ -252,6 +253,8 @@ export class Server extends EventEmitter<ServerEvents> {
     } catch {
       text = '(unserializable)';
     }
+    // A clientId is a bearer secret: logs get its first characters only.
+    text = text.replace(CLIENT_ID_IN_JSON, '$1…"');
     if (text.length > TRACE_DATA_CHARS) text = text.slice(0, TRACE_DATA_CHARS) + `… (${text.length} chars)`;
     const id = conn.clientId ?? (isObject(message) && typeof message['clientId'] === 'string' ? message['clientId'] : undefined);
     this.options.logger.debug(`${direction === 'in' ? '<-' : '->'} ${conn.transport} ${shortId(id)} ${text}`);
