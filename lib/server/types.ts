@@ -119,9 +119,11 @@ export type ServiceHandler = (message: Message, ctx: Context) => unknown;
  * A hook on everything the server sends: meta and service replies (once per
  * reply) and published messages (once per publish, before fan-out). Change
  * the message in place or return a replacement. `ctx` is the requester's
- * for replies and the publisher's for published messages.
+ * for replies and the publisher's for published messages. It may be async:
+ * the reply waits for it. A throw or rejection turns that reply into a
+ * `500::server_error` refusal (and is logged).
  */
-export type OutgoingHook = (message: Message, ctx: Context) => Message | void;
+export type OutgoingHook = (message: Message, ctx: Context) => Message | void | Promise<Message | void>;
 
 /** Server events and their arguments. */
 export interface ServerEvents {
