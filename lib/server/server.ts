@@ -10,10 +10,11 @@ import { expand, isMeta, isPublishable, isService, isValidChannel, isWildcard, m
 import { EngineLimitError, EngineUnavailableError, type TakeResult } from '../engines/engine.js';
 import { BayeuxError, ProtocolErrors } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
+import { Holds } from './hold.js';
 import { Observers, type ServerObserver } from './observer.js';
 import { Pipeline } from './pipeline.js';
 import { EngineSessionData, NO_SESSION, PendingSessionData } from './session-data.js';
-import { type HeldConnect, type Presence, Presences } from './presence.js';
+import { type Presence, Presences } from './presence.js';
 import type {
   Advice, Connection, Context, Message, Middleware, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats,
 } from './types.js';
@@ -23,11 +24,19 @@ export const BAYEUX_VERSION = '1.0';
 /** How long close() waits for requests under way to be answered. */
 const CLOSE_GRACE_MS = 2000;
 
-/** What one message's handling produced: replies for the sender and deliveries to put before them. */
+/**
+ * What one message's handling produced: replies for the sender and
+ * deliveries to put before them; or, for a held connect, a function that
+ * registers the callback its outcome will be given to (no async chain
+ * stays suspended while it waits).
+ */
 interface Outcome {
   reply?: Message;
   deliveries?: readonly string[];
+  later?: (done: (outcome: Outcome) => void) => void;
 }
+
+const NOTHING_TAKEN: TakeResult = Object.freeze({ messages: [], dropped: 0 }) as TakeResult;
 
 /** An in-process subscription: call it (or its `unsubscribe`) to stop. */
 export interface LocalSubscription {
@@ -89,6 +98,7 @@ export class Server extends EventEmitter<ServerEvents> {
   readonly #outgoing: OutgoingHook[] = [];
   readonly #services = new Map<string, ServiceHandler>();
   readonly #presences: Presences;
+  readonly #holds = new Holds();
   /** Sessions that have connected at least once (on this node): their later connects may be held. */
   readonly #connected: LRUCache<string, true>;
   readonly #heldPerIp = new Map<string, number>();
@@ -206,16 +216,46 @@ export class Server extends EventEmitter<ServerEvents> {
    * Handle one request's messages, in order. Resolves to the JSON texts to
    * send back: deliveries first, then replies. Never rejects.
    */
-  async process(messages: readonly unknown[], conn: Connection): Promise<string[]> {
-    this.#inFlight++;
-    try {
-      return await this.#process(messages, conn);
-    } finally {
-      if (--this.#inFlight === 0) this.#idle?.();
-    }
+  process(messages: readonly unknown[], conn: Connection): Promise<string[]> {
+    return new Promise((resolve) => this.handle(messages, conn, resolve));
   }
 
-  async #process(messages: readonly unknown[], conn: Connection): Promise<string[]> {
+  /**
+   * {@link process} with a callback: `respond` is called once with the JSON
+   * texts to send. A held connect costs a small record and this callback
+   * while it waits, not a chain of suspended async functions.
+   */
+  handle(messages: readonly unknown[], conn: Connection, respond: (replies: string[]) => void): void {
+    this.#inFlight++;
+    const finish = (replies: string[]): void => {
+      if (--this.#inFlight === 0) this.#idle?.();
+      respond(replies);
+    };
+    this.#process(messages, conn).then(
+      (result) => {
+        if (Array.isArray(result)) finish(result);
+        else result((outcome) => finish(this.#finishHeld(outcome, conn)));
+      },
+      (err: unknown) => {
+        // #process answers every failure itself; should it ever reject, the request gets a 500, never a crash.
+        this.options.logger.error(`request failed: ${err instanceof Error ? err.message : String(err)}`);
+        finish([this.#stringifyReply({ channel: '/meta/unknown', successful: false, error: new BayeuxError(500, 'server_error').toString() })]);
+      },
+    );
+  }
+
+  /** The texts for a held connect's outcome (its reply has no async outgoing hook left to wait for: see #process). */
+  #finishHeld(outcome: Outcome, conn: Connection): string[] {
+    const out: string[] = [];
+    if (outcome.deliveries) for (const d of outcome.deliveries) out.push(d);
+    if (outcome.reply) out.push(this.#stringifyReply(outcome.reply));
+    this.#messagesOut += out.length;
+    if (this.options.debug) for (const text of out) this.#trace('out', conn, text);
+    return out;
+  }
+
+  /** The replies, or for a lone held connect, where to register for them. */
+  async #process(messages: readonly unknown[], conn: Connection): Promise<string[] | NonNullable<Outcome['later']>> {
     try {
       await this.open();
     } catch (err) {
@@ -233,7 +273,21 @@ export class Server extends EventEmitter<ServerEvents> {
     for (const raw of messages) {
       this.#messagesIn++;
       if (debug) this.#trace('in', conn, raw);
-      const outcome = await this.#handle(raw, conn, single, batchedHandshake);
+      let outcome = await this.#handle(raw, conn, single, batchedHandshake);
+      const { later } = outcome;
+      if (later) {
+        // Only a lone connect is held. Outgoing hooks may be async, so they run
+        // here, on the held outcome, before the texts are made synchronously.
+        if (this.#outgoing.length === 0) return later;
+        return (done) => later((held) => {
+          if (!held.reply) return done(held);
+          this.#applyOutgoing(held.reply, this.#context(held.reply, conn)).then(
+            (reply) => done({ ...held, reply }),
+            (err: unknown) => done({ reply: JSON.parse(this.#unsendable(held.reply as Message, err)) as Message }),
+          );
+        });
+      }
+      outcome = outcome as Outcome;
       if (outcome.deliveries) for (const d of outcome.deliveries) out.push(d);
       if (outcome.reply) {
         const text = this.#serializeReply(outcome.reply, conn);
@@ -316,8 +370,11 @@ export class Server extends EventEmitter<ServerEvents> {
    */
   #timesync(message: Message, received: number, outcome: Outcome): Outcome {
     const sync = message.ext?.['timesync'];
+    if (!this.options.timesync || !isObject(sync) || typeof sync['tc'] !== 'number') return outcome;
+    const { later } = outcome;
+    if (later) return { later: (done) => later((held) => done(this.#timesync(message, received, held))) };
     const { reply } = outcome;
-    if (!this.options.timesync || !reply || !isObject(sync) || typeof sync['tc'] !== 'number') return outcome;
+    if (!reply) return outcome;
     const tc = sync['tc'];
     const l = typeof sync['l'] === 'number' ? sync['l'] : 0;
     const o = typeof sync['o'] === 'number' ? sync['o'] : 0;
@@ -461,7 +518,10 @@ export class Server extends EventEmitter<ServerEvents> {
     } else if (presence.sink) {
       presence.sink = undefined; // the session moved to long-polling
     }
-    presence.held?.release(); // an older connect for this session is answered now
+    if (presence.held) {
+      presence.held.release(); // an older connect for this session is answered now
+      this.#presences.keep(presence); // its answer pruned the presence this connect goes on using
+    }
 
     const requestedTimeout = message.advice?.timeout;
     let hold = single && !firstConnect && requestedTimeout !== 0 && timeout > 0 && !this.#closed;
@@ -480,37 +540,78 @@ export class Server extends EventEmitter<ServerEvents> {
       : () => engine.take(clientId, ack);
     if (pushMode) this.#presences.wake([clientId]);
 
-    let result: TakeResult | null;
-    let aborted = false;
-    try {
-      if (!hold) {
+    const answer = (result: TakeResult | null, aborted: boolean): Promise<Outcome> =>
+      this.#connectReply(message, ctx, presence, result, aborted, firstConnect, multipleClients);
+    if (!hold) {
+      let result: TakeResult | null;
+      try {
         result = await take();
-      } else {
-        // Register before taking, so a publish that lands between the take
-        // and the wait wakes this connect instead of being missed.
-        const wait = new Wait(typeof requestedTimeout === 'number' && requestedTimeout > 0 ? Math.min(requestedTimeout, timeout) : timeout, conn.signal);
-        const held: HeldConnect = { conn, release: () => wait.release() };
-        presence.held = held;
-        if (ip !== undefined) this.#heldPerIp.set(ip, (this.#heldPerIp.get(ip) ?? 0) + 1);
-        try {
-          result = pushMode ? { messages: [], dropped: 0 } : await take();
-          if (result && result.messages.length === 0) {
-            aborted = await wait.done;
-            if (!aborted) result = await take();
-          }
-        } finally {
-          wait.release();
-          if (presence.held === held) presence.held = undefined;
-          if (ip !== undefined) {
-            const n = (this.#heldPerIp.get(ip) ?? 1) - 1;
-            if (n > 0) this.#heldPerIp.set(ip, n);
-            else this.#heldPerIp.delete(ip);
-          }
-        }
+      } finally {
+        this.#presences.prune(presence);
       }
-    } finally {
-      this.#presences.prune(presence);
+      return answer(result, false);
     }
+
+    // Register before taking, so a publish that lands between the take and
+    // the wait releases this connect instead of being missed.
+    const held = this.#holds.add(conn, typeof requestedTimeout === 'number' && requestedTimeout > 0 ? Math.min(requestedTimeout, timeout) : timeout);
+    presence.held = held;
+    if (ip !== undefined) this.#heldPerIp.set(ip, (this.#heldPerIp.get(ip) ?? 0) + 1);
+    const { signal } = conn;
+    const onAbort = (): void => held.release(true);
+    const unhold = (): void => {
+      held.release();
+      signal?.removeEventListener('abort', onAbort);
+      if (presence.held === held) presence.held = undefined;
+      if (ip !== undefined) {
+        const n = (this.#heldPerIp.get(ip) ?? 1) - 1;
+        if (n > 0) this.#heldPerIp.set(ip, n);
+        else this.#heldPerIp.delete(ip);
+      }
+      this.#presences.prune(presence);
+    };
+    let first: TakeResult | null;
+    try {
+      first = pushMode ? NOTHING_TAKEN : await take();
+    } catch (err) {
+      unhold();
+      throw err;
+    }
+    if (!first || first.messages.length > 0 || held.released) {
+      // Messages were waiting (or the wait already ended): answer now.
+      const aborted = signal?.aborted === true;
+      unhold();
+      if (first && first.messages.length === 0 && !aborted && !pushMode) first = await take().catch(() => first);
+      return answer(first, aborted);
+    }
+    if (signal?.aborted) held.release(true);
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    return {
+      later: (done) => {
+        held.onRelease((aborted) => {
+          unhold();
+          const settle = (result: TakeResult | null): void => {
+            answer(result, aborted).then(done, (err: unknown) => done({ reply: this.#failure(message, err) }));
+          };
+          if (aborted) settle(NOTHING_TAKEN);
+          else take().then(settle, (err: unknown) => done({ reply: this.#failure(message, err) }));
+        });
+      },
+    };
+  }
+
+  /** The reply to a connect once its messages are taken (or its wait was aborted). */
+  async #connectReply(
+    message: Message,
+    ctx: Context,
+    presence: Presence,
+    result: TakeResult | null,
+    aborted: boolean,
+    firstConnect: boolean,
+    multipleClients: boolean,
+  ): Promise<Outcome> {
+    const { clientId } = presence;
+    const { engine, maxInterval } = this.options;
     if (!result) {
       this.#presences.delete(clientId);
       // The client disconnected while this connect was held: tell it not to come back.
@@ -956,7 +1057,7 @@ export class Server extends EventEmitter<ServerEvents> {
     return {
       sessions: engine.sessions,
       subscriptions: engine.subscriptions,
-      heldConnections: this.#presences.heldCount,
+      heldConnections: this.#holds.size,
       sockets: this.#sockets,
       messagesIn: this.#messagesIn,
       messagesOut: this.#messagesOut,
@@ -968,6 +1069,7 @@ export class Server extends EventEmitter<ServerEvents> {
     if (this.#closed) return;
     this.#closed = true;
     for (const presence of this.#presences.values()) presence.held?.release();
+    this.#holds.releaseAll();
     this.#local?.stop();
     // Let the released connects (and any request under way) take their
     // queues and reply before the engine goes; at most `closeGraceMs`.
@@ -1014,33 +1116,6 @@ function checkPublishOptions(options: PublishOptions): { except: string[] | unde
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** A timed wait that can be released early or aborted. Resolves to true when aborted. */
-class Wait {
-  readonly done: Promise<boolean>;
-  #resolve!: (aborted: boolean) => void;
-  #timer: NodeJS.Timeout | undefined;
-  #signal: AbortSignal | undefined;
-  #onAbort = (): void => this.#finish(true);
-
-  constructor(ms: number, signal: AbortSignal | undefined) {
-    this.done = new Promise((resolve) => (this.#resolve = resolve));
-    this.#timer = setTimeout(() => this.#finish(false), ms);
-    this.#signal = signal;
-    if (signal?.aborted) this.#finish(true);
-    else signal?.addEventListener('abort', this.#onAbort, { once: true });
-  }
-
-  release(): void {
-    this.#finish(false);
-  }
-
-  #finish(aborted: boolean): void {
-    clearTimeout(this.#timer);
-    this.#signal?.removeEventListener('abort', this.#onAbort);
-    this.#resolve(aborted);
-  }
 }
 
 /**
