@@ -19,7 +19,8 @@ export class HeldConnect {
   list: HoldList | undefined;
   #done = false;
   #aborted = false;
-  #callback: ((aborted: boolean) => void) | undefined;
+  #taken: unknown;
+  #callback: ((aborted: boolean, taken: unknown) => void) | undefined;
 
   constructor(conn: unknown, deadline: number) {
     this.conn = conn;
@@ -32,21 +33,24 @@ export class HeldConnect {
 
   /**
    * Answer it now (messages arrived, a newer connect came, the server is
-   * closing), or with `aborted` when its client went away. Idempotent.
+   * closing), or with `aborted` when its client went away. `taken` is
+   * handed to the callback (the Server passes what it already took for this
+   * connect in a batch). Idempotent: only the first call counts.
    */
-  release(aborted = false): void {
+  release(aborted = false, taken?: unknown): void {
     if (this.#done) return;
     this.#done = true;
     this.#aborted = aborted;
+    this.#taken = taken;
     this.list?.remove(this);
     const callback = this.#callback;
     this.#callback = undefined;
-    callback?.(aborted);
+    callback?.(aborted, taken);
   }
 
   /** Call `callback` once when released (at once if it already was). */
-  onRelease(callback: (aborted: boolean) => void): void {
-    if (this.#done) callback(this.#aborted);
+  onRelease(callback: (aborted: boolean, taken: unknown) => void): void {
+    if (this.#done) callback(this.#aborted, this.#taken);
     else this.#callback = callback;
   }
 }

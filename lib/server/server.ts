@@ -588,13 +588,13 @@ export class Server extends EventEmitter<ServerEvents> {
     else signal?.addEventListener('abort', onAbort, { once: true });
     return {
       later: (done) => {
-        held.onRelease((aborted) => {
+        held.onRelease((aborted, taken) => {
           unhold();
           const settle = (result: TakeResult | null): void => {
             answer(result, aborted).then(done, (err: unknown) => done({ reply: this.#failure(message, err) }));
           };
           if (aborted) settle(NOTHING_TAKEN);
-          else take().then(settle, (err: unknown) => done({ reply: this.#failure(message, err) }));
+          else ((taken as Promise<TakeResult | null> | undefined) ?? take()).then(settle, (err: unknown) => done({ reply: this.#failure(message, err) }));
         });
       },
     };
@@ -823,10 +823,13 @@ export class Server extends EventEmitter<ServerEvents> {
    */
   #flush(woken: readonly Presence[]): void {
     const pushers: Presence[] = [];
+    let polls: Presence[] | undefined;
     for (const presence of woken) {
       const { sink } = presence;
       if (!sink || presence.ack) {
-        presence.held?.release();
+        // A long-polling session without acks: its queue is taken below, with the others', in one engine call.
+        if (!sink && !presence.ack && presence.held && this.options.engine.takeMany) (polls ??= []).push(presence);
+        else presence.held?.release();
         continue;
       }
       // A closing socket would lose what is taken for it; leave it queued for the next connect.
@@ -835,6 +838,21 @@ export class Server extends EventEmitter<ServerEvents> {
       else pushers.push(presence);
     }
     if (pushers.length > 0) void this.#push(pushers);
+    if (polls) this.#answerPolls(polls);
+  }
+
+  /**
+   * Answer the held long-polling connects woken in one tick with one engine
+   * call: each is released at once with its share of the batch, so nothing
+   * taken can go to a connect that was answered otherwise meanwhile.
+   */
+  #answerPolls(polls: readonly Presence[]): void {
+    const { engine } = this.options;
+    const batch = (engine.takeMany as NonNullable<typeof engine.takeMany>).call(engine, polls.map((p) => p.clientId));
+    batch.catch(() => undefined); // each connect's share reports the failure
+    for (let i = 0; i < polls.length; i++) {
+      (polls[i] as Presence).held?.release(false, batch.then((results) => results[i] ?? null));
+    }
   }
 
   async #push(pushers: readonly Presence[]): Promise<void> {
