@@ -4,7 +4,7 @@ export { MemoryEngine } from './engines/memory.js';
 export { EngineLimitError, EngineUnavailableError } from './engines/engine.js';
 export type { Engine, EngineConfig, EngineHost, EngineLogger, EngineStats, SessionOptions, TakeResult } from './engines/engine.js';
 export type { BayeuxOptions, CorsOptions, Logger, SlowConsumerPolicy } from './options.js';
-export type { LocalListener, LocalMessageInfo, LocalSubscription } from './server/server.js';
+export type { LocalListener, LocalMessageInfo, LocalSubscription } from './server/local-client.js';
 export type {
   Advice, Context, Message, Middleware, Next, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats, TransportName,
 } from './server/types.js';

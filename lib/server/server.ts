@@ -6,11 +6,13 @@
  */
 import { EventEmitter } from 'node:events';
 import { LRUCache } from 'lru-cache';
-import { expand, isMeta, isPublishable, isService, isValidChannel, isWildcard, matches } from '../channel.js';
+import { expand, isMeta, isPublishable, isService, isValidChannel, isWildcard } from '../channel.js';
 import { EngineLimitError, EngineUnavailableError, type TakeResult } from '../engines/engine.js';
 import { BayeuxError, ProtocolErrors } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
+import { MessageContext } from './context.js';
 import { Holds } from './hold.js';
+import { LocalClient, type LocalListener, type LocalSubscription } from './local-client.js';
 import { Observers, type ServerObserver } from './observer.js';
 import { Pipeline } from './pipeline.js';
 import { EngineSessionData, NO_SESSION, PendingSessionData } from './session-data.js';
@@ -20,6 +22,8 @@ import type {
 } from './types.js';
 
 export const BAYEUX_VERSION = '1.0';
+
+export type { LocalListener, LocalMessageInfo, LocalSubscription } from './local-client.js';
 
 /** How long close() waits for requests under way to be answered. */
 const CLOSE_GRACE_MS = 2000;
@@ -38,59 +42,9 @@ interface Outcome {
 
 const NOTHING_TAKEN: TakeResult = Object.freeze({ messages: [], dropped: 0 }) as TakeResult;
 
-/** An in-process subscription: call it (or its `unsubscribe`) to stop. */
-export interface LocalSubscription {
-  (): Promise<void>;
-  unsubscribe(): Promise<void>;
-  /** Settles when the subscription is active in the engine. */
-  readonly ready: Promise<void>;
-}
-
-/** What an in-process subscriber learns besides the message. */
-export interface LocalMessageInfo {
-  /**
-   * The publisher's clientId; undefined for the server's own publishes
-   * (and, on a shared engine, for publishes made on another node).
-   */
-  client: string | undefined;
-}
-
-/** An in-process subscriber. It may return a promise; a rejection is logged. */
-export type LocalListener = (data: unknown, message: Message, info: LocalMessageInfo) => unknown;
-
 /** How much of a message's data a debug trace shows. */
 const TRACE_DATA_CHARS = 200;
 const CLIENT_ID_IN_JSON = /("clientId":"[^"]{0,6})[^"]*"/g;
-
-/**
- * The context of one message: what the transport knows, and the sender's
- * session data, made only when middleware or a service asks for it.
- */
-class MessageContext implements Context {
-  readonly client: string | undefined;
-  readonly transport: Connection['transport'];
-  readonly req: Connection['req'];
-  readonly socket: unknown;
-  readonly ip: string | undefined;
-  #session: SessionData | undefined;
-  readonly #open: (clientId: string | undefined) => SessionData;
-
-  constructor(client: string | undefined, conn: Pick<Connection, 'transport' | 'req' | 'socket' | 'ip'>, open: (clientId: string | undefined) => SessionData, session?: SessionData) {
-    this.client = client;
-    this.transport = conn.transport;
-    this.req = conn.req;
-    this.socket = conn.socket;
-    this.ip = conn.ip;
-    this.#open = open;
-    this.#session = session;
-  }
-
-  get session(): SessionData {
-    return (this.#session ??= this.#open(this.client));
-  }
-}
-
-
 
 export class Server extends EventEmitter<ServerEvents> {
   readonly options: ResolvedOptions;
@@ -1135,143 +1089,3 @@ function checkPublishOptions(options: PublishOptions): { except: string[] | unde
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
-
-/**
- * The server's own session for in-process subscribers: an engine session
- * like any other, so it sees publishes from every node, kept alive by a
- * timer and re-created if the engine lost it.
- */
-class LocalClient {
-  readonly #server: Server;
-  readonly #presences: Presences;
-  readonly #listeners = new Map<string, Set<LocalListener>>();
-  #id: Promise<string> | undefined;
-  #pending: Promise<unknown> = Promise.resolve();
-  /** Who published recent messages on this node, by their serialized text (two one-second generations). */
-  #origins = new Map<string, string>();
-  #olderOrigins = new Map<string, string>();
-  #rotated = 0;
-  #timer: NodeJS.Timeout | undefined;
-  #stopped = false;
-
-  constructor(server: Server, presences: Presences) {
-    this.#server = server;
-    this.#presences = presences;
-  }
-
-  /** This node's local session id, once it has one. */
-  async id(): Promise<string | undefined> {
-    return this.#id?.catch(() => undefined);
-  }
-
-  /** Remember who published `text` on this node, so subscribers learn it as `info.client`. */
-  published(text: string, client: string | undefined): void {
-    if (client === undefined) return;
-    const now = Date.now();
-    if (now - this.#rotated > 1000) {
-      this.#olderOrigins = this.#origins;
-      this.#origins = new Map();
-      this.#rotated = now;
-    }
-    this.#origins.set(text, client);
-  }
-
-  /** Resolves when every subscribe/unsubscribe issued so far reached the engine. */
-  settled(): Promise<unknown> {
-    return this.#pending;
-  }
-
-  add(pattern: string, listener: LocalListener): LocalSubscription {
-    let set = this.#listeners.get(pattern);
-    const first = !set;
-    if (!set) this.#listeners.set(pattern, (set = new Set()));
-    set.add(listener);
-    const ready = this.#queue(async () => {
-      if (first) await this.#server.options.engine.subscribe(await this.#session(), pattern);
-    });
-    let done: Promise<void> | undefined;
-    const unsubscribe = (): Promise<void> => {
-      done ??= this.#queue(async () => {
-        const current = this.#listeners.get(pattern);
-        if (!current?.delete(listener) || current.size > 0) return;
-        this.#listeners.delete(pattern);
-        await this.#server.options.engine.unsubscribe(await this.#session(), pattern);
-      });
-      return done;
-    };
-    return Object.assign(unsubscribe, { unsubscribe, ready });
-  }
-
-  stop(): void {
-    this.#stopped = true;
-    clearInterval(this.#timer);
-  }
-
-  #queue(task: () => Promise<void>): Promise<void> {
-    const run = this.#pending.then(task);
-    this.#pending = run.catch((err: unknown) => {
-      this.#server.options.logger.error(`local subscription failed: ${err instanceof Error ? err.message : String(err)}`);
-    });
-    return run;
-  }
-
-  #session(): Promise<string> {
-    this.#id ??= this.#create();
-    return this.#id;
-  }
-
-  async #create(): Promise<string> {
-    const { engine, maxInterval } = this.#server.options;
-    await this.#server.open();
-    const id = await engine.createSession({ ack: false, ttl: maxInterval });
-    const presence = this.#presences.ensure(id, false);
-    presence.sink = {
-      transport: 'local',
-      push: (messages) => this.#dispatch(messages),
-    };
-    if (!this.#timer) {
-      this.#timer = setInterval(() => void this.#keepAlive(), Math.max(20, maxInterval / 3));
-      this.#timer.unref();
-    }
-    return id;
-  }
-
-  /** Touch the session; if the engine lost it (expiry during an outage), make a new one and subscribe again. */
-  async #keepAlive(): Promise<void> {
-    if (this.#stopped || !this.#id) return;
-    const { engine, maxInterval } = this.#server.options;
-    try {
-      const id = await this.#id;
-      if (await engine.touch(id, maxInterval)) return;
-      this.#presences.delete(id);
-      this.#id = this.#create();
-      const fresh = await this.#id;
-      for (const pattern of this.#listeners.keys()) await engine.subscribe(fresh, pattern);
-    } catch (err) {
-      this.#server.options.logger.warn(`local client keep-alive failed: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
-
-  #dispatch(messages: readonly string[]): void {
-    for (const text of messages) {
-      const message = JSON.parse(text) as Message;
-      const info: LocalMessageInfo = { client: this.#origins.get(text) ?? this.#olderOrigins.get(text) };
-      for (const [pattern, listeners] of this.#listeners) {
-        if (!matches(pattern, message.channel)) continue;
-        for (const listener of listeners) {
-          const failed = (err: unknown): void => {
-            this.#server.options.logger.error(`subscriber of ${pattern} failed: ${err instanceof Error ? err.message : String(err)}`);
-          };
-          try {
-            const result = listener(message.data, message, info);
-            if (result && typeof (result as PromiseLike<unknown>).then === 'function') (result as Promise<unknown>).then(undefined, failed);
-          } catch (err) {
-            failed(err);
-          }
-        }
-      }
-    }
-  }
-}
-
-
