@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- the lists hold connects of any data type */
 /**
  * Held `/meta/connect`s and their deadlines. A held connect is a small
  * object with a callback, not a suspended async chain: all of them share
@@ -6,25 +7,40 @@
  * the earliest head: adding, releasing and expiring are O(1) each.
  */
 
-/** A `/meta/connect` waiting for messages, its deadline, or its client going away. */
-export class HeldConnect {
+/** Called when a held connect is released; one function serves them all. */
+export type ReleaseHandler<T> = (held: HeldConnect<T>, aborted: boolean, taken: unknown) => void;
+
+/**
+ * A `/meta/connect` waiting for messages, its deadline, or its client going
+ * away. `data` is what its owner needs to answer it, in one record (no
+ * closures per connect). As an event listener object it aborts the wait:
+ * `signal.addEventListener('abort', held)`.
+ */
+export class HeldConnect<T = unknown> {
   /** The connection it arrived on (a presence compares it with a socket's). */
   readonly conn: unknown;
   readonly deadline: number;
+  readonly data: T;
   /** @internal list links */
-  prev: HeldConnect | undefined;
+  prev: HeldConnect<any> | undefined;
   /** @internal list links */
-  next: HeldConnect | undefined;
+  next: HeldConnect<any> | undefined;
   /** @internal the list it is in while waiting */
   list: HoldList | undefined;
   #done = false;
   #aborted = false;
   #taken: unknown;
-  #callback: ((aborted: boolean, taken: unknown) => void) | undefined;
+  #handler: ReleaseHandler<T> | undefined;
 
-  constructor(conn: unknown, deadline: number) {
+  constructor(conn: unknown, deadline: number, data: T) {
     this.conn = conn;
     this.deadline = deadline;
+    this.data = data;
+  }
+
+  /** The `abort` event of its connection's signal. */
+  handleEvent(): void {
+    this.release(true);
   }
 
   get released(): boolean {
@@ -43,25 +59,25 @@ export class HeldConnect {
     this.#aborted = aborted;
     this.#taken = taken;
     this.list?.remove(this);
-    const callback = this.#callback;
-    this.#callback = undefined;
-    callback?.(aborted, taken);
+    const handler = this.#handler;
+    this.#handler = undefined;
+    handler?.(this, aborted, taken);
   }
 
-  /** Call `callback` once when released (at once if it already was). */
-  onRelease(callback: (aborted: boolean, taken: unknown) => void): void {
-    if (this.#done) callback(this.#aborted, this.#taken);
-    else this.#callback = callback;
+  /** Call `handler` once when released (at once if it already was). */
+  onRelease(handler: ReleaseHandler<T>): void {
+    if (this.#done) handler(this, this.#aborted, this.#taken);
+    else this.#handler = handler;
   }
 }
 
 /** One FIFO of held connects that share a duration. */
 class HoldList {
-  head: HeldConnect | undefined;
-  tail: HeldConnect | undefined;
+  head: HeldConnect<any> | undefined;
+  tail: HeldConnect<any> | undefined;
   size = 0;
 
-  push(entry: HeldConnect): void {
+  push(entry: HeldConnect<any>): void {
     entry.list = this;
     entry.prev = this.tail;
     entry.next = undefined;
@@ -71,7 +87,7 @@ class HoldList {
     this.size++;
   }
 
-  remove(entry: HeldConnect): void {
+  remove(entry: HeldConnect<any>): void {
     if (entry.list !== this) return;
     if (entry.prev) entry.prev.next = entry.next;
     else this.head = entry.next;
@@ -88,8 +104,8 @@ export class Holds {
   #timerAt = Infinity;
 
   /** Hold a connect for `ms`; when the time is up it is released (not aborted). */
-  add(conn: unknown, ms: number): HeldConnect {
-    const entry = new HeldConnect(conn, Date.now() + ms);
+  add<T>(conn: unknown, ms: number, data: T): HeldConnect<T> {
+    const entry = new HeldConnect(conn, Date.now() + ms, data);
     let list = this.#lists.get(ms);
     if (!list) this.#lists.set(ms, (list = new HoldList()));
     list.push(entry);

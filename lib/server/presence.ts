@@ -4,14 +4,18 @@
  * A wake-up from the engine for a session with no presence here is ignored;
  * its messages wait in the engine for the next connect.
  */
-import type { HeldConnect } from './hold.js';
 import type { Connection } from './types.js';
 
-export type { HeldConnect } from './hold.js';
+/** A held `/meta/connect`, as a presence sees it (see `HeldConnect`). */
+export interface Held {
+  readonly conn: unknown;
+  /** Answer it now; `taken` is what was already taken for it. */
+  release(aborted?: boolean, taken?: unknown): void;
+}
 
 export interface Presence {
   readonly clientId: string;
-  held: HeldConnect | undefined;
+  held: Held | undefined;
   /** The push-capable connection (WebSocket) the session last connected on. */
   sink: Connection | undefined;
   /** The session uses acks: deliveries travel only in connect replies. */

@@ -11,7 +11,7 @@ import { EngineLimitError, EngineUnavailableError, type TakeResult } from '../en
 import { BayeuxError, ProtocolErrors } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 import { MessageContext } from './context.js';
-import { Holds } from './hold.js';
+import { type HeldConnect, Holds } from './hold.js';
 import { LocalClient, type LocalListener, type LocalSubscription } from './local-client.js';
 import { Observers, type ServerObserver } from './observer.js';
 import { Pipeline } from './pipeline.js';
@@ -37,7 +37,27 @@ const CLOSE_GRACE_MS = 2000;
 interface Outcome {
   reply?: Message;
   deliveries?: readonly string[];
-  later?: (done: (outcome: Outcome) => void) => void;
+  held?: HeldConnect<PendingConnect>;
+}
+
+/** A held connect: everything needed to answer it, in one record. */
+interface PendingConnect {
+  readonly message: Message;
+  readonly ctx: Context;
+  readonly conn: Connection;
+  readonly presence: Presence;
+  readonly ip: string | undefined;
+  readonly firstConnect: boolean;
+  readonly multipleClients: boolean;
+  /** On a socket without acks: nothing is taken for the reply (pushes carry the messages). */
+  readonly pushMode: boolean;
+  readonly ack: number | undefined;
+  /** When it was received, for timesync. */
+  readonly received: number;
+  /** Where the texts go, once the request's caller registered. */
+  respond: ((replies: string[]) => void) | undefined;
+  /** The texts, if they were ready before the caller registered. */
+  answered: string[] | undefined;
 }
 
 const NOTHING_TAKEN: TakeResult = Object.freeze({ messages: [], dropped: 0 }) as TakeResult;
@@ -187,8 +207,10 @@ export class Server extends EventEmitter<ServerEvents> {
     };
     this.#process(messages, conn).then(
       (result) => {
-        if (Array.isArray(result)) finish(result);
-        else result((outcome) => finish(this.#finishHeld(outcome, conn)));
+        if (Array.isArray(result)) return finish(result);
+        const pending = result.data;
+        if (pending.answered) finish(pending.answered);
+        else pending.respond = finish;
       },
       (err: unknown) => {
         // #process answers every failure itself; should it ever reject, the request gets a 500, never a crash.
@@ -198,18 +220,57 @@ export class Server extends EventEmitter<ServerEvents> {
     );
   }
 
-  /** The texts for a held connect's outcome (its reply has no async outgoing hook left to wait for: see #process). */
-  #finishHeld(outcome: Outcome, conn: Connection): string[] {
-    const out: string[] = [];
-    if (outcome.deliveries) for (const d of outcome.deliveries) out.push(d);
-    if (outcome.reply) out.push(this.#stringifyReply(outcome.reply));
-    this.#messagesOut += out.length;
-    if (this.options.debug) for (const text of out) this.#trace('out', conn, text);
-    return out;
+  /**
+   * A held connect was released: take its messages (unless the batch of its
+   * tick already did, or its client went away), and answer it.
+   */
+  readonly #heldReleased = (held: HeldConnect<PendingConnect>, aborted: boolean, taken: unknown): void => {
+    const pending = held.data;
+    this.#unhold(held);
+    const messages = aborted ? Promise.resolve(NOTHING_TAKEN) : ((taken as Promise<TakeResult | null> | undefined) ?? this.#takeFor(pending));
+    messages
+      .then((result) => this.#connectReply(pending.message, pending.ctx, pending.presence, result, aborted, pending.firstConnect, pending.multipleClients))
+      .catch((err: unknown): Outcome => ({ reply: this.#failure(pending.message, err) }))
+      .then(async (outcome) => {
+        const { reply } = this.#timesync(pending.message, pending.received, outcome);
+        const out: string[] = [];
+        if (outcome.deliveries) for (const d of outcome.deliveries) out.push(d);
+        if (reply) {
+          const text = this.#serializeReply(reply, pending.conn);
+          out.push(typeof text === 'string' ? text : await text);
+        }
+        this.#messagesOut += out.length;
+        if (this.options.debug) for (const text of out) this.#trace('out', pending.conn, text);
+        if (pending.respond) pending.respond(out);
+        else pending.answered = out;
+      })
+      .catch((err: unknown) => this.options.logger.error(`a held connect could not be answered: ${err instanceof Error ? err.message : String(err)}`));
+  };
+
+  /** A held connect no longer waits: forget it everywhere. */
+  #unhold(held: HeldConnect<PendingConnect>): void {
+    const { presence, ip, conn } = held.data;
+    held.release();
+    conn.signal?.removeEventListener('abort', held);
+    if (presence.held === held) presence.held = undefined;
+    if (ip !== undefined) {
+      const n = (this.#heldPerIp.get(ip) ?? 1) - 1;
+      if (n > 0) this.#heldPerIp.set(ip, n);
+      else this.#heldPerIp.delete(ip);
+    }
+    this.#presences.prune(presence);
   }
 
-  /** The replies, or for a lone held connect, where to register for them. */
-  async #process(messages: readonly unknown[], conn: Connection): Promise<string[] | NonNullable<Outcome['later']>> {
+  /** What a connect's reply carries: the session's queue, or, in push mode, nothing (after checking the session lives). */
+  async #takeFor(pending: Pick<PendingConnect, 'presence' | 'pushMode' | 'ack'>): Promise<TakeResult | null> {
+    const { engine } = this.options;
+    const { clientId } = pending.presence;
+    if (pending.pushMode) return (await engine.exists(clientId)) ? NOTHING_TAKEN : null;
+    return engine.take(clientId, pending.ack);
+  }
+
+  /** The replies, or for a lone held connect, its hold (the caller registers for its answer). */
+  async #process(messages: readonly unknown[], conn: Connection): Promise<string[] | HeldConnect<PendingConnect>> {
     try {
       await this.open();
     } catch (err) {
@@ -227,21 +288,9 @@ export class Server extends EventEmitter<ServerEvents> {
     for (const raw of messages) {
       this.#messagesIn++;
       if (debug) this.#trace('in', conn, raw);
-      let outcome = await this.#handle(raw, conn, single, batchedHandshake);
-      const { later } = outcome;
-      if (later) {
-        // Only a lone connect is held. Outgoing hooks may be async, so they run
-        // here, on the held outcome, before the texts are made synchronously.
-        if (this.#outgoing.length === 0) return later;
-        return (done) => later((held) => {
-          if (!held.reply) return done(held);
-          this.#applyOutgoing(held.reply, this.#context(held.reply, conn)).then(
-            (reply) => done({ ...held, reply }),
-            (err: unknown) => done({ reply: JSON.parse(this.#unsendable(held.reply as Message, err)) as Message }),
-          );
-        });
-      }
-      outcome = outcome as Outcome;
+      const outcome = await this.#handle(raw, conn, single, batchedHandshake);
+      // Only a lone connect is held; its answer comes through #heldReleased.
+      if (outcome.held) return outcome.held;
       if (outcome.deliveries) for (const d of outcome.deliveries) out.push(d);
       if (outcome.reply) {
         const text = this.#serializeReply(outcome.reply, conn);
@@ -300,7 +349,7 @@ export class Server extends EventEmitter<ServerEvents> {
           }
           return this.#timesync(message, received, await this.#handshake(message, ctx, conn));
         case '/meta/connect':
-          return this.#timesync(message, received, await this.#connect(message, ctx, conn, single));
+          return this.#timesync(message, received, await this.#connect(message, ctx, conn, single, received));
         case '/meta/subscribe':
           return await this.#subscribe(message, ctx);
         case '/meta/unsubscribe':
@@ -325,8 +374,6 @@ export class Server extends EventEmitter<ServerEvents> {
   #timesync(message: Message, received: number, outcome: Outcome): Outcome {
     const sync = message.ext?.['timesync'];
     if (!this.options.timesync || !isObject(sync) || typeof sync['tc'] !== 'number') return outcome;
-    const { later } = outcome;
-    if (later) return { later: (done) => later((held) => done(this.#timesync(message, received, held))) };
     const { reply } = outcome;
     if (!reply) return outcome;
     const tc = sync['tc'];
@@ -450,7 +497,7 @@ export class Server extends EventEmitter<ServerEvents> {
    * the only message in the request, the session has connected before, and
    * the client did not ask otherwise.
    */
-  async #connect(message: Message, ctx: Context, conn: Connection, single: boolean): Promise<Outcome> {
+  async #connect(message: Message, ctx: Context, conn: Connection, single: boolean, received: number): Promise<Outcome> {
     const { clientId } = message;
     const { engine, timeout, maxInterval, maxConnectionsPerIp } = this.options;
     if (typeof clientId !== 'string') return { reply: this.#sessionUnknown(message) };
@@ -489,69 +536,45 @@ export class Server extends EventEmitter<ServerEvents> {
     // On a socket, a session without acks has its messages pushed, and only
     // #flush takes and pushes them: one ordered path. Its connects carry none.
     const pushMode = conn.push !== undefined && ack === undefined;
-    const take = pushMode
-      ? async (): Promise<TakeResult | null> => ((await engine.exists(clientId)) ? { messages: [], dropped: 0 } : null)
-      : () => engine.take(clientId, ack);
     if (pushMode) this.#presences.wake([clientId]);
-
-    const answer = (result: TakeResult | null, aborted: boolean): Promise<Outcome> =>
-      this.#connectReply(message, ctx, presence, result, aborted, firstConnect, multipleClients);
+    const pending: PendingConnect = {
+      message, ctx, conn, presence, ip, firstConnect, multipleClients, pushMode, ack, received, respond: undefined, answered: undefined,
+    };
     if (!hold) {
       let result: TakeResult | null;
       try {
-        result = await take();
+        result = await this.#takeFor(pending);
       } finally {
         this.#presences.prune(presence);
       }
-      return answer(result, false);
+      return this.#connectReply(message, ctx, presence, result, false, firstConnect, multipleClients);
     }
 
     // Register before taking, so a publish that lands between the take and
     // the wait releases this connect instead of being missed.
-    const held = this.#holds.add(conn, typeof requestedTimeout === 'number' && requestedTimeout > 0 ? Math.min(requestedTimeout, timeout) : timeout);
+    const ms = typeof requestedTimeout === 'number' && requestedTimeout > 0 ? Math.min(requestedTimeout, timeout) : timeout;
+    const held = this.#holds.add(conn, ms, pending);
     presence.held = held;
     if (ip !== undefined) this.#heldPerIp.set(ip, (this.#heldPerIp.get(ip) ?? 0) + 1);
     const { signal } = conn;
-    const onAbort = (): void => held.release(true);
-    const unhold = (): void => {
-      held.release();
-      signal?.removeEventListener('abort', onAbort);
-      if (presence.held === held) presence.held = undefined;
-      if (ip !== undefined) {
-        const n = (this.#heldPerIp.get(ip) ?? 1) - 1;
-        if (n > 0) this.#heldPerIp.set(ip, n);
-        else this.#heldPerIp.delete(ip);
-      }
-      this.#presences.prune(presence);
-    };
     let first: TakeResult | null;
     try {
-      first = pushMode ? NOTHING_TAKEN : await take();
+      first = pushMode ? NOTHING_TAKEN : await this.#takeFor(pending);
     } catch (err) {
-      unhold();
+      this.#unhold(held);
       throw err;
     }
     if (!first || first.messages.length > 0 || held.released) {
       // Messages were waiting (or the wait already ended): answer now.
       const aborted = signal?.aborted === true;
-      unhold();
-      if (first && first.messages.length === 0 && !aborted && !pushMode) first = await take().catch(() => first);
-      return answer(first, aborted);
+      this.#unhold(held);
+      if (first && first.messages.length === 0 && !aborted && !pushMode) first = await this.#takeFor(pending).catch(() => first);
+      return this.#connectReply(message, ctx, presence, first, aborted, firstConnect, multipleClients);
     }
     if (signal?.aborted) held.release(true);
-    else signal?.addEventListener('abort', onAbort, { once: true });
-    return {
-      later: (done) => {
-        held.onRelease((aborted, taken) => {
-          unhold();
-          const settle = (result: TakeResult | null): void => {
-            answer(result, aborted).then(done, (err: unknown) => done({ reply: this.#failure(message, err) }));
-          };
-          if (aborted) settle(NOTHING_TAKEN);
-          else ((taken as Promise<TakeResult | null> | undefined) ?? take()).then(settle, (err: unknown) => done({ reply: this.#failure(message, err) }));
-        });
-      },
-    };
+    else signal?.addEventListener('abort', held, { once: true });
+    held.onRelease(this.#heldReleased);
+    return { held };
   }
 
   /** The reply to a connect once its messages are taken (or its wait was aborted). */
