@@ -1,6 +1,8 @@
 /** The client's options: their types, defaults, and validation. */
 
+import { DEFAULT_MAX_RESPONSE_BYTES, MAX_TIMER_MS, MIN_MAX_RESPONSE_BYTES } from './constants.js';
 import type { BayeuxError, BayeuxClientError } from './errors.js';
+import type { ClientLogger } from './logger.js';
 import type { FetchFunction } from './long-polling.js';
 import type { BayeuxExtension, BayeuxMessage, TransportName } from './message.js';
 import type { WebSocketConstructor } from './websocket.js';
@@ -92,6 +94,39 @@ export interface BayeuxClientOptions {
    * @default globalThis.fetch
    */
   fetch?: FetchFunction;
+  /**
+   * Largest response body or WebSocket frame the client reads, in bytes
+   * (1024 to 2147483647). A longer one is abandoned unread (the request is
+   * aborted, the socket closed, `ws` refuses it before buffering it) and
+   * counts as a network failure, with a `BayeuxClientError` of type
+   * `too-large`. A `fetch` whose response has no `body` stream is read whole
+   * and then checked.
+   * @default 16777216 (16 MiB)
+   */
+  maxResponseBytes?: number;
+  /**
+   * Use CometD's timesync extension: send `ext.timesync` on handshakes and
+   * connects and estimate the offset of the server's clock from the
+   * answers, for {@link BayeuxClient.serverTime}. Servers that do not
+   * answer the extension ignore it.
+   * @default false
+   */
+  timesync?: boolean;
+  /**
+   * Log state changes (handshake, connect, reconnect, backoff) at `info`
+   * and every message sent and received at `debug` (channel, the start of
+   * the clientId, transport, the start of the data; never `ext`), to
+   * `logger`, or to `console` when no logger is given.
+   * @default false
+   */
+  debug?: boolean;
+  /**
+   * Where to log: any object with `error`, `warn`, `info` and `debug`
+   * methods taking a string (`console`, winston, pino). Giving one turns
+   * logging on; its own level decides what is written.
+   * @default undefined (nothing is logged; `console` when `debug` is true)
+   */
+  logger?: ClientLogger;
 }
 
 /** Options with every default applied. */
@@ -109,11 +144,15 @@ export interface ResolvedOptions {
   onError: ((message: BayeuxMessage, error: BayeuxError | BayeuxClientError) => void) | undefined;
   WebSocket: WebSocketConstructor | undefined;
   fetch: FetchFunction | undefined;
+  maxResponseBytes: number;
+  timesync: boolean;
+  logger: ClientLogger | undefined;
 }
 
 const KNOWN = new Set([
   'transports', 'ack', 'retryDelay', 'maxRetryDelay', 'maxQueue', 'maxBatch', 'maxNetworkDelay',
   'headers', 'credentials', 'extensions', 'onError', 'WebSocket', 'fetch',
+  'maxResponseBytes', 'timesync', 'debug', 'logger',
 ]);
 
 const TRANSPORTS: readonly TransportName[] = ['websocket', 'long-polling'];
@@ -137,7 +176,14 @@ export function resolveOptions(options: BayeuxClientOptions | undefined): Resolv
   const maxRetryDelay = number(given, 'maxRetryDelay', 30_000, 1);
   if (maxRetryDelay < retryDelay) throw new TypeError('option maxRetryDelay must not be less than retryDelay');
 
-  if (given.ack !== undefined && typeof given.ack !== 'boolean') throw new TypeError('option ack must be a boolean');
+  for (const key of ['ack', 'timesync', 'debug'] as const) {
+    if (given[key] !== undefined && typeof given[key] !== 'boolean') throw new TypeError(`option ${key} must be a boolean`);
+  }
+  const logger = given.logger;
+  if (logger !== undefined && (typeof logger !== 'object' || logger === null
+    || !(['error', 'warn', 'info', 'debug'] as const).every((level) => typeof logger[level] === 'function'))) {
+    throw new TypeError('option logger must be an object with error, warn, info and debug methods');
+  }
   if (given.headers !== undefined && (typeof given.headers !== 'object' || given.headers === null
     || !Object.values(given.headers).every((value) => typeof value === 'string'))) {
     throw new TypeError('option headers must be an object of strings');
@@ -164,14 +210,18 @@ export function resolveOptions(options: BayeuxClientOptions | undefined): Resolv
     onError: given.onError,
     WebSocket: given.WebSocket,
     fetch: given.fetch,
+    maxResponseBytes: number(given, 'maxResponseBytes', DEFAULT_MAX_RESPONSE_BYTES, MIN_MAX_RESPONSE_BYTES),
+    timesync: given.timesync ?? false,
+    logger: logger ?? (given.debug ? console : undefined),
   };
 }
 
-function number(options: BayeuxClientOptions, key: keyof BayeuxClientOptions, fallback: number, min: number): number {
+/** A number option in min..max; the default max is the longest delay a timer honours. */
+function number(options: BayeuxClientOptions, key: keyof BayeuxClientOptions, fallback: number, min: number, max = MAX_TIMER_MS): number {
   const value = options[key];
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
-    throw new TypeError(`option ${key} must be a number of at least ${min}`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new TypeError(`option ${key} must be a number from ${min} to ${max}`);
   }
   return value;
 }
