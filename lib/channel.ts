@@ -48,7 +48,21 @@ export function isPublishable(name: unknown): name is string {
   return isValidChannel(name) && !isWildcard(name) && !isMeta(name);
 }
 
-const expansions = new LRUCache<string, readonly string[]>({ max: 10_000 });
+/**
+ * Expansions of recently published channels. Bounded in characters, not
+ * entries: an expansion of an n-segment channel of length L holds about
+ * n·L characters, so publishes to many long, deep channels cannot grow it
+ * past about 2 MiB of text.
+ */
+const EXPANSION_CACHE_CHARS = 1 << 20;
+const expansions = new LRUCache<string, readonly string[]>({
+  maxSize: EXPANSION_CACHE_CHARS,
+  sizeCalculation: function expansionSize(patterns, channel) {
+    let size = channel.length;
+    for (const p of patterns) size += p.length;
+    return size;
+  },
+});
 
 /**
  * The subscription patterns that match a (non-wildcard) channel:

@@ -7,7 +7,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import { type BayeuxOptions, resolveOptions } from './options.js';
 import { type LocalListener, type LocalSubscription, Server } from './server/server.js';
-import type { Middleware, OutgoingHook, ServerEvents, ServiceHandler, Stats } from './server/types.js';
+import type { Middleware, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats } from './server/types.js';
 import { CallbackPollingTransport } from './transports/callback-polling.js';
 import { HttpError } from './errors.js';
 import { LongPollingTransport } from './transports/long-polling.js';
@@ -27,12 +27,26 @@ export interface BayeuxMiddleware {
   outgoing(fn: OutgoingHook): BayeuxMiddleware;
   /** Answer `/service/...` requests; the return value goes back to the sender only. */
   service(channel: string, handler: ServiceHandler): BayeuxMiddleware;
-  /** Publish from the server; resolves to how many sessions it was queued for. */
-  publish(channel: string, data: unknown): Promise<number>;
+  /**
+   * Publish from the server; resolves to how many sessions it was queued
+   * for. `except`: a clientId or a list that does not receive it; `ext`,
+   * `id`: carried by every copy.
+   */
+  publish(channel: string, data: unknown, options?: PublishOptions): Promise<number>;
   /** An in-process subscriber; returns a handle that unsubscribes. */
   subscribe(pattern: string, listener: LocalListener): LocalSubscription;
   /** Push one message to one session; resolves to false for an unknown session. */
   deliver(clientId: string, channel: string, data: unknown): Promise<boolean>;
+  /** Subscribe a session to a channel from the server (rooms); false for an unknown session. */
+  join(clientId: string, channel: string): Promise<boolean>;
+  /** Unsubscribe a session from the server; false for an unknown session. */
+  leave(clientId: string, channel: string): Promise<boolean>;
+  /** The clientIds subscribed to exactly `channel`, on every node. */
+  subscribers(channel: string): Promise<string[]>;
+  /** End a session from the server; its client is told to handshake again. False for an unknown session. */
+  disconnect(clientId: string): Promise<boolean>;
+  /** A session's data: async `get`, `set`, `delete`, `all`; shared by every node. */
+  session(clientId: string): SessionData;
   on<K extends keyof ServerEvents>(event: K, listener: Listener<K>): BayeuxMiddleware;
   once<K extends keyof ServerEvents>(event: K, listener: Listener<K>): BayeuxMiddleware;
   off<K extends keyof ServerEvents>(event: K, listener: Listener<K>): BayeuxMiddleware;
@@ -91,9 +105,14 @@ export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
   } as BayeuxMiddleware['use'];
   api.outgoing = (fn) => (server.outgoing(fn), middleware);
   api.service = (channel, handler) => (server.service(channel, handler), middleware);
-  api.publish = (channel, data) => server.publish(channel, data);
+  api.publish = (channel, data, publishOptions) => server.publish(channel, data, publishOptions);
   api.subscribe = (pattern, listener) => server.subscribe(pattern, listener);
   api.deliver = (clientId, channel, data) => server.deliver(clientId, channel, data);
+  api.join = (clientId, channel) => server.join(clientId, channel);
+  api.leave = (clientId, channel) => server.leave(clientId, channel);
+  api.subscribers = (channel) => server.subscribers(channel);
+  api.disconnect = (clientId) => server.disconnect(clientId);
+  api.session = (clientId) => server.session(clientId);
   api.on = (event, listener) => (server.on(event, listener as never), middleware);
   api.once = (event, listener) => (server.once(event, listener as never), middleware);
   api.off = (event, listener) => (server.off(event, listener as never), middleware);

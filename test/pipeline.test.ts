@@ -2,9 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Pipeline } from '../lib/server/pipeline.js';
 import { BayeuxError } from '../lib/errors.js';
+import { NO_SESSION } from '../lib/server/session-data.js';
 import type { Context } from '../lib/server/types.js';
 
-const ctx: Context = { client: 'c', transport: 'local', req: undefined, socket: undefined, ip: undefined };
+const ctx: Context = { client: 'c', transport: 'local', req: undefined, socket: undefined, ip: undefined, session: NO_SESSION };
 
 test('runs layers in order; scoped layers only for matching channels', async () => {
   const p = new Pipeline();

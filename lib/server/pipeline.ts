@@ -2,7 +2,7 @@
  * The message middleware chain: Express-style `(message, ctx, next)`
  * functions, optionally scoped to a channel pattern.
  */
-import { isValidChannel, overlaps } from '../channel.js';
+import { isMeta, isValidChannel, overlaps } from '../channel.js';
 import type { Context, Message, Middleware } from './types.js';
 
 interface Layer {
@@ -13,7 +13,9 @@ interface Layer {
 /**
  * The channels a message is "about": its channel, and for (un)subscribe the
  * subscriptions. A layer runs when its pattern overlaps any of them, so a
- * wildcard subscription (`/**`) is seen by a layer on `/private/**`.
+ * wildcard subscription (`/**`) is seen by a layer on `/private/**`. A layer
+ * scoped under `/meta/` (`/meta/subscribe`, as the Perl server's
+ * `MessageACL` is written) matches the message's own channel instead.
  */
 function channelsOf(message: Message): string[] {
   const { channel, subscription } = message;
@@ -25,10 +27,6 @@ function channelsOf(message: Message): string[] {
 
 export class Pipeline {
   readonly #layers: Layer[] = [];
-
-  get size(): number {
-    return this.#layers.length;
-  }
 
   /** Add middleware, for every message or for messages about channels matching `pattern`. */
   use(pattern: string | undefined, fn: Middleware): void {
@@ -43,16 +41,33 @@ export class Pipeline {
     const channels = channelsOf(message);
     for (const layer of this.#layers) {
       const { pattern } = layer;
-      if (pattern !== undefined && !channels.some((c) => typeof c === 'string' && isValidChannel(c) && overlaps(pattern, c))) continue;
+      if (pattern !== undefined) {
+        const about = isMeta(pattern) ? [message.channel] : channels;
+        if (!about.some((c) => typeof c === 'string' && isValidChannel(c) && overlaps(pattern, c))) continue;
+      }
       await runLayer(layer.fn, message, ctx);
     }
   }
 }
 
+/** Whatever a layer threw or rejected with refuses the message, even `undefined` or `null`. */
+function refusal(err: unknown): unknown {
+  return err ?? new Error('middleware rejected without a reason');
+}
+
 function runLayer(fn: Middleware, message: Message, ctx: Context): Promise<void> {
   // A function that does not take `next` is done when it returns (or its promise settles).
   if (fn.length < 3) {
-    return Promise.resolve(fn(message, ctx, () => undefined)).then(() => undefined);
+    let result: unknown;
+    try {
+      result = fn(message, ctx, () => undefined);
+    } catch (err) {
+      return Promise.reject(refusal(err));
+    }
+    return Promise.resolve(result).then(
+      () => undefined,
+      (err: unknown) => Promise.reject(refusal(err)),
+    );
   }
   return new Promise<void>(function layerPromise(resolve, reject) {
     let settled = false;
@@ -64,11 +79,12 @@ function runLayer(fn: Middleware, message: Message, ctx: Context): Promise<void>
     };
     try {
       const result = fn(message, ctx, next);
+      // A rejection refuses whatever it carries: it never becomes next(undefined).
       if (result && typeof (result as Promise<unknown>).then === 'function') {
-        (result as Promise<unknown>).then(undefined, next);
+        (result as Promise<unknown>).then(undefined, (err: unknown) => next(refusal(err)));
       }
     } catch (err) {
-      next(err ?? new Error('middleware threw'));
+      next(refusal(err));
     }
   });
 }

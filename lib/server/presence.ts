@@ -4,14 +4,10 @@
  * A wake-up from the engine for a session with no presence here is ignored;
  * its messages wait in the engine for the next connect.
  */
+import type { HeldConnect } from './hold.js';
 import type { Connection } from './types.js';
 
-/** A `/meta/connect` waiting for messages or its timeout. */
-export interface HeldConnect {
-  readonly conn: Connection;
-  /** Answer it now. */
-  release(): void;
-}
+export type { HeldConnect } from './hold.js';
 
 export interface Presence {
   readonly clientId: string;
@@ -50,6 +46,11 @@ export class Presences {
     return presence;
   }
 
+  /** Put back a presence that was pruned while still in use (its older connect was just answered). */
+  keep(presence: Presence): void {
+    if (!this.#byId.has(presence.clientId)) this.#byId.set(presence.clientId, presence);
+  }
+
   /** Forget a presence that has nothing left on this node. */
   prune(presence: Presence): void {
     if (!presence.held && !presence.sink && this.#byId.get(presence.clientId) === presence) {
@@ -65,12 +66,6 @@ export class Presences {
 
   values(): IterableIterator<Presence> {
     return this.#byId.values();
-  }
-
-  get heldCount(): number {
-    let n = 0;
-    for (const p of this.#byId.values()) if (p.held) n++;
-    return n;
   }
 
   /** Mark sessions as having messages; each is flushed once on the next tick. */

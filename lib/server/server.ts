@@ -6,38 +6,45 @@
  */
 import { EventEmitter } from 'node:events';
 import { LRUCache } from 'lru-cache';
-import { expand, isMeta, isPublishable, isService, isValidChannel, isWildcard, matches } from '../channel.js';
-import { EngineUnavailableError, type TakeResult } from '../engines/engine.js';
+import { expand, isMeta, isPublishable, isService, isValidChannel, isWildcard } from '../channel.js';
+import { EngineLimitError, EngineUnavailableError, type TakeResult } from '../engines/engine.js';
 import { BayeuxError, ProtocolErrors } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
+import { MessageContext } from './context.js';
+import { Holds } from './hold.js';
+import { LocalClient, type LocalListener, type LocalSubscription } from './local-client.js';
+import { Observers, type ServerObserver } from './observer.js';
 import { Pipeline } from './pipeline.js';
-import { type HeldConnect, type Presence, Presences } from './presence.js';
+import { EngineSessionData, NO_SESSION, PendingSessionData } from './session-data.js';
+import { type Presence, Presences } from './presence.js';
 import type {
-  Advice, Connection, Context, Message, Middleware, OutgoingHook, ServerEvents, ServiceHandler, Stats,
+  Advice, Connection, Context, Message, Middleware, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats,
 } from './types.js';
 
 export const BAYEUX_VERSION = '1.0';
 
+export type { LocalListener, LocalMessageInfo, LocalSubscription } from './local-client.js';
+
 /** How long close() waits for requests under way to be answered. */
 const CLOSE_GRACE_MS = 2000;
 
-/** What one message's handling produced: replies for the sender and deliveries to put before them. */
+/**
+ * What one message's handling produced: replies for the sender and
+ * deliveries to put before them; or, for a held connect, a function that
+ * registers the callback its outcome will be given to (no async chain
+ * stays suspended while it waits).
+ */
 interface Outcome {
   reply?: Message;
   deliveries?: readonly string[];
+  later?: (done: (outcome: Outcome) => void) => void;
 }
 
-/** An in-process subscription: call it (or its `unsubscribe`) to stop. */
-export interface LocalSubscription {
-  (): Promise<void>;
-  unsubscribe(): Promise<void>;
-  /** Settles when the subscription is active in the engine. */
-  readonly ready: Promise<void>;
-}
+const NOTHING_TAKEN: TakeResult = Object.freeze({ messages: [], dropped: 0 }) as TakeResult;
 
-export type LocalListener = (data: unknown, message: Message) => void;
-
-
+/** How much of a message's data a debug trace shows. */
+const TRACE_DATA_CHARS = 200;
+const CLIENT_ID_IN_JSON = /("clientId":"[^"]{0,6})[^"]*"/g;
 
 export class Server extends EventEmitter<ServerEvents> {
   readonly options: ResolvedOptions;
@@ -45,6 +52,7 @@ export class Server extends EventEmitter<ServerEvents> {
   readonly #outgoing: OutgoingHook[] = [];
   readonly #services = new Map<string, ServiceHandler>();
   readonly #presences: Presences;
+  readonly #holds = new Holds();
   /** Sessions that have connected at least once (on this node): their later connects may be held. */
   readonly #connected: LRUCache<string, true>;
   readonly #heldPerIp = new Map<string, number>();
@@ -57,9 +65,17 @@ export class Server extends EventEmitter<ServerEvents> {
   #local: LocalClient | undefined;
   #inFlight = 0;
   #idle: (() => void) | undefined;
+  readonly #observers = new Observers((err) => {
+    this.options.logger.error(`an observer threw: ${err instanceof Error ? err.message : String(err)}`);
+  });
 
   constructor(options: ResolvedOptions) {
-    super();
+    // A listener that returns a rejected promise is routed to the rejection handler below, never left unhandled.
+    super({ captureRejections: true });
+    // A listener's returned promise rejected: log it, never crash.
+    (this as unknown as Record<symbol, unknown>)[EventEmitter.captureRejectionSymbol] = (err: unknown, event: string | symbol): void => {
+      this.options.logger.error(`'${String(event)}' listener rejected: ${err instanceof Error ? err.message : String(err)}`);
+    };
     this.options = options;
     this.#connectionTypes = options.jsonp ? ['long-polling', 'callback-polling'] : ['long-polling'];
     this.#presences = new Presences((woken) => this.#flush(woken));
@@ -126,6 +142,11 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#services.set(channel, fn);
   }
 
+  /** Report what the server does to `observer` (metrics, the admin page). Returns a function that stops it. */
+  observe(observer: ServerObserver): () => void {
+    return this.#observers.add(observer);
+  }
+
   /** Transports report open sockets for `stats()`. */
   socketOpened(): void {
     this.#sockets++;
@@ -149,37 +170,102 @@ export class Server extends EventEmitter<ServerEvents> {
    * Handle one request's messages, in order. Resolves to the JSON texts to
    * send back: deliveries first, then replies. Never rejects.
    */
-  async process(messages: readonly unknown[], conn: Connection): Promise<string[]> {
-    this.#inFlight++;
-    try {
-      return await this.#process(messages, conn);
-    } finally {
-      if (--this.#inFlight === 0) this.#idle?.();
-    }
+  process(messages: readonly unknown[], conn: Connection): Promise<string[]> {
+    return new Promise((resolve) => this.handle(messages, conn, resolve));
   }
 
-  async #process(messages: readonly unknown[], conn: Connection): Promise<string[]> {
+  /**
+   * {@link process} with a callback: `respond` is called once with the JSON
+   * texts to send. A held connect costs a small record and this callback
+   * while it waits, not a chain of suspended async functions.
+   */
+  handle(messages: readonly unknown[], conn: Connection, respond: (replies: string[]) => void): void {
+    this.#inFlight++;
+    const finish = (replies: string[]): void => {
+      if (--this.#inFlight === 0) this.#idle?.();
+      respond(replies);
+    };
+    this.#process(messages, conn).then(
+      (result) => {
+        if (Array.isArray(result)) finish(result);
+        else result((outcome) => finish(this.#finishHeld(outcome, conn)));
+      },
+      (err: unknown) => {
+        // #process answers every failure itself; should it ever reject, the request gets a 500, never a crash.
+        this.options.logger.error(`request failed: ${err instanceof Error ? err.message : String(err)}`);
+        finish([this.#stringifyReply({ channel: '/meta/unknown', successful: false, error: new BayeuxError(500, 'server_error').toString() })]);
+      },
+    );
+  }
+
+  /** The texts for a held connect's outcome (its reply has no async outgoing hook left to wait for: see #process). */
+  #finishHeld(outcome: Outcome, conn: Connection): string[] {
+    const out: string[] = [];
+    if (outcome.deliveries) for (const d of outcome.deliveries) out.push(d);
+    if (outcome.reply) out.push(this.#stringifyReply(outcome.reply));
+    this.#messagesOut += out.length;
+    if (this.options.debug) for (const text of out) this.#trace('out', conn, text);
+    return out;
+  }
+
+  /** The replies, or for a lone held connect, where to register for them. */
+  async #process(messages: readonly unknown[], conn: Connection): Promise<string[] | NonNullable<Outcome['later']>> {
     try {
       await this.open();
     } catch (err) {
       // Every message gets the same answer: the engine could not be opened.
-      return messages.map((raw) => {
+      return Promise.all(messages.map((raw) => {
         this.#messagesIn++;
         const message = isObject(raw) && typeof raw['channel'] === 'string' ? (raw as Message) : { channel: '/meta/unknown' };
         return this.#serializeReply(this.#failure(message, err), conn);
-      });
+      }));
     }
     const out: string[] = [];
     const single = messages.length === 1;
     const batchedHandshake = !single && messages.some((m) => isObject(m) && m['channel'] === '/meta/handshake');
+    const { debug } = this.options;
     for (const raw of messages) {
       this.#messagesIn++;
-      const outcome = await this.#handle(raw, conn, single, batchedHandshake);
+      if (debug) this.#trace('in', conn, raw);
+      let outcome = await this.#handle(raw, conn, single, batchedHandshake);
+      const { later } = outcome;
+      if (later) {
+        // Only a lone connect is held. Outgoing hooks may be async, so they run
+        // here, on the held outcome, before the texts are made synchronously.
+        if (this.#outgoing.length === 0) return later;
+        return (done) => later((held) => {
+          if (!held.reply) return done(held);
+          this.#applyOutgoing(held.reply, this.#context(held.reply, conn)).then(
+            (reply) => done({ ...held, reply }),
+            (err: unknown) => done({ reply: JSON.parse(this.#unsendable(held.reply as Message, err)) as Message }),
+          );
+        });
+      }
+      outcome = outcome as Outcome;
       if (outcome.deliveries) for (const d of outcome.deliveries) out.push(d);
-      if (outcome.reply) out.push(this.#serializeReply(outcome.reply, conn));
+      if (outcome.reply) {
+        const text = this.#serializeReply(outcome.reply, conn);
+        out.push(typeof text === 'string' ? text : await text);
+      }
     }
     this.#messagesOut += out.length;
+    if (debug) for (const text of out) this.#trace('out', conn, text);
     return out;
+  }
+
+  /** Log one message at debug level: direction, transport, shortened clientId, channel, data cut short. */
+  #trace(direction: 'in' | 'out', conn: Connection, message: unknown): void {
+    let text: string;
+    try {
+      text = typeof message === 'string' ? message : (JSON.stringify(message) ?? String(message));
+    } catch {
+      text = '(unserializable)';
+    }
+    // A clientId is a bearer secret: logs get its first characters only.
+    text = text.replace(CLIENT_ID_IN_JSON, '$1…"');
+    if (text.length > TRACE_DATA_CHARS) text = text.slice(0, TRACE_DATA_CHARS) + `… (${text.length} chars)`;
+    const id = conn.clientId ?? (isObject(message) && typeof message['clientId'] === 'string' ? message['clientId'] : undefined);
+    this.options.logger.debug(`${direction === 'in' ? '<-' : '->'} ${conn.transport} ${shortId(id)} ${text}`);
   }
 
   async #handle(raw: unknown, conn: Connection, single: boolean, batchedHandshake: boolean): Promise<Outcome> {
@@ -201,6 +287,7 @@ export class Server extends EventEmitter<ServerEvents> {
       return { reply: this.#refusal(message, new BayeuxError(503, 'server_closing'), undefined, { reconnect: 'retry', interval: 1000 }) };
     }
     const ctx = this.#context(message, conn);
+    const received = Date.now();
     try {
       // A socket belongs to the session that handshook or connected on it.
       if (conn.clientId !== undefined && message.clientId !== undefined && message.clientId !== conn.clientId && channel !== '/meta/handshake') {
@@ -211,9 +298,9 @@ export class Server extends EventEmitter<ServerEvents> {
           if (batchedHandshake) {
             throw ProtocolErrors.badMessage('handshake must not be batched with other messages');
           }
-          return await this.#handshake(message, ctx, conn);
+          return this.#timesync(message, received, await this.#handshake(message, ctx, conn));
         case '/meta/connect':
-          return await this.#connect(message, ctx, conn, single);
+          return this.#timesync(message, received, await this.#connect(message, ctx, conn, single));
         case '/meta/subscribe':
           return await this.#subscribe(message, ctx);
         case '/meta/unsubscribe':
@@ -229,6 +316,26 @@ export class Server extends EventEmitter<ServerEvents> {
     }
   }
 
+  /**
+   * CometD's timesync extension: a request with `ext.timesync: { tc, l, o }`
+   * is answered with `{ tc, ts, p, a }`: ts when it was received, p the ms
+   * until the answer (a hold included), a the accuracy of the client's
+   * estimate (tc + o + l - ts).
+   */
+  #timesync(message: Message, received: number, outcome: Outcome): Outcome {
+    const sync = message.ext?.['timesync'];
+    if (!this.options.timesync || !isObject(sync) || typeof sync['tc'] !== 'number') return outcome;
+    const { later } = outcome;
+    if (later) return { later: (done) => later((held) => done(this.#timesync(message, received, held))) };
+    const { reply } = outcome;
+    if (!reply) return outcome;
+    const tc = sync['tc'];
+    const l = typeof sync['l'] === 'number' ? sync['l'] : 0;
+    const o = typeof sync['o'] === 'number' ? sync['o'] : 0;
+    reply.ext = { ...reply.ext, timesync: { tc, ts: received, p: Date.now() - received, a: tc + o + l - received } };
+    return outcome;
+  }
+
   /** Turn a thrown value into a refusal reply; unexpected errors are logged and answered with retry advice. */
   #failure(message: Message, err: unknown): Message {
     if (err instanceof BayeuxError) {
@@ -238,6 +345,7 @@ export class Server extends EventEmitter<ServerEvents> {
     const retry: Advice = { reconnect: 'retry', interval: Math.max(this.options.interval, 1000) };
     if (err instanceof EngineUnavailableError) {
       // The store is out of reach (e.g. Redis restarting): nothing is wrong with the request.
+      this.#observers.engineError();
       this.#logUnavailable(err);
       return this.#refusal(message, new BayeuxError(503, 'engine_unavailable'), undefined, retry);
     }
@@ -261,6 +369,7 @@ export class Server extends EventEmitter<ServerEvents> {
 
   #refusal(message: Message, error: BayeuxError, channel?: string, advice?: Advice): Message {
     const reply: Message = { channel: channel ?? message.channel, successful: false, error: error.toString() };
+    this.#observers.refused(error.code);
     // Echo only what is well-formed: a refusal must be sendable whatever the request held.
     if (typeof message.id === 'string' || typeof message.id === 'number') reply.id = message.id;
     if (typeof message.clientId === 'string') reply.clientId = message.clientId;
@@ -276,16 +385,16 @@ export class Server extends EventEmitter<ServerEvents> {
    * `ctx.client` is the sender's clientId. Handlers run middleware only
    * after checking the session exists; a handshake has no session yet.
    */
-  #context(message: Message, conn: Connection): Context {
-    const claimed = message.channel === '/meta/handshake' ? undefined : message.clientId;
-    return {
-      client: typeof claimed === 'string' ? claimed : conn.clientId,
-      transport: conn.transport,
-      req: conn.req,
-      socket: conn.socket,
-      ip: conn.ip,
-    };
+  #context(message: Message, conn: Connection): MessageContext {
+    if (message.channel === '/meta/handshake') {
+      return new MessageContext(undefined, conn, this.#openSession, new PendingSessionData(this.options.maxSessionDataBytes));
+    }
+    const claimed = message.clientId;
+    return new MessageContext(typeof claimed === 'string' ? claimed : conn.clientId, conn, this.#openSession);
   }
+
+  readonly #openSession = (clientId: string | undefined): SessionData =>
+    clientId === undefined ? NO_SESSION : new EngineSessionData(this.options.engine, clientId, this.options.maxSessionDataBytes);
 
   #advice(): Advice {
     return { reconnect: 'retry', interval: this.options.interval, timeout: this.options.timeout };
@@ -317,7 +426,9 @@ export class Server extends EventEmitter<ServerEvents> {
     if (!types.some((t) => this.#connectionTypes.includes(t))) throw ProtocolErrors.transportUnsupported(types);
     await this.#pipeline.run(message, ctx);
     const ack = this.options.ack && message.ext?.['ack'] === true;
-    const clientId = await this.options.engine.createSession({ ack, ttl: this.options.maxInterval });
+    const pending = ctx.session instanceof PendingSessionData ? ctx.session.entries : undefined;
+    const data = pending && pending.size > 0 ? pending : undefined;
+    const clientId = await this.options.engine.createSession({ ack, ttl: this.options.maxInterval, data });
     if (conn.push) conn.clientId = clientId;
     const reply = this.#reply(message, {
       version: BAYEUX_VERSION,
@@ -327,7 +438,8 @@ export class Server extends EventEmitter<ServerEvents> {
       advice: this.#advice(),
     });
     if (ack) reply.ext = { ack: true };
-    this.#emit('handshake', clientId, { ...ctx, client: clientId });
+    this.options.logger.info(`session ${shortId(clientId)} started (${conn.transport}${ack ? ', acks' : ''})`);
+    this.#emit('handshake', clientId, new MessageContext(clientId, conn, this.#openSession));
     return { reply };
   }
 
@@ -360,7 +472,10 @@ export class Server extends EventEmitter<ServerEvents> {
     } else if (presence.sink) {
       presence.sink = undefined; // the session moved to long-polling
     }
-    presence.held?.release(); // an older connect for this session is answered now
+    if (presence.held) {
+      presence.held.release(); // an older connect for this session is answered now
+      this.#presences.keep(presence); // its answer pruned the presence this connect goes on using
+    }
 
     const requestedTimeout = message.advice?.timeout;
     let hold = single && !firstConnect && requestedTimeout !== 0 && timeout > 0 && !this.#closed;
@@ -379,37 +494,78 @@ export class Server extends EventEmitter<ServerEvents> {
       : () => engine.take(clientId, ack);
     if (pushMode) this.#presences.wake([clientId]);
 
-    let result: TakeResult | null;
-    let aborted = false;
-    try {
-      if (!hold) {
+    const answer = (result: TakeResult | null, aborted: boolean): Promise<Outcome> =>
+      this.#connectReply(message, ctx, presence, result, aborted, firstConnect, multipleClients);
+    if (!hold) {
+      let result: TakeResult | null;
+      try {
         result = await take();
-      } else {
-        // Register before taking, so a publish that lands between the take
-        // and the wait wakes this connect instead of being missed.
-        const wait = new Wait(typeof requestedTimeout === 'number' && requestedTimeout > 0 ? Math.min(requestedTimeout, timeout) : timeout, conn.signal);
-        const held: HeldConnect = { conn, release: () => wait.release() };
-        presence.held = held;
-        if (ip !== undefined) this.#heldPerIp.set(ip, (this.#heldPerIp.get(ip) ?? 0) + 1);
-        try {
-          result = pushMode ? { messages: [], dropped: 0 } : await take();
-          if (result && result.messages.length === 0) {
-            aborted = await wait.done;
-            if (!aborted) result = await take();
-          }
-        } finally {
-          wait.release();
-          if (presence.held === held) presence.held = undefined;
-          if (ip !== undefined) {
-            const n = (this.#heldPerIp.get(ip) ?? 1) - 1;
-            if (n > 0) this.#heldPerIp.set(ip, n);
-            else this.#heldPerIp.delete(ip);
-          }
-        }
+      } finally {
+        this.#presences.prune(presence);
       }
-    } finally {
-      this.#presences.prune(presence);
+      return answer(result, false);
     }
+
+    // Register before taking, so a publish that lands between the take and
+    // the wait releases this connect instead of being missed.
+    const held = this.#holds.add(conn, typeof requestedTimeout === 'number' && requestedTimeout > 0 ? Math.min(requestedTimeout, timeout) : timeout);
+    presence.held = held;
+    if (ip !== undefined) this.#heldPerIp.set(ip, (this.#heldPerIp.get(ip) ?? 0) + 1);
+    const { signal } = conn;
+    const onAbort = (): void => held.release(true);
+    const unhold = (): void => {
+      held.release();
+      signal?.removeEventListener('abort', onAbort);
+      if (presence.held === held) presence.held = undefined;
+      if (ip !== undefined) {
+        const n = (this.#heldPerIp.get(ip) ?? 1) - 1;
+        if (n > 0) this.#heldPerIp.set(ip, n);
+        else this.#heldPerIp.delete(ip);
+      }
+      this.#presences.prune(presence);
+    };
+    let first: TakeResult | null;
+    try {
+      first = pushMode ? NOTHING_TAKEN : await take();
+    } catch (err) {
+      unhold();
+      throw err;
+    }
+    if (!first || first.messages.length > 0 || held.released) {
+      // Messages were waiting (or the wait already ended): answer now.
+      const aborted = signal?.aborted === true;
+      unhold();
+      if (first && first.messages.length === 0 && !aborted && !pushMode) first = await take().catch(() => first);
+      return answer(first, aborted);
+    }
+    if (signal?.aborted) held.release(true);
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    return {
+      later: (done) => {
+        held.onRelease((aborted, taken) => {
+          unhold();
+          const settle = (result: TakeResult | null): void => {
+            answer(result, aborted).then(done, (err: unknown) => done({ reply: this.#failure(message, err) }));
+          };
+          if (aborted) settle(NOTHING_TAKEN);
+          else ((taken as Promise<TakeResult | null> | undefined) ?? take()).then(settle, (err: unknown) => done({ reply: this.#failure(message, err) }));
+        });
+      },
+    };
+  }
+
+  /** The reply to a connect once its messages are taken (or its wait was aborted). */
+  async #connectReply(
+    message: Message,
+    ctx: Context,
+    presence: Presence,
+    result: TakeResult | null,
+    aborted: boolean,
+    firstConnect: boolean,
+    multipleClients: boolean,
+  ): Promise<Outcome> {
+    const { clientId } = presence;
+    const { engine, maxInterval } = this.options;
     if (!result) {
       this.#presences.delete(clientId);
       // The client disconnected while this connect was held: tell it not to come back.
@@ -436,7 +592,9 @@ export class Server extends EventEmitter<ServerEvents> {
     const reply = this.#reply(message, { clientId, successful: true, advice });
     if (result.batch !== undefined) reply.ext = { ack: result.batch };
     if (firstConnect) this.#emit('connect', clientId, ctx);
-    return { reply, deliveries: aborted ? undefined : result.messages };
+    if (aborted) return { reply };
+    this.#observers.delivered(result.messages);
+    return { reply, deliveries: result.messages };
   }
 
   /**
@@ -450,7 +608,7 @@ export class Server extends EventEmitter<ServerEvents> {
     const { engine } = this.options;
     for (const pattern of patterns) {
       if (isService(pattern)) continue;
-      if (!(await engine.subscribe(message.clientId as string, pattern))) return { reply: this.#sessionUnknown(message) };
+      if (!(await this.#subscribeSession(engine, message.clientId as string, pattern))) return { reply: this.#sessionUnknown(message) };
       this.#emit('subscribe', message.clientId as string, pattern);
     }
     return { reply: this.#reply(message, { clientId: message.clientId, subscription: message.subscription, successful: true }) };
@@ -468,6 +626,16 @@ export class Server extends EventEmitter<ServerEvents> {
       this.#emit('unsubscribe', message.clientId as string, pattern);
     }
     return { reply: this.#reply(message, { clientId: message.clientId, subscription: message.subscription, successful: true }) };
+  }
+
+  /** engine.subscribe, with the per-session cap turned into the refusal the client sees. */
+  async #subscribeSession(engine: ResolvedOptions['engine'], clientId: string, pattern: string): Promise<boolean> {
+    try {
+      return await engine.subscribe(clientId, pattern);
+    } catch (err) {
+      if (err instanceof EngineLimitError) throw new BayeuxError(403, 'subscription_limit', [this.options.maxSubscriptions]);
+      throw err;
+    }
   }
 
   /** Validate a (un)subscribe request: its patterns, or the refusal to send. */
@@ -494,6 +662,7 @@ export class Server extends EventEmitter<ServerEvents> {
     await this.#pipeline.run(message, ctx);
     if (!(await this.options.engine.destroy(clientId))) return { reply: this.#sessionUnknown(message) };
     this.#forget(clientId, 'client');
+    this.options.logger.info(`session ${shortId(clientId)} ended: client`);
     this.#emit('disconnect', clientId, 'client');
     return { reply: this.#reply(message, { clientId, successful: true }) };
   }
@@ -515,7 +684,8 @@ export class Server extends EventEmitter<ServerEvents> {
     if (isService(channel)) return this.#callService(message, ctx);
     if (!('data' in message)) throw ProtocolErrors.badMessage('data missing');
     await this.#pipeline.run(message, ctx);
-    await this.#broadcast(message, ctx);
+    const except = !this.options.broadcastToPublisher && typeof clientId === 'string' ? [clientId] : undefined;
+    await this.#broadcast(message, ctx, { except, id: message.id });
     return { reply: this.#reply(message, { successful: true }) };
   }
 
@@ -536,30 +706,66 @@ export class Server extends EventEmitter<ServerEvents> {
     return { reply };
   }
 
-  /** Fan a message out: one serialization, one engine call. */
-  async #broadcast(message: Message, ctx: Context): Promise<number> {
+  /**
+   * Fan a message out: one serialization, one engine call. The copy carries
+   * channel, data, and the given id and ext; never the publisher's clientId.
+   */
+  async #broadcast(
+    message: Message,
+    ctx: Context,
+    options: { except?: readonly string[] | undefined; id?: string | number | undefined; ext?: Record<string, unknown> | undefined },
+  ): Promise<number> {
     let copy: Message = { channel: message.channel, data: message.data };
-    if (message.id !== undefined) copy.id = message.id;
-    for (const hook of this.#outgoing) copy = hook(copy, ctx) ?? copy;
-    const recipients = await this.options.engine.publish(expand(message.channel), JSON.stringify(copy));
-    this.#emit('publish', ctx.client, message.channel, message.data);
+    if (options.id !== undefined) copy.id = options.id;
+    if (options.ext !== undefined) copy.ext = options.ext;
+    if (this.#outgoing.length > 0) copy = await this.#applyOutgoing(copy, ctx);
+    const text = JSON.stringify(copy);
+    this.#observers.published(message.channel, text);
+    this.#local?.published(text, ctx.client);
+    const except = options.except && options.except.length > 0 ? { except: options.except } : undefined;
+    const recipients = await this.options.engine.publish(expand(message.channel), text, except);
+    this.#emit('publish', ctx.client, message.channel, message.data, message);
     return recipients;
   }
 
-  /** Run the outgoing hooks and serialize; a reply that cannot be (a throwing hook, a BigInt in a service's answer) becomes a 500. */
-  #serializeReply(reply: Message, conn: Connection): string {
+  /**
+   * The one place outgoing hooks run: each may change the message in place,
+   * return a replacement, or return a promise of either. A throw or
+   * rejection rejects the result.
+   */
+  async #applyOutgoing(message: Message, ctx: Context): Promise<Message> {
+    for (const hook of this.#outgoing) {
+      const result: unknown = hook(message, ctx);
+      const replacement = result && typeof (result as PromiseLike<unknown>).then === 'function' ? await result : result;
+      if (isObject(replacement)) message = replacement as Message;
+    }
+    return message;
+  }
+
+  /** Run the outgoing hooks and serialize; a reply that cannot be (a failing hook, a BigInt in a service's answer) becomes a 500. */
+  #serializeReply(reply: Message, conn: Connection): string | Promise<string> {
+    if (this.#outgoing.length > 0) {
+      return this.#applyOutgoing(reply, this.#context(reply, conn)).then(
+        (hooked) => this.#stringifyReply(hooked),
+        (err: unknown) => this.#unsendable(reply, err),
+      );
+    }
+    return this.#stringifyReply(reply);
+  }
+
+  #stringifyReply(reply: Message): string {
     try {
-      if (this.#outgoing.length > 0) {
-        const ctx = this.#context(reply, conn);
-        for (const hook of this.#outgoing) reply = hook(reply, ctx) ?? reply;
-      }
       return JSON.stringify(reply);
     } catch (err) {
-      this.options.logger.error(`reply on ${String(reply.channel)} could not be sent: ${err instanceof Error ? err.message : String(err)}`);
-      const fallback: Message = { channel: String(reply.channel), successful: false, error: new BayeuxError(500, 'server_error').toString() };
-      if (typeof reply.id === 'string' || typeof reply.id === 'number') fallback.id = reply.id;
-      return JSON.stringify(fallback);
+      return this.#unsendable(reply, err);
     }
+  }
+
+  #unsendable(reply: Message, err: unknown): string {
+    this.options.logger.error(`reply on ${String(reply.channel)} could not be sent: ${err instanceof Error ? err.message : String(err)}`);
+    const fallback: Message = { channel: String(reply.channel), successful: false, error: new BayeuxError(500, 'server_error').toString() };
+    if (typeof reply.id === 'string' || typeof reply.id === 'number') fallback.id = reply.id;
+    return JSON.stringify(fallback);
   }
 
   // ---------------------------------------------------------------- deliveries
@@ -571,10 +777,13 @@ export class Server extends EventEmitter<ServerEvents> {
    */
   #flush(woken: readonly Presence[]): void {
     const pushers: Presence[] = [];
+    let polls: Presence[] | undefined;
     for (const presence of woken) {
       const { sink } = presence;
       if (!sink || presence.ack) {
-        presence.held?.release();
+        // A long-polling session without acks: its queue is taken below, with the others', in one engine call.
+        if (!sink && !presence.ack && presence.held && this.options.engine.takeMany) (polls ??= []).push(presence);
+        else presence.held?.release();
         continue;
       }
       // A closing socket would lose what is taken for it; leave it queued for the next connect.
@@ -583,6 +792,21 @@ export class Server extends EventEmitter<ServerEvents> {
       else pushers.push(presence);
     }
     if (pushers.length > 0) void this.#push(pushers);
+    if (polls) this.#answerPolls(polls);
+  }
+
+  /**
+   * Answer the held long-polling connects woken in one tick with one engine
+   * call: each is released at once with its share of the batch, so nothing
+   * taken can go to a connect that was answered otherwise meanwhile.
+   */
+  #answerPolls(polls: readonly Presence[]): void {
+    const { engine } = this.options;
+    const batch = (engine.takeMany as NonNullable<typeof engine.takeMany>).call(engine, polls.map((p) => p.clientId));
+    batch.catch(() => undefined); // each connect's share reports the failure
+    for (let i = 0; i < polls.length; i++) {
+      (polls[i] as Presence).held?.release(false, batch.then((results) => results[i] ?? null));
+    }
   }
 
   async #push(pushers: readonly Presence[]): Promise<void> {
@@ -592,6 +816,7 @@ export class Server extends EventEmitter<ServerEvents> {
     try {
       results = engine.takeMany ? await engine.takeMany(ids) : await Promise.all(ids.map((id) => engine.take(id)));
     } catch (err) {
+      this.#observers.engineError();
       if (err instanceof EngineUnavailableError) this.#logUnavailable(err);
       else this.options.logger.error(`take for a push failed: ${err instanceof Error ? err.message : String(err)}`);
       return;
@@ -599,7 +824,11 @@ export class Server extends EventEmitter<ServerEvents> {
     for (let i = 0; i < pushers.length; i++) {
       const result = results[i];
       const presence = pushers[i] as Presence;
-      if (!result) continue;
+      if (!result) {
+        // The session is gone (ended on another node, or expired): tell the socket's client.
+        if (this.#presences.get(presence.clientId) === presence) this.#ended(presence, 'server');
+        continue;
+      }
       if (result.batch !== undefined) {
         // An acked session whose client left ext.ack off its connect: what was
         // taken stays unacknowledged and goes out in its next connect reply.
@@ -609,6 +838,7 @@ export class Server extends EventEmitter<ServerEvents> {
       if (result.dropped > 0 && (await this.#overflowed(presence.clientId, result.dropped))) continue;
       if (result.messages.length > 0 && presence.sink?.push) {
         this.#messagesOut += result.messages.length;
+        this.#observers.delivered(result.messages);
         presence.sink.push(result.messages);
       }
     }
@@ -632,6 +862,7 @@ export class Server extends EventEmitter<ServerEvents> {
 
   /** The engine dropped messages for a session; true when the session was ended for it. */
   async #overflowed(clientId: string, dropped: number): Promise<boolean> {
+    this.#observers.dropped(dropped);
     if (this.options.slowConsumer === 'disconnect') {
       await this.#kick(clientId, 'slow_consumer');
       return true;
@@ -643,18 +874,28 @@ export class Server extends EventEmitter<ServerEvents> {
   /** End a session on the server's initiative. */
   async #kick(clientId: string, reason: string): Promise<void> {
     const presence = this.#presences.get(clientId);
-    const sink = presence?.sink;
     if (await this.options.engine.destroy(clientId).catch(() => false)) {
-      this.options.logger.warn(`session ended by the server: ${reason}`);
+      this.options.logger.warn(`session ${shortId(clientId)} ended by the server: ${reason}`);
       this.#emit('disconnect', clientId, 'server');
     }
-    this.#forget(clientId);
+    if (presence) this.#ended(presence, reason);
+    else this.#forget(clientId);
+  }
+
+  /**
+   * A session with a connection here is gone: its held connect is answered
+   * (402, re-handshake), its socket told with a `/meta/disconnect` carrying
+   * `reconnect: 'handshake'`.
+   */
+  #ended(presence: Presence, reason: string): void {
+    const { clientId, sink } = presence;
+    this.#forget(clientId, presence.ended ?? 'server');
     sink?.push?.([
       JSON.stringify({
         channel: '/meta/disconnect',
         clientId,
         successful: true,
-        error: new BayeuxError(408, reason).toString(),
+        error: new BayeuxError(reason === 'slow_consumer' ? 408 : 402, reason).toString(),
         advice: { reconnect: 'handshake', interval: 0 },
       }),
     ]);
@@ -669,6 +910,7 @@ export class Server extends EventEmitter<ServerEvents> {
 
   #expired(clientId: string): void {
     this.#forget(clientId);
+    this.options.logger.info(`session ${shortId(clientId)} ended: timeout`);
     this.#emit('disconnect', clientId, 'timeout');
   }
 
@@ -680,23 +922,97 @@ export class Server extends EventEmitter<ServerEvents> {
     }
   }
 
+
+
   // ---------------------------------------------------------------- server-side API
 
-  /** Publish from the server. Resolves to the number of sessions it was queued for. */
-  async publish(channel: string, data: unknown): Promise<number> {
+  /**
+   * Publish from the server. Resolves to the number of sessions it was
+   * queued for. `except` (a clientId or a list) does not receive it; every
+   * copy carries `ext` and `id` when given.
+   */
+  async publish(channel: string, data: unknown, options: PublishOptions = {}): Promise<number> {
     if (!isPublishable(channel) || isService(channel)) throw ProtocolErrors.channelInvalid(channel);
+    const { except, ext, id } = checkPublishOptions(options);
     await this.open();
     await this.#local?.settled();
-    return this.#broadcast({ channel, data }, serverContext());
+    const message: Message = { channel, data };
+    if (id !== undefined) message.id = id;
+    if (ext !== undefined) message.ext = ext;
+    return this.#broadcast(message, this.#serverContext(), { except, ext, id });
   }
 
   /** Push one message to one session. Resolves to false for an unknown session. */
   async deliver(clientId: string, channel: string, data: unknown): Promise<boolean> {
     if (!isPublishable(channel)) throw ProtocolErrors.channelInvalid(channel);
+    if (typeof clientId !== 'string') throw new TypeError('deliver: clientId must be a string');
     await this.open();
     let message: Message = { channel, data };
-    for (const hook of this.#outgoing) message = hook(message, serverContext()) ?? message;
-    return this.options.engine.deliver(clientId, JSON.stringify(message));
+    if (this.#outgoing.length > 0) message = await this.#applyOutgoing(message, this.#serverContext());
+    const delivered = await this.options.engine.deliver(clientId, JSON.stringify(message));
+    if (delivered) this.#emit('deliver', clientId, channel, data);
+    return delivered;
+  }
+
+  /**
+   * Subscribe a session to a channel or pattern from the server (a room
+   * join). False for an unknown session; rejects with
+   * `403:<max>:subscription_limit` beyond `maxSubscriptions`. Fires
+   * `subscribe`. Works for a session held by any node.
+   */
+  async join(clientId: string, channel: string): Promise<boolean> {
+    checkRoom(clientId, channel);
+    await this.open();
+    if (isService(channel)) return this.options.engine.exists(clientId);
+    const ok = await this.#subscribeSession(this.options.engine, clientId, channel);
+    if (ok) this.#emit('subscribe', clientId, channel);
+    return ok;
+  }
+
+  /** Unsubscribe a session from the server. False for an unknown session. Fires `unsubscribe`. */
+  async leave(clientId: string, channel: string): Promise<boolean> {
+    checkRoom(clientId, channel);
+    await this.open();
+    if (isService(channel)) return this.options.engine.exists(clientId);
+    const ok = await this.options.engine.unsubscribe(clientId, channel);
+    if (ok) this.#emit('unsubscribe', clientId, channel);
+    return ok;
+  }
+
+  /** The clientIds subscribed to exactly `channel` (a channel or pattern), cluster-wide; in-process subscribers are not listed. */
+  async subscribers(channel: string): Promise<string[]> {
+    if (!isValidChannel(channel)) throw ProtocolErrors.channelInvalid(channel);
+    await this.open();
+    const ids = await this.options.engine.subscribers(channel);
+    const local = await this.#local?.id();
+    return local === undefined ? ids : ids.filter((id) => id !== local);
+  }
+
+  /**
+   * End a session from the server. Its client is told to handshake again
+   * (a held connect gets `402::session_unknown`, a WebSocket a
+   * `/meta/disconnect`, both with `reconnect: 'handshake'`). Fires
+   * `disconnect` with reason `server`. False for an unknown session.
+   */
+  async disconnect(clientId: string): Promise<boolean> {
+    if (typeof clientId !== 'string') throw new TypeError('disconnect: clientId must be a string');
+    await this.open();
+    // The engine wakes whichever node holds the session's connection, which answers it.
+    if (!(await this.options.engine.destroy(clientId))) return false;
+    this.#connected.delete(clientId);
+    this.options.logger.info(`session ${shortId(clientId)} ended: server`);
+    this.#emit('disconnect', clientId, 'server');
+    return true;
+  }
+
+  /** The per-session data of `clientId` (every method rejects with 402 for an unknown session). */
+  session(clientId: string): SessionData {
+    if (typeof clientId !== 'string') throw new TypeError('session: clientId must be a string');
+    return new EngineSessionData(this.options.engine, clientId, this.options.maxSessionDataBytes);
+  }
+
+  #serverContext(): Context {
+    return new MessageContext(undefined, { transport: 'local', req: undefined, socket: undefined, ip: undefined }, this.#openSession);
   }
 
   /** An in-process subscriber: sees every publish to channels matching `pattern`, from any client or node. */
@@ -713,7 +1029,7 @@ export class Server extends EventEmitter<ServerEvents> {
     return {
       sessions: engine.sessions,
       subscriptions: engine.subscriptions,
-      heldConnections: this.#presences.heldCount,
+      heldConnections: this.#holds.size,
       sockets: this.#sockets,
       messagesIn: this.#messagesIn,
       messagesOut: this.#messagesOut,
@@ -725,6 +1041,7 @@ export class Server extends EventEmitter<ServerEvents> {
     if (this.#closed) return;
     this.#closed = true;
     for (const presence of this.#presences.values()) presence.held?.release();
+    this.#holds.releaseAll();
     this.#local?.stop();
     // Let the released connects (and any request under way) take their
     // queues and reply before the engine goes; at most `closeGraceMs`.
@@ -743,151 +1060,32 @@ export class Server extends EventEmitter<ServerEvents> {
   }
 }
 
-function serverContext(): Context {
-  return { client: undefined, transport: 'local', req: undefined, socket: undefined, ip: undefined };
+/** A clientId cut short for logs: enough to tell sessions apart, not enough to use one. */
+function shortId(clientId: string | undefined): string {
+  return clientId === undefined ? '-' : clientId.slice(0, 6) + '…';
+}
+
+function checkRoom(clientId: unknown, channel: unknown): void {
+  if (typeof clientId !== 'string') throw new TypeError('clientId must be a string');
+  if (!isValidChannel(channel) || isMeta(channel)) throw ProtocolErrors.channelInvalid(channel);
+}
+
+/** Validate `publish()` options; TypeErrors name the bad one. */
+function checkPublishOptions(options: PublishOptions): { except: string[] | undefined; ext: Record<string, unknown> | undefined; id: string | number | undefined } {
+  if (!isObject(options)) throw new TypeError('publish options must be an object');
+  for (const key of Object.keys(options)) {
+    if (key !== 'except' && key !== 'ext' && key !== 'id') throw new TypeError(`unknown publish option ${key}`);
+  }
+  const { except, ext, id } = options;
+  let list: string[] | undefined;
+  if (typeof except === 'string') list = [except];
+  else if (Array.isArray(except) && except.every((e) => typeof e === 'string')) list = [...(except as string[])];
+  else if (except !== undefined) throw new TypeError('publish option except must be a clientId or a list of them');
+  if (ext !== undefined && !isObject(ext)) throw new TypeError('publish option ext must be an object');
+  if (id !== undefined && typeof id !== 'string' && typeof id !== 'number') throw new TypeError('publish option id must be a string or a number');
+  return { except: list, ext, id };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
-
-/** A timed wait that can be released early or aborted. Resolves to true when aborted. */
-class Wait {
-  readonly done: Promise<boolean>;
-  #resolve!: (aborted: boolean) => void;
-  #timer: NodeJS.Timeout | undefined;
-  #signal: AbortSignal | undefined;
-  #onAbort = (): void => this.#finish(true);
-
-  constructor(ms: number, signal: AbortSignal | undefined) {
-    this.done = new Promise((resolve) => (this.#resolve = resolve));
-    this.#timer = setTimeout(() => this.#finish(false), ms);
-    this.#signal = signal;
-    if (signal?.aborted) this.#finish(true);
-    else signal?.addEventListener('abort', this.#onAbort, { once: true });
-  }
-
-  release(): void {
-    this.#finish(false);
-  }
-
-  #finish(aborted: boolean): void {
-    clearTimeout(this.#timer);
-    this.#signal?.removeEventListener('abort', this.#onAbort);
-    this.#resolve(aborted);
-  }
-}
-
-/**
- * The server's own session for in-process subscribers: an engine session
- * like any other, so it sees publishes from every node, kept alive by a
- * timer and re-created if the engine lost it.
- */
-class LocalClient {
-  readonly #server: Server;
-  readonly #presences: Presences;
-  readonly #listeners = new Map<string, Set<LocalListener>>();
-  #id: Promise<string> | undefined;
-  #pending: Promise<unknown> = Promise.resolve();
-  #timer: NodeJS.Timeout | undefined;
-  #stopped = false;
-
-  constructor(server: Server, presences: Presences) {
-    this.#server = server;
-    this.#presences = presences;
-  }
-
-  /** Resolves when every subscribe/unsubscribe issued so far reached the engine. */
-  settled(): Promise<unknown> {
-    return this.#pending;
-  }
-
-  add(pattern: string, listener: LocalListener): LocalSubscription {
-    let set = this.#listeners.get(pattern);
-    const first = !set;
-    if (!set) this.#listeners.set(pattern, (set = new Set()));
-    set.add(listener);
-    const ready = this.#queue(async () => {
-      if (first) await this.#server.options.engine.subscribe(await this.#session(), pattern);
-    });
-    let done: Promise<void> | undefined;
-    const unsubscribe = (): Promise<void> => {
-      done ??= this.#queue(async () => {
-        const current = this.#listeners.get(pattern);
-        if (!current?.delete(listener) || current.size > 0) return;
-        this.#listeners.delete(pattern);
-        await this.#server.options.engine.unsubscribe(await this.#session(), pattern);
-      });
-      return done;
-    };
-    return Object.assign(unsubscribe, { unsubscribe, ready });
-  }
-
-  stop(): void {
-    this.#stopped = true;
-    clearInterval(this.#timer);
-  }
-
-  #queue(task: () => Promise<void>): Promise<void> {
-    const run = this.#pending.then(task);
-    this.#pending = run.catch((err: unknown) => {
-      this.#server.options.logger.error(`local subscription failed: ${err instanceof Error ? err.message : String(err)}`);
-    });
-    return run;
-  }
-
-  #session(): Promise<string> {
-    this.#id ??= this.#create();
-    return this.#id;
-  }
-
-  async #create(): Promise<string> {
-    const { engine, maxInterval } = this.#server.options;
-    await this.#server.open();
-    const id = await engine.createSession({ ack: false, ttl: maxInterval });
-    const presence = this.#presences.ensure(id, false);
-    presence.sink = {
-      transport: 'local',
-      push: (messages) => this.#dispatch(messages),
-    };
-    if (!this.#timer) {
-      this.#timer = setInterval(() => void this.#keepAlive(), Math.max(20, maxInterval / 3));
-      this.#timer.unref();
-    }
-    return id;
-  }
-
-  /** Touch the session; if the engine lost it (expiry during an outage), make a new one and subscribe again. */
-  async #keepAlive(): Promise<void> {
-    if (this.#stopped || !this.#id) return;
-    const { engine, maxInterval } = this.#server.options;
-    try {
-      const id = await this.#id;
-      if (await engine.touch(id, maxInterval)) return;
-      this.#presences.delete(id);
-      this.#id = this.#create();
-      const fresh = await this.#id;
-      for (const pattern of this.#listeners.keys()) await engine.subscribe(fresh, pattern);
-    } catch (err) {
-      this.#server.options.logger.warn(`local client keep-alive failed: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
-
-  #dispatch(messages: readonly string[]): void {
-    for (const text of messages) {
-      const message = JSON.parse(text) as Message;
-      for (const [pattern, listeners] of this.#listeners) {
-        if (!matches(pattern, message.channel)) continue;
-        for (const listener of listeners) {
-          try {
-            listener(message.data, message);
-          } catch (err) {
-            this.#server.options.logger.error(`subscriber of ${pattern} threw: ${err instanceof Error ? err.message : String(err)}`);
-          }
-        }
-      }
-    }
-  }
-}
-
-

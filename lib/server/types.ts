@@ -17,7 +17,8 @@ export interface Advice {
 export interface Message {
   channel: string;
   clientId?: string;
-  id?: string;
+  /** The request's id, echoed in its reply. Bayeux says string; numbers are accepted and echoed as sent. */
+  id?: string | number;
   data?: unknown;
   ext?: Record<string, unknown>;
   advice?: Advice;
@@ -73,6 +74,32 @@ export interface Context {
   readonly socket: unknown;
   /** The client's address. */
   readonly ip: string | undefined;
+  /**
+   * The sender's per-session data (see {@link SessionData}). In
+   * `/meta/handshake` middleware the session does not exist yet: what is
+   * set there is kept when the handshake succeeds.
+   */
+  readonly session: SessionData;
+}
+
+/**
+ * Per-session data: JSON values by key, bounded by `maxSessionDataBytes`,
+ * gone with the session, shared by every node on a shared engine. Every
+ * method rejects with `402::session_unknown` for a session that does not
+ * exist (any more).
+ */
+export interface SessionData {
+  /** The value stored under `key`, or undefined. */
+  get<T = unknown>(key: string): Promise<T | undefined>;
+  /**
+   * Store a JSON-serializable value (`undefined` deletes). Rejects with a
+   * `BayeuxError` `413:<max>:session_data_too_large` beyond
+   * `maxSessionDataBytes`, and a `TypeError` for a value JSON cannot hold.
+   */
+  set(key: string, value: unknown): Promise<void>;
+  delete(key: string): Promise<void>;
+  /** Every key and value. */
+  all(): Promise<Record<string, unknown>>;
 }
 
 /** A `next` callback: call it with nothing to go on, or with an error to refuse the message. */
@@ -92,9 +119,11 @@ export type ServiceHandler = (message: Message, ctx: Context) => unknown;
  * A hook on everything the server sends: meta and service replies (once per
  * reply) and published messages (once per publish, before fan-out). Change
  * the message in place or return a replacement. `ctx` is the requester's
- * for replies and the publisher's for published messages.
+ * for replies and the publisher's for published messages. It may be async:
+ * the reply waits for it. A throw or rejection turns that reply into a
+ * `500::server_error` refusal (and is logged).
  */
-export type OutgoingHook = (message: Message, ctx: Context) => Message | void;
+export type OutgoingHook = (message: Message, ctx: Context) => Message | void | Promise<Message | void>;
 
 /** Server events and their arguments. */
 export interface ServerEvents {
@@ -103,7 +132,20 @@ export interface ServerEvents {
   disconnect: [clientId: string, reason: 'client' | 'timeout' | 'server'];
   subscribe: [clientId: string, channel: string];
   unsubscribe: [clientId: string, channel: string];
-  publish: [clientId: string | undefined, channel: string, data: unknown];
+  /** A publish (clientId undefined for the server's own), with the message as published. */
+  publish: [clientId: string | undefined, channel: string, data: unknown, message: Message];
+  /** `deliver()` queued a message for one session. */
+  deliver: [clientId: string, channel: string, data: unknown];
+}
+
+/** Options of `cometd.publish()`. */
+export interface PublishOptions {
+  /** A clientId, or a list of them, that must not receive this message. */
+  except?: string | readonly string[];
+  /** The `ext` every copy carries. */
+  ext?: Record<string, unknown>;
+  /** The `id` every copy carries. */
+  id?: string | number;
 }
 
 /** `stats()` */

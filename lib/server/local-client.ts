@@ -1,0 +1,169 @@
+/**
+ * In-process subscribers (`cometd.subscribe`): the server's own session,
+ * fed by the engine like any other, so it sees publishes from every node.
+ */
+import { matches } from '../channel.js';
+import type { Presences } from './presence.js';
+import type { Server } from './server.js';
+import type { Message } from './types.js';
+
+/** An in-process subscription: call it (or its `unsubscribe`) to stop. */
+export interface LocalSubscription {
+  (): Promise<void>;
+  unsubscribe(): Promise<void>;
+  /** Settles when the subscription is active in the engine. */
+  readonly ready: Promise<void>;
+}
+
+/** What an in-process subscriber learns besides the message. */
+export interface LocalMessageInfo {
+  /**
+   * The publisher's clientId; undefined for the server's own publishes
+   * (and, on a shared engine, for publishes made on another node).
+   */
+  client: string | undefined;
+}
+
+/** An in-process subscriber. It may return a promise; a rejection is logged. */
+export type LocalListener = (data: unknown, message: Message, info: LocalMessageInfo) => unknown;
+
+
+/**
+ * The server's own session for in-process subscribers: an engine session
+ * like any other, so it sees publishes from every node, kept alive by a
+ * timer and re-created if the engine lost it.
+ */
+export class LocalClient {
+  readonly #server: Server;
+  readonly #presences: Presences;
+  readonly #listeners = new Map<string, Set<LocalListener>>();
+  #id: Promise<string> | undefined;
+  #pending: Promise<unknown> = Promise.resolve();
+  /** Who published recent messages on this node, by their serialized text (two one-second generations). */
+  #origins = new Map<string, string>();
+  #olderOrigins = new Map<string, string>();
+  #rotated = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(server: Server, presences: Presences) {
+    this.#server = server;
+    this.#presences = presences;
+  }
+
+  /** This node's local session id, once it has one. */
+  async id(): Promise<string | undefined> {
+    return this.#id?.catch(() => undefined);
+  }
+
+  /** Remember who published `text` on this node, so subscribers learn it as `info.client`. */
+  published(text: string, client: string | undefined): void {
+    if (client === undefined) return;
+    const now = Date.now();
+    if (now - this.#rotated > 1000) {
+      this.#olderOrigins = this.#origins;
+      this.#origins = new Map();
+      this.#rotated = now;
+    }
+    this.#origins.set(text, client);
+  }
+
+  /** Resolves when every subscribe/unsubscribe issued so far reached the engine. */
+  settled(): Promise<unknown> {
+    return this.#pending;
+  }
+
+  add(pattern: string, listener: LocalListener): LocalSubscription {
+    let set = this.#listeners.get(pattern);
+    const first = !set;
+    if (!set) this.#listeners.set(pattern, (set = new Set()));
+    set.add(listener);
+    const ready = this.#queue(async () => {
+      if (first) await this.#server.options.engine.subscribe(await this.#session(), pattern);
+    });
+    let done: Promise<void> | undefined;
+    const unsubscribe = (): Promise<void> => {
+      done ??= this.#queue(async () => {
+        const current = this.#listeners.get(pattern);
+        if (!current?.delete(listener) || current.size > 0) return;
+        this.#listeners.delete(pattern);
+        await this.#server.options.engine.unsubscribe(await this.#session(), pattern);
+      });
+      return done;
+    };
+    return Object.assign(unsubscribe, { unsubscribe, ready });
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+  }
+
+  #queue(task: () => Promise<void>): Promise<void> {
+    const run = this.#pending.then(task);
+    this.#pending = run.catch((err: unknown) => {
+      this.#server.options.logger.error(`local subscription failed: ${err instanceof Error ? err.message : String(err)}`);
+    });
+    return run;
+  }
+
+  #session(): Promise<string> {
+    this.#id ??= this.#create();
+    return this.#id;
+  }
+
+  async #create(): Promise<string> {
+    const { engine, maxInterval } = this.#server.options;
+    await this.#server.open();
+    const id = await engine.createSession({ ack: false, ttl: maxInterval });
+    const presence = this.#presences.ensure(id, false);
+    presence.sink = {
+      transport: 'local',
+      push: (messages) => this.#dispatch(messages),
+    };
+    if (!this.#timer) {
+      this.#timer = setInterval(() => void this.#keepAlive(), Math.max(20, maxInterval / 3));
+      this.#timer.unref();
+    }
+    return id;
+  }
+
+  /** Touch the session; if the engine lost it (expiry during an outage), make a new one and subscribe again. */
+  async #keepAlive(): Promise<void> {
+    if (this.#stopped || !this.#id) return;
+    const { engine, maxInterval } = this.#server.options;
+    try {
+      const id = await this.#id;
+      if (await engine.touch(id, maxInterval)) return;
+      this.#presences.delete(id);
+      this.#id = this.#create();
+      const fresh = await this.#id;
+      for (const pattern of this.#listeners.keys()) await engine.subscribe(fresh, pattern);
+    } catch (err) {
+      this.#server.options.logger.warn(`local client keep-alive failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  #dispatch(messages: readonly string[]): void {
+    for (const text of messages) {
+      const message = JSON.parse(text) as Message;
+      const info: LocalMessageInfo = { client: this.#origins.get(text) ?? this.#olderOrigins.get(text) };
+      for (const [pattern, listeners] of this.#listeners) {
+        if (!matches(pattern, message.channel)) continue;
+        for (const listener of listeners) {
+          const failed = (err: unknown): void => {
+            this.#server.options.logger.error(`subscriber of ${pattern} failed: ${err instanceof Error ? err.message : String(err)}`);
+          };
+          try {
+            const result = listener(message.data, message, info);
+            if (result && typeof (result as PromiseLike<unknown>).then === 'function') (result as Promise<unknown>).then(undefined, failed);
+          } catch (err) {
+            failed(err);
+          }
+        }
+      }
+    }
+  }
+}
+
+
