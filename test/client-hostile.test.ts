@@ -161,6 +161,22 @@ describe('repeated handshakes back off', () => {
     });
   }
 
+  test('a caller that connects again on every disconnect from reconnect: none', { timeout: 15_000 }, async () => {
+    const h = await hostile((message) => message.channel === '/meta/connect'
+      ? { ...reply(message), successful: false, error: '403::go_away', advice: { reconnect: 'none' } }
+      : reply(message));
+    const c = client(h.url, { retryDelay: 100, maxRetryDelay: 1000 });
+    let stopped = false;
+    c.on('disconnected', function connectAgain() {
+      if (!stopped) c.connect().catch(() => undefined);
+    });
+    c.connect().catch(() => undefined);
+    await sleep(2000);
+    stopped = true;
+    assert.ok(h.counts.handshakes >= 2, `the client handshook again (${h.counts.handshakes})`);
+    assert.ok(h.counts.handshakes < 15, `${h.counts.handshakes} handshakes in 2 s`);
+  });
+
   test('a session that lived longer than maxRetryDelay handshakes again at once', { timeout: 15_000 }, async () => {
     let refuse = false;
     const h = await hostile((message) => {

@@ -169,8 +169,6 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #connectPending = false;
   #firstConnect = true;
-  /** A connect of this session has succeeded. */
-  #sessionConnected = false;
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #attempt = 0;
@@ -320,7 +318,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     const wasConnected = this.#state === 'connected';
     const oldClientId = this.#clientId;
     this.#attempt = 0;
-    this.#startHandshake(true);
+    this.#startHandshake();
     if (oldClientId) {
       // Best effort: let the server end the old session now rather than at its timeout.
       this.#lp.send([{ channel: '/meta/disconnect', clientId: oldClientId, id: String(++this.#nextId) }], this.#options.maxNetworkDelay);
@@ -430,7 +428,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
   // ---------------------------------------------------------------- session
 
   #start(): void {
-    if (this.#state === 'disconnected') this.#startHandshake(true);
+    if (this.#state === 'disconnected') this.#startHandshake();
   }
 
   #whenConnected(): Promise<void> {
@@ -439,21 +437,20 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
 
   /**
    * Forget the session (what was sent goes back in the queue) and handshake.
-   * Whatever the reason, a handshake less than `maxRetryDelay` after the
-   * previous one waits first, `retryDelay` doubling each time up to
-   * `maxRetryDelay`; one the caller asked for (`connect()`, `reconnect()`)
-   * goes at once.
+   * Whatever the reason (the server's advice, a refused connect, a caller's
+   * `connect()` or `reconnect()`), a handshake less than `maxRetryDelay`
+   * after the previous one waits first, `retryDelay` doubling each time up
+   * to `maxRetryDelay`, with jitter.
    */
-  #startHandshake(requested: boolean): void {
+  #startHandshake(): void {
     this.#state = 'handshaking';
     this.#teardown(new BayeuxClientError('cancelled', 'A new session is starting'), false);
     this.#clientId = undefined;
     this.#transport = undefined;
-    this.#sessionConnected = false;
     this.#ack.reset();
     const epoch = this.#epoch;
     const last = this.#lastHandshakeAt;
-    const repeated = !requested && last !== undefined && Date.now() - last < this.#options.maxRetryDelay;
+    const repeated = last !== undefined && Date.now() - last < this.#options.maxRetryDelay;
     this.#handshakeAttempt = repeated ? this.#handshakeAttempt + 1 : 0;
     if (this.#handshakeAttempt === 0) {
       this.#sendHandshake(epoch);
@@ -659,7 +656,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
   #rehandshake(error: Error | undefined): void {
     const wasConnected = this.#state === 'connected';
     this.#log.info(`bayeux re-handshake: ${error ? error.message : 'the server asked for one'}`);
-    this.#startHandshake(false);
+    this.#startHandshake();
     if (wasConnected) this.emit('disconnected', error ? { reason: 'session', error } : { reason: 'session' });
   }
 
@@ -768,7 +765,6 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     const reconnect = reply.advice?.reconnect;
     if (reply.successful === true) {
       this.#firstConnect = false;
-      this.#sessionConnected = true;
       this.#attempt = 0;
       if (this.#state === 'reconnecting') this.#becomeConnected();
       if (reconnect === 'none') {
