@@ -27,12 +27,17 @@ export interface BayeuxClientOptions {
   /**
    * First delay, in ms, before reconnecting after a network failure. Each
    * further failure doubles it, up to {@link maxRetryDelay}; the actual
-   * delay is drawn at random between half of it and all of it.
+   * delay is drawn at random between half of it and all of it. The same
+   * schedule spaces handshakes that follow each other within
+   * {@link maxRetryDelay}, whatever asked for them (the server's advice, a
+   * refused connect, `connect()` or `reconnect()`). 1 to 2147483647.
    * @default 1000
    */
   retryDelay?: number;
   /**
-   * Longest delay, in ms, between reconnection attempts.
+   * Longest delay, in ms, between reconnection attempts; also how soon
+   * after the previous handshake a new one counts as repeated and waits.
+   * 1 to 2147483647.
    * @default 30000
    */
   maxRetryDelay?: number;
@@ -52,6 +57,7 @@ export interface BayeuxClientOptions {
    * How long, in ms, to wait for an answer before giving up on a request
    * (beyond the server's connect timeout, for `/meta/connect`), and for a
    * WebSocket to open. A request that times out counts as a network failure.
+   * 1 to 2147483647.
    * @default 10000
    */
   maxNetworkDelay?: number;
