@@ -1083,6 +1083,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
   }
 
   #failedMessage(error: BayeuxError | BayeuxClientError, message: BayeuxMessage): void {
+    this.#log.warn(`bayeux refused ${String(message.channel)}: ${error instanceof BayeuxError ? error.toString() : error.message}`);
     const onError = this.#options.onError;
     if (onError) {
       const rethrow = (thrown: unknown): void => {
