@@ -129,6 +129,23 @@ describe('advice from the server is clamped', () => {
     for (const res of held) res.destroy();
   });
 
+  test('a server that answers every held connect at once, empty, is polled at a backed-off pace', { timeout: 15_000 }, async () => {
+    const h = await hostile((message) => reply(message, { advice: { reconnect: 'retry', interval: 0, timeout: 30_000 } }));
+    const c = client(h.url, { retryDelay: 100, maxRetryDelay: 1000 });
+    await c.connect();
+    await sleep(2000);
+    assert.ok(h.counts.connects < 25, `${h.counts.connects} connects in 2 s`);
+    assert.equal(c.state, 'connected');
+  });
+
+  test('a server that asks for polling at interval 0 and timeout 0 is polled at a backed-off pace', { timeout: 15_000 }, async () => {
+    const h = await hostile((message) => reply(message, { advice: { reconnect: 'retry', interval: 0, timeout: 0 } }));
+    const c = client(h.url, { retryDelay: 100, maxRetryDelay: 1000 });
+    await c.connect();
+    await sleep(2000);
+    assert.ok(h.counts.connects < 25, `${h.counts.connects} connects in 2 s`);
+  });
+
   test('negative and non-numeric advice is ignored or clamped to 0', { timeout: 10_000 }, async () => {
     const h = await hostile((message) => reply(message, { advice: { reconnect: 'retry', interval: -5, timeout: 'soon' as never } }));
     const c = client(h.url, { retryDelay: 50, maxRetryDelay: 500 });
@@ -184,7 +201,8 @@ describe('repeated handshakes back off', () => {
         refuse = false;
         return { ...reply(message), successful: false, error: '402::session_unknown', advice: { reconnect: 'handshake', interval: 0 } };
       }
-      return reply(message, { advice: { reconnect: 'retry', interval: 100, timeout: 0 } });
+      // Polling every 600 ms: slow enough not to count as idle polling.
+      return reply(message, { advice: { reconnect: 'retry', interval: 600, timeout: 0 } });
     });
     // A backoff would wait at least half of retryDelay (2 s); a prompt handshake comes within one connect interval.
     const c = client(h.url, { retryDelay: 4000, maxRetryDelay: 4000 });

@@ -11,7 +11,7 @@
 
 import { AckTracker } from './ack.js';
 import { channelMatches, isMetaChannel, isValidChannel, isValidPattern } from './channel.js';
-import { MAX_ADVICE_INTERVAL, MAX_ADVICE_TIMEOUT, timerDelay } from './constants.js';
+import { IDLE_POLLS_ALLOWED, MAX_ADVICE_INTERVAL, MAX_ADVICE_TIMEOUT, MIN_IDLE_POLL_MS, timerDelay } from './constants.js';
 import { TypedEmitter } from './emitter.js';
 import { BayeuxClientError, BayeuxError } from './errors.js';
 import { LongPollingTransport, type FetchFunction } from './long-polling.js';
@@ -175,6 +175,11 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
   /** When the last handshake was sent, and how many came too soon after the one before. */
   #lastHandshakeAt: number | undefined;
   #handshakeAttempt = 0;
+  /** Messages delivered so far, and the count and time when the outstanding connect was sent. */
+  #delivered = 0;
+  #connectMark = { delivered: 0, at: 0 };
+  /** Connects in a row that came back quickly with nothing. */
+  #idlePolls = 0;
 
   #listeners = new Set<ClientChannelListener>();
 
@@ -744,8 +749,10 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     // The first connect of a session (or after a failure) asks for an immediate answer.
     if (this.#firstConnect) template.advice = { timeout: 0 };
     const timeout = (this.#firstConnect ? 0 : this.#advice.timeout) + this.#options.maxNetworkDelay;
+    const first = this.#firstConnect;
+    this.#connectMark = { delivered: this.#delivered, at: Date.now() };
     const item: Outgoing = this.#item('connect', template, {
-      reply: (reply) => this.#connectReplied(reply, epoch),
+      reply: (reply) => this.#connectReplied(reply, epoch, first),
       fail: (_error, final) => {
         if (epoch !== this.#epoch) return;
         this.#connectPending = false;
@@ -756,7 +763,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     this.#guard(this.#transmit([item], this.#transport, timeout, 'connect'));
   }
 
-  #connectReplied(reply: BayeuxMessage, epoch: number): void {
+  #connectReplied(reply: BayeuxMessage, epoch: number, first: boolean): void {
     if (epoch !== this.#epoch) return;
     this.#connectPending = false;
     // Disconnecting: the server answers the held connect, often with 402; nothing more to do.
@@ -772,7 +779,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
       } else if (reconnect === 'handshake') {
         this.#rehandshake(undefined);
       } else if (this.#state === 'connected') {
-        this.#scheduleConnect(this.#advice.interval);
+        this.#scheduleConnect(this.#nextConnectDelay(first));
       }
       return;
     }
@@ -787,6 +794,24 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     } else {
       this.#retryLater(() => this.#sendConnect(epoch), this.#advice.interval);
     }
+  }
+
+  /**
+   * The server's interval, unless connects keep coming back at once with
+   * nothing (a server that does not hold them, or asks for polling with no
+   * interval): after a few such idle polls in a row, the retry schedule.
+   */
+  #nextConnectDelay(first: boolean): number {
+    const interval = this.#advice.interval;
+    const idle = !first && this.#delivered === this.#connectMark.delivered
+      && Date.now() - this.#connectMark.at + interval < MIN_IDLE_POLL_MS;
+    this.#idlePolls = idle ? this.#idlePolls + 1 : 0;
+    if (this.#idlePolls <= IDLE_POLLS_ALLOWED) return interval;
+    const n = this.#idlePolls - IDLE_POLLS_ALLOWED - 1;
+    const base = Math.min(this.#options.maxRetryDelay, this.#options.retryDelay * 2 ** Math.min(n, 30));
+    const delay = Math.max(interval, base / 2 + Math.random() * (base / 2));
+    this.#log.info(`bayeux backoff: ${this.#idlePolls} connects in a row answered at once with nothing, waiting ${Math.round(delay)} ms`);
+    return delay;
   }
 
   // ---------------------------------------------------------------- queue
@@ -1015,6 +1040,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
       const item = reply.id === undefined ? undefined : this.#inflight.get(String(reply.id));
       deliveries = this.#ack.incomingConnect(reply, item?.kind === 'connect' ? item.sentAck : undefined, deliveries);
     }
+    this.#delivered += deliveries.length;
     for (const message of deliveries) this.#dispatch(message);
     for (const reply of replies) {
       const id = reply.id === undefined ? undefined : String(reply.id);

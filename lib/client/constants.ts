@@ -13,6 +13,16 @@ export const MAX_ADVICE_INTERVAL = 60_000;
 /** `advice.timeout` is clamped to 0..this many ms (ten minutes). */
 export const MAX_ADVICE_TIMEOUT = 600_000;
 
+/**
+ * A connect cycle (answer plus `advice.interval`) shorter than this, that
+ * brought no message, is an idle poll: a server that answers held connects
+ * at once, or asks for polling with no interval.
+ */
+export const MIN_IDLE_POLL_MS = 500;
+
+/** Idle polls in a row allowed before the connect loop backs off. */
+export const IDLE_POLLS_ALLOWED = 3;
+
 /** Default `maxResponseBytes`: 16 MiB. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1_048_576;
 
