@@ -30,7 +30,9 @@ export interface BayeuxClientOptions {
    * delay is drawn at random between half of it and all of it. The same
    * schedule spaces handshakes that follow each other within
    * {@link maxRetryDelay}, whatever asked for them (the server's advice, a
-   * refused connect, `connect()` or `reconnect()`). 1 to 2147483647.
+   * refused connect, `connect()` or `reconnect()`), and connects after
+   * more than three in a row came back within 500 ms with nothing (a
+   * server that does not hold them). 1 to 2147483647.
    * @default 1000
    */
   retryDelay?: number;
