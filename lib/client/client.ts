@@ -311,7 +311,8 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
   /**
    * Drop the current session and handshake again, subscribing every
    * subscription again. Messages waiting to be sent are kept. Resolves
-   * once connected.
+   * once connected. Like every handshake, one within `maxRetryDelay` of
+   * the previous one waits first (see the `retryDelay` option).
    */
   reconnect(): Promise<void> {
     if (this.#state === 'disconnecting') return Promise.reject(new BayeuxClientError('disconnected', 'The client is disconnecting'));
