@@ -11,8 +11,8 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
-import { WebSocketServer } from 'ws';
-import { BayeuxClient, BayeuxClientError, type BayeuxClientOptions, type BayeuxMessage } from '../lib/client/node.js';
+import { WebSocket, WebSocketServer } from 'ws';
+import { BayeuxClient, BayeuxClientError, type BayeuxClientOptions, type BayeuxMessage, type WebSocketConstructor } from '../lib/client/node.js';
 import { startServer, waitFor, type TestServer } from './helpers/http-server.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -263,7 +263,10 @@ describe('maxResponseBytes', () => {
     await waitFor(() => types.includes('too-large'), 5000, 'a too-large error');
   });
 
-  test('a WebSocket frame beyond maxResponseBytes closes the socket; the client falls back and lives', { timeout: 20_000 }, async () => {
+  for (const [name, extra] of [
+    ['the default ws socket (maxPayload)', {}],
+    ['a WebSocket constructor given as an option (length check)', { WebSocket: WebSocket as unknown as WebSocketConstructor }],
+  ] as const) test(`a WebSocket frame beyond maxResponseBytes closes the socket, with ${name}`, { timeout: 20_000 }, async () => {
     const h = await hostile((message) => reply(message, { advice: { reconnect: 'retry', interval: 0, timeout: 500 } }));
     const wss = new WebSocketServer({ noServer: true });
     cleanups.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));
@@ -281,7 +284,7 @@ describe('maxResponseBytes', () => {
         });
       });
     });
-    const c = client(h.url, { transports: ['websocket', 'long-polling'], maxResponseBytes: 1_048_576, retryDelay: 50, maxRetryDelay: 200 });
+    const c = client(h.url, { transports: ['websocket', 'long-polling'], maxResponseBytes: 1_048_576, retryDelay: 50, maxRetryDelay: 200, ...extra });
     const types: string[] = [];
     c.on('error', (error) => { if (error instanceof BayeuxClientError) types.push(error.type); });
     const got: unknown[] = [];

@@ -104,11 +104,14 @@ export interface BayeuxClientOptions {
   fetch?: FetchFunction;
   /**
    * Largest response body or WebSocket frame the client reads, in bytes
-   * (1024 to 2147483647). A longer one is abandoned unread (the request is
-   * aborted, the socket closed, `ws` refuses it before buffering it) and
-   * counts as a network failure, with a `BayeuxClientError` of type
-   * `too-large`. A `fetch` whose response has no `body` stream is read whole
-   * and then checked.
+   * (1024 to 2147483647). A longer one is abandoned (a response is
+   * cancelled as soon as it passes the limit, or before reading when its
+   * `Content-Length` does; a socket is closed) and counts as a network
+   * failure, with a `BayeuxClientError` of type `too-large`. In Node 20,
+   * the `ws` socket the client opens by default refuses such a frame
+   * before buffering it; other WebSockets (browsers', Node 22's, a
+   * `WebSocket` option) deliver it whole first. A `fetch` whose response
+   * has no `body` stream is read whole and then checked.
    * @default 16777216 (16 MiB)
    */
   maxResponseBytes?: number;
