@@ -11,12 +11,15 @@
 
 import { AckTracker } from './ack.js';
 import { channelMatches, isMetaChannel, isValidChannel, isValidPattern } from './channel.js';
+import { IDLE_POLLS_ALLOWED, MAX_ADVICE_INTERVAL, MAX_ADVICE_TIMEOUT, MIN_IDLE_POLL_MS, timerDelay } from './constants.js';
 import { TypedEmitter } from './emitter.js';
 import { BayeuxClientError, BayeuxError } from './errors.js';
 import { LongPollingTransport, type FetchFunction } from './long-polling.js';
 import type { BayeuxExtension, BayeuxMessage, TransportName } from './message.js';
+import { ClientLog, isThenable, shortId } from './logger.js';
 import { resolveOptions, type BayeuxClientOptions, type ResolvedOptions } from './options.js';
-import { WebSocketTransport, webSocketUrl, type WebSocketConstructor } from './websocket.js';
+import { TimeSync } from './timesync.js';
+import { WebSocketTransport, webSocketUrl, type WebSocketConstructor, type WebSocketFactory, type WebSocketLike } from './websocket.js';
 
 /**
  * Where the client is:
@@ -50,11 +53,22 @@ export type BayeuxClientEvents = {
 };
 
 /**
- * A subscriber: called with each message's `data` and the whole message.
- * An exception it throws is emitted as `error`; with no `error` listener it
- * is thrown again on a later tick, as an `EventEmitter` listener's would be.
+ * A subscriber or listener: called with each message's `data` and the whole
+ * message. An exception it throws, or a rejection of the promise it returns,
+ * is emitted as `error`; with no `error` listener it is thrown again on a
+ * later tick, as an `EventEmitter` listener's would be.
  */
 export type MessageHandler<T = unknown> = (data: T, message: BayeuxMessage) => void;
+
+/** What `addListener()` returns. */
+export interface ChannelListener {
+  /** The channel or pattern listened to. */
+  readonly channel: string;
+  /** False once removed. */
+  readonly active: boolean;
+  /** Stop this listener (the same as `client.removeListener(listener)`). */
+  remove(): void;
+}
 
 /** What `subscribe()` resolves with. */
 export interface Subscription {
@@ -99,14 +113,25 @@ interface ChannelEntry {
   pending: Promise<void> | undefined;
 }
 
-let fallbackWebSocket: WebSocketConstructor | undefined;
+let fallbackWebSocket: WebSocketFactory | undefined;
 
-/** @internal Used by the Node entry to supply `ws` when there is no global WebSocket. */
-export function setFallbackWebSocket(constructor: WebSocketConstructor): void {
-  fallbackWebSocket = constructor;
+/** @internal Used by the Node entry to supply `ws` (with `maxPayload`) when there is no global WebSocket. */
+export function setFallbackWebSocket(factory: WebSocketFactory): void {
+  fallbackWebSocket = factory;
 }
 
 const DEFAULT_ADVICE = { interval: 0, timeout: 60_000 };
+
+/** Clamp a number of ms from the server into 0..max; anything not a finite number is ignored. */
+function clampAdvice(value: unknown, max: number): number | undefined {
+  if (typeof value !== 'number' || Number.isNaN(value)) return undefined;
+  return Math.min(Math.max(value, 0), max);
+}
+
+/** An error from anything a user or a server can throw. */
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
 
 export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
   /** The server's URL (http: or https:). */
@@ -114,9 +139,11 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
   readonly #url: URL;
   readonly #options: ResolvedOptions;
   readonly #extensions: BayeuxExtension[];
-  readonly #WebSocket: WebSocketConstructor | undefined;
+  readonly #createWebSocket: WebSocketFactory | undefined;
   readonly #lp: LongPollingTransport;
   readonly #ack: AckTracker;
+  readonly #timesync: TimeSync | undefined;
+  readonly #log: ClientLog;
 
   #state: ClientState = 'disconnected';
   /** Bumped whenever what is in flight becomes stale: new handshake, network failure, stop. */
@@ -142,11 +169,19 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #connectPending = false;
   #firstConnect = true;
-  /** A connect of this session has succeeded. */
-  #sessionConnected = false;
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #attempt = 0;
+  /** When the last handshake was sent, and how many came too soon after the one before. */
+  #lastHandshakeAt: number | undefined;
+  #handshakeAttempt = 0;
+  /** Messages delivered so far, and the count and time when the outstanding connect was sent. */
+  #delivered = 0;
+  #connectMark = { delivered: 0, at: 0 };
+  /** Connects in a row that came back quickly with nothing. */
+  #idlePolls = 0;
+
+  #listeners = new Set<ClientChannelListener>();
 
   #channels = new Map<string, ChannelEntry>();
   #waiters: Array<{ resolve(): void; reject(error: Error): void }> = [];
@@ -171,8 +206,9 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     }
     this.url = this.#url.href;
     this.#extensions = [...this.#options.extensions];
-    this.#WebSocket = this.#options.WebSocket
-      ?? (typeof globalThis.WebSocket === 'function' ? globalThis.WebSocket as unknown as WebSocketConstructor : fallbackWebSocket);
+    const Socket = this.#options.WebSocket
+      ?? (typeof globalThis.WebSocket === 'function' ? globalThis.WebSocket as unknown as WebSocketConstructor : undefined);
+    this.#createWebSocket = Socket ? function createWebSocket(socketUrl: string): WebSocketLike { return new Socket(socketUrl); } : fallbackWebSocket;
     const fetchFunction: FetchFunction | undefined = this.#options.fetch
       ?? (typeof globalThis.fetch === 'function' ? globalThis.fetch.bind(globalThis) as unknown as FetchFunction : undefined);
     this.#lp = new LongPollingTransport({
@@ -182,8 +218,11 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
       },
       headers: this.#options.headers,
       credentials: this.#options.credentials,
+      maxResponseBytes: this.#options.maxResponseBytes,
     });
     this.#ack = new AckTracker(this.#options.ack);
+    this.#timesync = this.#options.timesync ? new TimeSync() : undefined;
+    this.#log = new ClientLog(this.#options.logger);
   }
 
   /** Where the client is; see {@link ClientState}. */
@@ -220,6 +259,42 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
   }
 
   /**
+   * The server's clock now, in ms since the epoch, as estimated by the
+   * timesync extension: `Date.now()` plus the measured offset. Without the
+   * `timesync` option, or before the server has answered it, the offset is
+   * 0 and this is `Date.now()`.
+   */
+  serverTime(): number {
+    return this.#timesync ? this.#timesync.serverTime() : Date.now();
+  }
+
+  /**
+   * Call `handler` for every message delivered on a channel matching
+   * `pattern` (`/a/b`, `/a/*` for one more segment, `/a/**` for one or
+   * more), whether the client subscribed to it or the server joined the
+   * session to it (`cometd.join(clientId, channel)`). Sends nothing to the
+   * server. A message that also matches subscriptions reaches each
+   * subscriber and each listener once. Returns a handle whose `remove()`
+   * stops it. `/meta/` channels are refused: watch the `connected` and
+   * `disconnected` events instead.
+   */
+  addListener<T = unknown>(pattern: string, handler: MessageHandler<T>): ChannelListener {
+    if (typeof handler !== 'function') throw new TypeError('addListener() needs a handler function');
+    if (!isValidPattern(pattern)) throw new TypeError(`Invalid channel pattern: ${String(pattern)}`);
+    if (isMetaChannel(pattern)) throw new TypeError('addListener() hears delivered messages, not /meta/ replies: use the connected and disconnected events');
+    const listener = new ClientChannelListener(pattern, handler as MessageHandler, (removed) => this.removeListener(removed));
+    this.#listeners.add(listener);
+    return listener;
+  }
+
+  /** Stop a listener returned by {@link addListener}; returns whether it was listening. */
+  removeListener(listener: ChannelListener): boolean {
+    if (!(listener instanceof ClientChannelListener) || !this.#listeners.delete(listener)) return false;
+    listener.deactivate();
+    return true;
+  }
+
+  /**
    * Handshake (if not done yet) and start the connect loop. Resolves once
    * connected; rejects when the client gives up (the server refused with
    * `reconnect: 'none'`, or `disconnect()` was called). `subscribe()` and
@@ -236,7 +311,8 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
   /**
    * Drop the current session and handshake again, subscribing every
    * subscription again. Messages waiting to be sent are kept. Resolves
-   * once connected.
+   * once connected. Like every handshake, one within `maxRetryDelay` of
+   * the previous one waits first (see the `retryDelay` option).
    */
   reconnect(): Promise<void> {
     if (this.#state === 'disconnecting') return Promise.reject(new BayeuxClientError('disconnected', 'The client is disconnecting'));
@@ -366,23 +442,40 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
   }
 
   /**
-   * Forget the session (what was sent goes back in the queue) and handshake,
-   * after a backoff delay when `backoff` is set.
+   * Forget the session (what was sent goes back in the queue) and handshake.
+   * Whatever the reason (the server's advice, a refused connect, a caller's
+   * `connect()` or `reconnect()`), a handshake less than `maxRetryDelay`
+   * after the previous one waits first, `retryDelay` doubling each time up
+   * to `maxRetryDelay`, with jitter.
    */
-  #startHandshake(backoff = false): void {
+  #startHandshake(): void {
     this.#state = 'handshaking';
     this.#teardown(new BayeuxClientError('cancelled', 'A new session is starting'), false);
     this.#clientId = undefined;
     this.#transport = undefined;
-    this.#sessionConnected = false;
     this.#ack.reset();
     const epoch = this.#epoch;
-    if (backoff) this.#retryLater(() => this.#sendHandshake(epoch));
-    else this.#sendHandshake(epoch);
+    const last = this.#lastHandshakeAt;
+    const repeated = last !== undefined && Date.now() - last < this.#options.maxRetryDelay;
+    this.#handshakeAttempt = repeated ? this.#handshakeAttempt + 1 : 0;
+    if (this.#handshakeAttempt === 0) {
+      this.#sendHandshake(epoch);
+      return;
+    }
+    const base = Math.min(this.#options.maxRetryDelay, this.#options.retryDelay * 2 ** Math.min(this.#handshakeAttempt - 1, 30));
+    const delay = timerDelay(Math.max(this.#advice.interval, base / 2 + Math.random() * (base / 2)));
+    this.#log.info(`bayeux backoff: handshake ${this.#handshakeAttempt} in a row, waiting ${Math.round(delay)} ms`);
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#sendHandshake(epoch);
+    }, delay);
   }
 
   #sendHandshake(epoch: number): void {
     if (epoch !== this.#epoch || this.#state !== 'handshaking') return;
+    this.#lastHandshakeAt = Date.now();
+    this.#log.info('bayeux handshake');
     const template: BayeuxMessage = {
       channel: '/meta/handshake',
       version: '1.0',
@@ -391,14 +484,14 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     };
     this.#ack.outgoingHandshake(template);
     const item = this.#item('handshake', template, {
-      reply: (reply) => void this.#handshakeReplied(reply, epoch),
+      reply: (reply) => this.#guard(this.#handshakeReplied(reply, epoch)),
       fail: (error, final) => {
         if (final || epoch !== this.#epoch || this.#state !== 'handshaking') return;
         this.#emitError(error);
         this.#retryLater(() => this.#sendHandshake(epoch));
       },
     });
-    void this.#transmit([item], 'long-polling', this.#options.maxNetworkDelay, 'handshake');
+    this.#guard(this.#transmit([item], 'long-polling', this.#options.maxNetworkDelay, 'handshake'));
   }
 
   async #handshakeReplied(reply: BayeuxMessage, epoch: number): Promise<void> {
@@ -427,7 +520,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
         chosen = name;
         break;
       }
-      if (!this.#WebSocket || this.#webSocketBroken) continue;
+      if (!this.#createWebSocket || this.#webSocketBroken) continue;
       try {
         await this.#openWebSocket(epoch);
         chosen = name;
@@ -456,9 +549,9 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
   }
 
   async #openWebSocket(epoch: number): Promise<void> {
-    const Socket = this.#WebSocket;
-    if (!Socket) throw new BayeuxClientError('no-transport', 'No WebSocket constructor');
-    const transport: WebSocketTransport = await WebSocketTransport.open(webSocketUrl(this.#url), Socket, this.#options.maxNetworkDelay, {
+    const create = this.#createWebSocket;
+    if (!create) throw new BayeuxClientError('no-transport', 'No WebSocket constructor');
+    const transport: WebSocketTransport = await WebSocketTransport.open(webSocketUrl(this.#url), create, this.#options.maxNetworkDelay, this.#options.maxResponseBytes, {
       messages: (messages) => {
         if (this.#ws === transport) this.#receive(messages);
       },
@@ -517,6 +610,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const waiter of waiters) waiter.resolve();
+    this.#log.info(`bayeux connected: client ${shortId(this.#clientId ?? '')} over ${this.#transport ?? 'no transport'}`);
     this.emit('connected', { clientId: this.#clientId as string, transport: this.#transport as TransportName });
     this.#scheduleFlush();
   }
@@ -535,12 +629,13 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     }
     const wasConnected = this.#state === 'connected';
     this.#state = 'reconnecting';
+    this.#log.info(`bayeux reconnecting: ${error.message}`);
     this.#teardown(error, false);
     this.#firstConnect = true;
     this.#emitError(error);
     if (wasConnected) this.emit('disconnected', { reason: 'network', error });
     const next = this.#epoch;
-    this.#retryLater(() => void this.#reconnectAttempt(next));
+    this.#retryLater(() => this.#guard(this.#reconnectAttempt(next)));
   }
 
   async #reconnectAttempt(epoch: number): Promise<void> {
@@ -554,7 +649,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
         // Try long-polling when allowed: it tells a dropped upgrade from a server that is down.
         if (!this.#options.transports.includes('long-polling') || !this.#offered.includes('long-polling')) {
           this.#emitError(error as Error);
-          this.#retryLater(() => void this.#reconnectAttempt(epoch));
+          this.#retryLater(() => this.#guard(this.#reconnectAttempt(epoch)));
           return;
         }
         this.#setTransport('long-polling');
@@ -566,14 +661,15 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
   /** The server forgot the session: handshake again, transparently to the caller. */
   #rehandshake(error: Error | undefined): void {
     const wasConnected = this.#state === 'connected';
-    // A session that never got a connect through: do not loop handshake/refusal at full speed.
-    this.#startHandshake(!this.#sessionConnected);
+    this.#log.info(`bayeux re-handshake: ${error ? error.message : 'the server asked for one'}`);
+    this.#startHandshake();
     if (wasConnected) this.emit('disconnected', error ? { reason: 'session', error } : { reason: 'session' });
   }
 
   /** Stop for good: reject everything, forget subscriptions. */
   #stop(error: Error, reason: DisconnectReason): void {
     const was = this.#state;
+    this.#log.info(`bayeux disconnected (${reason}): ${error.message}`);
     this.#state = 'disconnected';
     this.#teardown(error, true);
     this.#attempt = 0;
@@ -616,7 +712,8 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
   #retryLater(fn: () => void, minimum = 0): void {
     const base = Math.min(this.#options.maxRetryDelay, this.#options.retryDelay * 2 ** Math.min(this.#attempt, 30));
     this.#attempt++;
-    const delay = Math.max(minimum, base / 2 + Math.random() * (base / 2));
+    const delay = timerDelay(Math.max(minimum, base / 2 + Math.random() * (base / 2)));
+    this.#log.info(`bayeux backoff: retrying in ${Math.round(delay)} ms (attempt ${this.#attempt})`);
     clearTimeout(this.#retryTimer);
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
@@ -627,8 +724,11 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
   #applyAdvice(reply: BayeuxMessage): void {
     const advice = reply.advice;
     if (typeof advice !== 'object' || advice === null) return;
-    if (typeof advice.interval === 'number' && advice.interval >= 0) this.#advice.interval = advice.interval;
-    if (typeof advice.timeout === 'number' && advice.timeout >= 0) this.#advice.timeout = advice.timeout;
+    // A server's advice is clamped: beyond a timer's range Node fires after 1 ms.
+    const interval = clampAdvice(advice.interval, MAX_ADVICE_INTERVAL);
+    const timeout = clampAdvice(advice.timeout, MAX_ADVICE_TIMEOUT);
+    if (interval !== undefined) this.#advice.interval = interval;
+    if (timeout !== undefined) this.#advice.timeout = timeout;
   }
 
   // ---------------------------------------------------------------- connect loop
@@ -639,7 +739,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     this.#connectTimer = setTimeout(() => {
       this.#connectTimer = undefined;
       this.#sendConnect(epoch);
-    }, delay);
+    }, timerDelay(delay));
   }
 
   #sendConnect(epoch: number): void {
@@ -650,8 +750,10 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     // The first connect of a session (or after a failure) asks for an immediate answer.
     if (this.#firstConnect) template.advice = { timeout: 0 };
     const timeout = (this.#firstConnect ? 0 : this.#advice.timeout) + this.#options.maxNetworkDelay;
+    const first = this.#firstConnect;
+    this.#connectMark = { delivered: this.#delivered, at: Date.now() };
     const item: Outgoing = this.#item('connect', template, {
-      reply: (reply) => this.#connectReplied(reply, epoch),
+      reply: (reply) => this.#connectReplied(reply, epoch, first),
       fail: (_error, final) => {
         if (epoch !== this.#epoch) return;
         this.#connectPending = false;
@@ -659,10 +761,10 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
         if (final) this.#retryLater(() => this.#sendConnect(epoch));
       },
     });
-    void this.#transmit([item], this.#transport, timeout, 'connect');
+    this.#guard(this.#transmit([item], this.#transport, timeout, 'connect'));
   }
 
-  #connectReplied(reply: BayeuxMessage, epoch: number): void {
+  #connectReplied(reply: BayeuxMessage, epoch: number, first: boolean): void {
     if (epoch !== this.#epoch) return;
     this.#connectPending = false;
     // Disconnecting: the server answers the held connect, often with 402; nothing more to do.
@@ -671,7 +773,6 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     const reconnect = reply.advice?.reconnect;
     if (reply.successful === true) {
       this.#firstConnect = false;
-      this.#sessionConnected = true;
       this.#attempt = 0;
       if (this.#state === 'reconnecting') this.#becomeConnected();
       if (reconnect === 'none') {
@@ -679,7 +780,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
       } else if (reconnect === 'handshake') {
         this.#rehandshake(undefined);
       } else if (this.#state === 'connected') {
-        this.#scheduleConnect(this.#advice.interval);
+        this.#scheduleConnect(this.#nextConnectDelay(first));
       }
       return;
     }
@@ -690,10 +791,28 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     } else if (reconnect === 'none') {
       this.#stop(error, 'server');
     } else if (this.#state === 'reconnecting') {
-      this.#retryLater(() => void this.#reconnectAttempt(epoch), this.#advice.interval);
+      this.#retryLater(() => this.#guard(this.#reconnectAttempt(epoch)), this.#advice.interval);
     } else {
       this.#retryLater(() => this.#sendConnect(epoch), this.#advice.interval);
     }
+  }
+
+  /**
+   * The server's interval, unless connects keep coming back at once with
+   * nothing (a server that does not hold them, or asks for polling with no
+   * interval): after a few such idle polls in a row, the retry schedule.
+   */
+  #nextConnectDelay(first: boolean): number {
+    const interval = this.#advice.interval;
+    const idle = !first && this.#delivered === this.#connectMark.delivered
+      && Date.now() - this.#connectMark.at + interval < MIN_IDLE_POLL_MS;
+    this.#idlePolls = idle ? this.#idlePolls + 1 : 0;
+    if (this.#idlePolls <= IDLE_POLLS_ALLOWED) return interval;
+    const n = this.#idlePolls - IDLE_POLLS_ALLOWED - 1;
+    const base = Math.min(this.#options.maxRetryDelay, this.#options.retryDelay * 2 ** Math.min(n, 30));
+    const delay = Math.max(interval, base / 2 + Math.random() * (base / 2));
+    this.#log.info(`bayeux backoff: ${this.#idlePolls} connects in a row answered at once with nothing, waiting ${Math.round(delay)} ms`);
+    return delay;
   }
 
   // ---------------------------------------------------------------- queue
@@ -771,7 +890,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
       batch.push(this.#queue.shift() as Outgoing);
     }
     this.#sending = true;
-    void this.#transmit(batch, this.#transport, this.#options.maxNetworkDelay, 'queue');
+    this.#guard(this.#transmit(batch, this.#transport, this.#options.maxNetworkDelay, 'queue'));
   }
 
   /** Run extensions, send, and handle the outcome. */
@@ -796,6 +915,8 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
         item.fail(new BayeuxClientError('cancelled', 'An extension dropped the message'), true);
         continue;
       }
+      // Last, so `tc` is as close to the send as it can be.
+      this.#timesync?.outgoing(out);
       messages.push(out);
       sent.push(item);
     }
@@ -811,6 +932,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
       this.#sent(lane);
       return;
     }
+    this.#log.messages('out', via, messages);
 
     if (via === 'websocket') {
       try {
@@ -823,7 +945,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
       for (const item of sent) {
         item.timer = setTimeout(() => {
           this.#transportFailed(new BayeuxClientError('timeout', `No reply to ${item.template.channel} within ${timeout} ms`), epoch);
-        }, timeout);
+        }, timerDelay(timeout));
       }
       this.#sent(lane);
       return;
@@ -884,9 +1006,14 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     for (const extension of extensions) {
       if (!extension.incoming) continue;
       try {
-        const result = extension.incoming(current);
+        const result: unknown = extension.incoming(current);
         if (result === null) return null;
-        if (result !== undefined) current = result;
+        if (isThenable(result)) {
+          // Incoming hooks are synchronous; a promise is not a message. Its rejection is reported.
+          result.then(undefined, (error: unknown) => this.#emitError(toError(error)));
+          continue;
+        }
+        if (result !== undefined) current = result as BayeuxMessage;
       } catch (error) {
         this.#emitError(error instanceof Error ? error : new Error(String(error)));
         return null;
@@ -901,7 +1028,9 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
   #receive(raw: BayeuxMessage[]): void {
     const replies: BayeuxMessage[] = [];
     let deliveries: BayeuxMessage[] = [];
+    this.#log.messages('in', this.#transport ?? 'long-polling', raw);
     for (const original of raw) {
+      this.#timesync?.incoming(original);
       const message = this.#extensions.length === 0 ? original : this.#runIncoming(original);
       if (!message) continue;
       if (isMetaChannel(message.channel) || typeof message.successful === 'boolean') replies.push(message);
@@ -912,6 +1041,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
       const item = reply.id === undefined ? undefined : this.#inflight.get(String(reply.id));
       deliveries = this.#ack.incomingConnect(reply, item?.kind === 'connect' ? item.sentAck : undefined, deliveries);
     }
+    this.#delivered += deliveries.length;
     for (const message of deliveries) this.#dispatch(message);
     for (const reply of replies) {
       const id = reply.id === undefined ? undefined : String(reply.id);
@@ -929,18 +1059,30 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     }
   }
 
+  /** Call each subscriber and each listener whose pattern matches, once each. */
   #dispatch(message: BayeuxMessage): void {
     for (const entry of [...this.#channels.values()]) {
       if (!channelMatches(entry.channel, message.channel)) continue;
       for (const sub of [...entry.subscriptions]) {
-        if (!sub.active) continue;
-        try {
-          sub.handler(message.data, message);
-        } catch (error) {
-          const failure = error instanceof Error ? error : new Error(String(error));
-          if (!this.emit('error', failure)) setTimeout(function rethrowHandlerError() { throw failure; }, 0);
-        }
+        if (sub.active) this.#callHandler(sub.handler, message);
       }
+    }
+    for (const listener of [...this.#listeners]) {
+      if (listener.active && channelMatches(listener.channel, message.channel)) this.#callHandler(listener.handler, message);
+    }
+  }
+
+  /** Call a user's handler; what it throws or rejects with is emitted as `error`. */
+  #callHandler(handler: MessageHandler, message: BayeuxMessage): void {
+    const report = (error: unknown): void => {
+      const failure = toError(error);
+      if (!this.emit('error', failure)) setTimeout(function rethrowHandlerError() { throw failure; }, 0);
+    };
+    try {
+      const result: unknown = handler(message.data, message);
+      if (isThenable(result)) result.then(undefined, report);
+    } catch (error) {
+      report(error);
     }
   }
 
@@ -968,19 +1110,55 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
   }
 
   #failedMessage(error: BayeuxError | BayeuxClientError, message: BayeuxMessage): void {
+    this.#log.warn(`bayeux refused ${String(message.channel)}: ${error instanceof BayeuxError ? error.toString() : error.message}`);
     const onError = this.#options.onError;
     if (onError) {
-      try {
-        onError(message, error);
-      } catch (thrown) {
+      const rethrow = (thrown: unknown): void => {
         setTimeout(function rethrowOnErrorError() { throw thrown; }, 0);
+      };
+      try {
+        const result: unknown = onError(message, error);
+        if (isThenable(result)) result.then(undefined, rethrow);
+      } catch (thrown) {
+        rethrow(thrown);
       }
     }
     this.emit('error', error);
   }
 
   #emitError(error: Error): void {
+    this.#log.warn(`bayeux error: ${error.message}`);
     this.emit('error', error);
+  }
+
+  /** Every promise the client starts ends here or is awaited: a failure is emitted, never left unhandled. */
+  #guard(promise: Promise<void>): void {
+    promise.catch((error: unknown) => this.#emitError(toError(error)));
+  }
+}
+
+class ClientChannelListener implements ChannelListener {
+  readonly channel: string;
+  readonly handler: MessageHandler;
+  #active = true;
+  readonly #remove: (listener: ClientChannelListener) => void;
+
+  constructor(channel: string, handler: MessageHandler, remove: (listener: ClientChannelListener) => void) {
+    this.channel = channel;
+    this.handler = handler;
+    this.#remove = remove;
+  }
+
+  get active(): boolean {
+    return this.#active;
+  }
+
+  deactivate(): void {
+    this.#active = false;
+  }
+
+  remove(): void {
+    if (this.#active) this.#remove(this);
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * A small typed event emitter, so the browser entry needs no Node `events`.
- * Listeners run synchronously in registration order; one that throws does
- * not stop the others (its exception is rethrown on a later tick).
+ * Listeners run synchronously in registration order; one that throws or
+ * rejects does not stop the others (see {@link TypedEmitter.emit}).
  */
 
 /** Maps each event name to its listener's argument list. */
@@ -44,17 +44,36 @@ export class TypedEmitter<E extends EventMap> {
     return this.#listeners.get(event)?.length ?? 0;
   }
 
-  /** Call every listener of `event`; returns whether there were any. */
+  /**
+   * Call every listener of `event`; returns whether there were any. A
+   * listener that throws, or returns a promise that rejects, does not stop
+   * the others: its error goes to the `error` listeners when there are any
+   * (and this is not `error`), otherwise it is thrown again on a later tick.
+   */
   protected emit<K extends keyof E>(event: K, ...args: E[K]): boolean {
     const list = this.#listeners.get(event);
     if (!list || list.length === 0) return false;
     for (const listener of [...list]) {
       try {
-        (listener as unknown as Listener<E, K>)(...args);
+        const result: unknown = (listener as unknown as Listener<E, K>)(...args);
+        if (isThenable(result)) result.then(undefined, (error: unknown) => this.#listenerFailed(event, error));
       } catch (error) {
-        setTimeout(function rethrowListenerError() { throw error; }, 0);
+        this.#listenerFailed(event, error);
       }
     }
     return true;
   }
+
+  #listenerFailed(event: keyof E, error: unknown): void {
+    if (event !== 'error' && (this.#listeners.get('error')?.length ?? 0) > 0) {
+      this.emit('error' as keyof E, ...([error instanceof Error ? error : new Error(String(error))] as unknown as E[keyof E]));
+      return;
+    }
+    setTimeout(function rethrowListenerError() { throw error; }, 0);
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null
+    && typeof (value as { then?: unknown }).then === 'function';
 }

@@ -58,6 +58,7 @@ export interface BayeuxErrorReply {
  * - `timeout`: no answer within `maxNetworkDelay` (beyond the connect timeout).
  * - `http`: the server answered a long-polling request with a non-2xx status.
  * - `protocol`: the server's answer was not Bayeux JSON.
+ * - `too-large`: a response body or WebSocket frame was longer than `maxResponseBytes`.
  * - `no-transport`: the client and the server share no usable transport.
  * - `no-reply`: the server answered a request without a reply to this message.
  * - `queue-full`: `maxQueue` messages are already waiting to be sent.
@@ -85,6 +86,7 @@ export type BayeuxClientErrorType =
   | 'timeout'
   | 'http'
   | 'protocol'
+  | 'too-large'
   | 'no-transport'
   | 'no-reply'
   | 'queue-full'

@@ -18,6 +18,7 @@
 export { BayeuxClient } from './client.js';
 export type {
   BayeuxClientEvents,
+  ChannelListener,
   ClientState,
   DisconnectReason,
   MessageHandler,
@@ -27,6 +28,7 @@ export { BayeuxError, BayeuxClientError } from './errors.js';
 export type { BayeuxClientErrorType, BayeuxErrorReply } from './errors.js';
 export type { Advice, BayeuxExtension, BayeuxMessage, ExtensionResult, TransportName } from './message.js';
 export type { BayeuxClientOptions } from './options.js';
+export type { ClientLogger } from './logger.js';
 export type { FetchFunction } from './long-polling.js';
 export type { WebSocketConstructor, WebSocketLike, WebSocketEventLike } from './websocket.js';
 export { channelMatches, isValidChannel, isValidPattern } from './channel.js';

@@ -4,6 +4,7 @@
  * JSON array of replies and deliveries. Uses the `fetch` it is given.
  */
 
+import { timerDelay } from './constants.js';
 import { BayeuxClientError } from './errors.js';
 import { isMessage, type BayeuxMessage } from './message.js';
 
@@ -14,7 +15,20 @@ export type FetchFunction = (input: string, init: {
   body: string;
   signal: AbortSignal;
   credentials?: 'omit' | 'same-origin' | 'include';
-}) => Promise<{ ok: boolean; status: number; text(): Promise<string> }>;
+}) => Promise<FetchResponse>;
+
+/**
+ * The part of a `fetch` Response the transport reads. With a `body` stream
+ * the body is read chunk by chunk and abandoned past `maxResponseBytes`;
+ * without one, `text()` reads it whole.
+ */
+export interface FetchResponse {
+  ok: boolean;
+  status: number;
+  text(): Promise<string>;
+  headers?: { get(name: string): string | null } | undefined;
+  body?: ReadableStream<Uint8Array> | null | undefined;
+}
 
 /** One POST in flight. */
 export interface LongPollingRequest {
@@ -29,6 +43,8 @@ export interface LongPollingOptions {
   fetch: FetchFunction;
   headers: Readonly<Record<string, string>>;
   credentials: 'omit' | 'same-origin' | 'include' | undefined;
+  /** Longest response body read, in bytes. */
+  maxResponseBytes: number;
 }
 
 export class LongPollingTransport {
@@ -47,8 +63,8 @@ export class LongPollingTransport {
     const timer = setTimeout(function requestTimedOut() {
       why = 'timeout';
       controller.abort();
-    }, timeout);
-    const { url, fetch, headers, credentials } = this.#options;
+    }, timerDelay(timeout));
+    const { url, fetch, headers, credentials, maxResponseBytes } = this.#options;
     const open = this.#open;
     const request = {
       promise: Promise.resolve<BayeuxMessage[]>([]),
@@ -68,7 +84,7 @@ export class LongPollingTransport {
           signal: controller.signal,
           ...(credentials ? { credentials } : {}),
         });
-        const text = await response.text();
+        const text = await readBody(response, maxResponseBytes);
         if (!response.ok) {
           throw new BayeuxClientError('http', `The server answered HTTP ${response.status}`, { status: response.status });
         }
@@ -92,6 +108,40 @@ export class LongPollingTransport {
   cancelAll(): void {
     for (const request of [...this.#open]) request.cancel();
   }
+}
+
+/** Read a response body as text, giving up (and cancelling the stream) past `limit` bytes. */
+async function readBody(response: FetchResponse, limit: number): Promise<string> {
+  const tooLarge = (): BayeuxClientError => new BayeuxClientError('too-large',
+    `The server's response is longer than maxResponseBytes (${limit})`);
+  const declared = Number(response.headers?.get('content-length') ?? Number.NaN);
+  if (Number.isFinite(declared) && declared > limit) {
+    await response.body?.cancel().catch(function ignoreCancelFailure() {});
+    throw tooLarge();
+  }
+  const body = response.body;
+  if (!body || typeof body.getReader !== 'function') {
+    const text = await response.text();
+    // Each UTF-16 unit is at least one byte on the wire.
+    if (text.length > limit) throw tooLarge();
+    return text;
+  }
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  const parts: string[] = [];
+  let received = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    received += value.byteLength;
+    if (received > limit) {
+      await reader.cancel().catch(function ignoreCancelFailure() {});
+      throw tooLarge();
+    }
+    parts.push(decoder.decode(value, { stream: true }));
+  }
+  parts.push(decoder.decode());
+  return parts.join('');
 }
 
 /** Parse a response body: a JSON array of messages, or a single message. */

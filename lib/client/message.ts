@@ -4,9 +4,9 @@
 export interface Advice {
   /** `retry`: connect again after `interval`; `handshake`: start a new session; `none`: stop. */
   reconnect?: 'retry' | 'handshake' | 'none';
-  /** Milliseconds to wait before the next connect. */
+  /** Milliseconds to wait before the next connect; the client clamps it to 0..60000. */
   interval?: number;
-  /** Milliseconds the server may hold a `/meta/connect`. */
+  /** Milliseconds the server may hold a `/meta/connect`; the client clamps it to 0..600000. */
   timeout?: number;
   [field: string]: unknown;
 }

@@ -1,6 +1,8 @@
 /** The client's options: their types, defaults, and validation. */
 
+import { DEFAULT_MAX_RESPONSE_BYTES, MAX_TIMER_MS, MIN_MAX_RESPONSE_BYTES } from './constants.js';
 import type { BayeuxError, BayeuxClientError } from './errors.js';
+import type { ClientLogger } from './logger.js';
 import type { FetchFunction } from './long-polling.js';
 import type { BayeuxExtension, BayeuxMessage, TransportName } from './message.js';
 import type { WebSocketConstructor } from './websocket.js';
@@ -25,12 +27,19 @@ export interface BayeuxClientOptions {
   /**
    * First delay, in ms, before reconnecting after a network failure. Each
    * further failure doubles it, up to {@link maxRetryDelay}; the actual
-   * delay is drawn at random between half of it and all of it.
+   * delay is drawn at random between half of it and all of it. The same
+   * schedule spaces handshakes that follow each other within
+   * {@link maxRetryDelay}, whatever asked for them (the server's advice, a
+   * refused connect, `connect()` or `reconnect()`), and connects after
+   * more than three in a row came back within 500 ms with nothing (a
+   * server that does not hold them). 1 to 2147483647.
    * @default 1000
    */
   retryDelay?: number;
   /**
-   * Longest delay, in ms, between reconnection attempts.
+   * Longest delay, in ms, between reconnection attempts; also how soon
+   * after the previous handshake a new one counts as repeated and waits.
+   * 1 to 2147483647.
    * @default 30000
    */
   maxRetryDelay?: number;
@@ -50,6 +59,7 @@ export interface BayeuxClientOptions {
    * How long, in ms, to wait for an answer before giving up on a request
    * (beyond the server's connect timeout, for `/meta/connect`), and for a
    * WebSocket to open. A request that times out counts as a network failure.
+   * 1 to 2147483647.
    * @default 10000
    */
   maxNetworkDelay?: number;
@@ -92,6 +102,42 @@ export interface BayeuxClientOptions {
    * @default globalThis.fetch
    */
   fetch?: FetchFunction;
+  /**
+   * Largest response body or WebSocket frame the client reads, in bytes
+   * (1024 to 2147483647). A longer one is abandoned (a response is
+   * cancelled as soon as it passes the limit, or before reading when its
+   * `Content-Length` does; a socket is closed) and counts as a network
+   * failure, with a `BayeuxClientError` of type `too-large`. In Node 20,
+   * the `ws` socket the client opens by default refuses such a frame
+   * before buffering it; other WebSockets (browsers', Node 22's, a
+   * `WebSocket` option) deliver it whole first. A `fetch` whose response
+   * has no `body` stream is read whole and then checked.
+   * @default 16777216 (16 MiB)
+   */
+  maxResponseBytes?: number;
+  /**
+   * Use CometD's timesync extension: send `ext.timesync` on handshakes and
+   * connects and estimate the offset of the server's clock from the
+   * answers, for {@link BayeuxClient.serverTime}. Servers that do not
+   * answer the extension ignore it.
+   * @default false
+   */
+  timesync?: boolean;
+  /**
+   * Log state changes (handshake, connect, reconnect, backoff) at `info`
+   * and every message sent and received at `debug` (channel, the start of
+   * the clientId, transport, the start of the data; never `ext`), to
+   * `logger`, or to `console` when no logger is given.
+   * @default false
+   */
+  debug?: boolean;
+  /**
+   * Where to log: any object with `error`, `warn`, `info` and `debug`
+   * methods taking a string (`console`, winston, pino). Giving one turns
+   * logging on; its own level decides what is written.
+   * @default undefined (nothing is logged; `console` when `debug` is true)
+   */
+  logger?: ClientLogger;
 }
 
 /** Options with every default applied. */
@@ -109,11 +155,15 @@ export interface ResolvedOptions {
   onError: ((message: BayeuxMessage, error: BayeuxError | BayeuxClientError) => void) | undefined;
   WebSocket: WebSocketConstructor | undefined;
   fetch: FetchFunction | undefined;
+  maxResponseBytes: number;
+  timesync: boolean;
+  logger: ClientLogger | undefined;
 }
 
 const KNOWN = new Set([
   'transports', 'ack', 'retryDelay', 'maxRetryDelay', 'maxQueue', 'maxBatch', 'maxNetworkDelay',
   'headers', 'credentials', 'extensions', 'onError', 'WebSocket', 'fetch',
+  'maxResponseBytes', 'timesync', 'debug', 'logger',
 ]);
 
 const TRANSPORTS: readonly TransportName[] = ['websocket', 'long-polling'];
@@ -137,7 +187,14 @@ export function resolveOptions(options: BayeuxClientOptions | undefined): Resolv
   const maxRetryDelay = number(given, 'maxRetryDelay', 30_000, 1);
   if (maxRetryDelay < retryDelay) throw new TypeError('option maxRetryDelay must not be less than retryDelay');
 
-  if (given.ack !== undefined && typeof given.ack !== 'boolean') throw new TypeError('option ack must be a boolean');
+  for (const key of ['ack', 'timesync', 'debug'] as const) {
+    if (given[key] !== undefined && typeof given[key] !== 'boolean') throw new TypeError(`option ${key} must be a boolean`);
+  }
+  const logger = given.logger;
+  if (logger !== undefined && (typeof logger !== 'object' || logger === null
+    || !(['error', 'warn', 'info', 'debug'] as const).every((level) => typeof logger[level] === 'function'))) {
+    throw new TypeError('option logger must be an object with error, warn, info and debug methods');
+  }
   if (given.headers !== undefined && (typeof given.headers !== 'object' || given.headers === null
     || !Object.values(given.headers).every((value) => typeof value === 'string'))) {
     throw new TypeError('option headers must be an object of strings');
@@ -164,14 +221,18 @@ export function resolveOptions(options: BayeuxClientOptions | undefined): Resolv
     onError: given.onError,
     WebSocket: given.WebSocket,
     fetch: given.fetch,
+    maxResponseBytes: number(given, 'maxResponseBytes', DEFAULT_MAX_RESPONSE_BYTES, MIN_MAX_RESPONSE_BYTES),
+    timesync: given.timesync ?? false,
+    logger: logger ?? (given.debug ? console : undefined),
   };
 }
 
-function number(options: BayeuxClientOptions, key: keyof BayeuxClientOptions, fallback: number, min: number): number {
+/** A number option in min..max; the default max is the longest delay a timer honours. */
+function number(options: BayeuxClientOptions, key: keyof BayeuxClientOptions, fallback: number, min: number, max = MAX_TIMER_MS): number {
   const value = options[key];
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
-    throw new TypeError(`option ${key} must be a number of at least ${min}`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new TypeError(`option ${key} must be a number from ${min} to ${max}`);
   }
   return value;
 }

@@ -4,6 +4,7 @@
  * given (the browser's, Node 22's, or the `ws` package's).
  */
 
+import { timerDelay } from './constants.js';
 import { BayeuxClientError } from './errors.js';
 import { parseMessages } from './long-polling.js';
 import type { BayeuxMessage } from './message.js';
@@ -27,6 +28,9 @@ export interface WebSocketEventLike {
 /** A WebSocket constructor: the global `WebSocket` or `ws`'s. */
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
+/** @internal Makes a socket: the `WebSocket` option's constructor, or `ws` with `maxPayload` set. */
+export type WebSocketFactory = (url: string, maxPayload: number) => WebSocketLike;
+
 export interface WebSocketHandlers {
   /** A frame arrived. */
   messages(messages: BayeuxMessage[]): void;
@@ -49,13 +53,14 @@ export class WebSocketTransport {
 
   /**
    * Open a socket to `url` (ws: or wss:). Rejects with a `BayeuxClientError`
-   * when it cannot be opened within `timeout` ms.
+   * when it cannot be opened within `timeout` ms. A frame longer than
+   * `maxBytes` closes the socket as a failure of type `too-large`.
    */
-  static open(url: string, Socket: WebSocketConstructor, timeout: number, handlers: WebSocketHandlers): Promise<WebSocketTransport> {
+  static open(url: string, create: WebSocketFactory, timeout: number, maxBytes: number, handlers: WebSocketHandlers): Promise<WebSocketTransport> {
     return new Promise(function openWebSocket(resolve, reject) {
       let socket: WebSocketLike;
       try {
-        socket = new Socket(url);
+        socket = create(url, maxBytes);
       } catch (error) {
         reject(new BayeuxClientError('network', 'Could not open a WebSocket', { cause: error }));
         return;
@@ -73,7 +78,7 @@ export class WebSocketTransport {
       };
       const timer = setTimeout(function webSocketOpenTimedOut() {
         fail(new BayeuxClientError('timeout', `The WebSocket did not open within ${timeout} ms`));
-      }, timeout);
+      }, timerDelay(timeout));
       socket.addEventListener('open', function onOpen() {
         if (settled) return;
         settled = true;
@@ -81,10 +86,22 @@ export class WebSocketTransport {
         clearTimeout(timer);
         resolve(transport);
       });
-      socket.addEventListener('error', function onError() {
-        if (!opened) fail(new BayeuxClientError('network', 'The WebSocket could not be opened'));
+      // Registered for the socket's whole life: an error with no listener would crash Node.
+      socket.addEventListener('error', function onError(event) {
+        if (!opened) {
+          fail(new BayeuxClientError('network', 'The WebSocket could not be opened'));
+          return;
+        }
+        // `ws` reports an oversized frame (maxPayload) as an error, then closes.
+        const text = String((event as { message?: unknown }).message ?? '');
+        if (/max(imum)? ?payload|too (big|large)/i.test(text)) {
+          transport.#lost(new BayeuxClientError('too-large', `A WebSocket frame is longer than maxResponseBytes (${maxBytes})`));
+        }
       });
       socket.addEventListener('close', function onClose(event) {
+        if (event.code === 1009) {
+          transport.#lost(new BayeuxClientError('too-large', `A WebSocket frame is longer than maxResponseBytes (${maxBytes})`));
+        }
         if (!opened) {
           fail(new BayeuxClientError('network', 'The WebSocket closed before it opened'));
           return;
@@ -95,6 +112,11 @@ export class WebSocketTransport {
         if (transport.#closed) return;
         if (typeof event.data !== 'string') {
           transport.#lost(new BayeuxClientError('protocol', 'The server sent a binary WebSocket frame'));
+          return;
+        }
+        // A UTF-16 unit is at least one byte on the wire, so this never refuses a frame within the limit.
+        if (event.data.length > maxBytes) {
+          transport.#lost(new BayeuxClientError('too-large', `A WebSocket frame is longer than maxResponseBytes (${maxBytes})`));
           return;
         }
         let messages: BayeuxMessage[];
