@@ -115,7 +115,9 @@ export class WebSocketTransport {
           else this.#accept(req, socket, head, outcome);
         },
         () => refuse(socket, 500),
-      );
+      ).catch(function upgradeFailed() {
+        socket.destroy();
+      });
     };
     http.on('upgrade', listener);
     this.#attached.push({ http, listener });
