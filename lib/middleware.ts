@@ -174,16 +174,19 @@ export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
 /**
  * Where the host mounted the middleware, from what it left on the request:
  * Express's `req.baseUrl`, or connect's `req.originalUrl` minus `req.url`.
- * Undefined for a bare `http` handler (nothing is stripped there).
+ * Undefined for a bare `http` handler (nothing is stripped there) and at
+ * the root of an app.
  */
 function mountOf(req: HostRequest): string | undefined {
-  if (typeof req.baseUrl === 'string') return req.baseUrl.replace(/\/+$/, '') || '/';
+  // At the root of an app every upgrade would look like ours, the app's own
+  // WebSocket endpoints included: a root mount needs attach(server, { path }).
+  if (typeof req.baseUrl === 'string') return req.baseUrl.replace(/\/+$/, '') || undefined;
   if (typeof req.originalUrl !== 'string' || req.originalUrl === req.url) return undefined;
   const original = req.originalUrl.split('?')[0] as string;
   const rest = (req.url ?? '/').split('?')[0] as string;
-  if (rest === '/' ) return original.replace(/\/+$/, '') || '/';
+  if (rest === '/') return original.replace(/\/+$/, '') || undefined;
   if (!original.endsWith(rest)) return undefined;
-  return original.slice(0, original.length - rest.length).replace(/\/+$/, '') || '/';
+  return original.slice(0, original.length - rest.length).replace(/\/+$/, '') || undefined;
 }
 
 /** The request path below the mount path. */
