@@ -266,3 +266,37 @@ describe('attach(server, { middleware }): express-session over WebSocket', () =>
     assert.equal((await upgrade(s.url)).status, 401, 'refused with the status of the middleware error');
   });
 });
+
+describe('attach(server, { middleware }): refusals', () => {
+  test('a middleware that ends the response, throws, or rejects refuses the upgrade with its status; the server keeps serving', async () => {
+    let mode = 'end';
+    const s = await startHost('connect', {}, {
+      attach: {
+        path: '/cometd',
+        middleware: async function gate(_req, res, next) {
+          if (mode === 'end') {
+            res.statusCode = 429;
+            res.end('slow down');
+          } else if (mode === 'throw') {
+            throw Object.assign(new Error('teapot'), { statusCode: 418 });
+          } else if (mode === 'status200') {
+            res.end();
+          } else next();
+        },
+      },
+    });
+    try {
+      assert.equal((await upgrade(s.url)).status, 429);
+      mode = 'throw';
+      assert.equal((await upgrade(s.url)).status, 418);
+      mode = 'status200';
+      assert.equal((await upgrade(s.url)).status, 403, 'ended without an error status: 403');
+      mode = 'pass';
+      const { ws } = await upgrade(s.url);
+      assert.ok(ws);
+      ws.close();
+    } finally {
+      await s.close();
+    }
+  });
+});
