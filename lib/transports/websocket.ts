@@ -4,6 +4,13 @@
  * is a JSON array of messages (or one message). A held `/meta/connect` does
  * not block the socket: later frames are handled while it waits. Deliveries
  * are pushed as they arrive, one frame per flush.
+ *
+ * Upgrades for other paths are left to other listeners. Connect-style
+ * middleware given to `attach` runs on the upgrade request before the
+ * socket is accepted. Every socket gets an error listener first thing, and
+ * nothing is written to a socket past `wsHighWaterMark`: pushes follow the
+ * `slowConsumer` policy (the Server checks `congested()`), and a socket
+ * whose own replies would go past the mark is closed with 1013.
  */
 import { type IncomingMessage, type Server as HttpServer, ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
