@@ -37,13 +37,12 @@ cometd.subscribe('/chat/*', (data, message) => {
 cometd.on('handshake', (clientId, ctx) => console.log(`handshake over ${ctx.transport}`));
 cometd.on('disconnect', (clientId, reason) => console.log(`disconnect (${reason})`));
 
-app.use('/cometd', cometd);
-app.use('/client', express.static(new URL('../dist/lib/client/', import.meta.url).pathname));
+app.use('/cometd', cometd); // also serves the browser client at /cometd/client.js
 app.use(express.static(here + 'public'));
 app.get('/healthz', async (_req, res) => res.json(await cometd.stats()));
 
 const server = createServer(app);
-cometd.attach(server);
+cometd.attach(server, { path: '/cometd' });
 server.listen(port, () => console.log(`example chat on http://localhost:${port}/ (Bayeux endpoint /cometd)`));
 
 for (const signal of ['SIGINT', 'SIGTERM']) {

@@ -1,4 +1,4 @@
-export { bayeux, type BayeuxMiddleware } from './middleware.js';
+export { bayeux, type BayeuxMiddleware, type NextFunction } from './middleware.js';
 export { BayeuxError, HttpError } from './errors.js';
 export { MemoryEngine } from './engines/memory.js';
 export { EngineLimitError, EngineUnavailableError } from './engines/engine.js';
@@ -8,5 +8,5 @@ export type { LocalListener, LocalMessageInfo, LocalSubscription } from './serve
 export type {
   Advice, Context, Message, Middleware, Next, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats, TransportName,
 } from './server/types.js';
-export type { AttachOptions } from './transports/websocket.js';
+export type { AttachOptions, UpgradeMiddleware } from './transports/websocket.js';
 export { isValidChannel, matches } from './channel.js';

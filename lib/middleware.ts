@@ -1,25 +1,35 @@
 /**
- * `bayeux(options)`: the Express middleware, and the server object users
- * call (`use`, `service`, `publish`, `subscribe`, `deliver`, events,
- * `stats`, `attach`, `close`).
+ * `bayeux(options)`: the middleware, and the server object users call
+ * (`use`, `service`, `publish`, `subscribe`, `deliver`, events, `stats`,
+ * `attach`, `close`). The middleware is written on Node's
+ * `IncomingMessage`/`ServerResponse` alone, so it runs mounted in Express 5
+ * or 4, in connect, or called from a bare `http.createServer` handler.
  */
-import type { Server as HttpServer } from 'node:http';
-import type { NextFunction, Request, Response } from 'express';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import { type BayeuxOptions, resolveOptions } from './options.js';
 import { type LocalListener, type LocalSubscription, Server } from './server/server.js';
 import type { Middleware, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats } from './server/types.js';
 import { CallbackPollingTransport } from './transports/callback-polling.js';
 import { HttpError } from './errors.js';
 import { LongPollingTransport } from './transports/long-polling.js';
-import { sendHttpError } from './transports/http.js';
+import { type HostRequest, queryOf, sendHttpError } from './transports/http.js';
 import { applyCors } from './transports/cors.js';
-import { type AttachOptions, findMountPath, WebSocketTransport } from './transports/websocket.js';
+import { type AttachOptions, type UpgradeMiddleware, WebSocketTransport } from './transports/websocket.js';
 
 type Listener<K extends keyof ServerEvents> = (...args: ServerEvents[K]) => void;
 
-/** The value `bayeux()` returns: an Express middleware with the server's API on it. */
+/** Connect's and Express's `next`: call it to pass the request on, or with an error. */
+export type NextFunction = (err?: unknown) => void;
+
+/**
+ * The value `bayeux()` returns: a connect-style middleware (Express 5 and
+ * 4, connect, or a bare `http` handler, where `next` may be left out) with
+ * the server's API on it.
+ */
 export interface BayeuxMiddleware {
-  (req: Request, res: Response, next: NextFunction): void;
+  (req: IncomingMessage, res: ServerResponse, next?: NextFunction): void;
   /** Message middleware for every message, or for messages about channels matching `pattern`. */
   use(fn: Middleware): BayeuxMiddleware;
   use(pattern: string, fn: Middleware): BayeuxMiddleware;
@@ -51,7 +61,11 @@ export interface BayeuxMiddleware {
   once<K extends keyof ServerEvents>(event: K, listener: Listener<K>): BayeuxMiddleware;
   off<K extends keyof ServerEvents>(event: K, listener: Listener<K>): BayeuxMiddleware;
   stats(): Promise<Stats>;
-  /** Accept Bayeux over WebSocket on this HTTP server, at the mount path (or `options.path`). */
+  /**
+   * Accept Bayeux over WebSocket on this HTTP server, at `options.path`
+   * (or the mount path learned from the first HTTP request), running
+   * `options.middleware` on each upgrade request first.
+   */
   attach(server: HttpServer, options?: AttachOptions): BayeuxMiddleware;
   /** Answer held connects, close sockets, stop timers, close the engine. */
   close(): Promise<void>;
@@ -59,41 +73,63 @@ export interface BayeuxMiddleware {
   readonly server: Server;
 }
 
+/** Where the browser client bundle is, next to the compiled package (`dist/browser/client.js`). */
+const CLIENT_BUNDLE = new URL('../browser/client.js', import.meta.url);
+
 /** Create the Bayeux middleware. Throws a `TypeError` naming a bad or unknown option. */
 export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
   const resolved = resolveOptions(options);
   const server = new Server(resolved);
   const longPolling = new LongPollingTransport(server);
   const callbackPolling = new CallbackPollingTransport(server);
+  const logger = resolved.logger;
   let websocket: WebSocketTransport | undefined;
+  /** The mount path, learned from the first request a host routed here with its mount path on it. */
   let learnedMount: string | undefined;
+  /** The path given to attach(), for hosts (bare http) that do not strip the mount path from `req.url`. */
+  let attachedPath: string | undefined;
   const cors = resolved.cors;
+  const clientScript = new ClientScript();
 
-  const middleware = function bayeuxMiddleware(req: Request, res: Response, next: NextFunction): void {
-    learnedMount ??= req.baseUrl || undefined;
+  const unexpected = (err: unknown): void => {
+    logger.error(`request failed: ${err instanceof Error ? err.message : String(err)}`);
+  };
+
+  const middleware = function bayeuxMiddleware(req: IncomingMessage, res: ServerResponse, next?: NextFunction): void {
+    const hreq = req as HostRequest;
+    learnedMount ??= mountOf(hreq);
+    const pass = next ?? function notFound(err?: unknown): void {
+      if (err !== undefined) sendHttpError(res, new HttpError(500, 'server.error', 'internal error'));
+      else sendHttpError(res, new HttpError(404, 'not.found', 'not a Bayeux request'));
+    };
     if (cors && !applyCors(cors, req, res)) return;
     if (req.method === 'OPTIONS') {
-      if (cors) res.status(204).end();
-      else next();
+      if (cors) {
+        res.statusCode = 204;
+        res.end();
+      } else pass();
       return;
     }
     if (req.method === 'POST') {
-      void longPolling.handle(req, res);
+      longPolling.handle(hreq, res).catch(unexpected);
       return;
     }
     if (req.method === 'GET' || req.method === 'HEAD') {
-      if (req.query['message'] === undefined) {
-        sendHttpError(res, new HttpError(400, 'message.missing', 'a Bayeux endpoint: POST messages, or GET with message= (and jsonp=)'));
-      } else if (req.query['jsonp'] !== undefined) {
-        if (resolved.jsonp) void callbackPolling.handle(req, res);
+      const query = queryOf(req);
+      if (!query.has('message')) {
+        // Not a Bayeux request: the client bundle, or whatever comes after this middleware.
+        if (relativePath(hreq, attachedPath) === '/client.js') clientScript.serve(req, res, pass);
+        else pass();
+      } else if (query.has('jsonp')) {
+        if (resolved.jsonp) callbackPolling.handle(hreq, res).catch(unexpected);
         else sendHttpError(res, new HttpError(400, 'jsonp.disabled', 'callback-polling (JSONP) is turned off on this server'));
       } else {
-        void longPolling.handle(req, res);
+        longPolling.handle(hreq, res).catch(unexpected);
       }
       return;
     }
     res.setHeader('Allow', 'GET, POST, OPTIONS');
-    sendHttpError(res, new HttpError(405, 'method.not.allowed', `${req.method} is not a Bayeux method`));
+    sendHttpError(res, new HttpError(405, 'method.not.allowed', `${req.method ?? ''} is not a Bayeux method`));
   } as BayeuxMiddleware;
 
   const api: Omit<BayeuxMiddleware, never> = middleware;
@@ -118,15 +154,31 @@ export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
   api.off = (event, listener) => (server.off(event, listener as never), middleware);
   api.stats = () => server.stats();
   api.attach = function attach(http: HttpServer, attachOptions: AttachOptions = {}): BayeuxMiddleware {
-    if (attachOptions.path !== undefined && (typeof attachOptions.path !== 'string' || !attachOptions.path.startsWith('/'))) {
+    if (typeof attachOptions !== 'object' || attachOptions === null) throw new TypeError('attach options must be an object');
+    for (const key of Object.keys(attachOptions)) {
+      if (key !== 'path' && key !== 'middleware') throw new TypeError(`unknown attach option ${key}`);
+    }
+    const { path, middleware: given } = attachOptions;
+    if (path !== undefined && (typeof path !== 'string' || !path.startsWith('/'))) {
       throw new TypeError('attach option path must start with /');
     }
+    const stack: readonly UpgradeMiddleware[] = given === undefined ? [] : Array.isArray(given) ? given : [given as UpgradeMiddleware];
+    if (!stack.every((fn) => typeof fn === 'function')) {
+      throw new TypeError('attach option middleware must be a function (req, res, next) or a list of them');
+    }
+    const fixed = path === undefined ? undefined : path.replace(/\/+$/, '') || '/';
+    attachedPath ??= fixed;
     websocket ??= new WebSocketTransport(server);
-    let found: string | undefined;
-    websocket.attach(http, () => {
-      if (attachOptions.path !== undefined) return attachOptions.path.replace(/\/+$/, '') || '/';
-      found ??= findMountPath(http, middleware);
-      return found ?? learnedMount;
+    let warned = false;
+    websocket.attach(http, {
+      path: () => fixed ?? learnedMount,
+      middleware: stack,
+      unknownPath() {
+        if (warned) return;
+        warned = true;
+        logger.warn('a WebSocket upgrade arrived before the mount path was known, and was left to other listeners: ' +
+          "pass it to attach (cometd.attach(server, { path: '/cometd' }))");
+      },
     });
     return middleware;
   };
@@ -136,4 +188,72 @@ export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
     await websocket?.close();
   };
   return middleware;
+}
+
+/**
+ * Where the host mounted the middleware, from what it left on the request:
+ * Express's `req.baseUrl`, or connect's `req.originalUrl` minus `req.url`.
+ * Undefined for a bare `http` handler (nothing is stripped there) and at
+ * the root of an app.
+ */
+function mountOf(req: HostRequest): string | undefined {
+  // At the root of an app every upgrade would look like ours, the app's own
+  // WebSocket endpoints included: a root mount needs attach(server, { path }).
+  if (typeof req.baseUrl === 'string') return req.baseUrl.replace(/\/+$/, '') || undefined;
+  if (typeof req.originalUrl !== 'string' || req.originalUrl === req.url) return undefined;
+  const original = req.originalUrl.split('?')[0] as string;
+  const rest = (req.url ?? '/').split('?')[0] as string;
+  if (rest === '/') return original.replace(/\/+$/, '') || undefined;
+  if (!original.endsWith(rest)) return undefined;
+  return original.slice(0, original.length - rest.length).replace(/\/+$/, '') || undefined;
+}
+
+/** The request path below the mount path. */
+function relativePath(req: HostRequest, attachedPath: string | undefined): string {
+  const pathname = (req.url ?? '/').split('?')[0] as string;
+  const stripped = typeof req.baseUrl === 'string' || (typeof req.originalUrl === 'string' && req.originalUrl !== req.url);
+  if (stripped || attachedPath === undefined || attachedPath === '/') return pathname;
+  if (pathname === attachedPath) return '/';
+  return pathname.startsWith(attachedPath + '/') ? pathname.slice(attachedPath.length) : pathname;
+}
+
+/**
+ * The browser client as one ES module (built into `dist/browser/client.js`
+ * by the package build), served at `<mount>/client.js` with an `ETag`; a
+ * browser revalidates it on each load and gets `304` while it is unchanged.
+ */
+class ClientScript {
+  #loaded: Promise<{ body: Buffer; etag: string } | undefined> | undefined;
+
+  serve(req: IncomingMessage, res: ServerResponse, next: NextFunction): void {
+    this.#loaded ??= readFile(CLIENT_BUNDLE).then(
+      (body) => ({ body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` }),
+      () => undefined,
+    );
+    this.#loaded.then(
+      function sendClient(script) {
+        if (!script) {
+          sendHttpError(res, new HttpError(404, 'client.missing', 'the browser client bundle is not built (dist/browser/client.js)'));
+          return;
+        }
+        res.setHeader('Content-Type', 'text/javascript; charset=utf-8');
+        res.setHeader('Cache-Control', 'public, max-age=0, must-revalidate');
+        res.setHeader('ETag', script.etag);
+        res.setHeader('X-Content-Type-Options', 'nosniff');
+        const match = req.headers['if-none-match'];
+        if (match !== undefined && match.split(',').some((tag) => tag.trim().replace(/^W\//, '') === script.etag)) {
+          res.statusCode = 304;
+          res.end();
+          return;
+        }
+        res.statusCode = 200;
+        res.setHeader('Content-Length', script.body.length);
+        if (req.method === 'HEAD') res.end();
+        else res.end(script.body);
+      },
+      next,
+    ).catch(function clientFailed() {
+      res.destroy();
+    });
+  }
 }

@@ -23,7 +23,7 @@ async function freePort(): Promise<number> {
 }
 
 async function startApp(port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['example-app/server.js'], {
+  const child = spawn(process.execPath, ['--unhandled-rejections=strict', 'example-app/server.js'], {
     cwd: root,
     env: { ...process.env, PORT: String(port), LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -91,6 +91,19 @@ describe('example app in a browser', { skip: !CHROMIUM && 'chromium not installe
     assert.match(text, /alice/);
     assert.match(text, /bob/);
     await bob.screenshot({ path: fileURLToPath(new URL('./example-app.png', import.meta.url)) });
+  });
+
+  test('the page imports the browser client the middleware serves at /cometd/client.js', async () => {
+    const page = await browser.newPage();
+    const scripts: string[] = [];
+    page.on('response', (res) => {
+      if (res.url().endsWith('.js')) scripts.push(`${res.status()} ${new URL(res.url()).pathname}`);
+    });
+    await page.goto(base);
+    await page.waitForFunction(() => document.getElementById('status') !== null, undefined, { timeout: 10_000 });
+    await page.waitForLoadState('networkidle', { timeout: 10_000 }).catch(() => undefined);
+    assert.ok(scripts.includes('200 /cometd/client.js'), scripts.join(', '));
+    await page.close();
   });
 
   test('the server refuses a chat message the ACL rejects and the page shows the error', async () => {

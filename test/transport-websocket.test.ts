@@ -638,6 +638,47 @@ describe('websocket transport', () => {
     assert.equal(await server.cometd.publish('/big', 'gone'), 0);
   });
 
+  it('a TCP reset on an upgrade for another path, during the hand-over wait, is not an uncaught error', async (t) => {
+    const { server } = await serve(t);
+    const arrived = new Promise<void>((resolve) => server.http.once('upgrade', () => resolve()));
+    const socket = net.connect(server.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.write(
+      `GET /elsewhere HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+    await arrived;
+    socket.resetAndDestroy();
+    // An unhandled 'error' (read ECONNRESET) would end this process here.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal((await lp(server.url, { channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['long-polling'], id: 'h' }))[0]?.['successful'], true);
+  });
+
+  it('a client that sends connects but does not read (ack extension) is closed, not buffered without bound', async (t) => {
+    const { server, cleanup } = await serve(t, { wsHighWaterMark: 64 * 1024 });
+    const reader = await RawPeer.open(server);
+    cleanup(() => reader.socket.destroy());
+    reader.send([{ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['websocket'], ext: { ack: true }, id: 'h' }]);
+    const clientId = (await reader.next((m) => m['id'] === 'h'))['clientId'] as string;
+    reader.send([
+      { channel: '/meta/subscribe', clientId, subscription: '/big', id: 's' },
+      { channel: '/meta/connect', clientId, connectionType: 'websocket', advice: { timeout: 0 }, ext: { ack: -1 }, id: 'c' },
+    ]);
+    await reader.next((m) => m['id'] === 'c');
+    const blob = 'x'.repeat(8 * 1024);
+    for (let i = 0; i < 20; i++) await server.cometd.publish('/big', { i, blob });
+    // Every connect that acknowledges nothing gets all 160 KB again; the client reads none of it.
+    reader.socket.pause();
+    let sent = 0;
+    for (; sent < 1000; sent++) {
+      if ((await server.cometd.stats()).sockets === 0) break;
+      reader.send([{ channel: '/meta/connect', clientId, connectionType: 'websocket', ext: { ack: -1 }, id: 'k' + sent }]);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await eventually(async () => (await server.cometd.stats()).sockets === 0, 5000, 'the server to close the socket');
+    assert.ok(sent < 1000, `closed after ${sent} connects`);
+  });
+
   it('close() does not leave a socket open that never answers the close frame', async (t) => {
     const server = await startServer({ timeout: 3000 });
     const raw = await RawPeer.open(server);

@@ -1,5 +1,5 @@
-// The chat page: the package's browser client, loaded straight from the build.
-import { BayeuxClient } from '/client/index.js';
+// The chat page: the package's browser client, served by the middleware itself at /cometd/client.js.
+import { BayeuxClient } from '/cometd/client.js';
 
 const $ = (id) => document.getElementById(id);
 const client = new BayeuxClient(new URL('/cometd', location.href).href, {

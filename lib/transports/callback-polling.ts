@@ -4,10 +4,12 @@
  * `text/javascript`: `/**\/callback([...]);`. The callback name is
  * validated so the response cannot carry script of the caller's choosing.
  */
-import type { Request, Response } from 'express';
+import type { ServerResponse } from 'node:http';
 import { HttpError } from '../errors.js';
 import type { Server } from '../server/server.js';
-import { checkBatch, jsonArray, parseMessageParam, requestConnection, sendHttpError, toHttpError, writable } from './http.js';
+import {
+  checkBatch, type HostRequest, jsonArray, parseMessageParam, queryOf, requestConnection, sendHttpError, toHttpError, writable,
+} from './http.js';
 
 /** Letters, digits, `_`, `$` and `.`, at most 64 characters. */
 const CALLBACK = /^[A-Za-z0-9_$.]{1,64}$/;
@@ -23,23 +25,26 @@ export class CallbackPollingTransport {
     this.#server = server;
   }
 
-  async handle(req: Request, res: Response): Promise<void> {
+  /** Handle a GET with `message=` and `jsonp=`. Never rejects: failures are answered. */
+  async handle(req: HostRequest, res: ServerResponse): Promise<void> {
     try {
-      const callback = req.query['jsonp'];
+      const query = queryOf(req);
+      const callbacks = query.getAll('jsonp');
+      const callback = callbacks.length === 1 ? callbacks[0] : undefined;
       if (!isValidCallback(callback)) {
         throw new HttpError(400, 'jsonp.callback.invalid', 'jsonp must be letters, digits, _ $ . and at most 64 characters');
       }
-      const messages = checkBatch(parseMessageParam(req.query['message']), this.#server.options);
+      const messages = checkBatch(parseMessageParam(query.getAll('message')), this.#server.options);
       const conn = requestConnection('callback-polling', req, res);
       const replies = await this.#server.process(messages, conn);
       if (!writable(res)) return;
-      res.status(200);
+      res.statusCode = 200;
       res.setHeader('Content-Type', 'text/javascript; charset=utf-8');
       res.setHeader('Cache-Control', 'no-cache, no-store');
       res.setHeader('X-Content-Type-Options', 'nosniff');
       res.end(`/**/${callback}(${jsonArray(replies)});`);
     } catch (err) {
-      sendHttpError(res, toHttpError(err));
+      if (writable(res)) sendHttpError(res, toHttpError(err));
     }
   }
 }

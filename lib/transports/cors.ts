@@ -2,17 +2,16 @@
  * Cross-origin rules, shared by the HTTP transports (CORS headers and
  * preflights) and the WebSocket transport (the upgrade's Origin).
  */
-import type { IncomingMessage } from 'node:http';
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError } from '../errors.js';
 import type { CorsOptions } from '../options.js';
-import { sendHttpError } from './http.js';
+import { sendHttpError, vary } from './http.js';
 
 /** Set CORS headers; false when the request was refused and answered. */
-export function applyCors(cors: CorsOptions, req: Request, res: Response): boolean {
+export function applyCors(cors: CorsOptions, req: IncomingMessage, res: ServerResponse): boolean {
   const origin = req.headers.origin;
   if (origin === undefined) return true;
-  res.vary('Origin');
+  vary(res, 'Origin');
   if (!originAllowed(cors.origin ?? '*', origin)) {
     if (req.method === 'OPTIONS') {
       sendHttpError(res, new HttpError(403, 'cors.origin.denied', 'origin not allowed'));

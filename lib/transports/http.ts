@@ -1,15 +1,53 @@
 /**
- * What the HTTP transports share: turning a request's `message` payloads
- * into an array of messages, the Connection for one request, and writing
- * transport-level errors.
+ * What the HTTP transports share: reading and decoding a request body,
+ * turning `message` payloads into an array of messages, the Connection for
+ * one request, and writing transport-level errors. Only Node's
+ * `IncomingMessage`/`ServerResponse` are used, so every host works (Express
+ * 5 and 4, connect, a bare `http` handler); Express's extras (`req.ip`,
+ * `req.body` from an app-level parser) are read when present.
  */
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
 import { HttpError } from '../errors.js';
 import type { Connection, TransportName } from '../server/types.js';
+
+/** A request as a host may hand it over: Node's, with the extras Express and connect add. */
+export type HostRequest = IncomingMessage & {
+  /** Express: the client address, `trust proxy` applied. */
+  ip?: string;
+  /** Express: the path the middleware is mounted at. */
+  baseUrl?: string;
+  /** Express and connect: the URL before the mount path was stripped. */
+  originalUrl?: string;
+  /** An app-level body parser's result. */
+  body?: unknown;
+};
 
 /** Limits the HTTP transports enforce before the Server sees a message. */
 export interface BatchLimits {
   maxBatch: number;
+}
+
+/** The query of a request URL. */
+export function queryOf(req: IncomingMessage): URLSearchParams {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  return new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
+}
+
+/** The media type of a request (`application/json`), lowercased, without parameters. */
+export function mediaType(req: IncomingMessage): string | undefined {
+  const header = req.headers['content-type'];
+  if (header === undefined) return undefined;
+  return (header.split(';', 1)[0] as string).trim().toLowerCase();
+}
+
+/** The `charset` parameter of the request's Content-Type, lowercased. */
+export function charsetOf(req: IncomingMessage): string | undefined {
+  const header = req.headers['content-type'];
+  const m = header === undefined ? undefined : /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(header);
+  return m?.[1]?.toLowerCase();
 }
 
 /**
@@ -52,12 +90,12 @@ export function checkBatch(messages: unknown[], limits: BatchLimits): unknown[] 
  * goes away before the response is written; it is made on first use (only
  * a held connect needs it), so most requests pay nothing for it.
  */
-export function requestConnection(transport: TransportName, req: Request, res: Response): Connection {
+export function requestConnection(transport: TransportName, req: HostRequest, res: ServerResponse): Connection {
   let controller: AbortController | undefined;
   return {
     transport,
     req,
-    ip: req.ip,
+    ip: req.ip ?? req.socket.remoteAddress,
     get signal(): AbortSignal {
       if (!controller) {
         const c = (controller = new AbortController());
@@ -70,22 +108,34 @@ export function requestConnection(transport: TransportName, req: Request, res: R
 }
 
 /** Whether the response can still be written (the client did not go away). */
-export function writable(res: Response): boolean {
+export function writable(res: ServerResponse): boolean {
   return !res.destroyed && !res.writableEnded;
 }
 
-/** Read a body up to `limit` bytes; 413 `entity.too.large` beyond it. */
-export function readBody(req: Request, limit: number): Promise<Buffer> {
+/** How a body is read: its size limit in bytes, and how long it may take in ms (`0`: no limit). */
+export interface BodyLimits {
+  limit: number;
+  timeoutMs: number;
+}
+
+/**
+ * Read a body up to `limit` bytes; 413 `entity.too.large` beyond it, 408
+ * `request.timeout` if it has not arrived within `timeoutMs`, 400
+ * `request.aborted` if the client went away.
+ */
+export function readBody(req: IncomingMessage, { limit, timeoutMs }: BodyLimits): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (declared > limit) return Promise.reject(tooLarge(limit));
-  return new Promise((resolve, reject) => {
+  return new Promise(function reading(resolve, reject) {
     const chunks: Buffer[] = [];
     let size = 0;
+    const timer = timeoutMs > 0
+      ? setTimeout(() => fail(new HttpError(408, 'request.timeout', `request body not received within ${timeoutMs} ms`)), timeoutMs)
+      : undefined;
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
       if (size > limit) {
-        cleanup();
-        reject(tooLarge(limit));
+        fail(tooLarge(limit));
         return;
       }
       chunks.push(chunk);
@@ -94,17 +144,22 @@ export function readBody(req: Request, limit: number): Promise<Buffer> {
       cleanup();
       resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
     };
-    const onError = (err: Error): void => {
+    const onError = (err: Error): void => fail(new HttpError(400, 'request.aborted', err.message));
+    const onAborted = (): void => onError(new Error('request aborted'));
+    function fail(err: HttpError): void {
       cleanup();
-      reject(new HttpError(400, 'request.aborted', err.message));
-    };
-    const cleanup = (): void => {
+      // What is left of the body is not read: stop the stream, keep an error listener on it.
+      req.pause();
+      reject(err);
+    }
+    function cleanup(): void {
+      clearTimeout(timer);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
       req.off('aborted', onAborted);
-    };
-    const onAborted = (): void => onError(new Error('request aborted'));
+      req.on('error', ignore);
+    }
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
@@ -112,32 +167,83 @@ export function readBody(req: Request, limit: number): Promise<Buffer> {
   });
 }
 
+function ignore(): void {}
+
 function tooLarge(limit: number): HttpError {
   return new HttpError(413, 'entity.too.large', `request body larger than ${limit} bytes`);
 }
 
+const gunzip = promisify(zlib.gunzip);
+const inflate = promisify(zlib.inflate);
+const brotli = promisify(zlib.brotliDecompress);
+
+/**
+ * Undo a `Content-Encoding` (`gzip`, `deflate`, `br`, `identity`), with the
+ * inflated size held to `limit`. Others: 415 `encoding.unsupported`.
+ */
+export async function decodeBody(req: IncomingMessage, body: Buffer, limit: number): Promise<Buffer> {
+  const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  try {
+    switch (encoding) {
+      case 'identity':
+        return body;
+      case 'gzip':
+      case 'x-gzip':
+        return await gunzip(body, { maxOutputLength: limit });
+      case 'deflate':
+        return await inflate(body, { maxOutputLength: limit });
+      case 'br':
+        return await brotli(body, { maxOutputLength: limit });
+    }
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge(limit);
+    throw new HttpError(400, 'entity.parse.failed', `request body is not valid ${encoding}`);
+  }
+  throw new HttpError(415, 'encoding.unsupported', `unsupported content encoding "${encoding}"`);
+}
+
+/** Decode text in `charset` (UTF-8 when absent); others: 415 `charset.unsupported`. */
+export function decodeText(body: Buffer, charset: string | undefined, allowed: readonly string[]): string {
+  const name = charset ?? 'utf-8';
+  if (!allowed.includes(name)) throw new HttpError(415, 'charset.unsupported', `unsupported charset "${name.toUpperCase()}"`);
+  if (name === 'utf-8' || name === 'utf8') return body.toString('utf8');
+  return new TextDecoder(name).decode(body);
+}
+
 /** Answer a transport-level failure with its status and stable `type`. */
-export function sendHttpError(res: Response, err: HttpError): void {
+export function sendHttpError(res: ServerResponse, err: HttpError): void {
   if (res.headersSent) {
     res.end();
     return;
   }
   // The rest of a body we stopped reading is not worth draining.
-  if (err.type === 'entity.too.large') res.setHeader('Connection', 'close');
-  res.status(err.status);
+  if (err.type === 'entity.too.large' || err.type === 'request.timeout' || err.type === 'request.aborted') {
+    res.setHeader('Connection', 'close');
+  }
+  res.statusCode = err.status;
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Cache-Control', 'no-store');
   res.end(JSON.stringify({ error: { status: err.status, type: err.type, message: err.message } }));
+  // Close the connection once the answer is out, so a trickling client is not read further.
+  if (err.type === 'request.timeout') res.once('finish', () => res.socket?.destroySoon());
 }
 
-/** Map body-parser's errors (which carry `status` and `type`) and ours to an HttpError. */
+/** Map a body parser's errors (which carry `status` and `type`) and ours to an HttpError. */
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
-  const e = err as { status?: unknown; statusCode?: unknown; type?: unknown; message?: unknown };
+  const e = (err ?? {}) as { status?: unknown; statusCode?: unknown; type?: unknown; message?: unknown };
   const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : 500;
   const type = typeof e.type === 'string' ? e.type : status === 500 ? 'server.error' : 'request.invalid';
   const message = status === 500 ? 'internal error' : typeof e.message === 'string' ? e.message : 'bad request';
   return new HttpError(status, type, message);
+}
+
+/** Add `field` to the response's `Vary` header (Express's `res.vary`, for every host). */
+export function vary(res: ServerResponse, field: string): void {
+  const current = res.getHeader('Vary');
+  const list = current === undefined ? '' : Array.isArray(current) ? current.join(', ') : String(current);
+  if (list === '*' || list.split(',').some((f) => f.trim().toLowerCase() === field.toLowerCase())) return;
+  res.setHeader('Vary', list ? `${list}, ${field}` : field);
 }
 
 /** Join serialized messages into a JSON array text. */

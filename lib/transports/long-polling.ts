@@ -3,60 +3,71 @@
  * or more `message=` fields, to the mount path or any path under it (the
  * CometD client posts to `/cometd/connect` and friends). GET with `message=`
  * and no `jsonp` is answered the same way. The reply is a JSON array.
+ *
+ * Bodies are read here, on Node's request alone: JSON and forms, `gzip`,
+ * `deflate` or `br` encoded, JSON in UTF-8 or UTF-16. A body an app-level
+ * parser (`express.json()`, `express.urlencoded()`) already read is used as
+ * it left it.
  */
-import bodyParser from 'body-parser';
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { ServerResponse } from 'node:http';
 import { HttpError } from '../errors.js';
 import type { Server } from '../server/server.js';
 import {
-  checkBatch, fromJsonBody, jsonArray, parseMessageParam, readBody, requestConnection, sendHttpError, toHttpError, writable,
+  charsetOf, checkBatch, decodeBody, decodeText, fromJsonBody, type HostRequest, jsonArray, mediaType,
+  parseMessageParam, queryOf, readBody, requestConnection, sendHttpError, toHttpError, writable,
 } from './http.js';
 
-const JSON_TYPES = ['application/json', 'text/json', 'application/*+json'];
 const FORM_TYPE = 'application/x-www-form-urlencoded';
+const JSON_CHARSETS = ['utf-8', 'utf8', 'utf-16le', 'utf-16be', 'utf-16'];
+const FORM_CHARSETS = ['utf-8', 'utf8'];
+
+function isJsonType(type: string | undefined): boolean {
+  return type === 'application/json' || type === 'text/json' || (type !== undefined && /^application\/[^/]+\+json$/.test(type));
+}
 
 export class LongPollingTransport {
   readonly #server: Server;
-  readonly #json: RequestHandler;
-  readonly #form: RequestHandler;
 
   constructor(server: Server) {
     this.#server = server;
-    const limit = server.options.maxBodyBytes;
-    this.#json = bodyParser.json({ limit, strict: false, type: JSON_TYPES });
-    this.#form = bodyParser.urlencoded({ limit, extended: false, type: FORM_TYPE, parameterLimit: server.options.maxBatch + 10 });
   }
 
-  /** Handle a POST (or a GET with `message=`). */
-  async handle(req: Request, res: Response): Promise<void> {
+  /** Handle a POST (or a GET with `message=`). Never rejects: failures are answered. */
+  async handle(req: HostRequest, res: ServerResponse): Promise<void> {
     try {
-      const messages = checkBatch(await this.#messages(req, res), this.#server.options);
+      const messages = checkBatch(await this.#messages(req), this.#server.options);
       const conn = requestConnection('long-polling', req, res);
       const replies = await this.#server.process(messages, conn);
       if (!writable(res)) return;
       res.writeHead(200, RESPONSE_HEADERS);
       res.end(jsonArray(replies));
     } catch (err) {
-      sendHttpError(res, toHttpError(err));
+      if (writable(res)) sendHttpError(res, toHttpError(err));
     }
   }
 
-  async #messages(req: Request, res: Response): Promise<unknown[]> {
-    if (req.method === 'GET') return parseMessageParam(req.query['message']);
+  async #messages(req: HostRequest): Promise<unknown[]> {
+    if (req.method === 'GET' || req.method === 'HEAD') return parseMessageParam(queryOf(req).getAll('message'));
+    const type = mediaType(req);
+    const json = isJsonType(type);
+    if (!json && type !== FORM_TYPE) {
+      throw new HttpError(415, 'content.type.unsupported', 'send application/json or application/x-www-form-urlencoded');
+    }
     // An app-level express.json() or urlencoded() may have read the body already.
-    if (req.body === undefined || req.readable) {
-      if (isPlainJson(req)) return fromJsonBody(parseJson(await readBody(req, this.#server.options.maxBodyBytes)));
-      if (req.is(JSON_TYPES)) await run(this.#json, req, res); // compressed or non-UTF-8 bodies
-      else if (req.is(FORM_TYPE)) await run(this.#form, req, res);
-      else throw new HttpError(415, 'content.type.unsupported', 'send application/json or application/x-www-form-urlencoded');
+    if (req.body !== undefined && !req.readable) {
+      if (type === FORM_TYPE) return parseMessageParam((req.body as Record<string, unknown> | undefined)?.['message']);
+      return fromJsonBody(req.body);
     }
-    const body: unknown = req.body;
-    if (req.is(FORM_TYPE)) {
-      const form = body as Record<string, unknown> | undefined;
-      return parseMessageParam(form?.['message']);
+    const { maxBodyBytes, bodyTimeout } = this.#server.options;
+    const raw = await readBody(req, { limit: maxBodyBytes, timeoutMs: bodyTimeout });
+    const body = await decodeBody(req, raw, maxBodyBytes);
+    if (json) return fromJsonBody(parseJson(decodeText(body, charsetOf(req), JSON_CHARSETS)));
+    const form = new URLSearchParams(decodeText(body, charsetOf(req), FORM_CHARSETS));
+    const values = form.getAll('message');
+    if (values.length > this.#server.options.maxBatch) {
+      throw new HttpError(413, 'batch.too.large', `more than ${this.#server.options.maxBatch} messages in one request`);
     }
-    if (body === undefined) throw new HttpError(400, 'message.missing', 'empty request body');
-    return fromJsonBody(body);
+    return parseMessageParam(values);
   }
 }
 
@@ -65,32 +76,11 @@ const RESPONSE_HEADERS = {
   'Cache-Control': 'no-cache, no-store',
 } as const;
 
-/**
- * The common case, read here without body-parser: `application/json`,
- * uncompressed, UTF-8. Anything else JSON-typed goes through body-parser,
- * which inflates and decodes (or refuses with 415).
- */
-function isPlainJson(req: Request): boolean {
-  const type = req.headers['content-type'];
-  if (type === undefined || !/^application\/json\s*(;|$)/i.test(type)) return false;
-  const encoding = req.headers['content-encoding'];
-  if (encoding !== undefined && encoding.toLowerCase() !== 'identity') return false;
-  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(type)?.[1];
-  return charset === undefined || /^utf-?8$/i.test(charset);
-}
-
-function parseJson(body: Buffer): unknown {
-  if (body.length === 0) throw new HttpError(400, 'message.missing', 'empty request body');
+function parseJson(text: string): unknown {
+  if (text.length === 0) throw new HttpError(400, 'message.missing', 'empty request body');
   try {
-    return JSON.parse(body.toString('utf8'));
+    return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch {
     throw new HttpError(400, 'entity.parse.failed', 'request body is not valid JSON');
   }
-}
-
-function run(handler: RequestHandler, req: Request, res: Response): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const next: NextFunction = (err?: unknown) => (err ? reject(err) : resolve());
-    void handler(req, res, next);
-  });
 }

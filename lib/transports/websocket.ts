@@ -4,8 +4,15 @@
  * is a JSON array of messages (or one message). A held `/meta/connect` does
  * not block the socket: later frames are handled while it waits. Deliveries
  * are pushed as they arrive, one frame per flush.
+ *
+ * Upgrades for other paths are left to other listeners. Connect-style
+ * middleware given to `attach` runs on the upgrade request before the
+ * socket is accepted. Every socket gets an error listener first thing, and
+ * nothing is written to a socket past `wsHighWaterMark`: pushes follow the
+ * `slowConsumer` policy (the Server checks `congested()`), and a socket
+ * whose own replies would go past the mark is closed with 1013.
  */
-import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import { type IncomingMessage, type Server as HttpServer, ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Server } from '../server/server.js';
@@ -19,9 +26,43 @@ const TEXT = { binary: false } as const;
 /** How long an upgrade request for another path may wait for another listener to answer it. */
 const UNANSWERED_UPGRADE_MS = 3000;
 
+/** How long a socket closed for reading too slowly gets to take its close frame before it is cut. */
+const SLOW_CLOSE_GRACE_MS = 1000;
+
+/**
+ * Connect-style middleware (`express-session`, passport, your own) run on a
+ * WebSocket upgrade request before the socket is accepted. It gets the
+ * upgrade request and a `ServerResponse` that is never sent: headers it
+ * sets with `Set-Cookie` go out on the `101` answer. Calling `next(err)`
+ * (or throwing, or rejecting) refuses the upgrade with `err.status` (or
+ * `err.statusCode`; default 500); ending the response without calling
+ * `next` refuses it with `res.statusCode` (403 if that is below 400).
+ */
+export type UpgradeMiddleware = {
+  // A method signature, so Express and connect middleware typed on their own request types fit.
+  handle(req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): unknown;
+}['handle'];
+
 export interface AttachOptions {
-  /** The path to accept upgrades on. Default: where the middleware is mounted. */
+  /**
+   * The path to accept upgrades on (and any path under it). Default: the
+   * path the middleware was mounted at, as learned from the first HTTP
+   * request it handled (Express `req.baseUrl`, connect `req.originalUrl`);
+   * until then, upgrades are left to other listeners and a warning is logged
+   * once. Pass it whenever WebSocket may be the first thing a client tries.
+   */
   path?: string;
+  /** Middleware run on each upgrade request, in order, before the socket is accepted. Default: none. */
+  middleware?: UpgradeMiddleware | readonly UpgradeMiddleware[];
+}
+
+/** What the middleware tells the transport about an `attach()`. */
+export interface AttachConfig {
+  /** The mount path, or undefined while it is not known. */
+  path(): string | undefined;
+  middleware: readonly UpgradeMiddleware[];
+  /** Called (once per attach) when an upgrade arrives and the mount path is not known. */
+  unknownPath(): void;
 }
 
 interface SocketState {
@@ -35,6 +76,8 @@ interface SocketState {
 
 /** Most frames one socket may have waiting to be handled; beyond it the socket is closed (1008). */
 const MAX_PENDING_FRAMES = 256;
+
+function ignoreError(): void {}
 
 export class WebSocketTransport {
   readonly #server: Server;
@@ -51,23 +94,37 @@ export class WebSocketTransport {
     server.addConnectionType('websocket');
   }
 
-  /** Take upgrades for `path()` on `http`; leave the others to other listeners. */
-  attach(http: HttpServer, path: () => string | undefined): void {
+  /** Take upgrades for the mount path on `http`; leave the others to other listeners. */
+  attach(http: HttpServer, config: AttachConfig): void {
     const listener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+      // Whoever answers this socket, a reset on it must not be an uncaught 'error'.
+      socket.on('error', ignoreError);
       const pathname = (req.url ?? '/').split('?')[0] as string;
-      const mount = path();
-      const ours = mount !== undefined && (pathname === mount || pathname === mount + '/' || pathname.startsWith(mount + '/'));
+      const mount = config.path();
+      if (mount === undefined) config.unknownPath();
+      const ours = mount !== undefined && (mount === '/' || pathname === mount || pathname.startsWith(mount + '/'));
       if (!ours || this.#server.closed) {
         this.#closeIfUnanswered(socket, ours ? 503 : 404);
         return;
       }
       if (!upgradeOriginAllowed(this.#server.options.cors, req)) {
-        socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-        socket.destroy();
+        refuse(socket, 403);
         return;
       }
-      socket.on('error', () => socket.destroy());
-      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#open(ws, req));
+      if (config.middleware.length === 0) {
+        this.#accept(req, socket, head, undefined);
+        return;
+      }
+      runUpgradeMiddleware(config.middleware, req).then(
+        (outcome) => {
+          if (socket.destroyed) return;
+          if (typeof outcome === 'number') refuse(socket, outcome);
+          else this.#accept(req, socket, head, outcome);
+        },
+        () => refuse(socket, 500),
+      ).catch(function upgradeFailed() {
+        socket.destroy();
+      });
     };
     http.on('upgrade', listener);
     this.#attached.push({ http, listener });
@@ -76,6 +133,23 @@ export class WebSocketTransport {
       this.#heartbeat = setInterval(() => this.#ping(), interval);
       this.#heartbeat.unref();
     }
+  }
+
+  #accept(req: IncomingMessage, socket: Duplex, head: Buffer, extraHeaders: readonly string[] | undefined): void {
+    if (this.#server.closed) {
+      refuse(socket, 503);
+      return;
+    }
+    if (extraHeaders && extraHeaders.length > 0) {
+      const addHeaders = (headers: string[], forReq: IncomingMessage): void => {
+        if (forReq !== req) return;
+        this.#wss.off('headers', addHeaders);
+        headers.push(...extraHeaders);
+      };
+      this.#wss.on('headers', addHeaders);
+      socket.once('close', () => this.#wss.off('headers', addHeaders));
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#open(ws, req));
   }
 
   /**
@@ -108,9 +182,7 @@ export class WebSocketTransport {
     const timer = setTimeout(() => {
       const raw = socket as Duplex & { bytesWritten?: number };
       if (socket.destroyed || (raw.bytesWritten ?? 0) > 0) return;
-      const reason = status === 404 ? 'Not Found' : 'Service Unavailable';
-      socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-      socket.destroy();
+      refuse(socket, status);
     }, UNANSWERED_UPGRADE_MS);
     timer.unref();
     socket.once('close', () => clearTimeout(timer));
@@ -127,8 +199,9 @@ export class WebSocketTransport {
       ip: expressReq.ip ?? req.socket.remoteAddress,
       signal: controller.signal,
       clientId: undefined,
+      // The Server checks congested() before it takes messages for a push (the slowConsumer policy).
       push: (messages) => {
-        if (ws.readyState === WebSocket.OPEN) ws.send(this.#pushFrame(messages), TEXT);
+        if (ws.readyState === WebSocket.OPEN) ws.send(this.#pushFrame(messages), TEXT, ignoreError);
       },
       congested: () => ws.bufferedAmount > highWater,
       writable: () => ws.readyState === WebSocket.OPEN,
@@ -139,6 +212,7 @@ export class WebSocketTransport {
     ws.on('pong', () => (state.alive = true));
     ws.on('message', (data, isBinary) => this.#frame(state, data, isBinary));
     ws.on('error', () => ws.terminate());
+    req.socket.on('error', ignoreError);
     ws.on('close', () => {
       this.#sockets.delete(ws);
       controller.abort();
@@ -148,6 +222,9 @@ export class WebSocketTransport {
 
   #frame(state: SocketState, data: RawData, isBinary: boolean): void {
     const ws = state.conn.socket as WebSocket;
+    if (ws.readyState !== WebSocket.OPEN) return;
+    // A client that sends but does not read: its replies would pile up in memory.
+    if (this.#overHighWater(ws)) return;
     let messages: unknown[];
     try {
       if (isBinary) throw new Error('binary frames are not Bayeux');
@@ -169,7 +246,7 @@ export class WebSocketTransport {
     const run = async (): Promise<void> => {
       try {
         const replies = await this.#server.process(messages, state.conn);
-        if (replies.length > 0 && ws.readyState === WebSocket.OPEN) ws.send(jsonArray(replies));
+        if (replies.length > 0) this.#reply(ws, jsonArray(replies));
       } catch (err) {
         // process() does not reject; if it ever does, this socket ends, never the process.
         this.#server.options.logger.error(`websocket frame failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -202,9 +279,27 @@ export class WebSocketTransport {
   }
 
   #error(ws: WebSocket, error: string): void {
-    if (ws.readyState === WebSocket.OPEN) {
-      ws.send(JSON.stringify([{ channel: '/meta/unknown', successful: false, error }]));
-    }
+    this.#reply(ws, JSON.stringify([{ channel: '/meta/unknown', successful: false, error }]));
+  }
+
+  /** Send a reply frame, unless the socket already buffers more than `wsHighWaterMark`. */
+  #reply(ws: WebSocket, text: string): void {
+    if (ws.readyState !== WebSocket.OPEN || this.#overHighWater(ws)) return;
+    ws.send(text, ignoreError);
+  }
+
+  /**
+   * Whether `ws` buffers more than `wsHighWaterMark` bytes. Such a socket
+   * is closed with 1013 (try again later) and cut if it does not take the
+   * close frame within a second: replies are never dropped silently (the
+   * client would wait for them forever), and never buffered without bound.
+   */
+  #overHighWater(ws: WebSocket): boolean {
+    if (ws.bufferedAmount <= this.#server.options.wsHighWaterMark) return false;
+    this.#server.options.logger.warn(`websocket closed: more than ${this.#server.options.wsHighWaterMark} bytes waiting to be read by its client`);
+    ws.close(1013, 'reading too slowly');
+    setTimeout(() => ws.terminate(), SLOW_CLOSE_GRACE_MS).unref();
+    return true;
   }
 
   #ping(): void {
@@ -219,32 +314,75 @@ export class WebSocketTransport {
   }
 }
 
-/**
- * Where `handle` is mounted in the Express app serving `http`: walks the
- * app's router stack (Express 5 layers keep their `rawPath`). Undefined if
- * it cannot be found.
- */
-export function findMountPath(http: HttpServer, handle: unknown): string | undefined {
-  for (const listener of http.listeners('request')) {
-    const router = (listener as { router?: { stack?: unknown[] } }).router;
-    const found = router?.stack ? search(router.stack, '', handle, 0) : undefined;
-    if (found !== undefined) return found;
-  }
-  return undefined;
+/** Answer an upgrade request with an HTTP status and close its connection. */
+function refuse(socket: Duplex, status: number): void {
+  if (socket.destroyed) return;
+  const code = status >= 400 && status <= 599 ? status : 500;
+  socket.once('finish', () => socket.destroy());
+  socket.end(`HTTP/1.1 ${code} ${STATUS_CODES[code] ?? 'Error'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
-function search(stack: unknown[], prefix: string, handle: unknown, depth: number): string | undefined {
-  if (depth > 8) return undefined;
-  for (const layer of stack as Array<{ handle?: unknown; rawPath?: unknown }>) {
-    const raw = typeof layer.rawPath === 'string' ? layer.rawPath : '';
-    const path = (prefix + (raw === '/' ? '' : raw)).replace(/\/+$/, '');
-    if (layer.handle === handle) return path || '/';
-    const inner = layer.handle as { stack?: unknown[]; router?: { stack?: unknown[] } } | undefined;
-    const innerStack = inner?.stack ?? inner?.router?.stack;
-    if (Array.isArray(innerStack)) {
-      const found = search(innerStack, path, handle, depth + 1);
-      if (found !== undefined) return found;
-    }
-  }
-  return undefined;
+/** The status an upgrade middleware's error asks for. */
+function errorStatus(err: unknown): number {
+  const e = (err ?? {}) as { status?: unknown; statusCode?: unknown };
+  const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : 500;
+  return status >= 400 && status <= 599 ? status : 500;
+}
+
+/**
+ * Run connect-style middleware on an upgrade request. Resolves with the
+ * headers to add to the `101` answer (`Set-Cookie` from a session
+ * middleware), or with the status to refuse the upgrade with.
+ */
+function runUpgradeMiddleware(stack: readonly UpgradeMiddleware[], req: IncomingMessage): Promise<string[] | number> {
+  return new Promise(function upgradeMiddleware(resolve) {
+    const res = new ServerResponse(req);
+    let done = false;
+    let finishing: (() => void) | undefined;
+    const settle = (outcome: string[] | number): void => {
+      if (done) return;
+      done = true;
+      resolve(outcome);
+    };
+    // The innermost end(): a middleware that ends the response refuses the upgrade;
+    // our own end() (after the chain) lets wrappers such as express-session save first.
+    const end = function end(this: ServerResponse): ServerResponse {
+      if (finishing) finishing();
+      else settle(res.statusCode >= 400 ? res.statusCode : 403);
+      return res;
+    };
+    res.end = end as ServerResponse['end'];
+    let index = 0;
+    const next = (err?: unknown): void => {
+      if (done || finishing) return;
+      if (err !== undefined && err !== null) {
+        settle(errorStatus(err));
+        return;
+      }
+      const fn = stack[index++];
+      if (!fn) {
+        finishing = () => settle(setCookies(res));
+        try {
+          res.end();
+        } catch {
+          settle(500);
+        }
+        return;
+      }
+      try {
+        const result: unknown = fn(req, res, next);
+        if (result instanceof Promise) result.catch((e: unknown) => next(e ?? new Error('upgrade middleware rejected')));
+      } catch (e) {
+        next(e ?? new Error('upgrade middleware threw'));
+      }
+    };
+    next();
+  });
+}
+
+function setCookies(res: ServerResponse): string[] {
+  const value = res.getHeader('set-cookie');
+  if (value === undefined) return [];
+  const list = Array.isArray(value) ? value : [String(value)];
+  return list.map((cookie) => `Set-Cookie: ${cookie}`);
 }

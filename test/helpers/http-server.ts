@@ -33,7 +33,7 @@ export async function startServer(options: BayeuxOptions = {}, start: StartOptio
   const http = await new Promise<HttpServer>((resolve) => {
     const s = app.listen(start.port ?? 0, '127.0.0.1', () => resolve(s));
   });
-  if (start.websocket !== false) cometd.attach(http);
+  if (start.websocket !== false) cometd.attach(http, { path: mount });
   const { port } = http.address() as AddressInfo;
   const origin = `http://127.0.0.1:${port}`;
   return {
