@@ -124,7 +124,7 @@ export async function serve(args: string[], io: CliIo): Promise<number> {
   }
   if (positionals.length > 0) throw new UsageError(`serve takes no arguments, got ${positionals.join(' ')}`);
 
-  const portText = values.port ?? io.env['PORT'] ?? '8080';
+  const portText = values.port ?? (io.env['PORT'] || '8080');
   const port = Number(portText);
   if (!/^\d+$/.test(portText) || port > 65535) throw new UsageError(`--port must be 0 to 65535, got ${portText}`);
   const host = values.host ?? '127.0.0.1';
@@ -133,7 +133,7 @@ export async function serve(args: string[], io: CliIo): Promise<number> {
   if (['/health', '/metrics', '/admin'].includes(mount)) throw new UsageError(`--mount ${mount} is taken by the server's own pages`);
   const logLevel = values['log-level'] ?? 'warn';
   if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${logLevel}`);
-  const adminToken = values['admin-token'] ?? io.env['EXPRESS_BAYEUX_ADMIN_TOKEN'];
+  const adminToken = values['admin-token'] ?? (io.env['EXPRESS_BAYEUX_ADMIN_TOKEN'] || undefined);
   if (values.admin && !adminToken && !isLoopback(host)) {
     throw new UsageError(`--admin on ${host} needs a password: --admin-token TOKEN or EXPRESS_BAYEUX_ADMIN_TOKEN (the page has no other protection)`);
   }
