@@ -56,8 +56,8 @@ describe('metrics', () => {
     await a.subscribe('/m/one', (data) => got.push(data));
     await b.subscribe('/m/one', (data) => got.push(data));
     await b.subscribe('/m/two', () => undefined);
-    for (let i = 0; i < 5; i++) await b.publish('/m/one', { i });
-    await waitFor(() => got.length === 10, 5000, 'ten deliveries');
+    for (let i = 0; i < 20; i++) await b.publish('/m/one', { i });
+    await waitFor(() => got.length === 40, 5000, 'forty deliveries');
     await assert.rejects(b.publish('/denied/x', 1));
 
     const res = await get(`${s.origin}/metrics`);
@@ -72,8 +72,8 @@ describe('metrics', () => {
     assert.equal(sample(text, 'bayeux_websockets'), 1);
     assert.ok((sample(text, 'bayeux_held_connections') ?? -1) >= 0);
     assert.equal(sample(text, 'bayeux_engine_up'), 1);
-    assert.ok((sample(text, 'bayeux_messages_in_total') ?? 0) >= 10, 'messages in');
-    assert.ok((sample(text, 'bayeux_messages_out_total') ?? 0) >= 10, 'messages out');
+    assert.ok((sample(text, 'bayeux_messages_in_total') ?? 0) >= 20, 'messages in');
+    assert.ok((sample(text, 'bayeux_messages_out_total') ?? 0) >= 40, 'messages out');
     assert.equal(sample(text, 'bayeux_errors_total{code="403"}'), 1);
     assert.equal(sample(text, 'bayeux_dropped_total'), 0);
     assert.equal(sample(text, 'bayeux_engine_errors_total'), 0);
@@ -83,7 +83,8 @@ describe('metrics', () => {
     assert.equal(sample(text, 'bayeux_delivery_latency_seconds_bucket{le="+Inf"}'), count);
     assert.ok((sample(text, 'bayeux_delivery_latency_seconds_sum') ?? -1) >= 0);
     if (publishesReported) {
-      assert.ok(count >= 5 && count <= 10, `latency observations: ${count}`);
+      // Every copy timed, or one in several standing for the others: never more than were delivered.
+      assert.ok(count >= 1 && count <= 40, `latency observations: ${count}`);
     } else {
       // The Server must call its observers' published() for latencies to be measured.
       console.error('ops-metrics: the Server does not report publishes to observers: latency histogram NOT CHECKED');
@@ -91,7 +92,7 @@ describe('metrics', () => {
     }
 
     // Counters only grow across scrapes; a second scrape sees more messages.
-    await b.publish('/m/one', { i: 5 });
+    await b.publish('/m/one', { i: 20 });
     const again = (await get(`${s.origin}/metrics`)).text;
     assert.ok((sample(again, 'bayeux_messages_in_total') ?? 0) > (sample(text, 'bayeux_messages_in_total') ?? 0));
     assert.equal(sample(again, 'bayeux_errors_total{code="403"}'), 1);

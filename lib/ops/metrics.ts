@@ -71,17 +71,17 @@ class LatencyHistogram extends Histogram {
     this.#counts = new Float64Array(bounds.length);
   }
 
-  /** Record one observation, in seconds. */
-  record(seconds: number): void {
+  /** Record `count` observations of `seconds` (the server may time one copy for several). */
+  record(seconds: number, count = 1): void {
     const bounds = this.#bounds;
     for (let i = 0; i < bounds.length; i++) {
       if (seconds <= (bounds[i] as number)) {
-        (this.#counts[i] as number)++;
+        (this.#counts[i] as number) += count;
         break;
       }
     }
-    this.#sum += seconds;
-    this.#count++;
+    this.#sum += seconds * count;
+    this.#count += count;
   }
 
   /** prom-client's own observe() records here too, so the histogram has one state. */
@@ -184,8 +184,7 @@ export function createMetricsHandler(server: Server, options: MetricsOptions = {
       dropped += count;
     },
     delivered(count, latencyMs) {
-      const seconds = latencyMs / 1000;
-      for (let i = 0; i < count; i++) latency.record(seconds);
+      latency.record(latencyMs / 1000, count);
     },
   };
 
