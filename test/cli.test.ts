@@ -186,6 +186,18 @@ describe('express-bayeux CLI', () => {
     assert.match(unknownCommand.stderr, /unknown command 'frobnicate'/);
   });
 
+  test('serve --redis loads the Redis engine; /health says 503 while Redis is away', async () => {
+    const redisPort = await closedPort();
+    const serve = run(['serve', '--port', '0', '--redis', `redis://127.0.0.1:${redisPort}`]);
+    const [, url] = await output(serve, 'stdout', /listening on (http:\/\/127\.0\.0\.1:\d+\/cometd)\n/);
+    const health = await fetch(`${new URL(url as string).origin}/health`, { signal: AbortSignal.timeout(8000) });
+    assert.equal(health.status, 503);
+    assert.equal(((await health.json()) as { status: string }).status, 'unavailable');
+    // A graceful stop would wait for the engine's open timeout: not needed here.
+    serve.child.kill('SIGKILL');
+    await finish(serve);
+  });
+
   test('--help on every command', async () => {
     const helps = await Promise.all([
       finish(run(['--help'])),

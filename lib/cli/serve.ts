@@ -196,19 +196,19 @@ export async function serve(args: string[], io: CliIo): Promise<number> {
   if (admin) io.stdout.write(`  admin   ${origin}/admin/\n`);
   if (staticDir) io.stdout.write(`  files   ${staticDir}\n`);
 
-  // Opening the engine now surfaces an unreachable Redis at start, not at the first request.
-  try {
-    await cometd.server.open();
-  } catch (err) {
-    io.stderr.write(`serve: warning: the engine is not reachable yet (/health answers 503): ${describe(err)}\n`);
-  }
-
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
     const stop = io.onSignal((received) => {
       stop();
       resolve(received);
     });
   });
+  // Open the engine now, so an unreachable Redis shows at start rather than
+  // at the first request; without waiting, so a signal still stops us meanwhile.
+  cometd.server.open().catch((err: unknown) => {
+    io.stderr.write(`serve: warning: the engine is not reachable yet (/health answers 503): ${describe(err)}\n`);
+  });
+
+  const signal = await signalled;
   io.stderr.write(`serve: ${signal}: shutting down (answering held connects, closing sockets)\n`);
   const forced = io.onSignal(() => {
     io.stderr.write('serve: second signal: exiting now\n');
