@@ -145,6 +145,12 @@ describe('metrics', () => {
     const first = createMetricsHandler(cometd.server, { registry });
     assert.throws(() => createMetricsHandler(cometd.server, { registry }), /already been registered/);
     first.close();
+
+    // A clash registers nothing.
+    const taken = new Registry();
+    new Counter({ name: 'bayeux_dropped_total', help: 'the app\'s own', registers: [taken] });
+    assert.throws(() => createMetricsHandler(cometd.server, { registry: taken }), /bayeux_dropped_total has already been registered/);
+    assert.deepEqual(taken.getMetricsAsArray().map((m) => m.name), ['bayeux_dropped_total']);
   });
 });
 

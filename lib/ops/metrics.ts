@@ -161,6 +161,13 @@ export function createMetricsHandler(server: Server, options: MetricsOptions = {
   const timeout = options.timeout ?? 2000;
   if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 1) throw new TypeError('option timeout must be a positive number of ms');
 
+  // Check every name first, so a clash registers nothing rather than half the metrics.
+  const names = ['delivery_latency_seconds', 'sessions', 'subscriptions', 'held_connections', 'websockets', 'engine_up',
+    'messages_in_total', 'messages_out_total', 'dropped_total', 'engine_errors_total', 'errors_total'].map((name) => prefix + name);
+  for (const name of names) {
+    if (registry.getSingleMetric(name)) throw new Error(`A metric with the name ${name} has already been registered.`);
+  }
+
   // ---- what the observer counts (numbers only; handed over at scrape time)
   let dropped = 0;
   let engineErrors = 0;
@@ -260,29 +267,26 @@ export function createMetricsHandler(server: Server, options: MetricsOptions = {
     });
   }
 
-  const names: string[] = [];
-  const metrics = [
-    latency,
-    statGauge('sessions', 'Sessions in the engine (cluster-wide on a shared engine such as Redis)', (s) => s.sessions),
-    statGauge('subscriptions', 'Subscriptions in the engine (cluster-wide on a shared engine such as Redis)', (s) => s.subscriptions),
-    statGauge('held_connections', '/meta/connect requests held open on this node', (s) => s.heldConnections),
-    statGauge('websockets', 'WebSockets open on this node', (s) => s.sockets),
-    new Gauge({
-      name: `${prefix}engine_up`,
-      help: '1 when the last scrape reached the engine, 0 when it could not',
-      registers: [registry],
-      async collect() {
-        await scrapeStats();
-        this.set(up);
-      },
-    }),
-    statCounter('messages_in_total', 'Bayeux messages received by this node', (s) => s.messagesIn),
-    statCounter('messages_out_total', 'Bayeux messages sent by this node (replies and deliveries)', (s) => s.messagesOut),
-    observedCounter('dropped_total', 'Messages dropped for sessions on this node (maxQueue, maxQueueBytes, slow consumers)', () => dropped),
-    observedCounter('engine_errors_total', 'Engine calls that failed on this node', () => engineErrors),
-  ];
+  // Each registers itself in `registry`.
+  statGauge('sessions', 'Sessions in the engine (cluster-wide on a shared engine such as Redis)', (s) => s.sessions);
+  statGauge('subscriptions', 'Subscriptions in the engine (cluster-wide on a shared engine such as Redis)', (s) => s.subscriptions);
+  statGauge('held_connections', '/meta/connect requests held open on this node', (s) => s.heldConnections);
+  statGauge('websockets', 'WebSockets open on this node', (s) => s.sockets);
+  new Gauge({
+    name: `${prefix}engine_up`,
+    help: '1 when the last scrape reached the engine, 0 when it could not',
+    registers: [registry],
+    async collect() {
+      await scrapeStats();
+      this.set(up);
+    },
+  });
+  statCounter('messages_in_total', 'Bayeux messages received by this node', (s) => s.messagesIn);
+  statCounter('messages_out_total', 'Bayeux messages sent by this node (replies and deliveries)', (s) => s.messagesOut);
+  observedCounter('dropped_total', 'Messages dropped for sessions on this node (maxQueue, maxQueueBytes, slow consumers)', () => dropped);
+  observedCounter('engine_errors_total', 'Engine calls that failed on this node', () => engineErrors);
   const seenCodes = new Map<number | 'other', number>();
-  const errors = new Counter({
+  new Counter({
     name: `${prefix}errors_total`,
     help: 'Bayeux refusals (successful: false) sent by this node, by error code',
     labelNames: ['code'],
@@ -295,8 +299,6 @@ export function createMetricsHandler(server: Server, options: MetricsOptions = {
       }
     },
   });
-  metrics.push(errors);
-  for (const metric of metrics) names.push((metric as unknown as { name: string }).name);
 
   const stopObserving = server.observe(observer);
 
