@@ -143,6 +143,9 @@ function byBusiest(a: [string, Tracked], b: [string, Tracked]): number {
   return b[1].rate - a[1].rate || b[1].count - a[1].count || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 }
 
+/** How long a channel's subscriber count is reused. */
+const SUBSCRIBERS_TTL_MS = 3000;
+
 /** How long the sampler keeps running after the page last asked for data. */
 const IDLE_MS = 5 * 60_000;
 
@@ -166,6 +169,8 @@ export class AdminData {
   #lastRequest = 0;
   #sampling: Promise<void> | undefined;
   readonly #stop: Array<() => void> = [];
+  /** Subscriber counts of the channels on show (at most `topChannels`). */
+  readonly #counts = new Map<string, { at: number; count: number | null }>();
 
   constructor(server: Server, options: Required<AdminDataOptions>) {
     this.#server = server;
@@ -200,15 +205,13 @@ export class AdminData {
     }
     const top = this.#channels.top(this.#top);
     const engine = this.#server.options.engine;
-    const channels = await Promise.all(top.map(async (entry): Promise<AdminChannel> => {
-      let subscribers: number | null = null;
-      try {
-        subscribers = (await withTimeout(engine.subscribers(entry.channel), this.#timeout, 'the engine')).length;
-      } catch {
-        // An engine that cannot list subscribers (or is down): shown as unknown.
-      }
-      return { ...entry, subscribers };
-    }));
+    const channels = await Promise.all(top.map(async (entry): Promise<AdminChannel> => ({
+      ...entry,
+      subscribers: await this.#subscriberCount(entry.channel),
+    })));
+    for (const channel of this.#counts.keys()) {
+      if (!top.some((entry) => entry.channel === channel)) this.#counts.delete(channel);
+    }
     const mem = process.memoryUsage();
     return {
       now: Date.now(),
@@ -232,6 +235,25 @@ export class AdminData {
     clearInterval(this.#timer);
     this.#timer = undefined;
     for (const stop of this.#stop.splice(0)) stop();
+  }
+
+  /**
+   * Subscribers of exactly `channel`, asked of the engine at most every
+   * few seconds per channel (listing them costs the engine a walk over them,
+   * and several pages may be open); null when the engine cannot say.
+   */
+  async #subscriberCount(channel: string): Promise<number | null> {
+    const cached = this.#counts.get(channel);
+    const now = Date.now();
+    if (cached && now - cached.at < SUBSCRIBERS_TTL_MS) return cached.count;
+    let count: number | null = null;
+    try {
+      count = (await withTimeout(this.#server.options.engine.subscribers(channel), this.#timeout, 'the engine')).length;
+    } catch {
+      // An engine that cannot list subscribers (or is down): shown as unknown.
+    }
+    this.#counts.set(channel, { at: now, count });
+    return count;
   }
 
   #sample(): Promise<void> {
