@@ -47,10 +47,16 @@ export function createHealthHandler(server: Server, options: HealthOptions = {})
   const timeout = options.timeout ?? 2000;
   if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 1) throw new TypeError('option timeout must be a positive number of ms');
 
+  // Probes come every few seconds: log changes of state, not every answer.
+  let last: HealthReport['status'] = 'ok';
   return function healthHandler(req: IncomingMessage, res: ServerResponse, next?: OpsNext): void {
     if (!readOnly(req, res, next)) return;
     void checkHealth(server, timeout).then((report) => {
-      if (report.status !== 'ok') server.options.logger.warn(`health: ${report.status}${report.error ? `: ${report.error}` : ''}`);
+      if (report.status !== last) {
+        if (report.status === 'unavailable') server.options.logger.warn(`health: engine unavailable: ${report.error ?? ''}`);
+        else if (report.status === 'ok') server.options.logger.info('health: engine available again');
+        last = report.status;
+      }
       sendJson(res, report.status === 'ok' ? 200 : 503, report, req.method === 'HEAD');
     });
   };
