@@ -199,6 +199,7 @@ export function createMetricsHandler(server: Server, options: MetricsOptions = {
   let last: Stats | undefined;
   let pending: Promise<Stats | undefined> | undefined;
   let up = 0;
+  let warned = false;
   function scrapeStats(): Promise<Stats | undefined> {
     pending ??= readStats().finally(() => {
       // Let every collect() of this scrape share it, then forget it.
@@ -216,9 +217,12 @@ export function createMetricsHandler(server: Server, options: MetricsOptions = {
         }),
       ]);
       up = 1;
+      warned = false;
     } catch (err) {
+      // Once per outage, not once per scrape.
+      if (!warned) server.options.logger.warn(`metrics: engine stats unavailable: ${err instanceof Error ? err.message : String(err)}`);
+      warned = true;
       up = 0;
-      server.options.logger.warn(`metrics: engine stats unavailable: ${err instanceof Error ? err.message : String(err)}`);
     } finally {
       clearTimeout(timer);
     }
