@@ -1,0 +1,105 @@
+/**
+ * What every command shares: its input and output streams, exit codes,
+ * argument parsing on `node:util` `parseArgs`, and the client connection
+ * used by `sub` and `pub`.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { Readable, Writable } from 'node:stream';
+import { BayeuxClient, type BayeuxClientOptions, type TransportName } from '../client/node.js';
+
+/** Exit codes: 0 done, 1 failed (unreachable, refused), 2 bad usage or input. */
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+/** Where a command reads and writes, and the signals it stops on (the process, in the bin). */
+export interface CliIo {
+  stdin: Readable;
+  stdout: Writable;
+  stderr: Writable;
+  /** Call `handler` on SIGINT and SIGTERM; returns a function that removes it. */
+  onSignal(handler: (signal: NodeJS.Signals) => void): () => void;
+  env: NodeJS.ProcessEnv;
+  /** End the process now (a second signal during shutdown). */
+  exit(code: number): void;
+}
+
+/** A mistake in the command line or the input: printed with a hint, exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** A failure to report in one line, exit code 1. */
+export class CliFailure extends Error {
+  override name = 'CliFailure';
+}
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** `parseArgs`, strict, with its errors turned into a {@link UsageError}. */
+export function parse<T extends Options>(args: string[], options: T): ReturnType<typeof parseArgs<{ args: string[]; options: T; strict: true; allowPositionals: true }>> {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: true });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** Check a Bayeux endpoint URL given on the command line. */
+export function endpoint(value: string | undefined): string {
+  if (value === undefined) throw new UsageError('missing URL (for example http://127.0.0.1:8080/cometd)');
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`not a URL: ${value}`);
+  }
+  if (!['http:', 'https:'].includes(url.protocol)) throw new UsageError(`the URL must be http:// or https://, not ${url.protocol}//`);
+  return url.href;
+}
+
+/** A positive integer option. */
+export function positive(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got ${value}`);
+  return n;
+}
+
+/** The `--transport` option of `sub` and `pub`. */
+export function transports(value: string | undefined): TransportName[] | undefined {
+  if (value === undefined) return undefined;
+  if (value !== 'websocket' && value !== 'long-polling') throw new UsageError(`--transport must be websocket or long-polling, got ${value}`);
+  return [value];
+}
+
+/** The message of an error, with its Bayeux error string when it has one. */
+export function describe(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+/**
+ * A client that is connected: resolves once the handshake succeeded, and
+ * rejects with a {@link CliFailure} on the first failure before that (the
+ * server cannot be reached, refuses the handshake) or after `timeout` ms,
+ * rather than retrying for ever as a long-lived client would.
+ */
+export async function connectedClient(url: string, options: BayeuxClientOptions, timeout: number): Promise<BayeuxClient> {
+  const client = new BayeuxClient(url, options);
+  let failed: (err: Error) => void = () => undefined;
+  const failure = new Promise<never>((_, reject) => (failed = reject));
+  const onError = (err: Error): void => failed(new CliFailure(`cannot connect to ${url}: ${describe(err)}`));
+  client.on('error', onError);
+  const timer = setTimeout(() => failed(new CliFailure(`cannot connect to ${url}: no answer within ${timeout} ms`)), timeout);
+  try {
+    await Promise.race([client.connect(), failure]);
+    return client;
+  } catch (err) {
+    await client.disconnect().catch(() => undefined);
+    throw err instanceof CliFailure ? err : new CliFailure(`cannot connect to ${url}: ${describe(err)}`);
+  } finally {
+    clearTimeout(timer);
+    client.off('error', onError);
+  }
+}

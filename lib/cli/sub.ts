@@ -1,0 +1,78 @@
+/**
+ * `express-bayeux sub URL CHANNEL…`: print each message as one JSON line
+ * (`{"channel":…,"data":…}`) until interrupted.
+ */
+import { isValidPattern } from '../client/node.js';
+import { type CliIo, connectedClient, describe, endpoint, EXIT_FAILED, EXIT_OK, parse, positive, transports, UsageError } from './common.js';
+
+export const SUB_USAGE = `Usage: express-bayeux sub URL CHANNEL... [options]
+
+Subscribe to one or more channels or patterns (/chat/*, /chat/**) and
+print each message as one JSON line, {"channel":...,"data":...}, until
+interrupted (Ctrl-C or SIGTERM: exit 0).
+
+Options:
+  --transport NAME   websocket or long-polling (default: websocket, falling
+                     back to long-polling)
+  --timeout MS       how long to wait for the first connection (default 10000)
+  -h, --help         show this help
+
+Exit codes: 0 interrupted, 1 cannot connect or subscribe, or the server
+ended the session for good, 2 bad usage.
+
+Example:
+  express-bayeux sub http://127.0.0.1:8080/cometd '/chat/**' | jq .data
+`;
+
+/** Run `sub`; resolves with the exit code. */
+export async function sub(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, {
+    transport: { type: 'string' },
+    timeout: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    io.stdout.write(SUB_USAGE);
+    return EXIT_OK;
+  }
+  const [rawUrl, ...channels] = positionals;
+  const url = endpoint(rawUrl);
+  if (channels.length === 0) throw new UsageError('missing CHANNEL (for example /chat/demo or /chat/**)');
+  for (const channel of channels) {
+    if (!isValidPattern(channel) || channel.startsWith('/meta/')) throw new UsageError(`not a channel you can subscribe to: ${channel}`);
+  }
+  const selected = transports(values.transport);
+  const timeout = positive(values.timeout, 'timeout', 10_000);
+
+  const client = await connectedClient(url, selected ? { transports: selected } : {}, timeout);
+  let finish: (code: number) => void = () => undefined;
+  const finished = new Promise<number>((resolve) => (finish = resolve));
+  client.on('error', (err) => io.stderr.write(`sub: ${describe(err)}\n`));
+  client.on('disconnected', ({ reason }) => {
+    if (reason === 'server') {
+      io.stderr.write('sub: the server ended the session and asked not to reconnect\n');
+      finish(EXIT_FAILED);
+    } else if (reason === 'network') {
+      io.stderr.write('sub: connection lost, reconnecting\n');
+    }
+  });
+  client.on('connected', () => io.stderr.write('sub: connected\n'));
+  const stopSignals = io.onSignal(() => finish(EXIT_OK));
+  try {
+    for (const channel of channels) {
+      await client.subscribe(channel, (data, message) => {
+        io.stdout.write(JSON.stringify({ channel: message.channel, data }) + '\n');
+      });
+    }
+  } catch (err) {
+    stopSignals();
+    await client.disconnect().catch(() => undefined);
+    io.stderr.write(`sub: subscribe refused: ${describe(err)}\n`);
+    return EXIT_FAILED;
+  }
+  io.stderr.write(`sub: subscribed to ${channels.join(' ')}\n`);
+  const code = await finished;
+  stopSignals();
+  await client.disconnect().catch(() => undefined);
+  return code;
+}
