@@ -10,3 +10,4 @@ export type {
 } from './server/types.js';
 export type { AttachOptions, UpgradeMiddleware } from './transports/websocket.js';
 export { isValidChannel, matches } from './channel.js';
+export type { AdminHandler, AdminOptions, HealthOptions, MetricsHandler, MetricsOptions, OpsHandler } from './ops/index.js';

@@ -17,6 +17,10 @@ import { LongPollingTransport } from './transports/long-polling.js';
 import { type HostRequest, queryOf, sendHttpError } from './transports/http.js';
 import { applyCors } from './transports/cors.js';
 import { type AttachOptions, type UpgradeMiddleware, WebSocketTransport } from './transports/websocket.js';
+import {
+  type AdminHandler, type AdminOptions, createAdminHandler, createHealthHandler, createMetricsHandler, type HealthOptions,
+  type MetricsHandler, type MetricsOptions, type OpsHandler,
+} from './ops/index.js';
 
 type Listener<K extends keyof ServerEvents> = (...args: ServerEvents[K]) => void;
 
@@ -61,6 +65,15 @@ export interface BayeuxMiddleware {
   once<K extends keyof ServerEvents>(event: K, listener: Listener<K>): BayeuxMiddleware;
   off<K extends keyof ServerEvents>(event: K, listener: Listener<K>): BayeuxMiddleware;
   stats(): Promise<Stats>;
+  /**
+   * A request handler serving Prometheus metrics (prom-client's text
+   * format); `{ registry }` joins the application's own registry.
+   */
+  metrics(options?: MetricsOptions): MetricsHandler;
+  /** A request handler serving the live admin page; mount it behind your own auth. */
+  admin(options?: AdminOptions): AdminHandler;
+  /** A request handler answering 200 while the engine is reachable, 503 otherwise (load balancers, probes). */
+  health(options?: HealthOptions): OpsHandler;
   /**
    * Accept Bayeux over WebSocket on this HTTP server, at `options.path`
    * (or the mount path learned from the first HTTP request), running
@@ -153,6 +166,19 @@ export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
   api.once = (event, listener) => (server.once(event, listener as never), middleware);
   api.off = (event, listener) => (server.off(event, listener as never), middleware);
   api.stats = () => server.stats();
+  /** Handlers made by metrics() and admin(), closed with the server. */
+  const opsHandlers: Array<{ close(): void }> = [];
+  api.metrics = (metricsOptions) => {
+    const handler = createMetricsHandler(server, metricsOptions);
+    opsHandlers.push(handler);
+    return handler;
+  };
+  api.admin = (adminOptions) => {
+    const handler = createAdminHandler(server, adminOptions);
+    opsHandlers.push(handler);
+    return handler;
+  };
+  api.health = (healthOptions) => createHealthHandler(server, healthOptions);
   api.attach = function attach(http: HttpServer, attachOptions: AttachOptions = {}): BayeuxMiddleware {
     if (typeof attachOptions !== 'object' || attachOptions === null) throw new TypeError('attach options must be an object');
     for (const key of Object.keys(attachOptions)) {
@@ -186,6 +212,7 @@ export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
     // Held connects are answered first, on their sockets; then the sockets close.
     await server.close();
     await websocket?.close();
+    for (const handler of opsHandlers.splice(0)) handler.close();
   };
   return middleware;
 }
