@@ -9,29 +9,47 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 const port = Number(process.env.PORT ?? 8080);
 
 const app = express();
-const cometd = bayeux({ timeout: 25_000, logLevel: process.env.LOG_LEVEL ?? 'info' });
+// broadcastToPublisher: false: a sender never gets its own chat line back (the page shows it at once).
+const cometd = bayeux({ timeout: 25_000, broadcastToPublisher: false, logLevel: process.env.LOG_LEVEL ?? 'info' });
 
-// ACL: chat messages must have a short text and a nickname.
-cometd.use('/chat/**', (message) => {
-  if (message.channel.startsWith('/meta/')) return;
-  const { user, chat } = message.data ?? {};
-  if (typeof user !== 'string' || !user || user.length > 40) throw new BayeuxError(400, 'user must be 1-40 characters');
+// Joining: the nickname goes into the session's data, and the server joins the
+// session to the room and tells everyone else.
+cometd.service('/service/join', async (message, ctx) => {
+  const { user, room } = message.data ?? {};
+  if (typeof user !== 'string' || !user.trim() || user.length > 40) throw new BayeuxError(400, 'user must be 1-40 characters');
+  if (typeof room !== 'string' || !/^[A-Za-z0-9_-]{1,40}$/.test(room)) throw new BayeuxError(400, 'room must be 1-40 letters, digits, _ or -');
+  await ctx.session.set('nick', user.trim());
+  await ctx.session.set('room', room);
+  await cometd.join(ctx.client, `/chat/${room}`);
+  await cometd.publish(`/chat/${room}`, { user: user.trim(), chat: '', join: true }, { except: ctx.client });
+  return { room };
+});
+
+// ACL: chat messages must have a short text; the nickname is the one the session joined with.
+cometd.use('/chat/**', async (message, ctx) => {
+  const { chat } = message.data ?? {};
   if (typeof chat !== 'string' || chat.length > 500) throw new BayeuxError(400, 'chat must be at most 500 characters');
+  const nick = await ctx.session.get('nick');
+  if (!nick) throw new BayeuxError(403, 'join a room first');
+  message.data = { ...message.data, user: nick };
 });
 
-// A service: who is in a room, as seen by the in-process subscriber below.
-const members = new Map(); // room -> Set of nicknames
-cometd.service('/service/members', (message) => {
+// Who is here: the room's subscribers, by the nickname in each one's session data.
+cometd.service('/service/members', async (message) => {
   const room = String(message.data?.room ?? 'demo');
-  return { room, members: [...(members.get(room) ?? [])] };
+  const ids = await cometd.subscribers(`/chat/${room}`);
+  const nicks = await Promise.all(ids.map((id) => cometd.session(id).get('nick').catch(() => undefined)));
+  return { room, members: nicks.filter(Boolean).sort() };
 });
 
-// An in-process subscriber, like the Perl server's local clients.
-cometd.subscribe('/chat/*', (data, message) => {
-  const room = message.channel.split('/')[2];
-  if (!members.has(room)) members.set(room, new Set());
-  if (data.join) members.get(room).add(data.user);
-  if (data.leave) members.get(room).delete(data.user);
+// Leaving: out of the room, and everyone else is told.
+cometd.service('/service/leave', async (message, ctx) => {
+  const room = await ctx.session.get('room');
+  if (!room) return { room: null };
+  await cometd.leave(ctx.client, `/chat/${room}`);
+  await cometd.publish(`/chat/${room}`, { user: await ctx.session.get('nick'), chat: '', leave: true }, { except: ctx.client });
+  await ctx.session.delete('room');
+  return { room };
 });
 
 cometd.on('handshake', (clientId, ctx) => console.log(`handshake over ${ctx.transport}`));

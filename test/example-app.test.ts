@@ -1,7 +1,8 @@
 /**
  * The example chat app in a real browser (Debian's Chromium driven by
- * playwright-core): two pages join a room over the package's browser client,
- * chat, and ask a service who is there.
+ * playwright-core): two pages join a room (the server joins their sessions
+ * to it and keeps their nicknames in session data), chat without their own
+ * lines echoed back, and ask who is there (the room's subscribers).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -85,6 +86,13 @@ describe('example app in a browser', { skip: !CHROMIUM && 'chromium not installe
     await alice.fill('#text', 'hello from alice');
     await alice.press('#text', 'Enter');
     await bob.waitForSelector('#log li:has-text("hello from alice")', { timeout: 10_000 });
+    // Except-sender: alice's own line is shown once (by her page), not echoed back by the server.
+    await bob.fill('#text', 'hello from bob');
+    await bob.press('#text', 'Enter');
+    await alice.waitForSelector('#log li:has-text("hello from bob")', { timeout: 10_000 });
+    assert.equal(await alice.locator('#log li:has-text("hello from alice")').count(), 1);
+    // The nickname comes from the session's data, not from what the page sent.
+    assert.match((await bob.locator('#log li:has-text("hello from alice")').textContent()) ?? '', /^alice: /);
     await bob.click('#who');
     const here = await bob.waitForSelector('#log li:has-text("here:")', { timeout: 10_000 });
     const text = (await here.textContent()) ?? '';

@@ -7,7 +7,6 @@ const client = new BayeuxClient(new URL('/cometd', location.href).href, {
 });
 let room;
 let user;
-let subscription;
 
 client.on('connected', () => {
   $('status').textContent = `connected (${client.transport ?? '…'})`;
@@ -32,16 +31,24 @@ function line(kind, text, who) {
   $('log').scrollTop = $('log').scrollHeight;
 }
 
+// Messages on the room the server joined this session to (no subscribe of our own).
+client.addListener('/chat/*', (data, message) => {
+  if (message.channel !== `/chat/${room}`) return;
+  if (data.join) line('meta', `${data.user} joined`);
+  else if (data.leave) line('meta', `${data.user} left`);
+  else line('chat', data.chat, data.user);
+});
+
 $('join').addEventListener('submit', async (event) => {
   event.preventDefault();
   user = $('user').value.trim();
   room = $('room').value.trim();
-  subscription = await client.subscribe(`/chat/${room}`, (data) => {
-    if (data.join) line('meta', `${data.user} joined`);
-    else if (data.leave) line('meta', `${data.user} left`);
-    else line('chat', data.chat, data.user);
-  });
-  await client.publish(`/chat/${room}`, { user, chat: '', join: true });
+  try {
+    await client.publish('/service/join', { user, room });
+  } catch (err) {
+    line('error', err.message);
+    return;
+  }
   $('join').hidden = true;
   $('say').hidden = false;
   $('text').focus();
@@ -53,7 +60,8 @@ $('say').addEventListener('submit', async (event) => {
   if (!chat) return;
   $('text').value = '';
   try {
-    await client.publish(`/chat/${room}`, { user, chat });
+    await client.publish(`/chat/${room}`, { chat });
+    line('chat', chat, user); // the server does not echo our own lines back (broadcastToPublisher: false)
   } catch (err) {
     line('error', err.message);
   }
@@ -66,8 +74,7 @@ $('who').addEventListener('click', async () => {
 });
 
 $('leave').addEventListener('click', async () => {
-  await client.publish(`/chat/${room}`, { user, chat: '', leave: true });
-  await subscription.unsubscribe();
+  await client.publish('/service/leave', {});
   $('say').hidden = true;
   $('join').hidden = false;
 });
