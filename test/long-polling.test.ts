@@ -144,9 +144,11 @@ describe('long-polling', () => {
       signal: controller.signal,
     }).catch(() => undefined);
     await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await s.cometd.stats()).heldConnections, 1);
     controller.abort();
     await held;
     await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await s.cometd.stats()).heldConnections, 0, 'the hold ends when its client goes away');
     await s.cometd.publish('/gone', 'kept');
     const r = await post(s.url, [{ channel: '/meta/connect', clientId: id, connectionType: 'long-polling' }]);
     assert.deepEqual(r.json.filter((m: { channel: string }) => m.channel === '/gone').map((m: { data: string }) => m.data), ['kept']);

@@ -13,8 +13,8 @@ export type ReleaseHandler<T> = (held: HeldConnect<T>, aborted: boolean, taken: 
 /**
  * A `/meta/connect` waiting for messages, its deadline, or its client going
  * away. `data` is what its owner needs to answer it, in one record (no
- * closures per connect). As an event listener object it aborts the wait:
- * `signal.addEventListener('abort', held)`.
+ * closures per connect). As a listener object it aborts the wait when its
+ * client goes away (`conn.onAbort(held)`).
  */
 export class HeldConnect<T = unknown> {
   /** The connection it arrived on (a presence compares it with a socket's). */
@@ -38,7 +38,7 @@ export class HeldConnect<T = unknown> {
     this.data = data;
   }
 
-  /** The `abort` event of its connection's signal. */
+  /** Its client went away. */
   handleEvent(): void {
     this.release(true);
   }

@@ -180,7 +180,7 @@ export class Server extends EventEmitter<ServerEvents> {
     const presence = this.#presences.get(id);
     if (!presence) return;
     if (presence.sink === conn) presence.sink = undefined;
-    if (presence.held?.conn === conn) presence.held.release();
+    if (presence.held?.conn === conn) presence.held.release(true); // nothing is taken for a gone socket
     this.#presences.prune(presence);
   }
 
@@ -251,7 +251,7 @@ export class Server extends EventEmitter<ServerEvents> {
   #unhold(held: HeldConnect<PendingConnect>): void {
     const { presence, ip, conn } = held.data;
     held.release();
-    conn.signal?.removeEventListener('abort', held);
+    conn.offAbort?.(held);
     if (presence.held === held) presence.held = undefined;
     if (ip !== undefined) {
       const n = (this.#heldPerIp.get(ip) ?? 1) - 1;
@@ -556,7 +556,6 @@ export class Server extends EventEmitter<ServerEvents> {
     const held = this.#holds.add(conn, ms, pending);
     presence.held = held;
     if (ip !== undefined) this.#heldPerIp.set(ip, (this.#heldPerIp.get(ip) ?? 0) + 1);
-    const { signal } = conn;
     let first: TakeResult | null;
     try {
       first = pushMode ? NOTHING_TAKEN : await this.#takeFor(pending);
@@ -566,13 +565,13 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     if (!first || first.messages.length > 0 || held.released) {
       // Messages were waiting (or the wait already ended): answer now.
-      const aborted = signal?.aborted === true;
+      const aborted = conn.aborted?.() === true;
       this.#unhold(held);
       if (first && first.messages.length === 0 && !aborted && !pushMode) first = await this.#takeFor(pending).catch(() => first);
       return this.#connectReply(message, ctx, presence, first, aborted, firstConnect, multipleClients);
     }
-    if (signal?.aborted) held.release(true);
-    else signal?.addEventListener('abort', held, { once: true });
+    if (conn.aborted?.()) held.release(true);
+    else conn.onAbort?.(held);
     held.onRelease(this.#heldReleased);
     return { held };
   }

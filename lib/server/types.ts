@@ -47,8 +47,16 @@ export interface Connection {
   readonly socket?: unknown;
   /** The client's address (Express's `req.ip`, so `trust proxy` applies). */
   readonly ip?: string;
-  /** Aborted when the client goes away (request closed, socket closed). */
-  readonly signal?: AbortSignal;
+  /**
+   * HTTP connections: whether the client went away before its answer was
+   * written, and a way to be told (once) when it does, so a held connect
+   * is answered at once and nothing is taken for it. A listener object,
+   * not a closure: a held connect costs no allocation for it. (A socket
+   * reports its end through `Server.detach` instead.)
+   */
+  aborted?(): boolean;
+  onAbort?(listener: AbortListener): void;
+  offAbort?(listener: AbortListener): void;
   /**
    * Push-capable connections (WebSocket) send messages as they arrive
    * instead of waiting for a `/meta/connect` reply. `messages` are JSON texts.
@@ -60,6 +68,11 @@ export interface Connection {
   writable?(): boolean;
   /** The session this connection is bound to (set by the Server after a handshake or connect on it). */
   clientId?: string | undefined;
+}
+
+/** Told when a connection's client went away (see `Connection.onAbort`). */
+export interface AbortListener {
+  handleEvent(): void;
 }
 
 /** What middleware and services see besides the message. */

@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { HttpError } from '../errors.js';
-import type { Connection, TransportName } from '../server/types.js';
+import type { AbortListener, Connection, TransportName } from '../server/types.js';
 
 /** A request as a host may hand it over: Node's, with the extras Express and connect add. */
 export type HostRequest = IncomingMessage & {
@@ -85,26 +85,62 @@ export function checkBatch(messages: unknown[], limits: BatchLimits): unknown[] 
   return messages;
 }
 
+/** Where an HTTP connection keeps itself on its response, for the shared close listener. */
+const CONNECTION = Symbol('bayeux.connection');
+
 /**
- * The Connection for one HTTP request. Its `signal` aborts if the client
- * goes away before the response is written; it is made on first use (only
- * a held connect needs it), so most requests pay nothing for it.
+ * The Connection for one HTTP request. A held connect learns that its
+ * client went away through one module-level `close` listener and a field:
+ * no AbortController, no closure per request.
  */
+class HttpConnection implements Connection {
+  readonly transport: TransportName;
+  readonly req: HostRequest;
+  readonly res: ServerResponse;
+  #listener: AbortListener | undefined;
+  #watching = false;
+
+  constructor(transport: TransportName, req: HostRequest, res: ServerResponse) {
+    this.transport = transport;
+    this.req = req;
+    this.res = res;
+  }
+
+  get ip(): string | undefined {
+    return this.req.ip ?? this.req.socket.remoteAddress;
+  }
+
+  aborted(): boolean {
+    return this.res.destroyed && !this.res.writableFinished;
+  }
+
+  onAbort(listener: AbortListener): void {
+    this.#listener = listener;
+    if (this.#watching) return;
+    this.#watching = true;
+    (this.res as ServerResponse & { [CONNECTION]?: HttpConnection })[CONNECTION] = this;
+    this.res.on('close', responseClosed);
+  }
+
+  offAbort(listener: AbortListener): void {
+    if (this.#listener === listener) this.#listener = undefined;
+  }
+
+  /** @internal the response closed */
+  closed(): void {
+    const listener = this.#listener;
+    this.#listener = undefined;
+    if (listener && !this.res.writableFinished) listener.handleEvent();
+  }
+}
+
+function responseClosed(this: ServerResponse & { [CONNECTION]?: HttpConnection }): void {
+  this[CONNECTION]?.closed();
+}
+
+/** The Connection for one HTTP request (long-polling, callback-polling). */
 export function requestConnection(transport: TransportName, req: HostRequest, res: ServerResponse): Connection {
-  let controller: AbortController | undefined;
-  return {
-    transport,
-    req,
-    ip: req.ip ?? req.socket.remoteAddress,
-    get signal(): AbortSignal {
-      if (!controller) {
-        const c = (controller = new AbortController());
-        if (res.destroyed) c.abort();
-        else res.once('close', () => res.writableFinished || c.abort());
-      }
-      return controller.signal;
-    },
-  };
+  return new HttpConnection(transport, req, res);
 }
 
 /** Whether the response can still be written (the client did not go away). */

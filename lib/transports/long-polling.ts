@@ -32,18 +32,20 @@ export class LongPollingTransport {
     this.#server = server;
   }
 
-  /** Handle a POST (or a GET with `message=`). Never rejects: failures are answered. */
+  /**
+   * Handle a POST (or a GET with `message=`). Never rejects: failures are
+   * answered. Once the messages are read nothing waits here: a held
+   * connect is answered through the callback.
+   */
   async handle(req: HostRequest, res: ServerResponse): Promise<void> {
+    let messages: unknown[];
     try {
-      const messages = checkBatch(await this.#messages(req), this.#server.options);
-      const conn = requestConnection('long-polling', req, res);
-      const replies = await this.#server.process(messages, conn);
-      if (!writable(res)) return;
-      res.writeHead(200, RESPONSE_HEADERS);
-      res.end(jsonArray(replies));
+      messages = checkBatch(await this.#messages(req), this.#server.options);
     } catch (err) {
       if (writable(res)) sendHttpError(res, toHttpError(err));
+      return;
     }
+    this.#server.handle(messages, requestConnection('long-polling', req, res), (replies) => answer(res, replies));
   }
 
   async #messages(req: HostRequest): Promise<unknown[]> {
@@ -69,6 +71,12 @@ export class LongPollingTransport {
     }
     return parseMessageParam(values);
   }
+}
+
+function answer(res: ServerResponse, replies: readonly string[]): void {
+  if (!writable(res)) return;
+  res.writeHead(200, RESPONSE_HEADERS);
+  res.end(jsonArray(replies));
 }
 
 const RESPONSE_HEADERS = {

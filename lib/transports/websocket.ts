@@ -189,7 +189,6 @@ export class WebSocketTransport {
   }
 
   #open(ws: WebSocket, req: IncomingMessage): void {
-    const controller = new AbortController();
     const highWater = this.#server.options.wsHighWaterMark;
     const expressReq = req as IncomingMessage & { ip?: string };
     const conn: Connection = {
@@ -197,7 +196,6 @@ export class WebSocketTransport {
       req,
       socket: ws,
       ip: expressReq.ip ?? req.socket.remoteAddress,
-      signal: controller.signal,
       clientId: undefined,
       // The Server checks congested() before it takes messages for a push (the slowConsumer policy).
       push: (messages) => {
@@ -215,7 +213,6 @@ export class WebSocketTransport {
     req.socket.on('error', ignoreError);
     ws.on('close', () => {
       this.#sockets.delete(ws);
-      controller.abort();
       this.#server.detach(conn);
     });
   }
