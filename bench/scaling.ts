@@ -46,7 +46,7 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { createClient } from 'redis';
 import { bayeux, MemoryEngine, type Engine } from '../lib/index.js';
-import { RedisEngine } from '../lib/engines/redis.js';
+import { RedisEngine } from '../lib/engines/redis/index.js';
 import { findRedisServer, startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
 import {
   mergeHistograms, nowUs, numberOption as number, option, quantile, runMain, sleep, type FromServer, type ToServer,

@@ -10,7 +10,7 @@ import { after, describe, it, type TestContext } from 'node:test';
 import { createClient } from 'redis';
 import { expand } from '../lib/channel.js';
 import { EngineUnavailableError, type EngineConfig, type EngineLogger } from '../lib/engines/engine.js';
-import { RedisEngine, redactUrl, type RedisClientLike, type RedisEngineOptions, type RedisEngineSource } from '../lib/engines/redis.js';
+import { RedisEngine, redactUrl, type RedisClientLike, type RedisEngineOptions, type RedisEngineSource } from '../lib/engines/redis/index.js';
 import { engineSuite, RecordingHost, sleep, waitFor } from './engine-suite.js';
 import { announceRedisSkip, findRedisServer, freePort, startRedisServer } from './helpers/redis-server.js';
 
@@ -341,6 +341,8 @@ if (!findRedisServer()) {
         },
         duplicate: () => real.duplicate() as unknown as RedisClientLike,
         subscribe: () => Promise.reject(new Error('not used')),
+        sSubscribe: () => Promise.reject(new Error('not used')),
+        sUnsubscribe: () => Promise.reject(new Error('not used')),
         on: (event, listener) => real.on(event, listener),
         off: (event, listener) => real.off(event, listener),
         close: () => real.close(),

@@ -28,7 +28,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { bayeux, MemoryEngine, type Engine } from '../../lib/index.js';
-import { RedisEngine } from '../../lib/engines/redis.js';
+import { RedisEngine } from '../../lib/engines/redis/index.js';
 
 /** parent → node */
 export type NodeRequest =
