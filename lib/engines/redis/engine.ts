@@ -81,6 +81,10 @@ export class RedisEngine implements Engine {
   readonly #held = new Map<string, HeldSession>();
   readonly #logs: PatternLogs;
   #toWake: string[] = [];
+  /** Sessions whose positions a lazy take left unwritten. */
+  readonly #unflushed = new Set<HeldSession>();
+  #flushing = false;
+  #flusher: NodeJS.Timeout | undefined;
   /** Publishes and delivers in the order they were called, applied here in that order. */
   #inFlight: Array<{ ready: boolean; settle: () => void }> = [];
   readonly #onNodeMessage = (message: string) => this.#nodeMessage(message);
@@ -139,6 +143,8 @@ export class RedisEngine implements Engine {
     const interval = Math.max(1, config.sweepInterval);
     this.#sweeper = setInterval(() => void this.#sweep(), interval);
     this.#sweeper.unref();
+    this.#flusher = setInterval(() => void this.#flush(), this.#options.positionFlush);
+    this.#flusher.unref();
   }
 
   async close(): Promise<void> {
@@ -146,6 +152,10 @@ export class RedisEngine implements Engine {
     this.#closed = true;
     clearInterval(this.#sweeper);
     this.#sweeper = undefined;
+    clearInterval(this.#flusher);
+    this.#flusher = undefined;
+    // What WebSocket pushes took is written before the connections go.
+    await this.#flush().catch(() => undefined);
     for (const session of this.#held.values()) session.gone = true;
     this.#held.clear();
     this.#logs.clear();
@@ -339,8 +349,14 @@ export class RedisEngine implements Engine {
     return this.#take(clientId, acked, 0);
   }
 
+  /**
+   * {@link take} for the WebSocket pushes of a tick. A session held here
+   * without acks is taken from memory: its new positions are written to
+   * Redis by the next flush (every `positionFlush` ms, one script per
+   * bucket), not one script per session and push.
+   */
   async takeMany(clientIds: readonly string[]): Promise<Array<TakeResult | null>> {
-    return Promise.all(clientIds.map((id) => this.#take(id, undefined, 0)));
+    return Promise.all(clientIds.map((id) => this.#take(id, undefined, 0, true)));
   }
 
   async stats(): Promise<EngineStats> {
@@ -518,7 +534,7 @@ export class RedisEngine implements Engine {
     if (held.apply(entry, this.#limits)) this.#wake(held.id);
   }
 
-  async #take(clientId: string, ack: number | undefined, attempt: number): Promise<TakeResult | null> {
+  async #take(clientId: string, ack: number | undefined, attempt: number, push = false): Promise<TakeResult | null> {
     let held = this.#held.get(clientId);
     if (!held || held.gone) {
       held = (await this.#adopt(clientId)) ?? undefined;
@@ -529,7 +545,13 @@ export class RedisEngine implements Engine {
       await session.ready;
       await this.#logs.settled(session.cursors.keys());
       if (session.gone) return 'stale';
-      const prepared = session.prepare(ack, this.#limits);
+      const lazy = push && !session.ack && session.deadline > Date.now() + 1000 && this.#runner.ready;
+      const prepared = session.prepare(ack, this.#limits, lazy);
+      if (lazy) {
+        session.commit(prepared);
+        if (session.lazy) this.#unflushed.add(session);
+        return { messages: prepared.messages, dropped: prepared.dropped };
+      }
       const status = int(await this.#session(Scripts.take, clientId, [String(session.gen), prepared.batch === undefined ? '-' : String(prepared.batch), ...prepared.writes]));
       if (status === 3) return 'stale';
       if (status !== 1) {
@@ -548,7 +570,42 @@ export class RedisEngine implements Engine {
     if (result !== 'stale') return result;
     if (this.#held.get(clientId) === session) this.#forget(clientId);
     if (attempt >= 2) throw new EngineUnavailableError(`Redis engine: session ${clientId.slice(0, 4)}… keeps moving between nodes`);
-    return this.#take(clientId, ack, attempt + 1);
+    return this.#take(clientId, ack, attempt + 1, push);
+  }
+
+  /** Write the positions lazy takes left, one script per bucket. */
+  async #flush(): Promise<void> {
+    if (this.#unflushed.size === 0 || this.#flushing || !this.#runner.ready) return;
+    this.#flushing = true;
+    const sessions = [...this.#unflushed];
+    this.#unflushed.clear();
+    const byBucket = new Map<string, string[]>();
+    const written: Array<[HeldSession, Map<string, string>]> = [];
+    for (const session of sessions) {
+      const lazy = session.lazy;
+      if (!lazy || session.gone) continue;
+      session.lazy = undefined;
+      written.push([session, lazy]);
+      const bucket = this.#keys.session(session.id);
+      let args = byBucket.get(bucket);
+      if (!args) byBucket.set(bucket, (args = [this.#keys.nodeChannelPrefix]));
+      args.push(session.id, String(session.gen), String(lazy.size));
+      for (const [src, position] of lazy) args.push(src, position);
+    }
+    try {
+      await Promise.all([...byBucket].map(([bucket, args]) => this.#runner.run(Scripts.positions, bucket, args)));
+    } catch (err) {
+      // Not written: try again with the next flush, unless a newer take wrote them.
+      for (const [session, lazy] of written) {
+        if (session.gone) continue;
+        if (!session.lazy) session.lazy = lazy;
+        else for (const [src, position] of lazy) if (!session.lazy.has(src)) session.lazy.set(src, position);
+        this.#unflushed.add(session);
+      }
+      this.#failed('writing positions', err);
+    } finally {
+      this.#flushing = false;
+    }
   }
 
   // ------------------------------------------------------------------------- notifications

@@ -48,6 +48,11 @@ export class HeldSession {
   /** Positions written to Redis: acked (a) and, for acked sessions, sent (s). src → id */
   readonly acked = new Map<string, string>();
   readonly sentAt = new Map<string, string>();
+  /**
+   * Sessions without acks taken by a WebSocket push: positions taken but
+   * not yet written to Redis (src → position), written by the next flush.
+   */
+  lazy: Map<string, string> | undefined;
   /** Publish ids seen lately, when several patterns could bring the same publish. */
   #recent: Set<string> | undefined;
   /** While loading: entries that arrived, applied once the load is done. */
@@ -143,7 +148,7 @@ export class HeldSession {
    * queue changes only when {@link commit} is called after Redis took the
    * positions.
    */
-  prepare(ack: number | undefined, limits: QueueLimits): PreparedTake {
+  prepare(ack: number | undefined, limits: QueueLimits, lazy = false): PreparedTake {
     this.trim(limits);
     const acking = this.ack && ack !== undefined && ack >= this.batch && this.sent > 0;
     const writes: string[] = [];
@@ -152,7 +157,11 @@ export class HeldSession {
       for (const [src, cursor] of this.#followed()) {
         if (this.acked.get(src) !== cursor) writes.push('a', src, cursor);
       }
-      return { last: this.queue[count - 1], messages: this.queue.map(textOf), batch: undefined, writes, acking: false, dropped: this.dropped };
+      // Positions a lazy take left unwritten go with this one.
+      if (!lazy && this.lazy) {
+        for (const [src, position] of this.lazy) if (this.acked.get(src) === position && (src === '' || this.cursors.has(src))) writes.push('a', src, position);
+      }
+      return { lazy, last: this.queue[count - 1], messages: this.queue.map(textOf), batch: undefined, writes, acking: false, dropped: this.dropped };
     }
     if (acking) {
       for (const [src, position] of this.sentAt) if (this.acked.get(src) !== position) writes.push('a', src, position);
@@ -163,7 +172,7 @@ export class HeldSession {
     const from = acking ? this.sent : 0;
     const messages = new Array<string>(this.queue.length - from);
     for (let i = from; i < this.queue.length; i++) messages[i - from] = (this.queue[i] as Entry).text;
-    return { last: this.queue[this.queue.length - 1], messages, batch: this.batch + 1, writes, acking, dropped: this.dropped };
+    return { lazy: false, last: this.queue[this.queue.length - 1], messages, batch: this.batch + 1, writes, acking, dropped: this.dropped };
   }
 
   /** Redis recorded the take: update the queue and the positions. */
@@ -173,6 +182,15 @@ export class HeldSession {
     for (let i = 0; i < w.length; i += 3) {
       const map = w[i] === 'a' ? this.acked : this.sentAt;
       map.set(w[i + 1] as string, w[i + 2] as string);
+    }
+    if (this.lazy) {
+      // Written now with the rest: nothing left for the flush.
+      for (let i = 0; i < w.length; i += 3) if (w[i] === 'a') this.lazy.delete(w[i + 1] as string);
+      if (take.lazy) for (let i = 0; i < w.length; i += 3) this.lazy.set(w[i + 1] as string, w[i + 2] as string);
+      if (this.lazy.size === 0) this.lazy = undefined;
+    } else if (take.lazy && w.length > 0) {
+      this.lazy = new Map();
+      for (let i = 0; i < w.length; i += 3) this.lazy.set(w[i + 1] as string, w[i + 2] as string);
     }
     // Entries may have arrived (at the end) or been trimmed (at the start) meanwhile.
     let end = take.last ? this.queue.lastIndexOf(take.last) + 1 : 0;
@@ -203,6 +221,8 @@ export class HeldSession {
 }
 
 export interface PreparedTake {
+  /** Positions are written by the next flush, not by this take. */
+  readonly lazy: boolean;
   /** The last entry the take covers (the queue's last when it was prepared). */
   readonly last: Entry | undefined;
   readonly messages: string[];

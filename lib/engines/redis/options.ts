@@ -118,6 +118,16 @@ export interface RedisEngineOptions {
    */
   logRetention?: number;
   /**
+   * How often, in ms, a node writes to Redis the positions of the sessions
+   * it pushed to over WebSocket (sessions without acks), one script per
+   * session bucket, instead of one write per push. A session that moves
+   * to another node within this time (its node killed, its socket
+   * reconnected elsewhere) may get again what it was pushed in that time.
+   * Takes of long-polling connects, and of acked sessions, write at once.
+   * @default 100
+   */
+  positionFlush?: number;
+  /**
    * Where connection trouble is reported (lost, restored; once each per
    * outage). A winston logger fits.
    * @default the Server's logger (`EngineConfig.logger`), or else `console.warn`
@@ -133,10 +143,11 @@ export interface ResolvedOptions {
   readonly sweepBatch: number;
   readonly logLength: number;
   readonly logRetention: number;
+  readonly positionFlush: number;
   readonly logger: EngineLogger | undefined;
 }
 
-const OPTION_NAMES = new Set(['prefix', 'openTimeout', 'commandTimeout', 'reconnectMaxDelay', 'sweepBatch', 'logLength', 'logRetention', 'logger']);
+const OPTION_NAMES = new Set(['prefix', 'openTimeout', 'commandTimeout', 'reconnectMaxDelay', 'sweepBatch', 'logLength', 'logRetention', 'positionFlush', 'logger']);
 
 function checkNumber(name: string, value: unknown, min: number): number | undefined {
   if (value === undefined) return undefined;
@@ -167,6 +178,7 @@ export function resolveOptions(options: RedisEngineOptions): ResolvedOptions {
     sweepBatch: Math.floor(checkNumber('sweepBatch', options.sweepBatch, 1) ?? 1000),
     logLength: Math.floor(checkNumber('logLength', options.logLength, 1) ?? 10_000),
     logRetention: checkNumber('logRetention', options.logRetention, 1) ?? 60_000,
+    positionFlush: checkNumber('positionFlush', options.positionFlush, 1) ?? 100,
     logger: options.logger,
   };
 }

@@ -27,6 +27,7 @@ export const Scripts = {
   subscriptions: onSession('subscriptions', session.SUBSCRIPTIONS),
   deliver: onSession('deliver', session.DELIVER),
   take: onSession('take', session.TAKE),
+  positions: onSession('positions', session.POSITIONS),
   sweep: onSession('sweep', session.SWEEP),
   stats: onSession('stats', session.STATS),
   dataGet: onSession('dataGet', session.DATA_GET),

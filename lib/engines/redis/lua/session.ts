@@ -181,6 +181,37 @@ if box then redis.call('XTRIM', h .. ':box', 'MINID', '~', box) end
 return 1
 `;
 
+/**
+ * Positions of many sessions of one bucket, written lazily after takes
+ * without acks (WebSocket pushes). ARGV: nodech, then for each session:
+ * id, gen, n, then n pairs (pattern ('' the box), position). A session
+ * gone or taken over by another node is skipped. → number written
+ */
+export const POSITIONS = `
+local i = 2
+local written = 0
+local now = now_ms()
+while i <= #ARGV do
+  local id, gen, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local h = B .. ':' .. id
+  local d = redis.call('HGET', h, 'd')
+  local ok = d and tonumber(d) > now and redis.call('HGET', h, 'gen') == gen
+  for j = i + 3, i + 2 + 2 * n, 2 do
+    if ok then
+      local pattern, pos = ARGV[j], ARGV[j + 1]
+      if pattern == '' then
+        redis.call('HSET', h, 'bp', pos)
+      elseif redis.call('HEXISTS', h .. ':subs', pattern) == 1 then
+        redis.call('HSET', h .. ':subs', pattern, pos)
+      end
+    end
+  end
+  if ok then written = written + 1 end
+  i = i + 3 + 2 * n
+end
+return written
+`;
+
 /** ARGV: nodech, limit → { id, status }... for the sessions this call expired */
 export const SWEEP = `
 local now = now_ms()
