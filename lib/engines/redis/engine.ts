@@ -55,6 +55,8 @@ import { Runner } from './runner.js';
 const EXACT_COUNT_LIMIT = 1000;
 /** Session ids are base64url; anything else cannot be a session and is left out of `except`. */
 const SESSION_ID = /^[A-Za-z0-9_-]{1,100}$/;
+/** How long wakes are gathered before the Server is told, in ms. */
+const WAKE_DELAY_MS = 1;
 /** HSCAN/SSCAN page size: no command holds Redis for long. */
 const PAGE = 500;
 /** Bound on pages read by one operation (PAGE × this entries). */
@@ -88,6 +90,7 @@ export class RedisEngine implements Engine {
   /** Publishes and delivers in the order they were called, applied here in that order. */
   #inFlight: Array<{ ready: boolean; settle: () => void }> = [];
   readonly #onNodeMessage = (message: string) => this.#nodeMessage(message);
+  readonly #onWakeTimer = () => this.#wakeAll();
 
   /**
    * @param source `{ url }`, `{ client }` or `{ cluster: { rootNodes } }` (see {@link RedisEngineSource}).
@@ -536,11 +539,17 @@ export class RedisEngine implements Engine {
 
   async #take(clientId: string, ack: number | undefined, attempt: number, push = false): Promise<TakeResult | null> {
     let held = this.#held.get(clientId);
+    if (push && held && held.takes === 0) {
+      // The common case, a WebSocket push: from memory, without waiting for anything.
+      const result = this.#takeLazily(held);
+      if (result) return result;
+    }
     if (!held || held.gone) {
       held = (await this.#adopt(clientId)) ?? undefined;
       if (!held) return null;
     }
     const session = held;
+    session.takes++;
     const run = session.lock.then(async (): Promise<TakeResult | null | 'stale'> => {
       await session.ready;
       await this.#logs.settled(session.cursors.keys());
@@ -565,12 +574,24 @@ export class RedisEngine implements Engine {
       if (prepared.batch !== undefined) result.batch = prepared.batch;
       return result;
     });
-    session.lock = run.catch(() => undefined);
+    session.lock = run.catch(() => undefined).finally(() => {
+      session.takes--;
+    });
     const result = await run;
     if (result !== 'stale') return result;
     if (this.#held.get(clientId) === session) this.#forget(clientId);
     if (attempt >= 2) throw new EngineUnavailableError(`Redis engine: session ${clientId.slice(0, 4)}… keeps moving between nodes`);
     return this.#take(clientId, ack, attempt + 1, push);
+  }
+
+  /** A push's take of a session held here, ready and without acks; undefined when it must go the long way. */
+  #takeLazily(session: HeldSession): TakeResult | undefined {
+    if (session.gone || session.ack || session.loads > 0 || session.deadline <= Date.now() + 1000 || !this.#runner.ready) return undefined;
+    if (this.#logs.busy(session.cursors.keys())) return undefined;
+    const prepared = session.prepare(undefined, this.#limits, true);
+    session.commit(prepared);
+    if (session.lazy) this.#unflushed.add(session);
+    return { messages: prepared.messages, dropped: prepared.dropped };
   }
 
   /** Write the positions lazy takes left, one script per bucket. */
@@ -658,7 +679,9 @@ export class RedisEngine implements Engine {
   }
 
   #wake(clientId: string): void {
-    if (this.#toWake.push(clientId) === 1) queueMicrotask(() => this.#wakeAll());
+    // A moment later: publishes answered one after another (the Server handles a
+    // request's messages in turn) reach a session together, in one frame.
+    if (this.#toWake.push(clientId) === 1) setTimeout(this.#onWakeTimer, WAKE_DELAY_MS);
   }
 
   #wakeAll(): void {

@@ -61,6 +61,8 @@ export class HeldSession {
   loads = 0;
   /** Settles when loads and catch-ups in progress are done. */
   ready: Promise<void> = Promise.resolve();
+  /** Takes waiting for or holding the lock. */
+  takes = 0;
   /** Takes of this session run one at a time. */
   lock: Promise<unknown> = Promise.resolve();
   /** Local deadline (ms since the epoch), to forget sessions nobody touched. */

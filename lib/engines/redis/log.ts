@@ -118,6 +118,12 @@ export class PatternLogs {
     return followed.filling ?? Promise.resolve();
   }
 
+  /** Whether a gap of one of these patterns is being read. */
+  busy(patterns: Iterable<string>): boolean {
+    for (const pattern of patterns) if (this.#followed.get(pattern)?.filling) return true;
+    return false;
+  }
+
   /** Settles when no gap of these patterns is being read. */
   async settled(patterns: Iterable<string>): Promise<void> {
     for (const pattern of patterns) {
