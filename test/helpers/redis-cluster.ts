@@ -18,6 +18,8 @@ export interface RedisCluster {
   /** `{ rootNodes }` for `new RedisEngine({ cluster })`. */
   readonly rootNodes: ReadonlyArray<{ url: string }>;
   stop(): Promise<void>;
+  /** Stop every primary, then start them again (empty; the cluster forms again from its config files). */
+  restart(): Promise<void>;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -46,6 +48,21 @@ export async function startRedisCluster(timeoutMs = 20_000): Promise<RedisCluste
       }));
     }
     await run('redis-cli', ['--cluster', 'create', ...servers.map((s) => `127.0.0.1:${s.port}`), '--cluster-replicas', '0', '--cluster-yes'], timeoutMs);
+    await waitOk(servers, timeoutMs);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const urls = servers.map((s) => s.url);
+  const restart = async () => {
+    await Promise.all(servers.map((s) => s.restart()));
+    await waitOk(servers, timeoutMs);
+  };
+  return { urls, servers, rootNodes: urls.map((url) => ({ url })), stop, restart };
+}
+
+/** Wait until every node says cluster_state:ok. */
+async function waitOk(servers: readonly RedisServer[], timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (const server of servers) {
       const client = createClient({ url: server.url });
@@ -62,10 +79,4 @@ export async function startRedisCluster(timeoutMs = 20_000): Promise<RedisCluste
         await client.close().catch(() => undefined);
       }
     }
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  const urls = servers.map((s) => s.url);
-  return { urls, servers, rootNodes: urls.map((url) => ({ url })), stop };
 }
