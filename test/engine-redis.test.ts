@@ -212,6 +212,32 @@ if (!findRedisServer()) {
       assert.deepEqual(got, Array.from({ length: 30 }, (_, i) => String(i)));
     });
 
+    it('a session with thousands of subscriptions is taken over and removed a page at a time', async (t) => {
+      const own = await startRedisServer();
+      t.after(() => own.stop());
+      const redis = await admin(t, own.url);
+      const prefix = uniquePrefix();
+      const a = await node(t, { url: own.url }, { prefix }, { sweepInterval: 60_000 });
+      const b = await node(t, { url: own.url }, { prefix }, { sweepInterval: 60_000 });
+      const id = await a.engine.createSession({ ack: false, ttl: 60_000 });
+      const patterns = Array.from({ length: 3000 }, (_, i) => `/many/${i}`);
+      for (let i = 0; i < patterns.length; i += 300) await Promise.all(patterns.slice(i, i + 300).map((p) => a.engine.subscribe(id, p)));
+      await a.engine.publish(expand('/many/2999'), '"last"');
+      const hscans = async () => Number(/cmdstat_hscan:calls=(\d+)/.exec(String(await redis.sendCommand(['INFO', 'commandstats'])))?.[1] ?? 0);
+      await redis.sendCommand(['CONFIG', 'RESETSTAT']);
+      // B takes the session over: its subscriptions come in pages.
+      assert.equal(await b.engine.touch(id, 60_000), true);
+      assert.deepEqual((await b.engine.take(id))?.messages, ['"last"']);
+      const afterLoad = await hscans();
+      assert.ok(afterLoad >= 6, `subscriptions read in pages (${afterLoad} HSCAN)`);
+      assert.equal((await b.engine.subscriptions(id)).length, 3000);
+      assert.equal(await a.engine.destroy(id), true);
+      assert.ok((await hscans()) - afterLoad >= 12, 'removal reads them in pages too');
+      assert.deepEqual(await b.engine.subscribers('/many/0'), []);
+      assert.deepEqual(await b.engine.subscribers('/many/2999'), []);
+      assert.deepEqual(await b.engine.stats(), { sessions: 0, subscriptions: 0 });
+    });
+
     it('queued and unacknowledged messages survive the node that held the session', async (t) => {
       const prefix = uniquePrefix();
       const a = new RedisEngine({ url: server.url }, { ...fast, prefix });

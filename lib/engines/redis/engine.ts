@@ -195,7 +195,7 @@ export class RedisEngine implements Engine {
     this.#retain(ttl);
     const ms = String(Math.max(0, ttl));
     const local = this.#held.get(clientId);
-    const reply = list(await this.#session(Scripts.touch, clientId, [ms, this.#nodeId, local ? '0' : '1']));
+    const reply = list(await this.#session(Scripts.touch, clientId, [ms, this.#nodeId, local ? '0' : '1', String(PAGE)]));
     if (!this.#status(clientId, reply[0])) return false;
     const gen = int(reply[1]);
     const deadline = Date.now() + Math.max(0, ttl);
@@ -408,7 +408,7 @@ export class RedisEngine implements Engine {
 
   /** Take the session over: this node becomes its holder and rebuilds its queue. */
   async #adopt(clientId: string, deadline?: number): Promise<HeldSession | null> {
-    const reply = list(await this.#session(Scripts.touch, clientId, ['-', this.#nodeId, '1']));
+    const reply = list(await this.#session(Scripts.touch, clientId, ['-', this.#nodeId, '1', String(PAGE)]));
     if (!this.#status(clientId, reply[0])) return null;
     return this.#load(clientId, reply, deadline ?? this.#held.get(clientId)?.deadline ?? Date.now() + this.#retention);
   }
@@ -419,17 +419,18 @@ export class RedisEngine implements Engine {
     this.#forget(clientId);
     const held = new HeldSession(clientId, text(ack) === '1', int(gen), int(batch), text(boxAcked), deadline);
     this.#held.set(clientId, held);
-    const subs = pairs(subsFlat);
-    const sent = pairs(sentFlat);
-    for (const [pattern, position] of subs) held.follow(pattern, position);
-    if (held.ack) {
-      held.sentAt.set('', text(boxSent));
-      for (const [pattern, position] of sent) if (held.cursors.has(pattern)) held.sentAt.set(pattern, position);
-    }
     held.loads++;
     held.pending = [];
     const loading = (async () => {
       try {
+        const base = `${this.#keys.session(clientId)}:${clientId}`;
+        const subs = Array.isArray(subsFlat) ? pairs(subsFlat) : await this.#scan(`${base}:subs`);
+        const sent = !held.ack ? [] : Array.isArray(sentFlat) ? pairs(sentFlat) : await this.#scan(`${base}:sent`);
+        for (const [pattern, position] of subs) held.follow(pattern, position);
+        if (held.ack) {
+          held.sentAt.set('', text(boxSent));
+          for (const [pattern, position] of sent) if (held.cursors.has(pattern)) held.sentAt.set(pattern, position);
+        }
         await Promise.all(subs.map(([pattern]) => this.#logs.follow(held, pattern)));
         const box = `${this.#keys.session(clientId)}:${clientId}:box`;
         const [boxEntries, ...logs] = await Promise.all([
@@ -479,6 +480,19 @@ export class RedisEngine implements Engine {
       last.set(entry.src, entry.id);
     }
     for (const [src, id] of last) if (src !== '') this.#logs.caughtUp(src, id);
+  }
+
+  /** A hash's fields and values, a page at a time. */
+  async #scan(key: string): Promise<Array<[string, string]>> {
+    const result: Array<[string, string]> = [];
+    let cursor = '0';
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const reply = list(await this.#runner.command(key, ['HSCAN', key, cursor, 'COUNT', String(PAGE)], true));
+      cursor = text(reply[0]);
+      result.push(...pairs(reply[1]));
+      if (cursor === '0') break;
+    }
+    return result;
   }
 
   /** A load or catch-up ended: apply what arrived meanwhile. */

@@ -28,7 +28,8 @@ return live(ARGV[2], now_ms())
  * Touch (ttl a number) or adopt (ttl '-'): this node becomes the session's
  * holder. When the holder changes the generation grows and the old holder
  * is told to forget its copy. ARGV: nodech, id, ttl, node, full ('1': send
- * the state even if this node already held it) →
+ * the state even if this node already held it), most subscriptions sent
+ * inline (beyond it, false: the caller pages through them) →
  * { status, gen[, ack, batch, bp, bs, { pattern, acked }..., { pattern, sent }...] }
  */
 export const TOUCH = `
@@ -50,6 +51,10 @@ if f[1] ~= ARGV[4] then
   if f[1] then redis.call('PUBLISH', NODECH .. f[1], 'd ' .. id .. ' ' .. gen) end
 elseif ARGV[5] ~= '1' then
   return { 1, gen }
+end
+-- A session with many subscriptions is read by the caller a page at a time (HSCAN): no script holds Redis for long.
+if redis.call('HLEN', h .. ':subs') > tonumber(ARGV[6]) then
+  return { 1, gen, f[3] or '0', f[4] or '0', f[5] or '0-0', f[6] or '0-0', false, false }
 end
 return { 1, gen, f[3] or '0', f[4] or '0', f[5] or '0-0', f[6] or '0-0', redis.call('HGETALL', h .. ':subs'), redis.call('HGETALL', h .. ':sent') }
 `;
