@@ -57,6 +57,8 @@ const EXACT_COUNT_LIMIT = 1000;
 const SESSION_ID = /^[A-Za-z0-9_-]{1,100}$/;
 /** How long wakes are gathered before the Server is told, in ms. */
 const WAKE_DELAY_MS = 1;
+/** Longest wait for publishes in flight before the Server is told, in ms. */
+const WAKE_MAX_DELAY_MS = 4;
 /** HSCAN/SSCAN page size: no command holds Redis for long. */
 const PAGE = 500;
 /** Bound on pages read by one operation (PAGE × this entries). */
@@ -90,7 +92,12 @@ export class RedisEngine implements Engine {
   /** Publishes and delivers in the order they were called, applied here in that order. */
   #inFlight: Array<{ ready: boolean; settle: () => void }> = [];
   readonly #onNodeMessage = (message: string) => this.#nodeMessage(message);
-  readonly #onWakeTimer = () => this.#wakeAll();
+  readonly #onWakeTimer = () => {
+    // While this node's publishes are on their way, more messages for the same sessions are coming: wait for them, a little.
+    if (this.#inFlight.length > 0 && performance.now() - this.#wakeSince < WAKE_MAX_DELAY_MS) setTimeout(this.#onWakeTimer, WAKE_DELAY_MS);
+    else this.#wakeAll();
+  };
+  #wakeSince = 0;
 
   /**
    * @param source `{ url }`, `{ client }` or `{ cluster: { rootNodes } }` (see {@link RedisEngineSource}).
@@ -695,7 +702,10 @@ export class RedisEngine implements Engine {
   #wake(clientId: string): void {
     // A moment later: publishes answered one after another (the Server handles a
     // request's messages in turn) reach a session together, in one frame.
-    if (this.#toWake.push(clientId) === 1) setTimeout(this.#onWakeTimer, WAKE_DELAY_MS);
+    if (this.#toWake.push(clientId) === 1) {
+      this.#wakeSince = performance.now();
+      setTimeout(this.#onWakeTimer, WAKE_DELAY_MS);
+    }
   }
 
   #wakeAll(): void {
