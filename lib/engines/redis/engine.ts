@@ -440,10 +440,11 @@ export class RedisEngine implements Engine {
         }
         await Promise.all(subs.map(([pattern]) => this.#logs.follow(held, pattern)));
         const box = `${this.#keys.session(clientId)}:${clientId}:box`;
-        const [boxEntries, ...logs] = await Promise.all([
+        // In call order with publishes and delivers: those answered before these reads are in held.pending first.
+        const [boxEntries, ...logs] = await this.#ordered(Promise.all([
           this.#runner.command(box, ['XRANGE', box, `(${held.box}`, '+'], true).then((r) => list(r).map((item) => entryOf('', item))),
           ...subs.map(([pattern, position]) => this.#logs.read(pattern, position)),
-        ]);
+        ]));
         this.#applyRead(held, [...(boxEntries ?? []), ...logs.flat()].sort(byId));
         if (held.ack && held.batch > 0) {
           // What was sent in the last batch goes first, as it was sent.
@@ -522,11 +523,13 @@ export class RedisEngine implements Engine {
     held.ready = (async () => {
       try {
         await this.#logs.follow(held, pattern);
-        const entries = await this.#logs.read(pattern, position);
+        const entries = await this.#ordered(this.#logs.read(pattern, position));
         await previous;
         this.#applyRead(held, entries);
       } catch (err) {
+        // Start over from Redis on the next take: the session's copy here may miss messages.
         this.#failed('following a pattern', err);
+        this.#forget(held.id);
       } finally {
         this.#loaded(held);
       }
@@ -575,7 +578,7 @@ export class RedisEngine implements Engine {
       await session.ready;
       await this.#logs.settled(session.cursors.keys());
       if (session.gone) return 'stale';
-      const lazy = push && !session.ack && session.deadline > Date.now() + 1000 && this.#runner.ready;
+      const lazy = push && !session.ack && session.deadline > Date.now() + 1000 && this.#runner.healthy;
       const prepared = session.prepare(ack, this.#limits, lazy);
       if (lazy) {
         session.commit(prepared);
@@ -607,7 +610,7 @@ export class RedisEngine implements Engine {
 
   /** A push's take of a session held here, ready and without acks; undefined when it must go the long way. */
   #takeLazily(session: HeldSession): TakeResult | undefined {
-    if (session.gone || session.ack || session.loads > 0 || session.deadline <= Date.now() + 1000 || !this.#runner.ready) return undefined;
+    if (session.gone || session.ack || session.loads > 0 || session.deadline <= Date.now() + 1000 || !this.#runner.healthy) return undefined;
     if (this.#logs.busy(session.cursors.keys())) return undefined;
     const prepared = session.prepare(undefined, this.#limits, true);
     session.commit(prepared);

@@ -254,7 +254,7 @@ export class Runner {
     const target = this.#cluster ?? this.#subscriber;
     if (!target) throw new EngineUnavailableError(`Redis engine is closed (${this.where})`);
     try {
-      await target.subscribe(channel, listener);
+      await this.#bounded(target.subscribe(channel, listener));
     } catch (err) {
       throw this.unavailable(err);
     }
@@ -265,8 +265,8 @@ export class Runner {
     const target = this.#cluster ?? this.#subscriber;
     if (!target) throw new EngineUnavailableError(`Redis engine is closed (${this.where})`);
     try {
-      if (this.sharded) await target.sSubscribe(channel, listener);
-      else await target.subscribe(channel, listener);
+      if (this.sharded) await this.#bounded(target.sSubscribe(channel, listener));
+      else await this.#bounded(target.subscribe(channel, listener));
     } catch (err) {
       throw this.unavailable(err);
     }
@@ -281,6 +281,11 @@ export class Runner {
     } catch {
       // Gone with the connection; notifications for it are ignored anyway.
     }
+  }
+
+  /** Connected, and Redis has not stopped answering. */
+  get healthy(): boolean {
+    return this.ready && !this.#stalled;
   }
 
   /** Whether commands can be sent now. */
@@ -314,6 +319,15 @@ export class Runner {
   }
 
   // -------------------------------------------------------------------------
+
+  /** A Pub/Sub command waits at most commandTimeout, like any other. */
+  #bounded<T>(promise: Promise<T>): Promise<T> {
+    const ms = this.#options.commandTimeout;
+    if (ms <= 0) return promise;
+    return withTimeout(promise, ms).catch((err: unknown) => {
+      throw err instanceof Error && err.message === 'timeout' ? new Error(`no answer within ${ms} ms`) : err;
+    });
+  }
 
   #ready(): RedisClientLike {
     if (this.#closed) throw new EngineUnavailableError(`Redis engine is closed (${this.where})`);
