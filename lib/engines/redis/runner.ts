@@ -50,6 +50,8 @@ export class Runner {
   #up = false;
   #lastError: string | undefined;
   #subscriberWasReady = false;
+  /** Counts open() calls. */
+  #openToken = 0;
   /** Whether Redis has sharded Pub/Sub (7.0 or later). */
   sharded = false;
 
@@ -93,6 +95,9 @@ export class Runner {
     this.#logger = logger;
     this.#events = events;
     this.#closed = false;
+    // An attempt abandoned by a failed open() may resume later: it must not touch a newer one.
+    const token = ++this.#openToken;
+    const abandoned = () => this.#closed || token !== this.#openToken;
     const maxDelay = this.#options.reconnectMaxDelay;
     const socket = {
       connectTimeout: Math.min(this.#options.openTimeout, 5000),
@@ -114,7 +119,10 @@ export class Runner {
           this.#cluster = cluster;
           cluster.on('error', this.#onClientError);
           await cluster.connect();
-          if (this.#closed) return;
+          if (abandoned()) {
+            cluster.destroy();
+            return;
+          }
           this.sharded = true;
           this.#up = true;
           return;
@@ -134,9 +142,12 @@ export class Runner {
         subscriber.on('ready', this.#onSubscriberReady);
         connectClient = !client.isOpen;
         if (connectClient) await client.connect();
-        if (this.#closed) return;
+        if (abandoned()) return;
         await subscriber.connect();
-        if (this.#closed) return;
+        if (abandoned()) {
+          if (subscriber.isOpen) destroyForGood(subscriber);
+          return;
+        }
         const info = text(await client.sendCommand(['INFO', 'server']));
         const major = Number(/redis_version:(\d+)/.exec(info)?.[1] ?? '0');
         this.sharded = major >= 7;
@@ -169,11 +180,7 @@ export class Runner {
     this.#subscriber = undefined;
     if (subscriber) {
       subscriber.off('ready', this.#onSubscriberReady);
-      try {
-        if (subscriber.isOpen) subscriber.destroy();
-      } catch {
-        // already closed
-      }
+      if (subscriber.isOpen) destroyForGood(subscriber);
     }
     const cluster = this.#cluster;
     this.#cluster = undefined;
@@ -198,7 +205,7 @@ export class Runner {
             const closed = await withTimeout(client.close(), 1000).then(() => true, () => false);
             if (!closed && client.isOpen) client.destroy();
           } else {
-            client.destroy();
+            destroyForGood(client);
           }
         }
       } else {
@@ -449,6 +456,28 @@ export class Runner {
       this.log('warn', `express-bayeux: resynchronizing after a Pub/Sub reconnection failed: ${describeError(err)}`);
     }
   }
+}
+
+/**
+ * Destroy a client that is not ready. A connection attempt already under
+ * way when it is destroyed may still complete afterwards (and then
+ * reconnect for ever): destroy it again if it does.
+ */
+function destroyForGood(client: RedisClientLike): void {
+  const again = () => {
+    try {
+      client.destroy();
+    } catch {
+      // closed meanwhile
+    }
+  };
+  client.on('error', ignore);
+  client.on('ready', again);
+  again();
+}
+
+function ignore(): void {
+  // errors of a client being thrown away
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
