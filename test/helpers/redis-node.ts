@@ -121,7 +121,7 @@ app.get('/healthz', (_req, res) => {
 });
 
 const http = createServer(app);
-cometd.attach(http);
+cometd.attach(http, { path: '/cometd' });
 
 async function answer(request: NodeRequest): Promise<unknown> {
   switch (request.type) {
