@@ -19,7 +19,7 @@ import { within } from '../helpers/within.js';
 // The adapter must install window.WebSocket / XMLHttpRequest before a
 // CometD object is built; load the client after it.
 adapt();
-const { CometD, AckExtension } = await import('cometd');
+const { CometD, AckExtension, TimeSyncExtension } = await import('cometd');
 
 interface FayeClient {
   disable(feature: string): void;
@@ -162,6 +162,28 @@ for (const mode of ['long-polling', 'websocket'] as const satisfies readonly Mod
       await waitFor(() => cd.getStatus() === 'connected', 5000, 'status connected');
       return arrivals.find((a) => a.clientId === clientId && a.channel === '/meta/connect')?.transport;
     }
+
+    it("CometD's TimeSyncExtension gets its answers: lag and offset are measured", async () => {
+      const cd = client();
+      const extension = new TimeSyncExtension();
+      cd.registerExtension('timesync', extension);
+      // cometd.d.ts declares the class with no members; these are in its JavaScript.
+      const sync = extension as unknown as { getTimeOffset(): number; getServerTime(): number };
+      const timesyncs: unknown[] = [];
+      cd.addListener('/meta/connect', (m: CometDMessage) => {
+        const ext = m.ext as Record<string, unknown> | undefined;
+        if (ext?.['timesync']) timesyncs.push(ext['timesync']);
+      });
+      const reply = await cometdApi.handshake(cd);
+      assert.equal(reply.successful, true);
+      await waitConnected(cd);
+      await waitFor(() => timesyncs.length > 0, 5000, 'a connect reply with ext.timesync');
+      const answer = timesyncs[0] as Record<string, number>;
+      for (const field of ['tc', 'ts', 'p', 'a']) assert.equal(typeof answer[field], 'number', field);
+      // Same machine, same clock: the estimate is within a generous bound of the truth.
+      assert.ok(Math.abs(sync.getTimeOffset()) < 1000, `offset ${sync.getTimeOffset()}`);
+      assert.ok(Math.abs(sync.getServerTime() - Date.now()) < 1000);
+    });
 
     it('delivers a publish from one client to another', async () => {
       const a = await connected();
