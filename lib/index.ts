@@ -2,7 +2,7 @@ export { bayeux, type BayeuxMiddleware, type NextFunction } from './middleware.j
 export { BayeuxError, HttpError } from './errors.js';
 export { MemoryEngine } from './engines/memory.js';
 export { EngineLimitError, EngineUnavailableError } from './engines/engine.js';
-export type { Engine, EngineConfig, EngineHost, EngineLogger, EngineStats, SessionOptions, TakeResult } from './engines/engine.js';
+export type { Engine, EngineConfig, EngineHost, EngineLogger, EngineNode, EngineStats, SessionOptions, TakeResult } from './engines/engine.js';
 export type { BayeuxOptions, CorsOptions, Logger, SlowConsumerPolicy } from './options.js';
 export type { LocalListener, LocalMessageInfo, LocalSubscription } from './server/local-client.js';
 export type {

@@ -7,7 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RedisEngine } from '../lib/engines/redis/index.js';
 import { BayeuxError } from '../lib/index.js';
-import { startServer, type TestServer } from './helpers/http-server.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { get, startServer, type TestServer } from './helpers/http-server.js';
 import { announceRedisSkip, findRedisServer, startRedisServer, type RedisServer } from './helpers/redis-server.js';
 import { openWire, wireSession, type Kind, type Msg, type Wire } from './helpers/wire.js';
 
@@ -100,4 +101,38 @@ if (!findRedisServer()) {
       });
     });
   }
+}
+
+if (findRedisServer()) {
+  describe('the admin page on Redis', () => {
+    it('lists every node of the cluster, each with the sessions it holds', async () => {
+      const redis = await startRedisServer();
+      const prefix = `nodes-${process.pid}:`;
+      let admin: ((req: IncomingMessage, res: ServerResponse, next: () => void) => void) | undefined;
+      const a = await startServer({ engine: new RedisEngine({ url: redis.url }, { ...fast, prefix }) }, {
+        configure: (app) => app.use('/admin', (req, res, next) => (admin ? admin(req, res, next) : next())),
+      });
+      const b = await startServer({ engine: new RedisEngine({ url: redis.url }, { ...fast, prefix }) });
+      admin = a.cometd.admin();
+      const wire = await openWire('long-polling', b.url);
+      try {
+        await wireSession(wire);
+        type Nodes = { nodes: Array<{ pid: number; sessions?: number; self?: boolean }> };
+        let data: Nodes = { nodes: [] };
+        const end = Date.now() + 8000;
+        while (Date.now() < end) {
+          data = (await get(a.origin + '/admin/data.json')).json as Nodes;
+          if (data.nodes.length === 2 && data.nodes.some((n) => n.sessions === 1)) break;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        assert.equal(data.nodes.length, 2, JSON.stringify(data.nodes));
+        assert.deepEqual(data.nodes.map((n) => n.sessions ?? -1).sort(), [0, 1], 'B holds the session');
+      } finally {
+        wire.close();
+        await a.close();
+        await b.close();
+        await redis.stop();
+      }
+    });
+  });
 }

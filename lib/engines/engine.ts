@@ -156,6 +156,22 @@ export interface TakeResult {
   dropped: number;
 }
 
+/** One node of a cluster, as a shared engine reports it (see {@link Engine.nodes}). */
+export interface EngineNode {
+  /** The engine instance's random id. */
+  id: string;
+  hostname: string;
+  pid: number;
+  /** Seconds since the node's process started. */
+  uptime: number;
+  /** Resident memory in bytes. */
+  rss: number;
+  /** Sessions whose connections the node holds. */
+  sessions: number;
+  /** When the node last reported, ms since the epoch. */
+  seen: number;
+}
+
 /** Counts for `stats()`. */
 export interface EngineStats {
   sessions: number;
@@ -251,4 +267,10 @@ export interface Engine {
   takeMany?(clientIds: readonly string[]): Promise<Array<TakeResult | null>>;
 
   stats(): Promise<EngineStats>;
+
+  /**
+   * Optional, for engines shared by several nodes: the nodes that reported
+   * in the last few seconds (this one included). The admin page lists them.
+   */
+  nodes?(): Promise<EngineNode[]>;
 }

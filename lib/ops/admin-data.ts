@@ -56,7 +56,7 @@ export interface AdminDisconnect {
   reason: 'client' | 'timeout' | 'server';
 }
 
-/** A node (today: this node; the engine does not list the others). */
+/** A node: this one, or on a shared engine that lists them (Redis), each node of the cluster. */
 export interface AdminNode {
   hostname: string;
   pid: number;
@@ -66,6 +66,10 @@ export interface AdminNode {
   engine: string;
   /** Resident memory in bytes. */
   rss: number;
+  /** Sessions whose connections the node holds, when the engine reports it. */
+  sessions?: number;
+  /** This node (the one serving the page). */
+  self?: boolean;
 }
 
 /** The JSON the admin page polls. */
@@ -220,14 +224,32 @@ export class AdminData {
       series: this.#series.slice(),
       channels,
       disconnects: this.#disconnects.slice().reverse(),
-      nodes: [{
+      nodes: (await this.#clusterNodes()) ?? [{
         hostname: hostname(),
         pid: process.pid,
         uptime: Math.round(process.uptime()),
         engine: engine.constructor.name,
         rss: mem.rss,
+        self: true,
       }],
     };
+  }
+
+  /** Every node of the cluster, from an engine that lists them; undefined otherwise (or when it cannot say now). */
+  async #clusterNodes(): Promise<AdminNode[] | undefined> {
+    const engine = this.#server.options.engine;
+    if (!engine.nodes) return undefined;
+    try {
+      const nodes = await engine.nodes();
+      if (nodes.length === 0) return undefined;
+      const name = engine.constructor.name;
+      return nodes.map((node) => ({
+        hostname: node.hostname, pid: node.pid, uptime: node.uptime, engine: name, rss: node.rss, sessions: node.sessions,
+        self: node.pid === process.pid && node.hostname === hostname(),
+      }));
+    } catch {
+      return undefined;
+    }
   }
 
   /** Stop sampling and observing. */

@@ -51,7 +51,7 @@ export const ADMIN_HTML = `<!doctype html>
   </div>
   <section class="panel">
     <h2>Nodes</h2>
-    <table id="nodes"><thead><tr><th>Host</th><th>PID</th><th>Engine</th><th>Uptime</th><th>Memory</th></tr></thead><tbody></tbody></table>
+    <table id="nodes"><thead><tr><th>Host</th><th>PID</th><th>Engine</th><th>Sessions held</th><th>Uptime</th><th>Memory</th></tr></thead><tbody></tbody></table>
   </section>
 </main>
 </body>
@@ -141,7 +141,7 @@ function render(d) {
   chart(d.series);
   rows('channels', d.channels, (c) => [c.channel, c.rate, c.publishes, c.subscribers]);
   rows('disconnects', d.disconnects, (x) => [new Date(x.at).toLocaleTimeString(), x.client + '…', x.reason]);
-  rows('nodes', d.nodes, (x) => [x.hostname, String(x.pid), x.engine, duration(x.uptime), (x.rss / 1048576).toFixed(0) + ' MB']);
+  rows('nodes', d.nodes, (x) => [x.hostname + (x.self ? ' (this page)' : ''), String(x.pid), x.engine, x.sessions === undefined ? '–' : String(x.sessions), duration(x.uptime), (x.rss / 1048576).toFixed(0) + ' MB']);
   const status = $('status');
   status.textContent = d.engineUp ? 'live · ' + new Date(d.now).toLocaleTimeString() : 'engine unreachable';
   status.classList.toggle('down', !d.engineUp);

@@ -31,18 +31,24 @@
  * over (touch, or take) reads its queue back from the logs.
  */
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import {
   EngineLimitError,
   EngineUnavailableError,
   type Engine,
   type EngineConfig,
   type EngineHost,
+  type EngineNode,
   type EngineStats,
   type PublishOptions,
   type SessionOptions,
   type TakeResult,
 } from '../engine.js';
 import { newClientId } from '../memory.js';
+
+/** How often a node reports itself for `nodes()`, and how old a report may be. */
+const NODE_REPORT_MS = 2000;
+const NODE_STALE_MS = 3 * NODE_REPORT_MS;
 import { describeError, int, list, text, texts } from './errors.js';
 import { HeldSession, type Entry, type QueueLimits } from './held-session.js';
 import { compareIds, Keys } from './keys.js';
@@ -78,6 +84,7 @@ export class RedisEngine implements Engine {
   #maxSessionDataBytes = '';
   #retention: number;
   #sweeper: NodeJS.Timeout | undefined;
+  #reporter: NodeJS.Timeout | undefined;
   #sweeping = false;
   #opened = false;
   #opening: Promise<void> | undefined;
@@ -153,6 +160,9 @@ export class RedisEngine implements Engine {
     const interval = Math.max(1, config.sweepInterval);
     this.#sweeper = setInterval(() => void this.#sweep(), interval);
     this.#sweeper.unref();
+    this.#reporter = setInterval(() => void this.#report(), NODE_REPORT_MS);
+    this.#reporter.unref();
+    void this.#report();
     this.#flusher = setInterval(() => void this.#flush(), this.#options.positionFlush);
     this.#flusher.unref();
   }
@@ -162,6 +172,12 @@ export class RedisEngine implements Engine {
     this.#closed = true;
     clearInterval(this.#sweeper);
     this.#sweeper = undefined;
+    clearInterval(this.#reporter);
+    this.#reporter = undefined;
+    if (this.#runner.ready) {
+      const key = this.#keys.nodes();
+      await this.#runner.command(key, ['HDEL', key, this.#nodeId]).catch(() => undefined);
+    }
     clearInterval(this.#flusher);
     this.#flusher = undefined;
     // What WebSocket pushes took is written before the connections go.
@@ -367,6 +383,43 @@ export class RedisEngine implements Engine {
    */
   async takeMany(clientIds: readonly string[]): Promise<Array<TakeResult | null>> {
     return Promise.all(clientIds.map((id) => this.#take(id, undefined, 0, true)));
+  }
+
+  /** The nodes that reported in the last NODE_STALE_MS (each reports every NODE_REPORT_MS). */
+  async nodes(): Promise<EngineNode[]> {
+    const key = this.#keys.nodes();
+    const flat = texts(await this.#runner.command(key, ['HGETALL', key], true));
+    const now = Date.now();
+    const nodes: EngineNode[] = [];
+    const stale: string[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const id = flat[i] as string;
+      try {
+        const node = JSON.parse(flat[i + 1] as string) as EngineNode;
+        if (now - node.seen > NODE_STALE_MS) stale.push(id);
+        else nodes.push(node);
+      } catch {
+        stale.push(id);
+      }
+    }
+    if (stale.length > 0) await this.#runner.command(key, ['HDEL', key, ...stale]).catch(() => undefined);
+    return nodes.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** Tell the cluster this node is alive, and what it holds. */
+  async #report(): Promise<void> {
+    if (this.#closed || !this.#runner.ready) return;
+    const node: EngineNode = {
+      id: this.#nodeId,
+      hostname: hostname(),
+      pid: process.pid,
+      uptime: Math.round(process.uptime()),
+      rss: process.memoryUsage.rss(),
+      sessions: this.#held.size,
+      seen: Date.now(),
+    };
+    const key = this.#keys.nodes();
+    await this.#runner.command(key, ['HSET', key, this.#nodeId, JSON.stringify(node)]).catch(() => undefined);
   }
 
   async stats(): Promise<EngineStats> {

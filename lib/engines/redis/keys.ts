@@ -52,6 +52,11 @@ export class Keys {
     return `${this.session(id)}:dead:${id}`;
   }
 
+  /** The hash of the nodes' reports (node id → JSON), for `nodes()`. */
+  nodes(): string {
+    return `${this.#prefix}{nodes}`;
+  }
+
   nodeChannel(nodeId: string): string {
     return this.nodeChannelPrefix + nodeId;
   }
