@@ -85,8 +85,12 @@ export function checkBatch(messages: unknown[], limits: BatchLimits): unknown[] 
   return messages;
 }
 
-/** Where an HTTP connection keeps itself on its response, for the shared close listener. */
-const CONNECTION = Symbol('bayeux.connection');
+/**
+ * The connection of each watched response, for the shared close listener.
+ * A WeakMap, not a property: a property added to an Express response gives
+ * it a hidden class of its own (Express has already changed its prototype).
+ */
+const CONNECTIONS = new WeakMap<ServerResponse, HttpConnection>();
 
 /**
  * The Connection for one HTTP request. A held connect learns that its
@@ -118,7 +122,7 @@ class HttpConnection implements Connection {
     this.#listener = listener;
     if (this.#watching) return;
     this.#watching = true;
-    (this.res as ServerResponse & { [CONNECTION]?: HttpConnection })[CONNECTION] = this;
+    CONNECTIONS.set(this.res, this);
     this.res.on('close', responseClosed);
   }
 
@@ -134,8 +138,8 @@ class HttpConnection implements Connection {
   }
 }
 
-function responseClosed(this: ServerResponse & { [CONNECTION]?: HttpConnection }): void {
-  this[CONNECTION]?.closed();
+function responseClosed(this: ServerResponse): void {
+  CONNECTIONS.get(this)?.closed();
 }
 
 /**

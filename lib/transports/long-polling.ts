@@ -76,8 +76,10 @@ export class LongPollingTransport {
 
 function answer(res: ServerResponse, replies: readonly string[]): void {
   if (!writable(res)) return;
-  res.writeHead(200, RESPONSE_HEADERS);
-  res.end(jsonArray(replies));
+  const body = jsonArray(replies);
+  // A length, not chunked encoding: one write, and the client knows where the reply ends.
+  res.writeHead(200, { ...RESPONSE_HEADERS, 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
 }
 
 const RESPONSE_HEADERS = {
