@@ -8,6 +8,7 @@
  */
 import { createServer, type Server as HttpServer } from 'node:http';
 import { createRequire } from 'node:module';
+import { writeHeapSnapshot } from 'node:v8';
 import express from 'express';
 import { bayeux } from '../lib/index.js';
 import { nowUs, type FromServer, type ServerKind, type ToServer } from './common.js';
@@ -72,6 +73,13 @@ process.on('message', (message: ToServer) => {
       gc?.();
       const m = process.memoryUsage();
       send({ type: 'heap', id: message.id, heapUsed: gc ? m.heapUsed : NaN, rss: m.rss, external: m.external });
+      return;
+    }
+    case 'snapshot': {
+      gc?.();
+      gc?.();
+      const file = writeHeapSnapshot(message.file);
+      send({ type: 'snapshot', id: message.id, file });
       return;
     }
     case 'exit':

@@ -88,6 +88,8 @@ export abstract class Session {
   clientId: string | undefined;
   protected readonly hooks: SessionHooks;
   protected stopped = false;
+  /** A `/meta/connect` of this session's loop is in flight (held by the server, or on its way). */
+  connecting = false;
   #nextId = 0;
   #subscriptions: string[] = [];
 
@@ -134,14 +136,17 @@ export abstract class Session {
     while (!this.stopped) {
       let reply: WireMessage;
       try {
+        this.connecting = true;
         reply = await this.request({ channel: '/meta/connect', clientId: this.clientId, connectionType: this.connectionType });
       } catch (err) {
+        this.connecting = false;
         if (this.stopped) return;
         this.hooks.error(`connect: ${(err as Error).message}`);
         if (++failures > MAX_REHANDSHAKES) return;
         await sleep(100);
         continue;
       }
+      this.connecting = false;
       if (reply.successful) {
         failures = 0;
         continue;
