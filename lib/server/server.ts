@@ -43,7 +43,6 @@ interface Outcome {
 /** A held connect: everything needed to answer it, in one record. */
 interface PendingConnect {
   readonly message: Message;
-  readonly ctx: Context;
   readonly conn: Connection;
   readonly presence: Presence;
   readonly ip: string | undefined;
@@ -229,7 +228,7 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#unhold(held);
     const messages = aborted ? Promise.resolve(NOTHING_TAKEN) : ((taken as Promise<TakeResult | null> | undefined) ?? this.#takeFor(pending));
     messages
-      .then((result) => this.#connectReply(pending.message, pending.ctx, pending.presence, result, aborted, pending.firstConnect, pending.multipleClients))
+      .then((result) => this.#connectReply(pending.message, undefined, pending.presence, result, aborted, pending.firstConnect, pending.multipleClients))
       .catch((err: unknown): Outcome => ({ reply: this.#failure(pending.message, err) }))
       .then(async (outcome) => {
         const { reply } = this.#timesync(pending.message, pending.received, outcome);
@@ -538,7 +537,7 @@ export class Server extends EventEmitter<ServerEvents> {
     const pushMode = conn.push !== undefined && ack === undefined;
     if (pushMode) this.#presences.wake([clientId]);
     const pending: PendingConnect = {
-      message, ctx, conn, presence, ip, firstConnect, multipleClients, pushMode, ack, received, respond: undefined, answered: undefined,
+      message, conn, presence, ip, firstConnect, multipleClients, pushMode, ack, received, respond: undefined, answered: undefined,
     };
     if (!hold) {
       let result: TakeResult | null;
@@ -579,7 +578,8 @@ export class Server extends EventEmitter<ServerEvents> {
   /** The reply to a connect once its messages are taken (or its wait was aborted). */
   async #connectReply(
     message: Message,
-    ctx: Context,
+    /** For the `connect` event of a first connect, which is never held. */
+    ctx: Context | undefined,
     presence: Presence,
     result: TakeResult | null,
     aborted: boolean,
@@ -613,7 +613,7 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     const reply = this.#reply(message, { clientId, successful: true, advice });
     if (result.batch !== undefined) reply.ext = { ack: result.batch };
-    if (firstConnect) this.#emit('connect', clientId, ctx);
+    if (firstConnect && ctx) this.#emit('connect', clientId, ctx);
     if (aborted) return { reply };
     this.#observers.delivered(result.messages);
     return { reply, deliveries: result.messages };

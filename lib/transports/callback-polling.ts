@@ -8,7 +8,7 @@ import type { ServerResponse } from 'node:http';
 import { HttpError } from '../errors.js';
 import type { Server } from '../server/server.js';
 import {
-  checkBatch, type HostRequest, jsonArray, parseMessageParam, queryOf, requestConnection, sendHttpError, toHttpError, writable,
+  checkBatch, type HostRequest, jsonArray, parseMessageParam, queryOf, releaseRouterState, requestConnection, sendHttpError, toHttpError, writable,
 } from './http.js';
 
 /** Letters, digits, `_`, `$` and `.`, at most 64 characters. */
@@ -35,6 +35,7 @@ export class CallbackPollingTransport {
         throw new HttpError(400, 'jsonp.callback.invalid', 'jsonp must be letters, digits, _ $ . and at most 64 characters');
       }
       const messages = checkBatch(parseMessageParam(query.getAll('message')), this.#server.options);
+      releaseRouterState(req, res);
       const conn = requestConnection('callback-polling', req, res);
       const replies = await this.#server.process(messages, conn);
       if (!writable(res)) return;

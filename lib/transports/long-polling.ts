@@ -14,7 +14,7 @@ import { HttpError } from '../errors.js';
 import type { Server } from '../server/server.js';
 import {
   charsetOf, checkBatch, decodeBody, decodeText, fromJsonBody, type HostRequest, jsonArray, mediaType,
-  parseMessageParam, queryOf, readBody, requestConnection, sendHttpError, toHttpError, writable,
+  parseMessageParam, queryOf, readBody, releaseRouterState, requestConnection, sendHttpError, toHttpError, writable,
 } from './http.js';
 
 const FORM_TYPE = 'application/x-www-form-urlencoded';
@@ -45,6 +45,7 @@ export class LongPollingTransport {
       if (writable(res)) sendHttpError(res, toHttpError(err));
       return;
     }
+    releaseRouterState(req, res);
     this.#server.handle(messages, requestConnection('long-polling', req, res), (replies) => answer(res, replies));
   }
 

@@ -65,13 +65,69 @@ export interface AttachConfig {
   unknownPath(): void;
 }
 
-interface SocketState {
-  conn: Connection;
-  alive: boolean;
+/** Where a socket keeps its connection, for the listeners all sockets share. */
+const CONNECTION = Symbol('bayeux.connection');
+
+type TaggedSocket = WebSocket & { [CONNECTION]: WsConnection };
+
+/**
+ * One WebSocket as the Server sees it, and its frame bookkeeping. Its
+ * methods live on the prototype and its event listeners are shared by
+ * every socket: a subscriber's socket costs no closures of its own.
+ */
+class WsConnection implements Connection {
+  readonly transport = 'websocket' as const;
+  readonly req: IncomingMessage;
+  readonly socket: WebSocket;
+  readonly ip: string | undefined;
+  clientId: string | undefined = undefined;
+  readonly owner: WebSocketTransport;
+  readonly #highWater: number;
+  /** Answered the last ping. */
+  alive = true;
   /** Frames are handled in order: each waits for the one before. Never rejects. */
-  chain: Promise<void>;
+  chain: Promise<void> = Promise.resolve();
   /** Frames received and not yet answered. */
-  pending: number;
+  pending = 0;
+
+  constructor(owner: WebSocketTransport, ws: WebSocket, req: IncomingMessage, highWater: number) {
+    this.owner = owner;
+    this.socket = ws;
+    this.req = req;
+    this.ip = (req as IncomingMessage & { ip?: string }).ip ?? req.socket.remoteAddress;
+    this.#highWater = highWater;
+  }
+
+  push(messages: readonly string[]): void {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(this.owner.pushFrame(messages), TEXT, ignoreError);
+  }
+
+  /** The Server checks it before it takes messages for a push (the slowConsumer policy). */
+  congested(): boolean {
+    return this.socket.bufferedAmount > this.#highWater;
+  }
+
+  writable(): boolean {
+    return this.socket.readyState === WebSocket.OPEN;
+  }
+}
+
+function onPong(this: WebSocket): void {
+  (this as TaggedSocket)[CONNECTION].alive = true;
+}
+
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  const conn = (this as TaggedSocket)[CONNECTION];
+  conn.owner.frame(conn, data, isBinary);
+}
+
+function onSocketError(this: WebSocket): void {
+  this.terminate();
+}
+
+function onClose(this: WebSocket): void {
+  const conn = (this as TaggedSocket)[CONNECTION];
+  conn.owner.closed(conn);
 }
 
 /** Most frames one socket may have waiting to be handled; beyond it the socket is closed (1008). */
@@ -82,7 +138,7 @@ function ignoreError(): void {}
 export class WebSocketTransport {
   readonly #server: Server;
   readonly #wss: WebSocketServer;
-  readonly #sockets = new Map<WebSocket, SocketState>();
+  readonly #sockets = new Set<WsConnection>();
   readonly #attached: Array<{ http: HttpServer; listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void }> = [];
   #heartbeat: NodeJS.Timeout | undefined;
   #lastFrame: { messages: readonly string[]; buffer: Buffer } | undefined;
@@ -162,8 +218,8 @@ export class WebSocketTransport {
     this.#heartbeat = undefined;
     for (const { http, listener } of this.#attached) http.off('upgrade', listener);
     this.#attached.length = 0;
-    const closing = [...this.#sockets.keys()].map(
-      (ws) =>
+    const closing = [...this.#sockets].map(
+      ({ socket: ws }) =>
         new Promise<void>((resolve) => {
           if (ws.readyState === WebSocket.CLOSED) return resolve();
           const timer = setTimeout(() => ws.terminate(), graceMs);
@@ -189,36 +245,26 @@ export class WebSocketTransport {
   }
 
   #open(ws: WebSocket, req: IncomingMessage): void {
-    const highWater = this.#server.options.wsHighWaterMark;
-    const expressReq = req as IncomingMessage & { ip?: string };
-    const conn: Connection = {
-      transport: 'websocket',
-      req,
-      socket: ws,
-      ip: expressReq.ip ?? req.socket.remoteAddress,
-      clientId: undefined,
-      // The Server checks congested() before it takes messages for a push (the slowConsumer policy).
-      push: (messages) => {
-        if (ws.readyState === WebSocket.OPEN) ws.send(this.#pushFrame(messages), TEXT, ignoreError);
-      },
-      congested: () => ws.bufferedAmount > highWater,
-      writable: () => ws.readyState === WebSocket.OPEN,
-    };
-    const state: SocketState = { conn, alive: true, chain: Promise.resolve(), pending: 0 };
-    this.#sockets.set(ws, state);
+    const conn = new WsConnection(this, ws, req, this.#server.options.wsHighWaterMark);
+    (ws as TaggedSocket)[CONNECTION] = conn;
+    this.#sockets.add(conn);
     this.#server.socketOpened();
-    ws.on('pong', () => (state.alive = true));
-    ws.on('message', (data, isBinary) => this.#frame(state, data, isBinary));
-    ws.on('error', () => ws.terminate());
+    ws.on('pong', onPong);
+    ws.on('message', onMessage);
+    ws.on('error', onSocketError);
     req.socket.on('error', ignoreError);
-    ws.on('close', () => {
-      this.#sockets.delete(ws);
-      this.#server.detach(conn);
-    });
+    ws.on('close', onClose);
   }
 
-  #frame(state: SocketState, data: RawData, isBinary: boolean): void {
-    const ws = state.conn.socket as WebSocket;
+  /** @internal a socket closed */
+  closed(conn: WsConnection): void {
+    this.#sockets.delete(conn);
+    this.#server.detach(conn);
+  }
+
+  /** @internal a frame arrived */
+  frame(conn: WsConnection, data: RawData, isBinary: boolean): void {
+    const ws = conn.socket;
     if (ws.readyState !== WebSocket.OPEN) return;
     // A client that sends but does not read: its replies would pile up in memory.
     if (this.#overHighWater(ws)) return;
@@ -234,29 +280,33 @@ export class WebSocketTransport {
     const { maxBatch } = this.#server.options;
     if (messages.length === 0) return this.#error(ws, '400::empty frame');
     if (messages.length > maxBatch) return this.#error(ws, `400:${maxBatch}:too_many_messages`);
-    if (state.pending >= MAX_PENDING_FRAMES) {
+    if (conn.pending >= MAX_PENDING_FRAMES) {
       // The client sends faster than its frames can be handled: stop it rather than buffer without bound.
       ws.close(1008, 'too many frames in flight');
       return;
     }
-    state.pending++;
-    const run = async (): Promise<void> => {
-      try {
-        const replies = await this.#server.process(messages, state.conn);
-        if (replies.length > 0) this.#reply(ws, jsonArray(replies));
-      } catch (err) {
-        // process() does not reject; if it ever does, this socket ends, never the process.
-        this.#server.options.logger.error(`websocket frame failed: ${err instanceof Error ? err.message : String(err)}`);
-        ws.close(1011, 'internal error');
-      } finally {
-        state.pending--;
-      }
-    };
+    conn.pending++;
     // Frames are handled in order, but a lone /meta/connect (which may be
-    // held) does not hold up the frames after it.
+    // held) does not hold up the frames after it; while it is held, nothing
+    // waits here but its callback.
     const lone = messages.length === 1 && (messages[0] as { channel?: unknown } | null)?.channel === '/meta/connect';
-    if (lone) void state.chain.then(run);
-    else state.chain = state.chain.then(run);
+    if (lone) {
+      void conn.chain.then(() => this.#server.handle(messages, conn, (replies) => this.#answer(conn, replies)));
+    } else {
+      conn.chain = conn.chain.then(
+        () => new Promise<void>((resolve) => {
+          this.#server.handle(messages, conn, (replies) => {
+            this.#answer(conn, replies);
+            resolve();
+          });
+        }),
+      );
+    }
+  }
+
+  #answer(conn: WsConnection, replies: readonly string[]): void {
+    conn.pending--;
+    if (replies.length > 0) this.#reply(conn.socket, jsonArray(replies));
   }
 
   /**
@@ -265,7 +315,7 @@ export class WebSocketTransport {
    * the last frame is reused when its messages are identical: one join and
    * one UTF-8 encoding per flush pass instead of one per session.
    */
-  #pushFrame(messages: readonly string[]): Buffer {
+  pushFrame(messages: readonly string[]): Buffer {
     const last = this.#lastFrame;
     if (last && last.messages.length === messages.length && last.messages.every((m, i) => m === messages[i])) {
       return last.buffer;
@@ -300,12 +350,13 @@ export class WebSocketTransport {
   }
 
   #ping(): void {
-    for (const [ws, state] of this.#sockets) {
-      if (!state.alive) {
+    for (const conn of this.#sockets) {
+      const ws = conn.socket;
+      if (!conn.alive) {
         ws.terminate();
         continue;
       }
-      state.alive = false;
+      conn.alive = false;
       ws.ping();
     }
   }
