@@ -22,6 +22,8 @@ export interface RigOptions {
   profileDir?: string;
   /** Names the CPU profile. */
   tag: string;
+  /** Write heap snapshots `<prefix>-without.heapsnapshot` and `<prefix>-with.heapsnapshot` (after the heap figures are taken). */
+  snapshot?: string;
 }
 
 type DoneMap = Map<number, { count: number; at: number }>;
@@ -53,6 +55,7 @@ export class Rig {
       publisher.batch(o.batch); // warm the publish path with nobody subscribed
       await sleep(300);
       const before = await server.heap();
+      if (o.snapshot) await server.snapshot(`${o.snapshot}-without.heapsnapshot`);
       const done: DoneMap = new Map();
       const clients = await LoadClients.start(
         o.clients,
@@ -77,6 +80,11 @@ export class Rig {
       const rig = new Rig(server, clients, publisher, NaN, NaN, done);
       await rig.settle(20_000);
       const after = await server.heap();
+      if (o.snapshot) {
+        await server.snapshot(`${o.snapshot}-with.heapsnapshot`);
+        console.log(`  heap snapshots: ${o.snapshot}-without.heapsnapshot, ${o.snapshot}-with.heapsnapshot (${clients.subscribers} subscribers)`);
+        await rig.settle(15_000);
+      }
       return Object.assign(rig, {
         heapKiBPerSub: (after.heapUsed - before.heapUsed) / 1024 / clients.subscribers,
         rssKiBPerSub: (after.rss - before.rss) / 1024 / clients.subscribers,

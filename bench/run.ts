@@ -19,7 +19,22 @@
  * KiB per subscriber (heapUsed after GC with subscribers, minus before),
  * and ratios to Faye. Numbers go to bench/results/latest.json.
  *
+ * Then the long-polling scenarios of issue 10 (bench/scenarios.ts): a
+ * burst of 200 messages to 500 and 2,000 subscribers, and 10,000 held
+ * connects (heap per held connect, one publish to all), medians of three
+ * interleaved rounds; and, on request, heap per WebSocket subscriber.
+ *
  * Options (flag or environment variable):
+ *   --scenarios=fanout,burst,held   BENCH_SCENARIOS (also: wsheap)
+ *   --burst-sizes=500,2000   BENCH_BURST_SIZES
+ *   --held=10000             BENCH_HELD      held connects
+ *   --held-clients=2         BENCH_HELD_CLIENTS load-client processes for them
+ *   --ws-size=2000           BENCH_WS_SIZE   WebSocket subscribers (wsheap)
+ *   --rounds=3               BENCH_ROUNDS    rounds of burst/held/wsheap
+ *   --snapshots=DIR          BENCH_SNAPSHOTS heap snapshots without/with subscribers, first round
+ *                                            (compare: node dist/bench/heapsnapshot.js a b N)
+ *   --profile-dir=DIR        with --profile and a burst/held scenario: where the
+ *                                            CPU profiles go (default /tmp/bench-profiles)
  *   --sizes=500,2000         BENCH_SIZES
  *   --transports=websocket,long-polling   BENCH_TRANSPORTS
  *   --servers=bayeux,faye    BENCH_SERVERS
@@ -46,7 +61,7 @@ import { CONTENDED_CORES, backgroundLoad, fmt, label, machineBusy, ratio, waitFo
 import { LoadClients, ServerProcess, type ClientReport } from './procs.js';
 import { summarizeProfile } from './profile.js';
 import { BATCH, Publisher } from './publisher.js';
-import { printSummaries, runScenario, type Measured, type ScenarioConfig, type Summary } from './scenarios.js';
+import { printSummaries, runScenario, type Measured, type ScenarioConfig, type ScenarioName, type Summary } from './scenarios.js';
 
 /** A batch not received by everyone this long after it was sent no longer holds the window. */
 const STALL_MS = 3000;
@@ -557,17 +572,17 @@ async function fanout(config: Config): Promise<void> {
 }
 
 
-type Scenario = 'fanout' | 'burst' | 'held';
+type Scenario = 'fanout' | ScenarioName;
 
 const resultsDir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 
 async function main(): Promise<void> {
   const profiling = option('profile') !== undefined && option('profile') !== '0';
-  const scenarios = list<Scenario>('scenarios', ['fanout', 'burst', 'held'], profiling ? ['fanout'] : ['fanout', 'burst', 'held']);
+  const scenarios = list<Scenario>('scenarios', ['fanout', 'burst', 'held', 'wsheap'], profiling ? ['fanout'] : ['fanout', 'burst', 'held']);
   mkdirSync(resultsDir, { recursive: true });
   const config = readConfig();
   if (scenarios.includes('fanout')) await fanout(config);
-  const wanted = scenarios.filter((s): s is 'burst' | 'held' => s !== 'fanout');
+  const wanted = scenarios.filter((s): s is ScenarioName => s !== 'fanout');
   if (wanted.length === 0) return;
 
   const profileDir = config.profile ? (option('profile-dir') ?? '/tmp/bench-profiles') : undefined;
@@ -590,7 +605,7 @@ async function main(): Promise<void> {
   const summaries: Summary[] = [];
   const runs: Measured[] = [];
   for (const scenario of wanted) {
-    for (const size of scenario === 'burst' ? sc.burstSizes : [sc.held]) {
+    for (const size of scenario === 'burst' ? sc.burstSizes : scenario === 'held' ? [sc.held] : [number('ws-size', 2000, 1, 20_000)]) {
       const r = await runScenario(scenario, size, sc);
       summaries.push(r.summary);
       runs.push(...r.runs);

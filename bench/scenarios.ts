@@ -5,6 +5,7 @@
  *          in batches of 10 (20 requests at once). Deliveries/s until all
  *          S × 200 arrived, server CPU per delivery (counted until every
  *          subscriber has its next connect in again), heap per subscriber.
+ *   wsheap: S WebSocket subscribers, heap per subscriber only.
  *   held:  N long-polling clients, each with one held `/meta/connect`.
  *          Heap per held connect (heapUsed after GC with them held, minus
  *          before they came), then one publish and the time until all N
@@ -28,7 +29,7 @@ export interface ScenarioConfig {
   payload: number;
   /** --cpu-prof into this directory (express-bayeux only, one round). */
   profileDir?: string;
-  /** Write heap snapshots of the held server (without / with the held connects) into this directory. */
+  /** Write heap snapshots of each server without and with its subscribers (first round) into this directory. */
   snapshotDir?: string;
 }
 
@@ -36,8 +37,10 @@ export interface ScenarioConfig {
 const BURST_MESSAGES = 200;
 const BURST_BATCH = 10;
 
+export type ScenarioName = 'burst' | 'held' | 'wsheap';
+
 export interface Measured {
-  scenario: 'burst' | 'held';
+  scenario: ScenarioName;
   server: ServerKind;
   size: number;
   round: number;
@@ -90,36 +93,32 @@ async function shot(rig: Rig, batches: number, batch: number): Promise<Omit<Meas
   };
 }
 
-async function one(scenario: 'burst' | 'held', kind: ServerKind, size: number, round: number, config: ScenarioConfig): Promise<Measured> {
+async function one(scenario: ScenarioName, kind: ServerKind, size: number, round: number, config: ScenarioConfig): Promise<Measured> {
   const held = scenario === 'held';
   const rig = await Rig.up({
     kind,
-    transport: 'long-polling',
+    transport: scenario === 'wsheap' ? 'websocket' : 'long-polling',
     subscribers: size,
     batch: held ? 1 : BURST_BATCH,
     clients: held ? config.heldClients : config.clients,
     payload: config.payload,
     setupTimeoutMs: 120_000,
     tag: `${scenario}${size}`,
+    ...(config.snapshotDir && round === 0 ? { snapshot: `${config.snapshotDir}/${kind}-${scenario}${size}` } : {}),
     ...(config.profileDir ? { profileDir: config.profileDir } : {}),
   });
   try {
-    if (held && config.snapshotDir) {
-      const file = `${config.snapshotDir}/${kind}-held${size}-with.heapsnapshot`;
-      await rig.server.snapshot(file);
-      console.log(`  heap snapshot with ${size} held connects: ${file}`);
-      await rig.settle(15_000);
-    }
     const [batches, batch] = held ? [1, 1] : [BURST_MESSAGES / BURST_BATCH, BURST_BATCH];
-    await shot(rig, batches, batch); // warm-up
-    const m = await shot(rig, batches, batch);
+    const none = { deliveriesPerSec: NaN, ms: NaN, cpuUsPerDelivery: NaN, delivered: 1, otherCores: 0, contended: false };
+    if (scenario !== 'wsheap') await shot(rig, batches, batch); // warm-up
+    const m = scenario === 'wsheap' ? none : await shot(rig, batches, batch);
     const result: Measured = {
       scenario, server: kind, size, round, subscribers: rig.clients.subscribers,
       heapKiBPerSub: rig.heapKiBPerSub, rssKiBPerSub: rig.rssKiBPerSub, ...m,
     };
     console.log(
       `  ${label(kind)} round ${round + 1}: heap ${fmt(result.heapKiBPerSub, 2)} KiB/${held ? 'held connect' : 'subscriber'}, ` +
-        (held ? '' : `${fmt(result.deliveriesPerSec, 0)} deliveries/s, `) +
+        (held || scenario === 'wsheap' ? '' : `${fmt(result.deliveriesPerSec, 0)} deliveries/s, `) +
         `${fmt(result.ms, 0)} ms to deliver, cpu ${fmt(result.cpuUsPerDelivery, 2)} µs/delivery` +
         (result.delivered < 0.999 ? `; only ${fmt(result.delivered * 100, 1)}% delivered` : '') +
         (result.contended ? ` — CONTENDED: ${fmt(result.otherCores, 2)} cores of other work` : ''),
@@ -131,14 +130,14 @@ async function one(scenario: 'burst' | 'held', kind: ServerKind, size: number, r
 }
 
 export interface Summary {
-  scenario: 'burst' | 'held';
+  scenario: ScenarioName;
   size: number;
   rows: Array<{ server: ServerKind; deliveriesPerSec: number; ms: number; cpuUsPerDelivery: number; heapKiBPerSub: number; contendedRounds: number; rounds: number }>;
   ratios: { deliveriesPerSec?: number; ms?: number; cpuUsPerDelivery?: number; heapKiBPerSub?: number };
   targets: Record<string, boolean>;
 }
 
-function summarize(scenario: 'burst' | 'held', size: number, all: Measured[], servers: ServerKind[]): Summary {
+function summarize(scenario: ScenarioName, size: number, all: Measured[], servers: ServerKind[]): Summary {
   const rows = servers.map((server) => {
     const mine = all.filter((m) => m.server === server);
     return {
@@ -163,6 +162,8 @@ function summarize(scenario: 'burst' | 'held', size: number, all: Measured[], se
   if (scenario === 'burst') {
     if (ratios.deliveriesPerSec !== undefined) targets['deliveries/s >= 1.2x'] = ratios.deliveriesPerSec >= 1.2;
     if (ratios.cpuUsPerDelivery !== undefined) targets['cpu/delivery <= 0.7x'] = ratios.cpuUsPerDelivery <= 0.7;
+  } else if (scenario === 'wsheap') {
+    if (ratios.heapKiBPerSub !== undefined) targets['heap/websocket subscriber <= 0.5x'] = ratios.heapKiBPerSub <= 0.5;
   } else {
     if (ratios.heapKiBPerSub !== undefined) targets['heap/held connect <= 0.7x'] = ratios.heapKiBPerSub <= 0.7;
     if (ratios.ms !== undefined) targets['broadcast time <= 0.7x'] = ratios.ms <= 0.7;
@@ -171,7 +172,7 @@ function summarize(scenario: 'burst' | 'held', size: number, all: Measured[], se
 }
 
 /** Run the scenario at one size: `rounds` rounds, each server once per round, the order alternating. */
-export async function runScenario(scenario: 'burst' | 'held', size: number, config: ScenarioConfig): Promise<{ summary: Summary; runs: Measured[] }> {
+export async function runScenario(scenario: ScenarioName, size: number, config: ScenarioConfig): Promise<{ summary: Summary; runs: Measured[] }> {
   console.log(`${scenario} S=${size}: ${config.rounds} round(s), ${config.servers.map(label).join(' and ')} interleaved`);
   const runs: Measured[] = [];
   for (let round = 0; round < config.rounds; round++) {
@@ -188,7 +189,8 @@ export function printSummaries(summaries: Summary[]): void {
   console.log('');
   console.log(line('', head));
   for (const s of summaries) {
-    console.log(`${s.scenario} S=${s.size}${s.scenario === 'held' ? ' (heap per held connect; ms: one publish to all)' : ' (200 messages in batches of 10)'}`);
+    const what = { held: ' (heap per held connect; ms: one publish to all)', burst: ' (200 messages in batches of 10)', wsheap: ' (websocket subscribers: heap only)' };
+    console.log(`${s.scenario} S=${s.size}${what[s.scenario]}`);
     for (const r of s.rows) {
       const star = r.contendedRounds ? ` *${r.contendedRounds}/${r.rounds}` : '';
       console.log(line('  ' + label(r.server) + star, [
