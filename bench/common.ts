@@ -3,7 +3,8 @@
  * the latency histogram, and the marker keys a published message carries.
  */
 
-export type ServerKind = 'bayeux' | 'faye';
+/** bayeux-http: express-bayeux as a bare `http.createServer` handler, no Express: a diagnostic, to see what Express costs. */
+export type ServerKind = 'bayeux' | 'faye' | 'bayeux-http';
 export type TransportKind = 'websocket' | 'long-polling';
 
 /** The one channel every subscriber listens on. */
@@ -108,6 +109,8 @@ export type ToServer =
   | { type: 'heap'; id: number }
   /** Write a heap snapshot (after a full GC) to `file`. */
   | { type: 'snapshot'; id: number; file: string }
+  /** Start the CPU profiler, or stop it and write the profile to `file`. */
+  | { type: 'profile'; id: number; action: 'start' | 'stop'; file: string }
   | { type: 'exit' };
 /** server child → parent */
 export type FromServer =
@@ -115,7 +118,8 @@ export type FromServer =
   /** `at`: when the server read its CPU time (µs, {@link nowUs}); its event loop may answer late. */
   | { type: 'cpu'; id: number; user: number; system: number; at: number }
   | { type: 'heap'; id: number; heapUsed: number; rss: number; external: number }
-  | { type: 'snapshot'; id: number; file: string };
+  | { type: 'snapshot'; id: number; file: string }
+  | { type: 'profile'; id: number };
 
 export interface ClientSetup {
   type: 'setup';

@@ -60,7 +60,7 @@ export async function waitForQuiet(): Promise<number> {
 }
 
 export function label(kind: ServerKind): string {
-  return kind === 'bayeux' ? 'express-bayeux' : 'faye 1.4';
+  return kind === 'bayeux' ? 'express-bayeux' : kind === 'faye' ? 'faye 1.4' : 'express-bayeux, no Express';
 }
 
 export function fmt(n: number | undefined, digits: number): string {

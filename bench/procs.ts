@@ -66,11 +66,23 @@ export class ServerProcess {
     }
   }
 
-  #ask(type: 'cpu' | 'heap' | 'snapshot', file = ''): Promise<FromServer> {
+  #ask(type: 'cpu' | 'heap' | 'snapshot' | 'start' | 'stop', file = ''): Promise<FromServer> {
     const id = ++this.#nextId;
     const reply = new Promise<FromServer>((resolve) => this.#waiters.set(id, resolve));
-    this.#child.send((type === 'snapshot' ? { type, id, file } : { type, id }) satisfies ToServer);
+    const message: ToServer =
+      type === 'snapshot' ? { type, id, file } : type === 'start' || type === 'stop' ? { type: 'profile', id, action: type, file } : { type, id };
+    this.#child.send(message);
     return timeout(reply, type === 'snapshot' ? 300_000 : 30_000, `server ${type}`);
+  }
+
+  /** Start the server's CPU profiler (a window of its own, unlike --cpu-prof's whole life). */
+  async profileStart(): Promise<void> {
+    await this.#ask('start');
+  }
+
+  /** Stop the CPU profiler and write the profile to `file`. */
+  async profileStop(file: string): Promise<void> {
+    await this.#ask('stop', file);
   }
 
   /** Write a heap snapshot of the server to `file` (slow: seconds per 100 MB of heap). */

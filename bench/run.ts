@@ -33,11 +33,12 @@
  *   --rounds=3               BENCH_ROUNDS    rounds of burst/held/wsheap
  *   --snapshots=DIR          BENCH_SNAPSHOTS heap snapshots without/with subscribers, first round
  *                                            (compare: node dist/bench/heapsnapshot.js a b N)
- *   --profile-dir=DIR        with --profile and a burst/held scenario: where the
- *                                            CPU profiles go (default /tmp/bench-profiles)
+ *   --profile-dir=DIR        with --profile and a burst/held scenario: one round, a CPU profile
+ *                                            of each server's measured burst or broadcast only,
+ *                                            written here (default /tmp/bench-profiles)
  *   --sizes=500,2000         BENCH_SIZES
  *   --transports=websocket,long-polling   BENCH_TRANSPORTS
- *   --servers=bayeux,faye    BENCH_SERVERS
+ *   --servers=bayeux,faye    BENCH_SERVERS   (also bayeux-http: no Express in front, a diagnostic)
  *   --modes=max,rate         BENCH_MODES
  *   --seconds=8              BENCH_SECONDS   measured window per mode
  *   --warmup=2               BENCH_WARMUP    seconds before each window
@@ -50,7 +51,7 @@
  *   --profile                BENCH_PROFILE=1 express-bayeux only, with --cpu-prof
  *                                            (default websocket, S=2000, max mode)
  */
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import {
@@ -109,7 +110,7 @@ function readConfig(): Config {
   return {
     sizes,
     transports: list('transports', ['websocket', 'long-polling'] as const, profile ? ['websocket'] : ['websocket', 'long-polling']),
-    servers: profile ? ['bayeux'] : list('servers', ['bayeux', 'faye'] as const, ['bayeux', 'faye']),
+    servers: profile ? ['bayeux'] : list('servers', ['bayeux', 'faye', 'bayeux-http'] as const, ['bayeux', 'faye']),
     modes: list('modes', ['max', 'rate'] as const, profile ? ['max'] : ['max', 'rate']),
     seconds: number('seconds', 8, 1, 600),
     warmup: number('warmup', 2, 0, 60),
@@ -586,6 +587,8 @@ async function main(): Promise<void> {
   if (wanted.length === 0) return;
 
   const profileDir = config.profile ? (option('profile-dir') ?? '/tmp/bench-profiles') : undefined;
+  // Profiling the scenarios compares both servers' profiles unless --servers says otherwise.
+  if (profileDir) config.servers = list('servers', ['bayeux', 'faye', 'bayeux-http'] as const, ['bayeux', 'faye']);
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   const snapshotDir = option('snapshots');
   if (snapshotDir) mkdirSync(snapshotDir, { recursive: true });
@@ -621,7 +624,8 @@ async function main(): Promise<void> {
   if (!profileDir) writeFileSync(resultsDir + 'scenarios-latest.json', JSON.stringify(out, null, 2) + '\n');
   console.log(`wrote ${file}`);
   if (profileDir) {
-    for (const f of readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile')).sort().slice(-wanted.length * 2)) {
+    const fresh = (f: string): boolean => statSync(`${profileDir}/${f}`).mtimeMs >= started;
+    for (const f of readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile') && fresh(f)).sort()) {
       console.log(`\nprofile ${profileDir}/${f}`);
       console.log(summarizeProfile(`${profileDir}/${f}`, 25));
     }

@@ -27,7 +27,7 @@ export interface ScenarioConfig {
   clients: number;
   heldClients: number;
   payload: number;
-  /** --cpu-prof into this directory (express-bayeux only, one round). */
+  /** CPU profiles of each measured burst or broadcast (start to every connect back in) into this directory. */
   profileDir?: string;
   /** Write heap snapshots of each server without and with its subscribers (first round) into this directory. */
   snapshotDir?: string;
@@ -59,9 +59,10 @@ export interface Measured {
 }
 
 /** Publish `batches` batches of `batch` back to back; measure until all arrived and every connect is back in. */
-async function shot(rig: Rig, batches: number, batch: number): Promise<Omit<Measured, 'scenario' | 'server' | 'size' | 'round' | 'subscribers' | 'heapKiBPerSub' | 'rssKiBPerSub'>> {
+async function shot(rig: Rig, batches: number, batch: number, profileFile?: string): Promise<Omit<Measured, 'scenario' | 'server' | 'size' | 'round' | 'subscribers' | 'heapKiBPerSub' | 'rssKiBPerSub'>> {
   const from = rig.publisher.sent + 1;
   rig.clients.start(from);
+  if (profileFile) await rig.server.profileStart();
   const cpu0 = await rig.server.cpu();
   const self0 = process.cpuUsage();
   const m0 = machineBusy();
@@ -75,6 +76,7 @@ async function shot(rig: Rig, batches: number, batch: number): Promise<Omit<Meas
   const m1 = machineBusy();
   const self = process.cpuUsage(self0);
   const seconds = (performance.now() - w0) / 1000;
+  if (profileFile) await rig.server.profileStop(profileFile);
   rig.clients.stop(to);
   const reports = await rig.clients.report();
   const received = reports.reduce((a, r) => a + r.received, 0);
@@ -105,13 +107,14 @@ async function one(scenario: ScenarioName, kind: ServerKind, size: number, round
     setupTimeoutMs: 120_000,
     tag: `${scenario}${size}`,
     ...(config.snapshotDir && round === 0 ? { snapshot: `${config.snapshotDir}/${kind}-${scenario}${size}` } : {}),
-    ...(config.profileDir ? { profileDir: config.profileDir } : {}),
   });
   try {
     const [batches, batch] = held ? [1, 1] : [BURST_MESSAGES / BURST_BATCH, BURST_BATCH];
     const none = { deliveriesPerSec: NaN, ms: NaN, cpuUsPerDelivery: NaN, delivered: 1, otherCores: 0, contended: false };
     if (scenario !== 'wsheap') await shot(rig, batches, batch); // warm-up
-    const m = scenario === 'wsheap' ? none : await shot(rig, batches, batch);
+    const profileFile = config.profileDir ? `${config.profileDir}/${kind}-${scenario}${size}-${Date.now()}.cpuprofile` : undefined;
+    const m = scenario === 'wsheap' ? none : await shot(rig, batches, batch, profileFile);
+    if (profileFile) console.log(`  CPU profile of the measured ${scenario}: ${profileFile}`);
     const result: Measured = {
       scenario, server: kind, size, round, subscribers: rig.clients.subscribers,
       heapKiBPerSub: rig.heapKiBPerSub, rssKiBPerSub: rig.rssKiBPerSub, ...m,
