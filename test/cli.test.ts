@@ -86,7 +86,7 @@ describe('express-bayeux CLI', () => {
     const serve = run(['serve', '--port', '0', '--metrics', '--admin', '--admin-token', 's3cret']);
     const [, url] = await output(serve, 'stdout', /listening on (http:\/\/127\.0\.0\.1:\d+\/cometd)\n/);
     const origin = new URL(url as string).origin;
-    assert.match(serve.stdout, /metrics http:\/\/127\.0\.0\.1:\d+\/metrics/);
+    await output(serve, 'stdout', /metrics http:\/\/127\.0\.0\.1:\d+\/metrics/);
 
     // One subscriber on long-polling (so serve holds its connect at shutdown), one on WebSocket.
     const polling = run(['sub', url as string, '/cli/a', '/cli/more/**', '--transport', 'long-polling']);

@@ -5,28 +5,18 @@
  */
 
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
-import { BayeuxClient, type BayeuxClientOptions, type BayeuxMessage } from '../lib/client/node.js';
+import { describe, test } from 'node:test';
+import { BayeuxClient, type BayeuxMessage } from '../lib/client/node.js';
 import { startServer, waitFor, type TestServer } from './helpers/http-server.js';
+import { testClients } from './helpers/clients.js';
 
-const FAST: BayeuxClientOptions = { retryDelay: 20, maxRetryDelay: 200, maxNetworkDelay: 3000 };
+const { client, cleanup } = testClients();
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const cleanups: Array<() => Promise<unknown>> = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-});
-
-function client(url: string, options: BayeuxClientOptions): BayeuxClient {
-  const c = new BayeuxClient(url, { ...FAST, ...options });
-  cleanups.push(() => c.disconnect());
-  return c;
-}
-
 async function server(): Promise<TestServer> {
   const s = await startServer({ timeout: 1000 });
-  cleanups.push(() => s.close());
+  cleanup(() => s.close());
   return s;
 }
 

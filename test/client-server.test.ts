@@ -6,30 +6,20 @@
  */
 
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { BayeuxError as ServerBayeuxError } from '../lib/index.js';
-import { BayeuxClient, BayeuxError, type BayeuxClientOptions, type BayeuxMessage, type TransportName } from '../lib/client/node.js';
+import { BayeuxError, type BayeuxMessage, type TransportName } from '../lib/client/node.js';
 import { type TestServer, startServer, waitFor } from './helpers/http-server.js';
 import { startCuttingProxy } from './helpers/tcp-proxy.js';
+import { testClients } from './helpers/clients.js';
 
-const FAST: BayeuxClientOptions = { retryDelay: 20, maxRetryDelay: 200, maxNetworkDelay: 3000 };
+const { client, cleanup } = testClients();
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const cleanups: Array<() => Promise<unknown>> = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-});
-
-function client(url: string, options: BayeuxClientOptions): BayeuxClient {
-  const c = new BayeuxClient(url, { ...FAST, ...options });
-  cleanups.push(() => c.disconnect());
-  return c;
-}
-
 async function server(...args: Parameters<typeof startServer>): Promise<TestServer> {
   const s = await startServer(...args);
-  cleanups.push(() => s.close());
+  cleanup(() => s.close());
   return s;
 }
 
@@ -115,7 +105,7 @@ for (const transport of ['long-polling', 'websocket'] as const) {
         const text = chunk.toString('latin1');
         return text.includes('"channel":"/meta/connect"') && text.includes('"channel":"/acked","data"');
       }, 3);
-      cleanups.push(() => proxy.close());
+      cleanup(() => proxy.close());
       const c = client(`http://127.0.0.1:${proxy.port}/cometd`, { transports: [transport] });
       const got: number[] = [];
       await c.subscribe<number>('/acked', (n) => got.push(n));

@@ -8,23 +8,13 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { TimeSync } from '../lib/client/timesync.js';
-import { BayeuxClient, type BayeuxClientOptions, type BayeuxMessage } from '../lib/client/node.js';
+import { type BayeuxMessage } from '../lib/client/node.js';
 import { startServer, waitFor } from './helpers/http-server.js';
+import { testClients } from './helpers/clients.js';
 
-const FAST: BayeuxClientOptions = { retryDelay: 20, maxRetryDelay: 200, maxNetworkDelay: 3000 };
-
-const cleanups: Array<() => Promise<unknown>> = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-});
-
-function client(url: string, options: BayeuxClientOptions): BayeuxClient {
-  const c = new BayeuxClient(url, { ...FAST, ...options });
-  cleanups.push(() => c.disconnect());
-  return c;
-}
+const { client, cleanup } = testClients();
 
 describe('TimeSync, the estimate', () => {
   test('lag and offset from { tc, ts, p } as CometD computes them, averaged over the last ten samples', () => {
@@ -107,7 +97,7 @@ describe('timesync on the wire', () => {
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanups.push(() => new Promise<void>((resolve) => {
+    cleanup(() => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());
     }));
@@ -139,7 +129,7 @@ describe('timesync on the wire', () => {
   for (const transport of ['long-polling', 'websocket'] as const) {
     test(`against express-bayeux over ${transport}: the same clock, offset near 0`, { timeout: 15_000 }, async () => {
       const s = await startServer({ timeout: 300 });
-      cleanups.push(() => s.close());
+      cleanup(() => s.close());
       const exts: unknown[] = [];
       s.cometd.use((message, _ctx, next) => {
         if (message.channel === '/meta/connect' || message.channel === '/meta/handshake') exts.push(message.ext?.['timesync']);

@@ -13,26 +13,16 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { NextFunction, Request, Response } from 'express';
 import { chromium, type Browser } from 'playwright-core';
-import { BayeuxClient, type BayeuxClientOptions } from '../lib/client/node.js';
 import { createAdminHandler, type AdminSnapshot } from '../lib/ops/index.js';
 import { ChannelTable } from '../lib/ops/admin-data.js';
 import { get, startServer, type TestServer } from './helpers/http-server.js';
+import { testClients } from './helpers/clients.js';
+
+const { client, cleanup } = testClients();
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const FAST: BayeuxClientOptions = { retryDelay: 20, maxRetryDelay: 200, maxNetworkDelay: 3000 };
 const TOKEN = 'Bearer let-me-in';
-
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await Promise.resolve().then(cleanup).catch(() => undefined);
-});
-
-function client(url: string, options: BayeuxClientOptions = {}): BayeuxClient {
-  const c = new BayeuxClient(url, { ...FAST, ...options });
-  cleanups.push(() => c.disconnect());
-  return c;
-}
 
 function requireAdmin(req: Request, res: Response, next: NextFunction): void {
   if (req.headers.authorization === TOKEN) next();
@@ -46,7 +36,7 @@ async function adminServer(): Promise<TestServer> {
     configure: (app) => app.use('/admin', requireAdmin, (req, res, next) => (admin ? admin(req, res, next) : next())),
   });
   admin = createAdminHandler(s.cometd.server);
-  cleanups.push(() => s.close(), () => admin?.close());
+  cleanup(() => s.close(), () => admin?.close());
   return s;
 }
 

@@ -6,28 +6,18 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { Registry, Counter } from 'prom-client';
 import { bayeux, BayeuxError as ServerBayeuxError, type Engine } from '../lib/index.js';
-import { BayeuxClient, type BayeuxClientOptions } from '../lib/client/node.js';
 import { createHealthHandler, createMetricsHandler } from '../lib/ops/index.js';
 import { get, startServer, type TestServer, waitFor } from './helpers/http-server.js';
+import { testClients } from './helpers/clients.js';
 
-const FAST: BayeuxClientOptions = { retryDelay: 20, maxRetryDelay: 200, maxNetworkDelay: 3000 };
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await Promise.resolve().then(cleanup).catch(() => undefined);
-});
-
-function client(url: string, options: BayeuxClientOptions = {}): BayeuxClient {
-  const c = new BayeuxClient(url, { ...FAST, ...options });
-  cleanups.push(() => c.disconnect());
-  return c;
-}
+const { client, cleanup } = testClients();
 
 async function server(configure: NonNullable<Parameters<typeof startServer>[1]>['configure']): Promise<TestServer> {
   const s = await startServer({}, { configure });
-  cleanups.push(() => s.close());
+  cleanup(() => s.close());
   return s;
 }
 
@@ -44,10 +34,10 @@ describe('metrics', () => {
     let metrics: ReturnType<typeof createMetricsHandler> | undefined;
     const s = await server((app) => app.get('/metrics', (req, res, next) => metrics?.(req, res, next)));
     metrics = createMetricsHandler(s.cometd.server);
-    cleanups.push(() => metrics?.close());
+    cleanup(() => metrics?.close());
     let publishesReported = false;
     const stop = s.cometd.server.observe({ published: () => void (publishesReported = true) });
-    cleanups.push(stop);
+    cleanup(stop);
     s.cometd.use('/denied/**', (_message, _ctx, next) => next(new ServerBayeuxError(403, 'Forbidden')));
 
     const a = client(s.url, { transports: ['websocket'] });
@@ -115,7 +105,7 @@ describe('metrics', () => {
       else cometd(req as never, res as never, () => res.end());
     });
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-    cleanups.push(async () => {
+    cleanup(async () => {
       metrics.close();
       await cometd.close();
       await new Promise((resolve) => http.close(resolve));
@@ -136,7 +126,7 @@ describe('metrics', () => {
 
   test('options are checked', () => {
     const cometd = bayeux({ logLevel: 'error' });
-    cleanups.push(() => cometd.close());
+    cleanup(() => cometd.close());
     assert.throws(() => createMetricsHandler(cometd.server, { nope: 1 } as never), /Unknown metrics option: nope/);
     assert.throws(() => createMetricsHandler(cometd.server, { buckets: [1, 0.5] }), /option buckets/);
     assert.throws(() => createMetricsHandler(cometd.server, { prefix: 'bad-prefix' }), /option prefix/);
@@ -193,7 +183,7 @@ describe('health', () => {
     const s = await startServer({ engine, logger: { error() {}, warn() {}, info() {}, debug() {} } }, {
       configure: (app) => app.get('/health', (req, res, next) => health(req, res, next)),
     });
-    cleanups.push(() => s.close());
+    cleanup(() => s.close());
     const health = createHealthHandler(s.cometd.server, { timeout: 1500 });
     const res = await get(`${s.origin}/health`);
     assert.equal(res.status, 503);
@@ -203,7 +193,7 @@ describe('health', () => {
 
     // Metrics still answer, with the engine marked down.
     const metrics = createMetricsHandler(s.cometd.server, { timeout: 1000 });
-    cleanups.push(() => metrics.close());
+    cleanup(() => metrics.close());
     const text = await new Promise<string>((resolve, reject) => {
       const http = createServer((req, r) => metrics(req, r));
       http.listen(0, '127.0.0.1', () => {
@@ -215,7 +205,7 @@ describe('health', () => {
 
   test('options are checked', () => {
     const cometd = bayeux({ logLevel: 'error' });
-    cleanups.push(() => cometd.close());
+    cleanup(() => cometd.close());
     assert.throws(() => createHealthHandler(cometd.server, { timeout: -1 }), /option timeout/);
     assert.throws(() => createHealthHandler(cometd.server, { wait: 1 } as never), /Unknown health option: wait/);
   });

@@ -10,7 +10,6 @@ import { resolve as resolvePath } from 'node:path';
 import { statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bayeux, type BayeuxOptions, type Engine } from '../index.js';
-import { createAdminHandler, createHealthHandler, createMetricsHandler } from '../ops/index.js';
 import { CliFailure, type CliIo, describe, EXIT_FAILED, EXIT_OK, parse, UsageError } from './common.js';
 
 export const SERVE_USAGE = `Usage: express-bayeux serve [options]
@@ -168,11 +167,11 @@ export async function serve(args: string[], io: CliIo): Promise<number> {
   const cometd = bayeux(options);
   const app = express();
   app.disable('x-powered-by');
-  const health = createHealthHandler(cometd.server);
+  const health = cometd.health();
   app.get('/health', health);
-  const metrics = values.metrics ? createMetricsHandler(cometd.server) : undefined;
+  const metrics = values.metrics ? cometd.metrics() : undefined;
   if (metrics) app.get('/metrics', metrics);
-  const admin = values.admin ? createAdminHandler(cometd.server) : undefined;
+  const admin = values.admin ? cometd.admin() : undefined;
   if (admin) {
     if (adminToken) app.use('/admin', basicAuth(adminToken), admin);
     else app.use('/admin', admin);
@@ -185,7 +184,7 @@ export async function serve(args: string[], io: CliIo): Promise<number> {
     server.once('listening', () => resolve(server));
     server.once('error', (err) => reject(new CliFailure(`cannot listen on ${host}:${port}: ${describe(err)}`)));
   });
-  cometd.attach(http);
+  cometd.attach(http, { path: mount });
   const address = http.address();
   const actualPort = typeof address === 'object' && address ? address.port : port;
   const shownHost = host.includes(':') ? `[${host}]` : host;

@@ -282,7 +282,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     if (typeof handler !== 'function') throw new TypeError('addListener() needs a handler function');
     if (!isValidPattern(pattern)) throw new TypeError(`Invalid channel pattern: ${String(pattern)}`);
     if (isMetaChannel(pattern)) throw new TypeError('addListener() hears delivered messages, not /meta/ replies: use the connected and disconnected events');
-    const listener = new ClientChannelListener(pattern, handler as MessageHandler, (removed) => this.removeListener(removed));
+    const listener = new ClientChannelListener(pattern, handler as MessageHandler, (removed) => void this.removeListener(removed));
     this.#listeners.add(listener);
     return listener;
   }
@@ -1137,16 +1137,17 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
   }
 }
 
-class ClientChannelListener implements ChannelListener {
+/** A handler registered for a channel pattern, until it is removed. */
+abstract class Registration<R> {
   readonly channel: string;
   readonly handler: MessageHandler;
   #active = true;
-  readonly #remove: (listener: ClientChannelListener) => void;
+  protected readonly removeFrom: (registration: R) => Promise<void> | void;
 
-  constructor(channel: string, handler: MessageHandler, remove: (listener: ClientChannelListener) => void) {
+  constructor(channel: string, handler: MessageHandler, remove: (registration: R) => Promise<void> | void) {
     this.channel = channel;
     this.handler = handler;
-    this.#remove = remove;
+    this.removeFrom = remove;
   }
 
   get active(): boolean {
@@ -1155,36 +1156,19 @@ class ClientChannelListener implements ChannelListener {
 
   deactivate(): void {
     this.#active = false;
-  }
-
-  remove(): void {
-    if (this.#active) this.#remove(this);
   }
 }
 
-class ClientSubscription implements Subscription {
-  readonly channel: string;
-  readonly handler: MessageHandler;
-  #active = true;
-  readonly #remove: (sub: ClientSubscription) => Promise<void>;
-
-  constructor(channel: string, handler: MessageHandler, remove: (sub: ClientSubscription) => Promise<void>) {
-    this.channel = channel;
-    this.handler = handler;
-    this.#remove = remove;
+class ClientChannelListener extends Registration<ClientChannelListener> implements ChannelListener {
+  remove(): void {
+    if (this.active) void this.removeFrom(this);
   }
+}
 
-  get active(): boolean {
-    return this.#active;
-  }
-
-  deactivate(): void {
-    this.#active = false;
-  }
-
+class ClientSubscription extends Registration<ClientSubscription> implements Subscription {
   unsubscribe(): Promise<void> {
-    if (!this.#active) return Promise.resolve();
-    this.#active = false;
-    return this.#remove(this);
+    if (!this.active) return Promise.resolve();
+    this.deactivate();
+    return Promise.resolve(this.removeFrom(this));
   }
 }

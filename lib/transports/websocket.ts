@@ -81,7 +81,7 @@ class WsConnection implements Connection {
   readonly socket: WebSocket;
   readonly ip: string | undefined;
   clientId: string | undefined = undefined;
-  readonly owner: WebSocketTransport;
+  readonly owner: Sockets;
   readonly #highWater: number;
   /** Answered the last ping. */
   alive = true;
@@ -90,7 +90,7 @@ class WsConnection implements Connection {
   /** Frames received and not yet answered. */
   pending = 0;
 
-  constructor(owner: WebSocketTransport, ws: WebSocket, req: IncomingMessage, highWater: number) {
+  constructor(owner: Sockets, ws: WebSocket, req: IncomingMessage, highWater: number) {
     this.owner = owner;
     this.socket = ws;
     this.req = req;
@@ -138,13 +138,12 @@ function ignoreError(): void {}
 export class WebSocketTransport {
   readonly #server: Server;
   readonly #wss: WebSocketServer;
-  readonly #sockets = new Set<WsConnection>();
+  readonly #hub: Sockets;
   readonly #attached: Array<{ http: HttpServer; listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void }> = [];
   #heartbeat: NodeJS.Timeout | undefined;
-  #lastFrame: { messages: readonly string[]; buffer: Buffer } | undefined;
-
   constructor(server: Server) {
     this.#server = server;
+    this.#hub = new Sockets(server);
     const { maxBodyBytes, wsPerMessageDeflate } = server.options;
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: maxBodyBytes, perMessageDeflate: wsPerMessageDeflate });
     server.addConnectionType('websocket');
@@ -186,7 +185,7 @@ export class WebSocketTransport {
     this.#attached.push({ http, listener });
     const interval = this.#server.options.wsPingInterval;
     if (interval > 0 && !this.#heartbeat) {
-      this.#heartbeat = setInterval(() => this.#ping(), interval);
+      this.#heartbeat = setInterval(() => this.#hub.ping(), interval);
       this.#heartbeat.unref();
     }
   }
@@ -205,7 +204,7 @@ export class WebSocketTransport {
       this.#wss.on('headers', addHeaders);
       socket.once('close', () => this.#wss.off('headers', addHeaders));
     }
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#open(ws, req));
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#hub.open(ws, req));
   }
 
   /**
@@ -218,7 +217,7 @@ export class WebSocketTransport {
     this.#heartbeat = undefined;
     for (const { http, listener } of this.#attached) http.off('upgrade', listener);
     this.#attached.length = 0;
-    const closing = [...this.#sockets].map(
+    const closing = [...this.#hub.all()].map(
       ({ socket: ws }) =>
         new Promise<void>((resolve) => {
           if (ws.readyState === WebSocket.CLOSED) return resolve();
@@ -243,8 +242,28 @@ export class WebSocketTransport {
     timer.unref();
     socket.once('close', () => clearTimeout(timer));
   }
+}
 
-  #open(ws: WebSocket, req: IncomingMessage): void {
+
+/**
+ * The open sockets and their frames: what each one sends and receives once
+ * it is accepted. Not exported: its methods take the `ws` types, which the
+ * package's public declarations must not need.
+ */
+class Sockets {
+  readonly #server: Server;
+  readonly #sockets = new Set<WsConnection>();
+  #lastFrame: { messages: readonly string[]; buffer: Buffer } | undefined;
+
+  constructor(server: Server) {
+    this.#server = server;
+  }
+
+  all(): IterableIterator<WsConnection> {
+    return this.#sockets.values();
+  }
+
+  open(ws: WebSocket, req: IncomingMessage): void {
     const conn = new WsConnection(this, ws, req, this.#server.options.wsHighWaterMark);
     (ws as TaggedSocket)[CONNECTION] = conn;
     this.#sockets.add(conn);
@@ -256,13 +275,13 @@ export class WebSocketTransport {
     ws.on('close', onClose);
   }
 
-  /** @internal a socket closed */
+  /** A socket closed. */
   closed(conn: WsConnection): void {
     this.#sockets.delete(conn);
     this.#server.detach(conn);
   }
 
-  /** @internal a frame arrived */
+  /** A frame arrived. */
   frame(conn: WsConnection, data: RawData, isBinary: boolean): void {
     const ws = conn.socket;
     if (ws.readyState !== WebSocket.OPEN) return;
@@ -349,7 +368,7 @@ export class WebSocketTransport {
     return true;
   }
 
-  #ping(): void {
+  ping(): void {
     for (const conn of this.#sockets) {
       const ws = conn.socket;
       if (!conn.alive) {
