@@ -188,7 +188,7 @@ export async function runScenario(scenario: ScenarioName, size: number, config: 
 export function printSummaries(summaries: Summary[]): void {
   if (summaries.length === 0) return;
   const head = ['deliv/s', 'ms to deliver', 'cpu µs/deliv', 'heap KiB/sub'];
-  const line = (name: string, cells: string[]): string => name.padEnd(30) + cells.map((c) => c.padStart(15)).join('');
+  const line = (name: string, cells: string[]): string => name.padEnd(36) + cells.map((c) => c.padStart(15)).join('');
   console.log('');
   console.log(line('', head));
   for (const s of summaries) {
