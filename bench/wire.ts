@@ -296,7 +296,15 @@ export class HttpSession extends Session {
     this.#agent = agent;
   }
 
-  /** An agent for many sessions: one socket per request in flight, reused. */
+  /**
+   * An agent for many sessions: one socket per request in flight, reused.
+   * Known race: the agent ignores the server's `Keep-Alive: timeout=5` hint
+   * (it has no timeout of its own), so a publish after more than 5 s of quiet
+   * can reuse a socket the server is closing and fail with ECONNRESET (seen
+   * once, in a profiled burst: reported as "only N% delivered"). An agent
+   * timeout is no cure: a reused socket keeps the idle timeout and held
+   * connects then time out on the client.
+   */
   static agent(): Agent {
     return new Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 100_000 });
   }
