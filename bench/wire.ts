@@ -298,12 +298,11 @@ export class HttpSession extends Session {
 
   /**
    * An agent for many sessions: one socket per request in flight, reused.
-   * Known race: the agent ignores the server's `Keep-Alive: timeout=5` hint
-   * (it has no timeout of its own), so a publish after more than 5 s of quiet
-   * can reuse a socket the server is closing and fail with ECONNRESET (seen
-   * once, in a profiled burst: reported as "only N% delivered"). An agent
-   * timeout is no cure: a reused socket keeps the idle timeout and held
-   * connects then time out on the client.
+   * The agent ignores the server's `Keep-Alive: timeout=5` hint (it has no
+   * timeout of its own), so a publish after more than 5 s of quiet can reuse
+   * a socket the server is closing: #post sends such a request again. An
+   * agent timeout is no cure: a reused socket keeps the idle timeout and
+   * held connects then time out on the client.
    */
   static agent(): Agent {
     return new Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 100_000 });
@@ -317,9 +316,21 @@ export class HttpSession extends Session {
     return ['long-polling'];
   }
 
-  /** POST a JSON array of messages; resolves to the response text. */
+  /**
+   * POST a JSON array of messages; resolves to the response text. A request
+   * on a reused keep-alive socket that the server closed as idle meanwhile
+   * (ECONNRESET, "socket hang up") never reached it: sent once more, on a
+   * new socket, as Node's documentation advises.
+   */
   #post(messages: WireMessage[]): Promise<string> {
     const body = JSON.stringify(messages);
+    return this.#send(body).catch((err: Error & { code?: string; reusedSocket?: boolean }) => {
+      if (err.reusedSocket && err.code === 'ECONNRESET') return this.#send(body);
+      throw err;
+    });
+  }
+
+  #send(body: string): Promise<string> {
     return new Promise((resolve, reject) => {
       const req = request(
         {
@@ -343,7 +354,10 @@ export class HttpSession extends Session {
         },
       );
       req.on('timeout', () => req.destroy(new Error('request timed out')));
-      req.on('error', reject);
+      req.on('error', (err: Error & { reusedSocket?: boolean }) => {
+        err.reusedSocket = req.reusedSocket;
+        reject(err);
+      });
       req.end(body);
     });
   }
