@@ -18,7 +18,9 @@
  * on 127.0.0.1 with no persistence. Reported per set-up: deliveries/s,
  * latency (send → receive; at max throughput it is mostly queueing), CPU
  * of the nodes and of Redis (`INFO cpu`), and CPU seconds per 100k
- * deliveries. Written to bench/results/scaling.json.
+ * deliveries. Then, in this process, what one publish costs Redis (CPU
+ * and commands) at 20 and 5,000 subscribers (bench/redis-publish-cost.ts).
+ * Written to bench/results/scaling.json.
  *
  *   npx tsc -p . && node dist/bench/scaling.js
  *
@@ -46,7 +48,7 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { createClient } from 'redis';
 import { bayeux, MemoryEngine, type Engine } from '../lib/index.js';
-import { RedisEngine } from '../lib/engines/redis.js';
+import { RedisEngine } from '../lib/engines/redis/index.js';
 import { findRedisServer, startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
 import {
   mergeHistograms, nowUs, numberOption as number, option, quantile, runMain, sleep, type FromServer, type ToServer,
@@ -54,6 +56,7 @@ import {
 import { LoadClients, type ClientReport } from './procs.js';
 import { BATCH, Publisher } from './publisher.js';
 import { within as timeout } from '../test/helpers/within.js';
+import { measurePublishCost, type PublishCost } from './redis-publish-cost.js';
 
 /** A batch not received by everyone this long after it was sent no longer holds the window. */
 const STALL_MS = 3000;
@@ -455,6 +458,7 @@ async function main(): Promise<void> {
     else console.error('!!! redis-server not found on PATH: the Redis set-ups are SKIPPED !!!');
   }
   const results: SetupResult[] = [];
+  const costs: PublishCost[] = [];
   try {
     for (const [i, name] of config.setups.entries()) {
       if (name !== 'memory-1' && !redis) continue;
@@ -465,10 +469,23 @@ async function main(): Promise<void> {
         (r.rate ? `; at ${fmt(config.rate, 0)}/s: p50 ${fmt(r.rate.p50Ms, 1)} ms, p99 ${fmt(r.rate.p99Ms, 1)} ms` : ''));
       results.push(r);
     }
+    if (redis) {
+      for (const subscribers of [20, 5000]) {
+        costs.push(await measurePublishCost(redis.url, subscribers, 2000, `cost-${subscribers}:`));
+      }
+    }
   } finally {
     await redis?.stop();
   }
   printTable(results, config.rate);
+  if (costs.length > 0) {
+    console.log('');
+    console.log('Redis per publish (one RedisEngine in this process, 2,000 publishes to one channel):');
+    for (const c of costs) {
+      console.log(`  ${fmt(c.subscribers, 0).padStart(5)} subscribers: ${fmt(c.redisCpuUsPerPublish, 1)} µs Redis CPU, ${fmt(c.commandsPerPublish, 1)} commands; ` +
+        `${fmt(c.redisCpuPer100k, 4)} Redis CPU s per 100k deliveries; then ${fmt(c.positionFlushUsPerSession, 2)} µs per session to write the positions a push took`);
+    }
+  }
 
   const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
   mkdirSync(dir, { recursive: true });
@@ -483,6 +500,7 @@ async function main(): Promise<void> {
     backgroundCores: background,
     config,
     results,
+    publishCost: costs,
   }, null, 2) + '\n');
   console.log(`wrote ${file}`);
 }

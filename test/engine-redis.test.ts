@@ -10,7 +10,7 @@ import { after, describe, it, type TestContext } from 'node:test';
 import { createClient } from 'redis';
 import { expand } from '../lib/channel.js';
 import { EngineUnavailableError, type EngineConfig, type EngineLogger } from '../lib/engines/engine.js';
-import { RedisEngine, redactUrl, type RedisClientLike, type RedisEngineOptions, type RedisEngineSource } from '../lib/engines/redis.js';
+import { RedisEngine, redactUrl, type RedisEngineOptions, type RedisEngineSource } from '../lib/engines/redis/index.js';
 import { engineSuite, RecordingHost, sleep, waitFor } from './engine-suite.js';
 import { announceRedisSkip, findRedisServer, freePort, startRedisServer } from './helpers/redis-server.js';
 
@@ -91,72 +91,151 @@ if (!findRedisServer()) {
       assert.deepEqual(c.host.wakes, []);
       assert.deepEqual((await b.engine.take(id))?.messages, ['"m1"', '"m2"']);
 
-      // The session moves to A: A wakes itself, without a round trip.
+      // The session moves to A: A wakes itself.
       b.host.clear();
       assert.equal(await a.engine.touch(id, 10_000), true);
       assert.equal(await c.engine.publish(expand('/chat/room'), '"m3"'), 1);
       await waitFor(() => a.host.woken().has(id), 'A woken', 2000);
       a.host.clear();
       assert.equal(await a.engine.publish(expand('/chat/room'), '"m4"'), 1);
-      assert.deepEqual(a.host.wakes, [[id]], 'woken before publish() resolved');
+      await waitFor(() => a.host.woken().has(id), 'A woken by its own publish, without a notification', 2000);
+      assert.deepEqual(a.host.wakes, [[id]]);
       await sleep(50);
       assert.deepEqual(b.host.wakes, []);
       assert.deepEqual((await c.engine.take(id))?.messages, ['"m3"', '"m4"']);
     });
 
-    it('a publish sends one notification per node holding recipients, and none for local ones', async (t) => {
+    it('one publish costs Redis the same commands for 10 and 2,000 subscribers, spread over two nodes', async (t) => {
+      const own = await startRedisServer();
+      t.after(() => own.stop());
+      const redis = await admin(t, own.url);
+      const prefix = uniquePrefix();
+      const a = await node(t, { url: own.url }, { prefix }, { sweepInterval: 60_000 });
+      const b = await node(t, { url: own.url }, { prefix }, { sweepInterval: 60_000 });
+      /** Commands Redis ran (scripts and the commands inside them), by name, during `work`. */
+      const commandsOf = async (work: () => Promise<unknown>) => {
+        await redis.sendCommand(['CONFIG', 'RESETSTAT']);
+        await work();
+        const stats = String(await redis.sendCommand(['INFO', 'commandstats']));
+        const counts = new Map<string, number>();
+        for (const [, name, calls] of stats.matchAll(/cmdstat_([a-z|_]+):calls=(\d+)/g)) {
+          if (name !== 'info' && name !== 'config') counts.set(name as string, Number(calls));
+        }
+        return counts;
+      };
+      const sessionsOf = async (n: number, channel: string) => {
+        const ids: string[] = [];
+        for (let start = 0; start < n; start += 200) {
+          ids.push(...(await Promise.all(Array.from({ length: Math.min(200, n - start) }, async (_, i) => {
+            const holder = (start + i) % 2 === 0 ? a : b;
+            const id = await holder.engine.createSession({ ack: false, ttl: 60_000 });
+            await holder.engine.subscribe(id, channel);
+            return id;
+          }))));
+        }
+        return ids;
+      };
+      const small = await sessionsOf(10, '/few');
+      const large = await sessionsOf(2000, '/many');
+      // Warm up: scripts loaded, channels listened to.
+      await a.engine.publish(expand('/few'), '"warm"');
+      await a.engine.publish(expand('/many'), '"warm"');
+      const few = await commandsOf(() => a.engine.publish(expand('/few'), '"x"'));
+      const many = await commandsOf(() => a.engine.publish(expand('/many'), '"x"'));
+      assert.deepEqual([...many].sort(), [...few].sort());
+      const total = [...few.values()].reduce((x, y) => x + y, 0);
+      assert.ok(total <= 4 * 12, `a publish to 4 patterns ran ${total} commands: ${JSON.stringify([...few])}`);
+      // And every subscriber got it, on both nodes.
+      for (const id of [large[0], large[1], large[1998], large[1999], small[0], small[1]]) {
+        const holder = large.indexOf(id as string) % 2 === 0 || small.indexOf(id as string) % 2 === 0 ? a : b;
+        const taken = await holder.engine.take(id as string);
+        assert.deepEqual(taken?.messages.at(-1), '"x"');
+      }
+    });
+
+    it('a publish is announced once per pattern with subscribers; a node follows only its sessions\' patterns', async (t) => {
       const prefix = uniquePrefix();
       const a = await node(t, { url: server.url }, { prefix });
       const b = await node(t, { url: server.url }, { prefix });
-      const c = await node(t, { url: server.url }, { prefix });
       const idle = await node(t, { url: server.url }, { prefix });
-
-      const onA: string[] = [];
-      const onB: string[] = [];
-      const onC: string[] = [];
-      for (const [n, ids] of [[a, onA], [b, onB], [c, onC]] as const) {
-        for (let i = 0; i < 5; i++) {
-          const id = await n.engine.createSession({ ack: false, ttl: 10_000 });
-          await n.engine.touch(id, 10_000);
-          ids.push(id);
-        }
-      }
-      for (const id of [...onA, ...onB]) await idle.engine.subscribe(id, '/ab');
-      for (const id of onA) await idle.engine.subscribe(id, '/a');
-      for (const id of [...onB, ...onC]) await idle.engine.subscribe(id, '/bc/**');
-
-      // Watch every node channel of this prefix.
+      const onA = await a.engine.createSession({ ack: false, ttl: 10_000 });
+      const onB = await b.engine.createSession({ ack: false, ttl: 10_000 });
+      await idle.engine.subscribe(onA, '/n/**');
+      await idle.engine.subscribe(onB, '/n/x');
+      await idle.engine.subscribe(onB, '/n/**');
       const watcher = createClient({ url: server.url });
       watcher.on('error', () => {});
       await watcher.connect();
       t.after(() => watcher.close().catch(() => {}));
-      const notifications: { channel: string; message: string }[] = [];
-      await watcher.pSubscribe(`${prefix}node:*`, (message, channel) => notifications.push({ channel, message }));
-
-      assert.equal(await a.engine.publish(expand('/a'), '1'), 5);
-      assert.equal(await a.engine.publish(expand('/ab'), '2'), 10);
-      assert.equal(await a.engine.publish(expand('/bc/x'), '3'), 10);
-      await waitFor(() => notifications.length >= 3, 'three notifications', 2000);
+      const seen: string[] = [];
+      await watcher.sSubscribe([`${prefix}{p:/n/x}`, `${prefix}{p:/n/*}`, `${prefix}{p:/n/**}`, `${prefix}{p:/**}`], (_message, channel) => seen.push(channel));
       await sleep(100);
-      // '/a' went to A's own sessions only: no notification. '/ab': one to B.
-      // '/bc/x': one to B and one to C. The idle node got nothing.
-      const byChannel = new Map<string, string[][]>();
-      for (const { channel, message } of notifications) {
-        byChannel.set(channel, [...(byChannel.get(channel) ?? []), message.split(',')]);
-      }
-      assert.equal(notifications.length, 3);
-      assert.deepEqual(
-        byChannel.get(`${prefix}node:${b.engine.nodeId}`)?.map((ids) => ids.sort()),
-        [[...onB].sort(), [...onB].sort()],
-      );
-      assert.deepEqual(byChannel.get(`${prefix}node:${c.engine.nodeId}`)?.map((ids) => ids.sort()), [[...onC].sort()]);
-      assert.equal(byChannel.has(`${prefix}node:${a.engine.nodeId}`), false);
-      assert.equal(byChannel.has(`${prefix}node:${idle.engine.nodeId}`), false);
+      assert.equal(await idle.engine.publish(expand('/n/x'), '"1"'), 2);
+      await waitFor(() => a.host.woken().has(onA) && b.host.woken().has(onB), 'both holders woken', 2000);
+      await sleep(50);
+      assert.deepEqual(seen.sort(), [`${prefix}{p:/n/**}`, `${prefix}{p:/n/x}`]);
       assert.deepEqual(idle.host.wakes, []);
-      assert.deepEqual(
-        [...a.host.woken()].sort(),
-        [...onA].sort(),
-      );
+      // One copy for B, though two of its patterns matched.
+      assert.deepEqual((await b.engine.take(onB))?.messages, ['"1"']);
+      assert.deepEqual((await a.engine.take(onA))?.messages, ['"1"']);
+    });
+
+    it('destroy on one node wakes the node that holds the session; its take gives null', async (t) => {
+      const prefix = uniquePrefix();
+      const a = await node(t, { url: server.url }, { prefix });
+      const b = await node(t, { url: server.url }, { prefix });
+      const id = await a.engine.createSession({ ack: true, ttl: 10_000 });
+      await b.engine.touch(id, 10_000);
+      await b.engine.subscribe(id, '/d');
+      await a.engine.publish(expand('/d'), '"1"');
+      await waitFor(() => b.host.woken().has(id), 'B woken by the publish', 2000);
+      b.host.clear();
+      assert.equal(await a.engine.destroy(id), true);
+      await waitFor(() => b.host.woken().has(id), 'B woken by the destroy', 2000);
+      assert.equal(await b.engine.take(id), null);
+      assert.deepEqual(await b.engine.subscribers('/d'), []);
+    });
+
+    it('a session moves between nodes without losing or repeating messages (round robin)', async (t) => {
+      const prefix = uniquePrefix();
+      const nodes = [await node(t, { url: server.url }, { prefix }), await node(t, { url: server.url }, { prefix })];
+      const publisher = await node(t, { url: server.url }, { prefix });
+      const id = await nodes[0]!.engine.createSession({ ack: false, ttl: 10_000 });
+      await nodes[1]!.engine.subscribe(id, '/rr');
+      const got: string[] = [];
+      for (let round = 0; round < 10; round++) {
+        const n = nodes[round % 2]!;
+        for (let i = 0; i < 3; i++) await publisher.engine.publish(expand('/rr'), String(round * 3 + i));
+        assert.equal(await n.engine.touch(id, 10_000), true);
+        got.push(...((await n.engine.take(id))?.messages ?? []));
+      }
+      assert.deepEqual(got, Array.from({ length: 30 }, (_, i) => String(i)));
+    });
+
+    it('a session with thousands of subscriptions is taken over and removed a page at a time', async (t) => {
+      const own = await startRedisServer();
+      t.after(() => own.stop());
+      const redis = await admin(t, own.url);
+      const prefix = uniquePrefix();
+      const a = await node(t, { url: own.url }, { prefix }, { sweepInterval: 60_000 });
+      const b = await node(t, { url: own.url }, { prefix }, { sweepInterval: 60_000 });
+      const id = await a.engine.createSession({ ack: false, ttl: 60_000 });
+      const patterns = Array.from({ length: 3000 }, (_, i) => `/many/${i}`);
+      for (let i = 0; i < patterns.length; i += 300) await Promise.all(patterns.slice(i, i + 300).map((p) => a.engine.subscribe(id, p)));
+      await a.engine.publish(expand('/many/2999'), '"last"');
+      const hscans = async () => Number(/cmdstat_hscan:calls=(\d+)/.exec(String(await redis.sendCommand(['INFO', 'commandstats'])))?.[1] ?? 0);
+      await redis.sendCommand(['CONFIG', 'RESETSTAT']);
+      // B takes the session over: its subscriptions come in pages.
+      assert.equal(await b.engine.touch(id, 60_000), true);
+      assert.deepEqual((await b.engine.take(id))?.messages, ['"last"']);
+      const afterLoad = await hscans();
+      assert.ok(afterLoad >= 6, `subscriptions read in pages (${afterLoad} HSCAN)`);
+      assert.equal((await b.engine.subscriptions(id)).length, 3000);
+      assert.equal(await a.engine.destroy(id), true);
+      assert.ok((await hscans()) - afterLoad >= 12, 'removal reads them in pages too');
+      assert.deepEqual(await b.engine.subscribers('/many/0'), []);
+      assert.deepEqual(await b.engine.subscribers('/many/2999'), []);
+      assert.deepEqual(await b.engine.stats(), { sessions: 0, subscriptions: 0 });
     });
 
     it('queued and unacknowledged messages survive the node that held the session', async (t) => {
@@ -319,63 +398,21 @@ if (!findRedisServer()) {
     });
   });
 
-  describe('RedisEngine: takeMany', () => {
-    it('sends one script per 250 ids, all at once, and a further one only for a reply over 5000 messages', async (t) => {
-      const real = createClient({ url: server.url });
-      real.on('error', () => {});
-      await real.connect();
-      t.after(() => real.close().catch(() => {}));
-      // The engine's client, counting the scripts takeMany sends.
-      const scripts: string[][] = [];
-      const counting: RedisClientLike = {
-        get isOpen() {
-          return real.isOpen;
-        },
-        get isReady() {
-          return real.isReady;
-        },
-        connect: () => real.connect(),
-        sendCommand(args) {
-          scripts.push([...args]);
-          return real.sendCommand([...args]);
-        },
-        duplicate: () => real.duplicate() as unknown as RedisClientLike,
-        subscribe: () => Promise.reject(new Error('not used')),
-        on: (event, listener) => real.on(event, listener),
-        off: (event, listener) => real.off(event, listener),
-        close: () => real.close(),
-        destroy: () => real.destroy(),
-      };
-      const { engine } = await node(t, { client: counting }, { prefix: uniquePrefix() }, { sweepInterval: 60_000 });
-      const light = await Promise.all(Array.from({ length: 600 }, () => engine.createSession({ ack: false, ttl: 60_000 })));
-      await Promise.all(light.map((id) => engine.subscribe(id, '/light')));
-      await engine.publish(expand('/light'), '"l"');
-      const ids = [...light];
-      const check = async (expectedScripts: number, sentAtOnce: number) => {
-        scripts.length = 0;
-        const taking = engine.takeMany(ids);
-        // Every script of the first round is written before any answer can arrive.
-        assert.equal(scripts.length, sentAtOnce, 'scripts sent at once');
-        const results = await taking;
-        assert.equal(scripts.length, expectedScripts, 'scripts in all');
-        assert.ok(scripts.every((args) => (args[0] === 'EVALSHA' || args[0] === 'EVAL') && args.length <= 5 + 250), 'at most 250 ids a script');
-        return results;
-      };
-      const first = await check(3, 3);
-      assert.ok(first.every((r) => r?.messages.length === 1 && r.messages[0] === '"l"'));
-
-      // Two sessions of 3000 messages in the first 250: that script stops after the second of them.
-      const heavy = await Promise.all([0, 1].map(() => engine.createSession({ ack: false, ttl: 60_000 })));
-      for (const id of heavy) await engine.subscribe(id, '/heavy');
-      const messages = Array.from({ length: 3000 }, (_, i) => String(i));
-      await Promise.all(messages.map((m) => engine.publish(expand('/heavy'), m)));
-      ids.splice(10, 0, heavy[0] as string);
-      ids.splice(20, 0, heavy[1] as string);
-      const second = await check(4, 3);
-      assert.deepEqual(second[10], { messages, dropped: 0 });
-      assert.deepEqual(second[20], { messages, dropped: 0 });
-      assert.ok(second.every((r, i) => i === 10 || i === 20 || r?.messages.length === 0));
-      assert.deepEqual(await engine.takeMany([]), []);
+  describe('RedisEngine: open', () => {
+    it('a failed open() leaves the engine re-openable: Redis down at the first request, back later', async (t) => {
+      const own = await startRedisServer();
+      t.after(() => own.stop());
+      await own.stop();
+      const engine = new RedisEngine({ url: own.url }, { ...fast, openTimeout: 300, logger: new CapturingLogger() });
+      t.after(() => engine.close());
+      const config = { maxQueue: Infinity, maxQueueBytes: Infinity, maxSubscriptions: Infinity, maxSessionDataBytes: Infinity, sweepInterval: 50 };
+      await assert.rejects(engine.open(new RecordingHost(), config), EngineUnavailableError);
+      await assert.rejects(engine.exists('x'), EngineUnavailableError);
+      await own.restart();
+      await engine.open(new RecordingHost(), config);
+      const id = await engine.createSession({ ack: false, ttl: 10_000 });
+      assert.equal(await engine.exists(id), true);
+      await assert.rejects(engine.open(new RecordingHost(), config), /open\(\) called twice/);
     });
   });
 
@@ -431,6 +468,8 @@ if (!findRedisServer()) {
       const id = await a.engine.createSession({ ack: false, ttl: 60_000 });
       await a.engine.touch(id, 60_000);
       await a.engine.subscribe(id, '/h');
+      // A follows /h in the background (Pub/Sub, then a read): let it finish.
+      await sleep(200);
 
       process.kill(pid, 'SIGSTOP');
       stopped = true;
@@ -440,7 +479,7 @@ if (!findRedisServer()) {
       const waiting: [string, Promise<{ err: unknown; at: number }>][] = [
         ['exists', settled(a.engine.exists(id))],
         ['publish', settled(b.engine.publish(expand('/h'), '1'))],
-        ['takeMany', settled(a.engine.takeMany([id]))],
+        ['take', settled(a.engine.take(id))],
       ];
       for (const [name, operation] of waiting) {
         const { err, at } = await operation;
@@ -474,8 +513,12 @@ if (!findRedisServer()) {
       await waitFor(() => a.engine.exists(id).catch(() => false), 'A to get answers again', 3000, 20);
       await waitFor(() => b.engine.stats().then(() => true, () => false), 'B to get answers again', 3000, 20);
       assert.ok((await b.engine.publish(expand('/h'), '4')) === 1);
-      const taken = await a.engine.take(id);
-      assert.ok(taken?.messages.includes('4'), JSON.stringify(taken));
+      // Published on B: it reaches A's session through A's Pub/Sub connection, a moment later.
+      const taken: string[] = [];
+      await waitFor(async () => {
+        taken.push(...((await a.engine.take(id))?.messages ?? []));
+        return taken.includes('4');
+      }, 'message 4 on A', 3000, 20);
       await waitFor(() => log.lines.length >= 2, 'the recovery logged', 2000);
       assert.deepEqual(log.lines.map((line) => line.slice(0, 5)), ['warn:', 'info:'], log.lines.join('\n'));
       assert.deepEqual(escaped, []);

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it, type TestContext } from 'node:test';
 import { expand } from '../lib/channel.js';
-import type { Engine, EngineConfig, EngineHost, TakeResult } from '../lib/engines/engine.js';
+import { EngineLimitError, type Engine, type EngineConfig, type EngineHost, type TakeResult } from '../lib/engines/engine.js';
 
 export interface EngineSuiteOptions {
   /** Shown in the test names. */
@@ -646,6 +646,175 @@ export function engineSuite(options: EngineSuiteOptions): void {
         }
         const again = await takeManyOf(engine)(ids);
         assert.ok(again.every((r, i) => (ids[i] === 'unknown' ? r === null : r?.messages.length === 0)));
+      });
+    });
+
+    describe('limits', () => {
+      it('maxQueueBytes: the oldest waiting messages go, counted in dropped; one long message alone stays', async (t) => {
+        const { engine } = await setup(t, { maxQueueBytes: 100 });
+        const id = await session(engine);
+        await engine.subscribe(id, '/q');
+        const m = (i: number) => msg('/q', `${i}`.padStart(20, '0'));
+        // Each message is 44 characters: two fit in 100, three do not.
+        for (let i = 1; i <= 5; i++) await engine.publish(expand('/q'), m(i));
+        const r1 = await engine.take(id);
+        assert.deepEqual(r1?.messages, [m(4), m(5)]);
+        assert.equal(r1?.dropped, 3);
+        const long = msg('/q', 'x'.repeat(500));
+        await engine.deliver(id, m(6));
+        await engine.deliver(id, long);
+        assert.deepEqual(await engine.take(id), { messages: [long], dropped: 1 });
+      });
+
+      it('maxQueueBytes with acks: unacknowledged messages count', async (t) => {
+        const { engine } = await setup(t, { maxQueueBytes: 100 });
+        const id = await session(engine, true);
+        const m = (i: number) => msg('/q', `${i}`.padStart(20, '0'));
+        await engine.deliver(id, m(1));
+        await engine.deliver(id, m(2));
+        const r1 = await engine.take(id);
+        assert.deepEqual(r1?.messages, [m(1), m(2)]);
+        await engine.deliver(id, m(3));
+        const r2 = await engine.take(id);
+        assert.deepEqual(r2?.messages, [m(2), m(3)]);
+        assert.equal(r2?.dropped, 1);
+      });
+
+      it('maxSubscriptions: a new pattern beyond it is refused with EngineLimitError, nothing changes', async (t) => {
+        const { engine } = await setup(t, { maxSubscriptions: 2 });
+        const id = await session(engine);
+        assert.equal(await engine.subscribe(id, '/a'), true);
+        assert.equal(await engine.subscribe(id, '/b'), true);
+        // Again: not counted.
+        assert.equal(await engine.subscribe(id, '/a'), true);
+        await assert.rejects(engine.subscribe(id, '/c'), (err: unknown) => {
+          assert.ok(err instanceof EngineLimitError);
+          assert.equal(err.limit, 'maxSubscriptions');
+          assert.equal(err.type, 'engine.limit');
+          return true;
+        });
+        assert.deepEqual(sorted(await engine.subscriptions(id)), ['/a', '/b']);
+        assert.deepEqual(await engine.subscribers('/c'), []);
+        assert.equal(await engine.publish(expand('/c'), msg('/c', 1)), 0);
+        await engine.unsubscribe(id, '/a');
+        assert.equal(await engine.subscribe(id, '/c'), true);
+        assert.deepEqual(await engine.stats(), { sessions: 1, subscriptions: 2 });
+      });
+    });
+
+    describe('publish options and subscribers', () => {
+      it('publish with except: those sessions get nothing and are not counted', async (t) => {
+        const { engine, host } = await setup(t);
+        const a = await session(engine);
+        const b = await session(engine);
+        const c = await session(engine);
+        for (const id of [a, b, c]) {
+          await engine.touch(id, 60_000);
+          await engine.subscribe(id, '/e/**');
+        }
+        await engine.subscribe(a, '/e/x');
+        await sleep(20);
+        host.clear();
+        assert.equal(await engine.publish(expand('/e/x'), msg('/e/x', 1), { except: [a, 'unknown'] }), 2);
+        assert.equal(await engine.publish(expand('/e/x'), msg('/e/x', 2), { except: [a, b, c] }), 0);
+        assert.equal(await engine.publish(expand('/e/x'), msg('/e/x', 3), { except: [] }), 3);
+        await waitFor(() => host.woken().size >= 2, 'wakes', 2000);
+        assert.deepEqual((await engine.take(a))?.messages, [msg('/e/x', 3)]);
+        assert.deepEqual((await engine.take(b))?.messages, [msg('/e/x', 1), msg('/e/x', 3)]);
+        assert.deepEqual((await engine.take(c))?.messages, [msg('/e/x', 1), msg('/e/x', 3)]);
+      });
+
+      it('subscribers lists the live sessions subscribed to exactly that pattern', async (t) => {
+        const { engine } = await setup(t);
+        const a = await session(engine);
+        const b = await session(engine);
+        const c = await session(engine);
+        await engine.subscribe(a, '/s/x');
+        await engine.subscribe(b, '/s/x');
+        await engine.subscribe(c, '/s/*');
+        assert.deepEqual(sorted(await engine.subscribers('/s/x')), sorted([a, b]));
+        assert.deepEqual(await engine.subscribers('/s/*'), [c]);
+        assert.deepEqual(await engine.subscribers('/s/y'), []);
+        await engine.unsubscribe(a, '/s/x');
+        await engine.destroy(b);
+        assert.deepEqual(await engine.subscribers('/s/x'), []);
+        assert.deepEqual(await engine.subscribers('/s/*'), [c]);
+      });
+
+      it('an expired session leaves the subscriber lists', async (t) => {
+        const { engine, host } = await setup(t);
+        const gone = await session(engine, false, 80);
+        await engine.subscribe(gone, '/s/e');
+        await waitFor(() => host.expiredIds.includes(gone), 'expiry', 3000);
+        assert.deepEqual(await engine.subscribers('/s/e'), []);
+      });
+    });
+
+    describe('session data', () => {
+      it('get, set, delete and all; unknown sessions give null or false', async (t) => {
+        const { engine } = await setup(t);
+        const id = await session(engine);
+        assert.equal(await engine.getSessionData(id, 'k'), undefined);
+        assert.deepEqual(await engine.allSessionData(id), new Map());
+        assert.equal(await engine.setSessionData(id, 'k', '{"a":1}'), true);
+        assert.equal(await engine.setSessionData(id, 'ü ✓', '"ö"'), true);
+        assert.equal(await engine.getSessionData(id, 'k'), '{"a":1}');
+        assert.deepEqual(await engine.allSessionData(id), new Map([['k', '{"a":1}'], ['ü ✓', '"ö"']]));
+        assert.equal(await engine.setSessionData(id, 'k', undefined), true);
+        assert.equal(await engine.setSessionData(id, 'never', undefined), true);
+        assert.equal(await engine.getSessionData(id, 'k'), undefined);
+        assert.deepEqual(await engine.allSessionData(id), new Map([['ü ✓', '"ö"']]));
+        for (const unknown of ['unknown', '', 'a:b{c}']) {
+          assert.equal(await engine.getSessionData(unknown, 'k'), null);
+          assert.equal(await engine.setSessionData(unknown, 'k', '1'), false);
+          assert.equal(await engine.allSessionData(unknown), null);
+        }
+        await engine.destroy(id);
+        assert.equal(await engine.getSessionData(id, 'ü ✓'), null);
+        assert.equal(await engine.allSessionData(id), null);
+      });
+
+      it('SessionOptions.data seeds it; maxSessionDataBytes counts keys plus values and refuses without changing anything', async (t) => {
+        const { engine } = await setup(t, { maxSessionDataBytes: 20 });
+        const id = await engine.createSession({ ack: false, ttl: 60_000, data: new Map([['user', '"ann"']]) });
+        assert.equal(await engine.getSessionData(id, 'user'), '"ann"');
+        // 'user' + '"ann"' = 9; 'n' + '1234567890' = 11: 20 in all, allowed.
+        assert.equal(await engine.setSessionData(id, 'n', '1234567890'), true);
+        await assert.rejects(engine.setSessionData(id, 'm', '1'), (err: unknown) => {
+          assert.ok(err instanceof EngineLimitError);
+          assert.equal(err.limit, 'maxSessionDataBytes');
+          return true;
+        });
+        // Replacing a value counts the new size only.
+        assert.equal(await engine.setSessionData(id, 'n', '123456789'), true);
+        await assert.rejects(engine.setSessionData(id, 'n', '12345678901'), EngineLimitError);
+        assert.equal(await engine.getSessionData(id, 'n'), '123456789');
+        assert.equal(await engine.setSessionData(id, 'user', undefined), true);
+        assert.equal(await engine.setSessionData(id, 'm', '"12345"'), true);
+        assert.deepEqual(await engine.allSessionData(id), new Map([['n', '123456789'], ['m', '"12345"']]));
+      });
+
+      it('data goes with an expired session', async (t) => {
+        const { engine, host } = await setup(t);
+        const id = await engine.createSession({ ack: false, ttl: 80, data: new Map([['k', '1']]) });
+        await waitFor(() => host.expiredIds.includes(id), 'expiry', 3000);
+        assert.equal(await engine.getSessionData(id, 'k'), null);
+      });
+    });
+
+    describe('destroy wakes the holder', () => {
+      it('a destroyed session\'s holder is woken and its take gives null', async (t) => {
+        const { engine, host } = await setup(t);
+        const id = await session(engine);
+        await engine.touch(id, 60_000);
+        await engine.subscribe(id, '/w');
+        await sleep(20);
+        host.clear();
+        assert.equal(await engine.destroy(id), true);
+        await waitFor(() => host.woken().has(id), 'wake on destroy', 2000);
+        assert.equal(await engine.take(id), null);
+        assert.deepEqual(await engine.takeMany?.([id]), [null]);
+        assert.equal(await engine.publish(expand('/w'), msg('/w', 1)), 0);
       });
     });
 

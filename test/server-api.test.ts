@@ -261,6 +261,23 @@ for (const kind of KINDS) {
       assert.throws(() => resolveOptions({ logger: { warn() {} } as never }), /logger/);
     });
 
+    it('a batch of publishes keeps its order; only the refused one fails; a subscribe in the batch comes first', async () => {
+      const server = await serve();
+      server.cometd.use('/batch/**', async (message) => {
+        await new Promise((r) => setTimeout(r, (message.data as number) % 3)); // uneven middleware delays
+        if (message.data === 5) throw new BayeuxError(403, 'not five');
+      });
+      const a = await session(server);
+      const batch: Msg[] = [{ channel: '/meta/subscribe', clientId: a.clientId, subscription: '/batch/x' }];
+      for (let i = 0; i < 10; i++) batch.push({ channel: '/batch/x', clientId: a.clientId, data: i });
+      const replies = await a.wire.send(batch);
+      assert.equal(replies[0]?.['successful'], true);
+      assert.deepEqual(replies.slice(1).map((r) => r['successful']), [true, true, true, true, true, false, true, true, true, true]);
+      assert.equal(replies[6]?.['error'], '403::not five');
+      const got = await received(a.wire, a.clientId, 9);
+      assert.deepEqual(got.map((m) => m['data']), [0, 1, 2, 3, 4, 6, 7, 8, 9]);
+    });
+
     it('a service that returns nothing is answered successful without data', async () => {
       const server = await serve();
       server.cometd.service('/service/noop', () => undefined);

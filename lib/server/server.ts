@@ -38,6 +38,18 @@ interface Outcome {
   reply?: Message;
   deliveries?: readonly string[];
   held?: HeldConnect<PendingConnect>;
+  /**
+   * A publish whose engine call is under way: its reply stands unless this
+   * rejects. Consecutive publishes in one request are issued back to back
+   * (the engine keeps call order) and awaited together.
+   */
+  settle?: Promise<unknown>;
+}
+
+/** What the messages of one request share while they are handled. */
+interface RequestState {
+  /** Sessions found live earlier in this run of publishes (cleared by any other message). */
+  readonly live: Set<string>;
 }
 
 /** A held connect: everything needed to answer it, in one record. */
@@ -280,16 +292,40 @@ export class Server extends EventEmitter<ServerEvents> {
         return this.#serializeReply(this.#failure(message, err), conn);
       }));
     }
-    const out: string[] = [];
     const single = messages.length === 1;
     const batchedHandshake = !single && messages.some((m) => isObject(m) && m['channel'] === '/meta/handshake');
     const { debug } = this.options;
+    const request: RequestState = { live: new Set() };
+    const outcomes: Outcome[] = [];
+    /** Publishes whose engine calls are under way, with their messages. */
+    const unsettled: Array<[Outcome, unknown]> = [];
+    const settle = async (): Promise<void> => {
+      for (const [outcome, raw] of unsettled) {
+        try {
+          await outcome.settle;
+        } catch (err) {
+          outcome.reply = this.#failure(raw as Message, err);
+        }
+      }
+      unsettled.length = 0;
+    };
     for (const raw of messages) {
       this.#messagesIn++;
       if (debug) this.#trace('in', conn, raw);
-      const outcome = await this.#handle(raw, conn, single, batchedHandshake);
+      // Anything but another plain publish waits for the publishes before it to land.
+      if (!isPlainPublish(raw)) {
+        request.live.clear();
+        if (unsettled.length > 0) await settle();
+      }
+      const outcome = await this.#handle(raw, conn, single, batchedHandshake, request);
       // Only a lone connect is held; its answer comes through #heldReleased.
       if (outcome.held) return outcome.held;
+      outcomes.push(outcome);
+      if (outcome.settle) unsettled.push([outcome, raw]);
+    }
+    if (unsettled.length > 0) await settle();
+    const out: string[] = [];
+    for (const outcome of outcomes) {
       if (outcome.deliveries) for (const d of outcome.deliveries) out.push(d);
       if (outcome.reply) {
         const text = this.#serializeReply(outcome.reply, conn);
@@ -316,7 +352,7 @@ export class Server extends EventEmitter<ServerEvents> {
     this.options.logger.debug(`${direction === 'in' ? '<-' : '->'} ${conn.transport} ${shortId(id)} ${text}`);
   }
 
-  async #handle(raw: unknown, conn: Connection, single: boolean, batchedHandshake: boolean): Promise<Outcome> {
+  async #handle(raw: unknown, conn: Connection, single: boolean, batchedHandshake: boolean, request: RequestState): Promise<Outcome> {
     if (!isObject(raw)) {
       return { reply: { channel: '/meta/unknown', successful: false, error: ProtocolErrors.badMessage('message must be an object').toString() } };
     }
@@ -357,7 +393,7 @@ export class Server extends EventEmitter<ServerEvents> {
           return await this.#disconnect(message, ctx);
         default:
           if (isMeta(channel)) throw ProtocolErrors.channelInvalid(channel);
-          return await this.#publishMessage(message, ctx, conn);
+          return await this.#publishMessage(message, ctx, request);
       }
     } catch (err) {
       return { reply: this.#failure(message, err) };
@@ -696,19 +732,31 @@ export class Server extends EventEmitter<ServerEvents> {
    * Optional: id, ext. `/service/*` goes to a handler and its reply to the
    * sender only; anything else is broadcast without the sender's clientId.
    */
-  async #publishMessage(message: Message, ctx: Context, conn: Connection): Promise<Outcome> {
+  async #publishMessage(message: Message, ctx: Context, request: RequestState): Promise<Outcome> {
     const { channel, clientId } = message;
     if (isWildcard(channel)) throw ProtocolErrors.channelInvalid(channel);
     if (clientId !== undefined || !this.options.anonymousPublish) {
       if (typeof clientId !== 'string') return { reply: this.#sessionUnknown(message) };
-      if (!(await this.options.engine.exists(clientId))) return { reply: this.#sessionUnknown(message) };
+      // A batch of publishes from one session checks it once.
+      if (!request.live.has(clientId)) {
+        if (!(await this.options.engine.exists(clientId))) return { reply: this.#sessionUnknown(message) };
+        request.live.add(clientId);
+      }
     }
     if (isService(channel)) return this.#callService(message, ctx);
     if (!('data' in message)) throw ProtocolErrors.badMessage('data missing');
     await this.#pipeline.run(message, ctx);
     const except = !this.options.broadcastToPublisher && typeof clientId === 'string' ? [clientId] : undefined;
-    await this.#broadcast(message, ctx, { except, id: message.id });
-    return { reply: this.#reply(message, { successful: true }) };
+    const published = this.#broadcast(message, ctx, { except, id: message.id });
+    const reply = this.#reply(message, { successful: true });
+    if (this.#outgoing.length > 0) {
+      // An outgoing hook may be async: the next publish must not overtake this one.
+      await published;
+      return { reply };
+    }
+    // Issued already (no hook to wait for): the next publish may go out behind it at once.
+    published.catch(() => undefined);
+    return { reply, settle: published };
   }
 
   async #callService(message: Message, ctx: Context): Promise<Outcome> {
@@ -1080,6 +1128,13 @@ export class Server extends EventEmitter<ServerEvents> {
       await this.options.engine.close();
     }
   }
+}
+
+/** A publish to a (non-meta, non-service) channel: such messages may travel to the engine back to back. */
+function isPlainPublish(raw: unknown): boolean {
+  if (!isObject(raw)) return false;
+  const channel = raw['channel'];
+  return typeof channel === 'string' && !isMeta(channel) && !isService(channel);
 }
 
 /** A clientId cut short for logs: enough to tell sessions apart, not enough to use one. */

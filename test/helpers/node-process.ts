@@ -15,6 +15,8 @@ import { within as timeout } from './within.js';
 export interface NodeOptions {
   /** `redis://127.0.0.1:<port>`; required for the Redis engine. */
   redisUrl?: string;
+  /** Redis Cluster: the primaries' URLs, comma-separated (instead of `redisUrl`). */
+  redisCluster?: string;
   /** Default `'redis'`. */
   engine?: 'redis' | 'memory';
   /** RedisEngine key prefix: nodes of one cluster share it. */
@@ -105,6 +107,7 @@ export class NodeProcess {
       if (value !== undefined) args.push(`--${flag}=${value}`);
     };
     add('redis', options.redisUrl);
+    add('cluster', options.redisCluster);
     add('prefix', options.prefix);
     add('timeout', options.timeout);
     add('max-interval', options.maxInterval);

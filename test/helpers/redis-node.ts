@@ -7,7 +7,8 @@
  *   node dist/test/helpers/redis-node.js --redis=redis://127.0.0.1:6379 --port=8080
  *
  * Flags (all `--name=value`):
- *   --redis=URL               Redis URL (required unless --engine=memory)
+ *   --redis=URL               Redis URL (required unless --engine=memory or --cluster)
+ *   --cluster=URL,URL,...     Redis Cluster primaries, instead of --redis
  *   --engine=redis|memory     default redis
  *   --port=N                  default 0 (a free port)
  *   --prefix=STR              RedisEngine key prefix, default 'bayeux:'
@@ -28,7 +29,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { bayeux, MemoryEngine, type Engine } from '../../lib/index.js';
-import { RedisEngine } from '../../lib/engines/redis.js';
+import { RedisEngine } from '../../lib/engines/redis/index.js';
 
 /** parent → node */
 export type NodeRequest =
@@ -69,11 +70,12 @@ function report(message: NodeReport): void {
 
 const kind = flag('engine') ?? 'redis';
 const url = flag('redis');
+const clusterUrls = flag('cluster');
 if (kind !== 'memory' && kind !== 'redis') {
   console.error('redis-node: --engine must be redis or memory');
   process.exit(2);
 }
-if (kind === 'redis' && !url) {
+if (kind === 'redis' && !url && !clusterUrls) {
   console.error('redis-node: --redis=URL is required');
   process.exit(2);
 }
@@ -82,7 +84,7 @@ let engine: Engine;
 let nodeId = `memory-${process.pid}`;
 if (kind === 'redis') {
   const redisEngine = new RedisEngine(
-    { url: url as string },
+    clusterUrls ? { cluster: { rootNodes: clusterUrls.split(',').map((u) => ({ url: u })) } } : { url: url as string },
     {
       prefix: flag('prefix') ?? 'bayeux:',
       commandTimeout: numberFlag('command-timeout', 5000),
@@ -119,7 +121,7 @@ app.get('/healthz', (_req, res) => {
 });
 
 const http = createServer(app);
-cometd.attach(http);
+cometd.attach(http, { path: '/cometd' });
 
 async function answer(request: NodeRequest): Promise<unknown> {
   switch (request.type) {

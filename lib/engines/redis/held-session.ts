@@ -1,0 +1,240 @@
+/**
+ * The local fan-out: a session held by this node (created, touched or
+ * taken here) keeps its waiting messages in memory, fed by the pattern
+ * logs' notifications and its own box, and trimmed to `maxQueue` and
+ * `maxQueueBytes` exactly as MemoryEngine does. Its position in each log
+ * (what it acknowledged; for acked sessions also what it was sent) is
+ * written to Redis on take, so another node can rebuild the queue.
+ */
+import { compareIds } from './keys.js';
+
+/** One message waiting for a session. */
+export interface Entry {
+  /** The pattern whose log it came from; '' for the session's own box. */
+  readonly src: string;
+  /** Its stream id in that log. */
+  readonly id: string;
+  readonly text: string;
+  /** The publish it belongs to (one copy per session however many patterns match); '' for none. */
+  readonly pub: string;
+  /** Sessions the publish excludes, comma-separated, or '-'. */
+  readonly except: string;
+}
+
+/** Limits the Server configured. */
+export interface QueueLimits {
+  maxQueue: number;
+  maxQueueBytes: number;
+}
+
+/** Bound on the publish ids remembered per session for de-duplication across patterns. */
+const RECENT_PUBLISHES = 4096;
+
+export class HeldSession {
+  readonly id: string;
+  readonly ack: boolean;
+  /** The generation of the session's holder in Redis when this copy was made. */
+  gen: number;
+  /** pattern → stream id of the last entry applied from its log */
+  readonly cursors = new Map<string, string>();
+  /** stream id of the last entry applied from the box */
+  box: string;
+  /** Waiting messages; for an acked session the first `sent` of them were sent in batch `batch`. */
+  queue: Entry[] = [];
+  sent = 0;
+  bytes = 0;
+  batch: number;
+  dropped = 0;
+  /** Positions written to Redis: acked (a) and, for acked sessions, sent (s). src → id */
+  readonly acked = new Map<string, string>();
+  readonly sentAt = new Map<string, string>();
+  /**
+   * Sessions without acks taken by a WebSocket push: positions taken but
+   * not yet written to Redis (src → position), written by the next flush.
+   */
+  lazy: Map<string, string> | undefined;
+  /** Publish ids seen lately, when several patterns could bring the same publish. */
+  #recent: Set<string> | undefined;
+  /** While loading: entries that arrived, applied once the load is done. */
+  pending: Entry[] | undefined;
+  /** Loads and catch-ups in progress. */
+  loads = 0;
+  /** Settles when loads and catch-ups in progress are done. */
+  ready: Promise<void> = Promise.resolve();
+  /** Takes waiting for or holding the lock. */
+  takes = 0;
+  /** Takes of this session run one at a time. */
+  lock: Promise<unknown> = Promise.resolve();
+  /** Local deadline (ms since the epoch), to forget sessions nobody touched. */
+  deadline: number;
+  /** Already in this tick's wake list. */
+  waking = false;
+  gone = false;
+
+  constructor(id: string, ack: boolean, gen: number, batch: number, box: string, deadline: number) {
+    this.id = id;
+    this.ack = ack;
+    this.gen = gen;
+    this.batch = batch;
+    this.box = box;
+    this.acked.set('', box);
+    if (ack) this.sentAt.set('', box);
+    this.deadline = deadline;
+  }
+
+  /** Start following a pattern at `position` (entries after it are the session's). */
+  follow(pattern: string, position: string): void {
+    if (!this.cursors.has(pattern)) this.cursors.set(pattern, position);
+    if (!this.acked.has(pattern)) this.acked.set(pattern, position);
+    if (this.ack && !this.sentAt.has(pattern)) this.sentAt.set(pattern, position);
+    if (this.cursors.size > 1 && !this.#recent) this.#recent = new Set();
+  }
+
+  unfollow(pattern: string): void {
+    this.cursors.delete(pattern);
+    this.acked.delete(pattern);
+    this.sentAt.delete(pattern);
+  }
+
+  /** Apply one entry; true if it was queued (the session should be woken). */
+  apply(entry: Entry, limits: QueueLimits, force = false): boolean {
+    if (this.gone) return false;
+    if (this.pending && !force) {
+      this.pending.push(entry);
+      return false;
+    }
+    const cursor = entry.src === '' ? this.box : this.cursors.get(entry.src);
+    if (cursor === undefined || compareIds(entry.id, cursor) <= 0) return false;
+    if (entry.src === '') this.box = entry.id;
+    else this.cursors.set(entry.src, entry.id);
+    if (entry.except !== '-' && entry.except.split(',').includes(this.id)) return false;
+    if (entry.pub !== '' && this.#recent) {
+      if (this.#recent.has(entry.pub)) return false;
+      this.#recent.add(entry.pub);
+      if (this.#recent.size > RECENT_PUBLISHES) {
+        // Oldest first: drop the first half.
+        let n = RECENT_PUBLISHES >> 1;
+        for (const pub of this.#recent) {
+          if (n-- <= 0) break;
+          this.#recent.delete(pub);
+        }
+      }
+    }
+    this.queue.push(entry);
+    this.bytes += entry.text.length;
+    const slack = Math.max(16, limits.maxQueue >> 3);
+    if (this.queue.length > limits.maxQueue + slack || this.bytes > limits.maxQueueBytes) this.trim(limits);
+    return true;
+  }
+
+  /** Drop the oldest waiting messages (unacknowledged first) down to the limits; the newest stays. */
+  trim(limits: QueueLimits): void {
+    const count = this.queue.length;
+    if (count <= limits.maxQueue && this.bytes <= limits.maxQueueBytes) return;
+    let excess = Math.max(0, count - limits.maxQueue);
+    let bytes = this.bytes;
+    for (let i = 0; i < excess; i++) bytes -= (this.queue[i] as Entry).text.length;
+    while (bytes > limits.maxQueueBytes && excess < count - 1) {
+      bytes -= (this.queue[excess] as Entry).text.length;
+      excess++;
+    }
+    if (excess <= 0) return;
+    this.dropped += excess;
+    this.bytes = bytes;
+    this.queue = this.queue.slice(excess);
+    this.sent = Math.max(0, this.sent - excess);
+  }
+
+  /**
+   * The messages a take returns, and the positions to write for it; the
+   * queue changes only when {@link commit} is called after Redis took the
+   * positions.
+   */
+  prepare(ack: number | undefined, limits: QueueLimits, lazy = false): PreparedTake {
+    this.trim(limits);
+    const acking = this.ack && ack !== undefined && ack >= this.batch && this.sent > 0;
+    const writes: string[] = [];
+    if (!this.ack) {
+      const count = this.queue.length;
+      for (const [src, cursor] of this.#followed()) {
+        if (this.acked.get(src) !== cursor) writes.push('a', src, cursor);
+      }
+      // Positions a lazy take left unwritten go with this one.
+      if (!lazy && this.lazy) {
+        for (const [src, position] of this.lazy) if (this.acked.get(src) === position && (src === '' || this.cursors.has(src))) writes.push('a', src, position);
+      }
+      return { lazy, last: this.queue[count - 1], messages: this.queue.map(textOf), batch: undefined, writes, acking: false, dropped: this.dropped };
+    }
+    if (acking) {
+      for (const [src, position] of this.sentAt) if (this.acked.get(src) !== position) writes.push('a', src, position);
+    }
+    for (const [src, cursor] of this.#followed()) {
+      if (this.sentAt.get(src) !== cursor) writes.push('s', src, cursor);
+    }
+    const from = acking ? this.sent : 0;
+    const messages = new Array<string>(this.queue.length - from);
+    for (let i = from; i < this.queue.length; i++) messages[i - from] = (this.queue[i] as Entry).text;
+    return { lazy: false, last: this.queue[this.queue.length - 1], messages, batch: this.batch + 1, writes, acking, dropped: this.dropped };
+  }
+
+  /** Redis recorded the take: update the queue and the positions. */
+  commit(take: PreparedTake): void {
+    this.dropped = Math.max(0, this.dropped - take.dropped);
+    const w = take.writes;
+    for (let i = 0; i < w.length; i += 3) {
+      const map = w[i] === 'a' ? this.acked : this.sentAt;
+      map.set(w[i + 1] as string, w[i + 2] as string);
+    }
+    if (this.lazy) {
+      // Written now with the rest: nothing left for the flush.
+      for (let i = 0; i < w.length; i += 3) if (w[i] === 'a') this.lazy.delete(w[i + 1] as string);
+      if (take.lazy) for (let i = 0; i < w.length; i += 3) this.lazy.set(w[i + 1] as string, w[i + 2] as string);
+      if (this.lazy.size === 0) this.lazy = undefined;
+    } else if (take.lazy && w.length > 0) {
+      this.lazy = new Map();
+      for (let i = 0; i < w.length; i += 3) this.lazy.set(w[i + 1] as string, w[i + 2] as string);
+    }
+    // Entries may have arrived (at the end) or been trimmed (at the start) meanwhile.
+    let end = take.last ? this.queue.lastIndexOf(take.last) + 1 : 0;
+    if (this.ack && take.acking) {
+      const acked = Math.min(this.sent, end);
+      this.#drop(acked);
+      end -= acked;
+    }
+    if (!this.ack) this.#drop(end);
+    else {
+      this.sent = end;
+      this.batch = take.batch ?? this.batch;
+    }
+  }
+
+  #drop(n: number): void {
+    if (n <= 0) return;
+    for (let i = 0; i < n; i++) this.bytes -= (this.queue[i] as Entry).text.length;
+    this.queue = n === this.queue.length ? [] : this.queue.slice(n);
+    this.sent = Math.max(0, this.sent - n);
+  }
+
+  /** Every source with its cursor: the box and each pattern. */
+  *#followed(): IterableIterator<[string, string]> {
+    yield ['', this.box];
+    yield* this.cursors;
+  }
+}
+
+export interface PreparedTake {
+  /** Positions are written by the next flush, not by this take. */
+  readonly lazy: boolean;
+  /** The last entry the take covers (the queue's last when it was prepared). */
+  readonly last: Entry | undefined;
+  readonly messages: string[];
+  readonly batch: number | undefined;
+  /** Triples for the take script: kind, source, position. */
+  readonly writes: string[];
+  readonly acking: boolean;
+  readonly dropped: number;
+}
+
+function textOf(entry: Entry): string {
+  return entry.text;
+}

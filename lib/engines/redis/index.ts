@@ -1,0 +1,9 @@
+/**
+ * `express-bayeux/redis`: the Redis engine. Publish once, fan out on the
+ * nodes; any node serves any session; runs on one Redis or Redis Cluster.
+ */
+export { RedisEngine } from './engine.js';
+export { redactUrl } from './errors.js';
+export type { RedisClientLike, RedisClusterLike, RedisEngineOptions, RedisEngineSource } from './options.js';
+export { EngineUnavailableError, EngineLimitError } from '../engine.js';
+export type { EngineLogger } from '../engine.js';

@@ -1,0 +1,38 @@
+/** Every script the engine runs, with its SHA1 for EVALSHA. */
+import { createHash } from 'node:crypto';
+import { SESSION_PRELUDE } from './prelude.js';
+import * as session from './session.js';
+import * as pattern from './pattern.js';
+
+export interface Script {
+  readonly name: string;
+  readonly source: string;
+  readonly sha: string;
+}
+
+function script(name: string, source: string): Script {
+  return { name, source, sha: createHash('sha1').update(source).digest('hex') };
+}
+
+const onSession = (name: string, body: string) => script(name, SESSION_PRELUDE + body);
+
+export const Scripts = {
+  create: onSession('create', session.CREATE),
+  exists: onSession('exists', session.EXISTS),
+  touch: onSession('touch', session.TOUCH),
+  destroy: onSession('destroy', session.DESTROY),
+  subscribeCheck: onSession('subscribeCheck', session.SUBSCRIBE_CHECK),
+  subscribeCommit: onSession('subscribeCommit', session.SUBSCRIBE_COMMIT),
+  unsubscribe: onSession('unsubscribe', session.UNSUBSCRIBE),
+  subscriptions: onSession('subscriptions', session.SUBSCRIPTIONS),
+  deliver: onSession('deliver', session.DELIVER),
+  take: onSession('take', session.TAKE),
+  positions: onSession('positions', session.POSITIONS),
+  sweep: onSession('sweep', session.SWEEP),
+  stats: onSession('stats', session.STATS),
+  dataGet: onSession('dataGet', session.DATA_GET),
+  dataSet: onSession('dataSet', session.DATA_SET),
+  dataAll: onSession('dataAll', session.DATA_ALL),
+  publish: script('publish', pattern.PUBLISH),
+  addSubscriber: script('addSubscriber', pattern.ADD_SUBSCRIBER),
+} as const;

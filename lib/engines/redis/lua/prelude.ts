@@ -1,0 +1,48 @@
+/**
+ * Lua shared by the session scripts. Every session script runs on one
+ * bucket's hash slot: KEYS[1] is the bucket's base (`<prefix>{s<k>}`), and
+ * a session's keys are `<base>:<id>` (hash), `…:subs` (pattern → acked
+ * log position), `…:sent` (pattern → sent position, acked sessions),
+ * `…:box` (stream of messages delivered to it alone) and `…:data`.
+ * ARGV[1] is the node channel prefix (`<prefix>node:`), ARGV[2] the id.
+ *
+ * Statuses: 1 live, 0 unknown, -1 expired by this script, -2 expired by
+ * this script with subscriptions left in `<base>:dead:<id>` for the caller
+ * to remove from the pattern sets in chunks (they live in other slots).
+ */
+export const SESSION_PRELUDE = `
+local B = KEYS[1]
+local NODECH = ARGV[1]
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function ms(n) return string.format('%.0f', n) end
+local function remove(id)
+  local h = B .. ':' .. id
+  local subs = h .. ':subs'
+  local fields = redis.call('HMGET', h, 'node', 'n')
+  local n = tonumber(fields[2] or '0') or 0
+  redis.call('ZREM', B .. ':deadlines', id)
+  if n ~= 0 then redis.call('HINCRBY', B .. ':stats', 'subs', -n) end
+  redis.call('UNLINK', h, h .. ':sent', h .. ':box', h .. ':data', h .. ':dl')
+  local dead = 1
+  if redis.call('EXISTS', subs) == 1 then
+    local grave = B .. ':dead:' .. id
+    redis.call('RENAME', subs, grave)
+    redis.call('PEXPIRE', grave, 3600000)
+    dead = 2
+  end
+  if fields[1] then redis.call('PUBLISH', NODECH .. fields[1], 'x ' .. id) end
+  return dead
+end
+local function live(id, now)
+  local d = redis.call('HGET', B .. ':' .. id, 'd')
+  if not d then
+    redis.call('ZREM', B .. ':deadlines', id)
+    return 0
+  end
+  if tonumber(d) <= now then return -remove(id) end
+  return 1
+end
+`;

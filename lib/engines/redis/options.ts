@@ -1,0 +1,184 @@
+/** RedisEngine's options: types, defaults, validation. */
+import type { EngineLogger } from '../engine.js';
+
+/**
+ * The parts of a node-redis (`redis` v5) client the engine uses. A client
+ * from `createClient()` fits.
+ */
+export interface RedisClientLike {
+  readonly isOpen: boolean;
+  readonly isReady: boolean;
+  connect(): Promise<unknown>;
+  sendCommand(args: readonly string[], options?: { timeout?: number }): Promise<unknown>;
+  duplicate(): RedisClientLike;
+  subscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void>;
+  sSubscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void>;
+  sUnsubscribe(channel: string): Promise<void>;
+  /** Used for `error` and `ready`. */
+  on(event: string, listener: (err: Error) => void): unknown;
+  off(event: string, listener: (err: Error) => void): unknown;
+  close(): Promise<void>;
+  destroy(): void;
+}
+
+/** The parts of a node-redis v5 cluster client (`createCluster()`) the engine uses. */
+export interface RedisClusterLike {
+  readonly isOpen: boolean;
+  connect(): Promise<unknown>;
+  sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: readonly string[]): Promise<unknown>;
+  subscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void>;
+  sSubscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void>;
+  sUnsubscribe(channel: string): Promise<void>;
+  on(event: string, listener: (err: Error) => void): unknown;
+  off(event: string, listener: (err: Error) => void): unknown;
+  close(): Promise<void>;
+  destroy(): void;
+}
+
+/** Where the engine finds Redis: a URL, a client you made, or a Redis Cluster. */
+export type RedisEngineSource =
+  | {
+      /**
+       * `redis[s]://[[user][:password]@]host[:port][/db]`. The engine makes
+       * and owns the client (and closes it), with an offline queue turned
+       * off so that operations fail fast during an outage. The password is
+       * never logged or put in an error message.
+       */
+      url: string;
+    }
+  | {
+      /**
+       * A node-redis v5 client. It stays yours: the engine connects it if
+       * it is not open, listens to its `error` events while the engine is
+       * open, and never closes it. The engine opens one more connection,
+       * `client.duplicate()`, for Pub/Sub, and closes that one.
+       */
+      client: RedisClientLike;
+    }
+  | {
+      /**
+       * Redis Cluster: node-redis `createCluster()` options, at least
+       * `rootNodes: [{ url }]`. The engine makes and owns the cluster
+       * client. Needs Redis 7 (sharded Pub/Sub).
+       */
+      cluster: { rootNodes: ReadonlyArray<{ url: string }>; [option: string]: unknown };
+    };
+
+export interface RedisEngineOptions {
+  /**
+   * Prepended to every key and Pub/Sub channel, so several applications (or
+   * test runs) can share one Redis. Non-empty. A prefix with a hash tag
+   * (`app{1}:`) puts every key in one slot: fine on one Redis, but it
+   * forgoes the spread over a Redis Cluster.
+   * @default 'bayeux:'
+   */
+  prefix?: string;
+  /**
+   * How long `open()` waits for the first connection to Redis, in ms,
+   * before it rejects with `EngineUnavailableError`.
+   * @default 10000
+   */
+  openTimeout?: number;
+  /**
+   * How long one operation waits for Redis's answer, in ms, before it
+   * rejects with `EngineUnavailableError`. One timer per engine checks
+   * every quarter of this (at most every 250 ms). Time is counted in
+   * ticks, so a blocked event loop does not time out answers that arrived
+   * meanwhile. Once one has timed out, operations fail at once until Redis
+   * answers again. `0` waits as long as the connection lasts.
+   * @default 5000
+   */
+  commandTimeout?: number;
+  /**
+   * Longest pause between two reconnection attempts, in ms, for the client
+   * the engine makes from a `url`. Attempts start 50 ms apart and double up
+   * to this, with up to 10% jitter.
+   * @default 2000
+   */
+  reconnectMaxDelay?: number;
+  /**
+   * Most expired sessions one sweep script removes from one bucket; a sweep
+   * runs the script again (at most 100 times) while it keeps finding this many.
+   * @default 1000
+   */
+  sweepBatch?: number;
+  /**
+   * Most entries a pattern's log keeps (trimmed approximately, `MAXLEN ~`),
+   * when the Server's `maxQueue` is not smaller. A session that falls
+   * further behind than the log reaches loses the oldest messages.
+   * @default 10000
+   */
+  logLength?: number;
+  /**
+   * Longest time, in ms, a pattern's log keeps an entry; also the log's
+   * expiry once nothing is published to it. At least the longest time a
+   * session may go without connecting (the Server's `timeout` plus
+   * `maxInterval`): the engine raises it to the longest `ttl` it is given.
+   * @default 60000
+   */
+  logRetention?: number;
+  /**
+   * How often, in ms, a node writes to Redis the positions of the sessions
+   * it pushed to over WebSocket (sessions without acks), one script per
+   * session bucket, instead of one write per push. A session that moves
+   * to another node within this time (its node killed, its socket
+   * reconnected elsewhere) may get again what it was pushed in that time.
+   * Takes of long-polling connects, and of acked sessions, write at once.
+   * @default 100
+   */
+  positionFlush?: number;
+  /**
+   * Where connection trouble is reported (lost, restored; once each per
+   * outage). A winston logger fits.
+   * @default the Server's logger (`EngineConfig.logger`), or else `console.warn`
+   */
+  logger?: EngineLogger;
+}
+
+export interface ResolvedOptions {
+  readonly prefix: string;
+  readonly openTimeout: number;
+  readonly commandTimeout: number;
+  readonly reconnectMaxDelay: number;
+  readonly sweepBatch: number;
+  readonly logLength: number;
+  readonly logRetention: number;
+  readonly positionFlush: number;
+  readonly logger: EngineLogger | undefined;
+}
+
+const OPTION_NAMES = new Set(['prefix', 'openTimeout', 'commandTimeout', 'reconnectMaxDelay', 'sweepBatch', 'logLength', 'logRetention', 'positionFlush', 'logger']);
+
+function checkNumber(name: string, value: unknown, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new TypeError(`RedisEngine option ${name} must be a finite number >= ${min}`);
+  }
+  return value;
+}
+
+/** Validate the options once; a bad or unknown one throws a TypeError naming it. */
+export function resolveOptions(options: RedisEngineOptions): ResolvedOptions {
+  if (options === null || typeof options !== 'object') throw new TypeError('RedisEngine options must be an object');
+  for (const key of Object.keys(options)) {
+    if (!OPTION_NAMES.has(key)) throw new TypeError(`RedisEngine: unknown option ${key}`);
+  }
+  const prefix = options.prefix ?? 'bayeux:';
+  if (typeof prefix !== 'string' || prefix === '') {
+    throw new TypeError('RedisEngine option prefix must be a non-empty string');
+  }
+  if (options.logger !== undefined && typeof options.logger?.warn !== 'function') {
+    throw new TypeError('RedisEngine option logger must have a warn(message) method');
+  }
+  return {
+    prefix,
+    openTimeout: checkNumber('openTimeout', options.openTimeout, 1) ?? 10_000,
+    commandTimeout: checkNumber('commandTimeout', options.commandTimeout, 0) ?? 5000,
+    reconnectMaxDelay: checkNumber('reconnectMaxDelay', options.reconnectMaxDelay, 1) ?? 2000,
+    sweepBatch: Math.floor(checkNumber('sweepBatch', options.sweepBatch, 1) ?? 1000),
+    logLength: Math.floor(checkNumber('logLength', options.logLength, 1) ?? 10_000),
+    logRetention: checkNumber('logRetention', options.logRetention, 1) ?? 60_000,
+    positionFlush: checkNumber('positionFlush', options.positionFlush, 1) ?? 100,
+    logger: options.logger,
+  };
+}

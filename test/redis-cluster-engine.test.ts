@@ -1,0 +1,103 @@
+/**
+ * RedisEngine on a real Redis Cluster of three primaries, started once
+ * for this file (helpers/redis-cluster.ts): the engine suite, and what
+ * several nodes do across shards. Without `redis-server` and `redis-cli`
+ * on PATH the file says loudly that it skipped.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it, type TestContext } from 'node:test';
+import { expand } from '../lib/channel.js';
+import type { EngineConfig } from '../lib/engines/engine.js';
+import { RedisEngine, type RedisEngineOptions } from '../lib/engines/redis/index.js';
+import { engineSuite, RecordingHost, sleep, waitFor } from './engine-suite.js';
+import { startRedisCluster } from './helpers/redis-cluster.js';
+import { announceRedisSkip, findRedisServer } from './helpers/redis-server.js';
+
+if (!findRedisServer()) {
+  const message = announceRedisSkip();
+  it('RedisEngine on Redis Cluster', { skip: message }, () => {});
+} else {
+  const cluster = await startRedisCluster();
+  after(() => cluster.stop());
+  let counter = 0;
+  const uniquePrefix = () => `cl-${process.pid}-${++counter}:`;
+  const fast: RedisEngineOptions = { reconnectMaxDelay: 100, commandTimeout: 3000, openTimeout: 5000, logger: { warn() {}, info() {} } };
+  const source = () => ({ cluster: { rootNodes: cluster.rootNodes } });
+
+  engineSuite({
+    name: 'RedisEngine on Redis Cluster',
+    create: async () => new RedisEngine(source(), { ...fast, prefix: uniquePrefix() }),
+  });
+
+  async function node(t: TestContext, prefix: string, config: Partial<EngineConfig> = {}) {
+    const engine = new RedisEngine(source(), { ...fast, prefix });
+    const host = new RecordingHost();
+    await engine.open(host, { maxQueue: Infinity, maxQueueBytes: Infinity, maxSubscriptions: Infinity, maxSessionDataBytes: Infinity, sweepInterval: 50, ...config });
+    t.after(() => engine.close());
+    return { engine, host };
+  }
+
+  describe('RedisEngine on Redis Cluster: several nodes', () => {
+    it('keys are spread over the three primaries', async (t) => {
+      const prefix = uniquePrefix();
+      const a = await node(t, prefix);
+      for (let i = 0; i < 40; i++) {
+        const id = await a.engine.createSession({ ack: false, ttl: 10_000 });
+        await a.engine.subscribe(id, `/spread/${i}`);
+      }
+      const { createClient } = await import('redis');
+      let withKeys = 0;
+      for (const url of cluster.urls) {
+        const client = createClient({ url });
+        client.on('error', () => {});
+        await client.connect();
+        const keys = await client.keys(`${prefix}*`);
+        await client.close();
+        if (keys.length > 0) withKeys++;
+      }
+      assert.equal(withKeys, 3);
+    });
+
+    it('handshake on A, subscribe on B, publish on C: A\'s session gets it; then it moves to B', async (t) => {
+      const prefix = uniquePrefix();
+      const a = await node(t, prefix);
+      const b = await node(t, prefix);
+      const c = await node(t, prefix);
+      const id = await a.engine.createSession({ ack: true, ttl: 10_000 });
+      await a.engine.touch(id, 10_000);
+      assert.equal(await b.engine.subscribe(id, '/x/**'), true);
+      await sleep(50);
+      assert.equal(await c.engine.publish(expand('/x/y'), '"1"'), 1);
+      await waitFor(() => a.host.woken().has(id), 'A woken', 3000);
+      const first = await a.engine.take(id);
+      assert.deepEqual(first?.messages, ['"1"']);
+      await c.engine.publish(expand('/x/z'), '"2"');
+      // The reply to `first` was lost; the client reconnects through B.
+      assert.equal(await b.engine.touch(id, 10_000), true);
+      const again = await b.engine.take(id, (first?.batch as number) - 1);
+      assert.deepEqual(again?.messages, ['"1"', '"2"']);
+      assert.deepEqual((await b.engine.take(id, again?.batch))?.messages, []);
+      b.host.clear();
+      assert.equal(await c.engine.deliver(id, '"3"'), true);
+      await waitFor(() => b.host.woken().has(id), 'B woken by the deliver', 3000);
+      assert.deepEqual((await b.engine.take(id))?.messages, ['"3"']);
+    });
+
+    it('each expired session is reported once across nodes', async (t) => {
+      const prefix = uniquePrefix();
+      const nodes = [await node(t, prefix, { sweepInterval: 10 }), await node(t, prefix, { sweepInterval: 13 })];
+      const ids: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        const id = await nodes[i % 2]!.engine.createSession({ ack: i % 2 === 0, ttl: 80 });
+        await nodes[(i + 1) % 2]!.engine.subscribe(id, `/e/${i % 3}`);
+        ids.push(id);
+      }
+      const all = () => nodes.flatMap((n) => n.host.expiredIds);
+      await waitFor(() => all().length >= ids.length, 'every session expired', 5000);
+      await sleep(100);
+      assert.deepEqual(all().sort(), [...ids].sort());
+      assert.deepEqual(await nodes[0]!.engine.stats(), { sessions: 0, subscriptions: 0 });
+      assert.deepEqual(await nodes[0]!.engine.subscribers('/e/0'), []);
+    });
+  });
+}
