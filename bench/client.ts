@@ -15,8 +15,8 @@ import { HttpSession, openSession, type Session, type SessionHooks } from './wir
 const SETUP_CONCURRENCY = 64;
 /** Batches tracked for completion at once; older incomplete ones are forgotten. */
 const MAX_TRACKED_BATCHES = 2000;
-/** Messages in one batch. */
-const BATCH = 10;
+/** Messages in one batch, unless the setup says otherwise. */
+let BATCH = 10;
 
 if (!process.send) {
   console.error('client.js is started by bench/run.js over IPC');
@@ -52,7 +52,7 @@ const hooks: SessionHooks = {
     const n = (perBatch.get(seq) ?? 0) + 1;
     if (n >= expectedPerBatch && expectedPerBatch > 0) {
       perBatch.delete(seq);
-      send({ type: 'done', seq });
+      send({ type: 'done', seq, at: receivedUs });
     } else {
       perBatch.set(seq, n);
     }
@@ -80,6 +80,7 @@ async function subscriber(setup: ClientSetup, agent: Agent | undefined): Promise
 
 async function setUp(setup: ClientSetup): Promise<void> {
   setTimeout(() => process.exit(0), setup.lifetimeMs).unref();
+  if (setup.batch !== undefined) BATCH = setup.batch;
   const agent = setup.transport === 'long-polling' ? HttpSession.agent() : undefined;
   const deadline = Date.now() + setup.setupTimeoutMs;
   let next = 0;
@@ -136,6 +137,12 @@ process.on('message', (message: ToClient) => {
         errors,
         resubscribes,
       });
+      return;
+    }
+    case 'status': {
+      let connecting = 0;
+      for (const s of sessions) if (s.connecting) connecting++;
+      send({ type: 'status', sessions: sessions.length, connecting, errors });
       return;
     }
     case 'exit':

@@ -3,7 +3,8 @@
  * the latency histogram, and the marker keys a published message carries.
  */
 
-export type ServerKind = 'bayeux' | 'faye';
+/** bayeux-http: express-bayeux as a bare `http.createServer` handler, no Express: a diagnostic, to see what Express costs. */
+export type ServerKind = 'bayeux' | 'faye' | 'bayeux-http';
 export type TransportKind = 'websocket' | 'long-polling';
 
 /** The one channel every subscriber listens on. */
@@ -103,13 +104,22 @@ export function quantile(h: HistogramData, q: number): number {
 // ---------------------------------------------------------------- IPC
 
 /** parent → server child */
-export type ToServer = { type: 'cpu'; id: number } | { type: 'heap'; id: number } | { type: 'exit' };
+export type ToServer =
+  | { type: 'cpu'; id: number }
+  | { type: 'heap'; id: number }
+  /** Write a heap snapshot (after a full GC) to `file`. */
+  | { type: 'snapshot'; id: number; file: string }
+  /** Start the CPU profiler, or stop it and write the profile to `file`. */
+  | { type: 'profile'; id: number; action: 'start' | 'stop'; file: string }
+  | { type: 'exit' };
 /** server child → parent */
 export type FromServer =
   | { type: 'ready'; port: number; path: string }
   /** `at`: when the server read its CPU time (µs, {@link nowUs}); its event loop may answer late. */
   | { type: 'cpu'; id: number; user: number; system: number; at: number }
-  | { type: 'heap'; id: number; heapUsed: number; rss: number; external: number };
+  | { type: 'heap'; id: number; heapUsed: number; rss: number; external: number }
+  | { type: 'snapshot'; id: number; file: string }
+  | { type: 'profile'; id: number };
 
 export interface ClientSetup {
   type: 'setup';
@@ -118,6 +128,8 @@ export interface ClientSetup {
   port: number;
   path: string;
   subscribers: number;
+  /** Messages per published batch (default 10): a batch is done when every subscriber has this many. */
+  batch?: number;
   /** How long setup may take, ms. */
   setupTimeoutMs: number;
   /** The process exits on its own this long after setup, ms, whatever happens. */
@@ -132,12 +144,16 @@ export type ToClient =
   /** End the time window; batches after `toSeq` are not recorded. */
   | { type: 'stop'; toSeq: number }
   | { type: 'report' }
+  /** How many subscribers have a `/meta/connect` in flight. */
+  | { type: 'status' }
   | { type: 'exit' };
 
 /** load-client child → parent */
 export type FromClient =
   | { type: 'ready'; subscribers: number; failed: number }
-  | { type: 'done'; seq: number }
+  /** Every subscriber of this process has all of batch `seq`; `at`: when the last of it arrived (µs, {@link nowUs}). */
+  | { type: 'done'; seq: number; at: number }
+  | { type: 'status'; sessions: number; connecting: number; errors: number }
   | {
       type: 'report';
       /** Deliveries of batches fromSeq..toSeq (whenever they arrived). */

@@ -45,9 +45,11 @@ export class ServerProcess {
     });
   }
 
-  static async start(kind: ServerKind, profileDir?: string): Promise<ServerProcess> {
+  /** `profileDir`: run with --cpu-prof, the profile written there on exit, named `<kind>-<tag>-<time>`. */
+  static async start(kind: ServerKind, profileDir?: string, tag = ''): Promise<ServerProcess> {
     const execArgv = ['--expose-gc'];
-    if (profileDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${kind}-${Date.now()}.cpuprofile`);
+    const name = `${kind}${tag ? '-' + tag : ''}-${Date.now()}.cpuprofile`;
+    if (profileDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}`);
     const child = fork(here('./server.js'), [kind], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const ready = new Promise<{ port: number; path: string }>((resolve, reject) => {
       child.on('message', (m: FromServer) => {
@@ -64,11 +66,28 @@ export class ServerProcess {
     }
   }
 
-  #ask(type: 'cpu' | 'heap'): Promise<FromServer> {
+  #ask(type: 'cpu' | 'heap' | 'snapshot' | 'start' | 'stop', file = ''): Promise<FromServer> {
     const id = ++this.#nextId;
     const reply = new Promise<FromServer>((resolve) => this.#waiters.set(id, resolve));
-    this.#child.send({ type, id } satisfies ToServer);
-    return timeout(reply, 30_000, `server ${type}`);
+    const message: ToServer =
+      type === 'snapshot' ? { type, id, file } : type === 'start' || type === 'stop' ? { type: 'profile', id, action: type, file } : { type, id };
+    this.#child.send(message);
+    return timeout(reply, type === 'snapshot' ? 300_000 : 30_000, `server ${type}`);
+  }
+
+  /** Start the server's CPU profiler (a window of its own, unlike --cpu-prof's whole life). */
+  async profileStart(): Promise<void> {
+    await this.#ask('start');
+  }
+
+  /** Stop the CPU profiler and write the profile to `file`. */
+  async profileStop(file: string): Promise<void> {
+    await this.#ask('stop', file);
+  }
+
+  /** Write a heap snapshot of the server to `file` (slow: seconds per 100 MB of heap). */
+  async snapshot(file: string): Promise<void> {
+    await this.#ask('snapshot', file);
   }
 
   /** User + system CPU time of the server process so far (µs), and when it was read (µs, nowUs()). */
@@ -94,6 +113,7 @@ export class ServerProcess {
 }
 
 export type ClientReport = Extract<FromClient, { type: 'report' }>;
+type ClientStatus = Extract<FromClient, { type: 'status' }>;
 
 /** Load-client processes, the subscribers spread evenly over them. */
 export class LoadClients {
@@ -101,6 +121,7 @@ export class LoadClients {
   readonly subscribers: number;
   readonly failed: number;
   #reports: Array<(r: ClientReport) => void> = [];
+  #statuses: Array<(r: ClientStatus) => void> = [];
 
   private constructor(children: ChildProcess[], subscribers: number, failed: number) {
     this.#children = children;
@@ -109,6 +130,7 @@ export class LoadClients {
     for (const child of children) {
       child.on('message', (m: FromClient) => {
         if (m.type === 'report') this.#reports.shift()?.(m);
+        else if (m.type === 'status') this.#statuses.shift()?.(m);
       });
     }
   }
@@ -120,7 +142,7 @@ export class LoadClients {
   static async start(
     processes: number,
     setup: Omit<ClientSetup, 'type' | 'subscribers'> & { subscribers: number },
-    onDone: (seq: number) => void,
+    onDone: (seq: number, at: number) => void,
   ): Promise<LoadClients> {
     const n = Math.max(1, Math.min(processes, setup.subscribers));
     const children: ChildProcess[] = [];
@@ -130,7 +152,7 @@ export class LoadClients {
       const child = fork(here('./client.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       children.push(child);
       child.on('message', (m: FromClient) => {
-        if (m.type === 'done') onDone(m.seq);
+        if (m.type === 'done') onDone(m.seq, m.at);
       });
       readies.push(
         new Promise((resolve, reject) => {
@@ -166,6 +188,18 @@ export class LoadClients {
     const reports = this.#children.map(() => new Promise<ClientReport>((resolve) => this.#reports.push(resolve)));
     for (const child of this.#children) child.send({ type: 'report' } satisfies ToClient);
     return timeout(Promise.all(reports), 15_000, 'load client reports');
+  }
+
+  /** Sessions, and how many have a `/meta/connect` in flight, summed over the processes. */
+  async status(): Promise<{ sessions: number; connecting: number; errors: number }> {
+    const replies = this.#children.map(() => new Promise<ClientStatus>((resolve) => this.#statuses.push(resolve)));
+    for (const child of this.#children) child.send({ type: 'status' } satisfies ToClient);
+    const all = await timeout(Promise.all(replies), 15_000, 'load client status');
+    return {
+      sessions: all.reduce((a, s) => a + s.sessions, 0),
+      connecting: all.reduce((a, s) => a + s.connecting, 0),
+      errors: all.reduce((a, s) => a + s.errors, 0),
+    };
   }
 
   async exit(): Promise<void> {

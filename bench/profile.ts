@@ -2,7 +2,9 @@
  * Summarize a `--cpu-prof` profile: self time by function, overall and for
  * this package's own code (dist/lib), and by package/area.
  *
- *   node dist/bench/profile.js bench/results/profiles/<file>.cpuprofile [top]
+ *   node dist/bench/profile.js bench/results/profiles/<file>.cpuprofile [top] [units]
+ *
+ * units: what the window did (e.g. deliveries), to show CPU µs per unit.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -38,7 +40,8 @@ function where(url: string, line: number): string {
   return short ? `${short}:${line + 1}` : '';
 }
 
-export function summarizeProfile(file: string, top = 25): string {
+/** `units` (e.g. the deliveries in the profiled window): also show each line as µs of CPU per unit. */
+export function summarizeProfile(file: string, top = 25, units = 0): string {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map<number, ProfileNode>();
   for (const node of profile.nodes) byId.set(node.id, node);
@@ -65,9 +68,11 @@ export function summarizeProfile(file: string, top = 25): string {
     areas.set(a, (areas.get(a) ?? 0) + us);
   }
   const busy = total - (areas.get('(idle)') ?? 0);
-  const pct = (us: number, of = busy): string => ((100 * us) / of).toFixed(1).padStart(5) + '%';
+  const pct = (us: number, of = busy): string =>
+    ((100 * us) / of).toFixed(1).padStart(5) + '%' + (units > 0 ? ` ${(us / units).toFixed(3).padStart(8)} µs/unit` : '');
   const out: string[] = [];
-  out.push(`sampled ${(total / 1e6).toFixed(2)} s, busy (not idle) ${(busy / 1e6).toFixed(2)} s; percentages are of busy time`);
+  out.push(`sampled ${(total / 1e6).toFixed(2)} s, busy (not idle) ${(busy / 1e6).toFixed(2)} s; percentages are of busy time` +
+    (units > 0 ? `; ${(busy / units).toFixed(3)} µs busy per unit (${units} units)` : ''));
   out.push('\nself time by area:');
   for (const [a, us] of [...areas].filter(([a]) => a !== '(idle)').sort((x, y) => y[1] - x[1]).slice(0, 15)) {
     out.push(`  ${pct(us)}  ${a}`);
@@ -86,5 +91,5 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     console.error('usage: profile.js <file.cpuprofile> [top]');
     process.exit(2);
   }
-  console.log(summarizeProfile(file, Number(process.argv[3] ?? 25)));
+  console.log(summarizeProfile(file, Number(process.argv[3] ?? 25), Number(process.argv[4] ?? 0)));
 }

@@ -38,12 +38,12 @@ export class Publisher {
     return publisher;
   }
 
-  /** Send one batch of BATCH messages; returns its sequence number. */
-  batch(): number {
+  /** Send one batch of `size` (default BATCH) messages in one request or frame; returns its sequence number. */
+  batch(size = BATCH): number {
     const seq = ++this.#seq;
     const clientId = this.#session.clientId;
     const messages: WireMessage[] = [];
-    for (let i = 0; i < BATCH; i++) {
+    for (let i = 0; i < size; i++) {
       // _bs and _bt first, in this order: the load clients scan for them.
       messages.push({
         channel: CHANNEL,

@@ -19,10 +19,26 @@
  * KiB per subscriber (heapUsed after GC with subscribers, minus before),
  * and ratios to Faye. Numbers go to bench/results/latest.json.
  *
+ * Then the long-polling scenarios of issue 10 (bench/scenarios.ts): a
+ * burst of 200 messages to 500 and 2,000 subscribers, and 10,000 held
+ * connects (heap per held connect, one publish to all), medians of three
+ * interleaved rounds; and, on request, heap per WebSocket subscriber.
+ *
  * Options (flag or environment variable):
+ *   --scenarios=fanout,burst,held   BENCH_SCENARIOS (also: wsheap)
+ *   --burst-sizes=500,2000   BENCH_BURST_SIZES
+ *   --held=10000             BENCH_HELD      held connects
+ *   --held-clients=2         BENCH_HELD_CLIENTS load-client processes for them
+ *   --ws-size=2000           BENCH_WS_SIZE   WebSocket subscribers (wsheap)
+ *   --rounds=3               BENCH_ROUNDS    rounds of burst/held/wsheap
+ *   --snapshots=DIR          BENCH_SNAPSHOTS heap snapshots without/with subscribers, first round
+ *                                            (compare: node dist/bench/heapsnapshot.js a b N)
+ *   --profile-dir=DIR        with --profile and a burst/held scenario: one round, a CPU profile
+ *                                            of each server's measured burst or broadcast only,
+ *                                            written here (default /tmp/bench-profiles)
  *   --sizes=500,2000         BENCH_SIZES
  *   --transports=websocket,long-polling   BENCH_TRANSPORTS
- *   --servers=bayeux,faye    BENCH_SERVERS
+ *   --servers=bayeux,faye    BENCH_SERVERS   (also bayeux-http: no Express in front, a diagnostic)
  *   --modes=max,rate         BENCH_MODES
  *   --seconds=8              BENCH_SECONDS   measured window per mode
  *   --warmup=2               BENCH_WARMUP    seconds before each window
@@ -35,27 +51,19 @@
  *   --profile                BENCH_PROFILE=1 express-bayeux only, with --cpu-prof
  *                                            (default websocket, S=2000, max mode)
  */
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import {
   mergeHistograms, numberOption as number, option, quantile, runMain, sleep,
   type HistogramData, type ServerKind, type TransportKind,
 } from './common.js';
+import { CONTENDED_CORES, backgroundLoad, fmt, label, machineBusy, ratio, waitForQuiet } from './machine.js';
 import { LoadClients, ServerProcess, type ClientReport } from './procs.js';
 import { summarizeProfile } from './profile.js';
 import { BATCH, Publisher } from './publisher.js';
+import { printSummaries, runScenario, type Measured, type ScenarioConfig, type ScenarioName, type Summary } from './scenarios.js';
 
-/** Cores of other work on the machine above which a measurement is marked contended. */
-const QUIET_CORES = 0.3;
-/** How long to wait for other work to finish before each server is set up. */
-const QUIET_WAIT_MS = 60_000;
-/**
- * Cores busy in a window beyond the benchmark's own processes above which
- * the window is marked contended. Some of it is the kernel's loopback work
- * on the benchmark's behalf (softirq), so the bar is higher than QUIET_CORES.
- */
-const CONTENDED_CORES = 0.5;
 /** A batch not received by everyone this long after it was sent no longer holds the window. */
 const STALL_MS = 3000;
 /** The whole run may not take longer than this. */
@@ -102,7 +110,7 @@ function readConfig(): Config {
   return {
     sizes,
     transports: list('transports', ['websocket', 'long-polling'] as const, profile ? ['websocket'] : ['websocket', 'long-polling']),
-    servers: profile ? ['bayeux'] : list('servers', ['bayeux', 'faye'] as const, ['bayeux', 'faye']),
+    servers: profile ? ['bayeux'] : list('servers', ['bayeux', 'faye', 'bayeux-http'] as const, ['bayeux', 'faye']),
     modes: list('modes', ['max', 'rate'] as const, profile ? ['max'] : ['max', 'rate']),
     seconds: number('seconds', 8, 1, 600),
     warmup: number('warmup', 2, 0, 60),
@@ -295,47 +303,6 @@ function drive(rig: Rig, size: number, mode: Mode, config: Config, rate: number)
   };
 }
 
-/**
- * Busy CPU time of the whole machine so far, in seconds (all cores). From
- * /proc/stat where there is one, since it also counts softirq time (the
- * kernel's share of loopback TCP) and steal; os.cpus() elsewhere.
- */
-function machineBusy(): number {
-  try {
-    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
-    const f = line.trim().split(/\s+/).slice(1).map(Number);
-    // user nice system idle iowait irq softirq steal
-    const busy = (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0);
-    if (f.length >= 8 && Number.isFinite(busy)) return busy / CLOCK_TICKS;
-  } catch {
-    // not Linux
-  }
-  let ms = 0;
-  for (const cpu of os.cpus()) ms += cpu.times.user + cpu.times.nice + cpu.times.sys + cpu.times.irq;
-  return ms / 1000;
-}
-
-/** USER_HZ: /proc/stat counts in these per second. 100 on every Linux Node supports. */
-const CLOCK_TICKS = 100;
-
-/** Cores busy over `ms` while the benchmark itself is idle. */
-async function backgroundLoad(ms = 1000): Promise<number> {
-  const m0 = machineBusy();
-  const t0 = performance.now();
-  await sleep(ms);
-  return (machineBusy() - m0) / ((performance.now() - t0) / 1000);
-}
-
-/** Other work on the machine skews everything: wait (bounded) for it to calm down before setting up a server. */
-async function waitForQuiet(): Promise<number> {
-  let load = await backgroundLoad(500);
-  for (let waited = 0; load > QUIET_CORES && waited < QUIET_WAIT_MS; waited += 1000) {
-    if (waited === 0) console.log(`  waiting for other work to finish (${fmt(load, 2)} cores busy)...`);
-    load = await backgroundLoad(1000);
-  }
-  return load;
-}
-
 async function measure(rig: Rig, size: number, mode: Mode, config: Config, rate: number): Promise<WindowResult> {
   const driver = drive(rig, size, mode, config, rate);
   await sleep(config.warmup * 1000);
@@ -456,15 +423,6 @@ async function cell(size: number, transport: TransportKind, order: ServerKind[],
 
 // ---------------------------------------------------------------- output
 
-function label(kind: ServerKind): string {
-  return kind === 'bayeux' ? 'express-bayeux' : 'faye 1.4';
-}
-
-function fmt(n: number | undefined, digits: number): string {
-  if (n === undefined || !Number.isFinite(n)) return '-';
-  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
 interface Column {
   title: string;
   value: (r: Result) => number | undefined;
@@ -491,10 +449,6 @@ interface Ratios {
   cpuPer100k?: number;
   heapPerSub?: number;
   targets: Record<string, boolean>;
-}
-
-function ratio(a: number | undefined, b: number | undefined): number | undefined {
-  return a !== undefined && b !== undefined && b > 0 && Number.isFinite(a / b) ? a / b : undefined;
 }
 
 function ratiosFor(rows: Result[]): Ratios | undefined {
@@ -561,11 +515,8 @@ function printTable(results: Result[][], ratios: Array<Ratios | undefined>): voi
 
 // ---------------------------------------------------------------- main
 
-async function main(): Promise<void> {
-  const config = readConfig();
+async function fanout(config: Config): Promise<void> {
   const started = Date.now();
-  const resultsDir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
-  mkdirSync(resultsDir, { recursive: true });
   const profileDir = config.profile ? resultsDir + 'profiles' : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
 
@@ -618,6 +569,85 @@ async function main(): Promise<void> {
       console.log(`\nprofile ${profileDir}/${latest}`);
       console.log(summarizeProfile(`${profileDir}/${latest}`, 25));
     }
+  }
+}
+
+
+type Scenario = 'fanout' | ScenarioName;
+
+const resultsDir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+
+async function main(): Promise<void> {
+  const profiling = option('profile') !== undefined && option('profile') !== '0';
+  const scenarios = list<Scenario>('scenarios', ['fanout', 'burst', 'held', 'wsheap'], profiling ? ['fanout'] : ['fanout', 'burst', 'held']);
+  mkdirSync(resultsDir, { recursive: true });
+  const config = readConfig();
+  if (scenarios.includes('fanout')) await fanout(config);
+  const wanted = scenarios.filter((s): s is ScenarioName => s !== 'fanout');
+  if (wanted.length === 0) return;
+
+  const profileDir = config.profile ? (option('profile-dir') ?? '/tmp/bench-profiles') : undefined;
+  // Profiling the scenarios compares both servers' profiles unless --servers says otherwise.
+  if (profileDir) config.servers = list('servers', ['bayeux', 'faye', 'bayeux-http'] as const, ['bayeux', 'faye']);
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+  const snapshotDir = option('snapshots');
+  if (snapshotDir) mkdirSync(snapshotDir, { recursive: true });
+  const sc: ScenarioConfig = {
+    servers: config.servers,
+    burstSizes: (option('burst-sizes') ?? '500,2000').split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0 && n <= 20_000),
+    held: number('held', 10_000, 1, 20_000),
+    rounds: profileDir ? 1 : number('rounds', 3, 1, 9),
+    clients: config.clients,
+    heldClients: number('held-clients', 2, 1, 16),
+    payload: config.payload,
+    ...(profileDir ? { profileDir } : {}),
+    ...(snapshotDir ? { snapshotDir } : {}),
+  };
+  checkFileLimit(sc);
+  const started = Date.now();
+  const summaries: Summary[] = [];
+  const runs: Measured[] = [];
+  for (const scenario of wanted) {
+    for (const size of scenario === 'burst' ? sc.burstSizes : scenario === 'held' ? [sc.held] : [number('ws-size', 2000, 1, 20_000)]) {
+      const r = await runScenario(scenario, size, sc);
+      summaries.push(r.summary);
+      runs.push(...r.runs);
+    }
+  }
+  printSummaries(summaries);
+  const out = {
+    date: new Date().toISOString(), node: process.version, cpus: os.cpus().length,
+    seconds: (Date.now() - started) / 1000, config: sc, summaries, runs,
+  };
+  const file = resultsDir + `scenarios-${out.date.replace(/[:.]/g, '-')}${profileDir ? '-profile' : ''}.json`;
+  writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+  if (!profileDir) writeFileSync(resultsDir + 'scenarios-latest.json', JSON.stringify(out, null, 2) + '\n');
+  console.log(`wrote ${file}`);
+  if (profileDir) {
+    const fresh = (f: string): boolean => statSync(`${profileDir}/${f}`).mtimeMs >= started;
+    for (const f of readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile') && fresh(f)).sort()) {
+      console.log(`\nprofile ${profileDir}/${f}`);
+      console.log(summarizeProfile(`${profileDir}/${f}`, 25));
+    }
+  }
+}
+
+/**
+ * Each held connect is a socket in the server and one in a load client:
+ * say so up front when the file-descriptor limit (inherited by the
+ * children) cannot hold them.
+ */
+function checkFileLimit(sc: ScenarioConfig): void {
+  let limit = NaN;
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    limit = Number(line?.split(/\s+/)[3]);
+  } catch {
+    // not Linux
+  }
+  const need = Math.max(sc.held, ...sc.burstSizes) + 500;
+  if (Number.isFinite(limit) && limit < need) {
+    console.log(`warning: open-file limit ${limit} < ${need}: raise it (ulimit -n ${need * 2}) or some connects will fail`);
   }
 }
 

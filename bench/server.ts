@@ -8,6 +8,9 @@
  */
 import { createServer, type Server as HttpServer } from 'node:http';
 import { createRequire } from 'node:module';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { writeHeapSnapshot } from 'node:v8';
 import express from 'express';
 import { bayeux } from '../lib/index.js';
 import { nowUs, type FromServer, type ServerKind, type ToServer } from './common.js';
@@ -20,8 +23,8 @@ interface FayeModule {
 }
 
 const kind = process.argv[2] as ServerKind;
-if (kind !== 'bayeux' && kind !== 'faye') {
-  console.error('usage: server.js bayeux|faye');
+if (kind !== 'bayeux' && kind !== 'faye' && kind !== 'bayeux-http') {
+  console.error('usage: server.js bayeux|faye|bayeux-http');
   process.exit(2);
 }
 if (!process.send) {
@@ -42,6 +45,16 @@ function start(): { http: HttpServer; path: string } {
     cometd.attach(http, { path: '/cometd' });
     return { http, path: '/cometd' };
   }
+  if (kind === 'bayeux-http') {
+    // The middleware as a bare http handler (it serves any path when not mounted).
+    const cometd = bayeux({ timeout: 30_000, logLevel: 'error' });
+    const http = createServer((req, res) => void cometd(req, res, () => {
+      res.statusCode = 404;
+      res.end();
+    }));
+    cometd.attach(http, { path: '/cometd' });
+    return { http, path: '/cometd' };
+  }
   const require = createRequire(import.meta.url);
   const faye = require('faye') as FayeModule;
   const adapter = new faye.NodeAdapter({ mount: '/faye', timeout: 30 });
@@ -56,6 +69,27 @@ http.listen(0, '127.0.0.1', () => {
   const port = typeof address === 'object' && address ? address.port : 0;
   send({ type: 'ready', port, path });
 });
+
+/** The CPU profiler, for one measured window at a time. */
+const inspector = new Session();
+function post<T>(method: string, params?: object): Promise<T> {
+  return new Promise((resolve, reject) =>
+    inspector.post(method, params, (err, result) => (err ? reject(err) : resolve(result as T))),
+  );
+}
+
+async function profile(action: 'start' | 'stop', file: string): Promise<void> {
+  if (action === 'start') {
+    inspector.connect();
+    await post('Profiler.enable');
+    await post('Profiler.setSamplingInterval', { interval: 250 });
+    await post('Profiler.start');
+    return;
+  }
+  const { profile } = await post<{ profile: object }>('Profiler.stop');
+  writeFileSync(file, JSON.stringify(profile));
+  inspector.disconnect();
+}
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -74,6 +108,22 @@ process.on('message', (message: ToServer) => {
       send({ type: 'heap', id: message.id, heapUsed: gc ? m.heapUsed : NaN, rss: m.rss, external: m.external });
       return;
     }
+    case 'snapshot': {
+      gc?.();
+      gc?.();
+      const file = writeHeapSnapshot(message.file);
+      send({ type: 'snapshot', id: message.id, file });
+      return;
+    }
+    case 'profile':
+      profile(message.action, message.file).then(
+        () => send({ type: 'profile', id: message.id }),
+        (err: Error) => {
+          console.error(`profiler: ${err.message}`);
+          send({ type: 'profile', id: message.id });
+        },
+      );
+      return;
     case 'exit':
       // process.exit lets --cpu-prof write its profile.
       process.exit(0);

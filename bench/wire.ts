@@ -88,6 +88,8 @@ export abstract class Session {
   clientId: string | undefined;
   protected readonly hooks: SessionHooks;
   protected stopped = false;
+  /** A `/meta/connect` of this session's loop is in flight (held by the server, or on its way). */
+  connecting = false;
   #nextId = 0;
   #subscriptions: string[] = [];
 
@@ -134,14 +136,17 @@ export abstract class Session {
     while (!this.stopped) {
       let reply: WireMessage;
       try {
+        this.connecting = true;
         reply = await this.request({ channel: '/meta/connect', clientId: this.clientId, connectionType: this.connectionType });
       } catch (err) {
+        this.connecting = false;
         if (this.stopped) return;
         this.hooks.error(`connect: ${(err as Error).message}`);
         if (++failures > MAX_REHANDSHAKES) return;
         await sleep(100);
         continue;
       }
+      this.connecting = false;
       if (reply.successful) {
         failures = 0;
         continue;
@@ -291,7 +296,14 @@ export class HttpSession extends Session {
     this.#agent = agent;
   }
 
-  /** An agent for many sessions: one socket per request in flight, reused. */
+  /**
+   * An agent for many sessions: one socket per request in flight, reused.
+   * The agent ignores the server's `Keep-Alive: timeout=5` hint (it has no
+   * timeout of its own), so a publish after more than 5 s of quiet can reuse
+   * a socket the server is closing: #post sends such a request again. An
+   * agent timeout is no cure: a reused socket keeps the idle timeout and
+   * held connects then time out on the client.
+   */
   static agent(): Agent {
     return new Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 100_000 });
   }
@@ -304,9 +316,21 @@ export class HttpSession extends Session {
     return ['long-polling'];
   }
 
-  /** POST a JSON array of messages; resolves to the response text. */
+  /**
+   * POST a JSON array of messages; resolves to the response text. A request
+   * on a reused keep-alive socket that the server closed as idle meanwhile
+   * (ECONNRESET, "socket hang up") never reached it: sent once more, on a
+   * new socket, as Node's documentation advises.
+   */
   #post(messages: WireMessage[]): Promise<string> {
     const body = JSON.stringify(messages);
+    return this.#send(body).catch((err: Error & { code?: string; reusedSocket?: boolean }) => {
+      if (err.reusedSocket && err.code === 'ECONNRESET') return this.#send(body);
+      throw err;
+    });
+  }
+
+  #send(body: string): Promise<string> {
     return new Promise((resolve, reject) => {
       const req = request(
         {
@@ -330,7 +354,10 @@ export class HttpSession extends Session {
         },
       );
       req.on('timeout', () => req.destroy(new Error('request timed out')));
-      req.on('error', reject);
+      req.on('error', (err: Error & { reusedSocket?: boolean }) => {
+        err.reusedSocket = req.reusedSocket;
+        reject(err);
+      });
       req.end(body);
     });
   }
