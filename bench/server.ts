@@ -40,6 +40,13 @@ function start(): { http: HttpServer; path: string } {
   if (kind === 'bayeux') {
     const app = express();
     const cometd = bayeux({ timeout: 30_000, logLevel: 'error' });
+    if (process.env['BENCH_OPS'] === '1') {
+      // What an operator turns on: metrics scraped every second and the admin page's observers.
+      const metrics = cometd.metrics();
+      app.get('/metrics', metrics);
+      app.use('/admin', cometd.admin());
+      setInterval(() => void metrics.registry.metrics(), 1000).unref();
+    }
     app.use('/cometd', cometd);
     const http = createServer(app);
     cometd.attach(http, { path: '/cometd' });
