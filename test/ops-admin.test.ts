@@ -6,21 +6,21 @@
  * debugging); with UPDATE_SCREENSHOT=1 it replaces docs/admin.png.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { NextFunction, Request, Response } from 'express';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { createAdminHandler, type AdminSnapshot } from '../lib/ops/index.js';
 import { ChannelTable } from '../lib/ops/admin-data.js';
 import { get, startServer, type TestServer } from './helpers/http-server.js';
 import { testClients } from './helpers/clients.js';
+import { CHROMIUM, launchChromium } from './helpers/browser.js';
 
 const { client, cleanup } = testClients();
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const TOKEN = 'Bearer let-me-in';
 
@@ -118,11 +118,7 @@ if (!CHROMIUM) {
 describe('admin page in a browser', { skip: !CHROMIUM && 'chromium not installed' }, () => {
   let browser: Browser;
   before(async () => {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

@@ -73,7 +73,8 @@ export async function get(url: string, timeoutMs = 10_000, headers: Record<strin
   return read(await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) }));
 }
 
-async function read(res: Response): Promise<RawResponse> {
+/** Read a fetch Response whole: status, headers, text, and the JSON if it is JSON. */
+export async function read(res: Response): Promise<RawResponse> {
   const text = await res.text();
   let json: unknown;
   try {
