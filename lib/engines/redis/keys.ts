@@ -62,17 +62,34 @@ export class Keys {
   }
 }
 
-/** Compare two stream ids (`<ms>-<seq>`): negative, zero or positive. */
+/**
+ * Compare two stream ids (`<ms>-<seq>`, a missing seq counting as 0):
+ * negative, zero or positive. It runs once per session for every message a
+ * node fans out, so it compares in place, without slicing the strings.
+ */
 export function compareIds(a: string, b: string): number {
   if (a === b) return 0;
   const da = a.indexOf('-');
   const db = b.indexOf('-');
-  const ma = da < 0 ? a : a.slice(0, da);
-  const mb = db < 0 ? b : b.slice(0, db);
-  if (ma.length !== mb.length) return ma.length - mb.length;
-  if (ma !== mb) return ma < mb ? -1 : 1;
-  const sa = da < 0 ? '0' : a.slice(da + 1);
-  const sb = db < 0 ? '0' : b.slice(db + 1);
-  if (sa.length !== sb.length) return sa.length - sb.length;
-  return sa < sb ? -1 : sa > sb ? 1 : 0;
+  const ma = da < 0 ? a.length : da;
+  const mb = db < 0 ? b.length : db;
+  if (ma !== mb) return ma - mb;
+  const ms = compareDigits(a, 0, b, 0, ma);
+  if (ms !== 0) return ms;
+  const sa = da < 0 ? 0 : a.length - da - 1;
+  const sb = db < 0 ? 0 : b.length - db - 1;
+  // A missing seq is 0: shorter digit strings are smaller (ids have no leading zeros).
+  if (sa === 0 && sb === 0) return 0;
+  if (sa === 0) return b.charCodeAt(db + 1) === 48 /* '0' */ && sb === 1 ? 0 : -1;
+  if (sb === 0) return a.charCodeAt(da + 1) === 48 && sa === 1 ? 0 : 1;
+  if (sa !== sb) return sa - sb;
+  return compareDigits(a, da + 1, b, db + 1, sa);
+}
+
+function compareDigits(a: string, i: number, b: string, j: number, n: number): number {
+  for (let k = 0; k < n; k++) {
+    const d = a.charCodeAt(i + k) - b.charCodeAt(j + k);
+    if (d !== 0) return d;
+  }
+  return 0;
 }

@@ -1,0 +1,14 @@
+/** Stream-id order, as the Redis engine's fan-out compares positions. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { compareIds } from '../lib/engines/redis/keys.js';
+
+test('compareIds orders stream ids numerically, a missing seq counting as 0', () => {
+  const sorted = ['0-0', '0-1', '1-0', '1-1', '1-2', '1-10', '2-0', '10-0', '10-5', '999-999', '1700000000000-0', '1700000000000-1', '1700000000000-12', '1700000000001-0'];
+  const shuffled = [...sorted].reverse();
+  assert.deepEqual(shuffled.sort(compareIds), sorted);
+  assert.equal(compareIds('1', '1-0'), 0);
+  assert.ok(compareIds('1', '1-1') < 0);
+  assert.ok(compareIds('2', '1-5') > 0);
+  assert.equal(compareIds('17-3', '17-3'), 0);
+});
