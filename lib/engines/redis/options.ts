@@ -1,18 +1,15 @@
 /** RedisEngine's options: types, defaults, validation. */
 import type { EngineLogger } from '../engine.js';
 
-/**
- * The parts of a node-redis (`redis` v5) client the engine uses. A client
- * from `createClient()` fits.
- */
-export interface RedisClientLike {
+/** A Pub/Sub message listener, as node-redis calls it. */
+type PubSubListener = (message: string, channel: string) => unknown;
+
+/** What the engine uses of both a node-redis v5 client and a cluster client. */
+interface RedisConnectionLike {
   readonly isOpen: boolean;
-  readonly isReady: boolean;
   connect(): Promise<unknown>;
-  sendCommand(args: readonly string[], options?: { timeout?: number }): Promise<unknown>;
-  duplicate(): RedisClientLike;
-  subscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void>;
-  sSubscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void>;
+  subscribe(channel: string, listener: PubSubListener): Promise<void>;
+  sSubscribe(channel: string, listener: PubSubListener): Promise<void>;
   sUnsubscribe(channel: string): Promise<void>;
   /** Used for `error` and `ready`. */
   on(event: string, listener: (err: Error) => void): unknown;
@@ -21,18 +18,19 @@ export interface RedisClientLike {
   destroy(): void;
 }
 
+/**
+ * The parts of a node-redis (`redis` v5) client the engine uses. A client
+ * from `createClient()` fits.
+ */
+export interface RedisClientLike extends RedisConnectionLike {
+  readonly isReady: boolean;
+  sendCommand(args: readonly string[], options?: { timeout?: number }): Promise<unknown>;
+  duplicate(): RedisClientLike;
+}
+
 /** The parts of a node-redis v5 cluster client (`createCluster()`) the engine uses. */
-export interface RedisClusterLike {
-  readonly isOpen: boolean;
-  connect(): Promise<unknown>;
+export interface RedisClusterLike extends RedisConnectionLike {
   sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: readonly string[]): Promise<unknown>;
-  subscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void>;
-  sSubscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void>;
-  sUnsubscribe(channel: string): Promise<void>;
-  on(event: string, listener: (err: Error) => void): unknown;
-  off(event: string, listener: (err: Error) => void): unknown;
-  close(): Promise<void>;
-  destroy(): void;
 }
 
 /** Where the engine finds Redis: a URL, a client you made, or a Redis Cluster. */
