@@ -45,6 +45,31 @@ export function parse<T extends Options>(args: string[], options: T): ReturnType
   }
 }
 
+/** What `sub` and `pub` share on their command line. */
+export interface ClientCommand {
+  positionals: string[];
+  transports: TransportName[] | undefined;
+  /** ms to wait for the first connection. */
+  timeout: number;
+}
+
+/**
+ * Parse a client command (`--transport`, `--timeout`, `--help`). With
+ * `--help`, prints `usage` and returns undefined: the command exits 0.
+ */
+export function clientCommand(args: string[], usage: string, io: CliIo): ClientCommand | undefined {
+  const { values, positionals } = parse(args, {
+    transport: { type: 'string' },
+    timeout: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    io.stdout.write(usage);
+    return undefined;
+  }
+  return { positionals, transports: transports(values.transport), timeout: positive(values.timeout, 'timeout', 10_000) };
+}
+
 /** Check a Bayeux endpoint URL given on the command line. */
 export function endpoint(value: string | undefined): string {
   if (value === undefined) throw new UsageError('missing URL (for example http://127.0.0.1:8080/cometd)');

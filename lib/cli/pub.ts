@@ -4,7 +4,7 @@
  */
 import { createInterface } from 'node:readline';
 import { BayeuxError, isValidChannel } from '../client/node.js';
-import { CliFailure, type CliIo, connectedClient, describe, endpoint, EXIT_FAILED, EXIT_OK, EXIT_USAGE, parse, positive, transports, UsageError } from './common.js';
+import { CliFailure, type CliIo, clientCommand, connectedClient, describe, endpoint, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from './common.js';
 
 export const PUB_USAGE = `Usage: express-bayeux pub URL CHANNEL [JSON] [options]
 
@@ -37,23 +37,16 @@ function json(text: string, where: string): unknown {
 
 /** Run `pub`; resolves with the exit code. */
 export async function pub(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, {
-    transport: { type: 'string' },
-    timeout: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
-  if (values.help) {
-    io.stdout.write(PUB_USAGE);
-    return EXIT_OK;
-  }
+  const command = clientCommand(args, PUB_USAGE, io);
+  if (!command) return EXIT_OK;
+  const { positionals } = command;
   const [rawUrl, channel, data, ...extra] = positionals;
   const url = endpoint(rawUrl);
   if (channel === undefined) throw new UsageError('missing CHANNEL (for example /chat/demo)');
   if (!isValidChannel(channel) || channel.startsWith('/meta/')) throw new UsageError(`not a channel you can publish to: ${channel}`);
   if (extra.length > 0) throw new UsageError(`one JSON argument at most (quote it): ${extra.join(' ')}`);
   const single = data === undefined ? undefined : { value: json(data, 'the JSON argument') };
-  const selected = transports(values.transport);
-  const timeout = positive(values.timeout, 'timeout', 10_000);
+  const { transports: selected, timeout } = command;
 
   const client = await connectedClient(url, selected ? { transports: selected } : {}, timeout);
   client.on('error', () => undefined); // refusals are reported by publish() below

@@ -3,7 +3,7 @@
  * (`{"channel":…,"data":…}`) until interrupted.
  */
 import { isValidPattern } from '../client/node.js';
-import { type CliIo, connectedClient, describe, endpoint, EXIT_FAILED, EXIT_OK, parse, positive, transports, UsageError } from './common.js';
+import { type CliIo, clientCommand, connectedClient, describe, endpoint, EXIT_FAILED, EXIT_OK, UsageError } from './common.js';
 
 export const SUB_USAGE = `Usage: express-bayeux sub URL CHANNEL... [options]
 
@@ -26,23 +26,16 @@ Example:
 
 /** Run `sub`; resolves with the exit code. */
 export async function sub(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, {
-    transport: { type: 'string' },
-    timeout: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
-  if (values.help) {
-    io.stdout.write(SUB_USAGE);
-    return EXIT_OK;
-  }
+  const command = clientCommand(args, SUB_USAGE, io);
+  if (!command) return EXIT_OK;
+  const { positionals } = command;
   const [rawUrl, ...channels] = positionals;
   const url = endpoint(rawUrl);
   if (channels.length === 0) throw new UsageError('missing CHANNEL (for example /chat/demo or /chat/**)');
   for (const channel of channels) {
     if (!isValidPattern(channel) || channel.startsWith('/meta/')) throw new UsageError(`not a channel you can subscribe to: ${channel}`);
   }
-  const selected = transports(values.transport);
-  const timeout = positive(values.timeout, 'timeout', 10_000);
+  const { transports: selected, timeout } = command;
 
   const client = await connectedClient(url, selected ? { transports: selected } : {}, timeout);
   let finish: (code: number) => void = () => undefined;
