@@ -1,37 +1,10 @@
 /**
- * Errors: protocol-level refusals (`BayeuxError`, sent back to the client as
- * `successful: false` with a `code:args:message` string) and transport-level
- * failures (`HttpError`, answered with an HTTP status and a stable `type`).
+ * The server's errors: the protocol refusals it sends, by name (each a
+ * `BayeuxError`, from `protocol/error.ts`, which the client shares), and
+ * transport-level failures (`HttpError`, answered with an HTTP status and a
+ * stable `type`).
  */
-
-/**
- * A refusal the client sees. `new BayeuxError(403, 'Forbidden', ['/chat'])`
- * travels as `"403:/chat:Forbidden"`.
- */
-export class BayeuxError extends Error {
-  override name = 'BayeuxError';
-  readonly code: number;
-  readonly args: readonly string[];
-
-  constructor(code: number, message: string, args: readonly unknown[] = []) {
-    super(message);
-    this.code = code;
-    this.args = args.map(String);
-  }
-
-  /** The Bayeux error string: `code:args:message`, args joined with commas. */
-  override toString(): string {
-    return `${this.code}:${this.args.join(',')}:${this.message}`;
-  }
-
-  /** Parse a `code:args:message` string; anything else becomes a 0-coded error. */
-  static parse(text: string): BayeuxError {
-    const match = /^(\d{3}):([^:]*):([\s\S]*)$/.exec(text);
-    if (!match) return new BayeuxError(0, text);
-    const args = match[2] ? (match[2] as string).split(',') : [];
-    return new BayeuxError(Number(match[1]), match[3] as string, args);
-  }
-}
+import { BayeuxError } from './protocol/error.js';
 
 /** The protocol errors the Server sends, by name. */
 export const ProtocolErrors = {

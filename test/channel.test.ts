@@ -1,16 +1,48 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { expand, isMeta, isPublishable, isService, isValidChannel, isWildcard, matches, overlaps } from '../lib/channel.js';
+import { expand } from '../lib/channel.js';
+import * as server from '../lib/index.js';
+import * as client from '../lib/client/index.js';
+import {
+  channelMatches as matches, isMeta, isPublishable, isService, isValidChannel, isValidPattern, isWildcard, MAX_CHANNEL_LENGTH, overlaps,
+} from '../lib/protocol/channel.js';
 
-test('valid channel names and patterns', () => {
-  for (const name of ['/a', '/chat/demo', '/a-b_c!~()$@.x/y', '/a/*', '/a/**', '/*', '/**', '/meta/connect', '/service/echo']) {
+const NAMES = ['/a', '/chat/demo', '/a-b_c!~()$@.x/y', '/A9/b.c', '/meta/connect', '/service/echo', '/' + 'x'.repeat(MAX_CHANNEL_LENGTH - 1)];
+const PATTERNS = ['/a/*', '/a/**', '/*', '/**', '/meta/*'];
+const INVALID = [
+  '', '/', 'a', 'a/b', '/a/', '//a', '/a//b', '/a b', '/a/*/b', '/a/**/b', '/a/b*', '/*a', '/a/***', '/ä', '/a?b', '/a#',
+  42, null, undefined, '/' + 'x'.repeat(MAX_CHANNEL_LENGTH),
+];
+
+test('channel names are valid channels and patterns', () => {
+  for (const name of NAMES) {
     assert.equal(isValidChannel(name), true, name);
+    assert.equal(isValidPattern(name), true, name);
   }
 });
 
-test('invalid channel names', () => {
-  for (const name of ['', '/', 'a/b', '/a/', '//a', '/a//b', '/a b', '/a/*/b', '/a/**/b', '/a/b*', '/*a', '/a/***', '/ä', 42, null, undefined, '/' + 'x'.repeat(2000)]) {
+test('wildcards are valid patterns but not channels', () => {
+  for (const pattern of PATTERNS) {
+    assert.equal(isValidChannel(pattern), false, pattern);
+    assert.equal(isValidPattern(pattern), true, pattern);
+  }
+});
+
+test('invalid names are neither, including one past 1,024 characters', () => {
+  for (const name of INVALID) {
     assert.equal(isValidChannel(name), false, String(name));
+    assert.equal(isValidPattern(name), false, String(name));
+  }
+});
+
+test('the server and the client entry give the same answer for every name', () => {
+  assert.equal(server.isValidChannel, client.isValidChannel);
+  assert.equal(server.isValidPattern, client.isValidPattern);
+  assert.equal(server.channelMatches, client.channelMatches);
+  assert.equal(server.matches, server.channelMatches, 'matches stays as the older name');
+  for (const name of [...NAMES, ...PATTERNS, ...INVALID]) {
+    assert.equal(server.isValidChannel(name), client.isValidChannel(name), String(name));
+    assert.equal(server.isValidPattern(name), client.isValidPattern(name), String(name));
   }
 });
 
@@ -25,6 +57,7 @@ test('classification', () => {
   assert.equal(isPublishable('/chat/a'), true);
   assert.equal(isPublishable('/chat/*'), false);
   assert.equal(isPublishable('/meta/foo'), false);
+  assert.equal(isPublishable('/service/echo'), true);
 });
 
 test('expand gives every pattern that matches a channel', () => {
@@ -54,6 +87,10 @@ test('matches', () => {
   assert.equal(matches('/**', '/a'), true);
   assert.equal(matches('/a/b', '/a/b'), true);
   assert.equal(matches('/ab/*', '/a/b'), false);
+  assert.equal(matches('/a/*', '/ab'), false);
+  assert.equal(matches('/a/**', '/ab/c'), false);
+  assert.equal(matches('/a/b', '/a/bc'), false);
+  assert.equal(matches('/*', '/x/y'), false);
 });
 
 test('overlaps: some channel matches both patterns', () => {

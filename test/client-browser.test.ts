@@ -1,6 +1,7 @@
 /**
  * The browser entry (`dist/lib/client/index.js`) imports nothing from Node:
- * every import in its graph is relative and stays in `dist/lib/client`, and
+ * every import in its graph is relative and stays in `dist/lib/client` or
+ * the wire vocabulary it shares with the server (`dist/lib/protocol`), and
  * it loads and works in a `node:vm` context that has only what a browser
  * page has (URL, AbortController, timers, fetch, WebSocket), with no
  * `process`, `require`, `Buffer` or Node module anywhere.
@@ -16,7 +17,10 @@ import ts from 'typescript';
 import { startFaye, type FayeServer } from './helpers/faye-server.js';
 
 const clientDir = fileURLToPath(new URL('../lib/client/', import.meta.url));
+const protocolDir = fileURLToPath(new URL('../lib/protocol/', import.meta.url));
 const entry = path.join(clientDir, 'index.js');
+/** Where the browser entry may import from. */
+const allowed = (file: string): boolean => file.startsWith(clientDir) || file.startsWith(protocolDir);
 
 /**
  * Every module specifier in an ES module, found by parsing it: static
@@ -40,7 +44,7 @@ function specifiers(file: string, source: string): string[] {
   return found;
 }
 
-test('the import graph of the browser entry stays inside dist/lib/client', () => {
+test('the import graph of the browser entry stays inside dist/lib/client and dist/lib/protocol', () => {
   assert.ok(existsSync(entry), `${entry} is built`);
   const seen = new Set<string>();
   const todo = [entry];
@@ -52,13 +56,14 @@ test('the import graph of the browser entry stays inside dist/lib/client', () =>
     for (const specifier of specifiers(file, source)) {
       assert.match(specifier, /^\.\.?\//, `${path.relative(clientDir, file)} imports ${specifier}: only relative imports are allowed`);
       const target = path.resolve(path.dirname(file), specifier);
-      assert.ok(target.startsWith(clientDir), `${path.relative(clientDir, file)} imports ${specifier}, outside lib/client`);
+      assert.ok(allowed(target), `${path.relative(clientDir, file)} imports ${specifier}, outside lib/client and lib/protocol`);
       assert.ok(existsSync(target), `${specifier} from ${path.relative(clientDir, file)} exists`);
       assert.notEqual(path.basename(target), 'node.js', 'the browser entry must not reach the Node entry');
       todo.push(target);
     }
   }
   assert.ok(seen.size >= 5, `walked ${seen.size} modules`);
+  assert.ok([...seen].some((file) => file.startsWith(protocolDir)), 'the client uses the shared wire vocabulary');
 });
 
 // Runs in a child process (vm modules need --experimental-vm-modules). The
@@ -69,7 +74,7 @@ import vm from 'node:vm';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-const [clientDir, fayeUrl] = process.argv.slice(1);
+const [clientDir, protocolDir, fayeUrl] = process.argv.slice(1);
 const WebSocket = createRequire(path.join(clientDir, 'x.js'))('ws');
 const page = { URL, AbortController, AbortSignal, setTimeout, clearTimeout, fetch, WebSocket, TextDecoder, TextEncoder };
 const context = vm.createContext(page);
@@ -83,7 +88,7 @@ async function load(file) {
 async function linker(specifier, referencing) {
   if (!/^\.\.?\//.test(specifier)) throw new Error('non-relative import: ' + specifier);
   const file = path.resolve(path.dirname(referencing.identifier), specifier);
-  if (!file.startsWith(clientDir)) throw new Error('import outside the client: ' + specifier);
+  if (!file.startsWith(clientDir) && !file.startsWith(protocolDir)) throw new Error('import outside the client: ' + specifier);
   return load(file);
 }
 const root = await load(path.join(clientDir, 'index.js'));
@@ -113,7 +118,7 @@ after(async () => {
 test('the browser entry loads and works in a vm context without Node built-ins', { timeout: 20_000 }, async () => {
   faye = await startFaye();
   const output = await new Promise<string>((resolve, reject) => {
-    execFile(process.execPath, ['--experimental-vm-modules', '--no-warnings', '--input-type=module', '-e', CHILD, clientDir, faye?.url ?? ''],
+    execFile(process.execPath, ['--experimental-vm-modules', '--no-warnings', '--input-type=module', '-e', CHILD, clientDir, protocolDir, faye?.url ?? ''],
       { timeout: 15_000 }, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)));
   });
   const results = JSON.parse(output.trim().split('\n').at(-1) ?? '{}') as {

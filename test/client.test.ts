@@ -1,5 +1,5 @@
 /**
- * The client's pure parts: channel names, error strings, options, the
+ * The client's pure parts (channel names are in channel.test.ts): error strings, options, the
  * emitter, and the ack tracker that drops redelivered copies.
  */
 
@@ -9,40 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { AckTracker } from '../lib/client/ack.js';
 import { TypedEmitter } from '../lib/client/emitter.js';
-import { BayeuxClient, BayeuxClientError, BayeuxError, channelMatches, isValidChannel, isValidPattern, type BayeuxMessage } from '../lib/client/index.js';
-
-describe('channel names', () => {
-  test('valid names and patterns', () => {
-    for (const name of ['/a', '/a/b', '/chat/demo', '/x/-_!~()$@.', '/A9/b.c', '/meta/connect', '/service/echo']) {
-      assert.ok(isValidChannel(name), name);
-      assert.ok(isValidPattern(name), name);
-    }
-    for (const pattern of ['/*', '/**', '/a/*', '/a/**']) {
-      assert.ok(!isValidChannel(pattern), pattern);
-      assert.ok(isValidPattern(pattern), pattern);
-    }
-    for (const bad of ['', '/', 'a', 'a/b', '/a/', '//a', '/a//b', '/a b', '/a/*/b', '/a/**/b', '/a/b*', '/a/***', '/é', '/a?b', '/a#', 42, null]) {
-      assert.ok(!isValidPattern(bad), String(bad));
-      assert.ok(!isValidChannel(bad), String(bad));
-    }
-  });
-
-  test('matching', () => {
-    assert.ok(channelMatches('/a/b', '/a/b'));
-    assert.ok(!channelMatches('/a/b', '/a/bc'));
-    assert.ok(channelMatches('/a/*', '/a/b'));
-    assert.ok(!channelMatches('/a/*', '/a/b/c'));
-    assert.ok(!channelMatches('/a/*', '/a'));
-    assert.ok(!channelMatches('/a/*', '/ab'));
-    assert.ok(channelMatches('/a/**', '/a/b'));
-    assert.ok(channelMatches('/a/**', '/a/b/c'));
-    assert.ok(!channelMatches('/a/**', '/a'));
-    assert.ok(!channelMatches('/a/**', '/ab/c'));
-    assert.ok(channelMatches('/**', '/x/y'));
-    assert.ok(channelMatches('/*', '/x'));
-    assert.ok(!channelMatches('/*', '/x/y'));
-  });
-});
+import { BayeuxClient, BayeuxClientError, BayeuxError, type BayeuxMessage } from '../lib/client/index.js';
 
 describe('BayeuxError', () => {
   test('parses code:args:message', () => {

@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BayeuxError, HttpError, ProtocolErrors } from '../lib/errors.js';
+import { HttpError, ProtocolErrors } from '../lib/errors.js';
+import { BayeuxError } from '../lib/protocol/error.js';
+import * as server from '../lib/index.js';
+import * as client from '../lib/client/index.js';
 
 test('BayeuxError formats code:args:message', () => {
   assert.equal(new BayeuxError(403, 'Forbidden', ['/chat', 'x']).toString(), '403:/chat,x:Forbidden');
@@ -24,4 +27,13 @@ test('HttpError carries status and type', () => {
   const e = new HttpError(413, 'entity.too.large', 'big');
   assert.equal(e.status, 413);
   assert.equal(e.type, 'entity.too.large');
+});
+
+test('the server and the client share one BayeuxError class', () => {
+  assert.equal(server.BayeuxError, client.BayeuxError);
+  const refused = client.BayeuxError.parse('403:/chat:Forbidden', { channel: '/chat' });
+  assert.ok(refused instanceof server.BayeuxError);
+  assert.equal(refused.toString(), new server.BayeuxError(403, 'Forbidden', ['/chat']).toString());
+  assert.deepEqual(refused.reply, { channel: '/chat' });
+  assert.equal(BayeuxError.parse(undefined).message, 'Unknown error');
 });

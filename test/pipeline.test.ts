@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Pipeline } from '../lib/server/pipeline.js';
-import { BayeuxError } from '../lib/errors.js';
+import { BayeuxError } from '../lib/protocol/error.js';
 import { NO_SESSION } from '../lib/server/session-data.js';
 import type { Context } from '../lib/server/types.js';
 

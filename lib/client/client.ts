@@ -10,7 +10,7 @@
  */
 
 import { AckTracker } from './ack.js';
-import { channelMatches, isMetaChannel, isValidChannel, isValidPattern } from './channel.js';
+import { channelMatches, isMeta, isValidChannel, isValidPattern } from '../protocol/channel.js';
 import { IDLE_POLLS_ALLOWED, MAX_ADVICE_INTERVAL, MAX_ADVICE_TIMEOUT, MIN_IDLE_POLL_MS, timerDelay } from './constants.js';
 import { TypedEmitter } from './emitter.js';
 import { BayeuxClientError, BayeuxError } from './errors.js';
@@ -281,7 +281,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
   addListener<T = unknown>(pattern: string, handler: MessageHandler<T>): ChannelListener {
     if (typeof handler !== 'function') throw new TypeError('addListener() needs a handler function');
     if (!isValidPattern(pattern)) throw new TypeError(`Invalid channel pattern: ${String(pattern)}`);
-    if (isMetaChannel(pattern)) throw new TypeError('addListener() hears delivered messages, not /meta/ replies: use the connected and disconnected events');
+    if (isMeta(pattern)) throw new TypeError('addListener() hears delivered messages, not /meta/ replies: use the connected and disconnected events');
     const listener = new ClientChannelListener(pattern, handler as MessageHandler, (removed) => void this.removeListener(removed));
     this.#listeners.add(listener);
     return listener;
@@ -343,7 +343,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     if (typeof handler !== 'function') throw new TypeError('subscribe() needs a handler function');
     const template: BayeuxMessage = { channel: '/meta/subscribe', subscription: channel };
     if (!isValidPattern(channel)) throw this.#refuse(new BayeuxError(405, 'Invalid channel', [String(channel)]), template);
-    if (isMetaChannel(channel)) throw this.#refuse(new BayeuxError(403, 'Forbidden channel', [channel]), template);
+    if (isMeta(channel)) throw this.#refuse(new BayeuxError(403, 'Forbidden channel', [channel]), template);
     if (this.#state === 'disconnecting') throw new BayeuxClientError('disconnected', 'The client is disconnecting');
 
     const subscription = new ClientSubscription(channel, handler as MessageHandler, (sub) => this.#removeSubscription(sub));
@@ -395,7 +395,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
   publish(channel: string, data: unknown): Promise<BayeuxMessage> {
     const template: BayeuxMessage = { channel, data };
     if (!isValidChannel(channel)) return Promise.reject(this.#refuse(new BayeuxError(405, 'Invalid channel', [String(channel)]), template));
-    if (isMetaChannel(channel)) return Promise.reject(this.#refuse(new BayeuxError(403, 'Forbidden channel', [channel]), template));
+    if (isMeta(channel)) return Promise.reject(this.#refuse(new BayeuxError(403, 'Forbidden channel', [channel]), template));
     if (data === undefined) return Promise.reject(new TypeError('publish() needs data (null is fine, undefined is not)'));
     if (this.#state === 'disconnecting') return Promise.reject(new BayeuxClientError('disconnected', 'The client is disconnecting'));
     const reply = this.#enqueue('publish', template);
@@ -1033,7 +1033,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
       this.#timesync?.incoming(original);
       const message = this.#extensions.length === 0 ? original : this.#runIncoming(original);
       if (!message) continue;
-      if (isMetaChannel(message.channel) || typeof message.successful === 'boolean') replies.push(message);
+      if (isMeta(message.channel) || typeof message.successful === 'boolean') replies.push(message);
       else if (message.data !== undefined) deliveries.push(message);
     }
     for (const reply of replies) {

@@ -1,54 +1,9 @@
 /**
- * Errors the client rejects with. Self-contained: the browser entry imports
- * nothing outside `lib/client`.
+ * Errors the client rejects with: `BayeuxError` (a refusal in the
+ * protocol's `code:args:message` form, shared with the server) and
+ * `BayeuxClientError` (the client gave up without a refusal).
  */
-
-/**
- * A Bayeux error: the server refused a message (`successful: false`), or the
- * client refused to send a message the server would refuse (an invalid
- * channel). Built from the protocol's `"code:args:message"` string, where
- * `args` is comma-separated: `"403:/chat/x:Forbidden"` has code 403, args
- * `['/chat/x']` and message `'Forbidden'`.
- */
-export class BayeuxError extends Error {
-  /** The three-digit code (0 when the error string carried none). */
-  readonly code: number;
-  /** The arguments from the error string (empty when there were none). */
-  readonly args: string[];
-  /** The failed message as the server answered it, when there is one. */
-  readonly reply: BayeuxErrorReply | undefined;
-
-  constructor(code: number, message: string, args: readonly string[] = [], reply?: BayeuxErrorReply) {
-    super(message);
-    this.name = 'BayeuxError';
-    this.code = code;
-    this.args = [...args];
-    this.reply = reply;
-  }
-
-  /** The error in wire form, `"code:args:message"`. */
-  override toString(): string {
-    return `${this.code}:${this.args.join(',')}:${this.message}`;
-  }
-
-  /**
-   * Parse a `"code:args:message"` string. Anything that does not start with
-   * a three-digit code becomes code 0 with the whole string as the message.
-   */
-  static parse(error: unknown, reply?: BayeuxErrorReply): BayeuxError {
-    const text = typeof error === 'string' ? error : '';
-    const match = /^(\d{3}):([^:]*):([\s\S]*)$/.exec(text);
-    if (!match) return new BayeuxError(0, text || 'Unknown error', [], reply);
-    const args = match[2] ? match[2].split(',') : [];
-    return new BayeuxError(Number(match[1]), match[3] ?? '', args, reply);
-  }
-}
-
-/** What {@link BayeuxError.reply} holds: the server's reply message. */
-export interface BayeuxErrorReply {
-  channel: string;
-  [field: string]: unknown;
-}
+export { BayeuxError, type BayeuxErrorReply } from '../protocol/error.js';
 
 /**
  * Why the client gave up on something without a Bayeux error from the

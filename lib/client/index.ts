@@ -1,8 +1,9 @@
 /**
  * `express-bayeux/client`: a Bayeux 1.0 client for browsers and Node.
  *
- * This is the browser entry: it imports nothing outside this folder and
- * nothing from Node, and uses the global `fetch` and `WebSocket`. It loads
+ * This is the browser entry: it imports nothing from Node and nothing
+ * outside this folder but the wire vocabulary it shares with the server
+ * (`lib/protocol`), and uses the global `fetch` and `WebSocket`. It loads
  * in a browser as an ES module straight from the build, with no bundler.
  *
  * ```ts
@@ -31,4 +32,4 @@ export type { BayeuxClientOptions } from './options.js';
 export type { ClientLogger } from './logger.js';
 export type { FetchFunction } from './long-polling.js';
 export type { WebSocketConstructor, WebSocketLike, WebSocketEventLike } from './websocket.js';
-export { channelMatches, isValidChannel, isValidPattern } from './channel.js';
+export { channelMatches, isValidChannel, isValidPattern } from '../protocol/channel.js';

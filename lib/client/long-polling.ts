@@ -6,7 +6,8 @@
 
 import { timerDelay } from './constants.js';
 import { BayeuxClientError } from './errors.js';
-import { isMessage, type BayeuxMessage } from './message.js';
+import { isMessage, messageList } from '../protocol/message.js';
+import type { BayeuxMessage } from './message.js';
 
 /** The `fetch` the transport calls (the global one by default). */
 export type FetchFunction = (input: string, init: {
@@ -152,7 +153,7 @@ export function parseMessages(text: string): BayeuxMessage[] {
   } catch (error) {
     throw new BayeuxClientError('protocol', 'The server sent something that is not JSON', { cause: error });
   }
-  const list = Array.isArray(value) ? value : [value];
+  const list = messageList(value);
   if (!list.every(isMessage)) throw new BayeuxClientError('protocol', 'The server sent something that is not a Bayeux message');
   return list;
 }

@@ -1,33 +1,13 @@
-/** Bayeux message shapes, as the client sends and receives them. */
+/** The client's message types: the protocol's shapes, extensions, transport names. */
+import type { Message } from '../protocol/message.js';
 
-/** Reconnect advice from the server (`advice` on handshake and connect replies). */
-export interface Advice {
-  /** `retry`: connect again after `interval`; `handshake`: start a new session; `none`: stop. */
-  reconnect?: 'retry' | 'handshake' | 'none';
-  /** Milliseconds to wait before the next connect; the client clamps it to 0..60000. */
-  interval?: number;
-  /** Milliseconds the server may hold a `/meta/connect`; the client clamps it to 0..600000. */
-  timeout?: number;
-  [field: string]: unknown;
-}
+export type { Advice } from '../protocol/message.js';
 
-/** A Bayeux message. Unknown fields are kept as they are. */
-export interface BayeuxMessage {
-  channel: string;
-  id?: string;
-  clientId?: string;
-  data?: unknown;
-  successful?: boolean;
-  error?: string;
-  advice?: Advice;
-  ext?: Record<string, unknown>;
-  subscription?: string | string[];
-  connectionType?: string;
-  supportedConnectionTypes?: string[];
-  version?: string;
-  minimumVersion?: string;
-  [field: string]: unknown;
-}
+/**
+ * A Bayeux message, as the client sends and receives it: the protocol's
+ * `Message`, under the name the client has always exported.
+ */
+export type BayeuxMessage = Message;
 
 /** What an extension hook may return: the message (changed or not), or null to drop it. */
 export type ExtensionResult = BayeuxMessage | null | undefined | void;
@@ -54,9 +34,3 @@ export interface BayeuxExtension {
 
 /** Names of the transports the client speaks, as Bayeux `connectionType`s. */
 export type TransportName = 'websocket' | 'long-polling';
-
-/** Whether `value` looks like a Bayeux message (an object with a string `channel`). */
-export function isMessage(value: unknown): value is BayeuxMessage {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-    && typeof (value as { channel?: unknown }).channel === 'string';
-}

@@ -2,7 +2,7 @@
  * In-process subscribers (`cometd.subscribe`): the server's own session,
  * fed by the engine like any other, so it sees publishes from every node.
  */
-import { matches } from '../channel.js';
+import { channelMatches } from '../protocol/channel.js';
 import type { Presences } from './presence.js';
 import type { Server } from './server.js';
 import type { Message } from './types.js';
@@ -149,7 +149,7 @@ export class LocalClient {
       const message = JSON.parse(text) as Message;
       const info: LocalMessageInfo = { client: this.#origins.get(text) ?? this.#olderOrigins.get(text) };
       for (const [pattern, listeners] of this.#listeners) {
-        if (!matches(pattern, message.channel)) continue;
+        if (!channelMatches(pattern, message.channel)) continue;
         for (const listener of listeners) {
           const failed = (err: unknown): void => {
             this.#server.options.logger.error(`subscriber of ${pattern} failed: ${err instanceof Error ? err.message : String(err)}`);

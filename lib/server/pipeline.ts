@@ -2,7 +2,7 @@
  * The message middleware chain: Express-style `(message, ctx, next)`
  * functions, optionally scoped to a channel pattern.
  */
-import { isMeta, isValidChannel, overlaps } from '../channel.js';
+import { isMeta, isValidPattern, overlaps } from '../protocol/channel.js';
 import type { Context, Message, Middleware } from './types.js';
 
 interface Layer {
@@ -30,7 +30,7 @@ export class Pipeline {
 
   /** Add middleware, for every message or for messages about channels matching `pattern`. */
   use(pattern: string | undefined, fn: Middleware): void {
-    if (pattern !== undefined && !isValidChannel(pattern)) throw new TypeError(`invalid channel pattern ${pattern}`);
+    if (pattern !== undefined && !isValidPattern(pattern)) throw new TypeError(`invalid channel pattern ${pattern}`);
     if (typeof fn !== 'function') throw new TypeError('middleware must be a function');
     this.#layers.push({ pattern, fn });
   }
@@ -43,7 +43,7 @@ export class Pipeline {
       const { pattern } = layer;
       if (pattern !== undefined) {
         const about = isMeta(pattern) ? [message.channel] : channels;
-        if (!about.some((c) => typeof c === 'string' && isValidChannel(c) && overlaps(pattern, c))) continue;
+        if (!about.some((c) => typeof c === 'string' && isValidPattern(c) && overlaps(pattern, c))) continue;
       }
       await runLayer(layer.fn, message, ctx);
     }

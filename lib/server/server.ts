@@ -6,9 +6,11 @@
  */
 import { EventEmitter } from 'node:events';
 import { LRUCache } from 'lru-cache';
-import { expand, isMeta, isPublishable, isService, isValidChannel, isWildcard } from '../channel.js';
+import { expand } from '../channel.js';
+import { isMeta, isPublishable, isService, isValidChannel, isValidPattern, isWildcard } from '../protocol/channel.js';
 import { EngineLimitError, EngineUnavailableError, type TakeResult } from '../engines/engine.js';
-import { BayeuxError, ProtocolErrors } from '../errors.js';
+import { ProtocolErrors } from '../errors.js';
+import { BayeuxError } from '../protocol/error.js';
 import type { ResolvedOptions } from '../options.js';
 import { MessageContext } from './context.js';
 import { type HeldConnect, Holds } from './hold.js';
@@ -166,7 +168,7 @@ export class Server extends EventEmitter<ServerEvents> {
       this.#services.set('_handler', fn);
       return;
     }
-    if (!isValidChannel(channel) || !isService(channel) || isWildcard(channel)) {
+    if (!isValidChannel(channel) || !isService(channel)) {
       throw new TypeError(`service channel must be a /service/... channel, got ${channel}`);
     }
     if (typeof fn !== 'function') throw new TypeError('service handler must be a function');
@@ -364,7 +366,7 @@ export class Server extends EventEmitter<ServerEvents> {
     if (message.id !== undefined && typeof message.id !== 'string' && typeof message.id !== 'number') {
       return { reply: this.#refusal(message, ProtocolErrors.badMessage('id must be a string')) };
     }
-    if (!isValidChannel(channel)) {
+    if (!isValidPattern(channel)) {
       return { reply: this.#refusal(message, ProtocolErrors.channelInvalid(channel)) };
     }
     if (this.#closed) {
@@ -704,7 +706,7 @@ export class Server extends EventEmitter<ServerEvents> {
     if (patterns.length === 0) throw ProtocolErrors.badMessage('subscription missing');
     for (const pattern of patterns) {
       if (pattern === undefined) throw ProtocolErrors.badMessage('subscription missing');
-      if (!isValidChannel(pattern)) throw ProtocolErrors.channelInvalid(pattern);
+      if (!isValidPattern(pattern)) throw ProtocolErrors.channelInvalid(pattern);
       if (isMeta(pattern)) throw new BayeuxError(403, 'meta_channel', [pattern]);
     }
     await this.#pipeline.run(message, ctx);
@@ -1051,7 +1053,7 @@ export class Server extends EventEmitter<ServerEvents> {
 
   /** The clientIds subscribed to exactly `channel` (a channel or pattern), cluster-wide; in-process subscribers are not listed. */
   async subscribers(channel: string): Promise<string[]> {
-    if (!isValidChannel(channel)) throw ProtocolErrors.channelInvalid(channel);
+    if (!isValidPattern(channel)) throw ProtocolErrors.channelInvalid(channel);
     await this.open();
     const ids = await this.options.engine.subscribers(channel);
     const local = await this.#local?.id();
@@ -1087,7 +1089,7 @@ export class Server extends EventEmitter<ServerEvents> {
 
   /** An in-process subscriber: sees every publish to channels matching `pattern`, from any client or node. */
   subscribe(pattern: string, listener: LocalListener): LocalSubscription {
-    if (!isValidChannel(pattern) || isMeta(pattern)) throw ProtocolErrors.channelInvalid(pattern);
+    if (!isValidPattern(pattern) || isMeta(pattern)) throw ProtocolErrors.channelInvalid(pattern);
     if (typeof listener !== 'function') throw new TypeError('listener must be a function');
     this.#local ??= new LocalClient(this, this.#presences);
     return this.#local.add(pattern, listener);
@@ -1144,7 +1146,7 @@ function shortId(clientId: string | undefined): string {
 
 function checkRoom(clientId: unknown, channel: unknown): void {
   if (typeof clientId !== 'string') throw new TypeError('clientId must be a string');
-  if (!isValidChannel(channel) || isMeta(channel)) throw ProtocolErrors.channelInvalid(channel);
+  if (!isValidPattern(channel) || isMeta(channel)) throw ProtocolErrors.channelInvalid(channel);
 }
 
 /** Validate `publish()` options; TypeErrors name the bad one. */

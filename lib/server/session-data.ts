@@ -3,7 +3,8 @@
  * stored in the engine, so every node sees them, and bounded in size.
  */
 import { type Engine, EngineLimitError } from '../engines/engine.js';
-import { BayeuxError, ProtocolErrors } from '../errors.js';
+import { ProtocolErrors } from '../errors.js';
+import { BayeuxError } from '../protocol/error.js';
 import type { SessionData } from './types.js';
 
 /** A value as stored: its JSON text. */

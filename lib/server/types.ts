@@ -4,33 +4,9 @@
  */
 import type { IncomingMessage } from 'node:http';
 
-/** Reconnect advice, as Bayeux defines it. */
-export interface Advice {
-  reconnect?: 'retry' | 'handshake' | 'none';
-  interval?: number;
-  timeout?: number;
-  'multiple-clients'?: boolean;
-  [key: string]: unknown;
-}
+import type { Advice, Message } from '../protocol/message.js';
 
-/** A Bayeux message, as received or sent. */
-export interface Message {
-  channel: string;
-  clientId?: string;
-  /** The request's id, echoed in its reply. Bayeux says string; numbers are accepted and echoed as sent. */
-  id?: string | number;
-  data?: unknown;
-  ext?: Record<string, unknown>;
-  advice?: Advice;
-  successful?: boolean;
-  error?: string;
-  subscription?: string | string[];
-  version?: string;
-  minimumVersion?: string;
-  supportedConnectionTypes?: string[];
-  connectionType?: string;
-  [key: string]: unknown;
-}
+export type { Advice, Message };
 
 /** How a message reached the Server. */
 export type TransportName = 'long-polling' | 'callback-polling' | 'websocket' | 'local';
