@@ -93,8 +93,10 @@ const CLIENT_BUNDLE = new URL('../browser/client.js', import.meta.url);
 export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
   const resolved = resolveOptions(options);
   const server = new Server(resolved);
-  const longPolling = new LongPollingTransport(server);
-  const callbackPolling = new CallbackPollingTransport(server);
+  // Each transport gets the few options it reads, not the whole set.
+  const { maxBodyBytes, bodyTimeout, maxBatch } = resolved;
+  const longPolling = new LongPollingTransport(server, { maxBodyBytes, bodyTimeout, maxBatch });
+  const callbackPolling = new CallbackPollingTransport(server, { maxBatch });
   const logger = resolved.logger;
   let websocket: WebSocketTransport | undefined;
   /** The mount path, learned from the first request a host routed here with its mount path on it. */
@@ -194,7 +196,13 @@ export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
     }
     const fixed = path === undefined ? undefined : path.replace(/\/+$/, '') || '/';
     attachedPath ??= fixed;
-    websocket ??= new WebSocketTransport(server);
+    websocket ??= new WebSocketTransport(server, {
+      maxBodyBytes, maxBatch, cors,
+      wsPerMessageDeflate: resolved.wsPerMessageDeflate,
+      wsPingInterval: resolved.wsPingInterval,
+      wsHighWaterMark: resolved.wsHighWaterMark,
+      logger,
+    });
     let warned = false;
     websocket.attach(http, {
       path: () => fixed ?? learnedMount,

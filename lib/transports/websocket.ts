@@ -15,8 +15,9 @@
 import { type IncomingMessage, type Server as HttpServer, ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import type { Server } from '../server/server.js';
+import type { CorsOptions, Logger } from '../options.js';
 import type { Connection } from '../server/types.js';
+import type { SocketProtocol } from './core.js';
 import { upgradeOriginAllowed } from './cors.js';
 import { jsonArray } from './http.js';
 
@@ -54,6 +55,24 @@ export interface AttachOptions {
   path?: string;
   /** Middleware run on each upgrade request, in order, before the socket is accepted. Default: none. */
   middleware?: UpgradeMiddleware | readonly UpgradeMiddleware[];
+}
+
+/** The options the WebSocket transport reads (see `BayeuxOptions` for each). */
+export interface WebSocketOptions {
+  /** Largest frame, in bytes (`ws`'s `maxPayload`). */
+  readonly maxBodyBytes: number;
+  /** Most messages in one frame. */
+  readonly maxBatch: number;
+  /** Offer permessage-deflate. */
+  readonly wsPerMessageDeflate: boolean;
+  /** Ping every socket this often, in ms; 0: never. */
+  readonly wsPingInterval: number;
+  /** Most bytes a socket may buffer before pushes follow the slowConsumer policy and replies close it. */
+  readonly wsHighWaterMark: number;
+  /** Which browser origins may open a socket; false: the page's own host only. */
+  readonly cors: CorsOptions | false;
+  /** Where a socket closed for reading too slowly is reported. */
+  readonly logger: Logger;
 }
 
 /** What the middleware tells the transport about an `attach()`. */
@@ -136,15 +155,17 @@ const MAX_PENDING_FRAMES = 256;
 function ignoreError(): void {}
 
 export class WebSocketTransport {
-  readonly #server: Server;
+  readonly #server: SocketProtocol;
+  readonly #options: WebSocketOptions;
   readonly #wss: WebSocketServer;
   readonly #hub: Sockets;
   readonly #attached: Array<{ http: HttpServer; listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void }> = [];
   #heartbeat: NodeJS.Timeout | undefined;
-  constructor(server: Server) {
+  constructor(server: SocketProtocol, options: WebSocketOptions) {
     this.#server = server;
-    this.#hub = new Sockets(server);
-    const { maxBodyBytes, wsPerMessageDeflate } = server.options;
+    this.#options = options;
+    this.#hub = new Sockets(server, options);
+    const { maxBodyBytes, wsPerMessageDeflate } = options;
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: maxBodyBytes, perMessageDeflate: wsPerMessageDeflate });
     server.addConnectionType('websocket');
   }
@@ -162,7 +183,7 @@ export class WebSocketTransport {
         this.#closeIfUnanswered(socket, ours ? 503 : 404);
         return;
       }
-      if (!upgradeOriginAllowed(this.#server.options.cors, req)) {
+      if (!upgradeOriginAllowed(this.#options.cors, req)) {
         refuse(socket, 403);
         return;
       }
@@ -183,7 +204,7 @@ export class WebSocketTransport {
     };
     http.on('upgrade', listener);
     this.#attached.push({ http, listener });
-    const interval = this.#server.options.wsPingInterval;
+    const interval = this.#options.wsPingInterval;
     if (interval > 0 && !this.#heartbeat) {
       this.#heartbeat = setInterval(() => this.#hub.ping(), interval);
       this.#heartbeat.unref();
@@ -251,12 +272,14 @@ export class WebSocketTransport {
  * package's public declarations must not need.
  */
 class Sockets {
-  readonly #server: Server;
+  readonly #server: SocketProtocol;
+  readonly #options: WebSocketOptions;
   readonly #sockets = new Set<WsConnection>();
   #lastFrame: { messages: readonly string[]; buffer: Buffer } | undefined;
 
-  constructor(server: Server) {
+  constructor(server: SocketProtocol, options: WebSocketOptions) {
     this.#server = server;
+    this.#options = options;
   }
 
   all(): IterableIterator<WsConnection> {
@@ -264,7 +287,7 @@ class Sockets {
   }
 
   open(ws: WebSocket, req: IncomingMessage): void {
-    const conn = new WsConnection(this, ws, req, this.#server.options.wsHighWaterMark);
+    const conn = new WsConnection(this, ws, req, this.#options.wsHighWaterMark);
     (ws as TaggedSocket)[CONNECTION] = conn;
     this.#sockets.add(conn);
     this.#server.socketOpened();
@@ -296,7 +319,7 @@ class Sockets {
       this.#error(ws, '400::invalid JSON frame');
       return;
     }
-    const { maxBatch } = this.#server.options;
+    const { maxBatch } = this.#options;
     if (messages.length === 0) return this.#error(ws, '400::empty frame');
     if (messages.length > maxBatch) return this.#error(ws, `400:${maxBatch}:too_many_messages`);
     if (conn.pending >= MAX_PENDING_FRAMES) {
@@ -361,8 +384,9 @@ class Sockets {
    * client would wait for them forever), and never buffered without bound.
    */
   #overHighWater(ws: WebSocket): boolean {
-    if (ws.bufferedAmount <= this.#server.options.wsHighWaterMark) return false;
-    this.#server.options.logger.warn(`websocket closed: more than ${this.#server.options.wsHighWaterMark} bytes waiting to be read by its client`);
+    const { wsHighWaterMark, logger } = this.#options;
+    if (ws.bufferedAmount <= wsHighWaterMark) return false;
+    logger.warn(`websocket closed: more than ${wsHighWaterMark} bytes waiting to be read by its client`);
     ws.close(1013, 'reading too slowly');
     setTimeout(() => ws.terminate(), SLOW_CLOSE_GRACE_MS).unref();
     return true;
