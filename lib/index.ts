@@ -8,6 +8,6 @@ export type { LocalListener, LocalMessageInfo, LocalSubscription } from './serve
 export type {
   Advice, Context, Message, Middleware, Next, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats, TransportName,
 } from './server/types.js';
-export type { AttachOptions, UpgradeMiddleware } from './transports/websocket.js';
+export type { AttachOptions, UpgradeMiddleware } from './transports/attach.js';
 export { isValidChannel, matches } from './channel.js';
 export type { AdminHandler, AdminOptions, HealthOptions, MetricsHandler, MetricsOptions, OpsHandler } from './ops/index.js';

@@ -16,7 +16,8 @@ import { HttpError } from './errors.js';
 import { LongPollingTransport } from './transports/long-polling.js';
 import { type HostRequest, queryOf, sendHttpError } from './transports/http.js';
 import { applyCors } from './transports/cors.js';
-import { type AttachOptions, type UpgradeMiddleware, WebSocketTransport } from './transports/websocket.js';
+import { type AttachOptions, checkAttachOptions } from './transports/attach.js';
+import { WebSocketTransport } from './transports/websocket.js';
 import {
   type AdminHandler, type AdminOptions, createAdminHandler, createHealthHandler, createMetricsHandler, type HealthOptions,
   type MetricsHandler, type MetricsOptions, type OpsHandler,
@@ -182,19 +183,7 @@ export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
   };
   api.health = (healthOptions) => createHealthHandler(server, healthOptions);
   api.attach = function attach(http: HttpServer, attachOptions: AttachOptions = {}): BayeuxMiddleware {
-    if (typeof attachOptions !== 'object' || attachOptions === null) throw new TypeError('attach options must be an object');
-    for (const key of Object.keys(attachOptions)) {
-      if (key !== 'path' && key !== 'middleware') throw new TypeError(`unknown attach option ${key}`);
-    }
-    const { path, middleware: given } = attachOptions;
-    if (path !== undefined && (typeof path !== 'string' || !path.startsWith('/'))) {
-      throw new TypeError('attach option path must start with /');
-    }
-    const stack: readonly UpgradeMiddleware[] = given === undefined ? [] : Array.isArray(given) ? given : [given as UpgradeMiddleware];
-    if (!stack.every((fn) => typeof fn === 'function')) {
-      throw new TypeError('attach option middleware must be a function (req, res, next) or a list of them');
-    }
-    const fixed = path === undefined ? undefined : path.replace(/\/+$/, '') || '/';
+    const { path: fixed, middleware: stack } = checkAttachOptions(attachOptions);
     attachedPath ??= fixed;
     websocket ??= new WebSocketTransport(server, {
       maxBodyBytes, maxBatch, cors,

@@ -7,16 +7,18 @@
  *
  * Upgrades for other paths are left to other listeners. Connect-style
  * middleware given to `attach` runs on the upgrade request before the
- * socket is accepted. Every socket gets an error listener first thing, and
- * nothing is written to a socket past `wsHighWaterMark`: pushes follow the
- * `slowConsumer` policy (the Server checks `congested()`), and a socket
- * whose own replies would go past the mark is closed with 1013.
+ * socket is accepted (`attach.ts`). Every socket gets an error listener
+ * first thing, and nothing is written to a socket past `wsHighWaterMark`:
+ * pushes follow the `slowConsumer` policy (the Server checks
+ * `congested()`), and a socket whose own replies would go past the mark
+ * is closed with 1013.
  */
-import { type IncomingMessage, type Server as HttpServer, ServerResponse, STATUS_CODES } from 'node:http';
+import { type IncomingMessage, type Server as HttpServer, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { CorsOptions, Logger } from '../options.js';
 import type { Connection } from '../server/types.js';
+import { runUpgradeMiddleware, type UpgradeMiddleware } from './attach.js';
 import type { SocketProtocol } from './core.js';
 import { upgradeOriginAllowed } from './cors.js';
 import { jsonArray } from './http.js';
@@ -29,33 +31,6 @@ const UNANSWERED_UPGRADE_MS = 3000;
 
 /** How long a socket closed for reading too slowly gets to take its close frame before it is cut. */
 const SLOW_CLOSE_GRACE_MS = 1000;
-
-/**
- * Connect-style middleware (`express-session`, passport, your own) run on a
- * WebSocket upgrade request before the socket is accepted. It gets the
- * upgrade request and a `ServerResponse` that is never sent: headers it
- * sets with `Set-Cookie` go out on the `101` answer. Calling `next(err)`
- * (or throwing, or rejecting) refuses the upgrade with `err.status` (or
- * `err.statusCode`; default 500); ending the response without calling
- * `next` refuses it with `res.statusCode` (403 if that is below 400).
- */
-export type UpgradeMiddleware = {
-  // A method signature, so Express and connect middleware typed on their own request types fit.
-  handle(req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): unknown;
-}['handle'];
-
-export interface AttachOptions {
-  /**
-   * The path to accept upgrades on (and any path under it). Default: the
-   * path the middleware was mounted at, as learned from the first HTTP
-   * request it handled (Express `req.baseUrl`, connect `req.originalUrl`);
-   * until then, upgrades are left to other listeners and a warning is logged
-   * once. Pass it whenever WebSocket may be the first thing a client tries.
-   */
-  path?: string;
-  /** Middleware run on each upgrade request, in order, before the socket is accepted. Default: none. */
-  middleware?: UpgradeMiddleware | readonly UpgradeMiddleware[];
-}
 
 /** The options the WebSocket transport reads (see `BayeuxOptions` for each). */
 export interface WebSocketOptions {
@@ -411,69 +386,4 @@ function refuse(socket: Duplex, status: number): void {
   const code = status >= 400 && status <= 599 ? status : 500;
   socket.once('finish', () => socket.destroy());
   socket.end(`HTTP/1.1 ${code} ${STATUS_CODES[code] ?? 'Error'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-}
-
-/** The status an upgrade middleware's error asks for. */
-function errorStatus(err: unknown): number {
-  const e = (err ?? {}) as { status?: unknown; statusCode?: unknown };
-  const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : 500;
-  return status >= 400 && status <= 599 ? status : 500;
-}
-
-/**
- * Run connect-style middleware on an upgrade request. Resolves with the
- * headers to add to the `101` answer (`Set-Cookie` from a session
- * middleware), or with the status to refuse the upgrade with.
- */
-function runUpgradeMiddleware(stack: readonly UpgradeMiddleware[], req: IncomingMessage): Promise<string[] | number> {
-  return new Promise(function upgradeMiddleware(resolve) {
-    const res = new ServerResponse(req);
-    let done = false;
-    let finishing: (() => void) | undefined;
-    const settle = (outcome: string[] | number): void => {
-      if (done) return;
-      done = true;
-      resolve(outcome);
-    };
-    // The innermost end(): a middleware that ends the response refuses the upgrade;
-    // our own end() (after the chain) lets wrappers such as express-session save first.
-    const end = function end(this: ServerResponse): ServerResponse {
-      if (finishing) finishing();
-      else settle(res.statusCode >= 400 ? res.statusCode : 403);
-      return res;
-    };
-    res.end = end as ServerResponse['end'];
-    let index = 0;
-    const next = (err?: unknown): void => {
-      if (done || finishing) return;
-      if (err !== undefined && err !== null) {
-        settle(errorStatus(err));
-        return;
-      }
-      const fn = stack[index++];
-      if (!fn) {
-        finishing = () => settle(setCookies(res));
-        try {
-          res.end();
-        } catch {
-          settle(500);
-        }
-        return;
-      }
-      try {
-        const result: unknown = fn(req, res, next);
-        if (result instanceof Promise) result.catch((e: unknown) => next(e ?? new Error('upgrade middleware rejected')));
-      } catch (e) {
-        next(e ?? new Error('upgrade middleware threw'));
-      }
-    };
-    next();
-  });
-}
-
-function setCookies(res: ServerResponse): string[] {
-  const value = res.getHeader('set-cookie');
-  if (value === undefined) return [];
-  const list = Array.isArray(value) ? value : [String(value)];
-  return list.map((cookie) => `Set-Cookie: ${cookie}`);
 }
