@@ -9,7 +9,9 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import { type BayeuxOptions, resolveOptions } from './options.js';
-import { type LocalListener, type LocalSubscription, Server } from './server/server.js';
+import { registerServer } from './internal.js';
+import type { LocalListener, LocalSubscription } from './server/local-client.js';
+import { Server } from './server/server.js';
 import type { Middleware, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats } from './server/types.js';
 import { CallbackPollingTransport } from './transports/callback-polling.js';
 import { HttpError } from './errors.js';
@@ -83,8 +85,6 @@ export interface BayeuxMiddleware {
   attach(server: HttpServer, options?: AttachOptions): BayeuxMiddleware;
   /** Answer held connects, close sockets, stop timers, close the engine. */
   close(): Promise<void>;
-  /** The protocol server behind the middleware (for transports and tests). */
-  readonly server: Server;
 }
 
 /** Where the browser client bundle is, next to the compiled package (`dist/browser/client.js`). */
@@ -149,7 +149,7 @@ export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
   } as BayeuxMiddleware;
 
   const api: Omit<BayeuxMiddleware, never> = middleware;
-  Object.defineProperty(api, 'server', { value: server, enumerable: true });
+  registerServer(middleware, server);
   api.use = function use(patternOrFn: string | Middleware, fn?: Middleware): BayeuxMiddleware {
     if (typeof patternOrFn === 'function') server.use(undefined, patternOrFn);
     else server.use(patternOrFn, fn as Middleware);
