@@ -49,6 +49,7 @@ import express from 'express';
 import { createClient } from 'redis';
 import { bayeux, MemoryEngine, type Engine } from '../lib/index.js';
 import { RedisEngine } from '../lib/engines/redis/index.js';
+import { serverOf } from '../lib/internal.js';
 import { findRedisServer, startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
 import {
   mergeHistograms, nowUs, numberOption as number, option, quantile, runMain, sleep, type FromServer, type ToServer,
@@ -93,7 +94,7 @@ function runNode(): void {
   });
   process.on('disconnect', () => process.exit(0));
   setTimeout(() => process.exit(0), RUN_LIMIT_MS).unref();
-  cometd.server.open().then(
+  serverOf(cometd).open().then(
     () => http.listen(0, '127.0.0.1', () => send({ type: 'ready', port: (http.address() as AddressInfo).port, path: PATH })),
     (err: unknown) => {
       console.error(`node: ${String(err)}`);

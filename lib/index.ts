@@ -10,6 +10,6 @@ export type {
   Context, Middleware, Next, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats, TransportName,
 } from './server/types.js';
 export type { Advice, Message } from './protocol/message.js';
-export type { AttachOptions, UpgradeMiddleware } from './transports/websocket.js';
+export type { AttachOptions, UpgradeMiddleware } from './transports/attach.js';
 export { channelMatches, channelMatches as matches, isValidChannel, isValidPattern } from './protocol/channel.js';
 export type { AdminHandler, AdminOptions, HealthOptions, MetricsHandler, MetricsOptions, OpsHandler } from './ops/index.js';

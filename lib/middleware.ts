@@ -9,14 +9,17 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import { type BayeuxOptions, resolveOptions } from './options.js';
-import { type LocalListener, type LocalSubscription, Server } from './server/server.js';
+import { registerServer } from './internal.js';
+import type { LocalListener, LocalSubscription } from './server/local-client.js';
+import { Server } from './server/server.js';
 import type { Middleware, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats } from './server/types.js';
 import { CallbackPollingTransport } from './transports/callback-polling.js';
 import { HttpError } from './errors.js';
 import { LongPollingTransport } from './transports/long-polling.js';
 import { type HostRequest, queryOf, sendHttpError } from './transports/http.js';
 import { applyCors } from './transports/cors.js';
-import { type AttachOptions, type UpgradeMiddleware, WebSocketTransport } from './transports/websocket.js';
+import { type AttachOptions, checkAttachOptions } from './transports/attach.js';
+import { WebSocketTransport } from './transports/websocket.js';
 import {
   type AdminHandler, type AdminOptions, createAdminHandler, createHealthHandler, createMetricsHandler, type HealthOptions,
   type MetricsHandler, type MetricsOptions, type OpsHandler,
@@ -82,8 +85,6 @@ export interface BayeuxMiddleware {
   attach(server: HttpServer, options?: AttachOptions): BayeuxMiddleware;
   /** Answer held connects, close sockets, stop timers, close the engine. */
   close(): Promise<void>;
-  /** The protocol server behind the middleware (for transports and tests). */
-  readonly server: Server;
 }
 
 /** Where the browser client bundle is, next to the compiled package (`dist/browser/client.js`). */
@@ -93,8 +94,10 @@ const CLIENT_BUNDLE = new URL('../browser/client.js', import.meta.url);
 export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
   const resolved = resolveOptions(options);
   const server = new Server(resolved);
-  const longPolling = new LongPollingTransport(server);
-  const callbackPolling = new CallbackPollingTransport(server);
+  // Each transport gets the few options it reads, not the whole set.
+  const { maxBodyBytes, bodyTimeout, maxBatch } = resolved;
+  const longPolling = new LongPollingTransport(server, { maxBodyBytes, bodyTimeout, maxBatch });
+  const callbackPolling = new CallbackPollingTransport(server, { maxBatch });
   const logger = resolved.logger;
   let websocket: WebSocketTransport | undefined;
   /** The mount path, learned from the first request a host routed here with its mount path on it. */
@@ -146,7 +149,7 @@ export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
   } as BayeuxMiddleware;
 
   const api: Omit<BayeuxMiddleware, never> = middleware;
-  Object.defineProperty(api, 'server', { value: server, enumerable: true });
+  registerServer(middleware, server);
   api.use = function use(patternOrFn: string | Middleware, fn?: Middleware): BayeuxMiddleware {
     if (typeof patternOrFn === 'function') server.use(undefined, patternOrFn);
     else server.use(patternOrFn, fn as Middleware);
@@ -180,21 +183,15 @@ export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
   };
   api.health = (healthOptions) => createHealthHandler(server, healthOptions);
   api.attach = function attach(http: HttpServer, attachOptions: AttachOptions = {}): BayeuxMiddleware {
-    if (typeof attachOptions !== 'object' || attachOptions === null) throw new TypeError('attach options must be an object');
-    for (const key of Object.keys(attachOptions)) {
-      if (key !== 'path' && key !== 'middleware') throw new TypeError(`unknown attach option ${key}`);
-    }
-    const { path, middleware: given } = attachOptions;
-    if (path !== undefined && (typeof path !== 'string' || !path.startsWith('/'))) {
-      throw new TypeError('attach option path must start with /');
-    }
-    const stack: readonly UpgradeMiddleware[] = given === undefined ? [] : Array.isArray(given) ? given : [given as UpgradeMiddleware];
-    if (!stack.every((fn) => typeof fn === 'function')) {
-      throw new TypeError('attach option middleware must be a function (req, res, next) or a list of them');
-    }
-    const fixed = path === undefined ? undefined : path.replace(/\/+$/, '') || '/';
+    const { path: fixed, middleware: stack } = checkAttachOptions(attachOptions);
     attachedPath ??= fixed;
-    websocket ??= new WebSocketTransport(server);
+    websocket ??= new WebSocketTransport(server, {
+      maxBodyBytes, maxBatch, cors,
+      wsPerMessageDeflate: resolved.wsPerMessageDeflate,
+      wsPingInterval: resolved.wsPingInterval,
+      wsHighWaterMark: resolved.wsHighWaterMark,
+      logger,
+    });
     let warned = false;
     websocket.attach(http, {
       path: () => fixed ?? learnedMount,

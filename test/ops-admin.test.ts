@@ -14,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import type { NextFunction, Request, Response } from 'express';
 import type { Browser } from 'playwright-core';
 import { createAdminHandler, type AdminSnapshot } from '../lib/ops/index.js';
+import { serverOf } from '../lib/internal.js';
 import { ChannelTable } from '../lib/ops/admin-data.js';
 import { get, startServer, type TestServer } from './helpers/http-server.js';
 import { testClients } from './helpers/clients.js';
@@ -35,7 +36,7 @@ async function adminServer(): Promise<TestServer> {
   const s = await startServer({}, {
     configure: (app) => app.use('/admin', requireAdmin, (req, res, next) => (admin ? admin(req, res, next) : next())),
   });
-  admin = createAdminHandler(s.cometd.server);
+  admin = createAdminHandler(serverOf(s.cometd));
   cleanup(() => s.close(), () => admin?.close());
   return s;
 }
@@ -90,8 +91,8 @@ describe('admin over HTTP', () => {
 
   test('options are checked', async () => {
     const s = await adminServer();
-    assert.throws(() => createAdminHandler(s.cometd.server, { history: 0 }), /option history must be a positive integer/);
-    assert.throws(() => createAdminHandler(s.cometd.server, { colour: 'red' } as never), /Unknown admin option: colour/);
+    assert.throws(() => createAdminHandler(serverOf(s.cometd), { history: 0 }), /option history must be a positive integer/);
+    assert.throws(() => createAdminHandler(serverOf(s.cometd), { colour: 'red' } as never), /Unknown admin option: colour/);
   });
 });
 

@@ -10,6 +10,7 @@ import { describe, test } from 'node:test';
 import { Registry, Counter } from 'prom-client';
 import { bayeux, BayeuxError as ServerBayeuxError, type Engine } from '../lib/index.js';
 import { createHealthHandler, createMetricsHandler } from '../lib/ops/index.js';
+import { serverOf } from '../lib/internal.js';
 import { get, startServer, type TestServer, waitFor } from './helpers/http-server.js';
 import { testClients } from './helpers/clients.js';
 
@@ -33,10 +34,10 @@ describe('metrics', () => {
   test('serves gauges, counters and the latency histogram for real traffic', async (t) => {
     let metrics: ReturnType<typeof createMetricsHandler> | undefined;
     const s = await server((app) => app.get('/metrics', (req, res, next) => metrics?.(req, res, next)));
-    metrics = createMetricsHandler(s.cometd.server);
+    metrics = createMetricsHandler(serverOf(s.cometd));
     cleanup(() => metrics?.close());
     let publishesReported = false;
-    const stop = s.cometd.server.observe({ published: () => void (publishesReported = true) });
+    const stop = serverOf(s.cometd).observe({ published: () => void (publishesReported = true) });
     cleanup(stop);
     s.cometd.use('/denied/**', (_message, _ctx, next) => next(new ServerBayeuxError(403, 'Forbidden')));
 
@@ -98,7 +99,7 @@ describe('metrics', () => {
     const own = new Counter({ name: 'app_requests_total', help: 'the app', registers: [registry] });
     own.inc(3);
     const cometd = bayeux({ logLevel: 'error' });
-    const metrics = createMetricsHandler(cometd.server, { registry, prefix: 'chat_' });
+    const metrics = createMetricsHandler(serverOf(cometd), { registry, prefix: 'chat_' });
     assert.equal(metrics.registry, registry);
     const http: HttpServer = createServer((req, res) => {
       if (req.url === '/metrics') metrics(req, res);
@@ -127,19 +128,19 @@ describe('metrics', () => {
   test('options are checked', () => {
     const cometd = bayeux({ logLevel: 'error' });
     cleanup(() => cometd.close());
-    assert.throws(() => createMetricsHandler(cometd.server, { nope: 1 } as never), /Unknown metrics option: nope/);
-    assert.throws(() => createMetricsHandler(cometd.server, { buckets: [1, 0.5] }), /option buckets/);
-    assert.throws(() => createMetricsHandler(cometd.server, { prefix: 'bad-prefix' }), /option prefix/);
+    assert.throws(() => createMetricsHandler(serverOf(cometd), { nope: 1 } as never), /Unknown metrics option: nope/);
+    assert.throws(() => createMetricsHandler(serverOf(cometd), { buckets: [1, 0.5] }), /option buckets/);
+    assert.throws(() => createMetricsHandler(serverOf(cometd), { prefix: 'bad-prefix' }), /option prefix/);
     const registry = new Registry();
-    createMetricsHandler(cometd.server, { registry }).close();
-    const first = createMetricsHandler(cometd.server, { registry });
-    assert.throws(() => createMetricsHandler(cometd.server, { registry }), /already been registered/);
+    createMetricsHandler(serverOf(cometd), { registry }).close();
+    const first = createMetricsHandler(serverOf(cometd), { registry });
+    assert.throws(() => createMetricsHandler(serverOf(cometd), { registry }), /already been registered/);
     first.close();
 
     // A clash registers nothing.
     const taken = new Registry();
     new Counter({ name: 'bayeux_dropped_total', help: 'the app\'s own', registers: [taken] });
-    assert.throws(() => createMetricsHandler(cometd.server, { registry: taken }), /bayeux_dropped_total has already been registered/);
+    assert.throws(() => createMetricsHandler(serverOf(cometd), { registry: taken }), /bayeux_dropped_total has already been registered/);
     assert.deepEqual(taken.getMetricsAsArray().map((m) => m.name), ['bayeux_dropped_total']);
   });
 });
@@ -162,7 +163,7 @@ describe('health', () => {
   test('200 while the engine answers, 503 once the server is closing', async () => {
     let health: ReturnType<typeof createHealthHandler> | undefined;
     const s = await startServer({}, { configure: (app) => app.get('/health', (req, res, next) => health?.(req, res, next)) });
-    health = createHealthHandler(s.cometd.server, { timeout: 1000 });
+    health = createHealthHandler(serverOf(s.cometd), { timeout: 1000 });
     const ok = await get(`${s.origin}/health`);
     assert.equal(ok.status, 200);
     assert.deepEqual(ok.json, { status: 'ok' });
@@ -184,7 +185,7 @@ describe('health', () => {
       configure: (app) => app.get('/health', (req, res, next) => health(req, res, next)),
     });
     cleanup(() => s.close());
-    const health = createHealthHandler(s.cometd.server, { timeout: 1500 });
+    const health = createHealthHandler(serverOf(s.cometd), { timeout: 1500 });
     const res = await get(`${s.origin}/health`);
     assert.equal(res.status, 503);
     assert.equal(res.json.status, 'unavailable');
@@ -192,7 +193,7 @@ describe('health', () => {
     assert.doesNotMatch(res.json.error, /redis:\/\/.*@/);
 
     // Metrics still answer, with the engine marked down.
-    const metrics = createMetricsHandler(s.cometd.server, { timeout: 1000 });
+    const metrics = createMetricsHandler(serverOf(s.cometd), { timeout: 1000 });
     cleanup(() => metrics.close());
     const text = await new Promise<string>((resolve, reject) => {
       const http = createServer((req, r) => metrics(req, r));
@@ -206,7 +207,7 @@ describe('health', () => {
   test('options are checked', () => {
     const cometd = bayeux({ logLevel: 'error' });
     cleanup(() => cometd.close());
-    assert.throws(() => createHealthHandler(cometd.server, { timeout: -1 }), /option timeout/);
-    assert.throws(() => createHealthHandler(cometd.server, { wait: 1 } as never), /Unknown health option: wait/);
+    assert.throws(() => createHealthHandler(serverOf(cometd), { timeout: -1 }), /option timeout/);
+    assert.throws(() => createHealthHandler(serverOf(cometd), { wait: 1 } as never), /Unknown health option: wait/);
   });
 });

@@ -10,6 +10,7 @@ import { resolve as resolvePath } from 'node:path';
 import { statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bayeux, type BayeuxOptions, type Engine } from '../index.js';
+import { serverOf } from '../internal.js';
 import { CliFailure, type CliIo, describe, EXIT_FAILED, EXIT_OK, parse, UsageError } from './common.js';
 
 export const SERVE_USAGE = `Usage: express-bayeux serve [options]
@@ -203,7 +204,7 @@ export async function serve(args: string[], io: CliIo): Promise<number> {
   });
   // Open the engine now, so an unreachable Redis shows at start rather than
   // at the first request; without waiting, so a signal still stops us meanwhile.
-  cometd.server.open().catch((err: unknown) => {
+  serverOf(cometd).open().catch((err: unknown) => {
     io.stderr.write(`serve: warning: the engine is not reachable yet (/health answers 503): ${describe(err)}\n`);
   });
 

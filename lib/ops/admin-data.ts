@@ -4,7 +4,7 @@
  * fed by the server's `publish` events), and the latest disconnects.
  */
 import { hostname } from 'node:os';
-import type { Server } from '../server/server.js';
+import type { OpsSource } from './source.js';
 import type { Stats } from '../server/types.js';
 import { withTimeout } from './http.js';
 
@@ -159,7 +159,7 @@ const IDLE_MS = 5 * 60_000;
  * last request.
  */
 export class AdminData {
-  readonly #server: Server;
+  readonly #server: OpsSource;
   readonly #history: number;
   readonly #top: number;
   readonly #keepDisconnects: number;
@@ -176,7 +176,7 @@ export class AdminData {
   /** Subscriber counts of the channels on show (at most `topChannels`). */
   readonly #counts = new Map<string, { at: number; count: number | null }>();
 
-  constructor(server: Server, options: Required<AdminDataOptions>) {
+  constructor(server: OpsSource, options: Required<AdminDataOptions>) {
     this.#server = server;
     this.#history = options.history;
     this.#top = options.topChannels;

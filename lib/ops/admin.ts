@@ -11,7 +11,7 @@
  * `/admin.css` and `/data.json` (what the page polls once a second).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Server } from '../server/server.js';
+import type { OpsSource } from './source.js';
 import { ADMIN_CSS, ADMIN_HTML, ADMIN_JS } from './admin-page.js';
 import { AdminData, type AdminDataOptions } from './admin-data.js';
 import { checkKeys, type OpsNext, positiveInt, readOnly, send, sendJson } from './http.js';
@@ -35,7 +35,7 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-sr
  * counts, recent disconnects with their reasons, and the node. Throws a
  * `TypeError` naming a bad option.
  */
-export function createAdminHandler(server: Server, options: AdminOptions = {}): AdminHandler {
+export function createAdminHandler(server: OpsSource, options: AdminOptions = {}): AdminHandler {
   if (typeof options !== 'object' || options === null) throw new TypeError('admin options must be an object');
   checkKeys(options, ['history', 'topChannels', 'trackedChannels', 'recentDisconnects', 'timeout'], 'admin');
   const data = new AdminData(server, {

@@ -3,7 +3,7 @@
  * balancers and Kubernetes probes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Server } from '../server/server.js';
+import type { OpsSource } from './source.js';
 import { checkKeys, type OpsHandler, type OpsNext, readOnly, sendJson, withTimeout } from './http.js';
 
 /** Options of {@link createHealthHandler}. */
@@ -24,7 +24,7 @@ export interface HealthReport {
 }
 
 /** Check the engine once: opened, and answering a cheap call within `timeout` ms. */
-export async function checkHealth(server: Server, timeout = 2000): Promise<HealthReport> {
+export async function checkHealth(server: OpsSource, timeout = 2000): Promise<HealthReport> {
   if (server.closed) return { status: 'closing' };
   try {
     await withTimeout(server.open().then(() => server.options.engine.stats()), timeout, 'the engine');
@@ -41,7 +41,7 @@ export async function checkHealth(server: Server, timeout = 2000): Promise<Healt
  * a balancer stops sending work during a graceful shutdown). Other methods
  * go to `next`, or get a 405. Throws a `TypeError` naming a bad option.
  */
-export function createHealthHandler(server: Server, options: HealthOptions = {}): OpsHandler {
+export function createHealthHandler(server: OpsSource, options: HealthOptions = {}): OpsHandler {
   if (typeof options !== 'object' || options === null) throw new TypeError('health options must be an object');
   checkKeys(options, ['timeout'], 'health');
   const timeout = options.timeout ?? 2000;

@@ -1,7 +1,8 @@
 /**
  * Operating the server: Prometheus metrics, a live admin page and a health
  * check, as request handlers on Node's http types (Express 4 and 5,
- * connect, bare `http`). Each takes the protocol `Server` (`cometd.server`).
+ * connect, bare `http`). Each takes the protocol server as an `OpsSource`
+ * (`cometd.metrics()` and friends pass their own).
  */
 export { createMetricsHandler, type MetricsHandler, type MetricsOptions } from './metrics.js';
 export { createAdminHandler, type AdminHandler, type AdminOptions } from './admin.js';

@@ -10,7 +10,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Server } from '../server/server.js';
+import type { OpsSource } from './source.js';
 import type { ServerObserver } from '../server/observer.js';
 import type { Stats } from '../server/types.js';
 import { checkKeys, type OpsNext, readOnly, send } from './http.js';
@@ -145,7 +145,7 @@ class LatencyHistogram extends Histogram {
  * Throws a `TypeError` naming a bad option, and prom-client's error when a
  * metric of the same name is already in `registry`.
  */
-export function createMetricsHandler(server: Server, options: MetricsOptions = {}): MetricsHandler {
+export function createMetricsHandler(server: OpsSource, options: MetricsOptions = {}): MetricsHandler {
   if (typeof options !== 'object' || options === null) throw new TypeError('metrics options must be an object');
   checkKeys(options, ['registry', 'prefix', 'buckets', 'timeout'], 'metrics');
   const registry = options.registry ?? new Registry();

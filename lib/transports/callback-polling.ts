@@ -6,9 +6,9 @@
  */
 import type { ServerResponse } from 'node:http';
 import { HttpError } from '../errors.js';
-import type { Server } from '../server/server.js';
+import type { MessageHandler } from './core.js';
 import {
-  checkBatch, type HostRequest, jsonArray, parseMessageParam, queryOf, releaseRouterState, requestConnection, sendHttpError, toHttpError, writable,
+  type BatchLimits, checkBatch, type HostRequest, jsonArray, parseMessageParam, queryOf, releaseRouterState, requestConnection, sendHttpError, toHttpError, writable,
 } from './http.js';
 
 /** Letters, digits, `_`, `$` and `.`, at most 64 characters. */
@@ -19,10 +19,13 @@ export function isValidCallback(name: unknown): name is string {
 }
 
 export class CallbackPollingTransport {
-  readonly #server: Server;
+  readonly #server: MessageHandler;
+  /** Its only limit: the messages come in the query, there is no body to bound. */
+  readonly #limits: BatchLimits;
 
-  constructor(server: Server) {
+  constructor(server: MessageHandler, limits: BatchLimits) {
     this.#server = server;
+    this.#limits = limits;
   }
 
   /** Handle a GET with `message=` and `jsonp=`. Never rejects: failures are answered. */
@@ -34,10 +37,10 @@ export class CallbackPollingTransport {
       if (!isValidCallback(callback)) {
         throw new HttpError(400, 'jsonp.callback.invalid', 'jsonp must be letters, digits, _ $ . and at most 64 characters');
       }
-      const messages = checkBatch(parseMessageParam(query.getAll('message')), this.#server.options);
+      const messages = checkBatch(parseMessageParam(query.getAll('message')), this.#limits);
       releaseRouterState(req, res);
       const conn = requestConnection('callback-polling', req, res);
-      const replies = await this.#server.process(messages, conn);
+      const replies = await new Promise<string[]>((resolve) => this.#server.handle(messages, conn, resolve));
       if (!writable(res)) return;
       res.statusCode = 200;
       res.setHeader('Content-Type', 'text/javascript; charset=utf-8');

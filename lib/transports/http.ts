@@ -26,7 +26,8 @@ export type HostRequest = IncomingMessage & {
 
 /** Limits the HTTP transports enforce before the Server sees a message. */
 export interface BatchLimits {
-  maxBatch: number;
+  /** Most messages in one request. */
+  readonly maxBatch: number;
 }
 
 /** The query of a request URL. */

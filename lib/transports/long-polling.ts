@@ -11,9 +11,9 @@
  */
 import type { ServerResponse } from 'node:http';
 import { HttpError } from '../errors.js';
-import type { Server } from '../server/server.js';
+import type { MessageHandler } from './core.js';
 import {
-  charsetOf, checkBatch, decodeBody, decodeText, fromJsonBody, type HostRequest, jsonArray, mediaType,
+  type BatchLimits, charsetOf, checkBatch, decodeBody, decodeText, fromJsonBody, type HostRequest, jsonArray, mediaType,
   parseMessageParam, queryOf, readBody, releaseRouterState, requestConnection, sendHttpError, toHttpError, writable,
 } from './http.js';
 
@@ -25,11 +25,21 @@ function isJsonType(type: string | undefined): boolean {
   return type === 'application/json' || type === 'text/json' || (type !== undefined && /^application\/[^/]+\+json$/.test(type));
 }
 
-export class LongPollingTransport {
-  readonly #server: Server;
+/** The options long-polling reads: its body and batch limits. */
+export interface LongPollingOptions extends BatchLimits {
+  /** Largest request body, in bytes, before and after decompression. */
+  readonly maxBodyBytes: number;
+  /** How long a body may take to arrive, in ms; 0: no limit. */
+  readonly bodyTimeout: number;
+}
 
-  constructor(server: Server) {
+export class LongPollingTransport {
+  readonly #server: MessageHandler;
+  readonly #options: LongPollingOptions;
+
+  constructor(server: MessageHandler, options: LongPollingOptions) {
     this.#server = server;
+    this.#options = options;
   }
 
   /**
@@ -40,7 +50,7 @@ export class LongPollingTransport {
   async handle(req: HostRequest, res: ServerResponse): Promise<void> {
     let messages: unknown[];
     try {
-      messages = checkBatch(await this.#messages(req), this.#server.options);
+      messages = checkBatch(await this.#messages(req), this.#options);
     } catch (err) {
       if (writable(res)) sendHttpError(res, toHttpError(err));
       return;
@@ -61,14 +71,14 @@ export class LongPollingTransport {
       if (type === FORM_TYPE) return parseMessageParam((req.body as Record<string, unknown> | undefined)?.['message']);
       return fromJsonBody(req.body);
     }
-    const { maxBodyBytes, bodyTimeout } = this.#server.options;
+    const { maxBodyBytes, bodyTimeout, maxBatch } = this.#options;
     const raw = await readBody(req, { limit: maxBodyBytes, timeoutMs: bodyTimeout });
     const body = await decodeBody(req, raw, maxBodyBytes);
     if (json) return fromJsonBody(parseJson(decodeText(body, charsetOf(req), JSON_CHARSETS)));
     const form = new URLSearchParams(decodeText(body, charsetOf(req), FORM_CHARSETS));
     const values = form.getAll('message');
-    if (values.length > this.#server.options.maxBatch) {
-      throw new HttpError(413, 'batch.too.large', `more than ${this.#server.options.maxBatch} messages in one request`);
+    if (values.length > maxBatch) {
+      throw new HttpError(413, 'batch.too.large', `more than ${maxBatch} messages in one request`);
     }
     return parseMessageParam(values);
   }

@@ -7,16 +7,19 @@
  *
  * Upgrades for other paths are left to other listeners. Connect-style
  * middleware given to `attach` runs on the upgrade request before the
- * socket is accepted. Every socket gets an error listener first thing, and
- * nothing is written to a socket past `wsHighWaterMark`: pushes follow the
- * `slowConsumer` policy (the Server checks `congested()`), and a socket
- * whose own replies would go past the mark is closed with 1013.
+ * socket is accepted (`attach.ts`). Every socket gets an error listener
+ * first thing, and nothing is written to a socket past `wsHighWaterMark`:
+ * pushes follow the `slowConsumer` policy (the Server checks
+ * `congested()`), and a socket whose own replies would go past the mark
+ * is closed with 1013.
  */
-import { type IncomingMessage, type Server as HttpServer, ServerResponse, STATUS_CODES } from 'node:http';
+import { type IncomingMessage, type Server as HttpServer, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import type { Server } from '../server/server.js';
+import type { CorsOptions, Logger } from '../options.js';
 import type { Connection } from '../server/types.js';
+import { runUpgradeMiddleware, type UpgradeMiddleware } from './attach.js';
+import type { SocketProtocol } from './core.js';
 import { upgradeOriginAllowed } from './cors.js';
 import { jsonArray } from './http.js';
 
@@ -29,31 +32,22 @@ const UNANSWERED_UPGRADE_MS = 3000;
 /** How long a socket closed for reading too slowly gets to take its close frame before it is cut. */
 const SLOW_CLOSE_GRACE_MS = 1000;
 
-/**
- * Connect-style middleware (`express-session`, passport, your own) run on a
- * WebSocket upgrade request before the socket is accepted. It gets the
- * upgrade request and a `ServerResponse` that is never sent: headers it
- * sets with `Set-Cookie` go out on the `101` answer. Calling `next(err)`
- * (or throwing, or rejecting) refuses the upgrade with `err.status` (or
- * `err.statusCode`; default 500); ending the response without calling
- * `next` refuses it with `res.statusCode` (403 if that is below 400).
- */
-export type UpgradeMiddleware = {
-  // A method signature, so Express and connect middleware typed on their own request types fit.
-  handle(req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): unknown;
-}['handle'];
-
-export interface AttachOptions {
-  /**
-   * The path to accept upgrades on (and any path under it). Default: the
-   * path the middleware was mounted at, as learned from the first HTTP
-   * request it handled (Express `req.baseUrl`, connect `req.originalUrl`);
-   * until then, upgrades are left to other listeners and a warning is logged
-   * once. Pass it whenever WebSocket may be the first thing a client tries.
-   */
-  path?: string;
-  /** Middleware run on each upgrade request, in order, before the socket is accepted. Default: none. */
-  middleware?: UpgradeMiddleware | readonly UpgradeMiddleware[];
+/** The options the WebSocket transport reads (see `BayeuxOptions` for each). */
+export interface WebSocketOptions {
+  /** Largest frame, in bytes (`ws`'s `maxPayload`). */
+  readonly maxBodyBytes: number;
+  /** Most messages in one frame. */
+  readonly maxBatch: number;
+  /** Offer permessage-deflate. */
+  readonly wsPerMessageDeflate: boolean;
+  /** Ping every socket this often, in ms; 0: never. */
+  readonly wsPingInterval: number;
+  /** Most bytes a socket may buffer before pushes follow the slowConsumer policy and replies close it. */
+  readonly wsHighWaterMark: number;
+  /** Which browser origins may open a socket; false: the page's own host only. */
+  readonly cors: CorsOptions | false;
+  /** Where a socket closed for reading too slowly is reported. */
+  readonly logger: Logger;
 }
 
 /** What the middleware tells the transport about an `attach()`. */
@@ -136,15 +130,17 @@ const MAX_PENDING_FRAMES = 256;
 function ignoreError(): void {}
 
 export class WebSocketTransport {
-  readonly #server: Server;
+  readonly #server: SocketProtocol;
+  readonly #options: WebSocketOptions;
   readonly #wss: WebSocketServer;
   readonly #hub: Sockets;
   readonly #attached: Array<{ http: HttpServer; listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void }> = [];
   #heartbeat: NodeJS.Timeout | undefined;
-  constructor(server: Server) {
+  constructor(server: SocketProtocol, options: WebSocketOptions) {
     this.#server = server;
-    this.#hub = new Sockets(server);
-    const { maxBodyBytes, wsPerMessageDeflate } = server.options;
+    this.#options = options;
+    this.#hub = new Sockets(server, options);
+    const { maxBodyBytes, wsPerMessageDeflate } = options;
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: maxBodyBytes, perMessageDeflate: wsPerMessageDeflate });
     server.addConnectionType('websocket');
   }
@@ -162,7 +158,7 @@ export class WebSocketTransport {
         this.#closeIfUnanswered(socket, ours ? 503 : 404);
         return;
       }
-      if (!upgradeOriginAllowed(this.#server.options.cors, req)) {
+      if (!upgradeOriginAllowed(this.#options.cors, req)) {
         refuse(socket, 403);
         return;
       }
@@ -183,7 +179,7 @@ export class WebSocketTransport {
     };
     http.on('upgrade', listener);
     this.#attached.push({ http, listener });
-    const interval = this.#server.options.wsPingInterval;
+    const interval = this.#options.wsPingInterval;
     if (interval > 0 && !this.#heartbeat) {
       this.#heartbeat = setInterval(() => this.#hub.ping(), interval);
       this.#heartbeat.unref();
@@ -251,12 +247,14 @@ export class WebSocketTransport {
  * package's public declarations must not need.
  */
 class Sockets {
-  readonly #server: Server;
+  readonly #server: SocketProtocol;
+  readonly #options: WebSocketOptions;
   readonly #sockets = new Set<WsConnection>();
   #lastFrame: { messages: readonly string[]; buffer: Buffer } | undefined;
 
-  constructor(server: Server) {
+  constructor(server: SocketProtocol, options: WebSocketOptions) {
     this.#server = server;
+    this.#options = options;
   }
 
   all(): IterableIterator<WsConnection> {
@@ -264,7 +262,7 @@ class Sockets {
   }
 
   open(ws: WebSocket, req: IncomingMessage): void {
-    const conn = new WsConnection(this, ws, req, this.#server.options.wsHighWaterMark);
+    const conn = new WsConnection(this, ws, req, this.#options.wsHighWaterMark);
     (ws as TaggedSocket)[CONNECTION] = conn;
     this.#sockets.add(conn);
     this.#server.socketOpened();
@@ -296,7 +294,7 @@ class Sockets {
       this.#error(ws, '400::invalid JSON frame');
       return;
     }
-    const { maxBatch } = this.#server.options;
+    const { maxBatch } = this.#options;
     if (messages.length === 0) return this.#error(ws, '400::empty frame');
     if (messages.length > maxBatch) return this.#error(ws, `400:${maxBatch}:too_many_messages`);
     if (conn.pending >= MAX_PENDING_FRAMES) {
@@ -361,8 +359,9 @@ class Sockets {
    * client would wait for them forever), and never buffered without bound.
    */
   #overHighWater(ws: WebSocket): boolean {
-    if (ws.bufferedAmount <= this.#server.options.wsHighWaterMark) return false;
-    this.#server.options.logger.warn(`websocket closed: more than ${this.#server.options.wsHighWaterMark} bytes waiting to be read by its client`);
+    const { wsHighWaterMark, logger } = this.#options;
+    if (ws.bufferedAmount <= wsHighWaterMark) return false;
+    logger.warn(`websocket closed: more than ${wsHighWaterMark} bytes waiting to be read by its client`);
     ws.close(1013, 'reading too slowly');
     setTimeout(() => ws.terminate(), SLOW_CLOSE_GRACE_MS).unref();
     return true;
@@ -387,69 +386,4 @@ function refuse(socket: Duplex, status: number): void {
   const code = status >= 400 && status <= 599 ? status : 500;
   socket.once('finish', () => socket.destroy());
   socket.end(`HTTP/1.1 ${code} ${STATUS_CODES[code] ?? 'Error'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-}
-
-/** The status an upgrade middleware's error asks for. */
-function errorStatus(err: unknown): number {
-  const e = (err ?? {}) as { status?: unknown; statusCode?: unknown };
-  const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : 500;
-  return status >= 400 && status <= 599 ? status : 500;
-}
-
-/**
- * Run connect-style middleware on an upgrade request. Resolves with the
- * headers to add to the `101` answer (`Set-Cookie` from a session
- * middleware), or with the status to refuse the upgrade with.
- */
-function runUpgradeMiddleware(stack: readonly UpgradeMiddleware[], req: IncomingMessage): Promise<string[] | number> {
-  return new Promise(function upgradeMiddleware(resolve) {
-    const res = new ServerResponse(req);
-    let done = false;
-    let finishing: (() => void) | undefined;
-    const settle = (outcome: string[] | number): void => {
-      if (done) return;
-      done = true;
-      resolve(outcome);
-    };
-    // The innermost end(): a middleware that ends the response refuses the upgrade;
-    // our own end() (after the chain) lets wrappers such as express-session save first.
-    const end = function end(this: ServerResponse): ServerResponse {
-      if (finishing) finishing();
-      else settle(res.statusCode >= 400 ? res.statusCode : 403);
-      return res;
-    };
-    res.end = end as ServerResponse['end'];
-    let index = 0;
-    const next = (err?: unknown): void => {
-      if (done || finishing) return;
-      if (err !== undefined && err !== null) {
-        settle(errorStatus(err));
-        return;
-      }
-      const fn = stack[index++];
-      if (!fn) {
-        finishing = () => settle(setCookies(res));
-        try {
-          res.end();
-        } catch {
-          settle(500);
-        }
-        return;
-      }
-      try {
-        const result: unknown = fn(req, res, next);
-        if (result instanceof Promise) result.catch((e: unknown) => next(e ?? new Error('upgrade middleware rejected')));
-      } catch (e) {
-        next(e ?? new Error('upgrade middleware threw'));
-      }
-    };
-    next();
-  });
-}
-
-function setCookies(res: ServerResponse): string[] {
-  const value = res.getHeader('set-cookie');
-  if (value === undefined) return [];
-  const list = Array.isArray(value) ? value : [String(value)];
-  return list.map((cookie) => `Set-Cookie: ${cookie}`);
 }

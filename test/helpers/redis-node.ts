@@ -30,6 +30,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { bayeux, MemoryEngine, type Engine } from '../../lib/index.js';
 import { RedisEngine } from '../../lib/engines/redis/index.js';
+import { serverOf } from '../../lib/internal.js';
 
 /** parent → node */
 export type NodeRequest =
@@ -152,7 +153,7 @@ process.on('disconnect', () => process.exit(0));
 setTimeout(() => process.exit(0), numberFlag('lifetime', 300_000)).unref();
 
 // Open the engine before listening, so a node that reports ready can serve.
-cometd.server.open().then(
+serverOf(cometd).open().then(
   () => {
     http.listen(numberFlag('port', 0), '127.0.0.1', () => {
       const { port } = http.address() as AddressInfo;
