@@ -6,9 +6,10 @@
  */
 import type { ServerResponse } from 'node:http';
 import { HttpError } from '../errors.js';
+import { jsonArray } from '../protocol/message.js';
 import type { MessageHandler } from './core.js';
 import {
-  type BatchLimits, checkBatch, type HostRequest, jsonArray, parseMessageParam, queryOf, releaseRouterState, requestConnection, sendHttpError, toHttpError, writable,
+  type BatchLimits, checkBatch, type HostRequest, parseMessageParam, queryOf, releaseRouterState, requestConnection, sendHttpError, toHttpError, writable,
 } from './http.js';
 
 /** Letters, digits, `_`, `$` and `.`, at most 64 characters. */

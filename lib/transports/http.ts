@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { HttpError } from '../errors.js';
+import { messageList } from '../protocol/message.js';
 import type { AbortListener, Connection, TransportName } from '../server/types.js';
 
 /** A request as a host may hand it over: Node's, with the extras Express and connect add. */
@@ -66,15 +67,9 @@ export function parseMessageParam(value: unknown): unknown[] {
     } catch {
       throw new HttpError(400, 'entity.parse.failed', 'message parameter is not valid JSON');
     }
-    if (Array.isArray(parsed)) for (const m of parsed) messages.push(m);
-    else messages.push(parsed);
+    for (const m of messageList(parsed)) messages.push(m);
   }
   return messages;
-}
-
-/** A JSON body: one message or an array of them. */
-export function fromJsonBody(body: unknown): unknown[] {
-  return Array.isArray(body) ? body : [body];
 }
 
 /** Refuse empty and oversized batches. */
@@ -303,9 +298,4 @@ export function vary(res: ServerResponse, field: string): void {
   const list = current === undefined ? '' : Array.isArray(current) ? current.join(', ') : String(current);
   if (list === '*' || list.split(',').some((f) => f.trim().toLowerCase() === field.toLowerCase())) return;
   res.setHeader('Vary', list ? `${list}, ${field}` : field);
-}
-
-/** Join serialized messages into a JSON array text. */
-export function jsonArray(messages: readonly string[]): string {
-  return '[' + messages.join(',') + ']';
 }

@@ -11,9 +11,10 @@
  */
 import type { ServerResponse } from 'node:http';
 import { HttpError } from '../errors.js';
+import { jsonArray, messageList } from '../protocol/message.js';
 import type { MessageHandler } from './core.js';
 import {
-  type BatchLimits, charsetOf, checkBatch, decodeBody, decodeText, fromJsonBody, type HostRequest, jsonArray, mediaType,
+  type BatchLimits, charsetOf, checkBatch, decodeBody, decodeText, type HostRequest, mediaType,
   parseMessageParam, queryOf, readBody, releaseRouterState, requestConnection, sendHttpError, toHttpError, writable,
 } from './http.js';
 
@@ -69,12 +70,12 @@ export class LongPollingTransport {
     // An app-level express.json() or urlencoded() may have read the body already.
     if (req.body !== undefined && !req.readable) {
       if (type === FORM_TYPE) return parseMessageParam((req.body as Record<string, unknown> | undefined)?.['message']);
-      return fromJsonBody(req.body);
+      return messageList(req.body);
     }
     const { maxBodyBytes, bodyTimeout, maxBatch } = this.#options;
     const raw = await readBody(req, { limit: maxBodyBytes, timeoutMs: bodyTimeout });
     const body = await decodeBody(req, raw, maxBodyBytes);
-    if (json) return fromJsonBody(parseJson(decodeText(body, charsetOf(req), JSON_CHARSETS)));
+    if (json) return messageList(parseJson(decodeText(body, charsetOf(req), JSON_CHARSETS)));
     const form = new URLSearchParams(decodeText(body, charsetOf(req), FORM_CHARSETS));
     const values = form.getAll('message');
     if (values.length > maxBatch) {

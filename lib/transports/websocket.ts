@@ -17,11 +17,11 @@ import { type IncomingMessage, type Server as HttpServer, STATUS_CODES } from 'n
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { CorsOptions, Logger } from '../options.js';
+import { jsonArray, messageList } from '../protocol/message.js';
 import type { Connection } from '../server/types.js';
 import { runUpgradeMiddleware, type UpgradeMiddleware } from './attach.js';
 import type { SocketProtocol } from './core.js';
 import { upgradeOriginAllowed } from './cors.js';
-import { jsonArray } from './http.js';
 
 /** Send options for a text frame given as a Buffer. */
 const TEXT = { binary: false } as const;
@@ -289,7 +289,7 @@ class Sockets {
     try {
       if (isBinary) throw new Error('binary frames are not Bayeux');
       const parsed: unknown = JSON.parse(data.toString());
-      messages = Array.isArray(parsed) ? parsed : [parsed];
+      messages = messageList(parsed);
     } catch {
       this.#error(ws, '400::invalid JSON frame');
       return;
