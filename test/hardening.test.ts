@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { BayeuxError, EngineUnavailableError, MemoryEngine } from '../lib/index.js';
 import type { EngineConfig, EngineHost } from '../lib/index.js';
-import { post, startServer, waitFor } from './helpers/http-server.js';
+import { post, startServer } from './helpers/http-server.js';
 import { openWire, wireSession, type Msg } from './helpers/wire.js';
+import { sleep, waitFor } from './helpers/wait.js';
 import { within } from './helpers/within.js';
 
 const hs = { channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['long-polling', 'websocket'] };
@@ -54,11 +55,11 @@ describe('malformed fields never crash the server', () => {
       assert.equal(r.json[0].id, undefined);
       const { ws, received } = await rawSocket(s.url);
       ws.send(deepSubscribe);
-      await waitFor(() => received.length === 1, 3000, 'a refusal');
+      await waitFor(() => received.length === 1, { timeout: 3000, what: 'a refusal' });
       assert.match(received[0]?.['error'], /^400:/);
       // The same socket and the server keep working.
       ws.send(JSON.stringify([{ ...hs, id: 'after' }]));
-      await waitFor(() => received.length === 2, 3000, 'a handshake reply');
+      await waitFor(() => received.length === 2, { timeout: 3000, what: 'a handshake reply' });
       assert.equal(received[1]?.['successful'], true);
       ws.close();
     } finally {
@@ -152,7 +153,7 @@ test('an engine that is down at start: 503 with retry advice, then service once 
 
 test('over WebSocket, queued messages and new ones arrive in publish order even when a connect shares a slow batch', async () => {
   const s = await startServer({ timeout: 2000 });
-  s.cometd.use('/slow', () => new Promise((r) => setTimeout(r, 200)));
+  s.cometd.use('/slow', () => sleep(200));
   try {
     const lp = await openWire('long-polling', s.url);
     const clientId = await wireSession(lp);
@@ -164,8 +165,8 @@ test('over WebSocket, queued messages and new ones arrive in publish order even 
       { channel: '/slow', clientId, data: 'x', id: 'slow' },
     ]));
     setTimeout(() => void s.cometd.publish('/order', 'M2'), 50);
-    await waitFor(() => received.some((m) => m['id'] === 'slow'), 3000, 'the slow reply');
-    await waitFor(() => received.filter((m) => m['channel'] === '/order').length === 2, 3000, 'both messages');
+    await waitFor(() => received.some((m) => m['id'] === 'slow'), { timeout: 3000, what: 'the slow reply' });
+    await waitFor(() => received.filter((m) => m['channel'] === '/order').length === 2, { timeout: 3000, what: 'both messages' });
     assert.deepEqual(received.filter((m) => m['channel'] === '/order').map((m) => m['data']), ['M1', 'M2']);
     ws.close();
   } finally {
@@ -176,7 +177,7 @@ test('over WebSocket, queued messages and new ones arrive in publish order even 
 test('a socket that floods frames faster than they are handled is closed (1008), others are not', async () => {
   // anonymousPublish lets the frames reach the slow middleware without a session.
   const s = await startServer({ anonymousPublish: true });
-  s.cometd.use('/slow', () => new Promise((r) => setTimeout(r, 20)));
+  s.cometd.use('/slow', () => sleep(20));
   try {
     const { ws } = await rawSocket(s.url);
     const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));

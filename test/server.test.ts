@@ -5,8 +5,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BayeuxError } from '../lib/index.js';
-import { startServer, waitFor, type TestServer } from './helpers/http-server.js';
+import { startServer, type TestServer } from './helpers/http-server.js';
 import { openWire, wireHandshake, wireSession, type Kind, type Msg, type Wire } from './helpers/wire.js';
+import { sleep, waitFor } from './helpers/wait.js';
 
 /** Get `n` deliveries for a session: long-polling asks with connects, WebSocket waits for pushes. */
 async function collect(wire: Wire, clientId: string, n: number): Promise<Msg[]> {
@@ -152,7 +153,7 @@ for (const kind of ['long-polling', 'websocket'] as Kind[]) {
       const pid = await wireSession(pub);
       await pub.send(Array.from({ length: 20 }, (_, i) => ({ channel: '/multi/a', clientId: pid, data: i })));
       const got = await collect(sub, id, 20);
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       assert.deepEqual(sub.delivered.filter((m) => m['channel'] === '/multi/a').map((m) => m['data']), Array.from({ length: 20 }, (_, i) => i));
       assert.equal(got.length, 20);
     });
@@ -265,7 +266,7 @@ for (const kind of ['long-polling', 'websocket'] as Kind[]) {
       const w = await open();
       const id = await wireSession(w);
       const held = w.send({ channel: '/meta/connect', clientId: id, connectionType: kind, id: 'held' });
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
       const other = kind === 'websocket' ? w : await open();
       const [d] = await other.send({ channel: '/meta/disconnect', clientId: id });
       assert.equal(d?.['successful'], true);
@@ -282,7 +283,7 @@ for (const kind of ['long-polling', 'websocket'] as Kind[]) {
         if (clientId === id) reason = why;
       });
       if (kind === 'websocket') w.close();
-      await waitFor(() => reason !== undefined, 4000, 'expiry');
+      await waitFor(() => reason !== undefined, { timeout: 4000, what: 'expiry' });
       assert.equal(reason, 'timeout');
       if (kind === 'long-polling') {
         const [c] = await w.send({ channel: '/meta/connect', clientId: id, connectionType: kind });
@@ -346,11 +347,11 @@ describe('server-side API and events', () => {
     const id = await wireSession(w);
     await w.send({ channel: '/local/a', clientId: id, data: 'remote' });
     await s.cometd.publish('/local/b', 'server');
-    await waitFor(() => got.length === 2, 2000, 'local deliveries');
+    await waitFor(() => got.length === 2, { timeout: 2000, what: 'local deliveries' });
     assert.deepEqual(got, [['/local/a', 'remote'], ['/local/b', 'server']]);
     await sub.unsubscribe();
     await s.cometd.publish('/local/c', 'after');
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     assert.equal(got.length, 2);
   });
 
@@ -424,7 +425,7 @@ describe('handshake authentication and anonymous publish', () => {
       const w = await openWire('long-polling', s.url);
       const [r] = await w.send({ channel: '/anon', data: 'x' });
       assert.equal(r?.['successful'], true);
-      await waitFor(() => got.length === 1, 2000);
+      await waitFor(() => got.length === 1, { timeout: 2000, what: 'the anonymous publish' });
     } finally {
       await s.close();
     }
@@ -440,8 +441,7 @@ describe('limits and shutdown', () => {
       const ida = await wireSession(a);
       const idb = await wireSession(b);
       const held = a.send({ channel: '/meta/connect', clientId: ida, connectionType: 'long-polling' });
-      await waitFor(() => false === false, 10);
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       const t = Date.now();
       const [r] = await b.send({ channel: '/meta/connect', clientId: idb, connectionType: 'long-polling' });
       assert.ok(Date.now() - t < 500);
@@ -458,8 +458,7 @@ describe('limits and shutdown', () => {
     const w = await openWire('websocket', s.url);
     const id = await wireSession(w);
     const held = w.send({ channel: '/meta/connect', clientId: id, connectionType: 'websocket' }, 5000);
-    await waitFor(() => true, 10);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     assert.equal((await s.cometd.stats()).heldConnections, 1);
     await s.close();
     const [r] = await held;
@@ -472,8 +471,7 @@ describe('limits and shutdown', () => {
     const id = await wireSession(w);
     const t = Date.now();
     const held = w.send({ channel: '/meta/connect', clientId: id, connectionType: 'long-polling' });
-    await waitFor(() => true, 10);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     assert.equal((await s.cometd.stats()).heldConnections, 1);
     await s.close();
     const [r] = await held;

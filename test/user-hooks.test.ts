@@ -9,8 +9,9 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BayeuxMiddleware } from '../lib/index.js';
-import { startServer, waitFor, type TestServer } from './helpers/http-server.js';
+import { startServer, type TestServer } from './helpers/http-server.js';
 import { openWire, wireSession, type Kind, type Msg, type Wire } from './helpers/wire.js';
+import { sleep, waitFor } from './helpers/wait.js';
 
 const KINDS: Kind[] = ['long-polling', 'websocket'];
 
@@ -119,7 +120,7 @@ for (const kind of KINDS) {
         const { wire, clientId } = await client(server);
         await wire.send({ channel: '/watched', clientId, data: 1 });
         await server.cometd.publish('/watched', 2);
-        await waitFor(() => lines.errors.length >= 3, 3000, 'three logged failures');
+        await waitFor(() => lines.errors.length >= 3, { timeout: 3000, what: 'three logged failures' });
         await stillServes(server);
         await sub.unsubscribe();
       });
@@ -128,7 +129,7 @@ for (const kind of KINDS) {
     it('an async outgoing hook is awaited: its changes are sent, not [{}]', async () => {
       const { server } = await serve((cometd) => {
         cometd.outgoing(async (message) => {
-          await new Promise((r) => setTimeout(r, 1));
+          await sleep(1);
           if (message.channel === '/meta/handshake') message.ext = { ...message.ext, greeting: 'hi' };
           if (message.channel === '/news') return { ...message, data: { wrapped: message.data } };
           return undefined;
