@@ -4,10 +4,20 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BayeuxError } from '../lib/index.js';
-import { startServer, type TestServer } from './helpers/http-server.js';
-import { openWire, wireHandshake, wireSession, type Kind, type Msg, type Wire } from './helpers/wire.js';
+import { BayeuxError, EngineUnavailableError, MemoryEngine } from '../lib/index.js';
+import type { EngineConfig, EngineHost } from '../lib/index.js';
+import { post, startServer, type TestServer } from './helpers/http-server.js';
+import { openWire, rawSocket, wireHandshake, wireSession, type Kind, type Msg, type Wire } from './helpers/wire.js';
 import { sleep, waitFor } from './helpers/wait.js';
+
+const hs = { channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['long-polling', 'websocket'] };
+
+/** JSON text of an array nested `n` deep (too deep for JSON.stringify to write back). */
+function deep(n: number): string {
+  return '['.repeat(n) + '1' + ']'.repeat(n);
+}
+
+const deepSubscribe = `[{"channel":"/meta/subscribe","id":${deep(5000)},"subscription":${deep(5000)}}]`;
 
 /** Get `n` deliveries for a session: long-polling asks with connects, WebSocket waits for pushes. */
 async function collect(wire: Wire, clientId: string, n: number): Promise<Msg[]> {
@@ -478,4 +488,64 @@ describe('limits and shutdown', () => {
     assert.equal(r?.['successful'], true);
     assert.ok(Date.now() - t < 2000);
   });
+});
+
+describe('malformed fields never crash the server', () => {
+  test('a deeply nested id or subscription gets a 400 without echoing it, over both transports', async () => {
+    const s = await startServer({});
+    try {
+      const r = await post(s.url, deepSubscribe);
+      assert.equal(r.status, 200);
+      assert.match(r.json[0].error, /^400:/);
+      assert.equal(r.json[0].id, undefined);
+      const { ws, received } = await rawSocket(s.url);
+      ws.send(deepSubscribe);
+      await waitFor(() => received.length === 1, { timeout: 3000, what: 'a refusal' });
+      assert.match(received[0]?.['error'], /^400:/);
+      // The same socket and the server keep working.
+      ws.send(JSON.stringify([{ ...hs, id: 'after' }]));
+      await waitFor(() => received.length === 2, { timeout: 3000, what: 'a handshake reply' });
+      assert.equal(received[1]?.['successful'], true);
+      ws.close();
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('publishing to an unknown /meta channel: 405 invalid_channel', async () => {
+    const s = await startServer({});
+    try {
+      const w = await openWire('long-polling', s.url);
+      const id = await wireSession(w);
+      const [r] = await w.send({ channel: '/meta/foo', clientId: id, data: 1 });
+      assert.equal(r?.['error'], '405:/meta/foo:invalid_channel');
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+/** A MemoryEngine whose store is out of reach the first time it is opened. */
+class LateEngine extends MemoryEngine {
+  opens = 0;
+  override async open(host: EngineHost, config: EngineConfig): Promise<void> {
+    if (++this.opens === 1) throw new EngineUnavailableError('store not up yet');
+    return super.open(host, config);
+  }
+}
+
+test('an engine that is down at start: 503 with retry advice, then service once it is up', async () => {
+  const engine = new LateEngine();
+  const s = await startServer({ engine });
+  try {
+    const r = await post(s.url, [hs]);
+    assert.equal(r.status, 200);
+    assert.equal(r.json[0].error, '503::engine_unavailable');
+    assert.equal(r.json[0].advice.reconnect, 'retry');
+    const again = await post(s.url, [hs]);
+    assert.equal(again.json[0].successful, true);
+    assert.equal(engine.opens, 2);
+  } finally {
+    await s.close();
+  }
 });

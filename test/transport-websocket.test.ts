@@ -2,7 +2,8 @@
  * The WebSocket transport over raw `ws` sockets (and hand-framed TCP sockets):
  * framing, held connects that do not block the socket, pushed deliveries,
  * moving between transports, session lifetime after a socket closes,
- * upgrade routing, limits, heartbeat and the slow-consumer policy.
+ * upgrade routing and origin checks, limits, heartbeat and the slow-consumer
+ * policy.
  */
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,9 +12,26 @@ import net from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { BayeuxOptions, TransportName } from '../lib/index.js';
 import { handshake as lpHandshake, nextEvent, post, startServer, type StartOptions, type TestServer } from './helpers/http-server.js';
+import { openWire, rawSocket, wireSession } from './helpers/wire.js';
 import { sleep, waitFor } from './helpers/wait.js';
+import { within } from './helpers/within.js';
 
 type Msg = Record<string, any>;
+
+const hs = { channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['long-polling', 'websocket'] };
+
+/** The status an upgrade request gets, or 101. */
+async function upgradeStatus(url: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url.replace(/^http/, 'ws'), { headers });
+    ws.once('open', () => {
+      ws.close();
+      resolve(101);
+    });
+    ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.once('error', () => resolve(-1));
+  });
+}
 
 /** A raw Bayeux-over-WebSocket peer that records every frame and message it receives. */
 class Peer {
@@ -727,5 +745,67 @@ describe('websocket transport', () => {
     assert.equal(again?.['advice']?.reconnect, 'handshake');
     // The socket itself may be reused for a new session.
     await p.handshake();
+  });
+
+  it('over WebSocket, queued messages and new ones arrive in publish order even when a connect shares a slow batch', async () => {
+    const s = await startServer({ timeout: 2000 });
+    s.cometd.use('/slow', () => sleep(200));
+    try {
+      const lp = await openWire('long-polling', s.url);
+      const clientId = await wireSession(lp);
+      await lp.send({ channel: '/meta/subscribe', clientId, subscription: '/order' });
+      await s.cometd.publish('/order', 'M1'); // queued while on long-polling
+      const { ws, received } = await rawSocket(s.url);
+      ws.send(JSON.stringify([
+        { channel: '/meta/connect', clientId, connectionType: 'websocket', id: 'c' },
+        { channel: '/slow', clientId, data: 'x', id: 'slow' },
+      ]));
+      setTimeout(() => void s.cometd.publish('/order', 'M2'), 50);
+      await waitFor(() => received.some((m) => m['id'] === 'slow'), { timeout: 3000, what: 'the slow reply' });
+      await waitFor(() => received.filter((m) => m['channel'] === '/order').length === 2, { timeout: 3000, what: 'both messages' });
+      assert.deepEqual(received.filter((m) => m['channel'] === '/order').map((m) => m['data']), ['M1', 'M2']);
+      ws.close();
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a socket that floods frames faster than they are handled is closed (1008), others are not', async () => {
+    // anonymousPublish lets the frames reach the slow middleware without a session.
+    const s = await startServer({ anonymousPublish: true });
+    s.cometd.use('/slow', () => sleep(20));
+    try {
+      const { ws } = await rawSocket(s.url);
+      const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+      for (let i = 0; i < 400; i++) ws.send(JSON.stringify([{ channel: '/slow', data: i }]));
+      assert.equal(await within(closed, 5000, 'the socket to be closed'), 1008);
+      const other = await post(s.url, [hs]);
+      assert.equal(other.json[0].successful, true);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('cross-origin access', () => {
+  it('WebSocket: without cors only same-origin pages (or no Origin) may upgrade', async () => {
+    const s = await startServer({});
+    try {
+      assert.equal(await upgradeStatus(s.url, {}), 101);
+      assert.equal(await upgradeStatus(s.url, { Origin: s.origin }), 101);
+      assert.equal(await upgradeStatus(s.url, { Origin: 'https://evil.example' }), 403);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('WebSocket: with cors, the origins it allows', async () => {
+    const s = await startServer({ cors: { origin: ['https://good.example'] } });
+    try {
+      assert.equal(await upgradeStatus(s.url, { Origin: 'https://good.example' }), 101);
+      assert.equal(await upgradeStatus(s.url, { Origin: 'https://evil.example' }), 403);
+    } finally {
+      await s.close();
+    }
   });
 });

@@ -99,3 +99,18 @@ export async function wireSession(wire: Wire, ext?: Msg): Promise<string> {
   await wire.send({ channel: '/meta/connect', clientId, connectionType: wire.kind, advice: { timeout: 0 } });
   return clientId;
 }
+
+/**
+ * A bare WebSocket to the endpoint and every message it receives, for frames
+ * `openWire` cannot send: malformed ones, or batches a test composes itself.
+ */
+export async function rawSocket(url: string, headers: Record<string, string> = {}): Promise<{ ws: WebSocket; received: Msg[] }> {
+  const ws = new WebSocket(url.replace(/^http/, 'ws'), { headers });
+  const received: Msg[] = [];
+  ws.on('message', (d) => received.push(...(JSON.parse(String(d)) as Msg[])));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  return { ws, received };
+}
