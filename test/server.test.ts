@@ -1,6 +1,9 @@
 /**
- * The protocol rules of DESIGN.md, each case run over long-polling and over
- * WebSocket against a real HTTP server on 127.0.0.1.
+ * The protocol rules of Bayeux 1.0 (https://docs.cometd.org/current/reference/#_bayeux)
+ * as README.md states them under "Protocol notes" and "Errors", each case
+ * run over long-polling and over WebSocket against a real HTTP server on
+ * 127.0.0.1; then malformed fields, and an engine that is down at start.
+ * test/protocol.test.ts checks the same rules on the server core, without sockets.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
