@@ -263,7 +263,7 @@ for (const kind of KINDS) {
     it('a batch of publishes keeps its order; only the refused one fails; a subscribe in the batch comes first', async () => {
       const server = await serve();
       server.cometd.use('/batch/**', async (message) => {
-        await new Promise((r) => setTimeout(r, (message.data as number) % 3)); // uneven middleware delays
+        await sleep((message.data as number) % 3); // uneven middleware delays
         if (message.data === 5) throw new BayeuxError(403, 'not five');
       });
       const a = await session(server);

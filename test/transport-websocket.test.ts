@@ -587,10 +587,7 @@ describe('websocket transport', () => {
     const upgradedAt = Date.now();
     assert.equal((await server.cometd.stats()).sockets, 2);
 
-    const closedAt = await Promise.race([
-      dead.closed,
-      new Promise<number>((_, reject) => setTimeout(() => reject(new Error('the dead socket was not terminated within 3 s')), 3000).unref()),
-    ]);
+    const closedAt = await within(dead.closed, 3000, 'the dead socket to be terminated');
     assert.ok(closedAt - upgradedAt < 3000);
     await waitFor(async () => (await server.cometd.stats()).sockets === 1, { timeout: 2000, what: 'the socket count to drop' });
     // The live socket answered every ping: still open after several more rounds.
