@@ -8,9 +8,10 @@ import assert from 'node:assert/strict';
 import { adapt } from 'cometd-nodejs-client';
 import { CometD } from 'cometd';
 import { AckExtension } from 'cometd';
-import { startServer, waitFor, type TestServer } from './helpers/http-server.js';
+import { startServer, type TestServer } from './helpers/http-server.js';
 import { startCuttingProxy, type CuttingProxy } from './helpers/tcp-proxy.js';
 import { openWire, type Msg } from './helpers/wire.js';
+import { sleep, waitFor } from './helpers/wait.js';
 
 adapt();
 
@@ -55,10 +56,10 @@ for (const transport of ['long-polling', 'websocket'] as const) {
       const N = 30;
       for (let i = 1; i <= N; i++) {
         await s.cometd.publish('/ack/test', i);
-        await new Promise((r) => setTimeout(r, 15));
+        await sleep(15);
       }
-      await waitFor(() => got.length >= N, 15_000, `all ${N} messages (got ${got.length}, cuts ${proxy.cuts})`);
-      await new Promise((r) => setTimeout(r, 200));
+      await waitFor(() => got.length >= N, { timeout: 15_000, what: `all ${N} messages (got ${got.length}, cuts ${proxy.cuts})` });
+      await sleep(200);
       assert.ok(proxy.cuts >= 1, 'the proxy lost at least one reply');
       assert.deepEqual(got, Array.from({ length: N }, (_, i) => i + 1));
     });

@@ -2,10 +2,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import vm from 'node:vm';
-import { get, startServer, type TestServer } from './helpers/http-server.js';
+import { get, post, startServer, type TestServer } from './helpers/http-server.js';
 import { isValidCallback } from '../lib/transports/callback-polling.js';
 
 const hs = { channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['callback-polling'] };
+const lpHandshake = { channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['long-polling', 'websocket'] };
 const q = (messages: unknown, jsonp: string) => `?message=${encodeURIComponent(JSON.stringify(messages))}&jsonp=${encodeURIComponent(jsonp)}`;
 
 describe('callback-polling', () => {
@@ -50,4 +51,17 @@ describe('callback-polling', () => {
     assert.equal(isValidCallback(''), false);
     assert.equal(isValidCallback(['a']), false);
   });
+});
+
+test('jsonp: false turns callback-polling off and stops offering it', async () => {
+  const s = await startServer({ jsonp: false });
+  try {
+    const r = await fetch(`${s.url}?message=${encodeURIComponent(JSON.stringify([lpHandshake]))}&jsonp=cb`);
+    assert.equal(r.status, 400);
+    assert.equal(((await r.json()) as { error: { type: string } }).error.type, 'jsonp.disabled');
+    const h = await post(s.url, [lpHandshake]);
+    assert.deepEqual(h.json[0].supportedConnectionTypes, ['websocket', 'long-polling']);
+  } finally {
+    await s.close();
+  }
 });

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { BayeuxError } from '../lib/index.js';
 import { startServer } from './helpers/http-server.js';
+import { sleep } from './helpers/wait.js';
 
 const BIN = fileURLToPath(new URL('../lib/cli/bin.js', import.meta.url));
 
@@ -69,7 +70,7 @@ async function output(r: Run, stream: 'stdout' | 'stderr', pattern: RegExp, ms =
     if (Date.now() > end || r.child.exitCode !== null) {
       throw new Error(`no ${pattern} on ${stream} in ${ms} ms; stdout: ${r.stdout}; stderr: ${r.stderr}`);
     }
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
   }
 }
 

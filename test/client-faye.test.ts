@@ -7,11 +7,9 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { BayeuxClient, BayeuxClientError, BayeuxError, type BayeuxClientOptions, type BayeuxMessage, type TransportName } from '../lib/client/node.js';
 import { startFaye, type FayeServer } from './helpers/faye-server.js';
-import { waitFor } from './helpers/http-server.js';
+import { sleep, waitFor } from './helpers/wait.js';
 
 const FAST: BayeuxClientOptions = { retryDelay: 20, maxRetryDelay: 200, maxNetworkDelay: 3000 };
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const cleanups: Array<() => Promise<unknown>> = [];
 after(async () => {
@@ -47,7 +45,7 @@ for (const transport of ['long-polling', 'websocket'] as const) {
       const reply = await client.publish('/chat/demo', { user: 'me', chat: 'hi' });
       assert.equal(reply.successful, true);
       assert.equal(reply.channel, '/chat/demo');
-      await waitFor(() => exact.length === 1, 3000, 'own publish');
+      await waitFor(() => exact.length === 1, { timeout: 3000, what: 'own publish' });
       assert.deepEqual(exact, [{ user: 'me', chat: 'hi' }]);
       assert.equal(messages[0]?.channel, '/chat/demo');
 
@@ -61,7 +59,7 @@ for (const transport of ['long-polling', 'websocket'] as const) {
       await publisher.publish('/wild/a/b', 'y');
       await publisher.publish('/wildly', 'z');
       await publisher.publish('/chat/demo', 'from publisher');
-      await waitFor(() => many.length === 2 && exact.length === 2, 3000, 'wildcard deliveries');
+      await waitFor(() => many.length === 2 && exact.length === 2, { timeout: 3000, what: 'wildcard deliveries' });
       assert.deepEqual(one, ['/wild/a=x']);
       assert.deepEqual(many, ['/wild/a=x', '/wild/a/b=y']);
 
@@ -77,7 +75,7 @@ for (const transport of ['long-polling', 'websocket'] as const) {
       await client.unsubscribe('/wild/*');
       await publisher.publish('/chat/demo', 'after unsubscribe');
       await publisher.publish('/wild/c', 'sentinel');
-      await waitFor(() => many.length === 3, 3000, 'sentinel');
+      await waitFor(() => many.length === 3, { timeout: 3000, what: 'sentinel' });
       assert.deepEqual(exact, [{ user: 'me', chat: 'hi' }, 'from publisher']);
       assert.deepEqual(one, ['/wild/a=x']);
 
@@ -116,18 +114,18 @@ for (const transport of ['long-polling', 'websocket'] as const) {
       await client.subscribe('/restart/x', (data) => got.push(data));
       await client.subscribe('/restart/other/**', (data) => got.push(data));
       await client.publish('/restart/x', 'before');
-      await waitFor(() => got.length === 1, 3000, 'first delivery');
+      await waitFor(() => got.length === 1, { timeout: 3000, what: 'first delivery' });
       const firstId = client.clientId;
 
       await first.close();
-      await waitFor(() => client.state === 'reconnecting', 3000, 'reconnecting');
+      await waitFor(() => client.state === 'reconnecting', { timeout: 3000, what: 'reconnecting' });
       const offline = ['offline 1', 'offline 2', 'offline 3'].map((data) => client.publish('/restart/x', data));
       await sleep(100);
 
       const second = track(await startFaye({ port: first.port }));
       const replies = await Promise.all(offline);
       for (const reply of replies) assert.equal(reply.successful, true);
-      await waitFor(() => got.length === 4, 3000, 'offline publishes');
+      await waitFor(() => got.length === 4, { timeout: 3000, what: 'offline publishes' });
       assert.deepEqual(got, ['before', 'offline 1', 'offline 2', 'offline 3']);
       assert.notEqual(client.clientId, firstId);
       assert.equal(client.state, 'connected');
@@ -137,7 +135,7 @@ for (const transport of ['long-polling', 'websocket'] as const) {
       const other = track(new BayeuxClient(second.url, { ...FAST, transports: ['long-polling'] }));
       await other.publish('/restart/x', 'after');
       await other.publish('/restart/other/deep', 'deep');
-      await waitFor(() => got.length === 6, 3000, 'deliveries after restart');
+      await waitFor(() => got.length === 6, { timeout: 3000, what: 'deliveries after restart' });
       assert.deepEqual(got.slice(4), ['after', 'deep']);
       const subscribed = second.received
         .filter((r) => r.message.channel === '/meta/subscribe' && r.message.clientId === client.clientId)
@@ -159,7 +157,7 @@ describe('against Faye', () => {
     const got: unknown[] = [];
     await client.subscribe('/fallback', (data) => got.push(data));
     await client.publish('/fallback', 1);
-    await waitFor(() => got.length === 1, 3000, 'delivery');
+    await waitFor(() => got.length === 1, { timeout: 3000, what: 'delivery' });
     assert.equal(client.transport, 'long-polling');
     assert.deepEqual(transports, ['long-polling']);
     assert.ok(faye.upgrades >= 1, 'the client tried a WebSocket');
@@ -228,7 +226,7 @@ describe('against Faye', () => {
     const got: unknown[] = [];
     await client.subscribe('/ok/-_!~()$@', (data) => got.push(data));
     await client.publish('/ok/-_!~()$@', 'fine');
-    await waitFor(() => got.length === 1, 3000, 'delivery');
+    await waitFor(() => got.length === 1, { timeout: 3000, what: 'delivery' });
   });
 
   test('a handshake refused with reconnect: none stops the client and rejects what waits', { timeout: 15_000 }, async () => {
@@ -281,7 +279,7 @@ describe('against Faye', () => {
     await client.reconnect();
     assert.notEqual(client.clientId, firstId);
     await client.publish('/ext', 'again');
-    await waitFor(() => got.length === 1, 3000, 'delivery after reconnect()');
+    await waitFor(() => got.length === 1, { timeout: 3000, what: 'delivery after reconnect()' });
   });
 
   test('publishes wait in a bounded queue while offline', { timeout: 15_000 }, async () => {
@@ -289,7 +287,7 @@ describe('against Faye', () => {
     const client = track(new BayeuxClient(faye.url, { ...FAST, transports: ['long-polling'], maxQueue: 2 }));
     await client.connect();
     await faye.close();
-    await waitFor(() => client.state === 'reconnecting', 3000, 'reconnecting');
+    await waitFor(() => client.state === 'reconnecting', { timeout: 3000, what: 'reconnecting' });
     const queued = [client.publish('/q', 1), client.publish('/q', 2)];
     for (const p of queued) p.catch(() => undefined);
     const overflow = await client.publish('/q', 3).catch((e: unknown) => e);

@@ -13,9 +13,8 @@ import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
 import { BayeuxClient, BayeuxClientError, type BayeuxClientOptions, type BayeuxMessage, type WebSocketConstructor } from '../lib/client/node.js';
-import { startServer, waitFor, type TestServer } from './helpers/http-server.js';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { startServer, type TestServer } from './helpers/http-server.js';
+import { sleep, waitFor } from './helpers/wait.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 after(async () => {
@@ -210,7 +209,7 @@ describe('repeated handshakes back off', () => {
     await sleep(4200);
     refuse = true;
     const before = h.counts.handshakes;
-    await waitFor(() => h.counts.handshakes > before, 1500, 'a prompt handshake');
+    await waitFor(() => h.counts.handshakes > before, { timeout: 1500, what: 'a prompt handshake' });
   });
 });
 
@@ -244,8 +243,8 @@ describe('maxResponseBytes', () => {
       if (error instanceof BayeuxClientError && error.type === 'too-large') tooLarge.push(error);
     });
     c.connect().catch(() => undefined);
-    await waitFor(() => tooLarge.length > 0, 10_000, 'a too-large error');
-    await waitFor(() => closed, 5000, 'the client to hang up');
+    await waitFor(() => tooLarge.length > 0, { timeout: 10_000, what: 'a too-large error' });
+    await waitFor(() => closed, { timeout: 5000, what: 'the client to hang up' });
     assert.ok(written < 16 * 1_048_576, `the server wrote ${written} bytes before the client hung up`);
   });
 
@@ -260,7 +259,7 @@ describe('maxResponseBytes', () => {
     const types: string[] = [];
     c.on('error', (error) => { if (error instanceof BayeuxClientError) types.push(error.type); });
     c.connect().catch(() => undefined);
-    await waitFor(() => types.includes('too-large'), 5000, 'a too-large error');
+    await waitFor(() => types.includes('too-large'), { timeout: 5000, what: 'a too-large error' });
   });
 
   for (const [name, extra] of [
@@ -290,7 +289,7 @@ describe('maxResponseBytes', () => {
     const got: unknown[] = [];
     c.addListener('/a', (data) => got.push(data));
     c.connect().catch(() => undefined);
-    await waitFor(() => types.includes('too-large'), 10_000, 'a too-large error');
+    await waitFor(() => types.includes('too-large'), { timeout: 10_000, what: 'a too-large error' });
     assert.ok(frames >= 1);
     assert.deepEqual(got, []);
   });
@@ -313,7 +312,7 @@ describe('sockets and promises', () => {
     const types: string[] = [];
     c.on('error', (error) => { if (error instanceof BayeuxClientError) types.push(error.type); });
     c.connect().catch(() => undefined);
-    await waitFor(() => types.includes('network'), 5000, 'a network error');
+    await waitFor(() => types.includes('network'), { timeout: 5000, what: 'a network error' });
     await sleep(500);
     assert.ok(h.counts.requests < 40, `${h.counts.requests} requests`);
   });
@@ -352,7 +351,7 @@ describe('sockets and promises', () => {
         await c.publish('/boom/x', 2);
         await c.publish('/boom/incoming', 3);
         await waitFor(() => errors.includes('handler rejected 2') && errors.includes('listener threw')
-          && errors.includes('incoming extension rejected') && errors.includes('connected listener rejected'), 5000, `errors over ${transport}: ${errors.join('; ')}`);
+          && errors.includes('incoming extension rejected') && errors.includes('connected listener rejected'), { timeout: 5000, what: `errors over ${transport}: ${errors.join('; ')}` });
         await c.disconnect();
       }
       await sleep(50);

@@ -7,12 +7,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { BayeuxClient, type BayeuxMessage } from '../lib/client/node.js';
-import { startServer, waitFor, type TestServer } from './helpers/http-server.js';
+import { startServer, type TestServer } from './helpers/http-server.js';
 import { testClients } from './helpers/clients.js';
+import { sleep, waitFor } from './helpers/wait.js';
 
 const { client, cleanup } = testClients();
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function server(): Promise<TestServer> {
   const s = await startServer({ timeout: 1000 });
@@ -48,7 +47,7 @@ describe('addListener', () => {
       assert.equal(await s.cometd.join(c.clientId as string, '/rooms/1'), true);
       await s.cometd.publish('/rooms/1', 'welcome');
       await s.cometd.publish('/rooms/1/deeper', 'not for /rooms/*');
-      await waitFor(() => heard.length >= 1, 5000, 'the joined room');
+      await waitFor(() => heard.length >= 1, { timeout: 5000, what: 'the joined room' });
       assert.deepEqual(heard, [['/rooms/1', 'welcome']]);
 
       // Subscribed and listened: each handler once per message.
@@ -59,7 +58,7 @@ describe('addListener', () => {
       const all = c.addListener('/chat/**', (data) => everything.push(data));
       c.addListener('/chat/demo', (data) => exact.push(data));
       await c.publish('/chat/demo', 1);
-      await waitFor(() => subscribed.length === 1 && everything.length === 1 && exact.length === 1, 5000, 'one copy each');
+      await waitFor(() => subscribed.length === 1 && everything.length === 1 && exact.length === 1, { timeout: 5000, what: 'one copy each' });
       await sleep(100);
       assert.deepEqual([subscribed, everything, exact], [[1], [1], [1]]);
 
@@ -67,7 +66,7 @@ describe('addListener', () => {
       room.remove();
       await s.cometd.publish('/rooms/1', 'after remove');
       await c.publish('/chat/demo', 2);
-      await waitFor(() => subscribed.length === 2 && exact.length === 2, 5000, 'the second message');
+      await waitFor(() => subscribed.length === 2 && exact.length === 2, { timeout: 5000, what: 'the second message' });
       await sleep(100);
       assert.deepEqual(everything, [1]);
       assert.deepEqual(heard, [['/rooms/1', 'welcome']]);
@@ -86,7 +85,7 @@ describe('addListener', () => {
     await c.reconnect();
     assert.equal(await s.cometd.join(c.clientId as string, '/rooms/2'), true);
     await s.cometd.publish('/rooms/2', 'again');
-    await waitFor(() => heard.length === 1, 5000, 'a message in the new session');
+    await waitFor(() => heard.length === 1, { timeout: 5000, what: 'a message in the new session' });
   });
 });
 

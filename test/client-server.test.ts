@@ -9,13 +9,12 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { BayeuxError as ServerBayeuxError } from '../lib/index.js';
 import { BayeuxError, type BayeuxMessage, type TransportName } from '../lib/client/node.js';
-import { type TestServer, startServer, waitFor } from './helpers/http-server.js';
+import { type TestServer, startServer } from './helpers/http-server.js';
 import { startCuttingProxy } from './helpers/tcp-proxy.js';
 import { testClients } from './helpers/clients.js';
+import { sleep, waitFor } from './helpers/wait.js';
 
 const { client, cleanup } = testClients();
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function server(...args: Parameters<typeof startServer>): Promise<TestServer> {
   const s = await startServer(...args);
@@ -52,7 +51,7 @@ for (const transport of ['long-polling', 'websocket'] as const) {
 
       const reply = await c.publish('/chat/demo', { user: 'me', chat: 'hi' });
       assert.equal(reply.successful, true);
-      await waitFor(() => got.length === 1, 3000, 'own publish');
+      await waitFor(() => got.length === 1, { timeout: 3000, what: 'own publish' });
       assert.deepEqual(got, [{ user: 'me', chat: 'hi' }]);
 
       const one: string[] = [];
@@ -62,7 +61,7 @@ for (const transport of ['long-polling', 'websocket'] as const) {
       await publisher.publish('/wild/a', 'x');
       await publisher.publish('/wild/a/b', 'y');
       await s.cometd.publish('/wild/c', 'from the server');
-      await waitFor(() => many.length === 3, 3000, 'wildcard deliveries');
+      await waitFor(() => many.length === 3, { timeout: 3000, what: 'wildcard deliveries' });
       assert.deepEqual(one, ['/wild/a=x', '/wild/c=from the server']);
       assert.deepEqual(many, ['/wild/a=x', '/wild/a/b=y', '/wild/c=from the server']);
 
@@ -84,7 +83,7 @@ for (const transport of ['long-polling', 'websocket'] as const) {
       await c.unsubscribe('/wild/*');
       await publisher.publish('/chat/demo', 'after unsubscribe');
       await publisher.publish('/wild/d', 'sentinel');
-      await waitFor(() => many.length === 4, 3000, 'sentinel');
+      await waitFor(() => many.length === 4, { timeout: 3000, what: 'sentinel' });
       assert.equal(got.length, 1);
       assert.equal(one.length, 2);
 
@@ -96,7 +95,7 @@ for (const transport of ['long-polling', 'websocket'] as const) {
 
       await c.disconnect();
       assert.equal(c.state, 'disconnected');
-      await waitFor(() => seen.some((r) => r.channel === '/meta/disconnect'), 3000, 'disconnect seen');
+      await waitFor(() => seen.some((r) => r.channel === '/meta/disconnect'), { timeout: 3000, what: 'disconnect seen' });
     });
 
     test('the ack extension: connect replies lost on the way; every message arrives once, in order', { timeout: 20_000 }, async () => {
@@ -116,7 +115,7 @@ for (const transport of ['long-polling', 'websocket'] as const) {
         await s.cometd.publish('/acked', i);
         await sleep(10);
       }
-      await waitFor(() => got.length >= N, 15_000, `all ${N} messages (got ${got.length}, cuts ${proxy.cuts})`);
+      await waitFor(() => got.length >= N, { timeout: 15_000, what: `all ${N} messages (got ${got.length}, cuts ${proxy.cuts})` });
       await sleep(100);
       assert.ok(proxy.cuts >= 1, 'the proxy lost at least one reply');
       assert.deepEqual(got, Array.from({ length: N }, (_, i) => i + 1));
@@ -128,21 +127,21 @@ for (const transport of ['long-polling', 'websocket'] as const) {
       const got: unknown[] = [];
       await c.subscribe('/restart/x', (data) => got.push(data));
       await c.publish('/restart/x', 'before');
-      await waitFor(() => got.length === 1, 3000, 'first delivery');
+      await waitFor(() => got.length === 1, { timeout: 3000, what: 'first delivery' });
       const firstId = c.clientId;
 
       await first.close();
-      await waitFor(() => c.state === 'reconnecting', 3000, 'reconnecting');
+      await waitFor(() => c.state === 'reconnecting', { timeout: 3000, what: 'reconnecting' });
       const offline = ['offline 1', 'offline 2', 'offline 3'].map((data) => c.publish('/restart/x', data));
       await sleep(100);
       const second = await server({ timeout: 2000 }, { port: first.port });
       await Promise.all(offline);
-      await waitFor(() => got.length === 4, 3000, 'offline publishes');
+      await waitFor(() => got.length === 4, { timeout: 3000, what: 'offline publishes' });
       assert.deepEqual(got, ['before', 'offline 1', 'offline 2', 'offline 3']);
       assert.notEqual(c.clientId, firstId);
       assert.equal(c.transport, transport);
       await second.cometd.publish('/restart/x', 'after');
-      await waitFor(() => got.length === 5, 3000, 'delivery after restart');
+      await waitFor(() => got.length === 5, { timeout: 3000, what: 'delivery after restart' });
     });
   });
 }

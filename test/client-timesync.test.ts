@@ -11,8 +11,9 @@ import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { TimeSync } from '../lib/client/timesync.js';
 import { type BayeuxMessage } from '../lib/client/node.js';
-import { startServer, waitFor } from './helpers/http-server.js';
+import { startServer } from './helpers/http-server.js';
 import { testClients } from './helpers/clients.js';
+import { sleep, waitFor } from './helpers/wait.js';
 
 const { client, cleanup } = testClients();
 
@@ -106,7 +107,7 @@ describe('timesync on the wire', () => {
     const c = client(url, { transports: ['long-polling'], timesync: true });
     assert.ok(Math.abs(c.serverTime() - Date.now()) < 50, 'no offset before any answer');
     await c.connect();
-    await waitFor(() => seen.length >= 5, 5000, 'five synced requests');
+    await waitFor(() => seen.length >= 5, { timeout: 5000, what: 'five synced requests' });
     const offset = c.serverTime() - Date.now();
     assert.ok(Math.abs(offset - SKEW) < 200, `offset ${offset}, expected about ${SKEW}`);
     const first = seen[0] as Record<string, number>;
@@ -120,7 +121,7 @@ describe('timesync on the wire', () => {
     const plain = client(url, { transports: ['long-polling'] });
     const before = seen.length;
     await plain.connect();
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await sleep(300);
     // The two clients share the server: only the timesync one sends the extension (about every 150 ms).
     assert.ok(seen.length - before <= 4, 'the client without timesync sends no ext.timesync');
     assert.ok(Math.abs(plain.serverTime() - Date.now()) < 50);
@@ -146,7 +147,7 @@ describe('timesync on the wire', () => {
         }],
       });
       await c.connect();
-      await waitFor(() => exts.length >= 4 && answers.length >= 3, 5000, 'a few connects');
+      await waitFor(() => exts.length >= 4 && answers.length >= 3, { timeout: 5000, what: 'a few connects' });
       for (const answer of answers) {
         const sync = answer as Record<string, unknown>;
         assert.ok(['tc', 'ts', 'p', 'a'].every((key) => typeof sync[key] === 'number'), `the server answers timesync: ${JSON.stringify(answer)}`);

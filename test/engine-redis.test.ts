@@ -11,8 +11,9 @@ import { createClient } from 'redis';
 import { expand } from '../lib/channel.js';
 import { EngineUnavailableError, type EngineConfig, type EngineLogger } from '../lib/engines/engine.js';
 import { RedisEngine, redactUrl, type RedisEngineOptions, type RedisEngineSource } from '../lib/engines/redis/index.js';
-import { engineSuite, RecordingHost, sleep, waitFor } from './engine-suite.js';
+import { engineSuite, RecordingHost } from './engine-suite.js';
 import { announceRedisSkip, findRedisServer, freePort, startRedisServer } from './helpers/redis-server.js';
+import { sleep, waitFor } from './helpers/wait.js';
 
 /** Errors that escaped to the process: there must be none. */
 const escaped: unknown[] = [];
@@ -83,9 +84,9 @@ if (!findRedisServer()) {
       assert.deepEqual(await a.engine.subscriptions(id), ['/chat/**']);
 
       assert.equal(await a.engine.publish(expand('/chat/room'), '"m1"'), 1);
-      await waitFor(() => b.host.woken().has(id), 'B woken', 2000);
+      await waitFor(() => b.host.woken().has(id), { timeout: 2000, what: 'B woken' });
       assert.equal(await c.engine.deliver(id, '"m2"'), true);
-      await waitFor(() => b.host.wakes.length >= 2, 'B woken twice', 2000);
+      await waitFor(() => b.host.wakes.length >= 2, { timeout: 2000, what: 'B woken twice' });
       await sleep(50);
       assert.deepEqual(a.host.wakes, []);
       assert.deepEqual(c.host.wakes, []);
@@ -95,10 +96,10 @@ if (!findRedisServer()) {
       b.host.clear();
       assert.equal(await a.engine.touch(id, 10_000), true);
       assert.equal(await c.engine.publish(expand('/chat/room'), '"m3"'), 1);
-      await waitFor(() => a.host.woken().has(id), 'A woken', 2000);
+      await waitFor(() => a.host.woken().has(id), { timeout: 2000, what: 'A woken' });
       a.host.clear();
       assert.equal(await a.engine.publish(expand('/chat/room'), '"m4"'), 1);
-      await waitFor(() => a.host.woken().has(id), 'A woken by its own publish, without a notification', 2000);
+      await waitFor(() => a.host.woken().has(id), { timeout: 2000, what: 'A woken by its own publish, without a notification' });
       assert.deepEqual(a.host.wakes, [[id]]);
       await sleep(50);
       assert.deepEqual(b.host.wakes, []);
@@ -171,7 +172,7 @@ if (!findRedisServer()) {
       await watcher.sSubscribe([`${prefix}{p:/n/x}`, `${prefix}{p:/n/*}`, `${prefix}{p:/n/**}`, `${prefix}{p:/**}`], (_message, channel) => seen.push(channel));
       await sleep(100);
       assert.equal(await idle.engine.publish(expand('/n/x'), '"1"'), 2);
-      await waitFor(() => a.host.woken().has(onA) && b.host.woken().has(onB), 'both holders woken', 2000);
+      await waitFor(() => a.host.woken().has(onA) && b.host.woken().has(onB), { timeout: 2000, what: 'both holders woken' });
       await sleep(50);
       assert.deepEqual(seen.sort(), [`${prefix}{p:/n/**}`, `${prefix}{p:/n/x}`]);
       assert.deepEqual(idle.host.wakes, []);
@@ -188,10 +189,10 @@ if (!findRedisServer()) {
       await b.engine.touch(id, 10_000);
       await b.engine.subscribe(id, '/d');
       await a.engine.publish(expand('/d'), '"1"');
-      await waitFor(() => b.host.woken().has(id), 'B woken by the publish', 2000);
+      await waitFor(() => b.host.woken().has(id), { timeout: 2000, what: 'B woken by the publish' });
       b.host.clear();
       assert.equal(await a.engine.destroy(id), true);
-      await waitFor(() => b.host.woken().has(id), 'B woken by the destroy', 2000);
+      await waitFor(() => b.host.woken().has(id), { timeout: 2000, what: 'B woken by the destroy' });
       assert.equal(await b.engine.take(id), null);
       assert.deepEqual(await b.engine.subscribers('/d'), []);
     });
@@ -284,7 +285,7 @@ if (!findRedisServer()) {
         ids.push(id);
       }
       const all = () => nodes.flatMap((n) => n.host.expiredIds);
-      await waitFor(() => all().length >= ids.length, 'every session expired', 3000);
+      await waitFor(() => all().length >= ids.length, { timeout: 3000, what: 'every session expired' });
       await sleep(100);
       assert.deepEqual(all().sort(), [...ids].sort());
       const first = nodes[0];
@@ -301,11 +302,11 @@ if (!findRedisServer()) {
       await b.engine.subscribe(id, '/after');
       const redis = await admin(t);
       await redis.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
-      await waitFor(() => b.host.woken().has(id), 'B wakes its session after resubscribing', 3000);
+      await waitFor(() => b.host.woken().has(id), { timeout: 3000, what: 'B wakes its session after resubscribing' });
       // And notifications flow again.
       b.host.clear();
       await a.engine.publish(expand('/after'), '"x"');
-      await waitFor(() => b.host.woken().has(id), 'B woken by a publish on A', 3000);
+      await waitFor(() => b.host.woken().has(id), { timeout: 3000, what: 'B woken by a publish on A' });
     });
   });
 
@@ -354,7 +355,7 @@ if (!findRedisServer()) {
       const id = await a.engine.createSession({ ack: false, ttl: 10_000 });
       await b.engine.touch(id, 10_000);
       await a.engine.deliver(id, '"x"');
-      await waitFor(() => b.host.woken().has(id), 'B woken', 2000);
+      await waitFor(() => b.host.woken().has(id), { timeout: 2000, what: 'B woken' });
       await a.engine.close();
       await b.engine.close();
       assert.equal(open.isReady, true);
@@ -444,7 +445,7 @@ if (!findRedisServer()) {
       );
       assert.ok(failure instanceof EngineUnavailableError);
       assert.ok(!failure.message.includes('Right-Pa55'), failure.message);
-      await waitFor(() => log.lines.length > 0, 'the outage logged', 2000);
+      await waitFor(() => log.lines.length > 0, { timeout: 2000, what: 'the outage logged' });
       for (const line of [...log.lines, ...wrongLog.lines, String(failure.stack), String(error.stack)]) {
         assert.ok(!line.includes('Pa55'), line);
       }
@@ -510,16 +511,16 @@ if (!findRedisServer()) {
       process.kill(pid, 'SIGCONT');
       stopped = false;
       // The same connections: no reconnection, the session is still there.
-      await waitFor(() => a.engine.exists(id).catch(() => false), 'A to get answers again', 3000, 20);
-      await waitFor(() => b.engine.stats().then(() => true, () => false), 'B to get answers again', 3000, 20);
+      await waitFor(() => a.engine.exists(id).catch(() => false), { timeout: 3000, what: 'A to get answers again', every: 20 });
+      await waitFor(() => b.engine.stats().then(() => true, () => false), { timeout: 3000, what: 'B to get answers again', every: 20 });
       assert.ok((await b.engine.publish(expand('/h'), '4')) === 1);
       // Published on B: it reaches A's session through A's Pub/Sub connection, a moment later.
       const taken: string[] = [];
       await waitFor(async () => {
         taken.push(...((await a.engine.take(id))?.messages ?? []));
         return taken.includes('4');
-      }, 'message 4 on A', 3000, 20);
-      await waitFor(() => log.lines.length >= 2, 'the recovery logged', 2000);
+      }, { timeout: 3000, what: 'message 4 on A', every: 20 });
+      await waitFor(() => log.lines.length >= 2, { timeout: 2000, what: 'the recovery logged' });
       assert.deepEqual(log.lines.map((line) => line.slice(0, 5)), ['warn:', 'info:'], log.lines.join('\n'));
       assert.deepEqual(escaped, []);
     });
@@ -587,15 +588,11 @@ if (!findRedisServer()) {
       await own.restart();
       await waitFor(
         () => a.engine.stats().then(() => true, () => false),
-        'A to reconnect',
-        5000,
-        50,
+        { timeout: 5000, what: 'A to reconnect', every: 50 },
       );
       await waitFor(
         () => b.engine.stats().then(() => true, () => false),
-        'B to reconnect',
-        5000,
-        50,
+        { timeout: 5000, what: 'B to reconnect', every: 50 },
       );
       // The restarted Redis had no persistence: the old session is gone.
       assert.equal(await a.engine.exists(id), false);
@@ -610,13 +607,11 @@ if (!findRedisServer()) {
           await sleep(30);
           return b.host.woken().has(fresh);
         },
-        'B woken by a publish on A after the restart',
-        3000,
-        0,
+        { timeout: 3000, what: 'B woken by a publish on A after the restart', every: 0 },
       );
       const taken = await b.engine.take(fresh);
       assert.ok(taken && taken.messages.length >= 1 && taken.messages.every((m) => m === '"again"'));
-      await waitFor(() => logA.lines.some((line) => line.startsWith('info:')), 'A logs the recovery', 2000);
+      await waitFor(() => logA.lines.some((line) => line.startsWith('info:')), { timeout: 2000, what: 'A logs the recovery' });
       assert.deepEqual(
         logA.lines.map((line) => line.slice(0, 5)),
         ['warn:', 'info:'],

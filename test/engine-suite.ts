@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it, type TestContext } from 'node:test';
 import { expand } from '../lib/channel.js';
 import { EngineLimitError, type Engine, type EngineConfig, type EngineHost, type TakeResult } from '../lib/engines/engine.js';
+import { sleep, waitFor } from './helpers/wait.js';
 
 export interface EngineSuiteOptions {
   /** Shown in the test names. */
@@ -41,23 +42,6 @@ export class RecordingHost implements EngineHost {
   clear(): void {
     this.wakes.length = 0;
     this.expiredIds.length = 0;
-  }
-}
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Poll `condition` every `step` ms until it holds; fail after `timeout` ms. */
-export async function waitFor(
-  condition: () => boolean | Promise<boolean>,
-  what: string,
-  timeout = 5000,
-  step = 10,
-): Promise<void> {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    if (await condition()) return;
-    if (Date.now() >= deadline) assert.fail(`timed out after ${timeout} ms waiting for ${what}`);
-    await sleep(step);
   }
 }
 
@@ -119,7 +103,7 @@ export function engineSuite(options: EngineSuiteOptions): void {
         await engine.subscribe(id, '/a/b');
         await engine.subscribe(keep, '/a/b');
         await engine.deliver(id, msg('/a/b', 1));
-        await waitFor(() => host.expiredIds.includes(id), 'expired(id)', 3000);
+        await waitFor(() => host.expiredIds.includes(id), { timeout: 3000, what: 'expired(id)' });
         assert.equal(await engine.exists(id), false);
         assert.equal(await engine.touch(id, 5000), false);
         assert.deepEqual(await engine.subscriptions(id), []);
@@ -283,12 +267,12 @@ export function engineSuite(options: EngineSuiteOptions): void {
         await engine.subscribe(b, '/**');
         await engine.subscribe(c, '/c');
         assert.equal(await engine.publish(expand('/a/b'), msg('/a/b', 1)), 2);
-        await waitFor(() => host.woken().size >= 2, 'wake(a, b)', 2000);
+        await waitFor(() => host.woken().size >= 2, { timeout: 2000, what: 'wake(a, b)' });
         await sleep(30);
         assert.deepEqual(sorted(host.woken()), sorted([a, b]));
         host.clear();
         assert.equal(await engine.deliver(c, msg('/c', 1)), true);
-        await waitFor(() => host.woken().size >= 1, 'wake(c)', 2000);
+        await waitFor(() => host.woken().size >= 1, { timeout: 2000, what: 'wake(c)' });
         await sleep(30);
         assert.deepEqual([...host.woken()], [c]);
       });
@@ -718,7 +702,7 @@ export function engineSuite(options: EngineSuiteOptions): void {
         assert.equal(await engine.publish(expand('/e/x'), msg('/e/x', 1), { except: [a, 'unknown'] }), 2);
         assert.equal(await engine.publish(expand('/e/x'), msg('/e/x', 2), { except: [a, b, c] }), 0);
         assert.equal(await engine.publish(expand('/e/x'), msg('/e/x', 3), { except: [] }), 3);
-        await waitFor(() => host.woken().size >= 2, 'wakes', 2000);
+        await waitFor(() => host.woken().size >= 2, { timeout: 2000, what: 'wakes' });
         assert.deepEqual((await engine.take(a))?.messages, [msg('/e/x', 3)]);
         assert.deepEqual((await engine.take(b))?.messages, [msg('/e/x', 1), msg('/e/x', 3)]);
         assert.deepEqual((await engine.take(c))?.messages, [msg('/e/x', 1), msg('/e/x', 3)]);
@@ -745,7 +729,7 @@ export function engineSuite(options: EngineSuiteOptions): void {
         const { engine, host } = await setup(t);
         const gone = await session(engine, false, 80);
         await engine.subscribe(gone, '/s/e');
-        await waitFor(() => host.expiredIds.includes(gone), 'expiry', 3000);
+        await waitFor(() => host.expiredIds.includes(gone), { timeout: 3000, what: 'expiry' });
         assert.deepEqual(await engine.subscribers('/s/e'), []);
       });
     });
@@ -797,7 +781,7 @@ export function engineSuite(options: EngineSuiteOptions): void {
       it('data goes with an expired session', async (t) => {
         const { engine, host } = await setup(t);
         const id = await engine.createSession({ ack: false, ttl: 80, data: new Map([['k', '1']]) });
-        await waitFor(() => host.expiredIds.includes(id), 'expiry', 3000);
+        await waitFor(() => host.expiredIds.includes(id), { timeout: 3000, what: 'expiry' });
         assert.equal(await engine.getSessionData(id, 'k'), null);
       });
     });
@@ -811,7 +795,7 @@ export function engineSuite(options: EngineSuiteOptions): void {
         await sleep(20);
         host.clear();
         assert.equal(await engine.destroy(id), true);
-        await waitFor(() => host.woken().has(id), 'wake on destroy', 2000);
+        await waitFor(() => host.woken().has(id), { timeout: 2000, what: 'wake on destroy' });
         assert.equal(await engine.take(id), null);
         assert.deepEqual(await engine.takeMany?.([id]), [null]);
         assert.equal(await engine.publish(expand('/w'), msg('/w', 1)), 0);
@@ -841,7 +825,7 @@ export function engineSuite(options: EngineSuiteOptions): void {
         const destroyed = await session(engine);
         await engine.destroy(destroyed);
         // destroy() wakes the node holding the session, so it learns the session is gone (on Redis, through Pub/Sub).
-        await waitFor(() => host.wakes.flat().includes(destroyed), 'the wake of destroy()', 3000);
+        await waitFor(() => host.wakes.flat().includes(destroyed), { timeout: 3000, what: 'the wake of destroy()' });
         await sleep(30);
         assert.deepEqual([...new Set(host.wakes.flat())], [destroyed]);
         host.wakes.length = 0;

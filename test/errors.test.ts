@@ -37,3 +37,7 @@ test('the server and the client share one BayeuxError class', () => {
   assert.deepEqual(refused.reply, { channel: '/chat' });
   assert.equal(BayeuxError.parse(undefined).message, 'Unknown error');
 });
+
+test('BayeuxError is what middleware throws to choose the code', () => {
+  assert.equal(new BayeuxError(401, 'x').toString(), '401::x');
+});

@@ -5,8 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Holds } from '../lib/server/hold.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from './helpers/wait.js';
 
 test('connects held for different durations expire in deadline order, each once', async () => {
   const holds = new Holds();

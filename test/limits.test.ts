@@ -12,6 +12,7 @@ import WebSocket from 'ws';
 import { expand } from '../lib/channel.js';
 import { startServer, type TestServer } from './helpers/http-server.js';
 import { openWire, wireSession, type Wire } from './helpers/wire.js';
+import { sleep, waitFor } from './helpers/wait.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -62,14 +63,13 @@ describe('memory bounds', () => {
     const replies: unknown[] = [];
     ws.on('message', (d) => replies.push(d));
     ws.send(JSON.stringify([{ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['websocket'], id: '1' }]));
-    const end = Date.now() + 3000;
-    while (replies.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => replies.length > 0, { timeout: 3000, what: 'the handshake reply' });
     const hs = (JSON.parse(String(replies[0])) as Array<{ clientId: string }>)[0];
     ws.send(JSON.stringify([
       { channel: '/meta/connect', clientId: hs?.clientId, connectionType: 'websocket', advice: { timeout: 0 } },
       { channel: '/meta/subscribe', clientId: hs?.clientId, subscription: '/**' },
     ]));
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     (ws as unknown as { _socket: { pause(): void } })._socket.pause();
 
     const before = heapMiB();

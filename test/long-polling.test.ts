@@ -5,6 +5,7 @@ import http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import express from 'express';
 import { get, handshake, post, startServer, type TestServer } from './helpers/http-server.js';
+import { sleep } from './helpers/wait.js';
 
 const hs = { channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['long-polling'] };
 
@@ -143,11 +144,11 @@ describe('long-polling', () => {
       body: JSON.stringify([{ channel: '/meta/connect', clientId: id, connectionType: 'long-polling' }]),
       signal: controller.signal,
     }).catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     assert.equal((await s.cometd.stats()).heldConnections, 1);
     controller.abort();
     await held;
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     assert.equal((await s.cometd.stats()).heldConnections, 0, 'the hold ends when its client goes away');
     await s.cometd.publish('/gone', 'kept');
     const r = await post(s.url, [{ channel: '/meta/connect', clientId: id, connectionType: 'long-polling' }]);

@@ -19,6 +19,7 @@ import { ChannelTable } from '../lib/ops/admin-data.js';
 import { get, startServer, type TestServer } from './helpers/http-server.js';
 import { testClients } from './helpers/clients.js';
 import { CHROMIUM, launchChromium } from './helpers/browser.js';
+import { sleep } from './helpers/wait.js';
 
 const { client, cleanup } = testClients();
 
@@ -156,7 +157,7 @@ describe('admin page in a browser', { skip: !CHROMIUM && 'chromium not installed
       const burst = round < 20 ? round : 40 - round;
       for (let i = 0; i < burst; i++) void clients[round % 3]?.publish('/chat/lobby', { round, i });
       if (round % 4 === 0) void clients[2]?.publish('/chat/support', { round });
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
     }
     await page.waitForFunction(() => {
       const cells = Array.from(document.querySelectorAll("#channels tbody tr")).map((tr) => tr.textContent ?? '');

@@ -11,8 +11,9 @@ import { Registry, Counter } from 'prom-client';
 import { bayeux, BayeuxError as ServerBayeuxError, type Engine } from '../lib/index.js';
 import { createHealthHandler, createMetricsHandler } from '../lib/ops/index.js';
 import { serverOf } from '../lib/internal.js';
-import { get, startServer, type TestServer, waitFor } from './helpers/http-server.js';
+import { get, startServer, type TestServer } from './helpers/http-server.js';
 import { testClients } from './helpers/clients.js';
+import { waitFor } from './helpers/wait.js';
 
 const { client, cleanup } = testClients();
 
@@ -48,7 +49,7 @@ describe('metrics', () => {
     await b.subscribe('/m/one', (data) => got.push(data));
     await b.subscribe('/m/two', () => undefined);
     for (let i = 0; i < 20; i++) await b.publish('/m/one', { i });
-    await waitFor(() => got.length === 40, 5000, 'forty deliveries');
+    await waitFor(() => got.length === 40, { timeout: 5000, what: 'forty deliveries' });
     await assert.rejects(b.publish('/denied/x', 1));
 
     const res = await get(`${s.origin}/metrics`);

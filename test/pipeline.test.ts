@@ -4,6 +4,7 @@ import { Pipeline } from '../lib/server/pipeline.js';
 import { BayeuxError } from '../lib/protocol/error.js';
 import { NO_SESSION } from '../lib/server/session-data.js';
 import type { Context } from '../lib/server/types.js';
+import { sleep } from './helpers/wait.js';
 
 const ctx: Context = { client: 'c', transport: 'local', req: undefined, socket: undefined, ip: undefined, session: NO_SESSION };
 
@@ -55,7 +56,7 @@ test('next(err), throw and rejection refuse', async () => {
 test('async two-argument middleware is awaited; later layers do not run after a refusal', async () => {
   const p = new Pipeline();
   const order: number[] = [];
-  p.use(undefined, async () => { await new Promise((r) => setTimeout(r, 5)); order.push(1); });
+  p.use(undefined, async () => { await sleep(5); order.push(1); });
   p.use(undefined, () => { order.push(2); throw new BayeuxError(403, 'stop'); });
   p.use(undefined, () => { order.push(3); });
   await assert.rejects(p.run({ channel: '/a' }, ctx));

@@ -9,9 +9,10 @@ import { after, describe, it, type TestContext } from 'node:test';
 import { expand } from '../lib/channel.js';
 import type { EngineConfig } from '../lib/engines/engine.js';
 import { RedisEngine, type RedisEngineOptions } from '../lib/engines/redis/index.js';
-import { engineSuite, RecordingHost, sleep, waitFor } from './engine-suite.js';
+import { engineSuite, RecordingHost } from './engine-suite.js';
 import { startRedisCluster } from './helpers/redis-cluster.js';
 import { announceRedisSkip, findRedisServer } from './helpers/redis-server.js';
+import { sleep, waitFor } from './helpers/wait.js';
 
 if (!findRedisServer()) {
   const message = announceRedisSkip();
@@ -68,7 +69,7 @@ if (!findRedisServer()) {
       assert.equal(await b.engine.subscribe(id, '/x/**'), true);
       await sleep(50);
       assert.equal(await c.engine.publish(expand('/x/y'), '"1"'), 1);
-      await waitFor(() => a.host.woken().has(id), 'A woken', 3000);
+      await waitFor(() => a.host.woken().has(id), { timeout: 3000, what: 'A woken' });
       const first = await a.engine.take(id);
       assert.deepEqual(first?.messages, ['"1"']);
       await c.engine.publish(expand('/x/z'), '"2"');
@@ -79,7 +80,7 @@ if (!findRedisServer()) {
       assert.deepEqual((await b.engine.take(id, again?.batch))?.messages, []);
       b.host.clear();
       assert.equal(await c.engine.deliver(id, '"3"'), true);
-      await waitFor(() => b.host.woken().has(id), 'B woken by the deliver', 3000);
+      await waitFor(() => b.host.woken().has(id), { timeout: 3000, what: 'B woken by the deliver' });
       // A late notification of '"2"' may wake B too (wakes may be spurious): take until the deliver is in.
       let messages: string[] | undefined = [];
       const end = Date.now() + 3000;
@@ -100,7 +101,7 @@ if (!findRedisServer()) {
         ids.push(id);
       }
       const all = () => nodes.flatMap((n) => n.host.expiredIds);
-      await waitFor(() => all().length >= ids.length, 'every session expired', 5000);
+      await waitFor(() => all().length >= ids.length, { timeout: 5000, what: 'every session expired' });
       await sleep(100);
       assert.deepEqual(all().sort(), [...ids].sort());
       assert.deepEqual(await nodes[0]!.engine.stats(), { sessions: 0, subscriptions: 0 });

@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { get, startServer, type TestServer } from './helpers/http-server.js';
 import { announceRedisSkip, findRedisServer, startRedisServer, type RedisServer } from './helpers/redis-server.js';
 import { openWire, wireSession, type Kind, type Msg, type Wire } from './helpers/wire.js';
+import { sleep } from './helpers/wait.js';
 
 const fast = { reconnectMaxDelay: 100, commandTimeout: 2000, openTimeout: 3000 };
 
@@ -49,7 +50,7 @@ if (!findRedisServer()) {
           const end = Date.now() + 5000;
           while (wire.delivered.length < n && Date.now() < end) {
             await wire.send({ channel: '/meta/connect', clientId, connectionType: kind, advice: { timeout: 0 } });
-            if (wire.delivered.length < n) await new Promise((r) => setTimeout(r, 30));
+            if (wire.delivered.length < n) await sleep(30);
           }
         }
         return wire.waitDelivered(n, 5000);
@@ -87,7 +88,7 @@ if (!findRedisServer()) {
         let answer: Msg | undefined;
         if (kind === 'long-polling') {
           const held = dave.wire.send({ channel: '/meta/connect', clientId: dave.clientId, connectionType: kind });
-          await new Promise((r) => setTimeout(r, 200)); // the connect is held on A
+          await sleep(200); // the connect is held on A
           assert.equal(await b.cometd.disconnect(dave.clientId), true);
           [answer] = await held;
           assert.match(String(answer?.['error']), /^402:/);
@@ -123,7 +124,7 @@ if (findRedisServer()) {
         while (Date.now() < end) {
           data = (await get(a.origin + '/admin/data.json')).json as Nodes;
           if (data.nodes.length === 2 && data.nodes.some((n) => n.sessions === 1)) break;
-          await new Promise((r) => setTimeout(r, 250));
+          await sleep(250);
         }
         assert.equal(data.nodes.length, 2, JSON.stringify(data.nodes));
         assert.deepEqual(data.nodes.map((n) => n.sessions ?? -1).sort(), [0, 1], 'B holds the session');

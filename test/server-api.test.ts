@@ -11,8 +11,9 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { BayeuxError, type BayeuxOptions, type Context } from '../lib/index.js';
 import { resolveOptions } from '../lib/options.js';
-import { nextEvent, startServer, waitFor, type TestServer } from './helpers/http-server.js';
+import { nextEvent, startServer, type TestServer } from './helpers/http-server.js';
 import { openWire, wireSession, type Kind, type Msg, type Wire } from './helpers/wire.js';
+import { sleep, waitFor } from './helpers/wait.js';
 
 const KINDS: Kind[] = ['long-polling', 'websocket'];
 
@@ -27,8 +28,6 @@ class Lines {
     return this.lines.filter(([l]) => l === level).map(([, m]) => m);
   }
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 for (const kind of KINDS) {
   describe(`server API over ${kind}`, () => {
@@ -143,9 +142,9 @@ for (const kind of KINDS) {
         ws.on('message', (data) => frames.push(...(JSON.parse(String(data)) as Msg[])));
         await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
         ws.send(JSON.stringify([{ channel: '/meta/connect', clientId: a.clientId, connectionType: 'websocket', advice: { timeout: 0 } }]));
-        await waitFor(() => frames.length > 0, 3000, 'connect reply');
+        await waitFor(() => frames.length > 0, { timeout: 3000, what: 'connect reply' });
         assert.equal(await server.cometd.disconnect(a.clientId), true);
-        await waitFor(() => frames.some((m) => m['channel'] === '/meta/disconnect'), 3000, 'a /meta/disconnect push');
+        await waitFor(() => frames.some((m) => m['channel'] === '/meta/disconnect'), { timeout: 3000, what: 'a /meta/disconnect push' });
         answer = frames.find((m) => m['channel'] === '/meta/disconnect');
         ws.close();
       }
@@ -191,7 +190,7 @@ for (const kind of KINDS) {
       const a = await session(server, ['/news/*']);
       await a.wire.send({ channel: '/news/a', clientId: a.clientId, data: 'from a' });
       await server.cometd.publish('/news/b', 'from server');
-      await waitFor(() => seen.length === 2, 3000, 'local deliveries');
+      await waitFor(() => seen.length === 2, { timeout: 3000, what: 'local deliveries' });
       assert.deepEqual(seen, [['from a', a.clientId, undefined], ['from server', undefined, undefined]]);
       const wireCopies = await received(a.wire, a.clientId, 2);
       assert.ok(wireCopies.every((m) => m['clientId'] === undefined));
@@ -264,7 +263,7 @@ for (const kind of KINDS) {
     it('a batch of publishes keeps its order; only the refused one fails; a subscribe in the batch comes first', async () => {
       const server = await serve();
       server.cometd.use('/batch/**', async (message) => {
-        await new Promise((r) => setTimeout(r, (message.data as number) % 3)); // uneven middleware delays
+        await sleep((message.data as number) % 3); // uneven middleware delays
         if (message.data === 5) throw new BayeuxError(403, 'not five');
       });
       const a = await session(server);

@@ -1,12 +1,26 @@
 /**
- * The protocol rules of DESIGN.md, each case run over long-polling and over
- * WebSocket against a real HTTP server on 127.0.0.1.
+ * The protocol rules of Bayeux 1.0 (https://docs.cometd.org/current/reference/#_bayeux)
+ * as README.md states them under "Protocol notes" and "Errors", each case
+ * run over long-polling and over WebSocket against a real HTTP server on
+ * 127.0.0.1; then malformed fields, and an engine that is down at start.
+ * test/protocol.test.ts checks the same rules on the server core, without sockets.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BayeuxError } from '../lib/index.js';
-import { startServer, waitFor, type TestServer } from './helpers/http-server.js';
-import { openWire, wireHandshake, wireSession, type Kind, type Msg, type Wire } from './helpers/wire.js';
+import { BayeuxError, EngineUnavailableError, MemoryEngine } from '../lib/index.js';
+import type { EngineConfig, EngineHost } from '../lib/index.js';
+import { post, startServer, type TestServer } from './helpers/http-server.js';
+import { openWire, rawSocket, wireHandshake, wireSession, type Kind, type Msg, type Wire } from './helpers/wire.js';
+import { sleep, waitFor } from './helpers/wait.js';
+
+const hs = { channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['long-polling', 'websocket'] };
+
+/** JSON text of an array nested `n` deep (too deep for JSON.stringify to write back). */
+function deep(n: number): string {
+  return '['.repeat(n) + '1' + ']'.repeat(n);
+}
+
+const deepSubscribe = `[{"channel":"/meta/subscribe","id":${deep(5000)},"subscription":${deep(5000)}}]`;
 
 /** Get `n` deliveries for a session: long-polling asks with connects, WebSocket waits for pushes. */
 async function collect(wire: Wire, clientId: string, n: number): Promise<Msg[]> {
@@ -152,7 +166,7 @@ for (const kind of ['long-polling', 'websocket'] as Kind[]) {
       const pid = await wireSession(pub);
       await pub.send(Array.from({ length: 20 }, (_, i) => ({ channel: '/multi/a', clientId: pid, data: i })));
       const got = await collect(sub, id, 20);
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       assert.deepEqual(sub.delivered.filter((m) => m['channel'] === '/multi/a').map((m) => m['data']), Array.from({ length: 20 }, (_, i) => i));
       assert.equal(got.length, 20);
     });
@@ -265,7 +279,7 @@ for (const kind of ['long-polling', 'websocket'] as Kind[]) {
       const w = await open();
       const id = await wireSession(w);
       const held = w.send({ channel: '/meta/connect', clientId: id, connectionType: kind, id: 'held' });
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
       const other = kind === 'websocket' ? w : await open();
       const [d] = await other.send({ channel: '/meta/disconnect', clientId: id });
       assert.equal(d?.['successful'], true);
@@ -282,7 +296,7 @@ for (const kind of ['long-polling', 'websocket'] as Kind[]) {
         if (clientId === id) reason = why;
       });
       if (kind === 'websocket') w.close();
-      await waitFor(() => reason !== undefined, 4000, 'expiry');
+      await waitFor(() => reason !== undefined, { timeout: 4000, what: 'expiry' });
       assert.equal(reason, 'timeout');
       if (kind === 'long-polling') {
         const [c] = await w.send({ channel: '/meta/connect', clientId: id, connectionType: kind });
@@ -346,11 +360,11 @@ describe('server-side API and events', () => {
     const id = await wireSession(w);
     await w.send({ channel: '/local/a', clientId: id, data: 'remote' });
     await s.cometd.publish('/local/b', 'server');
-    await waitFor(() => got.length === 2, 2000, 'local deliveries');
+    await waitFor(() => got.length === 2, { timeout: 2000, what: 'local deliveries' });
     assert.deepEqual(got, [['/local/a', 'remote'], ['/local/b', 'server']]);
     await sub.unsubscribe();
     await s.cometd.publish('/local/c', 'after');
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     assert.equal(got.length, 2);
   });
 
@@ -424,7 +438,7 @@ describe('handshake authentication and anonymous publish', () => {
       const w = await openWire('long-polling', s.url);
       const [r] = await w.send({ channel: '/anon', data: 'x' });
       assert.equal(r?.['successful'], true);
-      await waitFor(() => got.length === 1, 2000);
+      await waitFor(() => got.length === 1, { timeout: 2000, what: 'the anonymous publish' });
     } finally {
       await s.close();
     }
@@ -440,8 +454,7 @@ describe('limits and shutdown', () => {
       const ida = await wireSession(a);
       const idb = await wireSession(b);
       const held = a.send({ channel: '/meta/connect', clientId: ida, connectionType: 'long-polling' });
-      await waitFor(() => false === false, 10);
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       const t = Date.now();
       const [r] = await b.send({ channel: '/meta/connect', clientId: idb, connectionType: 'long-polling' });
       assert.ok(Date.now() - t < 500);
@@ -458,8 +471,7 @@ describe('limits and shutdown', () => {
     const w = await openWire('websocket', s.url);
     const id = await wireSession(w);
     const held = w.send({ channel: '/meta/connect', clientId: id, connectionType: 'websocket' }, 5000);
-    await waitFor(() => true, 10);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     assert.equal((await s.cometd.stats()).heldConnections, 1);
     await s.close();
     const [r] = await held;
@@ -472,12 +484,71 @@ describe('limits and shutdown', () => {
     const id = await wireSession(w);
     const t = Date.now();
     const held = w.send({ channel: '/meta/connect', clientId: id, connectionType: 'long-polling' });
-    await waitFor(() => true, 10);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     assert.equal((await s.cometd.stats()).heldConnections, 1);
     await s.close();
     const [r] = await held;
     assert.equal(r?.['successful'], true);
     assert.ok(Date.now() - t < 2000);
   });
+});
+
+describe('malformed fields never crash the server', () => {
+  test('a deeply nested id or subscription gets a 400 without echoing it, over both transports', async () => {
+    const s = await startServer({});
+    try {
+      const r = await post(s.url, deepSubscribe);
+      assert.equal(r.status, 200);
+      assert.match(r.json[0].error, /^400:/);
+      assert.equal(r.json[0].id, undefined);
+      const { ws, received } = await rawSocket(s.url);
+      ws.send(deepSubscribe);
+      await waitFor(() => received.length === 1, { timeout: 3000, what: 'a refusal' });
+      assert.match(received[0]?.['error'], /^400:/);
+      // The same socket and the server keep working.
+      ws.send(JSON.stringify([{ ...hs, id: 'after' }]));
+      await waitFor(() => received.length === 2, { timeout: 3000, what: 'a handshake reply' });
+      assert.equal(received[1]?.['successful'], true);
+      ws.close();
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('publishing to an unknown /meta channel: 405 invalid_channel', async () => {
+    const s = await startServer({});
+    try {
+      const w = await openWire('long-polling', s.url);
+      const id = await wireSession(w);
+      const [r] = await w.send({ channel: '/meta/foo', clientId: id, data: 1 });
+      assert.equal(r?.['error'], '405:/meta/foo:invalid_channel');
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+/** A MemoryEngine whose store is out of reach the first time it is opened. */
+class LateEngine extends MemoryEngine {
+  opens = 0;
+  override async open(host: EngineHost, config: EngineConfig): Promise<void> {
+    if (++this.opens === 1) throw new EngineUnavailableError('store not up yet');
+    return super.open(host, config);
+  }
+}
+
+test('an engine that is down at start: 503 with retry advice, then service once it is up', async () => {
+  const engine = new LateEngine();
+  const s = await startServer({ engine });
+  try {
+    const r = await post(s.url, [hs]);
+    assert.equal(r.status, 200);
+    assert.equal(r.json[0].error, '503::engine_unavailable');
+    assert.equal(r.json[0].advice.reconnect, 'retry');
+    const again = await post(s.url, [hs]);
+    assert.equal(again.json[0].successful, true);
+    assert.equal(engine.opens, 2);
+  } finally {
+    await s.close();
+  }
 });

@@ -2,7 +2,8 @@
  * The WebSocket transport over raw `ws` sockets (and hand-framed TCP sockets):
  * framing, held connects that do not block the socket, pushed deliveries,
  * moving between transports, session lifetime after a socket closes,
- * upgrade routing, limits, heartbeat and the slow-consumer policy.
+ * upgrade routing and origin checks, limits, heartbeat and the slow-consumer
+ * policy.
  */
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,8 +12,26 @@ import net from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { BayeuxOptions, TransportName } from '../lib/index.js';
 import { handshake as lpHandshake, nextEvent, post, startServer, type StartOptions, type TestServer } from './helpers/http-server.js';
+import { openWire, rawSocket, wireSession } from './helpers/wire.js';
+import { sleep, waitFor } from './helpers/wait.js';
+import { within } from './helpers/within.js';
 
 type Msg = Record<string, any>;
+
+const hs = { channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['long-polling', 'websocket'] };
+
+/** The status an upgrade request gets, or 101. */
+async function upgradeStatus(url: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url.replace(/^http/, 'ws'), { headers });
+    ws.once('open', () => {
+      ws.close();
+      resolve(101);
+    });
+    ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.once('error', () => resolve(-1));
+  });
+}
 
 /** A raw Bayeux-over-WebSocket peer that records every frame and message it receives. */
 class Peer {
@@ -255,15 +274,6 @@ class RawPeer {
   }
 }
 
-async function eventually(pred: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-
 interface Served {
   server: TestServer;
   /** A peer on the mount path, closed when the test ends. */
@@ -319,7 +329,7 @@ describe('websocket transport', () => {
     assert.equal((await server.cometd.stats()).sockets, 1);
     p.close();
     await p.closed;
-    await eventually(async () => (await server.cometd.stats()).sockets === 0, 2000, 'the socket count to drop');
+    await waitFor(async () => (await server.cometd.stats()).sockets === 0, { timeout: 2000, what: 'the socket count to drop' });
   });
 
   it('offers websocket in supportedConnectionTypes only once attached', async (t) => {
@@ -343,7 +353,7 @@ describe('websocket transport', () => {
     const p = await peer();
     const clientId = await p.session('/ws/a');
     p.send({ channel: '/meta/connect', clientId, connectionType: 'websocket', id: 'held' });
-    await eventually(async () => (await server.cometd.stats()).heldConnections === 1, 2000, 'the connect to be held');
+    await waitFor(async () => (await server.cometd.stats()).heldConnections === 1, { timeout: 2000, what: 'the connect to be held' });
 
     const started = Date.now();
     const [pub] = await p.request({ channel: '/ws/a', clientId, data: { n: 1 }, id: 'pub1' }, 1500);
@@ -368,7 +378,7 @@ describe('websocket transport', () => {
     const p = await peer();
     const clientId = await p.session('/tick/**');
     p.send({ channel: '/meta/connect', clientId, connectionType: 'websocket', id: 'held' });
-    await eventually(async () => (await server.cometd.stats()).heldConnections === 1, 2000, 'the connect to be held');
+    await waitFor(async () => (await server.cometd.stats()).heldConnections === 1, { timeout: 2000, what: 'the connect to be held' });
     const framesBefore = p.frames.length;
     await Promise.all([1, 2, 3, 4].map((n) => server.cometd.publish(`/tick/${n}`, n)));
     await p.next((m) => m['channel'] === '/tick/4', 2000, 'the last delivery');
@@ -390,7 +400,7 @@ describe('websocket transport', () => {
     // To websocket: no new handshake, just a connect on the socket.
     const p = await peer();
     p.send({ channel: '/meta/connect', clientId, connectionType: 'websocket', id: 'w1' });
-    await eventually(async () => (await server.cometd.stats()).heldConnections === 1, 2000, 'the websocket connect to be held');
+    await waitFor(async () => (await server.cometd.stats()).heldConnections === 1, { timeout: 2000, what: 'the websocket connect to be held' });
     assert.equal(await server.cometd.publish('/move/a', 'via-ws'), 1);
     const pushed = await p.next((m) => m['data'] === 'via-ws', 2000, 'the delivery on the socket');
     assert.equal(pushed['channel'], '/move/a');
@@ -403,7 +413,7 @@ describe('websocket transport', () => {
     const held = lp(server.url, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling', id: 'c2' }]);
     const w1 = await p.next((m) => m['id'] === 'w1', 2000, 'the websocket connect to be answered');
     assert.equal(w1['successful'], true);
-    await eventually(async () => (await server.cometd.stats()).heldConnections === 1, 2000, 'the long-polling connect to be held');
+    await waitFor(async () => (await server.cometd.stats()).heldConnections === 1, { timeout: 2000, what: 'the long-polling connect to be held' });
     assert.equal(await server.cometd.publish('/move/c', 'via-lp'), 1);
     const replies = await held;
     assert.deepEqual(
@@ -426,7 +436,7 @@ describe('websocket transport', () => {
     const p1 = await peer();
     const clientId = await p1.session('/gone/a');
     p1.send({ channel: '/meta/connect', clientId, connectionType: 'websocket', id: 'held' });
-    await eventually(async () => (await server.cometd.stats()).heldConnections === 1, 2000, 'the connect to be held');
+    await waitFor(async () => (await server.cometd.stats()).heldConnections === 1, { timeout: 2000, what: 'the connect to be held' });
     const ended: string[] = [];
     server.cometd.on('disconnect', (id, reason) => {
       if (id === clientId) ended.push(reason);
@@ -434,7 +444,7 @@ describe('websocket transport', () => {
 
     p1.close();
     await p1.closed;
-    await eventually(async () => (await server.cometd.stats()).sockets === 0, 2000, 'the server to see the close');
+    await waitFor(async () => (await server.cometd.stats()).sockets === 0, { timeout: 2000, what: 'the server to see the close' });
     // The session and its subscription are still there: a publish is queued for it.
     assert.equal(await server.cometd.publish('/gone/a', 'while-away'), 1);
 
@@ -527,7 +537,7 @@ describe('websocket transport', () => {
     const [pub] = await small.request({ channel: '/size/a', clientId: smallId, data: 'still here', id: 'after' });
     assert.equal(pub?.['successful'], true);
     await small.next((m) => m['data'] === 'still here' && !('successful' in m), 2000, 'delivery after the oversized frame');
-    await eventually(async () => (await server.cometd.stats()).sockets === 1, 2000, 'one socket left');
+    await waitFor(async () => (await server.cometd.stats()).sockets === 1, { timeout: 2000, what: 'one socket left' });
     // And a new socket can connect.
     await (await peer()).handshake();
   });
@@ -577,16 +587,13 @@ describe('websocket transport', () => {
     const upgradedAt = Date.now();
     assert.equal((await server.cometd.stats()).sockets, 2);
 
-    const closedAt = await Promise.race([
-      dead.closed,
-      new Promise<number>((_, reject) => setTimeout(() => reject(new Error('the dead socket was not terminated within 3 s')), 3000).unref()),
-    ]);
+    const closedAt = await within(dead.closed, 3000, 'the dead socket to be terminated');
     assert.ok(closedAt - upgradedAt < 3000);
-    await eventually(async () => (await server.cometd.stats()).sockets === 1, 2000, 'the socket count to drop');
+    await waitFor(async () => (await server.cometd.stats()).sockets === 1, { timeout: 2000, what: 'the socket count to drop' });
     // The live socket answered every ping: still open after several more rounds.
     const pings = { n: 0 };
     live.ws.on('ping', () => pings.n++);
-    await eventually(() => pings.n >= 3, 3000, 'three more pings');
+    await waitFor(() => pings.n >= 3, { timeout: 3000, what: 'three more pings' });
     assert.equal(live.ws.readyState, WebSocket.OPEN);
     await live.handshake();
   });
@@ -632,7 +639,7 @@ describe('websocket transport', () => {
     });
     reader.socket.pause();
     const sent = await flood(server, '/big', 500, () => ended.length > 0);
-    await eventually(() => ended.length > 0, 2000, 'the session to be ended');
+    await waitFor(() => ended.length > 0, { timeout: 2000, what: 'the session to be ended' });
     assert.deepEqual(ended, ['server']);
     assert.ok(sent < 500, `ended after ${sent} messages`);
     assert.equal(await server.cometd.publish('/big', 'gone'), 0);
@@ -650,7 +657,7 @@ describe('websocket transport', () => {
     await arrived;
     socket.resetAndDestroy();
     // An unhandled 'error' (read ECONNRESET) would end this process here.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
     assert.equal((await lp(server.url, { channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['long-polling'], id: 'h' }))[0]?.['successful'], true);
   });
 
@@ -673,9 +680,9 @@ describe('websocket transport', () => {
     for (; sent < 1000; sent++) {
       if ((await server.cometd.stats()).sockets === 0) break;
       reader.send([{ channel: '/meta/connect', clientId, connectionType: 'websocket', ext: { ack: -1 }, id: 'k' + sent }]);
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await sleep(5);
     }
-    await eventually(async () => (await server.cometd.stats()).sockets === 0, 5000, 'the server to close the socket');
+    await waitFor(async () => (await server.cometd.stats()).sockets === 0, { timeout: 5000, what: 'the server to close the socket' });
     assert.ok(sent < 1000, `closed after ${sent} connects`);
   });
 
@@ -689,7 +696,7 @@ describe('websocket transport', () => {
     const clientId = await raw.session('/closing');
     const started = Date.now();
     await server.cometd.close();
-    await eventually(() => raw.closeCode !== undefined, 2000, 'a close frame');
+    await waitFor(() => raw.closeCode !== undefined, { timeout: 2000, what: 'a close frame' });
     assert.equal(raw.closeCode, 1001);
     // The peer never answers the close frame; the server must not keep the
     // TCP connection (and so http.close()) waiting for it for long.
@@ -704,7 +711,7 @@ describe('websocket transport', () => {
     const p = await peer();
     const clientId = await p.session('/flood');
     p.send({ channel: '/meta/connect', clientId, connectionType: 'websocket', id: 'held' });
-    await eventually(async () => (await server.cometd.stats()).heldConnections === 1, 2000, 'the connect to be held');
+    await waitFor(async () => (await server.cometd.stats()).heldConnections === 1, { timeout: 2000, what: 'the connect to be held' });
     // 20 in one tick: the queue holds 5 when the session is flushed.
     await Promise.all(Array.from({ length: 20 }, (_, n) => server.cometd.publish('/flood', n)));
     await p.next((m) => m['channel'] === '/flood' && m['data'] === 19, 2000, 'the newest message');
@@ -720,7 +727,7 @@ describe('websocket transport', () => {
     const p = await peer();
     const clientId = await p.session('/flood');
     p.send({ channel: '/meta/connect', clientId, connectionType: 'websocket', id: 'held' });
-    await eventually(async () => (await server.cometd.stats()).heldConnections === 1, 2000, 'the connect to be held');
+    await waitFor(async () => (await server.cometd.stats()).heldConnections === 1, { timeout: 2000, what: 'the connect to be held' });
     const ended = nextEvent<[string, string]>(server, 'disconnect', (id) => id === clientId, 3000);
     await Promise.all(Array.from({ length: 20 }, (_, n) => server.cometd.publish('/flood', n)));
     const [, reason] = await ended;
@@ -735,5 +742,67 @@ describe('websocket transport', () => {
     assert.equal(again?.['advice']?.reconnect, 'handshake');
     // The socket itself may be reused for a new session.
     await p.handshake();
+  });
+
+  it('over WebSocket, queued messages and new ones arrive in publish order even when a connect shares a slow batch', async () => {
+    const s = await startServer({ timeout: 2000 });
+    s.cometd.use('/slow', () => sleep(200));
+    try {
+      const lp = await openWire('long-polling', s.url);
+      const clientId = await wireSession(lp);
+      await lp.send({ channel: '/meta/subscribe', clientId, subscription: '/order' });
+      await s.cometd.publish('/order', 'M1'); // queued while on long-polling
+      const { ws, received } = await rawSocket(s.url);
+      ws.send(JSON.stringify([
+        { channel: '/meta/connect', clientId, connectionType: 'websocket', id: 'c' },
+        { channel: '/slow', clientId, data: 'x', id: 'slow' },
+      ]));
+      setTimeout(() => void s.cometd.publish('/order', 'M2'), 50);
+      await waitFor(() => received.some((m) => m['id'] === 'slow'), { timeout: 3000, what: 'the slow reply' });
+      await waitFor(() => received.filter((m) => m['channel'] === '/order').length === 2, { timeout: 3000, what: 'both messages' });
+      assert.deepEqual(received.filter((m) => m['channel'] === '/order').map((m) => m['data']), ['M1', 'M2']);
+      ws.close();
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a socket that floods frames faster than they are handled is closed (1008), others are not', async () => {
+    // anonymousPublish lets the frames reach the slow middleware without a session.
+    const s = await startServer({ anonymousPublish: true });
+    s.cometd.use('/slow', () => sleep(20));
+    try {
+      const { ws } = await rawSocket(s.url);
+      const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+      for (let i = 0; i < 400; i++) ws.send(JSON.stringify([{ channel: '/slow', data: i }]));
+      assert.equal(await within(closed, 5000, 'the socket to be closed'), 1008);
+      const other = await post(s.url, [hs]);
+      assert.equal(other.json[0].successful, true);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('cross-origin access', () => {
+  it('WebSocket: without cors only same-origin pages (or no Origin) may upgrade', async () => {
+    const s = await startServer({});
+    try {
+      assert.equal(await upgradeStatus(s.url, {}), 101);
+      assert.equal(await upgradeStatus(s.url, { Origin: s.origin }), 101);
+      assert.equal(await upgradeStatus(s.url, { Origin: 'https://evil.example' }), 403);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('WebSocket: with cors, the origins it allows', async () => {
+    const s = await startServer({ cors: { origin: ['https://good.example'] } });
+    try {
+      assert.equal(await upgradeStatus(s.url, { Origin: 'https://good.example' }), 101);
+      assert.equal(await upgradeStatus(s.url, { Origin: 'https://evil.example' }), 403);
+    } finally {
+      await s.close();
+    }
   });
 });

@@ -9,10 +9,12 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BayeuxMiddleware } from '../lib/index.js';
-import { startServer, waitFor, type TestServer } from './helpers/http-server.js';
+import { post, startServer, type TestServer } from './helpers/http-server.js';
 import { openWire, wireSession, type Kind, type Msg, type Wire } from './helpers/wire.js';
+import { sleep, waitFor } from './helpers/wait.js';
 
 const KINDS: Kind[] = ['long-polling', 'websocket'];
+const hs = { channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['long-polling', 'websocket'] };
 
 type Failure = 'throw' | 'reject' | 'reject-undefined';
 const FAILURES: Failure[] = ['throw', 'reject', 'reject-undefined'];
@@ -119,7 +121,7 @@ for (const kind of KINDS) {
         const { wire, clientId } = await client(server);
         await wire.send({ channel: '/watched', clientId, data: 1 });
         await server.cometd.publish('/watched', 2);
-        await waitFor(() => lines.errors.length >= 3, 3000, 'three logged failures');
+        await waitFor(() => lines.errors.length >= 3, { timeout: 3000, what: 'three logged failures' });
         await stillServes(server);
         await sub.unsubscribe();
       });
@@ -128,7 +130,7 @@ for (const kind of KINDS) {
     it('an async outgoing hook is awaited: its changes are sent, not [{}]', async () => {
       const { server } = await serve((cometd) => {
         cometd.outgoing(async (message) => {
-          await new Promise((r) => setTimeout(r, 1));
+          await sleep(1);
           if (message.channel === '/meta/handshake') message.ext = { ...message.ext, greeting: 'hi' };
           if (message.channel === '/news') return { ...message, data: { wrapped: message.data } };
           return undefined;
@@ -168,3 +170,51 @@ for (const kind of KINDS) {
     });
   });
 }
+
+describe('replies a hook spoils, and what handshake middleware sees', () => {
+  it('a service answer that cannot be serialized gets a 500 reply', async () => {
+    const s = await startServer({});
+    s.cometd.service('/service/bigint', () => ({ n: 10n }));
+    try {
+      const w = await openWire('websocket', s.url);
+      const id = await wireSession(w);
+      const [r] = await w.send({ channel: '/service/bigint', clientId: id, data: 1, id: 'big' });
+      assert.deepEqual(r, { channel: '/service/bigint', successful: false, error: '500::server_error', id: 'big' });
+      const [ok] = await w.send({ channel: '/meta/subscribe', clientId: id, subscription: '/fine' });
+      assert.equal(ok?.['successful'], true);
+      w.close();
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a throwing outgoing hook gets a 500 reply, not a dead socket', async () => {
+    const s = await startServer({});
+    s.cometd.outgoing((m) => {
+      if (m.channel === '/meta/subscribe') throw new Error('hook bug');
+    });
+    try {
+      const w = await openWire('websocket', s.url);
+      const id = await wireSession(w);
+      const [r] = await w.send({ channel: '/meta/subscribe', clientId: id, subscription: '/x' });
+      assert.equal(r?.['error'], '500::server_error');
+      const [ok] = await w.send({ channel: '/meta/unsubscribe', clientId: id, subscription: '/x' });
+      assert.equal(ok?.['successful'], true);
+      w.close();
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('middleware on a handshake sees no client, whatever clientId the message claims', async () => {
+    const s = await startServer({});
+    const seen: unknown[] = [];
+    s.cometd.use('/meta/handshake', (_m, ctx) => void seen.push(ctx.client));
+    try {
+      await post(s.url, [{ ...hs, clientId: 'someone-else' }]);
+      assert.deepEqual(seen, [undefined]);
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -93,15 +93,6 @@ export async function handshake(url: string, ext?: Record<string, unknown>): Pro
   return reply.clientId as string;
 }
 
-/** Poll `predicate` every 10 ms until true or `ms` passes. */
-export async function waitFor(predicate: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /** Resolve with the arguments of the next server `event` that passes `pred`, or reject after `ms`. */
 export function nextEvent<T extends unknown[]>(
   server: TestServer,

@@ -10,6 +10,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Stats } from '../../lib/index.js';
 import type { NodeEventName, NodeReport, NodeRequest } from './redis-node.js';
+import { waitFor } from './wait.js';
 import { within as timeout } from './within.js';
 
 export interface NodeOptions {
@@ -200,13 +201,9 @@ export class NodeProcess {
 
   /** Wait (bounded) for an event the node reported. */
   async waitForEvent(predicate: (e: NodeEvent) => boolean, ms: number, what: string): Promise<NodeEvent> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const found = this.events.find(predicate);
-      if (found) return found;
-      if (Date.now() > end) throw new Error(`${this.name}: timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    const found = (): NodeEvent | undefined => this.events.find(predicate);
+    await waitFor(() => found() !== undefined, { timeout: ms, what: `${what} from ${this.name}` });
+    return found() as NodeEvent;
   }
 
   /** SIGSTOP: the process freezes; its sockets stay open. */

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
 import { startRedisServer, type RedisServer } from './redis-server.js';
+import { sleep } from './wait.js';
 
 export interface RedisCluster {
   /** The primaries, each `redis://127.0.0.1:<port>`. */
@@ -21,8 +22,6 @@ export interface RedisCluster {
   /** Stop every primary, then start them again (empty; the cluster forms again from its config files). */
   restart(): Promise<void>;
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function run(file: string, args: readonly string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {

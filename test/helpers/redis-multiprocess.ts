@@ -19,21 +19,11 @@ import { BayeuxClient, type BayeuxMessage } from '../../lib/client/node.js';
 import { killAllNodes, NodeProcess, type NodeOptions } from './node-process.js';
 import { announceRedisSkip, findRedisServer } from './redis-server.js';
 import { startBalancer, type TcpBalancer } from './tcp-balancer.js';
+import { sleep, waitFor } from './wait.js';
 
 type Msg = Record<string, any>;
 type Kind = 'long-polling' | 'websocket';
 const KINDS: readonly Kind[] = ['long-polling', 'websocket'];
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(predicate: () => boolean | Promise<boolean>, ms: number, what: string, every = 10): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await predicate()) return;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(every);
-  }
-}
 
 // ---------------------------------------------------------------- a raw Bayeux peer
 
@@ -104,7 +94,7 @@ async function openPeer(kind: Kind, url: string): Promise<Peer> {
       if (closed) throw new Error('socket closed');
       ws.send(JSON.stringify(list));
       const want = list.map((m) => m['id'] as string);
-      await waitFor(() => closed || want.every((id) => replies.some((r) => r['id'] === id)), timeoutMs, `replies ${want.join(',')}`, 2);
+      await waitFor(() => closed || want.every((id) => replies.some((r) => r['id'] === id)), { timeout: timeoutMs, what: `replies ${want.join(',')}`, every: 2 });
       if (!want.every((id) => replies.some((r) => r['id'] === id))) throw new Error('socket closed before the replies');
       return want.map((id) => replies.splice(replies.findIndex((r) => r['id'] === id), 1)[0] as Msg);
     },
@@ -189,9 +179,7 @@ async function holderOf(nodes: readonly NodeProcess[], ms = 3000): Promise<NodeP
       holder = holding.length === 1 && held.reduce((a, b) => a + b, 0) === 1 ? holding[0] : undefined;
       return holder !== undefined;
     },
-    ms,
-    'exactly one node to hold a connect',
-    20,
+    { timeout: ms, what: 'exactly one node to hold a connect', every: 20 },
   );
   return holder as NodeProcess;
 }
@@ -378,7 +366,7 @@ export async function multiProcessSuite(
 
       const timeouts = () => [...a.eventsOf('disconnect'), ...b.eventsOf('disconnect')].filter((e) => e.detail === 'timeout');
       try {
-        await waitFor(() => ids.every((id) => timeouts().some((e) => e.clientId === id)), 6000, 'every session to expire');
+        await waitFor(() => ids.every((id) => timeouts().some((e) => e.clientId === id)), { timeout: 6000, what: 'every session to expire' });
         await sleep(400); // time for a second report, if there were to be one
         for (const id of ids) {
           assert.equal(timeouts().filter((e) => e.clientId === id).length, 1, `one timeout for ${id}`);
@@ -441,7 +429,7 @@ export async function multiProcessSuite(
         }
       })();
       try {
-        await waitFor(() => got.length >= 5, 5000, 'traffic before the outage');
+        await waitFor(() => got.length >= 5, { timeout: 5000, what: 'traffic before the outage' });
 
         // A session made before the outage, to try afterwards.
         const old = await peer('long-polling', b.url);
@@ -466,14 +454,14 @@ export async function multiProcessSuite(
         const [p] = await ws.send({ channel: '/other', clientId: wsId, data: 1 });
         expect503(p, 'publish over WebSocket on A');
         await assert.rejects(a.publish(channel, 'nope'), /EngineUnavailableError/);
-        await waitFor(() => refused.length >= 2, 3000, 'publishes to fail during the outage');
+        await waitFor(() => refused.length >= 2, { timeout: 3000, what: 'publishes to fail during the outage' });
         const receivedDuringOutage = got.length;
         await sleep(300);
         assert.equal(a.alive && b.alive, true, 'the nodes keep running');
 
         await own.restart();
         const restartedAt = seq;
-        await waitFor(async () => (await Promise.all([a, b].map((n) => n.stats(2000).then(() => true, () => false)))).every(Boolean), 5000, 'both nodes to reach Redis again', 50);
+        await waitFor(async () => (await Promise.all([a, b].map((n) => n.stats(2000).then(() => true, () => false)))).every(Boolean), { timeout: 5000, what: 'both nodes to reach Redis again', every: 50 });
 
         // The restarted Redis kept nothing: old sessions must handshake again.
         const [gone] = await connect(old, oldId, true);
@@ -489,7 +477,7 @@ export async function multiProcessSuite(
         assert.equal(await a.deliver(freshId, '/direct', 'delivered'), true);
         assert.deepEqual(await collect(onB, freshId, '/direct', 1), ['delivered']);
         // The BayeuxClient handshook again by itself and receives the traffic published since.
-        await waitFor(() => got.some((n) => n > restartedAt), 8000, 'the client to receive traffic after the restart');
+        await waitFor(() => got.some((n) => n > restartedAt), { timeout: 8000, what: 'the client to receive traffic after the restart' });
         assert.notEqual(client.clientId, firstSession, 'the client has a new session');
         assert.ok(receivedDuringOutage >= 5);
         const before = got.filter((n) => n <= restartedAt);
@@ -552,7 +540,7 @@ export async function multiProcessSuite(
           await sleep(3);
         }
         await killed;
-        await waitFor(() => got.length >= N, 10_000, `all ${N} messages (got ${got.length})`);
+        await waitFor(() => got.length >= N, { timeout: 10_000, what: `all ${N} messages (got ${got.length})` });
         await sleep(200);
         assert.deepEqual(got, range(1, N), 'each message once, in order');
         // On the wire, copies may come again (where an ack was lost), but never out of order.

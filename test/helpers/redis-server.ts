@@ -9,6 +9,7 @@ import { accessSync, constants, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { sleep } from './wait.js';
 
 /** The message printed when the Redis tests cannot run. */
 export const REDIS_SKIP_MESSAGE = 'redis-server not found: Redis engine tests SKIPPED';
@@ -92,8 +93,6 @@ function ping(port: number, timeoutMs: number): Promise<boolean> {
     });
   });
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Start `redis-server`; rejects if it is not on PATH or does not answer in time. */
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {

@@ -4,6 +4,7 @@
  */
 import WebSocket from 'ws';
 import { post } from './http-server.js';
+import { waitFor } from './wait.js';
 
 export type Kind = 'long-polling' | 'websocket';
 export type Msg = Record<string, any>;
@@ -33,18 +34,10 @@ function split(all: Msg[], delivered: Msg[]): Msg[] {
   return replies;
 }
 
-async function waitUntil(pred: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error('timed out waiting for ' + what);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 export async function openWire(kind: Kind, url: string): Promise<Wire> {
   const delivered: Msg[] = [];
   const waitDelivered = async (n: number, ms = 5000) => {
-    await waitUntil(() => delivered.length >= n, ms, `${n} deliveries (have ${delivered.length})`);
+    await waitFor(() => delivered.length >= n, { timeout: ms, what: `${n} deliveries (have ${delivered.length})`, every: 5 });
     return delivered;
   };
   if (kind === 'long-polling') {
@@ -79,7 +72,7 @@ export async function openWire(kind: Kind, url: string): Promise<Wire> {
       const list = withIds(Array.isArray(messages) ? messages : [messages]);
       ws.send(JSON.stringify(list));
       const want = list.map((m) => m['id']).filter((id) => id !== undefined);
-      await waitUntil(() => want.every((id) => replies.some((r) => r['id'] === id)), timeoutMs, 'replies ' + want.join(','));
+      await waitFor(() => want.every((id) => replies.some((r) => r['id'] === id)), { timeout: timeoutMs, what: 'replies ' + want.join(','), every: 5 });
       return want.map((id) => {
         const i = replies.findIndex((r) => r['id'] === id);
         return replies.splice(i, 1)[0] as Msg;
@@ -105,4 +98,19 @@ export async function wireSession(wire: Wire, ext?: Msg): Promise<string> {
   const clientId = await wireHandshake(wire, ext);
   await wire.send({ channel: '/meta/connect', clientId, connectionType: wire.kind, advice: { timeout: 0 } });
   return clientId;
+}
+
+/**
+ * A bare WebSocket to the endpoint and every message it receives, for frames
+ * `openWire` cannot send: malformed ones, or batches a test composes itself.
+ */
+export async function rawSocket(url: string, headers: Record<string, string> = {}): Promise<{ ws: WebSocket; received: Msg[] }> {
+  const ws = new WebSocket(url.replace(/^http/, 'ws'), { headers });
+  const received: Msg[] = [];
+  ws.on('message', (d) => received.push(...(JSON.parse(String(d)) as Msg[])));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  return { ws, received };
 }

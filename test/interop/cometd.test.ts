@@ -13,7 +13,8 @@ import winston from 'winston';
 import { adapt } from 'cometd-nodejs-client';
 import type { CometD as CometDClient, Message as CometDMessage, SubscriptionHandle } from 'cometd';
 import { BayeuxError, type TransportName } from '../../lib/index.js';
-import { nextEvent, startServer, waitFor, type TestServer } from '../helpers/http-server.js';
+import { nextEvent, startServer, type TestServer } from '../helpers/http-server.js';
+import { waitFor } from '../helpers/wait.js';
 import { within } from '../helpers/within.js';
 
 // The adapter must install window.WebSocket / XMLHttpRequest before a
@@ -33,7 +34,6 @@ const faye = require('faye') as { Client: new (url: string, options?: Record<str
 
 type Mode = 'long-polling' | 'websocket';
 const OTHER: Record<Mode, string> = { 'long-polling': 'websocket', websocket: 'long-polling' };
-
 
 /** Promise wrappers around the callback API. */
 const cometdApi = {
@@ -158,8 +158,8 @@ for (const mode of ['long-polling', 'websocket'] as const satisfies readonly Mod
     /** Wait for the client's first /meta/connect to be answered; return the transport it reached the server on. */
     async function waitConnected(cd: CometDClient): Promise<TransportName | undefined> {
       const clientId = cd.getClientId();
-      await waitFor(() => arrivals.some((a) => a.clientId === clientId && a.channel === '/meta/connect'), 5000, 'a /meta/connect');
-      await waitFor(() => cd.getStatus() === 'connected', 5000, 'status connected');
+      await waitFor(() => arrivals.some((a) => a.clientId === clientId && a.channel === '/meta/connect'), { timeout: 5000, what: 'a /meta/connect' });
+      await waitFor(() => cd.getStatus() === 'connected', { timeout: 5000, what: 'status connected' });
       return arrivals.find((a) => a.clientId === clientId && a.channel === '/meta/connect')?.transport;
     }
 
@@ -177,7 +177,7 @@ for (const mode of ['long-polling', 'websocket'] as const satisfies readonly Mod
       const reply = await cometdApi.handshake(cd);
       assert.equal(reply.successful, true);
       await waitConnected(cd);
-      await waitFor(() => timesyncs.length > 0, 5000, 'a connect reply with ext.timesync');
+      await waitFor(() => timesyncs.length > 0, { timeout: 5000, what: 'a connect reply with ext.timesync' });
       const answer = timesyncs[0] as Record<string, number>;
       for (const field of ['tc', 'ts', 'p', 'a']) assert.equal(typeof answer[field], 'number', field);
       // Same machine, same clock: the estimate is within a generous bound of the truth.
@@ -192,7 +192,7 @@ for (const mode of ['long-polling', 'websocket'] as const satisfies readonly Mod
       await cometdApi.subscribe(a, '/chat/room', got);
       const reply = await cometdApi.publish(b, '/chat/room', { text: 'hello' });
       assert.equal(reply.successful, true, JSON.stringify(reply));
-      await waitFor(() => got.length === 1, 5000, 'delivery');
+      await waitFor(() => got.length === 1, { timeout: 5000, what: 'delivery' });
       assert.deepEqual(got[0]?.data, { text: 'hello' });
       assert.equal(got[0]?.channel, '/chat/room');
       assert.equal(got[0]?.clientId, undefined, 'broadcast copies carry no clientId');
@@ -210,7 +210,7 @@ for (const mode of ['long-polling', 'websocket'] as const satisfies readonly Mod
       for (const channel of ['/w/a', '/w/a/b', '/d', '/d/a', '/d/a/b/c', '/dd/a', '/w/z', '/d/z']) {
         await cometdApi.publish(pub, channel, channel);
       }
-      await waitFor(() => one.length === 2 && deep.length === 3, 5000, 'wildcard deliveries');
+      await waitFor(() => one.length === 2 && deep.length === 3, { timeout: 5000, what: 'wildcard deliveries' });
       assert.deepEqual(one.map((m) => m.data), ['/w/a', '/w/z']);
       assert.deepEqual(deep.map((m) => m.data), ['/d/a', '/d/a/b/c', '/d/z']);
       assert.deepEqual(one.map((m) => m.channel), ['/w/a', '/w/z']);
@@ -223,14 +223,14 @@ for (const mode of ['long-polling', 'websocket'] as const satisfies readonly Mod
       const handle = await cometdApi.subscribe(cd, '/unsub/a', got);
       await cometdApi.subscribe(cd, '/unsub/marker', marker);
       await server.cometd.publish('/unsub/a', 1);
-      await waitFor(() => got.length === 1, 5000, 'first delivery');
+      await waitFor(() => got.length === 1, { timeout: 5000, what: 'first delivery' });
       const unsubscribed = nextEvent<[string, string]>(server, 'unsubscribe', (id, ch) => id === cd.getClientId() && ch === '/unsub/a');
       const reply = await cometdApi.unsubscribe(cd, handle);
       assert.equal(reply.successful, true, JSON.stringify(reply));
       await unsubscribed;
       await server.cometd.publish('/unsub/a', 2);
       await server.cometd.publish('/unsub/marker', 'm');
-      await waitFor(() => marker.length === 1, 5000, 'marker');
+      await waitFor(() => marker.length === 1, { timeout: 5000, what: 'marker' });
       assert.deepEqual(got.map((m) => m.data), [1]);
     });
 
@@ -261,7 +261,7 @@ for (const mode of ['long-polling', 'websocket'] as const satisfies readonly Mod
       assert.equal(reply.successful, false);
       assert.equal(reply.error, '403:locked:Forbidden');
       assert.equal((await cometdApi.publish(cd, '/open/room', 'ok')).successful, true);
-      await waitFor(() => marker.length === 1, 5000, 'marker');
+      await waitFor(() => marker.length === 1, { timeout: 5000, what: 'marker' });
       assert.deepEqual(got, []);
     });
 
@@ -280,7 +280,7 @@ for (const mode of ['long-polling', 'websocket'] as const satisfies readonly Mod
       // (The CometD client also hands its own /meta/* replies to a /**
       // subscriber; only what came from the server as a broadcast counts.)
       const broadcasts = (): string[] => everything.map((m) => m.channel).filter((c) => !c.startsWith('/meta/'));
-      await waitFor(() => broadcasts().length >= 1, 5000, 'marker');
+      await waitFor(() => broadcasts().length >= 1, { timeout: 5000, what: 'marker' });
       assert.deepEqual(broadcasts(), ['/marker'], '/service/* is never broadcast');
     });
 
@@ -297,7 +297,7 @@ for (const mode of ['long-polling', 'websocket'] as const satisfies readonly Mod
       const got: CometDMessage[] = [];
       await cometdApi.subscribe(cd, '/after/boom', got);
       await server.cometd.publish('/after/boom', 1);
-      await waitFor(() => got.length === 1, 5000, 'delivery after the failure');
+      await waitFor(() => got.length === 1, { timeout: 5000, what: 'delivery after the failure' });
     });
 
     it('with the ack extension, deliveries arrive in order and are acknowledged', async () => {
@@ -310,7 +310,7 @@ for (const mode of ['long-polling', 'websocket'] as const satisfies readonly Mod
       await cometdApi.subscribe(cd, '/acked/x', got);
       await waitConnected(cd);
       for (const n of [1, 2, 3]) await server.cometd.publish('/acked/x', n);
-      await waitFor(() => got.length === 3, 5000, 'acked deliveries');
+      await waitFor(() => got.length === 3, { timeout: 5000, what: 'acked deliveries' });
       assert.deepEqual(got.map((m) => m.data), [1, 2, 3]);
       // The client acknowledges batches on its next connects.
       await waitFor(
@@ -318,8 +318,7 @@ for (const mode of ['long-polling', 'websocket'] as const satisfies readonly Mod
           arrivals.some(
             (a) => a.clientId === cd.getClientId() && a.channel === '/meta/connect' && Number((a.ext as { ack?: unknown } | undefined)?.ack) > 0,
           ),
-        5000,
-        'a connect acknowledging a batch',
+        { timeout: 5000, what: 'a connect acknowledging a batch' },
       );
       assert.ok(arrivals.filter((a) => a.clientId === cd.getClientId()).every((a) => a.transport === mode));
     });
@@ -334,11 +333,11 @@ for (const mode of ['long-polling', 'websocket'] as const satisfies readonly Mod
 
       const sent = await cometdApi.publish(cd, '/bridge/to-faye', { from: 'cometd', n: 1 });
       assert.equal(sent.successful, true);
-      await waitFor(() => fromCometD.length === 1, 5000, 'faye receives');
+      await waitFor(() => fromCometD.length === 1, { timeout: 5000, what: 'faye receives' });
       assert.deepEqual(fromCometD, [{ from: 'cometd', n: 1 }]);
 
       await within(f.publish('/bridge/to-cometd', { from: 'faye', n: 2 }), 5000, 'faye publish');
-      await waitFor(() => fromFaye.length === 1, 5000, 'cometd receives');
+      await waitFor(() => fromFaye.length === 1, { timeout: 5000, what: 'cometd receives' });
       assert.deepEqual(fromFaye[0]?.data, { from: 'faye', n: 2 });
       assert.equal(fromFaye[0]?.channel, '/bridge/to-cometd');
 

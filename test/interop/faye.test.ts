@@ -7,7 +7,8 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { BayeuxError, type TransportName } from '../../lib/index.js';
-import { nextEvent, startServer, waitFor, type TestServer } from '../helpers/http-server.js';
+import { nextEvent, startServer, type TestServer } from '../helpers/http-server.js';
+import { waitFor } from '../helpers/wait.js';
 import { within } from '../helpers/within.js';
 
 /** The parts of Faye's (untyped, CommonJS) client API these tests use. */
@@ -37,16 +38,6 @@ const require = createRequire(import.meta.url);
 const faye = require('faye') as FayeModule;
 
 type Mode = 'long-polling' | 'websocket';
-
-
-/** Poll an async condition every 20 ms, at most `ms`. */
-async function eventually(pred: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 for (const mode of ['long-polling', 'websocket'] as const satisfies readonly Mode[]) {
   describe(`faye client over ${mode}`, () => {
@@ -145,7 +136,7 @@ for (const mode of ['long-polling', 'websocket'] as const satisfies readonly Mod
       const { got } = await subscribed(a.c, '/chat/room');
       const publishEvent = nextEvent<[string | undefined, string, unknown]>(server, 'publish', (_id, channel) => channel === '/chat/room');
       await within(b.c.publish('/chat/room', { text: 'hi', n: 1 }), 5000, 'publish');
-      await waitFor(() => got.length === 1, 5000, 'delivery to a');
+      await waitFor(() => got.length === 1, { timeout: 5000, what: 'delivery to a' });
       assert.deepEqual(got, [{ text: 'hi', n: 1 }]);
       const [publisher, , data] = await publishEvent;
       assert.equal(publisher, await b.id);
@@ -159,7 +150,7 @@ for (const mode of ['long-polling', 'websocket'] as const satisfies readonly Mod
       const { c } = client();
       const { got } = await subscribed(c, '/echo/self');
       await within(c.publish('/echo/self', 'me'), 5000, 'publish');
-      await waitFor(() => got.length === 1, 5000, 'own message');
+      await waitFor(() => got.length === 1, { timeout: 5000, what: 'own message' });
       assert.deepEqual(got, ['me']);
     });
 
@@ -170,7 +161,7 @@ for (const mode of ['long-polling', 'websocket'] as const satisfies readonly Mod
       for (const channel of ['/wild/a', '/wild/a/b', '/wildx/a', '/wild/z']) {
         await within(pub.c.publish(channel, channel), 5000, `publish ${channel}`);
       }
-      await waitFor(() => got.includes('/wild/z'), 5000, 'the last one');
+      await waitFor(() => got.includes('/wild/z'), { timeout: 5000, what: 'the last one' });
       assert.deepEqual(got, ['/wild/a', '/wild/z']);
     });
 
@@ -181,7 +172,7 @@ for (const mode of ['long-polling', 'websocket'] as const satisfies readonly Mod
       for (const channel of ['/deep/a', '/deep/a/b/c', '/deep', '/deeper/a', '/other/x', '/deep/z']) {
         await within(pub.c.publish(channel, channel), 5000, `publish ${channel}`);
       }
-      await waitFor(() => got.includes('/deep/z'), 5000, 'the last one');
+      await waitFor(() => got.includes('/deep/z'), { timeout: 5000, what: 'the last one' });
       assert.deepEqual(got, ['/deep/a', '/deep/a/b/c', '/deep/z']);
     });
 
@@ -199,7 +190,7 @@ for (const mode of ['long-polling', 'websocket'] as const satisfies readonly Mod
       }
       await server.cometd.publish('/multi/a', 'once');
       await server.cometd.publish('/multi/zz', 'marker');
-      await waitFor(() => wire.includes('marker'), 5000, 'marker');
+      await waitFor(() => wire.includes('marker'), { timeout: 5000, what: 'marker' });
       assert.deepEqual(wire, ['once', 'marker']);
     });
 
@@ -208,14 +199,14 @@ for (const mode of ['long-polling', 'websocket'] as const satisfies readonly Mod
       const { got, sub } = await subscribed(c, '/unsub/a');
       const marker = await subscribed(c, '/unsub/marker');
       await server.cometd.publish('/unsub/a', 1);
-      await waitFor(() => got.length === 1, 5000, 'first delivery');
+      await waitFor(() => got.length === 1, { timeout: 5000, what: 'first delivery' });
       const unsubscribed = nextEvent<[string, string]>(server, 'unsubscribe', (_id, channel) => channel === '/unsub/a');
       sub.cancel?.();
       const [unsubId] = await unsubscribed;
       assert.equal(unsubId, await id);
       await server.cometd.publish('/unsub/a', 2);
       await server.cometd.publish('/unsub/marker', 'm');
-      await waitFor(() => marker.got.length === 1, 5000, 'marker');
+      await waitFor(() => marker.got.length === 1, { timeout: 5000, what: 'marker' });
       assert.deepEqual(got, [1]);
     });
 
@@ -233,7 +224,7 @@ for (const mode of ['long-polling', 'websocket'] as const satisfies readonly Mod
       assert.deepEqual(transportsOf(clientId, '/meta/disconnect'), [mode]);
       if (mode === 'websocket') {
         // Faye closes its socket once the disconnect is answered.
-        await eventually(async () => (await server.cometd.stats()).sockets < before.sockets, 3000, 'the socket to close');
+        await waitFor(async () => (await server.cometd.stats()).sockets < before.sockets, { timeout: 3000, what: 'the socket to close', every: 20 });
       }
       // The session is gone: a server publish to its channel reaches no one.
       assert.equal(await server.cometd.publish('/bye/now', 'x'), 0);
@@ -258,7 +249,7 @@ for (const mode of ['long-polling', 'websocket'] as const satisfies readonly Mod
       assert.deepEqual(e.params, ['locked']);
       assert.equal(e.message, 'Forbidden');
       await within(pub.c.publish('/open/room', 'ok'), 5000, 'allowed publish');
-      await waitFor(() => marker.got.length === 1, 5000, 'allowed delivery');
+      await waitFor(() => marker.got.length === 1, { timeout: 5000, what: 'allowed delivery' });
       assert.deepEqual(locked.got, []);
     });
 
@@ -280,7 +271,7 @@ for (const mode of ['long-polling', 'websocket'] as const satisfies readonly Mod
       const marker = await subscribed(c, '/public/room');
       await server.cometd.publish('/private/room', 'no');
       await server.cometd.publish('/public/room', 'yes');
-      await waitFor(() => marker.got.length === 1, 5000, 'marker');
+      await waitFor(() => marker.got.length === 1, { timeout: 5000, what: 'marker' });
       assert.deepEqual(got, []);
     });
 
@@ -292,10 +283,10 @@ for (const mode of ['long-polling', 'websocket'] as const satisfies readonly Mod
       await unsubscribe.ready;
       try {
         assert.equal(await server.cometd.publish('/mixed/a', { from: 'server' }), 1);
-        await waitFor(() => got.length === 1, 5000, 'server publish');
+        await waitFor(() => got.length === 1, { timeout: 5000, what: 'server publish' });
         assert.deepEqual(got, [{ from: 'server' }]);
         await within(c.publish('/mixed/b', { from: 'faye' }), 5000, 'publish');
-        await waitFor(() => local.length === 1, 5000, 'local subscriber');
+        await waitFor(() => local.length === 1, { timeout: 5000, what: 'local subscriber' });
         assert.deepEqual(local, [{ from: 'faye' }]);
       } finally {
         await unsubscribe();

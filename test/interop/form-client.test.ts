@@ -7,6 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { post, startServer, type RawResponse, type TestServer } from '../helpers/http-server.js';
+import { waitFor } from '../helpers/wait.js';
 
 type Msg = Record<string, any>;
 
@@ -35,14 +36,6 @@ function replies(res: RawResponse): Msg[] {
   assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
   assert.ok(Array.isArray(res.json), `a JSON array: ${res.text}`);
   return res.json as Msg[];
-}
-
-async function eventually(pred: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 describe('form-encoded message= clients (Perl POE, Dojo)', () => {
@@ -137,7 +130,7 @@ describe('form-encoded message= clients (Perl POE, Dojo)', () => {
 
     // The next one is held until something arrives.
     const held = postForm(server.url, dojoForm([{ channel: '/meta/connect', clientId: subscriber, connectionType: 'long-polling', id: 'c2' }]));
-    await eventually(async () => (await server.cometd.stats()).heldConnections === 1, 2000, 'the connect to be held');
+    await waitFor(async () => (await server.cometd.stats()).heldConnections === 1, { timeout: 2000, what: 'the connect to be held' });
 
     // publish: message= several times, one value an object, one an array.
     const text = 'héllo wörld ☃ & = + % ?';
