@@ -13,10 +13,10 @@ import { AckTracker } from './ack.js';
 import { channelMatches, isMeta, isValidChannel, isValidPattern } from '../protocol/channel.js';
 import { IDLE_POLLS_ALLOWED, MAX_ADVICE_INTERVAL, MAX_ADVICE_TIMEOUT, MIN_IDLE_POLL_MS, timerDelay } from './constants.js';
 import { TypedEmitter } from './emitter.js';
-import { BayeuxClientError, BayeuxError } from './errors.js';
+import { BayeuxClientError, BayeuxError, isThenable, toError } from './errors.js';
 import { LongPollingTransport, type FetchFunction } from './long-polling.js';
 import type { BayeuxExtension, BayeuxMessage, TransportName } from './message.js';
-import { ClientLog, isThenable, shortId } from './logger.js';
+import { ClientLog, shortId } from './logger.js';
 import { resolveOptions, type BayeuxClientOptions, type ResolvedOptions } from './options.js';
 import { TimeSync } from './timesync.js';
 import { WebSocketTransport, webSocketUrl, type WebSocketConstructor, type WebSocketFactory, type WebSocketLike } from './websocket.js';
@@ -126,11 +126,6 @@ const DEFAULT_ADVICE = { interval: 0, timeout: 60_000 };
 function clampAdvice(value: unknown, max: number): number | undefined {
   if (typeof value !== 'number' || Number.isNaN(value)) return undefined;
   return Math.min(Math.max(value, 0), max);
-}
-
-/** An error from anything a user or a server can throw. */
-function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }
 
 export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
@@ -908,7 +903,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
       try {
         out = this.#extensions.length === 0 ? message : await this.#runOutgoing(message);
       } catch (error) {
-        item.fail(error instanceof Error ? error : new Error(String(error)), true);
+        item.fail(toError(error), true);
         continue;
       }
       if (out === null) {
@@ -1015,7 +1010,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
         }
         if (result !== undefined) current = result as BayeuxMessage;
       } catch (error) {
-        this.#emitError(error instanceof Error ? error : new Error(String(error)));
+        this.#emitError(toError(error));
         return null;
       }
     }
