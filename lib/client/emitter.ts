@@ -4,6 +4,8 @@
  * rejects does not stop the others (see {@link TypedEmitter.emit}).
  */
 
+import { isThenable, toError } from './errors.js';
+
 /** Maps each event name to its listener's argument list. */
 export type EventMap = { [event: string]: unknown[] };
 
@@ -66,14 +68,9 @@ export class TypedEmitter<E extends EventMap> {
 
   #listenerFailed(event: keyof E, error: unknown): void {
     if (event !== 'error' && (this.#listeners.get('error')?.length ?? 0) > 0) {
-      this.emit('error' as keyof E, ...([error instanceof Error ? error : new Error(String(error))] as unknown as E[keyof E]));
+      this.emit('error' as keyof E, ...([toError(error)] as unknown as E[keyof E]));
       return;
     }
     setTimeout(function rethrowListenerError() { throw error; }, 0);
   }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (typeof value === 'object' || typeof value === 'function') && value !== null
-    && typeof (value as { then?: unknown }).then === 'function';
 }

@@ -1,7 +1,9 @@
 /**
  * Errors the client rejects with: `BayeuxError` (a refusal in the
  * protocol's `code:args:message` form, shared with the server) and
- * `BayeuxClientError` (the client gave up without a refusal).
+ * `BayeuxClientError` (the client gave up without a refusal); and the two
+ * helpers every place that calls user code (handlers, listeners,
+ * extensions, loggers, `onError`) uses to catch what it throws or rejects.
  */
 export { BayeuxError, type BayeuxErrorReply } from '../protocol/error.js';
 
@@ -47,3 +49,14 @@ export type BayeuxClientErrorType =
   | 'queue-full'
   | 'disconnected'
   | 'cancelled';
+
+/** An error from anything user code or a server can throw. */
+export function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/** Whether `value` is a promise or promise-like (what a user's callback may return). */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null
+    && typeof (value as { then?: unknown }).then === 'function';
+}

@@ -17,14 +17,8 @@
  */
 
 export { BayeuxClient } from './client.js';
-export type {
-  BayeuxClientEvents,
-  ChannelListener,
-  ClientState,
-  DisconnectReason,
-  MessageHandler,
-  Subscription,
-} from './client.js';
+export type { BayeuxClientEvents, ClientState, DisconnectReason } from './state.js';
+export type { ChannelListener, MessageHandler, Subscription } from './subscriptions.js';
 export { BayeuxError, BayeuxClientError } from './errors.js';
 export type { BayeuxClientErrorType, BayeuxErrorReply } from './errors.js';
 export type { Advice, BayeuxExtension, BayeuxMessage, ExtensionResult, TransportName } from './message.js';

@@ -7,6 +7,7 @@
  */
 
 import { TRACE_DATA_CHARS } from './constants.js';
+import { isThenable } from './errors.js';
 import type { BayeuxMessage } from './message.js';
 
 /** Where the client logs: any object with these four methods (`console`, winston, pino). */
@@ -26,21 +27,12 @@ export class ClientLog {
     this.#logger = logger;
   }
 
-  /** Whether anything is logged at all (so callers can skip building traces). */
-  get enabled(): boolean {
-    return this.#logger !== undefined;
-  }
-
   info(text: string): void {
     this.#write('info', text);
   }
 
   warn(text: string): void {
     this.#write('warn', text);
-  }
-
-  debug(text: string): void {
-    this.#write('debug', text);
   }
 
   /** Trace messages sent (`out`) or received (`in`) over `transport`. */
@@ -89,10 +81,4 @@ function safeJson(value: unknown): string {
   } catch {
     return '[unserializable]';
   }
-}
-
-/** Whether `value` is a promise or promise-like. */
-export function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (typeof value === 'object' || typeof value === 'function') && value !== null
-    && typeof (value as { then?: unknown }).then === 'function';
 }

@@ -49,7 +49,6 @@ export interface LongPollingOptions {
 }
 
 export class LongPollingTransport {
-  readonly name = 'long-polling';
   #options: LongPollingOptions;
   #open = new Set<LongPollingRequest>();
 

@@ -6,7 +6,7 @@
  */
 
 import WebSocket from 'ws';
-import { setFallbackWebSocket } from './client.js';
+import { setFallbackWebSocket } from './transports.js';
 import type { WebSocketLike } from './websocket.js';
 
 if (typeof globalThis.WebSocket !== 'function') {

@@ -41,7 +41,6 @@ export interface WebSocketHandlers {
 const OPEN = 1;
 
 export class WebSocketTransport {
-  readonly name = 'websocket';
   #socket: WebSocketLike;
   #handlers: WebSocketHandlers;
   #closed = false;

@@ -1,0 +1,39 @@
+/**
+ * The state machine's vocabulary: where the client is, why it left the
+ * `connected` state, and the events that tell. Its own file so that the
+ * parts the client is made of (dispatcher, subscriptions, connect loop) can
+ * read the state without importing the client.
+ */
+
+import type { TransportName } from './message.js';
+
+/**
+ * Where the client is:
+ * - `disconnected`: no session (before first use, after `disconnect()`, or
+ *   after the server said `reconnect: 'none'`);
+ * - `handshaking`: asking the server for a session;
+ * - `connected`: a session and a working transport; messages flow;
+ * - `reconnecting`: the network failed; retrying with backoff, messages wait;
+ * - `disconnecting`: `disconnect()` is sending what was queued and `/meta/disconnect`.
+ */
+export type ClientState = 'disconnected' | 'handshaking' | 'connected' | 'reconnecting' | 'disconnecting';
+
+/**
+ * Why the client left the `connected` state: `client` (`disconnect()` or
+ * `reconnect()`), `network` (a request or the socket failed), `session`
+ * (the server forgot the session; the client handshakes again by itself),
+ * `server` (the server said not to reconnect).
+ */
+export type DisconnectReason = 'client' | 'network' | 'session' | 'server';
+
+/** The client's events and their listeners' arguments. */
+export type BayeuxClientEvents = {
+  /** The client has a session and a working transport (after each handshake and each recovery). */
+  connected: [info: { clientId: string; transport: TransportName }];
+  /** The client left the `connected` state. */
+  disconnected: [info: { reason: DisconnectReason; error?: Error }];
+  /** Something failed: a refused message, a network failure, a subscriber that threw. */
+  error: [error: Error];
+  /** The transport in use changed: the first one chosen, a fallback to long-polling, a return to WebSocket. */
+  transport: [name: TransportName];
+};
