@@ -21,7 +21,6 @@ import type {
 } from './types.js';
 import { isObject, shortId } from './util.js';
 
-export { BAYEUX_VERSION } from './meta/handshake.js';
 export type { LocalListener, LocalMessageInfo, LocalSubscription } from './local-client.js';
 
 /** How long close() waits for requests under way to be answered. */

@@ -10,7 +10,7 @@ import { PendingSessionData } from '../session-data.js';
 import type { Connection, Context, Message } from '../types.js';
 import { shortId } from '../util.js';
 
-export const BAYEUX_VERSION = '1.0';
+const BAYEUX_VERSION = '1.0';
 
 /**
  * /meta/handshake. Required: channel, version, supportedConnectionTypes.
