@@ -26,6 +26,7 @@ import { isObject, shortId } from './util.js';
 const TRACE_DATA_CHARS = 200;
 const CLIENT_ID_IN_JSON = /("clientId":"[^"]{0,6})[^"]*"/g;
 
+/** What dispatch, the meta handlers, publish and delivery share: one per Server. */
 export class ServerCore {
   readonly options: ResolvedOptions;
   readonly engine: Engine;

@@ -5,6 +5,7 @@
 import type { Logger } from '../options.js';
 import type { Context, Message, OutgoingHook } from './types.js';
 
+/** The outgoing hooks of one Server, in the order they were added. */
 export class Outgoing {
   readonly #hooks: OutgoingHook[] = [];
   readonly #logger: Logger;

@@ -42,6 +42,7 @@ export function connectAdvice(options: ResolvedOptions): Advice {
   return { reconnect: 'retry', interval: options.interval, timeout: options.timeout };
 }
 
+/** A `successful: false` reply carrying `error`, echoing what of the request is well-formed; counted for observers. */
 export function refusal(core: ServerCore, message: Message, error: BayeuxError, channel?: string, advice?: Advice): Message {
   const out: Message = { channel: channel ?? message.channel, successful: false, error: error.toString() };
   core.observers.refused(error.code);
@@ -131,6 +132,7 @@ export function serializeReply(core: ServerCore, message: Message, conn: Connect
   return stringifyReply(core, message);
 }
 
+/** Serialize a reply; one JSON cannot hold (a BigInt) is logged and becomes a 500. */
 export function stringifyReply(core: ServerCore, message: Message): string {
   try {
     return JSON.stringify(message);

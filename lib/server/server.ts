@@ -26,6 +26,10 @@ export type { LocalListener, LocalMessageInfo, LocalSubscription } from './local
 /** How long close() waits for requests under way to be answered. */
 const CLOSE_GRACE_MS = 2000;
 
+/**
+ * One Bayeux server: what transports hand requests to, and the API the
+ * middleware object exposes (`publish`, `join`, `session`, events, ...).
+ */
 export class Server extends EventEmitter<ServerEvents> {
   readonly options: ResolvedOptions;
   /** What the modules of lib/server share; never exposed. */
@@ -61,14 +65,17 @@ export class Server extends EventEmitter<ServerEvents> {
     if (!types.includes(type)) types.unshift(type);
   }
 
+  /** Add message middleware, for every message or for those about channels matching `pattern`. */
   use(pattern: string | undefined, fn: Middleware): void {
     this.#core.pipeline.use(pattern, fn);
   }
 
+  /** Add a hook on everything sent (see {@link OutgoingHook}). */
   outgoing(fn: OutgoingHook): void {
     this.#core.outgoing.add(fn);
   }
 
+  /** Answer requests on a `/service/*` channel (`_handler`: every service channel without a handler). */
   service(channel: string, fn: ServiceHandler): void {
     const { services } = this.#core;
     if (channel === '_handler') {
