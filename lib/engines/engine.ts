@@ -20,8 +20,13 @@ export interface EngineHost {
    * Messages are waiting for these sessions. Called on the node that last
    * held each session's connection (see {@link Engine.touch}); a node that
    * has no connection for a session ignores the call, and the messages wait
-   * in the queue for the session's next connect. May be called with ids
-   * more than once per tick; the Server coalesces them.
+   * in the queue for the session's next connect.
+   *
+   * The host coalesces: call it as messages arrive (once per publish, or
+   * per message), with the same ids as often as you like; the Server
+   * gathers the wakes of a tick and flushes each session once, after the
+   * tick. It only records the ids, so it may be called from inside any
+   * engine operation: it never calls back into the engine synchronously.
    */
   wake(clientIds: readonly string[]): void;
   /**

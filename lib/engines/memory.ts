@@ -27,8 +27,6 @@ interface MemorySession {
   readonly subscriptions: Set<string>;
   /** The last publish that queued for this session (one copy per publish, however many patterns match). */
   lastPublish: number;
-  /** Already in the list of sessions to wake this tick. */
-  waking: boolean;
 }
 
 /** Generate a session id: 160 random bits, URL-safe. */
@@ -47,8 +45,6 @@ export class MemoryEngine implements Engine {
   /** pattern → the sessions subscribed to it, by id */
   readonly #subscribers = new Map<string, Map<string, MemorySession>>();
   #publishes = 0;
-  /** Sessions with new messages this tick; woken together once. */
-  #toWake: MemorySession[] = [];
 
   async open(host: EngineHost, config: EngineConfig): Promise<void> {
     this.#host = host;
@@ -81,7 +77,6 @@ export class MemoryEngine implements Engine {
       dataBytes,
       id,
       lastPublish: 0,
-      waking: false,
       ack: options.ack,
       deadline: Date.now() + options.ttl,
       queue: [],
@@ -185,7 +180,7 @@ export class MemoryEngine implements Engine {
         if (session) session.lastPublish = publish;
       }
     }
-    let recipients = 0;
+    let woken: string[] | undefined;
     for (const pattern of patterns) {
       const sessions = this.#subscribers.get(pattern);
       if (!sessions) continue;
@@ -193,18 +188,20 @@ export class MemoryEngine implements Engine {
         if (session.lastPublish === publish || session.deadline <= now) continue;
         session.lastPublish = publish;
         this.#enqueue(session, message);
-        this.#wake(session);
-        recipients++;
+        (woken ??= []).push(session.id);
       }
     }
-    return recipients;
+    if (!woken) return 0;
+    // The host gathers the wakes of a tick: one call per publish is enough.
+    this.#host?.wake(woken);
+    return woken.length;
   }
 
   async deliver(clientId: string, message: string): Promise<boolean> {
     const session = this.#live(clientId);
     if (!session) return false;
     this.#enqueue(session, message);
-    this.#wake(session);
+    this.#host?.wake([clientId]);
     return true;
   }
 
@@ -303,32 +300,13 @@ export class MemoryEngine implements Engine {
     if (sessions.size === 0) this.#subscribers.delete(pattern);
   }
 
-  /** Wake each session with new messages once per tick, all in one call. */
-  #wake(session: MemorySession): void {
-    if (session.waking) return;
-    session.waking = true;
-    if (this.#toWake.push(session) === 1) queueMicrotask(() => this.#wakeAll());
-  }
-
-  #wakeAll(): void {
-    const sessions = this.#toWake;
-    this.#toWake = [];
-    const ids = new Array<string>(sessions.length);
-    for (let i = 0; i < sessions.length; i++) {
-      const session = sessions[i] as MemorySession;
-      session.waking = false;
-      ids[i] = session.id;
-    }
-    this.#host?.wake(ids);
-  }
-
   #remove(clientId: string): boolean {
     const session = this.#sessions.get(clientId);
     if (!session) return false;
     this.#sessions.delete(clientId);
     for (const pattern of session.subscriptions) this.#unindex(clientId, pattern);
     // Whoever holds its connection learns it is gone (its take is null).
-    this.#wake(session);
+    this.#host?.wake([clientId]);
     return true;
   }
 

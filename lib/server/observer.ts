@@ -42,10 +42,6 @@ export class Observers {
     this.#onError = onError;
   }
 
-  get active(): boolean {
-    return this.#list.length > 0;
-  }
-
   add(observer: ServerObserver): () => void {
     this.#list.push(observer);
     if (observer.delivered) this.#wantsLatency = true;

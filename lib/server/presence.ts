@@ -72,7 +72,11 @@ export class Presences {
     return this.#byId.values();
   }
 
-  /** Mark sessions as having messages; each is flushed once on the next tick. */
+  /**
+   * Mark sessions as having messages; each is flushed once, after this
+   * tick. The one place wakes are coalesced: engines (and the Server
+   * itself) call this as they go, however often.
+   */
   wake(clientIds: readonly string[]): void {
     for (const id of clientIds) {
       if (this.#byId.has(id)) this.#pending.add(id);

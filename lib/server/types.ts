@@ -42,8 +42,6 @@ export interface Connection {
   congested?(): boolean;
   /** False once the connection is closing: nothing should be taken from the queue for it. */
   writable?(): boolean;
-  /** The session this connection is bound to (set by the Server after a handshake or connect on it). */
-  clientId?: string | undefined;
 }
 
 /** Told when a connection's client went away (see `Connection.onAbort`). */
@@ -109,8 +107,10 @@ export type ServiceHandler = (message: Message, ctx: Context) => unknown;
  * reply) and published messages (once per publish, before fan-out). Change
  * the message in place or return a replacement. `ctx` is the requester's
  * for replies and the publisher's for published messages. It may be async:
- * the reply waits for it. A throw or rejection turns that reply into a
- * `500::server_error` refusal (and is logged).
+ * the reply waits for it. A throw or rejection is logged and turns that
+ * reply into a `500::server_error` refusal; on a published or delivered
+ * message it refuses the publish (or rejects `publish()`/`deliver()`) with
+ * that error.
  */
 export type OutgoingHook = (message: Message, ctx: Context) => Message | void | Promise<Message | void>;
 

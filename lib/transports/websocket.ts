@@ -74,7 +74,6 @@ class WsConnection implements Connection {
   readonly req: IncomingMessage;
   readonly socket: WebSocket;
   readonly ip: string | undefined;
-  clientId: string | undefined = undefined;
   readonly owner: Sockets;
   readonly #highWater: number;
   /** Answered the last ping. */

@@ -1,0 +1,151 @@
+/**
+ * Dispatch: the messages of one request, in order. Each is validated and
+ * routed by its channel to a meta handler or to publish; consecutive plain
+ * publishes go to the engine back to back. The replies come back through
+ * the transport's `respond` callback, once.
+ */
+import { ProtocolErrors } from '../errors.js';
+import { isMeta, isService, isValidPattern } from '../protocol/channel.js';
+import { BayeuxError } from '../protocol/error.js';
+import type { ServerCore } from './core.js';
+import type { HeldConnect } from './hold.js';
+import { connect, type PendingConnect } from './meta/connect.js';
+import { disconnect } from './meta/disconnect.js';
+import { handshake } from './meta/handshake.js';
+import { subscribe, unsubscribe } from './meta/subscription.js';
+import { publishMessage, type RequestState } from './publish.js';
+import { answer, failure, type Outcome, refusal, serializeReply, stringifyReply } from './reply.js';
+import { timesync } from './timesync.js';
+import type { Connection, Message } from './types.js';
+import { isObject } from './util.js';
+
+/**
+ * Handle one request's messages; `respond` is called once with the JSON
+ * texts to send (deliveries first, then replies). A held connect costs a
+ * small record and this callback while it waits, not a chain of suspended
+ * async functions.
+ */
+export function dispatch(core: ServerCore, messages: readonly unknown[], conn: Connection, respond: (replies: string[]) => void): void {
+  core.inFlight++;
+  const finish = (replies: string[]): void => {
+    if (--core.inFlight === 0) core.idle?.();
+    respond(replies);
+  };
+  run(core, messages, conn).then(
+    (result) => {
+      if (Array.isArray(result)) return finish(result);
+      const pending = result.data;
+      if (pending.answered) finish(pending.answered);
+      else pending.respond = finish;
+    },
+    (err: unknown) => {
+      // run() answers every failure itself; should it ever reject, the request gets a 500, never a crash.
+      core.options.logger.error(`request failed: ${err instanceof Error ? err.message : String(err)}`);
+      finish([stringifyReply(core, { channel: '/meta/unknown', successful: false, error: new BayeuxError(500, 'server_error').toString() })]);
+    },
+  );
+}
+
+/** The replies, or for a lone held connect, its hold (the caller registers for its answer). */
+async function run(core: ServerCore, messages: readonly unknown[], conn: Connection): Promise<string[] | HeldConnect<PendingConnect>> {
+  try {
+    await core.open();
+  } catch (err) {
+    // Every message gets the same answer: the engine could not be opened.
+    return Promise.all(messages.map((raw) => {
+      core.messagesIn++;
+      const message = isObject(raw) && typeof raw['channel'] === 'string' ? (raw as Message) : { channel: '/meta/unknown' };
+      return serializeReply(core, failure(core, message, err), conn);
+    }));
+  }
+  const single = messages.length === 1;
+  const batchedHandshake = !single && messages.some((m) => isObject(m) && m['channel'] === '/meta/handshake');
+  const { debug } = core.options;
+  const request: RequestState = { live: new Set() };
+  const outcomes: Outcome[] = [];
+  /** Publishes whose engine calls are under way, with their messages. */
+  const unsettled: Array<[Outcome, unknown]> = [];
+  const settle = async (): Promise<void> => {
+    for (const [outcome, raw] of unsettled) {
+      try {
+        await outcome.settle;
+      } catch (err) {
+        outcome.reply = failure(core, raw as Message, err);
+      }
+    }
+    unsettled.length = 0;
+  };
+  for (const raw of messages) {
+    core.messagesIn++;
+    if (debug) core.trace('in', conn, raw);
+    // Anything but another plain publish waits for the publishes before it to land.
+    if (!isPlainPublish(raw)) {
+      request.live.clear();
+      if (unsettled.length > 0) await settle();
+    }
+    const outcome = await route(core, raw, conn, single, batchedHandshake, request);
+    // Only a lone connect is held; its answer comes through meta/connect.ts.
+    if (outcome.held) return outcome.held;
+    outcomes.push(outcome);
+    if (outcome.settle) unsettled.push([outcome, raw]);
+  }
+  if (unsettled.length > 0) await settle();
+  return answer(core, conn, outcomes);
+}
+
+/** Validate one message and route it by its channel. */
+async function route(core: ServerCore, raw: unknown, conn: Connection, single: boolean, batchedHandshake: boolean, request: RequestState): Promise<Outcome> {
+  if (!isObject(raw)) {
+    return { reply: { channel: '/meta/unknown', successful: false, error: ProtocolErrors.badMessage('message must be an object').toString() } };
+  }
+  const message = raw as Message;
+  const { channel } = message;
+  if (typeof channel !== 'string') {
+    return { reply: refusal(core, message, ProtocolErrors.badMessage('channel missing'), '/meta/unknown') };
+  }
+  if (message.id !== undefined && typeof message.id !== 'string' && typeof message.id !== 'number') {
+    return { reply: refusal(core, message, ProtocolErrors.badMessage('id must be a string')) };
+  }
+  if (!isValidPattern(channel)) {
+    return { reply: refusal(core, message, ProtocolErrors.channelInvalid(channel)) };
+  }
+  if (core.closed) {
+    return { reply: refusal(core, message, new BayeuxError(503, 'server_closing'), undefined, { reconnect: 'retry', interval: 1000 }) };
+  }
+  const ctx = core.context(message, conn);
+  const received = Date.now();
+  try {
+    // A socket belongs to the session that handshook or connected on it.
+    const bound = core.boundTo(conn);
+    if (bound !== undefined && message.clientId !== undefined && message.clientId !== bound && channel !== '/meta/handshake') {
+      throw ProtocolErrors.denied('clientId_mismatch');
+    }
+    switch (channel) {
+      case '/meta/handshake':
+        if (batchedHandshake) {
+          throw ProtocolErrors.badMessage('handshake must not be batched with other messages');
+        }
+        return timesync(core.options, message, received, await handshake(core, message, ctx, conn));
+      case '/meta/connect':
+        return timesync(core.options, message, received, await connect(core, message, ctx, conn, single, received));
+      case '/meta/subscribe':
+        return await subscribe(core, message, ctx);
+      case '/meta/unsubscribe':
+        return await unsubscribe(core, message, ctx);
+      case '/meta/disconnect':
+        return await disconnect(core, message, ctx);
+      default:
+        if (isMeta(channel)) throw ProtocolErrors.channelInvalid(channel);
+        return await publishMessage(core, message, ctx, request);
+    }
+  } catch (err) {
+    return { reply: failure(core, message, err) };
+  }
+}
+
+/** A publish to a (non-meta, non-service) channel: such messages may travel to the engine back to back. */
+function isPlainPublish(raw: unknown): boolean {
+  if (!isObject(raw)) return false;
+  const channel = raw['channel'];
+  return typeof channel === 'string' && !isMeta(channel) && !isService(channel);
+}

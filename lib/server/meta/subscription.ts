@@ -1,0 +1,69 @@
+/**
+ * `/meta/subscribe` and `/meta/unsubscribe`, and the subscribe the
+ * server-side API shares with them (a room join).
+ */
+import { EngineLimitError } from '../../engines/engine.js';
+import { ProtocolErrors } from '../../errors.js';
+import { isMeta, isService, isValidPattern } from '../../protocol/channel.js';
+import { BayeuxError } from '../../protocol/error.js';
+import type { ServerCore } from '../core.js';
+import { type Outcome, reply, sessionUnknown } from '../reply.js';
+import type { Context, Message } from '../types.js';
+
+/**
+ * /meta/subscribe. Required: channel, clientId, subscription (a channel or
+ * pattern, or a list of them). Optional: ext, id. `/service/*`
+ * subscriptions succeed and do nothing; `/meta/*` ones are refused.
+ */
+export async function subscribe(core: ServerCore, message: Message, ctx: Context): Promise<Outcome> {
+  const patterns = await subscriptionRequest(core, message, ctx);
+  if (!Array.isArray(patterns)) return { reply: patterns };
+  const clientId = message.clientId as string;
+  for (const pattern of patterns) {
+    if (isService(pattern)) continue;
+    if (!(await subscribeSession(core, clientId, pattern))) return { reply: sessionUnknown(core, message) };
+    core.emit('subscribe', clientId, pattern);
+  }
+  return { reply: reply(message, { clientId, subscription: message.subscription, successful: true }) };
+}
+
+/**
+ * /meta/unsubscribe. Required: channel, clientId, subscription (as for
+ * subscribe). Optional: ext, id.
+ */
+export async function unsubscribe(core: ServerCore, message: Message, ctx: Context): Promise<Outcome> {
+  const patterns = await subscriptionRequest(core, message, ctx);
+  if (!Array.isArray(patterns)) return { reply: patterns };
+  const clientId = message.clientId as string;
+  for (const pattern of patterns) {
+    if (isService(pattern)) continue;
+    if (!(await core.engine.unsubscribe(clientId, pattern))) return { reply: sessionUnknown(core, message) };
+    core.emit('unsubscribe', clientId, pattern);
+  }
+  return { reply: reply(message, { clientId, subscription: message.subscription, successful: true }) };
+}
+
+/** engine.subscribe, with the per-session cap turned into the refusal the client sees. */
+export async function subscribeSession(core: ServerCore, clientId: string, pattern: string): Promise<boolean> {
+  try {
+    return await core.engine.subscribe(clientId, pattern);
+  } catch (err) {
+    if (err instanceof EngineLimitError) throw new BayeuxError(403, 'subscription_limit', [core.options.maxSubscriptions]);
+    throw err;
+  }
+}
+
+/** Validate a (un)subscribe request: its patterns, or the refusal to send. */
+async function subscriptionRequest(core: ServerCore, message: Message, ctx: Context): Promise<string[] | Message> {
+  const { clientId, subscription } = message;
+  if (typeof clientId !== 'string' || !(await core.engine.exists(clientId))) return sessionUnknown(core, message);
+  const patterns = Array.isArray(subscription) ? subscription : [subscription];
+  if (patterns.length === 0) throw ProtocolErrors.badMessage('subscription missing');
+  for (const pattern of patterns) {
+    if (pattern === undefined) throw ProtocolErrors.badMessage('subscription missing');
+    if (!isValidPattern(pattern)) throw ProtocolErrors.channelInvalid(pattern);
+    if (isMeta(pattern)) throw new BayeuxError(403, 'meta_channel', [pattern]);
+  }
+  await core.pipeline.run(message, ctx);
+  return patterns as string[];
+}

@@ -1,0 +1,109 @@
+/**
+ * Publishing: a client's publish (checked, passed through the middleware,
+ * broadcast), `/service/*` requests and their handlers, and the fan-out
+ * the server-side `publish()` and `deliver()` share.
+ */
+import { expand } from '../channel.js';
+import { ProtocolErrors } from '../errors.js';
+import { isService, isWildcard } from '../protocol/channel.js';
+import { BayeuxError } from '../protocol/error.js';
+import type { ServerCore } from './core.js';
+import { type Outcome, reply, sessionUnknown } from './reply.js';
+import type { Context, Message } from './types.js';
+
+/** What the messages of one request share while they are handled. */
+export interface RequestState {
+  /** Sessions found live earlier in this run of publishes (cleared by any other message). */
+  readonly live: Set<string>;
+}
+
+/**
+ * A publish. Required: channel, data; clientId unless anonymousPublish.
+ * Optional: id, ext. `/service/*` goes to a handler and its reply to the
+ * sender only; anything else is broadcast without the sender's clientId.
+ */
+export async function publishMessage(core: ServerCore, message: Message, ctx: Context, request: RequestState): Promise<Outcome> {
+  const { channel, clientId } = message;
+  const { options } = core;
+  if (isWildcard(channel)) throw ProtocolErrors.channelInvalid(channel);
+  if (clientId !== undefined || !options.anonymousPublish) {
+    if (typeof clientId !== 'string') return { reply: sessionUnknown(core, message) };
+    // A batch of publishes from one session checks it once.
+    if (!request.live.has(clientId)) {
+      if (!(await core.engine.exists(clientId))) return { reply: sessionUnknown(core, message) };
+      request.live.add(clientId);
+    }
+  }
+  if (isService(channel)) return callService(core, message, ctx);
+  if (!('data' in message)) throw ProtocolErrors.badMessage('data missing');
+  await core.pipeline.run(message, ctx);
+  const except = !options.broadcastToPublisher && typeof clientId === 'string' ? [clientId] : undefined;
+  const published = broadcast(core, message, ctx, { except, id: message.id });
+  const out = reply(message, { successful: true });
+  if (core.outgoing.any) {
+    // An outgoing hook may be async: the next publish must not overtake this one.
+    await published;
+    return { reply: out };
+  }
+  // Issued already (no hook to wait for): the next publish may go out behind it at once.
+  published.catch(() => undefined);
+  return { reply: out, settle: published };
+}
+
+/** A `/service/*` request: its handler's answer goes back to the sender only. */
+async function callService(core: ServerCore, message: Message, ctx: Context): Promise<Outcome> {
+  await core.pipeline.run(message, ctx);
+  const handler = core.services.get(message.channel) ?? core.services.get('_handler');
+  if (!handler) return { reply: reply(message, { successful: true }) };
+  let data: unknown;
+  try {
+    data = await handler(message, ctx);
+  } catch (err) {
+    if (err instanceof BayeuxError) throw err;
+    core.options.logger.error(`service ${message.channel} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    throw new BayeuxError(500, 'service_failed', [message.channel]);
+  }
+  const out = reply(message, { successful: true });
+  if (data !== undefined) out.data = data;
+  return { reply: out };
+}
+
+/**
+ * Fan a message out: one serialization, one engine call. The copy carries
+ * channel, data, and the given id and ext; never the publisher's clientId.
+ * Resolves to the number of sessions it was queued for.
+ */
+export async function broadcast(
+  core: ServerCore,
+  message: Message,
+  ctx: Context,
+  options: { except?: readonly string[] | undefined; id?: string | number | undefined; ext?: Record<string, unknown> | undefined },
+): Promise<number> {
+  let copy: Message = { channel: message.channel, data: message.data };
+  if (options.id !== undefined) copy.id = options.id;
+  if (options.ext !== undefined) copy.ext = options.ext;
+  if (core.outgoing.any) copy = await hooked(core, copy, ctx);
+  const text = JSON.stringify(copy);
+  core.observers.published(message.channel, text);
+  core.local?.published(text, ctx.client);
+  const except = options.except && options.except.length > 0 ? { except: options.except } : undefined;
+  const recipients = await core.engine.publish(expand(message.channel), text, except);
+  core.emit('publish', ctx.client, message.channel, message.data, message);
+  return recipients;
+}
+
+/** Queue one message for one session (`deliver()`). False for an unknown session. */
+export async function deliverTo(core: ServerCore, clientId: string, channel: string, data: unknown): Promise<boolean> {
+  let message: Message = { channel, data };
+  if (core.outgoing.any) message = await hooked(core, message, core.serverContext());
+  const delivered = await core.engine.deliver(clientId, JSON.stringify(message));
+  if (delivered) core.emit('deliver', clientId, channel, data);
+  return delivered;
+}
+
+/** A message for subscribers, through the outgoing hooks; a hook's failure (logged there) refuses it. */
+async function hooked(core: ServerCore, message: Message, ctx: Context): Promise<Message> {
+  const out = await core.outgoing.apply(message, ctx);
+  if (out === undefined) throw new BayeuxError(500, 'server_error');
+  return out;
+}

@@ -1,0 +1,58 @@
+/**
+ * How a session ends on this node: expired by the engine, ended by the
+ * server (a slow consumer, `cometd.disconnect`), or by its client. What
+ * this node knew of it is forgotten, and a connection it still has here is
+ * told.
+ */
+import { BayeuxError } from '../protocol/error.js';
+import type { ServerCore } from './core.js';
+import type { Presence } from './presence.js';
+import { shortId } from './util.js';
+
+/** The engine expired a session (it was not touched in time). */
+export function expired(core: ServerCore, clientId: string): void {
+  forget(core, clientId);
+  core.options.logger.info(`session ${shortId(clientId)} ended: timeout`);
+  core.emit('disconnect', clientId, 'timeout');
+}
+
+/** End a session on the server's initiative (`reason`: `slow_consumer`). */
+export async function kick(core: ServerCore, clientId: string, reason: string): Promise<void> {
+  const presence = core.presences.get(clientId);
+  if (await core.engine.destroy(clientId).catch(() => false)) {
+    core.options.logger.warn(`session ${shortId(clientId)} ended by the server: ${reason}`);
+    core.emit('disconnect', clientId, 'server');
+  }
+  if (presence) ended(core, presence, reason);
+  else forget(core, clientId);
+}
+
+/**
+ * A session with a connection here is gone: its held connect is answered
+ * (402, re-handshake), its socket told with a `/meta/disconnect` carrying
+ * `reconnect: 'handshake'`.
+ */
+export function ended(core: ServerCore, presence: Presence, reason: string): void {
+  const { clientId, sink } = presence;
+  forget(core, clientId, presence.ended ?? 'server');
+  sink?.push?.([
+    JSON.stringify({
+      channel: '/meta/disconnect',
+      clientId,
+      successful: true,
+      error: new BayeuxError(reason === 'slow_consumer' ? 408 : 402, reason).toString(),
+      advice: { reconnect: 'handshake', interval: 0 },
+    }),
+  ]);
+}
+
+/**
+ * Forget a session on this node; its held connect is answered. `ended`
+ * says who ended it, for that answer (see `Presence.ended`).
+ */
+export function forget(core: ServerCore, clientId: string, ended?: Presence['ended']): void {
+  core.connected.delete(clientId);
+  const presence = core.presences.delete(clientId);
+  if (presence && ended) presence.ended = ended;
+  presence?.held?.release();
+}
