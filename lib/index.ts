@@ -5,9 +5,8 @@ export { MemoryEngine } from './engines/memory.js';
 export { EngineLimitError, EngineUnavailableError } from './engines/engine.js';
 export type { Engine, EngineConfig, EngineHost, EngineLogger, EngineNode, EngineStats, SessionOptions, TakeResult } from './engines/engine.js';
 export type { BayeuxOptions, CorsOptions, Logger, SlowConsumerPolicy } from './options.js';
-export type { LocalListener, LocalMessageInfo, LocalSubscription } from './server/local-client.js';
 export type {
-  Context, Middleware, Next, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats, TransportName,
+  BayeuxSocket, Context, LocalListener, LocalMessageInfo, LocalSubscription, Middleware, Next, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats, TransportName,
 } from './server/types.js';
 export type { Advice, Message } from './protocol/message.js';
 export type { AttachOptions, UpgradeMiddleware } from './transports/attach.js';

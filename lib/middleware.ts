@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import { type BayeuxOptions, resolveOptions } from './options.js';
 import { registerServer } from './internal.js';
-import type { LocalListener, LocalSubscription } from './server/local-client.js';
+import type { LocalListener, LocalSubscription } from './server/types.js';
 import { Server } from './server/server.js';
 import type { Middleware, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats } from './server/types.js';
 import { CallbackPollingTransport } from './transports/callback-polling.js';

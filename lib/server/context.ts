@@ -1,7 +1,7 @@
 /**
  * The `ctx` handed to middleware, services and hooks for one message.
  */
-import type { Connection, Context, SessionData } from './types.js';
+import type { BayeuxSocket, Connection, Context, SessionData } from './types.js';
 
 /**
  * The context of one message: what the transport knows, and the sender's
@@ -11,7 +11,7 @@ export class MessageContext implements Context {
   readonly client: string | undefined;
   readonly transport: Connection['transport'];
   readonly req: Connection['req'];
-  readonly socket: unknown;
+  readonly socket: BayeuxSocket | undefined;
   readonly ip: string | undefined;
   #session: SessionData | undefined;
   readonly #open: (clientId: string | undefined) => SessionData;

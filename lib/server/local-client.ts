@@ -5,28 +5,7 @@
 import { channelMatches } from '../protocol/channel.js';
 import type { Presences } from './presence.js';
 import type { Server } from './server.js';
-import type { Message } from './types.js';
-
-/** An in-process subscription: call it (or its `unsubscribe`) to stop. */
-export interface LocalSubscription {
-  (): Promise<void>;
-  unsubscribe(): Promise<void>;
-  /** Settles when the subscription is active in the engine. */
-  readonly ready: Promise<void>;
-}
-
-/** What an in-process subscriber learns besides the message. */
-export interface LocalMessageInfo {
-  /**
-   * The publisher's clientId; undefined for the server's own publishes
-   * (and, on a shared engine, for publishes made on another node).
-   */
-  client: string | undefined;
-}
-
-/** An in-process subscriber. It may return a promise; a rejection is logged. */
-export type LocalListener = (data: unknown, message: Message, info: LocalMessageInfo) => unknown;
-
+import type { LocalListener, LocalMessageInfo, LocalSubscription, Message } from './types.js';
 
 /**
  * The server's own session for in-process subscribers: an engine session

@@ -11,17 +11,15 @@ import { isMeta, isPublishable, isService, isValidChannel, isValidPattern } from
 import type { ResolvedOptions } from '../options.js';
 import { ServerCore } from './core.js';
 import { dispatch } from './dispatch.js';
-import { LocalClient, type LocalListener, type LocalSubscription } from './local-client.js';
+import { LocalClient } from './local-client.js';
 import { subscribeSession } from './meta/subscription.js';
 import type { ServerObserver } from './observer.js';
 import { broadcast, deliverTo } from './publish.js';
 import { EngineSessionData } from './session-data.js';
 import type {
-  Connection, Message, Middleware, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats,
+  Connection, LocalListener, LocalSubscription, Message, Middleware, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats,
 } from './types.js';
 import { isObject, shortId } from './util.js';
-
-export type { LocalListener, LocalMessageInfo, LocalSubscription } from './local-client.js';
 
 /** How long close() waits for requests under way to be answered. */
 const CLOSE_GRACE_MS = 2000;

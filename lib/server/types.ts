@@ -8,6 +8,26 @@ import type { Advice, Message } from '../protocol/message.js';
 
 export type { Advice, Message };
 
+/**
+ * The WebSocket a message arrived on: `ws`'s `WebSocket`, typed by what
+ * middleware may safely use, so the typings need no `@types/ws` (cast to
+ * `import('ws').WebSocket` for more).
+ */
+export interface BayeuxSocket {
+  /** 0 connecting, 1 open, 2 closing, 3 closed. */
+  readonly readyState: 0 | 1 | 2 | 3;
+  /** The subprotocol the server selected (empty when none). */
+  readonly protocol: string;
+  /** The extensions the server accepted (for example `permessage-deflate`). */
+  readonly extensions: string;
+  /** Bytes queued to send and not yet handed to the operating system. */
+  readonly bufferedAmount: number;
+  /** Close the socket with a WebSocket close code and reason. */
+  close(code?: number, reason?: string): void;
+  /** Destroy the socket at once, without a closing handshake. */
+  terminate(): void;
+}
+
 /** How a message reached the Server. */
 export type TransportName = 'long-polling' | 'callback-polling' | 'websocket' | 'local';
 
@@ -20,7 +40,7 @@ export interface Connection {
   /** The HTTP request (long-polling, JSONP) or the upgrade request (WebSocket). */
   readonly req?: IncomingMessage;
   /** The WebSocket, for the WebSocket transport. */
-  readonly socket?: unknown;
+  readonly socket?: BayeuxSocket;
   /** The client's address (Express's `req.ip`, so `trust proxy` applies). */
   readonly ip?: string;
   /**
@@ -58,7 +78,7 @@ export interface Context {
   /** The HTTP request, or the WebSocket's upgrade request. Undefined for server-side calls. */
   readonly req: IncomingMessage | undefined;
   /** The WebSocket, when the message arrived on one. */
-  readonly socket: unknown;
+  readonly socket: BayeuxSocket | undefined;
   /** The client's address. */
   readonly ip: string | undefined;
   /**
@@ -152,3 +172,23 @@ export interface Stats {
   /** Messages sent by this node (replies and deliveries). */
   messagesOut: number;
 }
+
+/** An in-process subscription: call it (or its `unsubscribe`) to stop. */
+export interface LocalSubscription {
+  (): Promise<void>;
+  unsubscribe(): Promise<void>;
+  /** Settles when the subscription is active in the engine. */
+  readonly ready: Promise<void>;
+}
+
+/** What an in-process subscriber learns besides the message. */
+export interface LocalMessageInfo {
+  /**
+   * The publisher's clientId; undefined for the server's own publishes
+   * (and, on a shared engine, for publishes made on another node).
+   */
+  client: string | undefined;
+}
+
+/** An in-process subscriber. It may return a promise; a rejection is logged. */
+export type LocalListener = (data: unknown, message: Message, info: LocalMessageInfo) => unknown;
