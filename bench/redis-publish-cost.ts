@@ -6,7 +6,7 @@
  * included) over those publishes, per publish. Used by scaling.ts.
  */
 import { createClient } from 'redis';
-import { expand } from '../lib/channel.js';
+import { expand } from '../lib/server/expand.js';
 import type { EngineHost } from '../lib/engines/engine.js';
 import { RedisEngine } from '../lib/engines/redis/index.js';
 

@@ -5,19 +5,22 @@
  * build an ops handler by hand). Not reachable from the public entry, so
  * the `Server` class stays out of the public type and can change freely.
  */
-import type { BayeuxMiddleware } from './middleware.js';
 import type { Server } from './server/server.js';
 
-/** A WeakMap, not a property: nothing on the middleware function shows the server, and it goes with the middleware. */
-const SERVERS = new WeakMap<BayeuxMiddleware, Server>();
+/**
+ * A WeakMap, not a property: nothing on the middleware function shows the
+ * server, and it goes with the middleware. Keyed by any object, so this
+ * file need not import the middleware it serves.
+ */
+const SERVERS = new WeakMap<object, Server>();
 
 /** Remember the server behind `middleware` (called once, by `bayeux()`). */
-export function registerServer(middleware: BayeuxMiddleware, server: Server): void {
+export function registerServer(middleware: object, server: Server): void {
   SERVERS.set(middleware, server);
 }
 
 /** The protocol server behind a middleware `bayeux()` made. Throws a `TypeError` for anything else. */
-export function serverOf(middleware: BayeuxMiddleware): Server {
+export function serverOf(middleware: object): Server {
   const server = SERVERS.get(middleware);
   if (!server) throw new TypeError('not a middleware made by bayeux()');
   return server;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { expand } from '../lib/channel.js';
+import { expand } from '../lib/server/expand.js';
 import * as server from '../lib/index.js';
 import * as client from '../lib/client/index.js';
 import {

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it, type TestContext } from 'node:test';
 import { createClient } from 'redis';
-import { expand } from '../lib/channel.js';
+import { expand } from '../lib/server/expand.js';
 import { EngineUnavailableError, type EngineConfig, type EngineLogger } from '../lib/engines/engine.js';
 import { RedisEngine, redactUrl, type RedisEngineOptions, type RedisEngineSource } from '../lib/engines/redis/index.js';
 import { engineSuite, RecordingHost } from './engine-suite.js';

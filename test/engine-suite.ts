@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it, type TestContext } from 'node:test';
-import { expand } from '../lib/channel.js';
+import { expand } from '../lib/server/expand.js';
 import { EngineLimitError, type Engine, type EngineConfig, type EngineHost, type TakeResult } from '../lib/engines/engine.js';
 import { sleep, waitFor } from './helpers/wait.js';
 

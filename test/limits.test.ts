@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import WebSocket from 'ws';
-import { expand } from '../lib/channel.js';
+import { expand } from '../lib/server/expand.js';
 import { startServer, type TestServer } from './helpers/http-server.js';
 import { openWire, wireSession, type Wire } from './helpers/wire.js';
 import { sleep, waitFor } from './helpers/wait.js';

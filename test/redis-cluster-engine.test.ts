@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it, type TestContext } from 'node:test';
-import { expand } from '../lib/channel.js';
+import { expand } from '../lib/server/expand.js';
 import type { EngineConfig } from '../lib/engines/engine.js';
 import { RedisEngine, type RedisEngineOptions } from '../lib/engines/redis/index.js';
 import { engineSuite, RecordingHost } from './engine-suite.js';

@@ -10,21 +10,26 @@ import { LRUCache } from 'lru-cache';
 import type { Engine, EngineUnavailableError } from '../engines/engine.js';
 import type { ResolvedOptions } from '../options.js';
 import { MessageContext } from './context.js';
-import { flush } from './delivery.js';
 import { Holds } from './hold.js';
 import type { LocalClient } from './local-client.js';
 import { Observers } from './observer.js';
 import { Outgoing } from './outgoing.js';
 import { Pipeline } from './pipeline.js';
 import { Presences } from './presence.js';
-import { expired } from './session-end.js';
 import { EngineSessionData, NO_SESSION, PendingSessionData } from './session-data.js';
+import type { Presence } from './presence.js';
 import type { Connection, Message, ServerEvents, ServiceHandler, SessionData } from './types.js';
 import { isObject, shortId } from './util.js';
 
 /** How much of a message's data a debug trace shows. */
 const TRACE_DATA_CHARS = 200;
 const CLIENT_ID_IN_JSON = /("clientId":"[^"]{0,6})[^"]*"/g;
+
+/** What the Server wires into its core: what happens on a wake and on an expiry. */
+export interface CoreHandlers {
+  flush(woken: readonly Presence[]): void;
+  expired(clientId: string): void;
+}
 
 /** What dispatch, the meta handlers, publish and delivery share: one per Server. */
 export class ServerCore {
@@ -66,16 +71,24 @@ export class ServerCore {
   #opened: Promise<void> | undefined;
   #unavailableLogged = 0;
 
-  constructor(options: ResolvedOptions, emitter: EventEmitter<ServerEvents>) {
+  readonly #expired: (clientId: string) => void;
+
+  /**
+   * `flush` delivers to the sessions a tick's wakes found here, and
+   * `expired` ends a session the engine let expire: the Server wires them
+   * in, so this file depends on no part of the protocol.
+   */
+  constructor(options: ResolvedOptions, emitter: EventEmitter<ServerEvents>, handlers: CoreHandlers) {
     this.options = options;
     this.engine = options.engine;
     this.#emitter = emitter;
+    this.#expired = handlers.expired;
     this.connectionTypes = options.jsonp ? ['long-polling', 'callback-polling'] : ['long-polling'];
     this.outgoing = new Outgoing(options.logger);
     this.observers = new Observers((err) => {
       options.logger.error(`an observer threw: ${err instanceof Error ? err.message : String(err)}`);
     });
-    this.presences = new Presences((woken) => flush(this, woken));
+    this.presences = new Presences(handlers.flush);
     // A hint only (a miss answers one connect at once), so a plain bounded LRU will do.
     this.connected = new LRUCache({ max: 200_000 });
   }
@@ -87,7 +100,7 @@ export class ServerCore {
     const opening = this.engine.open(
       {
         wake: (ids) => this.presences.wake(ids),
-        expired: (id) => expired(this, id),
+        expired: (id) => this.#expired(id),
       },
       {
         maxQueue: options.maxQueue,

@@ -4,8 +4,14 @@
  */
 import { channelMatches } from '../protocol/channel.js';
 import type { Presences } from './presence.js';
-import type { Server } from './server.js';
+import type { ResolvedOptions } from '../options.js';
 import type { LocalListener, LocalMessageInfo, LocalSubscription, Message } from './types.js';
+
+/** What the local client needs of the server: its options, and the engine opened. */
+export interface LocalHost {
+  readonly options: Pick<ResolvedOptions, 'engine' | 'logger' | 'maxInterval'>;
+  open(): Promise<void>;
+}
 
 /**
  * The server's own session for in-process subscribers: an engine session
@@ -13,7 +19,7 @@ import type { LocalListener, LocalMessageInfo, LocalSubscription, Message } from
  * timer and re-created if the engine lost it.
  */
 export class LocalClient {
-  readonly #server: Server;
+  readonly #server: LocalHost;
   readonly #presences: Presences;
   readonly #listeners = new Map<string, Set<LocalListener>>();
   #id: Promise<string> | undefined;
@@ -25,7 +31,7 @@ export class LocalClient {
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
-  constructor(server: Server, presences: Presences) {
+  constructor(server: LocalHost, presences: Presences) {
     this.#server = server;
     this.#presences = presences;
   }

@@ -3,7 +3,7 @@
  * broadcast), `/service/*` requests and their handlers, and the fan-out
  * the server-side `publish()` and `deliver()` share.
  */
-import { expand } from '../channel.js';
+import { expand } from './expand.js';
 import { ProtocolErrors } from '../errors.js';
 import { isService, isWildcard } from '../protocol/channel.js';
 import { BayeuxError } from '../protocol/error.js';

@@ -9,7 +9,7 @@ import { ProtocolErrors } from '../errors.js';
 import { BayeuxError } from '../protocol/error.js';
 import type { ServerCore } from './core.js';
 import type { HeldConnect } from './hold.js';
-import type { PendingConnect } from './meta/connect.js';
+import type { PendingConnect } from './meta/pending-connect.js';
 import type { Advice, Connection, Message } from './types.js';
 
 /**

@@ -10,12 +10,14 @@ import { ProtocolErrors } from '../errors.js';
 import { isMeta, isPublishable, isService, isValidChannel, isValidPattern } from '../protocol/channel.js';
 import type { ResolvedOptions } from '../options.js';
 import { ServerCore } from './core.js';
+import { flush } from './delivery.js';
 import { dispatch } from './dispatch.js';
 import { LocalClient } from './local-client.js';
 import { subscribeSession } from './meta/subscription.js';
 import type { ServerObserver } from './observer.js';
 import { broadcast, deliverTo } from './publish.js';
 import { EngineSessionData } from './session-data.js';
+import { expired } from './session-end.js';
 import type {
   Connection, LocalListener, LocalSubscription, Message, Middleware, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats,
 } from './types.js';
@@ -42,7 +44,11 @@ export class Server extends EventEmitter<ServerEvents> {
       this.options.logger.error(`'${String(event)}' listener rejected: ${err instanceof Error ? err.message : String(err)}`);
     };
     this.options = options;
-    this.#core = new ServerCore(options, this);
+    const core: ServerCore = new ServerCore(options, this, {
+      flush: (woken) => flush(core, woken),
+      expired: (clientId) => expired(core, clientId),
+    });
+    this.#core = core;
     for (const [name, fn] of Object.entries(options.services)) {
       this.#core.services.set(name === '_handler' ? '_handler' : '/service/' + name.replace(/^\/+/, ''), fn);
     }
@@ -222,7 +228,7 @@ export class Server extends EventEmitter<ServerEvents> {
     if (!isValidPattern(pattern) || isMeta(pattern)) throw ProtocolErrors.channelInvalid(pattern);
     if (typeof listener !== 'function') throw new TypeError('listener must be a function');
     const core = this.#core;
-    core.local ??= new LocalClient(this, core.presences);
+    core.local ??= new LocalClient(core, core.presences);
     return core.local.add(pattern, listener);
   }
 

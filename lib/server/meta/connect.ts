@@ -13,26 +13,7 @@ import type { Presence } from '../presence.js';
 import { answer, connectAdvice, failure, type Outcome, refusal, reply, sessionUnknown } from '../reply.js';
 import { timesync } from '../timesync.js';
 import type { Connection, Context, Message } from '../types.js';
-
-/** A held connect: everything needed to answer it, in one record. */
-export interface PendingConnect {
-  readonly core: ServerCore;
-  readonly message: Message;
-  readonly conn: Connection;
-  readonly presence: Presence;
-  readonly ip: string | undefined;
-  readonly firstConnect: boolean;
-  readonly multipleClients: boolean;
-  /** On a socket without acks: nothing is taken for the reply (pushes carry the messages). */
-  readonly pushMode: boolean;
-  readonly ack: number | undefined;
-  /** When it was received, for timesync. */
-  readonly received: number;
-  /** Where the texts go, once the request's caller registered. */
-  respond: ((replies: string[]) => void) | undefined;
-  /** The texts, if they were ready before the caller registered. */
-  answered: string[] | undefined;
-}
+import type { PendingConnect } from './pending-connect.js';
 
 const NOTHING_TAKEN: TakeResult = Object.freeze({ messages: [], dropped: 0 }) as TakeResult;
 

@@ -1,7 +1,7 @@
 /**
  * Wildcard expansion: the subscription patterns that match a published
  * channel, as engines index subscribers by them. The channel grammar itself
- * (shared with the client) is in `protocol/channel.ts`.
+ * (shared with the client) is in `lib/protocol/channel.ts`.
  */
 import { LRUCache } from 'lru-cache';
 
