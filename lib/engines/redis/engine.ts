@@ -20,13 +20,16 @@
  *
  * `k` is a hash of the session id modulo 16. Channels: `{p:<pattern>}`
  * (sharded Pub/Sub on Redis 7, else plain), on which a publish announces
- * its log entry; `node:<nodeId>`, on which a node hears about the
+ * its log entries; `node:<nodeId>`, on which a node hears about the
  * sessions it holds (a deliver, a subscription made elsewhere, a session
  * destroyed, expired, or taken over by another node).
  *
- * A publish costs Redis one script per pattern of the expansion that has
- * subscribers, whatever their number. Each node fans the entry out to the
- * sessions it holds, in memory (held-session.ts, log.ts). A take writes
+ * A publish costs Redis a constant amount of work per pattern of the
+ * expansion that has subscribers, whatever their number; the publishes a
+ * node makes to one channel in one tick share one script (one per pattern
+ * on a cluster) and one announcement per pattern (publish.ts). Each node
+ * fans the entries out to the sessions it holds, in memory, a whole
+ * announcement per session at once (held-session.ts, log.ts). A take writes
  * the session's new positions (one script); a node that takes a session
  * over (touch, or take) reads its queue back from the logs.
  */
@@ -50,17 +53,14 @@ import { newClientId } from '../memory.js';
 const NODE_REPORT_MS = 2000;
 const NODE_STALE_MS = 3 * NODE_REPORT_MS;
 import { describeError, int, list, text, texts } from './errors.js';
-import { HeldSession, type Entry, type QueueLimits } from './held-session.js';
+import { HeldSession, makeEntry, type Entry, type QueueLimits } from './held-session.js';
 import { compareIds, Keys } from './keys.js';
 import { entryOf, PatternLogs } from './log.js';
+import { Publisher } from './publish.js';
 import { Scripts } from './lua/index.js';
 import { resolveOptions, type RedisEngineOptions, type RedisEngineSource, type ResolvedOptions } from './options.js';
 import { Runner } from './runner.js';
 
-/** Above this many recipients over several patterns, publish counts a session once per pattern instead of reading the sets. */
-const EXACT_COUNT_LIMIT = 1000;
-/** Session ids are base64url; anything else cannot be a session and is left out of `except`. */
-const SESSION_ID = /^[A-Za-z0-9_-]{1,100}$/;
 /** How long wakes are gathered before the Server is told, in ms. */
 const WAKE_DELAY_MS = 1;
 /** Longest wait for publishes in flight before the Server is told, in ms. */
@@ -75,9 +75,6 @@ export class RedisEngine implements Engine {
   readonly #runner: Runner;
   readonly #keys: Keys;
   readonly #nodeId = newClientId();
-  /** Publish ids: unique per node and publish. */
-  readonly #pubPrefix = `${randomBytes(6).toString('base64url')}.`;
-  #pubCounter = 0;
   #host: EngineHost | undefined;
   #limits: QueueLimits = { maxQueue: Infinity, maxQueueBytes: Infinity };
   #maxSubscriptions = '';
@@ -91,7 +88,10 @@ export class RedisEngine implements Engine {
   #closed = false;
   readonly #held = new Map<string, HeldSession>();
   readonly #logs: PatternLogs;
-  #toWake: string[] = [];
+  readonly #publisher: Publisher;
+  /** Sessions held here woken in this tick (each once: `waking`), and other ids. */
+  #toWake: HeldSession[] = [];
+  #toWakeIds: string[] = [];
   /** Sessions whose positions a lazy take left unwritten. */
   readonly #unflushed = new Set<HeldSession>();
   #flushing = false;
@@ -118,13 +118,21 @@ export class RedisEngine implements Engine {
     this.#runner = new Runner(source, this.#options);
     this.#keys = new Keys(this.#options.prefix);
     this.#retention = this.#options.logRetention;
+    // Publish ids start with this node's prefix: its own announcements are told apart.
+    const ownPrefix = `${randomBytes(6).toString('base64url')}.`;
     this.#logs = new PatternLogs(this.#runner, this.#keys, {
-      apply: (session, entry) => session.apply(entry, this.#limits),
-      delivered: (sessions) => {
-        for (const session of sessions) this.#wake(session.id);
+      fanOut: (sessions, pattern, entries) => {
+        const limits = this.#limits;
+        for (const session of sessions) if (session.applyLog(pattern, entries, limits)) this.#wakeHeld(session);
       },
       failed: (err) => this.#failed('reading a log', err),
-    }, this.#pubPrefix);
+    }, ownPrefix);
+    this.#publisher = new Publisher(this.#runner, this.#keys, this.#logs, ownPrefix, {
+      ordered: (sent) => this.#ordered(sent),
+      logLength: () => this.#logLength(),
+      retention: () => this.#retention,
+      subscribers: (pattern) => this.subscribers(pattern),
+    });
   }
 
   /** This node's id: the suffix of its notification channel. */
@@ -331,41 +339,18 @@ export class RedisEngine implements Engine {
     return data;
   }
 
-  async publish(patterns: readonly string[], message: string, options?: PublishOptions): Promise<number> {
-    if (patterns.length === 0) return 0;
-    const pub = `${this.#pubPrefix}${(++this.#pubCounter).toString(36)}`;
-    const except = (options?.except ?? []).filter((id) => SESSION_ID.test(id));
-    const exceptText = except.length > 0 ? except.join(',') : '-';
-    const args = [message, pub, exceptText, this.#logLength(), String(this.#retention), this.#runner.sharded ? 'S' : 'P', ...except];
-    const replies = await this.#ordered(Promise.all(patterns.map((pattern) => this.#runner.run(Scripts.publish, this.#keys.pattern(pattern), args))));
-    let total = 0;
-    const reached: string[] = [];
-    const applied: Promise<void>[] = [];
-    for (let i = 0; i < replies.length; i++) {
-      const reply = list(replies[i]);
-      const n = int(reply[0]);
-      if (n <= 0) continue;
-      const pattern = patterns[i] as string;
-      total += n;
-      reached.push(pattern);
-      const entry: Entry = { src: pattern, id: text(reply[1]), text: message, pub, except: exceptText };
-      applied.push(this.#logs.own(pattern, { entry, prev: text(reply[2]) }));
-    }
-    if (applied.length > 0) await Promise.all(applied);
-    if (reached.length < 2 || total > EXACT_COUNT_LIMIT) return total;
-    // A session subscribed to several of these patterns is one recipient.
-    const sets = await Promise.all(reached.map((pattern) => this.subscribers(pattern)));
-    const recipients = new Set(sets.flat());
-    for (const id of except) recipients.delete(id);
-    return recipients.size;
+  publish(patterns: readonly string[], message: string, options?: PublishOptions): Promise<number> {
+    return this.#publisher.publish(patterns, message, options);
   }
 
   async deliver(clientId: string, message: string): Promise<boolean> {
+    // Publishes called before it reach Redis before it.
+    this.#publisher.flush();
     const reply = list(await this.#ordered(this.#session(Scripts.deliver, clientId, [message, this.#logLength(), this.#nodeId])));
     if (!this.#status(clientId, reply[0])) return false;
     if (int(reply[3]) === 1) {
       const held = this.#held.get(clientId);
-      if (held) await this.#boxEntry(held, text(reply[2]), { src: '', id: text(reply[1]), text: message, pub: '', except: '-' });
+      if (held) await this.#boxEntry(held, text(reply[2]), makeEntry('', text(reply[1]), message, '', undefined));
     }
     return true;
   }
@@ -382,7 +367,19 @@ export class RedisEngine implements Engine {
    * bucket), not one script per session and push.
    */
   async takeMany(clientIds: readonly string[]): Promise<Array<TakeResult | null>> {
-    return Promise.all(clientIds.map((id) => this.#take(id, undefined, 0, true)));
+    const results = new Array<TakeResult | null>(clientIds.length);
+    const lazyUntil = Date.now() + 1000;
+    let waiting: Promise<unknown>[] | undefined;
+    for (let i = 0; i < clientIds.length; i++) {
+      const id = clientIds[i] as string;
+      const held = this.#held.get(id);
+      // The common case, from memory, without a promise per session.
+      const taken = held && held.takes === 0 ? this.#takeLazily(held, lazyUntil) : undefined;
+      if (taken) results[i] = taken;
+      else (waiting ??= []).push(this.#take(id, undefined, 0, true).then((result) => (results[i] = result)));
+    }
+    if (waiting) await Promise.all(waiting);
+    return results;
   }
 
   /** The nodes that reported in the last NODE_STALE_MS (each reports every NODE_REPORT_MS). */
@@ -495,7 +492,7 @@ export class RedisEngine implements Engine {
         const box = `${this.#keys.session(clientId)}:${clientId}:box`;
         // In call order with publishes and delivers: those answered before these reads are in held.pending first.
         const [boxEntries, ...logs] = await this.#ordered(Promise.all([
-          this.#runner.command(box, ['XRANGE', box, `(${held.box}`, '+'], true).then((r) => list(r).map((item) => entryOf('', item))),
+          this.#runner.command(box, ['XRANGE', box, `(${held.box.id}`, '+'], true).then((r) => list(r).map((item) => entryOf('', item))),
           ...subs.map(([pattern, position]) => this.#logs.read(pattern, position)),
         ]));
         this.#applyRead(held, [...(boxEntries ?? []), ...logs.flat()].sort(byId));
@@ -530,7 +527,7 @@ export class RedisEngine implements Engine {
     const announced = new Set<string>();
     for (const entry of held.pending ?? []) announced.add(`${entry.src} ${entry.id}`);
     const stopped = new Set<string>();
-    const last = new Map<string, string>();
+    const last = new Map<string, Entry>();
     for (const entry of entries) {
       if (stopped.has(entry.src)) continue;
       if (announced.has(`${entry.src} ${entry.id}`)) {
@@ -538,9 +535,9 @@ export class RedisEngine implements Engine {
         continue;
       }
       held.apply(entry, this.#limits, true);
-      last.set(entry.src, entry.id);
+      last.set(entry.src, entry);
     }
-    for (const [src, id] of last) if (src !== '') this.#logs.caughtUp(src, id);
+    for (const [src, entry] of last) if (src !== '') this.#logs.caughtUp(src, entry);
   }
 
   /** A hash's fields and values, a page at a time. */
@@ -564,7 +561,7 @@ export class RedisEngine implements Engine {
     held.pending = undefined;
     let reached = false;
     for (const entry of pending) if (held.apply(entry, this.#limits)) reached = true;
-    if (reached || held.queue.length > 0) this.#wake(held.id);
+    if (reached || held.queue.length > 0) this.#wakeHeld(held);
   }
 
   /** A held session follows a new pattern from `position`: listen, then read what the log got since. */
@@ -604,21 +601,21 @@ export class RedisEngine implements Engine {
   }
 
   async #boxEntry(held: HeldSession, prev: string, entry: Entry): Promise<void> {
-    if (prev !== held.box && compareIds(prev, held.box) > 0 && !held.pending) {
+    if (prev !== held.box.id && compareIds(prev, held.box.id) > 0 && !held.pending) {
       // Something was delivered before this that has not reached us yet: read it from the box.
       const box = `${this.#keys.session(held.id)}:${held.id}:box`;
-      const items = list(await this.#runner.command(box, ['XRANGE', box, `(${held.box}`, entry.id], true));
-      for (const item of items) if (held.apply(entryOf('', item), this.#limits)) this.#wake(held.id);
+      const items = list(await this.#runner.command(box, ['XRANGE', box, `(${held.box.id}`, entry.id], true));
+      for (const item of items) if (held.apply(entryOf('', item), this.#limits)) this.#wakeHeld(held);
       return;
     }
-    if (held.apply(entry, this.#limits)) this.#wake(held.id);
+    if (held.apply(entry, this.#limits)) this.#wakeHeld(held);
   }
 
   async #take(clientId: string, ack: number | undefined, attempt: number, push = false): Promise<TakeResult | null> {
     let held = this.#held.get(clientId);
     if (push && held && held.takes === 0) {
       // The common case, a WebSocket push: from memory, without waiting for anything.
-      const result = this.#takeLazily(held);
+      const result = this.#takeLazily(held, Date.now() + 1000);
       if (result) return result;
     }
     if (!held || held.gone) {
@@ -661,14 +658,16 @@ export class RedisEngine implements Engine {
     return this.#take(clientId, ack, attempt + 1, push);
   }
 
-  /** A push's take of a session held here, ready and without acks; undefined when it must go the long way. */
-  #takeLazily(session: HeldSession): TakeResult | undefined {
-    if (session.gone || session.ack || session.loads > 0 || session.deadline <= Date.now() + 1000 || !this.#runner.healthy) return undefined;
+  /**
+   * A push's take of a session held here, ready and without acks, that
+   * lives past `until` (ms); undefined when it must go the long way.
+   */
+  #takeLazily(session: HeldSession, until: number): TakeResult | undefined {
+    if (session.gone || session.ack || session.loads > 0 || session.deadline <= until || !this.#runner.healthy) return undefined;
     if (this.#logs.busy(session.cursors.keys())) return undefined;
-    const prepared = session.prepare(undefined, this.#limits, true);
-    session.commit(prepared);
+    const result = session.takeLazily(this.#limits);
     if (session.lazy) this.#unflushed.add(session);
-    return { messages: prepared.messages, dropped: prepared.dropped };
+    return result;
   }
 
   /** Write the positions lazy takes left, one script per bucket. */
@@ -729,7 +728,7 @@ export class RedisEngine implements Engine {
         const a = rest.indexOf(' ');
         const b = rest.indexOf(' ', a + 1);
         if (a < 0 || b < 0) return;
-        const entry: Entry = { src: '', id: rest.slice(a + 1, b), text: rest.slice(b + 1), pub: '', except: '-' };
+        const entry = makeEntry('', rest.slice(a + 1, b), rest.slice(b + 1), '', undefined);
         this.#boxEntry(held, rest.slice(0, a), entry).catch((err: unknown) => this.#failed('reading a box', err));
         return;
       }
@@ -755,18 +754,41 @@ export class RedisEngine implements Engine {
     for (const id of ids) this.#wake(id);
   }
 
+  /** Wake a session held here: once per tick, however many entries reach it. */
+  #wakeHeld(held: HeldSession): void {
+    if (held.waking) return;
+    held.waking = true;
+    this.#toWake.push(held);
+    this.#wakeSoon();
+  }
+
   #wake(clientId: string): void {
+    const held = this.#held.get(clientId);
+    if (held) this.#wakeHeld(held);
+    else {
+      this.#toWakeIds.push(clientId);
+      this.#wakeSoon();
+    }
+  }
+
+  #wakeSoon(): void {
     // A moment later: publishes answered one after another (the Server handles a
     // request's messages in turn) reach a session together, in one frame.
-    if (this.#toWake.push(clientId) === 1) {
+    if (this.#toWake.length + this.#toWakeIds.length === 1) {
       this.#wakeSince = performance.now();
       setTimeout(this.#onWakeTimer, WAKE_DELAY_MS);
     }
   }
 
   #wakeAll(): void {
-    const ids = [...new Set(this.#toWake)];
+    const sessions = this.#toWake;
+    const ids = this.#toWakeIds;
     this.#toWake = [];
+    this.#toWakeIds = [];
+    for (const session of sessions) {
+      session.waking = false;
+      ids.push(session.id);
+    }
     try {
       this.#host?.wake(ids);
     } catch (err) {
@@ -873,5 +895,5 @@ function pairs(value: unknown): Array<[string, string]> {
 }
 
 function byId(a: Entry, b: Entry): number {
-  return compareIds(a.id, b.id);
+  return a.ms - b.ms || a.seq - b.seq;
 }
