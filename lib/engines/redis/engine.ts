@@ -670,13 +670,15 @@ export class RedisEngine implements Engine {
     return result;
   }
 
-  /** Write the positions lazy takes left, one script per bucket. */
+  /** Write the positions lazy takes left: one script on a single Redis, one per bucket (slot) on a cluster. */
   async #flush(): Promise<void> {
     if (this.#unflushed.size === 0 || this.#flushing || !this.#runner.ready) return;
     this.#flushing = true;
     const sessions = [...this.#unflushed];
     this.#unflushed.clear();
-    const byBucket = new Map<string, string[]>();
+    const cluster = this.#runner.isCluster;
+    const calls = new Map<string, { keys: string[]; args: string[]; sessions: number }>();
+    const full: Array<{ keys: string[]; args: string[] }> = [];
     const written: Array<[HeldSession, Map<string, string>]> = [];
     for (const session of sessions) {
       const lazy = session.lazy;
@@ -684,13 +686,22 @@ export class RedisEngine implements Engine {
       session.lazy = undefined;
       written.push([session, lazy]);
       const bucket = this.#keys.session(session.id);
-      let args = byBucket.get(bucket);
-      if (!args) byBucket.set(bucket, (args = [this.#keys.nodeChannelPrefix]));
-      args.push(session.id, String(session.gen), String(lazy.size));
-      for (const [src, position] of lazy) args.push(src, position);
+      const group = cluster ? bucket : '';
+      let call = calls.get(group);
+      if (!call) calls.set(group, (call = { keys: [], args: [this.#keys.nodeChannelPrefix], sessions: 0 }));
+      let index = call.keys.indexOf(bucket);
+      if (index < 0) index = call.keys.push(bucket) - 1;
+      call.args.push(String(index + 1), session.id, String(session.gen), String(lazy.size));
+      for (const [src, position] of lazy) call.args.push(src, position);
+      // No script holds Redis for long.
+      if (++call.sessions >= PAGE) {
+        full.push(call);
+        calls.delete(group);
+      }
     }
+    full.push(...calls.values());
     try {
-      await Promise.all([...byBucket].map(([bucket, args]) => this.#runner.run(Scripts.positions, bucket, args)));
+      await Promise.all(full.map(({ keys, args }) => this.#runner.run(Scripts.positions, keys, args)));
     } catch (err) {
       // Not written: try again with the next flush, unless a newer take wrote them.
       for (const [session, lazy] of written) {
