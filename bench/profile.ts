@@ -1,6 +1,7 @@
 /**
  * Summarize a `--cpu-prof` profile: self time by function, overall and for
- * this package's own code (dist/lib), and by package/area.
+ * this package's own code (dist/lib), by package/area, and this package's
+ * by folder (what the engine costs beside the protocol and transports).
  *
  *   node dist/bench/profile.js bench/results/profiles/<file>.cpuprofile [top] [units]
  *
@@ -34,6 +35,16 @@ function area(url: string, name: string): string {
   return url;
 }
 
+/** The folder of this package's own code a function is in (`lib/engines/redis`, `lib/server`, ...), or undefined. */
+function folder(url: string): string | undefined {
+  if (url.includes('node_modules/')) return undefined;
+  const lib = url.indexOf('/dist/lib/');
+  if (lib === -1) return undefined;
+  const parts = url.slice(lib + 6).split('/');
+  // lib/engines/redis/x.js → lib/engines/redis; lib/server/x.js → lib/server; lib/x.js → lib
+  return parts.slice(0, Math.min(parts.length - 1, parts[1] === 'engines' ? 3 : 2)).join('/');
+}
+
 function where(url: string, line: number): string {
   const lib = url.indexOf('/dist/');
   const short = lib !== -1 ? url.slice(lib + 6) : url.replace(/^file:\/\//, '').replace(/^.*node_modules\//, '');
@@ -55,6 +66,7 @@ export function summarizeProfile(file: string, top = 25, units = 0): string {
   }
   const fns = new Map<string, { name: string; where: string; area: string; us: number }>();
   const areas = new Map<string, number>();
+  const folders = new Map<string, number>();
   for (const [id, us] of self) {
     const node = byId.get(id);
     if (!node) continue;
@@ -66,6 +78,8 @@ export function summarizeProfile(file: string, top = 25, units = 0): string {
     entry.us += us;
     fns.set(key, entry);
     areas.set(a, (areas.get(a) ?? 0) + us);
+    const f = folder(url);
+    if (f) folders.set(f, (folders.get(f) ?? 0) + us);
   }
   const busy = total - (areas.get('(idle)') ?? 0);
   const pct = (us: number, of = busy): string =>
@@ -77,6 +91,8 @@ export function summarizeProfile(file: string, top = 25, units = 0): string {
   for (const [a, us] of [...areas].filter(([a]) => a !== '(idle)').sort((x, y) => y[1] - x[1]).slice(0, 15)) {
     out.push(`  ${pct(us)}  ${a}`);
   }
+  out.push('\nexpress-bayeux self time by folder:');
+  for (const [f, us] of [...folders].sort((x, y) => y[1] - x[1])) out.push(`  ${pct(us)}  ${f}`);
   const sorted = [...fns.values()].filter((f) => f.area !== '(idle)').sort((a, b) => b.us - a.us);
   out.push(`\ntop ${top} functions by self time:`);
   for (const f of sorted.slice(0, top)) out.push(`  ${pct(f.us)}  ${f.name}  ${f.where}`);

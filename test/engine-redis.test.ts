@@ -61,6 +61,14 @@ if (!findRedisServer()) {
     return { engine, host };
   }
 
+  /** Pub/Sub messages Redis sent so far (PUBLISH and SPUBLISH, from scripts or not). */
+  async function announcements(redis: Awaited<ReturnType<typeof admin>>): Promise<number> {
+    const stats = String(await redis.sendCommand(['INFO', 'commandstats']));
+    let n = 0;
+    for (const [, calls] of stats.matchAll(/cmdstat_s?publish:calls=(\d+)/g)) n += Number(calls);
+    return n;
+  }
+
   async function admin(t: TestContext, url = server.url) {
     const client = createClient({ url });
     client.on('error', () => {});
@@ -179,6 +187,101 @@ if (!findRedisServer()) {
       // One copy for B, though two of its patterns matched.
       assert.deepEqual((await b.engine.take(onB))?.messages, ['"1"']);
       assert.deepEqual((await a.engine.take(onA))?.messages, ['"1"']);
+    });
+
+    it('the publishes of one tick to one channel go to Redis in one script, and reach their subscribers on the other node', async (t) => {
+      const prefix = uniquePrefix();
+      const a = await node(t, { url: server.url }, { prefix });
+      const b = await node(t, { url: server.url }, { prefix });
+      const redis = await admin(t);
+      const onB = async (...patterns: string[]) => {
+        const id = await b.engine.createSession({ ack: false, ttl: 10_000 });
+        for (const pattern of patterns) await b.engine.subscribe(id, pattern);
+        return id;
+      };
+      const x = await onB('/t/x');
+      const y = await onB('/t/y');
+      const both = await onB('/t/x', '/t/*');
+      const deep = await onB('/t/**');
+      const texts = ['"with spaces and 5 10 digits"', JSON.stringify('héllo ✓ 😀 \u2028 "q" \\ a,b'), JSON.stringify('z'.repeat(70_000)), '[]'];
+      // Warm up: scripts loaded, channels listened to.
+      await a.engine.publish(expand('/t/x'), '"warm"');
+      await waitFor(() => b.host.woken().has(deep), 'warm-up announced', 2000);
+      for (const id of [x, y, both, deep]) await b.engine.take(id);
+      const before = await announcements(redis);
+      const sent: Array<Promise<number>> = [];
+      const all: string[] = [];
+      const notBoth: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        const text = texts[i % texts.length] as string;
+        const message = `${text.slice(0, -1)}${i}${text.slice(-1)}`;
+        const except = i % 5 === 0 ? [both] : undefined;
+        sent.push(a.engine.publish(expand('/t/x'), message, except ? { except } : undefined));
+        all.push(message);
+        if (!except) notBoth.push(message);
+      }
+      const counts = await Promise.all(sent);
+      // One script: one announcement per pattern with subscribers (/t/x, /t/*, /t/**), not one per publish.
+      assert.equal(await announcements(redis), before + 3);
+      assert.deepEqual(counts, counts.map((_, i) => (i % 5 === 0 ? 2 : 3)));
+      await waitFor(() => [x, both, deep].every((id) => b.host.woken().has(id)), 'B woken', 2000);
+      assert.deepEqual((await b.engine.take(x))?.messages, all);
+      assert.deepEqual((await b.engine.take(both))?.messages, notBoth);
+      assert.deepEqual((await b.engine.take(deep))?.messages, all);
+      assert.deepEqual((await b.engine.take(y))?.messages, []);
+    });
+
+    it('publishes to several channels in one tick keep their order for a session subscribed to overlapping patterns', async (t) => {
+      const prefix = uniquePrefix();
+      const a = await node(t, { url: server.url }, { prefix });
+      const b = await node(t, { url: server.url }, { prefix });
+      const here = await a.engine.createSession({ ack: false, ttl: 10_000 });
+      const there = await b.engine.createSession({ ack: false, ttl: 10_000 });
+      for (const id of [here, there]) {
+        await a.engine.subscribe(id, '/o/x');
+        await a.engine.subscribe(id, '/o/*');
+      }
+      await a.engine.publish(expand('/o/x'), '"warm"');
+      await waitFor(() => b.host.woken().has(there), 'warm-up announced', 2000);
+      await a.engine.take(here);
+      await b.engine.take(there);
+      const channels = ['/o/y', '/o/x', '/o/x', '/o/y', '/o/z', '/o/x', '/o/y', '/o/y', '/o/x'];
+      const messages = channels.map((channel, i) => JSON.stringify({ channel, i }));
+      assert.deepEqual(await Promise.all(messages.map((m, i) => a.engine.publish(expand(channels[i] as string), m))), messages.map(() => 2));
+      assert.deepEqual((await a.engine.take(here))?.messages, messages);
+      const taken: string[] = [];
+      await waitFor(async () => {
+        taken.push(...((await b.engine.take(there))?.messages ?? []));
+        return taken.length >= messages.length;
+      }, 'all announced to B', 3000);
+      assert.deepEqual(taken, messages);
+    });
+
+    it('a loop of publishes in one tick goes to Redis in parts, in order', async (t) => {
+      const prefix = uniquePrefix();
+      const a = await node(t, { url: server.url }, { prefix });
+      const b = await node(t, { url: server.url }, { prefix });
+      const redis = await admin(t);
+      const onA = await a.engine.createSession({ ack: false, ttl: 10_000 });
+      const onB = await b.engine.createSession({ ack: false, ttl: 10_000 });
+      await a.engine.subscribe(onA, '/loop');
+      await b.engine.subscribe(onB, '/loop');
+      await a.engine.publish(expand('/loop'), '"warm"');
+      await waitFor(() => b.host.woken().has(onB), 'warm-up announced', 2000);
+      await a.engine.take(onA);
+      await b.engine.take(onB);
+      const before = await announcements(redis);
+      const messages = Array.from({ length: 250 }, (_, i) => String(i));
+      assert.deepEqual(await Promise.all(messages.map((m) => a.engine.publish(expand('/loop'), m))), messages.map(() => 2));
+      const scripts = (await announcements(redis)) - before;
+      assert.ok(scripts >= 2 && scripts <= 10, `${scripts} scripts for 250 publishes`);
+      assert.deepEqual((await a.engine.take(onA))?.messages, messages);
+      const taken: string[] = [];
+      await waitFor(async () => {
+        taken.push(...((await b.engine.take(onB))?.messages ?? []));
+        return taken.length >= messages.length;
+      }, 'all announced to B', 3000);
+      assert.deepEqual(taken, messages);
     });
 
     it('destroy on one node wakes the node that holds the session; its take gives null', async (t) => {

@@ -5,20 +5,33 @@
  * `maxQueueBytes` exactly as MemoryEngine does. Its position in each log
  * (what it acknowledged; for acked sessions also what it was sent) is
  * written to Redis on take, so another node can rebuild the queue.
+ *
+ * Entries are shared: one object per log entry on this node, whatever the
+ * number of sessions it reaches, and a session's position in a log is the
+ * last entry it applied from it (no copy of the id).
  */
-import { compareIds } from './keys.js';
+import { isAfter, positionOf, type Position } from './keys.js';
 
 /** One message waiting for a session. */
-export interface Entry {
+export interface Entry extends Position {
   /** The pattern whose log it came from; '' for the session's own box. */
   readonly src: string;
-  /** Its stream id in that log. */
-  readonly id: string;
   readonly text: string;
   /** The publish it belongs to (one copy per session however many patterns match); '' for none. */
   readonly pub: string;
-  /** Sessions the publish excludes, comma-separated, or '-'. */
-  readonly except: string;
+  /** Sessions the publish excludes. */
+  readonly except: readonly string[] | undefined;
+}
+
+/** An entry of `src` with stream id `id`. */
+export function makeEntry(src: string, id: string, text: string, pub: string, except: readonly string[] | undefined): Entry {
+  const { ms, seq } = positionOf(id);
+  return { src, id, ms, seq, text, pub, except };
+}
+
+/** The except list as a log stores it: comma-separated ids, or '-'. */
+export function exceptOf(stored: string): readonly string[] | undefined {
+  return stored === '-' || stored === '' ? undefined : stored.split(',');
 }
 
 /** Limits the Server configured. */
@@ -35,10 +48,10 @@ export class HeldSession {
   readonly ack: boolean;
   /** The generation of the session's holder in Redis when this copy was made. */
   gen: number;
-  /** pattern → stream id of the last entry applied from its log */
-  readonly cursors = new Map<string, string>();
-  /** stream id of the last entry applied from the box */
-  box: string;
+  /** pattern → the last entry applied from its log (at first, the subscription's position) */
+  readonly cursors = new Map<string, Position>();
+  /** The last entry applied from the box. */
+  box: Position;
   /** Waiting messages; for an acked session the first `sent` of them were sent in batch `batch`. */
   queue: Entry[] = [];
   sent = 0;
@@ -76,7 +89,7 @@ export class HeldSession {
     this.ack = ack;
     this.gen = gen;
     this.batch = batch;
-    this.box = box;
+    this.box = positionOf(box);
     this.acked.set('', box);
     if (ack) this.sentAt.set('', box);
     this.deadline = deadline;
@@ -84,7 +97,7 @@ export class HeldSession {
 
   /** Start following a pattern at `position` (entries after it are the session's). */
   follow(pattern: string, position: string): void {
-    if (!this.cursors.has(pattern)) this.cursors.set(pattern, position);
+    if (!this.cursors.has(pattern)) this.cursors.set(pattern, positionOf(position));
     if (!this.acked.has(pattern)) this.acked.set(pattern, position);
     if (this.ack && !this.sentAt.has(pattern)) this.sentAt.set(pattern, position);
     if (this.cursors.size > 1 && !this.#recent) this.#recent = new Set();
@@ -104,27 +117,67 @@ export class HeldSession {
       return false;
     }
     const cursor = entry.src === '' ? this.box : this.cursors.get(entry.src);
-    if (cursor === undefined || compareIds(entry.id, cursor) <= 0) return false;
-    if (entry.src === '') this.box = entry.id;
-    else this.cursors.set(entry.src, entry.id);
-    if (entry.except !== '-' && entry.except.split(',').includes(this.id)) return false;
-    if (entry.pub !== '' && this.#recent) {
-      if (this.#recent.has(entry.pub)) return false;
-      this.#recent.add(entry.pub);
-      if (this.#recent.size > RECENT_PUBLISHES) {
-        // Oldest first: drop the first half.
-        let n = RECENT_PUBLISHES >> 1;
-        for (const pub of this.#recent) {
-          if (n-- <= 0) break;
-          this.#recent.delete(pub);
-        }
-      }
-    }
+    if (cursor === undefined || !isAfter(entry, cursor)) return false;
+    if (entry.src === '') this.box = entry;
+    else this.cursors.set(entry.src, entry);
+    if (!this.#wants(entry)) return false;
     this.queue.push(entry);
     this.bytes += entry.text.length;
+    this.#bound(limits);
+    return true;
+  }
+
+  /**
+   * Apply entries of one pattern's log, in log order: what the fan-out
+   * does for every session it reaches, so it looks the cursor up once,
+   * not once per entry. True if any was queued.
+   */
+  applyLog(pattern: string, entries: readonly Entry[], limits: QueueLimits): boolean {
+    if (this.gone) return false;
+    if (this.pending) {
+      for (const entry of entries) this.pending.push(entry);
+      return false;
+    }
+    const cursor = this.cursors.get(pattern);
+    const n = entries.length;
+    if (cursor === undefined || n === 0) return false;
+    let i = 0;
+    while (i < n && !isAfter(entries[i] as Entry, cursor)) i++;
+    if (i === n) return false;
+    this.cursors.set(pattern, entries[n - 1] as Entry);
+    let queued = false;
+    for (; i < n; i++) {
+      const entry = entries[i] as Entry;
+      if (!this.#wants(entry)) continue;
+      this.queue.push(entry);
+      this.bytes += entry.text.length;
+      queued = true;
+    }
+    if (queued) this.#bound(limits);
+    return queued;
+  }
+
+  /** Not excluded by the publish, and not already queued through another pattern. */
+  #wants(entry: Entry): boolean {
+    if (entry.except !== undefined && entry.except.includes(this.id)) return false;
+    if (entry.pub === '' || !this.#recent) return true;
+    if (this.#recent.has(entry.pub)) return false;
+    this.#recent.add(entry.pub);
+    if (this.#recent.size > RECENT_PUBLISHES) {
+      // Oldest first: drop the first half.
+      let n = RECENT_PUBLISHES >> 1;
+      for (const pub of this.#recent) {
+        if (n-- <= 0) break;
+        this.#recent.delete(pub);
+      }
+    }
+    return true;
+  }
+
+  /** A full queue is trimmed once it overshoots by a slack (bytes at once), as MemoryEngine does. */
+  #bound(limits: QueueLimits): void {
     const slack = Math.max(16, limits.maxQueue >> 3);
     if (this.queue.length > limits.maxQueue + slack || this.bytes > limits.maxQueueBytes) this.trim(limits);
-    return true;
   }
 
   /** Drop the oldest waiting messages (unacknowledged first) down to the limits; the newest stays. */
@@ -146,6 +199,35 @@ export class HeldSession {
   }
 
   /**
+   * A WebSocket push's take of a session without acks, from memory: every
+   * waiting message, the positions left for the next flush to write. What
+   * {@link prepare} and {@link commit} do for a lazy take, without the
+   * intermediate lists (it runs once per session and push).
+   */
+  takeLazily(limits: QueueLimits): { messages: string[]; dropped: number } {
+    this.trim(limits);
+    const queue = this.queue;
+    const messages = new Array<string>(queue.length);
+    for (let i = 0; i < queue.length; i++) messages[i] = (queue[i] as Entry).text;
+    this.queue = [];
+    this.bytes = 0;
+    this.sent = 0;
+    const dropped = this.dropped;
+    this.dropped = 0;
+    this.#takenAt('', this.box.id);
+    for (const [src, cursor] of this.cursors) this.#takenAt(src, cursor.id);
+    if (this.lazy?.size === 0) this.lazy = undefined;
+    return { messages, dropped };
+  }
+
+  /** A lazy take reached `position` in `src`: remember it for the flush. */
+  #takenAt(src: string, position: string): void {
+    if (this.acked.get(src) === position) return;
+    this.acked.set(src, position);
+    (this.lazy ??= new Map()).set(src, position);
+  }
+
+  /**
    * The messages a take returns, and the positions to write for it; the
    * queue changes only when {@link commit} is called after Redis took the
    * positions.
@@ -156,20 +238,24 @@ export class HeldSession {
     const writes: string[] = [];
     if (!this.ack) {
       const count = this.queue.length;
-      for (const [src, cursor] of this.#followed()) {
-        if (this.acked.get(src) !== cursor) writes.push('a', src, cursor);
+      if (this.acked.get('') !== this.box.id) writes.push('a', '', this.box.id);
+      for (const [src, cursor] of this.cursors) {
+        if (this.acked.get(src) !== cursor.id) writes.push('a', src, cursor.id);
       }
       // Positions a lazy take left unwritten go with this one.
       if (!lazy && this.lazy) {
         for (const [src, position] of this.lazy) if (this.acked.get(src) === position && (src === '' || this.cursors.has(src))) writes.push('a', src, position);
       }
-      return { lazy, last: this.queue[count - 1], messages: this.queue.map(textOf), batch: undefined, writes, acking: false, dropped: this.dropped };
+      const messages = new Array<string>(count);
+      for (let i = 0; i < count; i++) messages[i] = (this.queue[i] as Entry).text;
+      return { lazy, last: this.queue[count - 1], messages, batch: undefined, writes, acking: false, dropped: this.dropped };
     }
     if (acking) {
       for (const [src, position] of this.sentAt) if (this.acked.get(src) !== position) writes.push('a', src, position);
     }
-    for (const [src, cursor] of this.#followed()) {
-      if (this.sentAt.get(src) !== cursor) writes.push('s', src, cursor);
+    if (this.sentAt.get('') !== this.box.id) writes.push('s', '', this.box.id);
+    for (const [src, cursor] of this.cursors) {
+      if (this.sentAt.get(src) !== cursor.id) writes.push('s', src, cursor.id);
     }
     const from = acking ? this.sent : 0;
     const messages = new Array<string>(this.queue.length - from);
@@ -214,12 +300,6 @@ export class HeldSession {
     this.queue = n === this.queue.length ? [] : this.queue.slice(n);
     this.sent = Math.max(0, this.sent - n);
   }
-
-  /** Every source with its cursor: the box and each pattern. */
-  *#followed(): IterableIterator<[string, string]> {
-    yield ['', this.box];
-    yield* this.cursors;
-  }
 }
 
 export interface PreparedTake {
@@ -233,8 +313,4 @@ export interface PreparedTake {
   readonly writes: string[];
   readonly acking: boolean;
   readonly dropped: number;
-}
-
-function textOf(entry: Entry): string {
-  return entry.text;
 }

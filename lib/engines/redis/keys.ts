@@ -93,3 +93,26 @@ function compareDigits(a: string, i: number, b: string, j: number, n: number): n
   }
   return 0;
 }
+
+/**
+ * A stream id with its two numbers read once (exact below 2^53, which ids
+ * Redis makes with `*` stay under), so a node that hands one entry to many
+ * sessions compares numbers, not text, for each of them.
+ */
+export interface Position {
+  readonly id: string;
+  readonly ms: number;
+  readonly seq: number;
+}
+
+/** The position of a stream id (`<ms>-<seq>`, a missing seq counting as 0). */
+export function positionOf(id: string): Position {
+  const dash = id.indexOf('-');
+  if (dash < 0) return { id, ms: Number(id) || 0, seq: 0 };
+  return { id, ms: Number(id.slice(0, dash)) || 0, seq: Number(id.slice(dash + 1)) || 0 };
+}
+
+/** Whether `a` comes after `b` in a stream. */
+export function isAfter(a: Position, b: Position): boolean {
+  return a.ms > b.ms || (a.ms === b.ms && a.seq > b.seq);
+}

@@ -10,17 +10,17 @@
  * earlier one was announced), the node reads the gap from the log before
  * going on, so every entry is applied once and in order.
  */
-import { compareIds, type Keys } from './keys.js';
+import { compareIds, isAfter, type Keys, type Position } from './keys.js';
 import { list, text } from './errors.js';
-import type { Entry, HeldSession } from './held-session.js';
+import { exceptOf, makeEntry, type Entry, type HeldSession } from './held-session.js';
 import type { Runner } from './runner.js';
 
 interface Followed {
   readonly pattern: string;
   readonly channel: string;
   readonly sessions: Set<HeldSession>;
-  /** Stream id of the last entry applied here; undefined before the first. */
-  lastId: string | undefined;
+  /** The last entry applied here; undefined before the first. */
+  last: Position | undefined;
   /** Settles when the channel subscription is active. */
   subscribed: Promise<void>;
   /** A gap is being read: notifications wait in the backlog. */
@@ -28,18 +28,17 @@ interface Followed {
   backlog: Announcement[];
 }
 
-/** A log entry as announced or read: the entry and its predecessor. */
+/** Entries appended to a log by one script run (one node's publishes of a tick), as announced. */
 export interface Announcement {
-  readonly entry: Entry;
-  /** The id of the entry before it in the log, when known. */
-  readonly prev: string | undefined;
+  /** In log order. */
+  readonly entries: readonly Entry[];
+  /** The id of the entry before the first of them in the log. */
+  readonly prev: string;
 }
 
 export interface LogHost {
-  /** Entries reached these sessions. */
-  delivered(sessions: readonly HeldSession[]): void;
-  /** Apply an entry to one session (the queue limits live with the engine). */
-  apply(session: HeldSession, entry: Entry): boolean;
+  /** Hand entries of `pattern`'s log to the sessions here that follow it. */
+  fanOut(sessions: ReadonlySet<HeldSession>, pattern: string, entries: readonly Entry[]): void;
   failed(err: unknown): void;
 }
 
@@ -71,7 +70,7 @@ export class PatternLogs {
     let followed = this.#followed.get(pattern);
     if (!followed) {
       const channel = this.#keys.pattern(pattern);
-      const created: Followed = { pattern, channel, sessions: new Set(), lastId: undefined, subscribed: Promise.resolve(), filling: undefined, backlog: [] };
+      const created: Followed = { pattern, channel, sessions: new Set(), last: undefined, subscribed: Promise.resolve(), filling: undefined, backlog: [] };
       created.subscribed = this.#runner.sSubscribe(channel, this.#onMessage).catch((err: unknown) => {
         // Try again on the next follow.
         if (this.#followed.get(pattern) === created) {
@@ -135,7 +134,7 @@ export class PatternLogs {
   /** After a Pub/Sub reconnection: read what every followed log got meanwhile. */
   resync(): void {
     for (const followed of this.#followed.values()) {
-      if (followed.lastId !== undefined && !followed.filling) this.#fill(followed, '+', []);
+      if (followed.last !== undefined && !followed.filling) this.#fill(followed, '+', []);
     }
   }
 
@@ -146,9 +145,9 @@ export class PatternLogs {
   }
 
   /** Where a session's catch-up read ended: entries up to there reached it. */
-  caughtUp(pattern: string, id: string): void {
+  caughtUp(pattern: string, position: Position): void {
     const followed = this.#followed.get(pattern);
-    if (followed && (followed.lastId === undefined || compareIds(id, followed.lastId) > 0) && !followed.filling) followed.lastId = id;
+    if (followed && (followed.last === undefined || isAfter(position, followed.last)) && !followed.filling) followed.last = position;
   }
 
   // -------------------------------------------------------------------------
@@ -156,8 +155,8 @@ export class PatternLogs {
   #announced(channel: string, message: string): void {
     const followed = this.#byChannel.get(channel);
     if (!followed) return;
-    const announcement = parseAnnouncement(followed.pattern, message);
-    if (announcement && !announcement.entry.pub.startsWith(this.#ownPrefix)) this.#receive(followed, announcement);
+    const announcement = parseAnnouncement(followed.pattern, message, this.#ownPrefix);
+    if (announcement) this.#receive(followed, announcement);
   }
 
   #receive(followed: Followed, announcement: Announcement): void {
@@ -165,35 +164,32 @@ export class PatternLogs {
       followed.backlog.push(announcement);
       return;
     }
-    const { entry, prev } = announcement;
-    const last = followed.lastId;
-    if (last !== undefined && compareIds(entry.id, last) <= 0) return;
-    if (last !== undefined && prev !== undefined && prev !== last && compareIds(prev, last) > 0) {
-      this.#fill(followed, entry.id, [announcement]);
+    const last = followed.last;
+    const entries = last === undefined ? announcement.entries : newer(announcement.entries, last);
+    if (entries.length === 0) return;
+    const { prev } = announcement;
+    if (last !== undefined && entries === announcement.entries && prev !== last.id && compareIds(prev, last.id) > 0) {
+      // Entries before these were not applied here: read them first.
+      this.#fill(followed, prev, [announcement]);
       return;
     }
-    followed.lastId = entry.id;
-    this.#deliver(followed, entry);
+    this.#deliver(followed, entries);
   }
 
-  #deliver(followed: Followed, entry: Entry): void {
-    const reached: HeldSession[] = [];
-    for (const session of followed.sessions) if (this.#host.apply(session, entry)) reached.push(session);
-    if (reached.length > 0) this.#host.delivered(reached);
+  #deliver(followed: Followed, entries: readonly Entry[]): void {
+    followed.last = entries[entries.length - 1];
+    this.#host.fanOut(followed.sessions, followed.pattern, entries);
   }
 
   /** Read the log from the last applied entry up to `to`, then the backlog. */
   #fill(followed: Followed, to: string, backlog: Announcement[]): void {
     followed.backlog = backlog;
-    const from = followed.lastId ?? '0-0';
+    const from = followed.last?.id ?? '0-0';
     followed.filling = (async () => {
       try {
         const entries = await this.read(followed.pattern, from, to);
-        for (const entry of entries) {
-          if (followed.lastId !== undefined && compareIds(entry.id, followed.lastId) <= 0) continue;
-          followed.lastId = entry.id;
-          this.#deliver(followed, entry);
-        }
+        const fresh = followed.last === undefined ? entries : newer(entries, followed.last);
+        if (fresh.length > 0) this.#deliver(followed, fresh);
       } catch (err) {
         this.#host.failed(err);
       } finally {
@@ -202,14 +198,10 @@ export class PatternLogs {
         followed.backlog = [];
         for (const announcement of waiting) {
           // Whatever the read missed (an error) is accepted as is: the chain restarts here.
-          if (followed.lastId === undefined || compareIds(announcement.entry.id, followed.lastId) > 0) {
-            if (!followed.filling) {
-              followed.lastId = announcement.entry.id;
-              this.#deliver(followed, announcement.entry);
-            } else {
-              followed.backlog.push(announcement);
-            }
-          }
+          const fresh = followed.last === undefined ? announcement.entries : newer(announcement.entries, followed.last);
+          if (fresh.length === 0) continue;
+          if (!followed.filling) this.#deliver(followed, fresh);
+          else followed.backlog.push(announcement);
         }
         if (followed.sessions.size === 0 && !followed.filling && this.#followed.get(followed.pattern) === followed) {
           this.#followed.delete(followed.pattern);
@@ -221,17 +213,42 @@ export class PatternLogs {
   }
 }
 
-/** `<id> <prev> <pub> <except> <message>` */
-function parseAnnouncement(pattern: string, message: string): Announcement | undefined {
-  const a = message.indexOf(' ');
-  const b = message.indexOf(' ', a + 1);
-  const c = message.indexOf(' ', b + 1);
-  const d = message.indexOf(' ', c + 1);
-  if (a < 0 || b < 0 || c < 0 || d < 0) return undefined;
-  return {
-    prev: message.slice(a + 1, b),
-    entry: { src: pattern, id: message.slice(0, a), pub: message.slice(b + 1, c), except: message.slice(c + 1, d), text: message.slice(d + 1) },
+/** The entries after `last` (all of them, the same array, in the usual case). */
+function newer(entries: readonly Entry[], last: Position): readonly Entry[] {
+  let i = 0;
+  while (i < entries.length && !isAfter(entries[i] as Entry, last)) i++;
+  return i === 0 ? entries : entries.slice(i);
+}
+
+/**
+ * `<prev> <count>` then per entry ` <id> <pub> <except> <length> <message>`
+ * (see the publish script). Undefined for a malformed one, and for this
+ * node's own (`ownPrefix`), which it applied when Redis answered.
+ */
+export function parseAnnouncement(pattern: string, message: string, ownPrefix: string): Announcement | undefined {
+  let at = 0;
+  const field = (): string | undefined => {
+    const end = message.indexOf(' ', at);
+    if (end < 0) return undefined;
+    const value = message.slice(at, end);
+    at = end + 1;
+    return value;
   };
+  const prev = field();
+  const count = Number(field());
+  if (prev === undefined || !Number.isSafeInteger(count) || count <= 0) return undefined;
+  const entries = new Array<Entry>(count);
+  for (let k = 0; k < count; k++) {
+    const id = field();
+    const pub = field();
+    if (k === 0 && pub !== undefined && ownPrefix !== '' && pub.startsWith(ownPrefix)) return undefined;
+    const except = field();
+    const length = Number(field());
+    if (id === undefined || pub === undefined || except === undefined || !Number.isSafeInteger(length) || length < 0 || at + length > message.length) return undefined;
+    entries[k] = makeEntry(pattern, id, message.slice(at, at + length), pub, exceptOf(except));
+    at += length + 1;
+  }
+  return { prev, entries };
 }
 
 /** An XRANGE item: [id, [field, value, ...]] */
@@ -248,5 +265,5 @@ export function entryOf(src: string, item: unknown): Entry {
     else if (field === 'u') pub = value;
     else if (field === 'x') except = value;
   }
-  return { src, id: text(id), text: message, pub, except };
+  return makeEntry(src, text(id), message, pub, exceptOf(except));
 }

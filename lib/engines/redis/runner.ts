@@ -216,17 +216,23 @@ export class Runner {
     this.#pending.clear();
   }
 
-  /** Run a script on the slot of `key` (KEYS[1]). */
-  async run(script: Script, key: string, args: readonly string[]): Promise<unknown> {
+  /**
+   * Run a script on the slot of `key` (KEYS[1]). Several keys only on a
+   * single Redis, or when they share a slot: the first one routes it.
+   */
+  async run(script: Script, key: string | readonly string[], args: readonly string[]): Promise<unknown> {
+    const keys = typeof key === 'string' ? [key] : key;
+    const first = keys[0] as string;
+    const tail = [String(keys.length), ...keys, ...args];
     if (this.#cluster) {
       const cluster = this.#cluster;
       this.#ready();
       return this.#guard(async () => {
         try {
-          return await this.#send((a) => cluster.sendCommand(key, false, a), ['EVALSHA', script.sha, '1', key, ...args]);
+          return await this.#send((a) => cluster.sendCommand(first, false, a), ['EVALSHA', script.sha, ...tail]);
         } catch (err) {
           if (!isErrorReply(err) || !err.message.startsWith('NOSCRIPT')) throw err;
-          return await this.#send((a) => cluster.sendCommand(key, false, a), ['EVAL', script.source, '1', key, ...args]);
+          return await this.#send((a) => cluster.sendCommand(first, false, a), ['EVAL', script.source, ...tail]);
         }
       });
     }
@@ -236,11 +242,11 @@ export class Runner {
     return this.#guard(async () => {
       const send = (a: readonly string[]) => client.sendCommand(a);
       try {
-        return await this.#send(send, loaded ? ['EVALSHA', script.sha, '1', key, ...args] : ['EVAL', script.source, '1', key, ...args]);
+        return await this.#send(send, loaded ? ['EVALSHA', script.sha, ...tail] : ['EVAL', script.source, ...tail]);
       } catch (err) {
         // Redis lost its script cache under this connection (SCRIPT FLUSH): load the script again.
         if (!loaded || !isErrorReply(err) || !err.message.startsWith('NOSCRIPT')) throw err;
-        return await this.#send(send, ['EVAL', script.source, '1', key, ...args]);
+        return await this.#send(send, ['EVAL', script.source, ...tail]);
       }
     });
   }

@@ -187,22 +187,23 @@ return 1
 `;
 
 /**
- * Positions of many sessions of one bucket, written lazily after takes
- * without acks (WebSocket pushes). ARGV: nodech, then for each session:
- * id, gen, n, then n pairs (pattern ('' the box), position). A session
- * gone or taken over by another node is skipped. → number written
+ * Positions of many sessions, written lazily after takes without acks
+ * (WebSocket pushes). KEYS: bucket bases, one on Redis Cluster (one slot
+ * per script), all of them on a single Redis. ARGV: nodech, then for each
+ * session: its bucket's index in KEYS, id, gen, n, then n pairs (pattern
+ * ('' the box), position). A session gone or taken over by another node
+ * is skipped. → number written
  */
 export const POSITIONS = `
 local i = 2
 local written = 0
 local now = now_ms()
 while i <= #ARGV do
-  local id, gen, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  local h = B .. ':' .. id
-  local d = redis.call('HGET', h, 'd')
-  local ok = d and tonumber(d) > now and redis.call('HGET', h, 'gen') == gen
-  for j = i + 3, i + 2 + 2 * n, 2 do
-    if ok then
+  local id, gen, n = ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  local h = KEYS[tonumber(ARGV[i])] .. ':' .. id
+  local f = redis.call('HMGET', h, 'd', 'gen')
+  if f[1] and tonumber(f[1]) > now and f[2] == gen then
+    for j = i + 4, i + 3 + 2 * n, 2 do
       local pattern, pos = ARGV[j], ARGV[j + 1]
       if pattern == '' then
         redis.call('HSET', h, 'bp', pos)
@@ -210,9 +211,9 @@ while i <= #ARGV do
         redis.call('HSET', h .. ':subs', pattern, pos)
       end
     end
+    written = written + 1
   end
-  if ok then written = written + 1 end
-  i = i + 3 + 2 * n
+  i = i + 4 + 2 * n
 end
 return written
 `;

@@ -1,0 +1,130 @@
+/**
+ * Expiry, once per cluster: a session script that finds its session past
+ * its deadline removes it and says so (status -1, or -2 with subscriptions
+ * left to clean); the node that ran it reports the expiry and removes the
+ * session from its patterns' subscriber sets a page at a time. Each node
+ * sweeps every bucket's deadlines, so sessions nobody uses expire too.
+ */
+import { EngineUnavailableError } from '../engine.js';
+import { describeError, int, list, text, texts } from './errors.js';
+import type { Keys } from './keys.js';
+import { Scripts } from './lua/index.js';
+import type { ResolvedOptions } from './options.js';
+import type { Runner } from './runner.js';
+
+/** HSCAN page size: no command holds Redis for long. */
+export const PAGE = 500;
+/** Bound on pages read by one operation (PAGE × this entries). */
+export const MAX_PAGES = 100_000;
+
+export interface ExpiryHost {
+  /** Stop holding a session here. */
+  forget(clientId: string): void;
+  /** Forget the sessions held here that nobody touched since `before` (ms since the epoch). */
+  forgetIdle(before: number): void;
+  /** EngineHost.expired */
+  expired(clientId: string): void;
+  /** How long, in ms, nobody may touch a session before it is forgotten here. */
+  retention(): number;
+}
+
+export class Expiry {
+  readonly #runner: Runner;
+  readonly #keys: Keys;
+  readonly #options: ResolvedOptions;
+  readonly #host: ExpiryHost;
+  #timer: NodeJS.Timeout | undefined;
+  #sweeping = false;
+  #stopped = false;
+
+  constructor(runner: Runner, keys: Keys, options: ResolvedOptions, host: ExpiryHost) {
+    this.#runner = runner;
+    this.#keys = keys;
+    this.#options = options;
+    this.#host = host;
+  }
+
+  /** Sweep every `interval` ms. */
+  start(interval: number): void {
+    this.#timer = setInterval(() => void this.sweep(), Math.max(1, interval));
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** A session script's status: true for live; reports a session the script just expired. */
+  status(clientId: string, status: unknown): boolean {
+    const n = int(status);
+    if (n === 1) return true;
+    this.#host.forget(clientId);
+    if (n < 0) void this.#expire(clientId, n === -2);
+    return false;
+  }
+
+  /** Remove a gone session from its patterns' subscriber sets, a page at a time. */
+  async bury(clientId: string): Promise<void> {
+    const grave = this.#keys.grave(clientId);
+    let cursor = '0';
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const reply = list(await this.#runner.command(grave, ['HSCAN', grave, cursor, 'COUNT', String(PAGE)]));
+      cursor = text(reply[0]);
+      const flat = texts(reply[1]);
+      const removals: Promise<void>[] = [];
+      for (let i = 0; i < flat.length; i += 2) removals.push(this.removeSubscriber(flat[i] as string, clientId));
+      await Promise.all(removals);
+      if (cursor === '0') break;
+    }
+    await this.#runner.command(grave, ['UNLINK', grave]);
+  }
+
+  async removeSubscriber(pattern: string, clientId: string): Promise<void> {
+    const key = `${this.#keys.pattern(pattern)}:subs`;
+    await this.#runner.command(key, ['SREM', key, clientId]);
+  }
+
+  async sweep(): Promise<void> {
+    if (this.#sweeping || this.#stopped || !this.#runner.ready) return;
+    this.#sweeping = true;
+    try {
+      const batch = String(this.#options.sweepBatch);
+      await Promise.all(this.#keys.buckets().map(async (bucket) => {
+        for (let round = 0; round < 100 && !this.#stopped; round++) {
+          const flat = texts(await this.#runner.run(Scripts.sweep, bucket, [this.#keys.nodeChannelPrefix, batch]));
+          const expiring: Promise<void>[] = [];
+          for (let i = 0; i + 1 < flat.length; i += 2) {
+            const id = flat[i] as string;
+            this.#host.forget(id);
+            expiring.push(this.#expire(id, flat[i + 1] === '-2'));
+          }
+          await Promise.all(expiring);
+          if (flat.length / 2 < this.#options.sweepBatch) break;
+        }
+      }));
+      // Sessions held here that nobody touched for long: another node would have said so; forget them anyway.
+      this.#host.forgetIdle(Date.now() - this.#host.retention());
+    } catch (err) {
+      if (!(err instanceof EngineUnavailableError)) this.#runner.log('warn', `express-bayeux: Redis sweep failed: ${describeError(err)}`);
+    } finally {
+      this.#sweeping = false;
+    }
+  }
+
+  async #expire(clientId: string, bury: boolean): Promise<void> {
+    if (bury) {
+      await this.bury(clientId).catch((err: unknown) => {
+        if (!(err instanceof EngineUnavailableError)) {
+          this.#runner.log('warn', `express-bayeux: Redis engine failed removing subscriptions: ${this.#runner.scrub(describeError(err))}`);
+        }
+      });
+    }
+    try {
+      this.#host.expired(clientId);
+    } catch (err) {
+      this.#runner.log('warn', `express-bayeux: EngineHost.expired threw: ${describeError(err)}`);
+    }
+  }
+}

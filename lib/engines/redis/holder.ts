@@ -1,0 +1,406 @@
+/**
+ * The sessions this node holds: those created, touched or taken here. It
+ * keeps a copy of each (held-session.ts) fed by the logs it follows and by
+ * the session's box, rebuilds that copy from Redis when it takes a session
+ * over (its positions, then the logs after them), answers takes from it,
+ * and hears on its node channel what other nodes did to its sessions.
+ */
+import { EngineUnavailableError, type TakeResult } from '../engine.js';
+import { int, list, text, texts } from './errors.js';
+import { MAX_PAGES, PAGE } from './expiry.js';
+import { HeldSession, makeEntry, type Entry, type QueueLimits } from './held-session.js';
+import { compareIds, type Keys } from './keys.js';
+import { entryOf, type PatternLogs } from './log.js';
+import { Scripts, type Script } from './lua/index.js';
+import type { CallOrder } from './order.js';
+import type { LazyPositions } from './positions.js';
+import type { Runner } from './runner.js';
+import type { Wakes } from './wakes.js';
+
+/** What the holder needs from the engine. */
+export interface HolderContext {
+  readonly runner: Runner;
+  readonly keys: Keys;
+  readonly logs: PatternLogs;
+  readonly order: CallOrder;
+  readonly wakes: Wakes;
+  readonly positions: LazyPositions;
+  readonly nodeId: string;
+  limits(): QueueLimits;
+  /** How long a session nobody touches is kept here, in ms. */
+  retention(): number;
+  /** Run a session script: ARGV is the node channel prefix, the id, then `args`. */
+  session(script: Script, clientId: string, args: readonly string[]): Promise<unknown>;
+  /** A session script's status: true for live (see Expiry.status). */
+  status(clientId: string, status: unknown): boolean;
+  failed(what: string, err: unknown): void;
+}
+
+export class Holder {
+  readonly #held = new Map<string, HeldSession>();
+  readonly #c: HolderContext;
+
+  constructor(context: HolderContext) {
+    this.#c = context;
+  }
+
+  get size(): number {
+    return this.#held.size;
+  }
+
+  get(clientId: string): HeldSession | undefined {
+    return this.#held.get(clientId);
+  }
+
+  /** A session created here. */
+  created(clientId: string, ack: boolean, deadline: number): void {
+    this.#held.set(clientId, new HeldSession(clientId, ack, 1, 0, '0-0', deadline));
+  }
+
+  /** A touch script answered (live): keep, load or adopt the session here. */
+  async touched(clientId: string, reply: unknown[], local: HeldSession | undefined, deadline: number): Promise<void> {
+    const gen = int(reply[1]);
+    if (reply.length > 2) await this.#load(clientId, reply, deadline);
+    else if (local && local.gen === gen && !local.gone) local.deadline = deadline;
+    else await this.#adopt(clientId, deadline);
+  }
+
+  /** A subscription was added (by this node; `gen` the holder's generation then). */
+  subscribed(clientId: string, gen: number, pattern: string, position: string): void {
+    const held = this.#held.get(clientId);
+    if (held && held.gen === gen) this.#catchUp(held, pattern, position);
+  }
+
+  unsubscribed(clientId: string, pattern: string): void {
+    const held = this.#held.get(clientId);
+    if (held) this.#unfollow(held, pattern);
+  }
+
+  /** A deliver to a session this node holds was appended to its box after `prev`. */
+  async delivered(clientId: string, prev: string, entry: Entry): Promise<void> {
+    const held = this.#held.get(clientId);
+    if (held) await this.#boxEntry(held, prev, entry);
+  }
+
+  /** Entries of `pattern`'s log reached this node: hand them to the sessions here that follow it. */
+  fanOut(sessions: ReadonlySet<HeldSession>, pattern: string, entries: readonly Entry[]): void {
+    const limits = this.#c.limits();
+    const wakes = this.#c.wakes;
+    for (const session of sessions) if (session.applyLog(pattern, entries, limits)) wakes.session(session);
+  }
+
+  wake(clientId: string): void {
+    const held = this.#held.get(clientId);
+    if (held) this.#c.wakes.session(held);
+    else this.#c.wakes.id(clientId);
+  }
+
+  /** Stop holding a session here. */
+  forget(clientId: string): void {
+    const held = this.#held.get(clientId);
+    if (!held) return;
+    held.gone = true;
+    this.#held.delete(clientId);
+    for (const pattern of held.cursors.keys()) this.#c.logs.unfollow(held, pattern);
+  }
+
+  /** Forget the sessions nobody touched since `before` (ms since the epoch). */
+  forgetIdle(before: number): void {
+    for (const [id, held] of this.#held) if (held.deadline < before) this.forget(id);
+  }
+
+  /** The engine closes. */
+  clear(): void {
+    for (const session of this.#held.values()) session.gone = true;
+    this.#held.clear();
+  }
+
+  // ------------------------------------------------------------------------- takes
+
+  take(clientId: string, ack: number | undefined): Promise<TakeResult | null> {
+    return this.#take(clientId, ack, 0);
+  }
+
+  /**
+   * The WebSocket pushes of a tick. A session held here without acks is
+   * taken from memory, without a promise per session: its new positions
+   * are written by the next flush (positions.ts).
+   */
+  async takeMany(clientIds: readonly string[]): Promise<Array<TakeResult | null>> {
+    const results = new Array<TakeResult | null>(clientIds.length);
+    const until = Date.now() + 1000;
+    let waiting: Promise<unknown>[] | undefined;
+    for (let i = 0; i < clientIds.length; i++) {
+      const id = clientIds[i] as string;
+      const held = this.#held.get(id);
+      const taken = held && held.takes === 0 ? this.#takeLazily(held, until) : undefined;
+      if (taken) results[i] = taken;
+      else (waiting ??= []).push(this.#take(id, undefined, 0, true).then((result) => (results[i] = result)));
+    }
+    if (waiting) await Promise.all(waiting);
+    return results;
+  }
+
+  async #take(clientId: string, ack: number | undefined, attempt: number, push = false): Promise<TakeResult | null> {
+    let held = this.#held.get(clientId);
+    if (push && held && held.takes === 0) {
+      // The common case, a WebSocket push: from memory, without waiting for anything.
+      const result = this.#takeLazily(held, Date.now() + 1000);
+      if (result) return result;
+    }
+    if (!held || held.gone) {
+      held = (await this.#adopt(clientId)) ?? undefined;
+      if (!held) return null;
+    }
+    const session = held;
+    const { logs, runner } = this.#c;
+    session.takes++;
+    const run = session.lock.then(async (): Promise<TakeResult | null | 'stale'> => {
+      await session.ready;
+      await logs.settled(session.cursors.keys());
+      if (session.gone) return 'stale';
+      const lazy = push && !session.ack && session.deadline > Date.now() + 1000 && runner.healthy;
+      const prepared = session.prepare(ack, this.#c.limits(), lazy);
+      if (lazy) {
+        session.commit(prepared);
+        this.#c.positions.add(session);
+        return { messages: prepared.messages, dropped: prepared.dropped };
+      }
+      const status = int(await this.#c.session(Scripts.take, clientId, [String(session.gen), prepared.batch === undefined ? '-' : String(prepared.batch), ...prepared.writes]));
+      if (status === 3) return 'stale';
+      if (status !== 1) {
+        this.forget(clientId);
+        this.#c.status(clientId, status);
+        return null;
+      }
+      if (session.gone) return 'stale';
+      session.commit(prepared);
+      const result: TakeResult = { messages: prepared.messages, dropped: prepared.dropped };
+      if (prepared.batch !== undefined) result.batch = prepared.batch;
+      return result;
+    });
+    session.lock = run.catch(() => undefined).finally(() => {
+      session.takes--;
+    });
+    const result = await run;
+    if (result !== 'stale') return result;
+    if (this.#held.get(clientId) === session) this.forget(clientId);
+    if (attempt >= 2) throw new EngineUnavailableError(`Redis engine: session ${clientId.slice(0, 4)}… keeps moving between nodes`);
+    return this.#take(clientId, ack, attempt + 1, push);
+  }
+
+  /**
+   * A push's take of a session held here, ready and without acks, that
+   * lives past `until` (ms); undefined when it must go the long way.
+   */
+  #takeLazily(session: HeldSession, until: number): TakeResult | undefined {
+    if (session.gone || session.ack || session.loads > 0 || session.deadline <= until || !this.#c.runner.healthy) return undefined;
+    if (this.#c.logs.busy(session.cursors.keys())) return undefined;
+    const result = session.takeLazily(this.#c.limits());
+    this.#c.positions.add(session);
+    return result;
+  }
+
+  // ------------------------------------------------------------------------- taking a session over
+
+  /** Take the session over: this node becomes its holder and rebuilds its queue. */
+  async #adopt(clientId: string, deadline?: number): Promise<HeldSession | null> {
+    const reply = list(await this.#c.session(Scripts.touch, clientId, ['-', this.#c.nodeId, '1', String(PAGE)]));
+    if (!this.#c.status(clientId, reply[0])) return null;
+    return this.#load(clientId, reply, deadline ?? this.#held.get(clientId)?.deadline ?? Date.now() + this.#c.retention());
+  }
+
+  /** Rebuild a session's queue from a touch reply: its positions, then the logs after them. */
+  async #load(clientId: string, reply: unknown[], deadline: number): Promise<HeldSession> {
+    const [, gen, ack, batch, boxAcked, boxSent, subsFlat, sentFlat] = reply;
+    const { keys, logs, runner } = this.#c;
+    this.forget(clientId);
+    const held = new HeldSession(clientId, text(ack) === '1', int(gen), int(batch), text(boxAcked), deadline);
+    this.#held.set(clientId, held);
+    held.loads++;
+    held.pending = [];
+    const loading = (async () => {
+      try {
+        const base = `${keys.session(clientId)}:${clientId}`;
+        const subs = Array.isArray(subsFlat) ? pairs(subsFlat) : await this.#scan(`${base}:subs`);
+        const sent = !held.ack ? [] : Array.isArray(sentFlat) ? pairs(sentFlat) : await this.#scan(`${base}:sent`);
+        for (const [pattern, position] of subs) held.follow(pattern, position);
+        if (held.ack) {
+          held.sentAt.set('', text(boxSent));
+          for (const [pattern, position] of sent) if (held.cursors.has(pattern)) held.sentAt.set(pattern, position);
+        }
+        await Promise.all(subs.map(([pattern]) => logs.follow(held, pattern)));
+        const box = `${base}:box`;
+        // In call order with publishes and delivers: those answered before these reads are in held.pending first.
+        const [boxEntries, ...read] = await this.#c.order.ordered(Promise.all([
+          runner.command(box, ['XRANGE', box, `(${held.box.id}`, '+'], true).then((r) => list(r).map((item) => entryOf('', item))),
+          ...subs.map(([pattern, position]) => logs.read(pattern, position)),
+        ]));
+        this.#applyRead(held, [...(boxEntries ?? []), ...read.flat()].sort(byId));
+        if (held.ack && held.batch > 0) {
+          // What was sent in the last batch goes first, as it was sent.
+          const sentFirst = held.queue.filter((e) => compareIds(e.id, held.sentAt.get(e.src) ?? '0-0') <= 0);
+          const rest = held.queue.filter((e) => compareIds(e.id, held.sentAt.get(e.src) ?? '0-0') > 0);
+          held.queue = sentFirst.concat(rest);
+          held.sent = sentFirst.length;
+        }
+      } finally {
+        this.#loaded(held);
+      }
+    })();
+    held.ready = loading.catch(() => undefined);
+    try {
+      await loading;
+    } catch (err) {
+      this.forget(clientId);
+      throw runner.unavailable(err);
+    }
+    return held;
+  }
+
+  /**
+   * Apply what a catch-up read from the logs, before what was announced
+   * meanwhile (held.pending): a source's read entries are applied up to
+   * the first one that was also announced, which then comes in the order
+   * it was announced, after the operations that came before it.
+   */
+  #applyRead(held: HeldSession, entries: readonly Entry[]): void {
+    const announced = new Set<string>();
+    for (const entry of held.pending ?? []) announced.add(`${entry.src} ${entry.id}`);
+    const stopped = new Set<string>();
+    const last = new Map<string, Entry>();
+    const limits = this.#c.limits();
+    for (const entry of entries) {
+      if (stopped.has(entry.src)) continue;
+      if (announced.has(`${entry.src} ${entry.id}`)) {
+        stopped.add(entry.src);
+        continue;
+      }
+      held.apply(entry, limits, true);
+      last.set(entry.src, entry);
+    }
+    for (const [src, entry] of last) if (src !== '') this.#c.logs.caughtUp(src, entry);
+  }
+
+  /** A hash's fields and values, a page at a time. */
+  async #scan(key: string): Promise<Array<[string, string]>> {
+    const result: Array<[string, string]> = [];
+    let cursor = '0';
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const reply = list(await this.#c.runner.command(key, ['HSCAN', key, cursor, 'COUNT', String(PAGE)], true));
+      cursor = text(reply[0]);
+      result.push(...pairs(reply[1]));
+      if (cursor === '0') break;
+    }
+    return result;
+  }
+
+  /** A load or catch-up ended: apply what arrived meanwhile. */
+  #loaded(held: HeldSession): void {
+    held.loads--;
+    if (held.loads > 0) return;
+    const pending = held.pending ?? [];
+    held.pending = undefined;
+    let reached = false;
+    const limits = this.#c.limits();
+    for (const entry of pending) if (held.apply(entry, limits)) reached = true;
+    if (reached || held.queue.length > 0) this.#c.wakes.session(held);
+  }
+
+  /** A held session follows a new pattern from `position`: listen, then read what the log got since. */
+  #catchUp(held: HeldSession, pattern: string, position: string): void {
+    const { logs } = this.#c;
+    held.follow(pattern, position);
+    held.loads++;
+    held.pending ??= [];
+    const previous = held.ready;
+    held.ready = (async () => {
+      try {
+        await logs.follow(held, pattern);
+        const entries = await this.#c.order.ordered(logs.read(pattern, position));
+        await previous;
+        this.#applyRead(held, entries);
+      } catch (err) {
+        // Start over from Redis on the next take: the session's copy here may miss messages.
+        this.#c.failed('following a pattern', err);
+        this.forget(held.id);
+      } finally {
+        this.#loaded(held);
+      }
+    })();
+  }
+
+  #unfollow(held: HeldSession, pattern: string): void {
+    held.unfollow(pattern);
+    this.#c.logs.unfollow(held, pattern);
+  }
+
+  async #boxEntry(held: HeldSession, prev: string, entry: Entry): Promise<void> {
+    const limits = this.#c.limits();
+    if (prev !== held.box.id && compareIds(prev, held.box.id) > 0 && !held.pending) {
+      // Something was delivered before this that has not reached us yet: read it from the box.
+      const box = `${this.#c.keys.session(held.id)}:${held.id}:box`;
+      const items = list(await this.#c.runner.command(box, ['XRANGE', box, `(${held.box.id}`, entry.id], true));
+      for (const item of items) if (held.apply(entryOf('', item), limits)) this.#c.wakes.session(held);
+      return;
+    }
+    if (held.apply(entry, limits)) this.#c.wakes.session(held);
+  }
+
+  // ------------------------------------------------------------------------- notifications
+
+  /** `x <id>` gone; `d <id> <gen>` taken over; `b <id> <prev> <sid> <message>` delivered; `s <id> <gen> <pos> <pattern>`; `u <id> <gen> <pattern>` */
+  nodeMessage(message: string): void {
+    const kind = message.slice(0, 1);
+    const idEnd = message.indexOf(' ', 2);
+    const id = idEnd < 0 ? message.slice(2) : message.slice(2, idEnd);
+    const rest = idEnd < 0 ? '' : message.slice(idEnd + 1);
+    const held = this.#held.get(id);
+    switch (kind) {
+      case 'x':
+        this.forget(id);
+        this.wake(id);
+        return;
+      case 'd':
+        if (held && held.gen < Number(rest)) this.forget(id);
+        return;
+      case 'b': {
+        if (!held) return;
+        const a = rest.indexOf(' ');
+        const b = rest.indexOf(' ', a + 1);
+        if (a < 0 || b < 0) return;
+        const entry = makeEntry('', rest.slice(a + 1, b), rest.slice(b + 1), '', undefined);
+        this.#boxEntry(held, rest.slice(0, a), entry).catch((err: unknown) => this.#c.failed('reading a box', err));
+        return;
+      }
+      case 's': {
+        const [gen, position, pattern] = rest.split(' ');
+        if (held && pattern && position && held.gen === Number(gen) && !held.cursors.has(pattern)) this.#catchUp(held, pattern, position);
+        return;
+      }
+      case 'u': {
+        const [gen, pattern] = rest.split(' ');
+        if (held && pattern && held.gen === Number(gen)) this.#unfollow(held, pattern);
+        return;
+      }
+    }
+  }
+
+  /** The Pub/Sub connection came back: read what the logs got meanwhile and wake every held session. */
+  resubscribed(): void {
+    this.#c.logs.resync();
+    const now = Date.now();
+    for (const held of this.#held.values()) if (held.deadline > now) this.#c.wakes.session(held);
+  }
+}
+
+function pairs(value: unknown): Array<[string, string]> {
+  const flat = value === undefined ? [] : texts(value);
+  const result: Array<[string, string]> = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) result.push([flat[i] as string, flat[i + 1] as string]);
+  return result;
+}
+
+function byId(a: Entry, b: Entry): number {
+  return a.ms - b.ms || a.seq - b.seq;
+}

@@ -1,0 +1,98 @@
+/**
+ * The positions of WebSocket pushes, written lazily: a push to a session
+ * without acks takes its messages from memory, and the positions it
+ * reached are written to Redis by the next flush (every `positionFlush`
+ * ms), for every session pushed to meanwhile at once, instead of one
+ * script per session and push. A session that moves to another node
+ * before the flush may get again what it was pushed since the last one.
+ */
+import type { HeldSession } from './held-session.js';
+import type { Keys } from './keys.js';
+import { Scripts } from './lua/index.js';
+import type { Runner } from './runner.js';
+
+/** Most sessions one script writes: no script holds Redis for long. */
+const SESSIONS_PER_SCRIPT = 500;
+
+interface Call {
+  readonly keys: string[];
+  readonly args: string[];
+  sessions: number;
+}
+
+export class LazyPositions {
+  readonly #runner: Runner;
+  readonly #keys: Keys;
+  readonly #failed: (err: unknown) => void;
+  /** Sessions whose positions a lazy take left unwritten. */
+  readonly #unflushed = new Set<HeldSession>();
+  #flushing = false;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(runner: Runner, keys: Keys, failed: (err: unknown) => void) {
+    this.#runner = runner;
+    this.#keys = keys;
+    this.#failed = failed;
+  }
+
+  /** Flush every `interval` ms. */
+  start(interval: number): void {
+    this.#timer = setInterval(() => void this.flush(), interval);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** A lazy take left `session.lazy` to write. */
+  add(session: HeldSession): void {
+    if (session.lazy) this.#unflushed.add(session);
+  }
+
+  /** Write the positions lazy takes left: one script on a single Redis, one per bucket (slot) on a cluster. */
+  async flush(): Promise<void> {
+    if (this.#unflushed.size === 0 || this.#flushing || !this.#runner.ready) return;
+    this.#flushing = true;
+    const sessions = [...this.#unflushed];
+    this.#unflushed.clear();
+    const cluster = this.#runner.isCluster;
+    const open = new Map<string, Call>();
+    const calls: Call[] = [];
+    const written: Array<[HeldSession, Map<string, string>]> = [];
+    for (const session of sessions) {
+      const lazy = session.lazy;
+      if (!lazy || session.gone) continue;
+      session.lazy = undefined;
+      written.push([session, lazy]);
+      const bucket = this.#keys.session(session.id);
+      const group = cluster ? bucket : '';
+      let call = open.get(group);
+      if (!call) open.set(group, (call = { keys: [], args: [this.#keys.nodeChannelPrefix], sessions: 0 }));
+      let index = call.keys.indexOf(bucket);
+      if (index < 0) index = call.keys.push(bucket) - 1;
+      call.args.push(String(index + 1), session.id, String(session.gen), String(lazy.size));
+      for (const [src, position] of lazy) call.args.push(src, position);
+      if (++call.sessions >= SESSIONS_PER_SCRIPT) {
+        calls.push(call);
+        open.delete(group);
+      }
+    }
+    calls.push(...open.values());
+    try {
+      await Promise.all(calls.map(({ keys, args }) => this.#runner.run(Scripts.positions, keys, args)));
+    } catch (err) {
+      // Not written: try again with the next flush, unless a newer take wrote them.
+      for (const [session, lazy] of written) {
+        if (session.gone) continue;
+        if (!session.lazy) session.lazy = lazy;
+        else for (const [src, position] of lazy) if (!session.lazy.has(src)) session.lazy.set(src, position);
+        this.#unflushed.add(session);
+      }
+      this.#failed(err);
+    } finally {
+      this.#flushing = false;
+    }
+  }
+}
