@@ -206,7 +206,7 @@ if (!findRedisServer()) {
       const texts = ['"with spaces and 5 10 digits"', JSON.stringify('héllo ✓ 😀 \u2028 "q" \\ a,b'), JSON.stringify('z'.repeat(70_000)), '[]'];
       // Warm up: scripts loaded, channels listened to.
       await a.engine.publish(expand('/t/x'), '"warm"');
-      await waitFor(() => b.host.woken().has(deep), 'warm-up announced', 2000);
+      await waitFor(() => b.host.woken().has(deep), { timeout: 2000, what: 'warm-up announced' });
       for (const id of [x, y, both, deep]) await b.engine.take(id);
       const before = await announcements(redis);
       const sent: Array<Promise<number>> = [];
@@ -224,7 +224,7 @@ if (!findRedisServer()) {
       // One script: one announcement per pattern with subscribers (/t/x, /t/*, /t/**), not one per publish.
       assert.equal(await announcements(redis), before + 3);
       assert.deepEqual(counts, counts.map((_, i) => (i % 5 === 0 ? 2 : 3)));
-      await waitFor(() => [x, both, deep].every((id) => b.host.woken().has(id)), 'B woken', 2000);
+      await waitFor(() => [x, both, deep].every((id) => b.host.woken().has(id)), { timeout: 2000, what: 'B woken' });
       assert.deepEqual((await b.engine.take(x))?.messages, all);
       assert.deepEqual((await b.engine.take(both))?.messages, notBoth);
       assert.deepEqual((await b.engine.take(deep))?.messages, all);
@@ -242,7 +242,7 @@ if (!findRedisServer()) {
         await a.engine.subscribe(id, '/o/*');
       }
       await a.engine.publish(expand('/o/x'), '"warm"');
-      await waitFor(() => b.host.woken().has(there), 'warm-up announced', 2000);
+      await waitFor(() => b.host.woken().has(there), { timeout: 2000, what: 'warm-up announced' });
       await a.engine.take(here);
       await b.engine.take(there);
       const channels = ['/o/y', '/o/x', '/o/x', '/o/y', '/o/z', '/o/x', '/o/y', '/o/y', '/o/x'];
@@ -253,7 +253,7 @@ if (!findRedisServer()) {
       await waitFor(async () => {
         taken.push(...((await b.engine.take(there))?.messages ?? []));
         return taken.length >= messages.length;
-      }, 'all announced to B', 3000);
+      }, { timeout: 3000, what: 'all announced to B' });
       assert.deepEqual(taken, messages);
     });
 
@@ -267,7 +267,7 @@ if (!findRedisServer()) {
       await a.engine.subscribe(onA, '/loop');
       await b.engine.subscribe(onB, '/loop');
       await a.engine.publish(expand('/loop'), '"warm"');
-      await waitFor(() => b.host.woken().has(onB), 'warm-up announced', 2000);
+      await waitFor(() => b.host.woken().has(onB), { timeout: 2000, what: 'warm-up announced' });
       await a.engine.take(onA);
       await b.engine.take(onB);
       const before = await announcements(redis);
@@ -280,7 +280,7 @@ if (!findRedisServer()) {
       await waitFor(async () => {
         taken.push(...((await b.engine.take(onB))?.messages ?? []));
         return taken.length >= messages.length;
-      }, 'all announced to B', 3000);
+      }, { timeout: 3000, what: 'all announced to B' });
       assert.deepEqual(taken, messages);
     });
 
