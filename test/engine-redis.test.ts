@@ -69,6 +69,16 @@ if (!findRedisServer()) {
     return n;
   }
 
+  /** Take from a session until `count` messages have arrived (within 3 s), and give them in order. */
+  async function takeAll(engine: RedisEngine, id: string, count: number, what: string): Promise<string[]> {
+    const taken: string[] = [];
+    await waitFor(async () => {
+      taken.push(...((await engine.take(id))?.messages ?? []));
+      return taken.length >= count;
+    }, { timeout: 3000, what });
+    return taken;
+  }
+
   async function admin(t: TestContext, url = server.url) {
     const client = createClient({ url });
     client.on('error', () => {});
@@ -249,12 +259,7 @@ if (!findRedisServer()) {
       const messages = channels.map((channel, i) => JSON.stringify({ channel, i }));
       assert.deepEqual(await Promise.all(messages.map((m, i) => a.engine.publish(expand(channels[i] as string), m))), messages.map(() => 2));
       assert.deepEqual((await a.engine.take(here))?.messages, messages);
-      const taken: string[] = [];
-      await waitFor(async () => {
-        taken.push(...((await b.engine.take(there))?.messages ?? []));
-        return taken.length >= messages.length;
-      }, { timeout: 3000, what: 'all announced to B' });
-      assert.deepEqual(taken, messages);
+      assert.deepEqual(await takeAll(b.engine, there, messages.length, 'all announced to B'), messages);
     });
 
     it('a loop of publishes in one tick goes to Redis in parts, in order', async (t) => {
@@ -276,12 +281,7 @@ if (!findRedisServer()) {
       const scripts = (await announcements(redis)) - before;
       assert.ok(scripts >= 2 && scripts <= 10, `${scripts} scripts for 250 publishes`);
       assert.deepEqual((await a.engine.take(onA))?.messages, messages);
-      const taken: string[] = [];
-      await waitFor(async () => {
-        taken.push(...((await b.engine.take(onB))?.messages ?? []));
-        return taken.length >= messages.length;
-      }, { timeout: 3000, what: 'all announced to B' });
-      assert.deepEqual(taken, messages);
+      assert.deepEqual(await takeAll(b.engine, onB, messages.length, 'all announced to B'), messages);
     });
 
     it('destroy on one node wakes the node that holds the session; its take gives null', async (t) => {
