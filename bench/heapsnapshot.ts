@@ -29,6 +29,38 @@ interface Snapshot {
 
 export type Census = Map<string, { count: number; bytes: number }>;
 
+/** A snapshot read as a graph: field offsets, node and edge counts, and a node's kind. */
+interface Graph {
+  snap: Snapshot;
+  types: string[];
+  etypes: string[];
+  width: number;
+  ewidth: number;
+  count: number;
+  fType: number;
+  fName: number;
+  fEdges: number;
+  eType: number;
+  eName: number;
+  eTo: number;
+  kindOf(n: number): string;
+}
+
+function readGraph(file: string): Graph {
+  const snap = JSON.parse(readFileSync(file, 'utf8')) as Snapshot;
+  const { node_fields: nf, node_types, edge_fields: ef, edge_types } = snap.snapshot.meta;
+  const types = node_types[0];
+  const width = nf.length;
+  const fType = nf.indexOf('type');
+  const fName = nf.indexOf('name');
+  return {
+    snap, types, etypes: edge_types[0], width, ewidth: ef.length, count: snap.nodes.length / width,
+    fType, fName, fEdges: nf.indexOf('edge_count'),
+    eType: ef.indexOf('type'), eName: ef.indexOf('name_or_index'), eTo: ef.indexOf('to_node'),
+    kindOf: (n) => group(types[snap.nodes[n * width + fType] as number] ?? '?', snap.strings[snap.nodes[n * width + fName] as number] ?? ''),
+  };
+}
+
 function group(type: string, name: string): string {
   switch (type) {
     case 'object':
@@ -98,21 +130,7 @@ export function diff(without: Census, withN: Census, n: number, top = 30): strin
 
 /** For each kind in `kinds`: its retainers (parent kind . edge), and what its bound functions bind. */
 export function retainers(file: string, kinds: readonly string[], top = 12): string {
-  const snap = JSON.parse(readFileSync(file, 'utf8')) as Snapshot;
-  const { node_fields: nf, node_types, edge_fields: ef, edge_types } = snap.snapshot.meta;
-  const types = node_types[0];
-  const etypes = edge_types[0];
-  const width = nf.length;
-  const ewidth = ef.length;
-  const fType = nf.indexOf('type');
-  const fName = nf.indexOf('name');
-  const fEdges = nf.indexOf('edge_count');
-  const eType = ef.indexOf('type');
-  const eName = ef.indexOf('name_or_index');
-  const eTo = ef.indexOf('to_node');
-  const count = snap.nodes.length / width;
-  const kindOf = (n: number): string =>
-    group(types[snap.nodes[n * width + fType] as number] ?? '?', snap.strings[snap.nodes[n * width + fName] as number] ?? '');
+  const { snap, etypes, width, ewidth, count, fEdges, eType, eName, eTo, kindOf } = readGraph(file);
   const wanted = new Set(kinds);
   const tallies = new Map<string, Map<string, number>>();
   const bump = (kind: string, key: string): void => {
@@ -151,17 +169,7 @@ export function retainers(file: string, kinds: readonly string[], top = 12): str
  * that owns one, and the property names of the shape (first few).
  */
 export function ownShapes(file: string, top = 15): string {
-  const snap = JSON.parse(readFileSync(file, 'utf8')) as Snapshot;
-  const { node_fields: nf, node_types, edge_fields: ef, edge_types } = snap.snapshot.meta;
-  const types = node_types[0];
-  const etypes = edge_types[0];
-  const width = nf.length;
-  const ewidth = ef.length;
-  const [fType, fName, fEdges] = [nf.indexOf('type'), nf.indexOf('name'), nf.indexOf('edge_count')];
-  const [eType, eName, eTo] = [ef.indexOf('type'), ef.indexOf('name_or_index'), ef.indexOf('to_node')];
-  const count = snap.nodes.length / width;
-  const kindOf = (n: number): string =>
-    group(types[snap.nodes[n * width + fType] as number] ?? '?', snap.strings[snap.nodes[n * width + fName] as number] ?? '');
+  const { snap, types, etypes, width, ewidth, count, fType, fName, fEdges, eType, eName, eTo, kindOf } = readGraph(file);
   const firstEdge = new Uint32Array(count + 1);
   for (let n = 0; n < count; n++) firstEdge[n + 1] = (firstEdge[n] as number) + (snap.nodes[n * width + fEdges] as number) * ewidth;
   const edgeName = (e: number): string => {

@@ -79,6 +79,25 @@ if (!findRedisServer()) {
     return taken;
   }
 
+  /**
+   * Two nodes on one prefix, a session held on each subscribed to `patterns`,
+   * a warm-up publish on `warm` announced to B and taken on both: what is
+   * published next is all the sessions get.
+   */
+  async function warmPair(t: TestContext, patterns: readonly string[], warm: string) {
+    const prefix = uniquePrefix();
+    const a = await node(t, { url: server.url }, { prefix });
+    const b = await node(t, { url: server.url }, { prefix });
+    const here = await a.engine.createSession({ ack: false, ttl: 10_000 });
+    const there = await b.engine.createSession({ ack: false, ttl: 10_000 });
+    for (const id of [here, there]) for (const pattern of patterns) await a.engine.subscribe(id, pattern);
+    await a.engine.publish(expand(warm), '"warm"');
+    await waitFor(() => b.host.woken().has(there), { timeout: 2000, what: 'warm-up announced' });
+    await a.engine.take(here);
+    await b.engine.take(there);
+    return { a, b, here, there };
+  }
+
   async function admin(t: TestContext, url = server.url) {
     const client = createClient({ url });
     client.on('error', () => {});
@@ -242,19 +261,7 @@ if (!findRedisServer()) {
     });
 
     it('publishes to several channels in one tick keep their order for a session subscribed to overlapping patterns', async (t) => {
-      const prefix = uniquePrefix();
-      const a = await node(t, { url: server.url }, { prefix });
-      const b = await node(t, { url: server.url }, { prefix });
-      const here = await a.engine.createSession({ ack: false, ttl: 10_000 });
-      const there = await b.engine.createSession({ ack: false, ttl: 10_000 });
-      for (const id of [here, there]) {
-        await a.engine.subscribe(id, '/o/x');
-        await a.engine.subscribe(id, '/o/*');
-      }
-      await a.engine.publish(expand('/o/x'), '"warm"');
-      await waitFor(() => b.host.woken().has(there), { timeout: 2000, what: 'warm-up announced' });
-      await a.engine.take(here);
-      await b.engine.take(there);
+      const { a, b, here, there } = await warmPair(t, ['/o/x', '/o/*'], '/o/x');
       const channels = ['/o/y', '/o/x', '/o/x', '/o/y', '/o/z', '/o/x', '/o/y', '/o/y', '/o/x'];
       const messages = channels.map((channel, i) => JSON.stringify({ channel, i }));
       assert.deepEqual(await Promise.all(messages.map((m, i) => a.engine.publish(expand(channels[i] as string), m))), messages.map(() => 2));
@@ -263,18 +270,8 @@ if (!findRedisServer()) {
     });
 
     it('a loop of publishes in one tick goes to Redis in parts, in order', async (t) => {
-      const prefix = uniquePrefix();
-      const a = await node(t, { url: server.url }, { prefix });
-      const b = await node(t, { url: server.url }, { prefix });
+      const { a, b, here: onA, there: onB } = await warmPair(t, ['/loop'], '/loop');
       const redis = await admin(t);
-      const onA = await a.engine.createSession({ ack: false, ttl: 10_000 });
-      const onB = await b.engine.createSession({ ack: false, ttl: 10_000 });
-      await a.engine.subscribe(onA, '/loop');
-      await b.engine.subscribe(onB, '/loop');
-      await a.engine.publish(expand('/loop'), '"warm"');
-      await waitFor(() => b.host.woken().has(onB), { timeout: 2000, what: 'warm-up announced' });
-      await a.engine.take(onA);
-      await b.engine.take(onB);
       const before = await announcements(redis);
       const messages = Array.from({ length: 250 }, (_, i) => String(i));
       assert.deepEqual(await Promise.all(messages.map((m) => a.engine.publish(expand('/loop'), m))), messages.map(() => 2));
