@@ -8,6 +8,7 @@ import type { ServerResponse } from 'node:http';
 import { HttpError } from '../errors.js';
 import { jsonArray } from '../protocol/message.js';
 import type { MessageHandler } from './core.js';
+import type { HostShapes } from './host-shapes.js';
 import {
   type BatchLimits, checkBatch, type HostRequest, parseMessageParam, queryOf, releaseRouterState, requestConnection, sendHttpError, toHttpError, writable,
 } from './http.js';
@@ -19,14 +20,19 @@ export function isValidCallback(name: unknown): name is string {
   return typeof name === 'string' && CALLBACK.test(name);
 }
 
+/** The options callback-polling reads. Its only limit is the batch: the messages come in the query, there is no body to bound. */
+export interface CallbackPollingOptions extends BatchLimits {
+  /** Learns what the host adds to requests (set when attached to a server). */
+  readonly shapes?: HostShapes;
+}
+
 export class CallbackPollingTransport {
   readonly #server: MessageHandler;
-  /** Its only limit: the messages come in the query, there is no body to bound. */
-  readonly #limits: BatchLimits;
+  readonly #options: CallbackPollingOptions;
 
-  constructor(server: MessageHandler, limits: BatchLimits) {
+  constructor(server: MessageHandler, options: CallbackPollingOptions) {
     this.#server = server;
-    this.#limits = limits;
+    this.#options = options;
   }
 
   /** Handle a GET with `message=` and `jsonp=`. Never rejects: failures are answered. */
@@ -38,8 +44,9 @@ export class CallbackPollingTransport {
       if (!isValidCallback(callback)) {
         throw new HttpError(400, 'jsonp.callback.invalid', 'jsonp must be letters, digits, _ $ . and at most 64 characters');
       }
-      const messages = checkBatch(parseMessageParam(query.getAll('message')), this.#limits);
+      const messages = checkBatch(parseMessageParam(query.getAll('message')), this.#options);
       releaseRouterState(req, res);
+      this.#options.shapes?.learn(req, res);
       const conn = requestConnection('callback-polling', req, res);
       const replies = await new Promise<string[]>((resolve) => this.#server.handle(messages, conn, resolve));
       if (!writable(res)) return;

@@ -13,6 +13,7 @@ import type { ServerResponse } from 'node:http';
 import { HttpError } from '../errors.js';
 import { jsonArray, messageList } from '../protocol/message.js';
 import type { MessageHandler } from './core.js';
+import type { HostShapes } from './host-shapes.js';
 import {
   type BatchLimits, charsetOf, checkBatch, decodeBody, decodeText, type HostRequest, mediaType,
   parseMessageParam, queryOf, readBody, releaseRouterState, requestConnection, sendHttpError, toHttpError, writable,
@@ -32,6 +33,8 @@ export interface LongPollingOptions extends BatchLimits {
   readonly maxBodyBytes: number;
   /** How long a body may take to arrive, in ms; 0: no limit. */
   readonly bodyTimeout: number;
+  /** Learns what the host adds to requests (set when attached to a server). */
+  readonly shapes?: HostShapes;
 }
 
 export class LongPollingTransport {
@@ -57,6 +60,7 @@ export class LongPollingTransport {
       return;
     }
     releaseRouterState(req, res);
+    this.#options.shapes?.learn(req, res);
     this.#server.handle(messages, requestConnection('long-polling', req, res), (replies) => answer(res, replies));
   }
 

@@ -1,0 +1,99 @@
+/**
+ * Giving requests their final shape before the host's router runs.
+ *
+ * Express (4 and 5) changes the prototype of every request and response
+ * (`Object.setPrototypeOf`) and then adds its routing fields to them
+ * (`res.locals`, `req.next`, `req.baseUrl`, `req.params`, ...); reading a
+ * body adds `_eventsCount`. In V8 (Node 20) an object that gets a new
+ * property after its prototype changed gets a hidden class of its own. So
+ * behind Express every request and response carried a hidden class and a
+ * descriptor array of its own (about 1 KiB each, for as long as a connect
+ * is held), and every property access in Node's HTTP code saw a new shape
+ * per request: megamorphic, several times slower than on a bare `http`
+ * server.
+ *
+ * The cure is for those fields to exist before the prototype changes: then
+ * the router's writes change values, not shapes, and all requests share
+ * one hidden class again. `attach(server)` puts a first `request` listener
+ * on the server that does this, for requests under the mount path only:
+ * it adds, with the value `undefined`, the own data properties that
+ * earlier requests the transports answered had gained since the `request`
+ * event (learned from the first requests, at most `MAX_KEYS` per object).
+ * An own property holding `undefined` reads as a missing one does; only
+ * `in` and `hasOwnProperty` could tell them apart, before the host sets it.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** Most properties learned per object (request, response). */
+const MAX_KEYS = 32;
+/** Learning stops after this many answered requests in a row brought nothing new. */
+const SETTLED_AFTER = 64;
+
+class Learned {
+  /** Own keys at the `request` event (the first one seen). */
+  base: Set<PropertyKey> | undefined;
+  readonly keys: PropertyKey[] = [];
+
+  /** Note the own data properties `target` gained since the `request` event; true if any was new. */
+  learn(target: object): boolean {
+    const base = this.base;
+    if (!base) return false;
+    let added = false;
+    for (const key of Reflect.ownKeys(target)) {
+      if (base.has(key) || this.keys.includes(key) || this.keys.length >= MAX_KEYS) continue;
+      const descriptor = Object.getOwnPropertyDescriptor(target, key);
+      // Accessors and read-only fields are left to whoever defined them.
+      if (!descriptor || !('value' in descriptor) || !descriptor.writable || !descriptor.configurable) continue;
+      this.keys.push(key);
+      added = true;
+    }
+    return added;
+  }
+
+  /** Add the learned fields `target` does not have yet. */
+  prepare(target: object): void {
+    const fields = target as Record<PropertyKey, unknown>;
+    for (const key of this.keys) if (!Object.hasOwn(target, key)) fields[key] = undefined;
+  }
+}
+
+export class HostShapes {
+  readonly #req = new Learned();
+  readonly #res = new Learned();
+  readonly #path: () => string | undefined;
+  #quiet = 0;
+
+  /** @param path the mount path, once known: only requests under it are shaped. */
+  constructor(path: () => string | undefined) {
+    this.#path = path;
+  }
+
+  /** The server's first `request` listener. */
+  readonly prepare = (req: IncomingMessage, res: ServerResponse): void => {
+    if (!this.#req.base) {
+      this.#req.base = new Set(Reflect.ownKeys(req));
+      this.#res.base = new Set(Reflect.ownKeys(res));
+      return;
+    }
+    if (this.#req.keys.length + this.#res.keys.length === 0 || !under(req.url, this.#path())) return;
+    this.#req.prepare(req);
+    this.#res.prepare(res);
+  };
+
+  /** A transport owns this request now (its body is read): learn what it gained on the way. */
+  learn(req: IncomingMessage, res: ServerResponse): void {
+    if (this.#quiet >= SETTLED_AFTER || !this.#req.base) return;
+    const added = this.#req.learn(req);
+    const addedRes = this.#res.learn(res);
+    this.#quiet = added || addedRes ? 0 : this.#quiet + 1;
+  }
+}
+
+/** `url` is `path` or below it. */
+function under(url: string | undefined, path: string | undefined): boolean {
+  if (path === undefined || url === undefined) return false;
+  if (path === '/' || url === path) return true;
+  if (!url.startsWith(path)) return false;
+  const next = url.charCodeAt(path.length);
+  return next === 0x2f /* / */ || next === 0x3f /* ? */;
+}
