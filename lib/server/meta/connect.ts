@@ -55,7 +55,8 @@ export async function connect(core: ServerCore, message: Message, ctx: Context, 
   const requestedTimeout = message.advice?.timeout;
   let hold = single && !firstConnect && requestedTimeout !== 0 && timeout > 0 && !core.closed;
   let multipleClients = false;
-  const ip = conn.ip;
+  // The address only when it is counted: behind Express, req.ip parses X-Forwarded-For each time.
+  const ip = maxConnectionsPerIp > 0 ? conn.ip : undefined;
   if (hold && maxConnectionsPerIp > 0 && ip !== undefined && (core.heldPerIp.get(ip) ?? 0) >= maxConnectionsPerIp) {
     hold = false;
     multipleClients = true;
