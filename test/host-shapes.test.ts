@@ -77,15 +77,23 @@ for (const host of HOSTS) {
   });
 }
 
-test("Express 5: the app's own code sees the same requests (getters, locals); other paths are not touched", async () => {
-  const onMount: Array<{ query: unknown; ownEventsCount: boolean }> = [];
+test("Express 5: the app's own code reads the same values (getters, prototype members, listeners); other paths are not touched", async () => {
+  const onMount: Array<{ query: unknown; custom: unknown; listened: boolean; ownEventsCount: boolean }> = [];
   const elsewhere: boolean[] = [];
   const server = await startHost('express5', {}, {
     before: [
       (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => {
-        const r = req as IncomingMessage & { query?: Record<string, unknown> };
+        const r = req as IncomingMessage & { query?: Record<string, unknown>; custom?: unknown };
         if ((req.url ?? '').startsWith('/cometd')) {
-          onMount.push({ query: r.query?.['tag'], ownEventsCount: Object.hasOwn(req, '_eventsCount') });
+          // A member of the app's request prototype (as app.request.custom = ... would add),
+          // set as an own field on the first request only: later ones must still read the prototype's.
+          const proto = Object.getPrototypeOf(req) as { custom?: unknown };
+          proto.custom ??= 'proto';
+          const custom = r.custom;
+          if (r.query?.['own'] === '1') r.custom = 'own';
+          const ownEventsCount = Object.hasOwn(req, '_eventsCount');
+          req.on('app-event', () => undefined);
+          onMount.push({ query: r.query?.['tag'], custom, listened: req.eventNames().includes('app-event'), ownEventsCount });
           (res as ServerResponse & { locals: Record<string, unknown> }).locals['seen'] = true;
         } else {
           elsewhere.push(Object.hasOwn(req, '_eventsCount'));
@@ -98,7 +106,7 @@ test("Express 5: the app's own code sees the same requests (getters, locals); ot
     const listeners = server.http.listenerCount('request');
     const handshake = JSON.stringify([{ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['long-polling'] }]);
     for (let i = 0; i < 3; i++) {
-      const reply = await fetch(`${server.url}?tag=t${i}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: handshake });
+      const reply = await fetch(`${server.url}?tag=t${i}${i === 0 ? '&own=1' : ''}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: handshake });
       assert.equal(reply.status, 200);
       const [h] = (await reply.json()) as Array<{ successful: boolean }>;
       assert.equal(h?.successful, true);
@@ -106,6 +114,10 @@ test("Express 5: the app's own code sees the same requests (getters, locals); ot
     }
     // Express 5's req.query is a getter on its prototype: still read, never shadowed by an own field.
     assert.deepEqual(onMount.map((m) => m.query), ['t0', 't1', 't2']);
+    // A prototype member an earlier request set as its own field is not learned, so not hidden.
+    assert.deepEqual(onMount.map((m) => m.custom), ['proto', 'proto', 'proto']);
+    // Listeners count as before (a learned _eventsCount starts at Node's 0, not undefined).
+    assert.deepEqual(onMount.map((m) => m.listened), [true, true, true]);
     // After the first answered request, requests under the mount path arrive with the learned fields;
     // requests elsewhere never get them.
     assert.equal(onMount[0]?.ownEventsCount, false);

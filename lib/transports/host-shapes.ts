@@ -16,11 +16,13 @@
  * the router's writes change values, not shapes, and all requests share
  * one hidden class again. `attach(server)` puts a first `request` listener
  * on the server that does this, for requests under the mount path only:
- * it adds, with the value `undefined`, the own data properties that
- * earlier requests the transports answered had gained since the `request`
- * event (learned from the first requests, at most `MAX_KEYS` per object).
- * An own property holding `undefined` reads as a missing one does; only
- * `in` and `hasOwnProperty` could tell them apart, before the host sets it.
+ * it adds the own data properties that earlier requests the transports
+ * answered had gained since the `request` event (learned from the first
+ * requests, at most `MAX_KEYS` per object), each with the value it reads
+ * as at that point: `undefined`, or what Node's own prototypes give (the
+ * `0` of `_eventsCount`), so every read stays what it was. A field the
+ * host's own prototypes define (an Express `app.request` method or
+ * getter) is never learned: an own field would hide it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -32,6 +34,8 @@ const SETTLED_AFTER = 64;
 class Learned {
   /** Own keys at the `request` event (the first one seen). */
   base: Set<PropertyKey> | undefined;
+  /** The prototype at the `request` event: Node's own class. */
+  baseProto: object | null = null;
   readonly keys: PropertyKey[] = [];
 
   /** Note the own data properties `target` gained since the `request` event; true if any was new. */
@@ -44,16 +48,32 @@ class Learned {
       const descriptor = Object.getOwnPropertyDescriptor(target, key);
       // Accessors and read-only fields are left to whoever defined them.
       if (!descriptor || !('value' in descriptor) || !descriptor.writable || !descriptor.configurable) continue;
+      if (!this.#plainInherited(Object.getPrototypeOf(target) as object | null, key)) continue;
       this.keys.push(key);
       added = true;
     }
     return added;
   }
 
-  /** Add the learned fields `target` does not have yet. */
+  /**
+   * Whether an own `key` set early reads as the prototypes would: no
+   * prototype the host put above Node's class defines it, and Node's own
+   * chain has at most a plain value for it.
+   */
+  #plainInherited(proto: object | null, key: PropertyKey): boolean {
+    let above = true;
+    for (let p = proto; p !== null; p = Object.getPrototypeOf(p) as object | null) {
+      if (p === this.baseProto) above = false;
+      const descriptor = Object.getOwnPropertyDescriptor(p, key);
+      if (descriptor) return !above && 'value' in descriptor;
+    }
+    return true;
+  }
+
+  /** Add the learned fields `target` does not have yet, with the values they read as. */
   prepare(target: object): void {
     const fields = target as Record<PropertyKey, unknown>;
-    for (const key of this.keys) if (!Object.hasOwn(target, key)) fields[key] = undefined;
+    for (const key of this.keys) if (!Object.hasOwn(target, key)) fields[key] = fields[key];
   }
 }
 
@@ -72,7 +92,9 @@ export class HostShapes {
   readonly prepare = (req: IncomingMessage, res: ServerResponse): void => {
     if (!this.#req.base) {
       this.#req.base = new Set(Reflect.ownKeys(req));
+      this.#req.baseProto = Object.getPrototypeOf(req) as object | null;
       this.#res.base = new Set(Reflect.ownKeys(res));
+      this.#res.baseProto = Object.getPrototypeOf(res) as object | null;
       return;
     }
     if (this.#req.keys.length + this.#res.keys.length === 0 || !under(req.url, this.#path())) return;
