@@ -20,13 +20,15 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
  * `host`; do the held requests (and responses) share a hidden class?
  */
 const CHILD = `
-const [hostsModule, host, attach] = process.argv.slice(1);
+const [hostsModule, host, attach, appFields] = process.argv.slice(1);
 const { startHost } = await import(hostsModule);
 const K = 6;
 const seen = [];
+// What an app's own middleware in front may add to every request (a login, a timer, a request id).
+const app = (req, res, next) => { req.user = { id: 'u1' }; req.startedAt = Date.now(); res.requestId = 'r' + seen.length; next(); };
 const server = await startHost(host, { timeout: 20000 }, {
   attach: attach === 'attach' ? undefined : false,
-  before: [(req, res, next) => { if (req.method === 'POST') seen.push([req, res]); next(); }],
+  before: [...(appFields === 'app-fields' ? [app] : []), (req, res, next) => { if (req.method === 'POST') seen.push([req, res]); next(); }],
 });
 const post = async (body) => (await fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json();
 const ids = [];
@@ -50,9 +52,10 @@ console.log(JSON.stringify({ held: pairs.length, req, res }));
 process.exit(0);
 `;
 
-function heldShapes(host: HostName, attach: boolean): Promise<{ held: number; req: boolean; res: boolean }> {
+function heldShapes(host: HostName, attach: boolean, appFields = false): Promise<{ held: number; req: boolean; res: boolean }> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--allow-natives-syntax', '--no-warnings', '--input-type=module', '-e', CHILD, HOSTS_MODULE, host, attach ? 'attach' : 'none'],
+    const args = [HOSTS_MODULE, host, attach ? 'attach' : 'none', appFields ? 'app-fields' : 'none'];
+    execFile(process.execPath, ['--allow-natives-syntax', '--no-warnings', '--input-type=module', '-e', CHILD, ...args],
       { cwd: ROOT, timeout: 30_000 }, (err, stdout, stderr) => {
         if (err) return reject(new Error(`${err.message}\n${stderr}`));
         try {
@@ -76,6 +79,10 @@ for (const host of HOSTS) {
     assert.deepEqual(await heldShapes(host, true), { held: 6, req: true, res: true });
   });
 }
+
+test('express5: with fields the app\'s own middleware adds to every request, held connects still share one hidden class', async () => {
+  assert.deepEqual(await heldShapes('express5', true, true), { held: 6, req: true, res: true });
+});
 
 test("Express 5: the app's own code reads the same values (getters, prototype members, listeners); other paths are not touched", async () => {
   const onMount: Array<{ query: unknown; custom: unknown; listened: boolean; ownEventsCount: boolean }> = [];
