@@ -115,8 +115,11 @@ export type ToServer =
 /** server child → parent */
 export type FromServer =
   | { type: 'ready'; port: number; path: string }
-  /** `at`: when the server read its CPU time (µs, {@link nowUs}); its event loop may answer late. */
-  | { type: 'cpu'; id: number; user: number; system: number; at: number }
+  /**
+   * `at`: when the server read its CPU time (µs, {@link nowUs}); its event loop may answer late.
+   * `lastEnd` (bench/server.ts): when it last ended an HTTP response (µs, {@link nowUs}; 0: never).
+   */
+  | { type: 'cpu'; id: number; user: number; system: number; at: number; lastEnd?: number }
   | { type: 'heap'; id: number; heapUsed: number; rss: number; external: number }
   | { type: 'snapshot'; id: number; file: string }
   | { type: 'profile'; id: number };

@@ -90,10 +90,13 @@ export class ServerProcess {
     await this.#ask('snapshot', file);
   }
 
-  /** User + system CPU time of the server process so far (µs), and when it was read (µs, nowUs()). */
-  async cpu(): Promise<{ cpu: number; at: number }> {
+  /**
+   * User + system CPU time of the server process so far (µs), when it was
+   * read, and when the server last ended an HTTP response (µs, nowUs()).
+   */
+  async cpu(): Promise<{ cpu: number; at: number; lastEnd: number }> {
     const m = await this.#ask('cpu');
-    return m.type === 'cpu' ? { cpu: m.user + m.system, at: m.at } : { cpu: NaN, at: NaN };
+    return m.type === 'cpu' ? { cpu: m.user + m.system, at: m.at, lastEnd: m.lastEnd ?? NaN } : { cpu: NaN, at: NaN, lastEnd: NaN };
   }
 
   /** Heap in use after a full GC, in bytes. */

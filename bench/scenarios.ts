@@ -51,6 +51,11 @@ export interface Measured {
   deliveriesPerSec: number;
   /** burst: ms from the first publish to the last delivery; held: ms from the publish to the last of N deliveries. */
   ms: number;
+  /** held: ms from the publish until the server ended its last response (what it wrote, apart from what the clients read); burst: NaN. */
+  serverMs: number;
+  /** CPU ms the server and the load clients used, from the publish until every connect is back in. */
+  serverCpuMs: number;
+  clientCpuMs: number;
   /** Server CPU µs per delivery, until every subscriber reconnected. */
   cpuUsPerDelivery: number;
   delivered: number;
@@ -88,6 +93,9 @@ async function shot(rig: Rig, batches: number, batch: number, profileFile?: stri
   return {
     deliveriesPerSec: (expected / ms) * 1000,
     ms,
+    serverMs: cpu1.lastEnd > t0 ? (cpu1.lastEnd - t0) / 1000 : NaN,
+    serverCpuMs: serverSec * 1000,
+    clientCpuMs: clientSec * 1000,
     cpuUsPerDelivery: (serverSec * 1e6) / Math.max(1, received),
     delivered: received / expected,
     otherCores,
@@ -110,10 +118,11 @@ async function one(scenario: ScenarioName, kind: ServerKind, size: number, round
   });
   try {
     const [batches, batch] = held ? [1, 1] : [BURST_MESSAGES / BURST_BATCH, BURST_BATCH];
-    const none = { deliveriesPerSec: NaN, ms: NaN, cpuUsPerDelivery: NaN, delivered: 1, otherCores: 0, contended: false };
+    const none = { deliveriesPerSec: NaN, ms: NaN, serverMs: NaN, serverCpuMs: NaN, clientCpuMs: NaN, cpuUsPerDelivery: NaN, delivered: 1, otherCores: 0, contended: false };
     if (scenario !== 'wsheap') await shot(rig, batches, batch); // warm-up
     const profileFile = config.profileDir ? `${config.profileDir}/${kind}-${scenario}${size}-${Date.now()}.cpuprofile` : undefined;
-    const m = scenario === 'wsheap' ? none : await shot(rig, batches, batch, profileFile);
+    const shotResult = scenario === 'wsheap' ? none : await shot(rig, batches, batch, profileFile);
+    const m = held ? shotResult : { ...shotResult, serverMs: NaN };
     if (profileFile) console.log(`  CPU profile of the measured ${scenario}: ${profileFile}`);
     const result: Measured = {
       scenario, server: kind, size, round, subscribers: rig.clients.subscribers,
@@ -122,7 +131,9 @@ async function one(scenario: ScenarioName, kind: ServerKind, size: number, round
     console.log(
       `  ${label(kind)} round ${round + 1}: heap ${fmt(result.heapKiBPerSub, 2)} KiB/${held ? 'held connect' : 'subscriber'}, ` +
         (held || scenario === 'wsheap' ? '' : `${fmt(result.deliveriesPerSec, 0)} deliveries/s, `) +
-        `${fmt(result.ms, 0)} ms to deliver, cpu ${fmt(result.cpuUsPerDelivery, 2)} µs/delivery` +
+        `${fmt(result.ms, 0)} ms to deliver` +
+        (held ? ` (${fmt(result.serverMs, 0)} ms until the server's last answer; CPU ms server ${fmt(result.serverCpuMs, 0)}, load clients ${fmt(result.clientCpuMs, 0)})` : '') +
+        `, cpu ${fmt(result.cpuUsPerDelivery, 2)} µs/delivery` +
         (result.delivered < 0.999 ? `; only ${fmt(result.delivered * 100, 1)}% delivered` : '') +
         (result.contended ? ` — CONTENDED: ${fmt(result.otherCores, 2)} cores of other work` : ''),
     );
@@ -135,8 +146,8 @@ async function one(scenario: ScenarioName, kind: ServerKind, size: number, round
 export interface Summary {
   scenario: ScenarioName;
   size: number;
-  rows: Array<{ server: ServerKind; deliveriesPerSec: number; ms: number; cpuUsPerDelivery: number; heapKiBPerSub: number; contendedRounds: number; rounds: number }>;
-  ratios: { deliveriesPerSec?: number; ms?: number; cpuUsPerDelivery?: number; heapKiBPerSub?: number };
+  rows: Array<{ server: ServerKind; deliveriesPerSec: number; ms: number; serverMs: number; cpuUsPerDelivery: number; heapKiBPerSub: number; contendedRounds: number; rounds: number }>;
+  ratios: { deliveriesPerSec?: number; ms?: number; serverMs?: number; cpuUsPerDelivery?: number; heapKiBPerSub?: number };
   targets: Record<string, boolean>;
 }
 
@@ -147,6 +158,7 @@ function summarize(scenario: ScenarioName, size: number, all: Measured[], server
       server,
       deliveriesPerSec: median(mine.map((m) => m.deliveriesPerSec)),
       ms: median(mine.map((m) => m.ms)),
+      serverMs: median(mine.map((m) => m.serverMs)),
       cpuUsPerDelivery: median(mine.map((m) => m.cpuUsPerDelivery)),
       heapKiBPerSub: median(mine.map((m) => m.heapKiBPerSub)),
       contendedRounds: mine.filter((m) => m.contended).length,
@@ -158,6 +170,7 @@ function summarize(scenario: ScenarioName, size: number, all: Measured[], server
   const ratios = {
     deliveriesPerSec: ratio(b?.deliveriesPerSec, f?.deliveriesPerSec),
     ms: ratio(b?.ms, f?.ms),
+    serverMs: ratio(b?.serverMs, f?.serverMs),
     cpuUsPerDelivery: ratio(b?.cpuUsPerDelivery, f?.cpuUsPerDelivery),
     heapKiBPerSub: ratio(b?.heapKiBPerSub, f?.heapKiBPerSub),
   };
@@ -202,6 +215,10 @@ export function printSummaries(summaries: Summary[]): void {
     }
     const x = (v: number | undefined): string => (v === undefined ? '-' : fmt(v, 2) + 'x');
     console.log(line('  ratio bayeux/faye', [s.scenario === 'held' ? '-' : x(s.ratios.deliveriesPerSec), x(s.ratios.ms), x(s.ratios.cpuUsPerDelivery), x(s.ratios.heapKiBPerSub)]));
+    if (s.scenario === 'held') {
+      const servers = s.rows.map((r) => `${label(r.server)} ${fmt(r.serverMs, 0)} ms`).join(', ');
+      console.log(`  until the server's last answer (what it wrote, not what the clients read): ${servers}; ratio ${x(s.ratios.serverMs)}`);
+    }
     const t = Object.entries(s.targets);
     if (t.length) console.log('  targets: ' + t.map(([k, ok]) => `${k} ${ok ? 'met' : 'MISSED'}`).join(', '));
   }

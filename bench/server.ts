@@ -6,7 +6,7 @@
  *
  *   node --expose-gc dist/bench/server.js bayeux|faye
  */
-import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer, OutgoingMessage, type Server as HttpServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
@@ -100,11 +100,24 @@ async function profile(action: 'start' | 'stop', file: string): Promise<void> {
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
+/**
+ * When the server last ended an HTTP response: both servers answer a held
+ * connect with `res.end`, so the held scenario can tell when the server had
+ * written its last answer, apart from when the load clients had read it.
+ */
+let lastEnd = 0;
+const end = OutgoingMessage.prototype.end;
+OutgoingMessage.prototype.end = function timedEnd(this: OutgoingMessage, ...args: unknown[]) {
+  const result = (end as (...a: unknown[]) => OutgoingMessage).apply(this, args);
+  lastEnd = nowUs();
+  return result;
+} as OutgoingMessage['end'];
+
 process.on('message', (message: ToServer) => {
   switch (message.type) {
     case 'cpu': {
       const { user, system } = process.cpuUsage();
-      send({ type: 'cpu', id: message.id, user, system, at: nowUs() });
+      send({ type: 'cpu', id: message.id, user, system, at: nowUs(), lastEnd });
       return;
     }
     case 'heap': {
