@@ -35,8 +35,14 @@ const ids = [];
 for (let i = 0; i < K; i++) {
   const [h] = await post([{ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['long-polling'] }]);
   await post([{ channel: '/meta/connect', clientId: h.clientId, connectionType: 'long-polling' }]);
+  await post([{ channel: '/meta/subscribe', clientId: h.clientId, subscription: '/news' }]);
   ids.push(h.clientId);
 }
+// The responses as Node's writeHead sees them when the held connects are answered.
+const { ServerResponse } = await import('node:http');
+const answering = [];
+const writeHead = ServerResponse.prototype.writeHead;
+ServerResponse.prototype.writeHead = function (...args) { answering.push(this); return writeHead.apply(this, args); };
 const from = seen.length;
 const held = ids.map((clientId) => post([{ channel: '/meta/connect', clientId, connectionType: 'long-polling' }]).catch(() => undefined));
 const deadline = Date.now() + 5000;
@@ -48,18 +54,33 @@ for (let i = 1; i < pairs.length; i++) {
   req &&= %HaveSameMap(pairs[0][0], pairs[i][0]);
   res &&= %HaveSameMap(pairs[0][1], pairs[i][1]);
 }
-console.log(JSON.stringify({ held: pairs.length, req, res }));
+const from2 = answering.length;
+await server.cometd.publish('/news', { n: 1 });
+await Promise.all(held);
+const answered = answering.slice(from2);
+let atAnswer = answered.length === K;
+for (let i = 1; i < answered.length; i++) atAnswer &&= %HaveSameMap(answered[0], answered[i]);
+console.log(JSON.stringify({ held: pairs.length, req, res, atAnswer }));
 process.exit(0);
 `;
 
-function heldShapes(host: HostName, attach: boolean, appFields = false): Promise<{ held: number; req: boolean; res: boolean }> {
+interface Shapes {
+  held: number;
+  /** Held requests (responses) share one hidden class while they wait. */
+  req: boolean;
+  res: boolean;
+  /** The responses still share one when Node writes their heads. */
+  atAnswer: boolean;
+}
+
+function heldShapes(host: HostName, attach: boolean, appFields = false): Promise<Shapes> {
   return new Promise((resolve, reject) => {
     const args = [HOSTS_MODULE, host, attach ? 'attach' : 'none', appFields ? 'app-fields' : 'none'];
     execFile(process.execPath, ['--allow-natives-syntax', '--no-warnings', '--input-type=module', '-e', CHILD, ...args],
       { cwd: ROOT, timeout: 30_000 }, (err, stdout, stderr) => {
         if (err) return reject(new Error(`${err.message}\n${stderr}`));
         try {
-          resolve(JSON.parse(stdout.trim().split('\n').pop() ?? '') as { held: number; req: boolean; res: boolean });
+          resolve(JSON.parse(stdout.trim().split('\n').pop() ?? '') as Shapes);
         } catch {
           reject(new Error(`no result from the child: ${stdout}\n${stderr}`));
         }
@@ -72,16 +93,17 @@ test('without attach(), held connects behind Express 5 each have a hidden class 
   assert.equal(shapes.held, 6);
   assert.equal(shapes.req, false);
   assert.equal(shapes.res, false);
+  assert.equal(shapes.atAnswer, false);
 });
 
 for (const host of HOSTS) {
-  test(`${host}: with attach(), held connects share one hidden class, requests and responses`, async () => {
-    assert.deepEqual(await heldShapes(host, true), { held: 6, req: true, res: true });
+  test(`${host}: with attach(), held connects share one hidden class, requests and responses, while held and when answered`, async () => {
+    assert.deepEqual(await heldShapes(host, true), { held: 6, req: true, res: true, atAnswer: true });
   });
 }
 
 test('express5: with fields the app\'s own middleware adds to every request, held connects still share one hidden class', async () => {
-  assert.deepEqual(await heldShapes('express5', true, true), { held: 6, req: true, res: true });
+  assert.deepEqual(await heldShapes('express5', true, true), { held: 6, req: true, res: true, atAnswer: true });
 });
 
 test("Express 5: the app's own code reads the same values (getters, prototype members, listeners); other paths are not touched", async () => {

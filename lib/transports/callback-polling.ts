@@ -55,6 +55,7 @@ export class CallbackPollingTransport {
       res.setHeader('Cache-Control', 'no-cache, no-store');
       res.setHeader('X-Content-Type-Options', 'nosniff');
       res.end(`/**/${callback}(${jsonArray(replies)});`);
+      this.#options.shapes?.learn(req, res);
     } catch (err) {
       if (writable(res)) sendHttpError(res, toHttpError(err));
     }

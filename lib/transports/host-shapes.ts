@@ -102,7 +102,11 @@ export class HostShapes {
     this.#res.prepare(res);
   };
 
-  /** A transport owns this request now (its body is read): learn what it gained on the way. */
+  /**
+   * Learn what this request and its response gained since the `request`
+   * event: called when a transport takes a request over (the host's fields)
+   * and after it answered (the fields Node's `writeHead` adds).
+   */
   learn(req: IncomingMessage, res: ServerResponse): void {
     if (this.#quiet >= SETTLED_AFTER || !this.#req.base) return;
     const added = this.#req.learn(req);

@@ -60,8 +60,13 @@ export class LongPollingTransport {
       return;
     }
     releaseRouterState(req, res);
-    this.#options.shapes?.learn(req, res);
-    this.#server.handle(messages, requestConnection('long-polling', req, res), (replies) => answer(res, replies));
+    const { shapes } = this.#options;
+    shapes?.learn(req, res);
+    this.#server.handle(messages, requestConnection('long-polling', req, res), (replies) => {
+      answer(res, replies);
+      // Writing the head adds Node's own fields (statusCode, statusMessage): learn those too.
+      shapes?.learn(req, res);
+    });
   }
 
   async #messages(req: HostRequest): Promise<unknown[]> {
