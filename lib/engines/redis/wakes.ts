@@ -64,7 +64,8 @@ export class Wakes {
       const now = performance.now();
       this.#since = now;
       const wait = this.#last + WAKE_INTERVAL_MS - now;
-      if (wait > 0) setTimeout(this.#onTimer, wait);
+      // Whole milliseconds: Node keeps one timer list per distinct duration.
+      if (wait > 0) setTimeout(this.#onTimer, Math.ceil(wait));
       else setImmediate(this.#onTimer);
     }
   }
