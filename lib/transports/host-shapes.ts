@@ -98,8 +98,17 @@ export class HostShapes {
       return;
     }
     if (this.#req.keys.length + this.#res.keys.length === 0 || !under(req.url, this.#path())) return;
-    this.#req.prepare(req);
-    this.#res.prepare(res);
+    try {
+      this.#req.prepare(req);
+      this.#res.prepare(res);
+    } catch {
+      // A throw here would escape into Node's HTTP parser and end the process.
+      // Nothing in Node or Express throws on these writes; should a host's
+      // objects ever do, shaping stops and requests go on as they come.
+      this.#req.keys.length = 0;
+      this.#res.keys.length = 0;
+      this.#quiet = SETTLED_AFTER;
+    }
   };
 
   /**
