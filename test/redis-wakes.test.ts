@@ -2,83 +2,99 @@
  * The Redis engine's wake pacing (lib/engines/redis/wakes.ts): a wake after
  * a quiet spell is not delayed, a steady flow is gathered into one wake
  * per interval, and a node's own publishes in flight are waited for.
+ *
+ * Time is the test's: node:test's mocked timers stand in for setTimeout and
+ * setImmediate, and the pacing reads a clock that moves only with them, so
+ * no assertion depends on how busy the machine is.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { HeldSession } from '../lib/engines/redis/held-session.js';
 import { WAKE_INTERVAL_MS, WAKE_MAX_DELAY_MS, Wakes } from '../lib/engines/redis/wakes.js';
-import { waitFor } from './helpers/wait.js';
-
-/** Node's timers may fire up to a millisecond early against performance.now(). */
-const TIMER_SLACK_MS = 1.5;
 
 function session(id: string): HeldSession {
   return new HeldSession(id, false, 1, 0, '0-0', Date.now() + 60_000);
 }
 
-function turn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
-function recorder(busy = () => false) {
+/** Wakes whose timers and clock the test moves; `told` records each wake and when (test time) it came. */
+function paced(t: TestContext, busy = () => false) {
+  t.mock.timers.enable({ apis: ['setTimeout', 'setImmediate'] });
+  let now = 1000;
   const told: Array<{ ids: readonly string[]; at: number }> = [];
-  const wakes = new Wakes((ids) => told.push({ ids: [...ids], at: performance.now() }), busy);
-  return { told, wakes };
+  const wakes = new Wakes((ids) => told.push({ ids: [...ids], at: now }), busy, () => now);
+  /** Move the clock and run the timers that fall due, in order, `step` ms at a time. */
+  const advance = (ms: number, step = 1) => {
+    for (let moved = 0; moved < ms; moved += step) {
+      now += step;
+      t.mock.timers.tick(step);
+    }
+  };
+  /** Run what is due now (setImmediate callbacks and expired timers) without moving the clock. */
+  const settle = () => t.mock.timers.tick(0);
+  return { told, wakes, advance, settle };
 }
 
-test('a wake after a quiet spell goes out at the end of the same turn, not after a timer', async () => {
-  const { told, wakes } = recorder();
+test('a wake after a quiet spell goes out at the end of the same turn, not after a timer', (t) => {
+  const { told, wakes, settle } = paced(t);
   const a = session('a');
   wakes.session(a);
   wakes.session(a);
   wakes.id('gone');
   assert.equal(told.length, 0, 'not synchronously: the rest of the turn is gathered too');
-  await turn();
-  assert.deepEqual(told.map((t) => [...t.ids].sort()), [['a', 'gone']]);
+  settle();
+  assert.deepEqual(told.map((w) => [...w.ids].sort()), [['a', 'gone']]);
+  assert.equal(told[0]?.at, 1000, 'no time passed');
   assert.equal(a.waking, false);
 });
 
-test('under a steady flow the Server is woken at most once per interval, with everything gathered', async () => {
-  const { told, wakes } = recorder();
+test('under a steady flow the Server is woken at most once per interval, with everything gathered', (t) => {
+  const { told, wakes, advance, settle } = paced(t);
   const [a, b, c] = [session('a'), session('b'), session('c')];
   wakes.session(a);
-  await turn();
+  settle();
   assert.equal(told.length, 1);
-  const first = (told[0] as { at: number }).at;
+  const first = told[0]?.at ?? NaN;
+
+  advance(2);
   wakes.session(b);
   wakes.session(c);
   wakes.session(b);
-  await turn();
-  // (Unless this process was starved past the interval meanwhile.)
-  if (performance.now() - first < WAKE_INTERVAL_MS - TIMER_SLACK_MS) assert.equal(told.length, 1, 'the next wake waits for the interval');
-  await waitFor(() => told.length === 2, { timeout: 2000, what: 'the paced wake' });
-  const second = told[1] as { ids: readonly string[]; at: number };
-  assert.deepEqual(second.ids, ['b', 'c']);
-  assert.ok(second.at - first >= WAKE_INTERVAL_MS - TIMER_SLACK_MS, `paced: ${(second.at - first).toFixed(1)} ms after the first`);
+  settle();
+  assert.equal(told.length, 1, 'the next wake waits for the interval');
+  advance(WAKE_INTERVAL_MS - 3);
+  assert.equal(told.length, 1, 'still within the interval');
+  advance(1);
+  assert.equal(told.length, 2, 'woken once the interval is over');
+  assert.deepEqual(told[1]?.ids, ['b', 'c'], 'everything gathered, each once');
+  assert.equal((told[1]?.at ?? NaN) - first, WAKE_INTERVAL_MS);
+
   // After a quiet spell longer than the interval, no wait again.
-  await new Promise((resolve) => setTimeout(resolve, WAKE_INTERVAL_MS + 2));
+  advance(WAKE_INTERVAL_MS + 2);
   wakes.session(a);
-  await turn();
+  settle();
   assert.equal(told.length, 3);
 });
 
-test("a node's own publishes in flight are waited for, a few ms at most", async () => {
+test("a node's own publishes in flight are waited for, a few ms at most", (t) => {
   let busy = true;
-  const { told, wakes } = recorder(() => busy);
-  const t0 = performance.now();
+  const { told, wakes, advance, settle } = paced(t, () => busy);
+  const start = 1000;
   wakes.session(session('a'));
-  await turn();
+  settle();
   assert.equal(told.length, 0, 'waits while its publishes are on their way');
-  await waitFor(() => told.length === 1, { timeout: 2000, every: 1, what: 'the wake despite publishes in flight' });
-  const waited = (told[0] as { at: number }).at - t0;
-  assert.ok(waited >= WAKE_MAX_DELAY_MS - TIMER_SLACK_MS && waited < 500, `waited ${waited.toFixed(1)} ms`);
+  advance(WAKE_MAX_DELAY_MS - 1);
+  assert.equal(told.length, 0, 'still waiting within the bound');
+  advance(1);
+  assert.equal(told.length, 1, 'woken at the bound although the publishes are still on their way');
+  assert.equal((told[0]?.at ?? NaN) - start, WAKE_MAX_DELAY_MS);
 
   // The publishes answered: the wake goes out at the next step, not at the bound.
-  await new Promise((resolve) => setTimeout(resolve, WAKE_INTERVAL_MS + 2));
-  const t1 = performance.now();
+  advance(WAKE_INTERVAL_MS + 2);
   wakes.session(session('b'));
-  setTimeout(() => { busy = false; }, 0);
-  await waitFor(() => told.length === 2, { timeout: 2000, every: 1, what: 'the wake once the publishes are answered' });
-  assert.deepEqual((told[1] as { ids: readonly string[] }).ids, ['b']);
-  assert.ok((told[1] as { at: number }).at - t1 < 500);
+  settle();
+  assert.equal(told.length, 1, 'waits for the publishes again');
+  busy = false;
+  advance(1);
+  assert.equal(told.length, 2, 'woken at the first step after the publishes were answered');
+  assert.deepEqual(told[1]?.ids, ['b']);
 });

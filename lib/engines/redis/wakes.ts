@@ -24,6 +24,7 @@ export const WAKE_MAX_DELAY_MS = 4;
 export class Wakes {
   readonly #tell: (ids: readonly string[]) => void;
   readonly #busy: () => boolean;
+  readonly #now: () => number;
   /** Sessions held here (each once: `waking`), and ids of sessions that are not. */
   #sessions: HeldSession[] = [];
   #ids: string[] = [];
@@ -31,17 +32,19 @@ export class Wakes {
   #last = -Infinity;
   readonly #onTimer = () => {
     // While this node's publishes are on their way, more messages for the same sessions are coming: wait for them, a little.
-    if (this.#busy() && performance.now() - this.#since < WAKE_MAX_DELAY_MS) setTimeout(this.#onTimer, WAKE_STEP_MS);
+    if (this.#busy() && this.#now() - this.#since < WAKE_MAX_DELAY_MS) setTimeout(this.#onTimer, WAKE_STEP_MS);
     else this.#all();
   };
 
   /**
    * @param tell gets the ids of the sessions woken (EngineHost.wake).
    * @param busy whether publishes of this node are waiting for Redis.
+   * @param now the clock, in ms (`performance.now`; a test passes its own).
    */
-  constructor(tell: (ids: readonly string[]) => void, busy: () => boolean) {
+  constructor(tell: (ids: readonly string[]) => void, busy: () => boolean, now: () => number = () => performance.now()) {
     this.#tell = tell;
     this.#busy = busy;
+    this.#now = now;
   }
 
   /** Wake a session held here. */
@@ -61,7 +64,7 @@ export class Wakes {
   #soon(): void {
     // Publishes answered one after another reach a session together, in one frame.
     if (this.#sessions.length + this.#ids.length === 1) {
-      const now = performance.now();
+      const now = this.#now();
       this.#since = now;
       const wait = this.#last + WAKE_INTERVAL_MS - now;
       // Whole milliseconds: Node keeps one timer list per distinct duration.
@@ -71,7 +74,7 @@ export class Wakes {
   }
 
   #all(): void {
-    this.#last = performance.now();
+    this.#last = this.#now();
     const sessions = this.#sessions;
     const ids = this.#ids;
     this.#sessions = [];
