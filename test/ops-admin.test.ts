@@ -15,7 +15,8 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Browser } from 'playwright-core';
 import { createAdminHandler, type AdminSnapshot } from '../lib/ops/index.js';
 import { serverOf } from '../lib/internal.js';
-import { ChannelTable } from '../lib/ops/admin-data.js';
+import { ChannelTable, receivingPatterns } from '../lib/ops/admin-data.js';
+import { expand } from '../lib/server/expand.js';
 import { get, startServer, type TestServer } from './helpers/http-server.js';
 import { testClients } from './helpers/clients.js';
 import { CHROMIUM, launchChromium } from './helpers/browser.js';
@@ -114,6 +115,15 @@ describe('channel table', () => {
     table.tick();
     assert.equal(table.size, 10);
     assert.deepEqual(table.top(2).map((c) => c.channel), ['/busy', '/new']);
+  });
+});
+
+describe('receivers', () => {
+  test('a channel is received through the patterns the server expands it to; a wildcard row through itself', () => {
+    for (const channel of ['/a', '/a/b', '/chat/room/1', '/x/y/z/w']) assert.deepEqual(receivingPatterns(channel), [...expand(channel)], channel);
+    assert.deepEqual(receivingPatterns('/stocks/**'), ['/stocks/**']);
+    assert.deepEqual(receivingPatterns('/stocks/*'), ['/stocks/*']);
+    assert.deepEqual(receivingPatterns('/service/echo'), ['/service/echo']);
   });
 });
 

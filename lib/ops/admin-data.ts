@@ -7,7 +7,6 @@ import { hostname } from 'node:os';
 import type { OpsSource } from './source.js';
 import type { Stats } from '../server/types.js';
 import { withTimeout } from './http.js';
-import { expand } from '../server/expand.js';
 import { isService, isWildcard } from '../protocol/channel.js';
 
 /** Limits of the admin page's data. */
@@ -156,6 +155,21 @@ function byBusiest(a: [string, Tracked], b: [string, Tracked]): number {
   return b[1].rate - a[1].rate || b[1].count - a[1].count || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 }
 
+/**
+ * The subscription patterns whose subscribers receive a publish to
+ * `channel`: `/a/b` → `/a/b`, `/a/*`, `/a/**`, `/**` (the Bayeux wildcard
+ * rules, as the server's own expansion for engines applies them). A
+ * wildcard row counts its own subscribers only, and `/service/*` is never
+ * broadcast, so wildcards do not reach it.
+ */
+export function receivingPatterns(channel: string): string[] {
+  if (isWildcard(channel) || isService(channel)) return [channel];
+  const segments = channel.slice(1).split('/');
+  const patterns = [channel, `/${segments.slice(0, -1).map((s) => s + '/').join('')}*`];
+  for (let n = segments.length - 1; n >= 0; n--) patterns.push(`/${segments.slice(0, n).map((s) => s + '/').join('')}**`);
+  return patterns;
+}
+
 /** How long a channel's subscriber count is reused. */
 const SUBSCRIBERS_TTL_MS = 3000;
 
@@ -280,8 +294,7 @@ export class AdminData {
     if (cached && now - cached.at < SUBSCRIBERS_TTL_MS) return cached.count;
     let count: number | null = null;
     try {
-      // A pattern row counts its own subscribers; /service/* is never broadcast, so wildcards do not reach it.
-      const patterns = isWildcard(channel) || isService(channel) ? [channel] : expand(channel);
+      const patterns = receivingPatterns(channel);
       const engine = this.#server.options.engine;
       const lists = await withTimeout(Promise.all(patterns.map((pattern) => engine.subscribers(pattern))), this.#timeout, 'the engine');
       if (lists.length === 1) count = (lists[0] as string[]).length;
