@@ -15,7 +15,8 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Browser } from 'playwright-core';
 import { createAdminHandler, type AdminSnapshot } from '../lib/ops/index.js';
 import { serverOf } from '../lib/internal.js';
-import { ChannelTable } from '../lib/ops/admin-data.js';
+import { ChannelTable, receivingPatterns } from '../lib/ops/admin-data.js';
+import { expand } from '../lib/server/expand.js';
 import { get, startServer, type TestServer } from './helpers/http-server.js';
 import { testClients } from './helpers/clients.js';
 import { CHROMIUM, launchChromium } from './helpers/browser.js';
@@ -58,6 +59,7 @@ describe('admin over HTTP', () => {
     assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
     assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'none'; script-src 'self'/);
     assert.match(page.text, /<svg id="chart"/);
+    assert.match(page.text, /Receivers: the sessions a publish to the channel reaches/);
     assert.doesNotMatch(page.text, /https?:\/\//, 'no CDN: nothing loaded from elsewhere');
     assert.match((await get(`${s.origin}/admin/admin.js`, 5000, auth)).headers.get('content-type') ?? '', /^text\/javascript/);
     assert.match((await get(`${s.origin}/admin/admin.css`, 5000, auth)).headers.get('content-type') ?? '', /^text\/css/);
@@ -66,6 +68,7 @@ describe('admin over HTTP', () => {
     const a = client(s.url);
     const b = client(s.url, { transports: ['long-polling'] });
     await a.subscribe('/chat/one', () => undefined);
+    await a.subscribe('/chat/*', () => undefined);
     await b.subscribe('/chat/one', () => undefined);
     await b.subscribe('/chat/two', () => undefined);
     for (let i = 0; i < 3; i++) await a.publish('/chat/two', { i });
@@ -76,11 +79,13 @@ describe('admin over HTTP', () => {
     const data = (await get(`${s.origin}/admin/data.json`, 5000, auth)).json as AdminSnapshot;
     assert.equal(data.engineUp, true);
     assert.equal(data.stats?.sessions, 1);
-    assert.equal(data.stats?.subscriptions, 1);
+    assert.equal(data.stats?.subscriptions, 2);
     assert.equal(data.stats?.sockets, 1);
+    // Receivers: a gets /chat/two through /chat/*, and /chat/one once though two of its subscriptions match.
     assert.deepEqual(data.channels.map((c) => [c.channel, c.publishes, c.subscribers]), [
-      ['/chat/two', 3, 0],
+      ['/chat/two', 3, 1],
       ['/chat/one', 1, 1],
+      ['/chat/*', 0, 1],
     ]);
     assert.equal(data.disconnects.length, 1);
     assert.equal(data.disconnects[0]?.reason, 'client');
@@ -110,6 +115,15 @@ describe('channel table', () => {
     table.tick();
     assert.equal(table.size, 10);
     assert.deepEqual(table.top(2).map((c) => c.channel), ['/busy', '/new']);
+  });
+});
+
+describe('receivers', () => {
+  test('a channel is received through the patterns the server expands it to; a wildcard row through itself', () => {
+    for (const channel of ['/a', '/a/b', '/chat/room/1', '/x/y/z/w']) assert.deepEqual(receivingPatterns(channel), [...expand(channel)], channel);
+    assert.deepEqual(receivingPatterns('/stocks/**'), ['/stocks/**']);
+    assert.deepEqual(receivingPatterns('/stocks/*'), ['/stocks/*']);
+    assert.deepEqual(receivingPatterns('/service/echo'), ['/service/echo']);
   });
 });
 
@@ -157,14 +171,26 @@ describe('admin page in a browser', { skip: !CHROMIUM && 'chromium not installed
       const burst = round < 20 ? round : 40 - round;
       for (let i = 0; i < burst; i++) void clients[round % 3]?.publish('/chat/lobby', { round, i });
       if (round % 4 === 0) void clients[2]?.publish('/chat/support', { round });
+      if (round % 8 === 0) void clients[0]?.publish('/stocks/acme', { round });
       await sleep(100);
     }
     await page.waitForFunction(() => {
       const cells = Array.from(document.querySelectorAll("#channels tbody tr")).map((tr) => tr.textContent ?? '');
       return cells.some((row) => row.startsWith('/chat/lobby') && row.endsWith('3'))
         && cells.some((row) => row.startsWith('/chat/support'))
-        && cells.some((row) => row.startsWith('/stocks/**'));
+        && cells.some((row) => row.startsWith('/stocks/**'))
+        // Received through the /stocks/** subscription only.
+        && cells.some((row) => row.startsWith('/stocks/acme') && row.endsWith('1'));
     }, undefined, { timeout: 10_000 });
+    // The chart has a scale: four steps up from 0 in messages per second, and time along the bottom.
+    await page.waitForFunction(() => /\/s$/.test(document.getElementById('y-4')?.textContent ?? ''), undefined, { timeout: 10_000 });
+    const scale = await page.evaluate(() => [0, 1, 2, 3, 4].map((i) => document.getElementById('y-' + i)?.textContent ?? ''));
+    const steps = scale.map((label) => Number(label.replace(/\/s$/, '').replace(/,/g, '')));
+    assert.equal(steps[0], 0, scale.join(' '));
+    for (let i = 1; i <= 4; i++) assert.equal(steps[i], (steps[1] as number) * i, `equal steps: ${scale.join(' ')}`);
+    assert.match(await page.textContent('#chart-span') ?? '', /^−\d+ (s|min)$/);
+    assert.equal(await page.textContent('#chart-now'), 'now');
+    assert.match(await page.textContent('#channels thead') ?? '', /Receivers/);
     await page.waitForFunction(() => (document.querySelector('#disconnects tbody')?.textContent ?? '').includes('client'), undefined, { timeout: 10_000 });
     await page.waitForFunction(() => (document.getElementById('line-in')?.getAttribute('points') ?? '').split(' ').length >= 3, undefined, { timeout: 10_000 });
     assert.equal(await page.locator('svg#chart polyline#line-out').count(), 1);

@@ -28,12 +28,15 @@ Options:
   --mount PATH         where Bayeux is served (default /cometd)
   --redis URL          share sessions through Redis (redis://host:6379), so
                        several nodes serve the same clients; needs the
-                       'redis' package
+                       'redis' package (npm install redis)
   --static DIR         also serve the files in DIR at /
   --admin              serve the admin page at /admin/
   --admin-token TOKEN  password for the admin page (HTTP Basic, any user
                        name; default: $EXPRESS_BAYEUX_ADMIN_TOKEN). Required
-                       with --admin unless --host is a loopback address
+                       with --admin unless --host is a loopback address;
+                       without it the page answers only requests for
+                       localhost, 127.0.0.1 or [::1] at the port (403 for
+                       any other Host header, against DNS rebinding)
   --metrics            serve Prometheus metrics at /metrics
   --cors               answer cross-origin requests (any origin)
   --log-level LEVEL    error, warn, info or debug (default warn)
@@ -64,25 +67,62 @@ async function loadExpress(): Promise<ExpressFactory> {
   }
 }
 
+/** What serve says when the 'redis' package cannot be imported. */
+export const REDIS_MISSING = "--redis: the 'redis' package is not installed; install the redis package: npm install redis";
+
+/** True when `err` is Node's failure to find the 'redis' package (or one of its own '@redis/*' packages). */
+function redisMissing(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') return false;
+  return /Cannot find (?:package|module) '(?:redis|@redis\/[^']+)'/.test(describe(err));
+}
+
 /** Import the Redis engine only when --redis is given (it needs the 'redis' package). */
 async function loadRedisEngine(): Promise<RedisEngineClass> {
-  const candidates = ['../engines/redis/index.js', '../engines/redis.js'];
-  for (const path of candidates) {
-    try {
-      const mod = (await import(path)) as { RedisEngine?: RedisEngineClass };
-      if (mod.RedisEngine) return mod.RedisEngine;
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      const missing = code === 'ERR_MODULE_NOT_FOUND' && describe(err).includes("'redis'");
-      if (missing) throw new CliFailure("--redis needs the 'redis' package, which is not installed: run  npm install redis");
-      if (code !== 'ERR_MODULE_NOT_FOUND') throw err;
-    }
+  let mod: { RedisEngine?: RedisEngineClass };
+  try {
+    mod = (await import('../engines/redis/index.js')) as { RedisEngine?: RedisEngineClass };
+  } catch (err) {
+    if (redisMissing(err)) throw new CliFailure(REDIS_MISSING);
+    throw err;
   }
-  throw new CliFailure('this build of express-bayeux has no Redis engine');
+  if (!mod.RedisEngine) throw new CliFailure('this build of express-bayeux has no Redis engine');
+  return mod.RedisEngine;
 }
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+/**
+ * For an admin page on a loopback address without a password: answer only
+ * requests whose `Host` names this machine's loopback at `port()`
+ * (`localhost`, `127.0.0.1`, `[::1]`, or the `--host` address itself), so
+ * a page on another origin whose name was pointed at 127.0.0.1 (DNS
+ * rebinding) cannot read the admin data. Others get a 403 saying why.
+ */
+function loopbackHostOnly(listenHost: string, port: () => number): (req: IncomingMessage, res: ServerResponse, next: () => void) => void {
+  const names = new Set(['localhost', '127.0.0.1', '[::1]']);
+  names.add(isIP(listenHost) === 6 ? `[${listenHost.toLowerCase()}]` : listenHost.toLowerCase());
+  return function requireLoopbackHost(req, res, next) {
+    const given = (req.headers.host ?? '').toLowerCase();
+    const at = given.lastIndexOf(':');
+    const hasPort = at > given.lastIndexOf(']');
+    const name = hasPort ? given.slice(0, at) : given;
+    const givenPort = hasPort ? given.slice(at + 1) : '80';
+    if (names.has(name) && givenPort === String(port())) {
+      next();
+      return;
+    }
+    const body = `admin page: Host ${JSON.stringify(req.headers.host ?? '')} refused. Without --admin-token the admin page `
+      + `answers only requests for localhost, 127.0.0.1 or [::1] at port ${port()} (against DNS rebinding): open it at `
+      + `http://127.0.0.1:${port()}/admin/, or set --admin-token to serve it under other names.\n`;
+    res.statusCode = 403;
+    res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+    res.setHeader('Content-Length', Buffer.byteLength(body));
+    res.setHeader('Cache-Control', 'no-store');
+    res.end(body);
+  };
 }
 
 /** HTTP Basic with any user name and `token` as the password. */
@@ -173,9 +213,11 @@ export async function serve(args: string[], io: CliIo): Promise<number> {
   const metrics = values.metrics ? cometd.metrics() : undefined;
   if (metrics) app.get('/metrics', metrics);
   const admin = values.admin ? cometd.admin() : undefined;
+  // The port is known once listening (--port 0 picks one).
+  let listeningPort = port;
   if (admin) {
     if (adminToken) app.use('/admin', basicAuth(adminToken), admin);
-    else app.use('/admin', admin);
+    else app.use('/admin', loopbackHostOnly(host, () => listeningPort), admin);
   }
   if (staticDir) app.use(express.static(staticDir));
   app.use(mount, cometd);
@@ -188,6 +230,7 @@ export async function serve(args: string[], io: CliIo): Promise<number> {
   cometd.attach(http, { path: mount });
   const address = http.address();
   const actualPort = typeof address === 'object' && address ? address.port : port;
+  listeningPort = actualPort;
   const shownHost = host.includes(':') ? `[${host}]` : host;
   const origin = `http://${shownHost}:${actualPort}`;
   io.stdout.write(`express-bayeux listening on ${origin}${mount === '/' ? '/' : mount}\n`);

@@ -45,6 +45,8 @@ export class MemoryEngine implements Engine {
   /** pattern → the sessions subscribed to it, by id */
   readonly #subscribers = new Map<string, Map<string, MemorySession>>();
   #publishes = 0;
+  /** Subscriptions of every session (the sum of their `subscriptions.size`), kept as they change so `stats()` is O(1). */
+  #subscriptionCount = 0;
 
   async open(host: EngineHost, config: EngineConfig): Promise<void> {
     this.#host = host;
@@ -61,6 +63,7 @@ export class MemoryEngine implements Engine {
     this.#sweeper = undefined;
     this.#sessions.clear();
     this.#subscribers.clear();
+    this.#subscriptionCount = 0;
   }
 
   async createSession(options: SessionOptions): Promise<string> {
@@ -112,7 +115,10 @@ export class MemoryEngine implements Engine {
     if (!session.subscriptions.has(pattern) && session.subscriptions.size >= this.#maxSubscriptions) {
       throw new EngineLimitError('maxSubscriptions', `a session may hold at most ${this.#maxSubscriptions} subscriptions`);
     }
-    session.subscriptions.add(pattern);
+    if (!session.subscriptions.has(pattern)) {
+      session.subscriptions.add(pattern);
+      this.#subscriptionCount++;
+    }
     let sessions = this.#subscribers.get(pattern);
     if (!sessions) this.#subscribers.set(pattern, (sessions = new Map()));
     sessions.set(clientId, session);
@@ -122,7 +128,7 @@ export class MemoryEngine implements Engine {
   async unsubscribe(clientId: string, pattern: string): Promise<boolean> {
     const session = this.#live(clientId);
     if (!session) return false;
-    session.subscriptions.delete(pattern);
+    if (session.subscriptions.delete(pattern)) this.#subscriptionCount--;
     this.#unindex(clientId, pattern);
     return true;
   }
@@ -213,10 +219,13 @@ export class MemoryEngine implements Engine {
     return clientIds.map((id) => this.#take(id, undefined));
   }
 
+  /**
+   * O(1): counts kept as sessions and subscriptions come and go, never a
+   * walk over the sessions (health checks and scrapes call it). Sessions
+   * past their deadline that the sweeper has not reached yet are counted.
+   */
   async stats(): Promise<EngineStats> {
-    let subscriptions = 0;
-    for (const session of this.#sessions.values()) subscriptions += session.subscriptions.size;
-    return { sessions: this.#sessions.size, subscriptions };
+    return { sessions: this.#sessions.size, subscriptions: this.#subscriptionCount };
   }
 
   #take(clientId: string, ack: number | undefined): TakeResult | null {
@@ -304,6 +313,7 @@ export class MemoryEngine implements Engine {
     const session = this.#sessions.get(clientId);
     if (!session) return false;
     this.#sessions.delete(clientId);
+    this.#subscriptionCount -= session.subscriptions.size;
     for (const pattern of session.subscriptions) this.#unindex(clientId, pattern);
     // Whoever holds its connection learns it is gone (its take is null).
     this.#host?.wake([clientId]);

@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import type { OpsSource } from './source.js';
 import type { Stats } from '../server/types.js';
 import { withTimeout } from './http.js';
+import { isService, isWildcard } from '../protocol/channel.js';
 
 /** Limits of the admin page's data. */
 export interface AdminDataOptions {
@@ -43,7 +44,14 @@ export interface AdminChannel {
   rate: number;
   /** Publishes seen since the channel was first tracked. */
   publishes: number;
-  /** Sessions subscribed to exactly this channel; null when the engine cannot say. */
+  /**
+   * Sessions that receive a publish to this channel: those subscribed to
+   * it or to a wildcard pattern that matches it (`/stocks/a` counts the
+   * subscribers of `/stocks/a`, `/stocks/*`, `/stocks/**` and `/**`, each
+   * session once). For a wildcard row (`/stocks/**`, tracked when someone
+   * subscribes to it), the sessions subscribed to that pattern. Null when
+   * the engine cannot say.
+   */
   subscribers: number | null;
 }
 
@@ -145,6 +153,21 @@ export class ChannelTable {
 
 function byBusiest(a: [string, Tracked], b: [string, Tracked]): number {
   return b[1].rate - a[1].rate || b[1].count - a[1].count || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+}
+
+/**
+ * The subscription patterns whose subscribers receive a publish to
+ * `channel`: `/a/b` → `/a/b`, `/a/*`, `/a/**`, `/**` (the Bayeux wildcard
+ * rules, as the server's own expansion for engines applies them). A
+ * wildcard row counts its own subscribers only, and `/service/*` is never
+ * broadcast, so wildcards do not reach it.
+ */
+export function receivingPatterns(channel: string): string[] {
+  if (isWildcard(channel) || isService(channel)) return [channel];
+  const segments = channel.slice(1).split('/');
+  const patterns = [channel, `/${segments.slice(0, -1).map((s) => s + '/').join('')}*`];
+  for (let n = segments.length - 1; n >= 0; n--) patterns.push(`/${segments.slice(0, n).map((s) => s + '/').join('')}**`);
+  return patterns;
 }
 
 /** How long a channel's subscriber count is reused. */
@@ -260,9 +283,10 @@ export class AdminData {
   }
 
   /**
-   * Subscribers of exactly `channel`, asked of the engine at most every
-   * few seconds per channel (listing them costs the engine a walk over them,
-   * and several pages may be open); null when the engine cannot say.
+   * The sessions that receive `channel` (see {@link AdminChannel.subscribers}),
+   * asked of the engine at most every few seconds per channel (listing them
+   * costs the engine a walk over them, and several pages may be open); null
+   * when the engine cannot say.
    */
   async #subscriberCount(channel: string): Promise<number | null> {
     const cached = this.#counts.get(channel);
@@ -270,7 +294,15 @@ export class AdminData {
     if (cached && now - cached.at < SUBSCRIBERS_TTL_MS) return cached.count;
     let count: number | null = null;
     try {
-      count = (await withTimeout(this.#server.options.engine.subscribers(channel), this.#timeout, 'the engine')).length;
+      const patterns = receivingPatterns(channel);
+      const engine = this.#server.options.engine;
+      const lists = await withTimeout(Promise.all(patterns.map((pattern) => engine.subscribers(pattern))), this.#timeout, 'the engine');
+      if (lists.length === 1) count = (lists[0] as string[]).length;
+      else {
+        const ids = new Set<string>();
+        for (const list of lists) for (const id of list) ids.add(id);
+        count = ids.size;
+      }
     } catch {
       // An engine that cannot list subscribers (or is down): shown as unknown.
     }

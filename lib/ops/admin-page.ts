@@ -32,17 +32,24 @@ export const ADMIN_HTML = `<!doctype html>
   </section>
   <section class="panel">
     <h2>Messages per second <span class="legend"><span class="in">■ in</span> <span class="out">■ out</span></span></h2>
-    <svg id="chart" viewBox="0 0 600 160" preserveAspectRatio="none" role="img" aria-label="Messages in and out per second">
-      <g class="grid"><line x1="0" y1="40" x2="600" y2="40"/><line x1="0" y1="80" x2="600" y2="80"/><line x1="0" y1="120" x2="600" y2="120"/></g>
-      <polyline id="line-in" class="in" points=""/>
-      <polyline id="line-out" class="out" points=""/>
-    </svg>
-    <div class="axis"><span id="chart-span">–</span><span id="chart-max">max –</span></div>
+    <div class="chart">
+      <div class="y-axis" id="y-axis" title="messages per second on this node">
+        <span class="y4" id="y-4">–</span><span class="y3" id="y-3"></span><span class="y2" id="y-2"></span><span class="y1" id="y-1"></span><span class="y0" id="y-0">0</span>
+      </div>
+      <svg id="chart" viewBox="0 0 600 160" preserveAspectRatio="none" role="img" aria-label="Messages in and out per second">
+        <g class="grid"><line x1="0" y1="6" x2="600" y2="6"/><line x1="0" y1="43.5" x2="600" y2="43.5"/><line x1="0" y1="81" x2="600" y2="81"/><line x1="0" y1="118.5" x2="600" y2="118.5"/><line class="base" x1="0" y1="156" x2="600" y2="156"/></g>
+        <polyline id="line-in" class="in" points=""/>
+        <polyline id="line-out" class="out" points=""/>
+      </svg>
+    </div>
+    <div class="axis x-axis"><span id="chart-span">–</span><span id="chart-mid"></span><span id="chart-now">now</span></div>
+    <p class="note">Vertical: messages per second on this node (<span id="chart-max">max –</span>). Horizontal: time, one sample a second, newest on the right.</p>
   </section>
   <div class="columns">
     <section class="panel">
       <h2>Busiest channels</h2>
-      <table id="channels"><thead><tr><th>Channel</th><th>Publishes/s</th><th>Publishes</th><th>Subscribers</th></tr></thead><tbody></tbody></table>
+      <table id="channels"><thead><tr><th>Channel</th><th>Publishes/s</th><th>Publishes</th><th title="sessions subscribed to the channel or to a wildcard that matches it">Receivers</th></tr></thead><tbody></tbody></table>
+      <p class="note">Receivers: the sessions a publish to the channel reaches, subscribed to it or to a wildcard that matches it (<code>/a/b</code> counts <code>/a/b</code>, <code>/a/*</code>, <code>/a/**</code> and <code>/**</code>, each session once). A wildcard row (<code>/a/**</code>) counts the sessions subscribed to that pattern. Refreshed every few seconds.</p>
     </section>
     <section class="panel">
       <h2>Recent disconnects</h2>
@@ -73,7 +80,14 @@ main { padding: 1em 1.2em; display: grid; gap: 1em; }
 .value { font-size: 1.8em; font-variant-numeric: tabular-nums; }
 .panel { border: 1px solid var(--line); border-radius: 6px; padding: .8em; min-width: 0; }
 .columns { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 1em; }
+.chart { position: relative; height: 160px; padding-left: 4.5em; }
 #chart { width: 100%; height: 160px; display: block; }
+.y-axis { position: absolute; left: 0; top: 0; bottom: 0; width: 4em; font-size: .8em; opacity: .75; font-variant-numeric: tabular-nums; }
+.y-axis span { position: absolute; right: 0; transform: translateY(-50%); white-space: nowrap; }
+.y-axis .y4 { top: 3.75%; } .y-axis .y3 { top: 27.19%; } .y-axis .y2 { top: 50.63%; } .y-axis .y1 { top: 74.06%; } .y-axis .y0 { top: 97.5%; }
+.x-axis { margin-left: 4.5em; }
+#chart .grid line.base { stroke: currentColor; opacity: .4; }
+.note { font-size: .8em; opacity: .7; margin: .4em 0 0; }
 #chart polyline { fill: none; stroke-width: 2; vector-effect: non-scaling-stroke; }
 #chart .grid line { stroke: var(--line); vector-effect: non-scaling-stroke; }
 polyline.in { stroke: var(--in); } polyline.out { stroke: var(--out); }
@@ -117,16 +131,31 @@ function duration(s) {
   return (s / 86400).toFixed(1) + ' d';
 }
 
+/** The top of the scale: four equal steps of 1, 2 or 5 times a power of ten (at least 1 message/s each). */
+function scaleTop(max) {
+  const rough = Math.max(1, max / 4);
+  const power = Math.pow(10, Math.floor(Math.log10(rough)));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= rough);
+  return step * 4;
+}
+
 function chart(series) {
-  let max = 1;
+  let max = 0;
   for (const p of series) max = Math.max(max, p.in, p.out);
+  const top = scaleTop(max);
   const n = series.length;
-  const x = (i) => (n <= 1 ? 600 : (i * 600) / (n - 1)).toFixed(1);
-  const y = (v) => (156 - (v / max) * 150).toFixed(1);
-  $('line-in').setAttribute('points', series.map((p, i) => x(i) + ',' + y(p.in)).join(' '));
-  $('line-out').setAttribute('points', series.map((p, i) => x(i) + ',' + y(p.out)).join(' '));
-  text('chart-max', 'max ' + fmt.format(max) + '/s');
-  text('chart-span', n > 1 ? 'last ' + duration(Math.round((series[n - 1].t - series[0].t) / 1000)) : 'collecting…');
+  const t0 = n > 0 ? series[0].t : 0;
+  const span = n > 1 ? series[n - 1].t - t0 : 0;
+  // By time, not by index: a gap (the engine did not answer) shows as one.
+  const x = (p) => (span <= 0 ? 600 : ((p.t - t0) * 600) / span).toFixed(1);
+  const y = (v) => (156 - (v / top) * 150).toFixed(1);
+  $('line-in').setAttribute('points', series.map((p) => x(p) + ',' + y(p.in)).join(' '));
+  $('line-out').setAttribute('points', series.map((p) => x(p) + ',' + y(p.out)).join(' '));
+  for (let i = 0; i <= 4; i++) text('y-' + i, i === 0 ? '0' : fmt.format((top * i) / 4) + '/s');
+  text('chart-max', 'highest ' + fmt.format(max) + '/s');
+  const seconds = Math.round(span / 1000);
+  text('chart-span', n > 1 ? '−' + duration(seconds) : 'collecting…');
+  text('chart-mid', n > 1 && seconds >= 2 ? '−' + duration(Math.round(seconds / 2)) : '');
 }
 
 function render(d) {

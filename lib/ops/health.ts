@@ -13,6 +13,15 @@ export interface HealthOptions {
    * below the probe's own timeout. Default 2000.
    */
   timeout?: number;
+  /**
+   * How long, in ms, a check's result answers later requests too. Requests
+   * that arrive while a check is under way always share it, so however many
+   * probes (or strangers: `express-bayeux serve` exposes `/health` without
+   * authentication) call, the engine sees at most one check per `maxAge`.
+   * A server that is closing answers `closing` at once, whatever is cached.
+   * 0 shares only the check in flight. Default 1000.
+   */
+  maxAge?: number;
 }
 
 /** What a health check found: the body of its answer. */
@@ -23,9 +32,25 @@ export interface HealthReport {
   error?: string;
 }
 
-/** Check the engine once: opened, and answering a cheap call within `timeout` ms. */
-export async function checkHealth(server: OpsSource, timeout = 2000): Promise<HealthReport> {
-  if (server.closed) return { status: 'closing' };
+/** The check under way for each server, shared by every caller of {@link checkHealth}. */
+const inFlight = new WeakMap<OpsSource, Promise<HealthReport>>();
+
+/**
+ * Check the engine once: opened, and answering a cheap call (its O(1)
+ * `stats()`) within `timeout` ms. Calls made while a check of the same
+ * server is under way share it (and its `timeout`).
+ */
+export function checkHealth(server: OpsSource, timeout = 2000): Promise<HealthReport> {
+  if (server.closed) return Promise.resolve({ status: 'closing' });
+  let check = inFlight.get(server);
+  if (!check) {
+    check = runCheck(server, timeout).finally(() => inFlight.delete(server));
+    inFlight.set(server, check);
+  }
+  return check;
+}
+
+async function runCheck(server: OpsSource, timeout: number): Promise<HealthReport> {
   try {
     await withTimeout(server.open().then(() => server.options.engine.stats()), timeout, 'the engine');
     return { status: 'ok' };
@@ -39,25 +64,38 @@ export async function checkHealth(server: OpsSource, timeout = 2000): Promise<He
  * engine is reachable, and 503 `{"status":"unavailable","error":...}`
  * when it is not (or `{"status":"closing"}` once `close()` was called, so
  * a balancer stops sending work during a graceful shutdown). Other methods
- * go to `next`, or get a 405. Throws a `TypeError` naming a bad option.
+ * go to `next`, or get a 405. Concurrent requests share one engine check,
+ * and its result is reused for `maxAge` ms. Throws a `TypeError` naming a
+ * bad option.
  */
 export function createHealthHandler(server: OpsSource, options: HealthOptions = {}): OpsHandler {
   if (typeof options !== 'object' || options === null) throw new TypeError('health options must be an object');
-  checkKeys(options, ['timeout'], 'health');
+  checkKeys(options, ['timeout', 'maxAge'], 'health');
   const timeout = options.timeout ?? 2000;
   if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 1) throw new TypeError('option timeout must be a positive number of ms');
+  const maxAge = options.maxAge ?? 1000;
+  if (typeof maxAge !== 'number' || !Number.isFinite(maxAge) || maxAge < 0) throw new TypeError('option maxAge must be a number of ms, 0 or more');
 
   // Probes come every few seconds: log changes of state, not every answer.
   let last: HealthReport['status'] = 'ok';
+  let cached: { report: HealthReport; at: number } | undefined;
+  function report(): Promise<HealthReport> {
+    if (server.closed) return Promise.resolve({ status: 'closing' });
+    if (cached && performance.now() - cached.at < maxAge) return Promise.resolve(cached.report);
+    return checkHealth(server, timeout).then((found) => {
+      if (found.status !== 'closing') cached = { report: found, at: performance.now() };
+      return found;
+    });
+  }
   return function healthHandler(req: IncomingMessage, res: ServerResponse, next?: OpsNext): void {
     if (!readOnly(req, res, next)) return;
-    void checkHealth(server, timeout).then((report) => {
-      if (report.status !== last) {
-        if (report.status === 'unavailable') server.options.logger.warn(`health: engine unavailable: ${report.error ?? ''}`);
-        else if (report.status === 'ok') server.options.logger.info('health: engine available again');
-        last = report.status;
+    void report().then((found) => {
+      if (found.status !== last) {
+        if (found.status === 'unavailable') server.options.logger.warn(`health: engine unavailable: ${found.error ?? ''}`);
+        else if (found.status === 'ok') server.options.logger.info('health: engine available again');
+        last = found.status;
       }
-      sendJson(res, report.status === 'ok' ? 200 : 503, report, req.method === 'HEAD');
+      sendJson(res, found.status === 'ok' ? 200 : 503, found, req.method === 'HEAD');
     });
   };
 }

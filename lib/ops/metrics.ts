@@ -140,7 +140,14 @@ class LatencyHistogram extends Histogram {
  *   `bayeux_dropped_total`, `bayeux_errors_total{code}`,
  *   `bayeux_engine_errors_total` (counters; this node);
  * - `bayeux_delivery_latency_seconds` (histogram; publish to write on the
- *   subscriber's connection, for messages published on this node).
+ *   subscriber's connection, for messages published on this node). It is
+ *   sampled: one delivered copy in 16 is timed, and counted for itself and
+ *   the 15 untimed copies before it, so `_count` approximates the copies
+ *   written and the buckets the shape of their latencies. Copies of
+ *   messages published on other nodes, or more than one to two seconds
+ *   earlier, are not counted. To time the messages, the server keeps each
+ *   published message for one to two seconds, at most 16 Mi characters
+ *   of them (then publishes go untimed until the oldest are let go).
  *
  * Throws a `TypeError` naming a bad option, and prom-client's error when a
  * metric of the same name is already in `registry`.
@@ -174,7 +181,9 @@ export function createMetricsHandler(server: OpsSource, options: MetricsOptions 
   const refusals = new Map<number | 'other', number>();
   const latency = new LatencyHistogram(
     `${prefix}delivery_latency_seconds`,
-    'Time from a publish on this node to the write of a copy on a subscriber\'s connection on this node, in seconds',
+    'Time from a publish on this node to the write of a copy on a subscriber\'s connection on this node, in seconds. '
+      + 'Sampled: one copy in 16 is timed and counted for itself and the 15 copies before it; '
+      + 'copies of messages published on other nodes or more than 1-2 s earlier are not counted',
     buckets,
     registry,
   );

@@ -15,8 +15,9 @@ export interface ServerObserver {
   /**
    * `count` copies were handed to connections, one of which was published
    * `latencyMs` ago (on this node): one copy in 16 is timed and stands for
-   * the others. Copies of messages published on other nodes, or longer
-   * than a few seconds ago, are not reported.
+   * the others. Copies of messages published on other nodes, more than
+   * one to two seconds ago, or while the messages kept for timing already
+   * held 16 Mi characters, are not reported.
    */
   delivered?(count: number, latencyMs: number): void;
 }
@@ -24,17 +25,33 @@ export interface ServerObserver {
 /** Copies per timed copy in delivered(). */
 const LATENCY_SAMPLE = 16;
 
+/** How long a generation of publish times lasts, in ms: a message is timed for one to two of them. */
+const GENERATION_MS = 1000;
+
+/**
+ * Most characters of published messages kept for timing, over both
+ * generations: about 16 MiB of one-byte text. Past it, publishes are not
+ * timed until the next rotation (their deliveries are then not sampled),
+ * so a burst of large messages cannot pin more than this.
+ */
+const MAX_TIMED_CHARS = 16 * 1024 * 1024;
+
 /**
  * The observers of one Server, and when each message was published (kept
- * two seconds, in two generations, so memory is bounded by the publish
- * rate and nothing is tracked while no observer wants latencies).
+ * one to two seconds, in two generations, and at most MAX_TIMED_CHARS of
+ * them; nothing is tracked while no observer wants latencies). The
+ * generations rotate on a timer while they hold anything, so an idle server
+ * lets go of the last messages it published within two seconds.
  */
 export class Observers {
   readonly #list: ServerObserver[] = [];
   #wantsLatency = false;
   #current = new Map<string, number>();
   #previous = new Map<string, number>();
+  #currentChars = 0;
+  #previousChars = 0;
   #rotated = 0;
+  #rotation: NodeJS.Timeout | undefined;
   #untimed = 0;
   readonly #onError: (err: unknown) => void;
 
@@ -49,6 +66,7 @@ export class Observers {
       const i = this.#list.indexOf(observer);
       if (i >= 0) this.#list.splice(i, 1);
       this.#wantsLatency = this.#list.some((o) => o.delivered);
+      if (!this.#wantsLatency) this.#forget();
     };
   }
 
@@ -68,14 +86,48 @@ export class Observers {
   published(channel: string, text: string): void {
     if (this.#wantsLatency) {
       const now = performance.now();
-      if (now - this.#rotated > 1000) {
-        this.#previous = this.#current;
-        this.#current = new Map();
-        this.#rotated = now;
+      if (now - this.#rotated > GENERATION_MS) this.#rotate(now);
+      const known = this.#current.has(text);
+      if (known || this.#currentChars + this.#previousChars + text.length <= MAX_TIMED_CHARS) {
+        this.#current.set(text, now);
+        if (!known) this.#currentChars += text.length;
       }
-      this.#current.set(text, now);
+      // Release by time: while anything is kept, a timer rotates it out even if nothing more is published.
+      if (!this.#rotation && this.#current.size > 0) {
+        this.#rotation = setTimeout(() => this.#tick(), GENERATION_MS);
+        this.#rotation.unref();
+      }
     }
     for (const o of this.#list) this.#call(() => o.published?.(channel));
+  }
+
+  /** The rotation timer: rotate if no publish did, and keep going until both generations are empty. */
+  #tick(): void {
+    this.#rotation = undefined;
+    const now = performance.now();
+    if (now - this.#rotated >= GENERATION_MS) this.#rotate(now);
+    if (this.#current.size > 0 || this.#previous.size > 0) {
+      this.#rotation = setTimeout(() => this.#tick(), GENERATION_MS);
+      this.#rotation.unref();
+    }
+  }
+
+  #rotate(now: number): void {
+    this.#previous = this.#current;
+    this.#previousChars = this.#currentChars;
+    this.#current = new Map();
+    this.#currentChars = 0;
+    this.#rotated = now;
+  }
+
+  /** Drop every publish time (no observer wants latencies any more). */
+  #forget(): void {
+    clearTimeout(this.#rotation);
+    this.#rotation = undefined;
+    this.#current = new Map();
+    this.#previous = new Map();
+    this.#currentChars = 0;
+    this.#previousChars = 0;
   }
 
   /**

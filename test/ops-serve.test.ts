@@ -1,0 +1,143 @@
+/**
+ * What `express-bayeux serve` does for operators, run as a user would
+ * (spawned processes on 127.0.0.1): the password-less loopback admin page
+ * answers only loopback `Host` names (DNS rebinding), and `--redis`
+ * without the 'redis' package says how to install it (in a copy of the
+ * package whose node_modules lacks it).
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, describe, test } from 'node:test';
+import { sleep } from './helpers/wait.js';
+
+const BIN = fileURLToPath(new URL('../lib/cli/bin.js', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+interface Run {
+  child: ChildProcess;
+  stdout: string;
+  stderr: string;
+  exited: Promise<number | null>;
+}
+
+const running = new Set<ChildProcess>();
+const temporary: string[] = [];
+after(() => {
+  for (const child of running) child.kill('SIGKILL');
+  for (const dir of temporary) rmSync(dir, { recursive: true, force: true });
+});
+
+function run(bin: string, args: string[]): Run {
+  const child = spawn(process.execPath, ['--unhandled-rejections=strict', bin, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, PORT: '', EXPRESS_BAYEUX_ADMIN_TOKEN: '' },
+  });
+  running.add(child);
+  const result: Run = {
+    child,
+    stdout: '',
+    stderr: '',
+    exited: new Promise((resolve) => child.once('exit', (code) => {
+      running.delete(child);
+      resolve(code);
+    })),
+  };
+  child.stdout?.on('data', (chunk: Buffer) => (result.stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (result.stderr += chunk.toString()));
+  return result;
+}
+
+/** Wait (at most `ms`) until the process has written `pattern` to stdout. */
+async function output(r: Run, pattern: RegExp, ms = 10_000): Promise<RegExpExecArray> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const match = pattern.exec(r.stdout);
+    if (match) return match;
+    if (Date.now() > end || r.child.exitCode !== null) throw new Error(`no ${pattern} in ${ms} ms; stdout: ${r.stdout}; stderr: ${r.stderr}`);
+    await sleep(20);
+  }
+}
+
+/** Exit code of `r`, killing it after `ms`. */
+async function exitCode(r: Run, ms = 15_000): Promise<number | null> {
+  const timer = setTimeout(() => r.child.kill('SIGKILL'), ms);
+  try {
+    return await r.exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** GET `path` from 127.0.0.1:`port` with the given `Host` header (fetch does not let us set it). */
+function getWithHost(port: number, path: string, host: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers: { ...headers, host }, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer in 10 s')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('serve --admin without a password', () => {
+  test('answers only loopback Host names at its port, and says why to the others (403)', async () => {
+    const serve = run(BIN, ['serve', '--port', '0', '--admin']);
+    const [, portText] = await output(serve, /admin {3}http:\/\/127\.0\.0\.1:(\d+)\/admin\//);
+    const port = Number(portText);
+    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, `LocalHost:${port}`]) {
+      const res = await getWithHost(port, '/admin/data.json', host);
+      assert.equal(res.status, 200, `Host ${host}: ${res.body}`);
+      assert.equal(typeof (JSON.parse(res.body) as { now: number }).now, 'number');
+    }
+    for (const host of [`evil.example:${port}`, `localhost.evil.example:${port}`, `127.0.0.1:${port + 1}`, 'localhost']) {
+      const res = await getWithHost(port, '/admin/data.json', host);
+      assert.equal(res.status, 403, `Host ${host}`);
+      assert.match(res.body, /Host .* refused\. Without --admin-token the admin page answers only requests for localhost, 127\.0\.0\.1 or \[::1\]/);
+      assert.doesNotMatch(res.body, /"sessions"/);
+    }
+    // The rest of the server is not affected.
+    assert.equal((await getWithHost(port, '/health', `evil.example:${port}`)).status, 200);
+    serve.child.kill('SIGTERM');
+    assert.equal(await exitCode(serve), 0, serve.stderr);
+  });
+
+  test('with --admin-token the password decides, whatever the Host', async () => {
+    const serve = run(BIN, ['serve', '--port', '0', '--admin', '--admin-token', 's3cret']);
+    const [, portText] = await output(serve, /admin {3}http:\/\/127\.0\.0\.1:(\d+)\/admin\//);
+    const port = Number(portText);
+    const basic = { authorization: `Basic ${Buffer.from('ops:s3cret').toString('base64')}` };
+    assert.equal((await getWithHost(port, '/admin/data.json', `admin.example:${port}`)).status, 401);
+    assert.equal((await getWithHost(port, '/admin/data.json', `admin.example:${port}`, basic)).status, 200);
+    serve.child.kill('SIGTERM');
+    assert.equal(await exitCode(serve), 0, serve.stderr);
+  });
+});
+
+describe('serve --redis without the redis package', () => {
+  test('says to install it', async () => {
+    // A copy of the built package whose node_modules has everything but redis.
+    const dir = mkdtempSync(join(tmpdir(), 'express-bayeux-noredis-'));
+    temporary.push(dir);
+    cpSync(join(ROOT, 'dist', 'lib'), join(dir, 'dist', 'lib'), { recursive: true });
+    cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
+    mkdirSync(join(dir, 'node_modules'));
+    for (const name of readdirSync(join(ROOT, 'node_modules'))) {
+      if (name === 'redis' || name === '@redis' || name.startsWith('.')) continue;
+      symlinkSync(join(ROOT, 'node_modules', name), join(dir, 'node_modules', name));
+    }
+    const serve = run(join(dir, 'dist', 'lib', 'cli', 'bin.js'), ['serve', '--port', '0', '--redis', 'redis://127.0.0.1:1']);
+    assert.equal(await exitCode(serve), 1, `stdout: ${serve.stdout}; stderr: ${serve.stderr}`);
+    assert.match(serve.stderr, /install the redis package: npm install redis/);
+    assert.doesNotMatch(serve.stderr, /ERR_MODULE_NOT_FOUND|    at /, 'a sentence, not a stack trace');
+    assert.equal(serve.stdout, '', 'it did not start');
+  });
+});
