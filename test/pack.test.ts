@@ -21,10 +21,20 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
+/**
+ * The environment for the npm commands: this process's, without what an
+ * enclosing npm (`npm test`, `npm exec`) put in it for its own run (the
+ * package's fields, its prefix, its flags), so the commands act on the
+ * project they run in; the user's npm cache and config stay.
+ */
+const KEEP_NPM = new Set(['npm_config_cache', 'npm_config_userconfig', 'npm_config_globalconfig', 'npm_config_registry']);
+const childEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key) || KEEP_NPM.has(key.toLowerCase())));
+Object.assign(childEnv, { npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' });
+
 /** Run a command to its end within `timeout` ms; rejects with its output on failure. */
 function run(cmd: string, args: string[], cwd: string, timeout = 60_000): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { cwd, timeout, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' } },
+    execFile(cmd, args, { cwd, timeout, maxBuffer: 16 * 1024 * 1024, env: childEnv },
       (error, stdout, stderr) => {
         if (error) reject(new Error(`${cmd} ${args.join(' ')} failed in ${cwd}: ${error.message}\n${stdout}\n${stderr}`));
         else resolve({ stdout, stderr });
