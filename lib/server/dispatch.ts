@@ -15,7 +15,7 @@ import { disconnect } from './meta/disconnect.js';
 import { handshake } from './meta/handshake.js';
 import { subscribe, unsubscribe } from './meta/subscription.js';
 import { publishMessage, type RequestState } from './publish.js';
-import { answer, failure, type Outcome, refusal, serializeReply, stringifyReply } from './reply.js';
+import { answer, failure, type Outcome, refusal, serializeReply, sessionUnknown, stringifyReply } from './reply.js';
 import { timesync } from './timesync.js';
 import type { Connection, Message } from './types.js';
 import { isObject } from './util.js';
@@ -112,6 +112,10 @@ async function route(core: ServerCore, raw: unknown, conn: Connection, single: b
   }
   if (core.closed) {
     return { reply: refusal(core, message, new BayeuxError(503, 'server_closing'), undefined, { reconnect: 'retry', interval: 1000 }) };
+  }
+  // A clientId not of the engine's form is no session's: answered here, it never becomes part of an engine key.
+  if (typeof message.clientId === 'string' && channel !== '/meta/handshake' && !core.isClientId(message.clientId)) {
+    return { reply: sessionUnknown(core, message) };
   }
   const ctx = core.context(message, conn);
   const received = Date.now();
