@@ -14,6 +14,8 @@ export const ProtocolErrors = {
   channelInvalid: (channel: unknown) => new BayeuxError(405, 'invalid_channel', [String(channel)]),
   versionUnsupported: (version: unknown) => new BayeuxError(406, 'version_unsupported', [String(version)]),
   transportUnsupported: (types: unknown) => new BayeuxError(406, 'connection_type_unsupported', [String(types)]),
+  /** A message over `maxMessageBytes`: queued for no one. */
+  messageTooLarge: (max: number) => new BayeuxError(413, 'message_too_large', [String(max)]),
 } as const;
 
 /**
