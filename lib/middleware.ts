@@ -203,6 +203,7 @@ export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
       wsPerMessageDeflate: resolved.wsPerMessageDeflate,
       wsPingInterval: resolved.wsPingInterval,
       wsHighWaterMark: resolved.wsHighWaterMark,
+      upgradeTimeout: resolved.upgradeTimeout,
       logger,
     });
     let warned = false;

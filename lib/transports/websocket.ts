@@ -48,6 +48,8 @@ export interface WebSocketOptions {
   readonly cors: CorsOptions | false;
   /** Where a socket closed for reading too slowly is reported. */
   readonly logger: Logger;
+  /** How long, in ms, upgrade middleware may take before the upgrade is refused with 503; 0: no limit. */
+  readonly upgradeTimeout: number;
 }
 
 /** What the middleware tells the transport about an `attach()`. */
@@ -165,13 +167,16 @@ export class WebSocketTransport {
         this.#accept(req, socket, head, undefined);
         return;
       }
+      const wait = new UpgradeWait(socket, this.#options.upgradeTimeout);
       runUpgradeMiddleware(config.middleware, req).then(
         (outcome) => {
-          if (socket.destroyed) return;
+          if (!wait.end()) return;
           if (typeof outcome === 'number') refuse(socket, outcome);
           else this.#accept(req, socket, head, outcome);
         },
-        () => refuse(socket, 500),
+        () => {
+          if (wait.end()) refuse(socket, 500);
+        },
       ).catch(function upgradeFailed() {
         socket.destroy();
       });
@@ -377,6 +382,57 @@ class Sockets {
       ws.ping();
     }
   }
+}
+
+/**
+ * An upgrade request while its middleware runs. The middleware may never
+ * finish (a hanging session store, an auth call that never answers): the
+ * socket would then stay open for good, in CLOSE_WAIT once its client
+ * gives up, since an HTTP server's sockets allow half-open connections.
+ * So the wait has a deadline (`upgradeTimeout`, refused with 503), and a
+ * client that goes away while it waits ('end', 'close') has its socket
+ * destroyed at once.
+ */
+class UpgradeWait {
+  readonly #socket: Duplex;
+  readonly #timer: NodeJS.Timeout | undefined;
+  #waiting = true;
+
+  constructor(socket: Duplex, timeoutMs: number) {
+    this.#socket = socket;
+    socket.once('end', this.#gone);
+    socket.once('close', this.#gone);
+    if (timeoutMs > 0) {
+      this.#timer = setTimeout(this.#expired, timeoutMs);
+      this.#timer.unref();
+    }
+  }
+
+  /** The middleware finished: true if the upgrade is still ours to answer. */
+  end(): boolean {
+    if (!this.#waiting) return false;
+    this.#stop();
+    return !this.#socket.destroyed;
+  }
+
+  #stop(): void {
+    this.#waiting = false;
+    clearTimeout(this.#timer);
+    this.#socket.off('end', this.#gone);
+    this.#socket.off('close', this.#gone);
+  }
+
+  readonly #gone = (): void => {
+    if (!this.#waiting) return;
+    this.#stop();
+    this.#socket.destroy();
+  };
+
+  readonly #expired = (): void => {
+    if (!this.#waiting) return;
+    this.#stop();
+    refuse(this.#socket, 503);
+  };
 }
 
 /** Answer an upgrade request with an HTTP status and close its connection. */
