@@ -61,7 +61,7 @@ async function callService(core: ServerCore, message: Message, ctx: Context): Pr
   } catch (err) {
     if (err instanceof BayeuxError) throw err;
     core.options.logger.error(`service ${message.channel} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    throw new BayeuxError(500, 'service_failed', [message.channel]);
+    throw ProtocolErrors.serviceFailed(message.channel);
   }
   const out = reply(message, { successful: true });
   if (data !== undefined) out.data = data;
@@ -120,6 +120,6 @@ function checkSize(core: ServerCore, text: string): void {
 /** A message for subscribers, through the outgoing hooks; a hook's failure (logged there) refuses it. */
 async function hooked(core: ServerCore, message: Message, ctx: Context): Promise<Message> {
   const out = await core.outgoing.apply(message, ctx);
-  if (out === undefined) throw new BayeuxError(500, 'server_error');
+  if (out === undefined) throw ProtocolErrors.serverError();
   return out;
 }

@@ -16,6 +16,7 @@
 import { type IncomingMessage, type Server as HttpServer, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { ProtocolErrors } from '../errors.js';
 import type { CorsOptions, Logger } from '../options.js';
 import { jsonArray, messageList } from '../protocol/message.js';
 import type { Connection } from '../server/types.js';
@@ -295,12 +296,12 @@ class Sockets {
       const parsed: unknown = JSON.parse(data.toString());
       messages = messageList(parsed);
     } catch {
-      this.#error(ws, '400::invalid JSON frame');
+      this.#error(ws, ProtocolErrors.badMessage('invalid JSON frame').toString());
       return;
     }
     const { maxBatch } = this.#options;
-    if (messages.length === 0) return this.#error(ws, '400::empty frame');
-    if (messages.length > maxBatch) return this.#error(ws, `400:${maxBatch}:too_many_messages`);
+    if (messages.length === 0) return this.#error(ws, ProtocolErrors.badMessage('empty frame').toString());
+    if (messages.length > maxBatch) return this.#error(ws, ProtocolErrors.tooManyMessages(maxBatch).toString());
     if (conn.pending >= MAX_PENDING_FRAMES) {
       // The client sends faster than its frames can be handled: stop it rather than buffer without bound.
       ws.close(1008, 'too many frames in flight');
