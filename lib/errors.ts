@@ -14,6 +14,28 @@ export const ProtocolErrors = {
   channelInvalid: (channel: unknown) => new BayeuxError(405, 'invalid_channel', [String(channel)]),
   versionUnsupported: (version: unknown) => new BayeuxError(406, 'version_unsupported', [String(version)]),
   transportUnsupported: (types: unknown) => new BayeuxError(406, 'connection_type_unsupported', [String(types)]),
+  /** A message over `maxMessageBytes`: queued for no one. */
+  messageTooLarge: (max: number) => new BayeuxError(413, 'message_too_large', [String(max)]),
+  /** A WebSocket frame with more than `maxBatch` messages (over HTTP it is a 413 `batch.too.large`). */
+  tooManyMessages: (max: number) => new BayeuxError(400, 'too_many_messages', [String(max)]),
+  /** A subscribe beyond `maxSubscriptions`. */
+  subscriptionLimit: (max: number) => new BayeuxError(403, 'subscription_limit', [String(max)]),
+  /** A subscribe to a `/meta/*` channel. */
+  metaChannel: (pattern: string) => new BayeuxError(403, 'meta_channel', [pattern]),
+  /** Per-session data beyond `maxSessionDataBytes`. */
+  sessionDataTooLarge: (max: number) => new BayeuxError(413, 'session_data_too_large', [String(max)]),
+  /** A session ended by the `slowConsumer` policy. */
+  slowConsumer: () => new BayeuxError(408, 'slow_consumer'),
+  /** A session ended from the server side (`reason`: `server`, ...), told on its socket. */
+  sessionEnded: (reason: string) => new BayeuxError(402, reason),
+  /** A `/service/*` handler failed with something other than a `BayeuxError` (logged). */
+  serviceFailed: (channel: string) => new BayeuxError(500, 'service_failed', [channel]),
+  /** The server could not handle the message (logged); the client may retry. */
+  serverError: () => new BayeuxError(500, 'server_error'),
+  /** The engine's store is out of reach; the client is told to retry. */
+  engineUnavailable: () => new BayeuxError(503, 'engine_unavailable'),
+  /** The server is closing; the client is told to retry. */
+  serverClosing: () => new BayeuxError(503, 'server_closing'),
 } as const;
 
 /**

@@ -116,6 +116,9 @@ export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
   const cors = resolved.cors;
   const clientScript = new ClientScript();
 
+  /** Whether the first request looked for an attached server (the warning below is logged once). */
+  let attachChecked = false;
+
   const unexpected = (err: unknown): void => {
     logger.error(`request failed: ${err instanceof Error ? err.message : String(err)}`);
   };
@@ -123,6 +126,15 @@ export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
   const middleware = function bayeuxMiddleware(req: IncomingMessage, res: ServerResponse, next?: NextFunction): void {
     const hreq = req as HostRequest;
     learnedMount ??= mountOf(hreq);
+    if (!attachChecked) {
+      attachChecked = true;
+      // Without attach() nothing takes the upgrades: clients quietly fall back to long-polling.
+      if (websocket === undefined) {
+        logger.warn('no HTTP server was attached, so WebSocket is unavailable: clients fall back to long-polling ' +
+          '(a held request per client, and a new request after every delivery). ' +
+          `Call cometd.attach(server, { path: '${attachedPath ?? learnedMount ?? '/cometd'}' }) with the server app.listen() returns.`);
+      }
+    }
     const pass = next ?? function notFound(err?: unknown): void {
       if (err !== undefined) sendHttpError(res, new HttpError(500, 'server.error', 'internal error'));
       else sendHttpError(res, new HttpError(404, 'not.found', 'not a Bayeux request'));
@@ -203,6 +215,7 @@ export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
       wsPerMessageDeflate: resolved.wsPerMessageDeflate,
       wsPingInterval: resolved.wsPingInterval,
       wsHighWaterMark: resolved.wsHighWaterMark,
+      upgradeTimeout: resolved.upgradeTimeout,
       logger,
     });
     let warned = false;

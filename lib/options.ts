@@ -59,6 +59,17 @@ export interface BayeuxOptions {
   /** Most messages in one request; more and the request is refused with 400. Default `1000`. */
   maxBatch?: number;
   /**
+   * Largest message queued for subscribers, in bytes of its JSON text
+   * (UTF-8, as sent: after the outgoing hooks), however it enters: a
+   * client's publish, `cometd.publish()`, `cometd.deliver()`. A larger one
+   * is not queued for anyone: a client's publish is answered
+   * `successful: false` with `413:<max>:message_too_large`, and
+   * `publish()`/`deliver()` reject with that `BayeuxError`. Keep it within
+   * what your clients accept in one response or frame. Default:
+   * `maxBodyBytes` (1 MiB unless set).
+   */
+  maxMessageBytes?: number;
+  /**
    * Most messages waiting for one session (unacknowledged ones included).
    * Beyond it the `slowConsumer` policy applies. Default `10000`.
    */
@@ -97,6 +108,15 @@ export interface BayeuxOptions {
    * off. Default `10000`.
    */
   bodyTimeout?: number;
+  /**
+   * How long, in ms, the `middleware` given to `attach()` may take over a
+   * WebSocket upgrade request. An upgrade whose middleware has neither
+   * called `next` nor ended the response by then is refused with `503` and
+   * its connection closed, so a hanging session store or auth call cannot
+   * hold sockets open. (An upgrade whose client goes away while it waits
+   * is closed at once, whatever this is.) `0` turns it off. Default `10000`.
+   */
+  upgradeTimeout?: number;
   /**
    * What happens to a session whose queue overflows `maxQueue` or whose
    * WebSocket buffers more than `wsHighWaterMark`: `'drop-oldest'` drops its
@@ -149,6 +169,7 @@ export interface ResolvedOptions {
   maxConnectionsPerIp: number;
   maxBodyBytes: number;
   maxBatch: number;
+  maxMessageBytes: number;
   maxQueue: number;
   maxQueueBytes: number;
   maxSubscriptions: number;
@@ -156,6 +177,7 @@ export interface ResolvedOptions {
   broadcastToPublisher: boolean;
   timesync: boolean;
   bodyTimeout: number;
+  upgradeTimeout: number;
   slowConsumer: SlowConsumerPolicy;
   cors: CorsOptions | false;
   logger: Logger;
@@ -174,10 +196,11 @@ const KNOWN = new Set([
   'maxBodyBytes', 'maxBatch', 'maxQueue', 'slowConsumer', 'cors', 'logger', 'logLevel', 'debug',
   'logFile', 'services', 'ack', 'jsonp', 'wsPingInterval', 'wsPerMessageDeflate', 'wsHighWaterMark',
   'maxQueueBytes', 'maxSubscriptions', 'maxSessionDataBytes', 'broadcastToPublisher', 'timesync', 'bodyTimeout',
+  'maxMessageBytes', 'upgradeTimeout',
 ]);
 
 /** Time options a Faye user might give in seconds. */
-const TIME_OPTIONS = ['timeout', 'interval', 'maxInterval', 'wsPingInterval', 'bodyTimeout'] as const;
+const TIME_OPTIONS = ['timeout', 'interval', 'maxInterval', 'wsPingInterval', 'bodyTimeout', 'upgradeTimeout'] as const;
 
 /** Longest time option, in ms: Node's timers clamp anything longer to 1 ms. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -266,6 +289,7 @@ export function resolveOptions(options: BayeuxOptions = {}): ResolvedOptions {
   }
   const logger = options.logger ?? defaultLogger(options);
   const level = options.logLevel ?? (options.debug ? 'debug' : undefined);
+  const maxBodyBytes = integer(options, 'maxBodyBytes', 1_048_576, 64);
   const resolved: ResolvedOptions = {
     timeout: integer(options, 'timeout', 30_000, 0, MAX_TIMER_MS),
     interval: integer(options, 'interval', 0, 0, MAX_TIMER_MS),
@@ -273,8 +297,9 @@ export function resolveOptions(options: BayeuxOptions = {}): ResolvedOptions {
     engine,
     anonymousPublish: boolean(options, 'anonymousPublish', false),
     maxConnectionsPerIp: integer(options, 'maxConnectionsPerIp', 0, 0),
-    maxBodyBytes: integer(options, 'maxBodyBytes', 1_048_576, 64),
+    maxBodyBytes,
     maxBatch: integer(options, 'maxBatch', 1000, 1),
+    maxMessageBytes: integer(options, 'maxMessageBytes', maxBodyBytes, 64),
     maxQueue: integer(options, 'maxQueue', 10_000, 1),
     slowConsumer,
     maxQueueBytes: integer(options, 'maxQueueBytes', 4 * 1_048_576, 1024),
@@ -283,6 +308,7 @@ export function resolveOptions(options: BayeuxOptions = {}): ResolvedOptions {
     broadcastToPublisher: boolean(options, 'broadcastToPublisher', true),
     timesync: boolean(options, 'timesync', true),
     bodyTimeout: integer(options, 'bodyTimeout', 10_000, 0, MAX_TIMER_MS),
+    upgradeTimeout: integer(options, 'upgradeTimeout', 10_000, 0, MAX_TIMER_MS),
     cors: resolveCors(options.cors),
     logger,
     debug: level === 'debug' || level === 'silly' || (options.logger !== undefined && options.debug === true),

@@ -15,6 +15,7 @@ import type { Logger } from '../lib/options.js';
 import { get, post, read } from './helpers/http-server.js';
 import { HOSTS, startHost, type HostServer } from './helpers/hosts.js';
 import { openWire, wireHandshake, type Msg } from './helpers/wire.js';
+import { waitFor } from './helpers/wait.js';
 
 const hs = { channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['long-polling'], id: 'h' };
 
@@ -285,6 +286,115 @@ describe('attach(server, { middleware }): refusals', () => {
       const { ws } = await upgrade(s.url);
       assert.ok(ws);
       ws.close();
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('forgetting attach()', () => {
+  function recording(): Logger & { warnings: string[] } {
+    const warnings: string[] = [];
+    return { warnings, error() {}, info() {}, debug() {}, warn: (m: string) => warnings.push(m) };
+  }
+
+  for (const host of HOSTS) {
+    test(`${host}: the first request logs once, as a warning, that WebSocket is unavailable and how to fix it`, async () => {
+      const logger = recording();
+      const s = await startHost(host, { logger }, { attach: false });
+      try {
+        assert.deepEqual(logger.warnings, []);
+        assert.equal((await post(s.url, [hs])).json[0].successful, true);
+        assert.equal((await post(s.url, [hs])).json[0].successful, true);
+        assert.equal(logger.warnings.length, 1, logger.warnings.join('\n'));
+        const warning = logger.warnings.join('\n');
+        assert.match(warning, /no HTTP server was attached/);
+        assert.match(warning, /WebSocket is unavailable/);
+        assert.match(warning, /fall back to long-polling/);
+        assert.match(warning, /cometd\.attach\(server, \{ path: '\/cometd' \}\)/);
+      } finally {
+        await s.close();
+      }
+    });
+  }
+
+  test('attached: no such warning', async () => {
+    const logger = recording();
+    const s = await startHost('express5', { logger });
+    try {
+      assert.equal((await post(s.url, [hs])).json[0].successful, true);
+      assert.deepEqual(logger.warnings, []);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+/** How many connections `http` has open now. */
+function connections(s: HostServer): Promise<number> {
+  return new Promise((resolve, reject) => s.http.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+}
+
+/** A raw upgrade request on a new connection; resolves once it is written. */
+function rawUpgrade(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => {
+      socket.write('GET /cometd HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nX-Hang: 1\r\n\r\n', () => resolve(socket));
+    });
+    socket.once('error', reject);
+  });
+}
+
+describe('attach(server, { middleware }): a middleware that never calls next', () => {
+  /** Upgrade middleware that never answers requests with `x-hang`, and keeps their sockets. */
+  function hanging() {
+    const held: Array<import('node:stream').Duplex> = [];
+    return {
+      held,
+      middleware(req: import('node:http').IncomingMessage, _res: unknown, next: () => void): void {
+        if (req.headers['x-hang'] !== undefined) held.push(req.socket);
+        else next();
+      },
+    };
+  }
+
+  test('the upgrade is refused with 503 at upgradeTimeout and its socket freed; the server keeps serving', async () => {
+    const gate = hanging();
+    const s = await startHost('express5', { upgradeTimeout: 200 }, { attach: { path: '/cometd', middleware: gate.middleware } });
+    try {
+      const tries = 40;
+      const answers = await Promise.all(Array.from({ length: tries }, () => upgrade(s.url, { 'x-hang': '1' }, 20_000)));
+      assert.deepEqual(answers.map((a) => a.status), Array(tries).fill(503));
+      assert.equal(gate.held.length, tries);
+      await waitFor(() => gate.held.every((socket) => socket.destroyed), { timeout: 10_000, what: 'every refused upgrade socket destroyed' });
+      await waitFor(async () => (await connections(s)) === 0, { timeout: 10_000, what: 'no connection left open' });
+      // A client whose middleware answers is still served.
+      const wire = await openWire('websocket', s.url);
+      try {
+        assert.match(await wireHandshake(wire), /./);
+      } finally {
+        wire.close();
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('a client that goes away while the middleware runs has its socket closed at once', async () => {
+    const gate = hanging();
+    // A deadline far beyond the test: only the client's leaving can free the sockets.
+    const s = await startHost('connect', { upgradeTimeout: 600_000 }, { attach: { path: '/cometd', middleware: gate.middleware } });
+    try {
+      const tries = 20;
+      const clients = await Promise.all(Array.from({ length: tries }, () => rawUpgrade((s.http.address() as net.AddressInfo).port)));
+      await waitFor(() => gate.held.length === tries, { timeout: 10_000, what: `${tries} upgrades in the middleware` });
+      assert.equal(await connections(s), tries);
+      // Half end their side (FIN: the server's socket would sit in CLOSE_WAIT), half reset.
+      clients.forEach((c, i) => (i % 2 === 0 ? c.end() : c.resetAndDestroy()));
+      await waitFor(() => gate.held.every((socket) => socket.destroyed), { timeout: 10_000, what: 'every abandoned upgrade socket destroyed' });
+      await waitFor(async () => (await connections(s)) === 0, { timeout: 10_000, what: 'no connection left open' });
+      for (const c of clients) c.destroy();
     } finally {
       await s.close();
     }

@@ -22,6 +22,14 @@ test('defaults match the documentation', () => {
   assert.equal(o.jsonp, true);
   assert.equal((o.logger as winston.Logger).level, 'warn');
   assert.equal(o.wsPerMessageDeflate, false);
+  assert.equal(o.maxMessageBytes, 1_048_576);
+  assert.equal(o.upgradeTimeout, 10_000);
+});
+
+test('maxMessageBytes follows maxBodyBytes unless set', () => {
+  assert.equal(resolveOptions({ maxBodyBytes: 4096 }).maxMessageBytes, 4096);
+  assert.equal(resolveOptions({ maxBodyBytes: 4096, maxMessageBytes: 65_536 }).maxMessageBytes, 65_536);
+  assert.equal(resolveOptions({ maxMessageBytes: 100 }).maxBodyBytes, 1_048_576);
 });
 
 test('an unknown option throws a TypeError naming it', () => {
@@ -44,6 +52,10 @@ test('bad values throw TypeErrors naming the option', () => {
   assert.throws(() => resolveOptions({ cors: { credentials: true } }), /cors\.credentials/);
   assert.throws(() => resolveOptions({ cors: { origin: 'https://a.example', maxAge: -1 } }), /cors\.maxAge/);
   assert.throws(() => resolveOptions({ jsonp: 1 as never }), /jsonp/);
+  assert.throws(() => resolveOptions({ maxMessageBytes: 10 }), { name: 'TypeError', message: /maxMessageBytes/ });
+  assert.throws(() => resolveOptions({ maxMessageBytes: '1mb' as never }), /maxMessageBytes/);
+  assert.throws(() => resolveOptions({ upgradeTimeout: -1 }), { name: 'TypeError', message: /upgradeTimeout/ });
+  assert.throws(() => resolveOptions({ upgradeTimeout: 3e9 }), /upgradeTimeout/);
 });
 
 test('logging options', () => {

@@ -2,7 +2,7 @@
  * The in-process engine: sessions, subscriptions and queues in `Map`s.
  * The default engine; one process only.
  */
-import { randomBytes } from 'node:crypto';
+import { newClientId } from './client-id.js';
 import {
   type Engine, type EngineConfig, type EngineHost, EngineLimitError, type EngineStats, type PublishOptions, type SessionOptions, type TakeResult,
 } from './engine.js';
@@ -27,11 +27,6 @@ interface MemorySession {
   readonly subscriptions: Set<string>;
   /** The last publish that queued for this session (one copy per publish, however many patterns match). */
   lastPublish: number;
-}
-
-/** Generate a session id: 160 random bits, URL-safe. */
-export function newClientId(): string {
-  return randomBytes(20).toString('base64url');
 }
 
 export class MemoryEngine implements Engine {

@@ -7,6 +7,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import { LRUCache } from 'lru-cache';
+import { clientIdCheck } from '../engines/client-id.js';
 import type { Engine, EngineUnavailableError } from '../engines/engine.js';
 import type { ResolvedOptions } from '../options.js';
 import { MessageContext } from './context.js';
@@ -35,6 +36,12 @@ export interface CoreHandlers {
 export class ServerCore {
   readonly options: ResolvedOptions;
   readonly engine: Engine;
+  /**
+   * Whether a clientId has the form of the engine's ids (its own
+   * `isClientId`, or a conservative check of length and characters). A
+   * client's clientId that fails it never reaches the engine.
+   */
+  readonly isClientId: (clientId: string) => boolean;
   /** Message middleware (`use`). */
   readonly pipeline = new Pipeline();
   /** Outgoing hooks (`outgoing`): every reply and published message goes through them. */
@@ -81,6 +88,7 @@ export class ServerCore {
   constructor(options: ResolvedOptions, emitter: EventEmitter<ServerEvents>, handlers: CoreHandlers) {
     this.options = options;
     this.engine = options.engine;
+    this.isClientId = clientIdCheck(options.engine);
     this.#emitter = emitter;
     this.#expired = handlers.expired;
     this.connectionTypes = options.jsonp ? ['long-polling', 'callback-polling'] : ['long-polling'];
@@ -164,7 +172,7 @@ export class ServerCore {
   }
 
   readonly openSession = (clientId: string | undefined): SessionData =>
-    clientId === undefined ? NO_SESSION : new EngineSessionData(this.engine, clientId, this.options.maxSessionDataBytes);
+    clientId === undefined || !this.isClientId(clientId) ? NO_SESSION : new EngineSessionData(this.engine, clientId, this.options.maxSessionDataBytes);
 
   /** Log an engine outage at most once every 5 s, however many requests it fails. */
   logUnavailable(err: EngineUnavailableError): void {

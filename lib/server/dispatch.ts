@@ -6,7 +6,6 @@
  */
 import { ProtocolErrors } from '../errors.js';
 import { isMeta, isService, isValidPattern } from '../protocol/channel.js';
-import { BayeuxError } from '../protocol/error.js';
 import type { ServerCore } from './core.js';
 import type { HeldConnect } from './hold.js';
 import { connect } from './meta/connect.js';
@@ -15,7 +14,7 @@ import { disconnect } from './meta/disconnect.js';
 import { handshake } from './meta/handshake.js';
 import { subscribe, unsubscribe } from './meta/subscription.js';
 import { publishMessage, type RequestState } from './publish.js';
-import { answer, failure, type Outcome, refusal, serializeReply, stringifyReply } from './reply.js';
+import { answer, failure, type Outcome, refusal, serializeReply, sessionUnknown, stringifyReply } from './reply.js';
 import { timesync } from './timesync.js';
 import type { Connection, Message } from './types.js';
 import { isObject } from './util.js';
@@ -42,7 +41,7 @@ export function dispatch(core: ServerCore, messages: readonly unknown[], conn: C
     (err: unknown) => {
       // run() answers every failure itself; should it ever reject, the request gets a 500, never a crash.
       core.options.logger.error(`request failed: ${err instanceof Error ? err.message : String(err)}`);
-      finish([stringifyReply(core, { channel: '/meta/unknown', successful: false, error: new BayeuxError(500, 'server_error').toString() })]);
+      finish([stringifyReply(core, { channel: '/meta/unknown', successful: false, error: ProtocolErrors.serverError().toString() })]);
     },
   );
 }
@@ -111,7 +110,11 @@ async function route(core: ServerCore, raw: unknown, conn: Connection, single: b
     return { reply: refusal(core, message, ProtocolErrors.channelInvalid(channel)) };
   }
   if (core.closed) {
-    return { reply: refusal(core, message, new BayeuxError(503, 'server_closing'), undefined, { reconnect: 'retry', interval: 1000 }) };
+    return { reply: refusal(core, message, ProtocolErrors.serverClosing(), undefined, { reconnect: 'retry', interval: 1000 }) };
+  }
+  // A clientId not of the engine's form is no session's: answered here, it never becomes part of an engine key.
+  if (typeof message.clientId === 'string' && channel !== '/meta/handshake' && !core.isClientId(message.clientId)) {
+    return { reply: sessionUnknown(core, message) };
   }
   const ctx = core.context(message, conn);
   const received = Date.now();

@@ -61,7 +61,7 @@ async function callService(core: ServerCore, message: Message, ctx: Context): Pr
   } catch (err) {
     if (err instanceof BayeuxError) throw err;
     core.options.logger.error(`service ${message.channel} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    throw new BayeuxError(500, 'service_failed', [message.channel]);
+    throw ProtocolErrors.serviceFailed(message.channel);
   }
   const out = reply(message, { successful: true });
   if (data !== undefined) out.data = data;
@@ -84,6 +84,7 @@ export async function broadcast(
   if (options.ext !== undefined) copy.ext = options.ext;
   if (core.outgoing.any) copy = await hooked(core, copy, ctx);
   const text = JSON.stringify(copy);
+  checkSize(core, text);
   core.observers.published(message.channel, text);
   core.local?.published(text, ctx.client);
   const except = options.except && options.except.length > 0 ? { except: options.except } : undefined;
@@ -96,14 +97,29 @@ export async function broadcast(
 export async function deliverTo(core: ServerCore, clientId: string, channel: string, data: unknown): Promise<boolean> {
   let message: Message = { channel, data };
   if (core.outgoing.any) message = await hooked(core, message, core.serverContext());
-  const delivered = await core.engine.deliver(clientId, JSON.stringify(message));
+  const text = JSON.stringify(message);
+  checkSize(core, text);
+  const delivered = await core.engine.deliver(clientId, text);
   if (delivered) core.emit('deliver', clientId, channel, data);
   return delivered;
+}
+
+/**
+ * Refuse a message over `maxMessageBytes` (UTF-8 bytes of its JSON text)
+ * before anyone sees it: a client that cannot take it in one response or
+ * frame would never get past it (an acked session is sent it again on
+ * every connect). The length bounds the bytes from both sides (1 to 3
+ * bytes per UTF-16 unit), so most texts are never encoded to be measured.
+ */
+function checkSize(core: ServerCore, text: string): void {
+  const max = core.options.maxMessageBytes;
+  if (text.length * 3 <= max) return;
+  if (text.length > max || Buffer.byteLength(text) > max) throw ProtocolErrors.messageTooLarge(max);
 }
 
 /** A message for subscribers, through the outgoing hooks; a hook's failure (logged there) refuses it. */
 async function hooked(core: ServerCore, message: Message, ctx: Context): Promise<Message> {
   const out = await core.outgoing.apply(message, ctx);
-  if (out === undefined) throw new BayeuxError(500, 'server_error');
+  if (out === undefined) throw ProtocolErrors.serverError();
   return out;
 }

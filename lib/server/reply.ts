@@ -74,11 +74,11 @@ export function failure(core: ServerCore, message: Message, err: unknown): Messa
     // The store is out of reach (e.g. Redis restarting): nothing is wrong with the request.
     core.observers.engineError();
     core.logUnavailable(err);
-    return refusal(core, message, new BayeuxError(503, 'engine_unavailable'), undefined, retry);
+    return refusal(core, message, ProtocolErrors.engineUnavailable(), undefined, retry);
   }
   const text = err instanceof Error ? err.message : String(err);
   options.logger.error(`${message.channel}: ${text}`);
-  return refusal(core, message, new BayeuxError(500, 'server_error'), undefined, retry);
+  return refusal(core, message, ProtocolErrors.serverError(), undefined, retry);
 }
 
 /**
@@ -144,7 +144,7 @@ export function stringifyReply(core: ServerCore, message: Message): string {
 
 /** What goes out instead of a reply that cannot: a 500 refusal with the request's id. */
 function serverError(message: Message): string {
-  const fallback: Message = { channel: String(message.channel), successful: false, error: new BayeuxError(500, 'server_error').toString() };
+  const fallback: Message = { channel: String(message.channel), successful: false, error: ProtocolErrors.serverError().toString() };
   if (typeof message.id === 'string' || typeof message.id === 'number') fallback.id = message.id;
   return JSON.stringify(fallback);
 }

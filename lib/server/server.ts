@@ -16,7 +16,6 @@ import { LocalClient } from './local-client.js';
 import { subscribeSession } from './meta/subscription.js';
 import type { ServerObserver } from './observer.js';
 import { broadcast, deliverTo } from './publish.js';
-import { EngineSessionData } from './session-data.js';
 import { expired } from './session-end.js';
 import type {
   Connection, LocalListener, LocalSubscription, Message, Middleware, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats,
@@ -158,8 +157,10 @@ export class Server extends EventEmitter<ServerEvents> {
   async deliver(clientId: string, channel: string, data: unknown): Promise<boolean> {
     if (!isPublishable(channel)) throw ProtocolErrors.channelInvalid(channel);
     if (typeof clientId !== 'string') throw new TypeError('deliver: clientId must be a string');
-    await this.#core.open();
-    return deliverTo(this.#core, clientId, channel, data);
+    const core = this.#core;
+    if (!core.isClientId(clientId)) return false;
+    await core.open();
+    return deliverTo(core, clientId, channel, data);
   }
 
   /**
@@ -171,6 +172,7 @@ export class Server extends EventEmitter<ServerEvents> {
   async join(clientId: string, channel: string): Promise<boolean> {
     checkRoom(clientId, channel);
     const core = this.#core;
+    if (!core.isClientId(clientId)) return false;
     await core.open();
     if (isService(channel)) return core.engine.exists(clientId);
     const ok = await subscribeSession(core, clientId, channel);
@@ -182,6 +184,7 @@ export class Server extends EventEmitter<ServerEvents> {
   async leave(clientId: string, channel: string): Promise<boolean> {
     checkRoom(clientId, channel);
     const core = this.#core;
+    if (!core.isClientId(clientId)) return false;
     await core.open();
     if (isService(channel)) return core.engine.exists(clientId);
     const ok = await core.engine.unsubscribe(clientId, channel);
@@ -208,6 +211,7 @@ export class Server extends EventEmitter<ServerEvents> {
   async disconnect(clientId: string): Promise<boolean> {
     if (typeof clientId !== 'string') throw new TypeError('disconnect: clientId must be a string');
     const core = this.#core;
+    if (!core.isClientId(clientId)) return false;
     await core.open();
     // The engine wakes whichever node holds the session's connection, which answers it.
     if (!(await core.engine.destroy(clientId))) return false;
@@ -220,7 +224,8 @@ export class Server extends EventEmitter<ServerEvents> {
   /** The per-session data of `clientId` (every method rejects with 402 for an unknown session). */
   session(clientId: string): SessionData {
     if (typeof clientId !== 'string') throw new TypeError('session: clientId must be a string');
-    return new EngineSessionData(this.options.engine, clientId, this.options.maxSessionDataBytes);
+    // A clientId not of the engine's form gets data that rejects with 402, without asking the engine.
+    return this.#core.openSession(clientId);
   }
 
   /** An in-process subscriber: sees every publish to channels matching `pattern`, from any client or node. */

@@ -16,7 +16,7 @@ function serialize(key: string, value: unknown): string {
 }
 
 function tooLarge(max: number): BayeuxError {
-  return new BayeuxError(413, 'session_data_too_large', [max]);
+  return ProtocolErrors.sessionDataTooLarge(max);
 }
 
 function toObject(entries: Iterable<[string, string]>): Record<string, unknown> {

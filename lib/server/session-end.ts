@@ -4,7 +4,7 @@
  * this node knew of it is forgotten, and a connection it still has here is
  * told.
  */
-import { BayeuxError } from '../protocol/error.js';
+import { ProtocolErrors } from '../errors.js';
 import type { ServerCore } from './core.js';
 import type { Presence } from './presence.js';
 import { shortId } from './util.js';
@@ -40,7 +40,7 @@ export function ended(core: ServerCore, presence: Presence, reason: string): voi
       channel: '/meta/disconnect',
       clientId,
       successful: true,
-      error: new BayeuxError(reason === 'slow_consumer' ? 408 : 402, reason).toString(),
+      error: (reason === 'slow_consumer' ? ProtocolErrors.slowConsumer() : ProtocolErrors.sessionEnded(reason)).toString(),
       advice: { reconnect: 'handshake', interval: 0 },
     }),
   ]);

@@ -14,6 +14,9 @@ import { type IncomingMessage, ServerResponse } from 'node:http';
  * (or throwing, or rejecting) refuses the upgrade with `err.status` (or
  * `err.statusCode`; default 500); ending the response without calling
  * `next` refuses it with `res.statusCode` (403 if that is below 400).
+ * One that does neither within `upgradeTimeout` (a `bayeux()` option,
+ * default 10 s) has the upgrade refused with 503; if the client goes away
+ * while it runs, the connection is closed at once.
  */
 export type UpgradeMiddleware = {
   // A method signature, so Express and connect middleware typed on their own request types fit.

@@ -16,6 +16,7 @@
 import { type IncomingMessage, type Server as HttpServer, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { ProtocolErrors } from '../errors.js';
 import type { CorsOptions, Logger } from '../options.js';
 import { jsonArray, messageList } from '../protocol/message.js';
 import type { Connection } from '../server/types.js';
@@ -48,6 +49,8 @@ export interface WebSocketOptions {
   readonly cors: CorsOptions | false;
   /** Where a socket closed for reading too slowly is reported. */
   readonly logger: Logger;
+  /** How long, in ms, upgrade middleware may take before the upgrade is refused with 503; 0: no limit. */
+  readonly upgradeTimeout: number;
 }
 
 /** What the middleware tells the transport about an `attach()`. */
@@ -165,13 +168,16 @@ export class WebSocketTransport {
         this.#accept(req, socket, head, undefined);
         return;
       }
+      const wait = new UpgradeWait(socket, this.#options.upgradeTimeout);
       runUpgradeMiddleware(config.middleware, req).then(
         (outcome) => {
-          if (socket.destroyed) return;
+          if (!wait.end()) return;
           if (typeof outcome === 'number') refuse(socket, outcome);
           else this.#accept(req, socket, head, outcome);
         },
-        () => refuse(socket, 500),
+        () => {
+          if (wait.end()) refuse(socket, 500);
+        },
       ).catch(function upgradeFailed() {
         socket.destroy();
       });
@@ -290,12 +296,12 @@ class Sockets {
       const parsed: unknown = JSON.parse(data.toString());
       messages = messageList(parsed);
     } catch {
-      this.#error(ws, '400::invalid JSON frame');
+      this.#error(ws, ProtocolErrors.badMessage('invalid JSON frame').toString());
       return;
     }
     const { maxBatch } = this.#options;
-    if (messages.length === 0) return this.#error(ws, '400::empty frame');
-    if (messages.length > maxBatch) return this.#error(ws, `400:${maxBatch}:too_many_messages`);
+    if (messages.length === 0) return this.#error(ws, ProtocolErrors.badMessage('empty frame').toString());
+    if (messages.length > maxBatch) return this.#error(ws, ProtocolErrors.tooManyMessages(maxBatch).toString());
     if (conn.pending >= MAX_PENDING_FRAMES) {
       // The client sends faster than its frames can be handled: stop it rather than buffer without bound.
       ws.close(1008, 'too many frames in flight');
@@ -377,6 +383,57 @@ class Sockets {
       ws.ping();
     }
   }
+}
+
+/**
+ * An upgrade request while its middleware runs. The middleware may never
+ * finish (a hanging session store, an auth call that never answers): the
+ * socket would then stay open for good, in CLOSE_WAIT once its client
+ * gives up, since an HTTP server's sockets allow half-open connections.
+ * So the wait has a deadline (`upgradeTimeout`, refused with 503), and a
+ * client that goes away while it waits ('end', 'close') has its socket
+ * destroyed at once.
+ */
+class UpgradeWait {
+  readonly #socket: Duplex;
+  readonly #timer: NodeJS.Timeout | undefined;
+  #waiting = true;
+
+  constructor(socket: Duplex, timeoutMs: number) {
+    this.#socket = socket;
+    socket.once('end', this.#gone);
+    socket.once('close', this.#gone);
+    if (timeoutMs > 0) {
+      this.#timer = setTimeout(this.#expired, timeoutMs);
+      this.#timer.unref();
+    }
+  }
+
+  /** The middleware finished: true if the upgrade is still ours to answer. */
+  end(): boolean {
+    if (!this.#waiting) return false;
+    this.#stop();
+    return !this.#socket.destroyed;
+  }
+
+  #stop(): void {
+    this.#waiting = false;
+    clearTimeout(this.#timer);
+    this.#socket.off('end', this.#gone);
+    this.#socket.off('close', this.#gone);
+  }
+
+  readonly #gone = (): void => {
+    if (!this.#waiting) return;
+    this.#stop();
+    this.#socket.destroy();
+  };
+
+  readonly #expired = (): void => {
+    if (!this.#waiting) return;
+    this.#stop();
+    refuse(this.#socket, 503);
+  };
 }
 
 /** Answer an upgrade request with an HTTP status and close its connection. */

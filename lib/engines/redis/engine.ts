@@ -47,7 +47,7 @@ import {
   type SessionOptions,
   type TakeResult,
 } from '../engine.js';
-import { newClientId } from '../memory.js';
+import { newClientId } from '../client-id.js';
 import { describeError, int, list, text, texts } from './errors.js';
 import { Expiry, MAX_PAGES, PAGE } from './expiry.js';
 import { makeEntry, type QueueLimits } from './held-session.js';

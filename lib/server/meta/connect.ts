@@ -5,7 +5,7 @@
  * the ack extension's batches.
  */
 import type { TakeResult } from '../../engines/engine.js';
-import { BayeuxError } from '../../protocol/error.js';
+import { ProtocolErrors } from '../../errors.js';
 import type { ServerCore } from '../core.js';
 import { overflowed, takeQueue } from '../delivery.js';
 import type { HeldConnect } from '../hold.js';
@@ -177,7 +177,7 @@ async function connectReply(
   await core.engine.touch(clientId, options.maxInterval).catch(() => undefined);
   if (result.dropped > 0 && (await overflowed(core, clientId, result.dropped))) {
     return {
-      reply: refusal(core, message, new BayeuxError(408, 'slow_consumer'), undefined, { reconnect: 'handshake', interval: 0 }),
+      reply: refusal(core, message, ProtocolErrors.slowConsumer(), undefined, { reconnect: 'handshake', interval: 0 }),
     };
   }
   const advice = connectAdvice(options);

@@ -5,7 +5,6 @@
 import { EngineLimitError } from '../../engines/engine.js';
 import { ProtocolErrors } from '../../errors.js';
 import { isMeta, isService, isValidPattern } from '../../protocol/channel.js';
-import { BayeuxError } from '../../protocol/error.js';
 import type { ServerCore } from '../core.js';
 import { type Outcome, reply, sessionUnknown } from '../reply.js';
 import type { Context, Message } from '../types.js';
@@ -48,7 +47,7 @@ export async function subscribeSession(core: ServerCore, clientId: string, patte
   try {
     return await core.engine.subscribe(clientId, pattern);
   } catch (err) {
-    if (err instanceof EngineLimitError) throw new BayeuxError(403, 'subscription_limit', [core.options.maxSubscriptions]);
+    if (err instanceof EngineLimitError) throw ProtocolErrors.subscriptionLimit(core.options.maxSubscriptions);
     throw err;
   }
 }
@@ -62,7 +61,7 @@ async function subscriptionRequest(core: ServerCore, message: Message, ctx: Cont
   for (const pattern of patterns) {
     if (pattern === undefined) throw ProtocolErrors.badMessage('subscription missing');
     if (!isValidPattern(pattern)) throw ProtocolErrors.channelInvalid(pattern);
-    if (isMeta(pattern)) throw new BayeuxError(403, 'meta_channel', [pattern]);
+    if (isMeta(pattern)) throw ProtocolErrors.metaChannel(pattern);
   }
   await core.pipeline.run(message, ctx);
   return patterns as string[];
