@@ -161,7 +161,7 @@ class PrefixedEngine extends MemoryEngine {
     this.existsCalls++;
     return super.exists(clientId);
   }
-  isClientId(clientId: string): boolean {
+  override isClientId(clientId: string): boolean {
     if (clientId === 'throws') throw new Error('a bug in isClientId');
     return isClientId(clientId);
   }

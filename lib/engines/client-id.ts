@@ -5,6 +5,7 @@
  * on Redis, `"deadlines"` or `"<id>:data"` would name an internal key).
  */
 import { randomBytes } from 'node:crypto';
+import type { Engine } from './engine.js';
 
 /** Random bytes in an id made by {@link newClientId} (160 bits). */
 const ID_BYTES = 20;
@@ -14,7 +15,7 @@ const SHIPPED_ID = /^[A-Za-z0-9_-]{27}$/;
 
 /**
  * What any engine's ids may look like, for an engine that does not say
- * ({@link EngineIdShape.isClientId}): the `Engine` contract asks for ids that
+ * (`Engine.isClientId`): the `Engine` contract asks for ids that
  * are URL-safe and carry at least 128 bits of randomness, so at least 22
  * characters (base64url, the densest URL-safe encoding) of RFC 3986's
  * unreserved set, and (a bound of ours) at most 128 of them. Hex, UUIDs,
@@ -41,26 +42,9 @@ export function isPlausibleClientId(id: unknown): id is string {
   return typeof id === 'string' && PLAUSIBLE_ID.test(id);
 }
 
-/**
- * What an engine may add to the `Engine` interface to say which ids it
- * issues. Optional: without it the Server applies {@link isPlausibleClientId}.
- * A clientId that fails the check never reaches the engine: the request
- * gets `402::session_unknown` with `reconnect: 'handshake'`, and the
- * server-side API (`deliver`, `join`, `leave`, `disconnect`, `session`)
- * treats it as an unknown session.
- */
-export interface EngineIdShape {
-  /**
-   * Whether `clientId` could be one this engine issued (its form only; not
-   * whether the session is live). Synchronous, cheap, and must not throw:
-   * it runs on every message that carries a clientId.
-   */
-  isClientId?(clientId: string): boolean;
-}
-
 /** The check the Server applies to clientIds before they reach `engine`. */
-export function clientIdCheck(engine: object): (id: string) => boolean {
-  const own = (engine as EngineIdShape).isClientId;
+export function clientIdCheck(engine: Pick<Engine, 'isClientId'>): (id: string) => boolean {
+  const own = engine.isClientId;
   if (typeof own !== 'function') return isPlausibleClientId;
   return function engineIdCheck(id: string): boolean {
     try {

@@ -96,7 +96,7 @@ export interface EngineConfig {
    * `maxQueue`: the oldest waiting messages are dropped and counted in
    * {@link TakeResult.dropped}. A single message longer than the bound is
    * still kept when it is the only one waiting (it is at most the Server's
-   * `maxBodyBytes`).
+   * `maxMessageBytes`).
    */
   maxQueueBytes: number;
   /**
@@ -195,6 +195,15 @@ export interface Engine {
 
   /** Create a session and return its id: unguessable, URL-safe, at least 128 bits of randomness. */
   createSession(options: SessionOptions): Promise<string>;
+  /**
+   * Whether `clientId` has the form of an id this engine issues (its form
+   * only, not whether the session is live). Optional: the Server checks
+   * every client-sent `clientId` with it before any other call, so no
+   * client-chosen string reaches the engine's keys; without it the Server
+   * accepts 22 to 128 characters of `A-Z a-z 0-9 . _ ~ -`. Synchronous,
+   * cheap, and must not throw: it runs on every message with a clientId.
+   */
+  isClientId?(clientId: string): boolean;
   /** Whether the session exists and has not expired. */
   exists(clientId: string): Promise<boolean>;
   /**

@@ -2,7 +2,7 @@
  * The in-process engine: sessions, subscriptions and queues in `Map`s.
  * The default engine; one process only.
  */
-import { newClientId } from './client-id.js';
+import { isClientId, newClientId } from './client-id.js';
 import {
   type Engine, type EngineConfig, type EngineHost, EngineLimitError, type EngineStats, type PublishOptions, type SessionOptions, type TakeResult,
 } from './engine.js';
@@ -59,6 +59,11 @@ export class MemoryEngine implements Engine {
     this.#sessions.clear();
     this.#subscribers.clear();
     this.#subscriptionCount = 0;
+  }
+
+  /** The form of the ids this engine issues ({@link newClientId}): checked by the Server before any call. */
+  isClientId(clientId: string): boolean {
+    return isClientId(clientId);
   }
 
   async createSession(options: SessionOptions): Promise<string> {

@@ -47,7 +47,7 @@ import {
   type SessionOptions,
   type TakeResult,
 } from '../engine.js';
-import { newClientId } from '../client-id.js';
+import { isClientId, newClientId } from '../client-id.js';
 import { describeError, int, list, text, texts } from './errors.js';
 import { Expiry, MAX_PAGES, PAGE } from './expiry.js';
 import { makeEntry, type QueueLimits } from './held-session.js';
@@ -185,6 +185,11 @@ export class RedisEngine implements Engine {
     this.#holder.clear();
     this.#logs.clear();
     await this.#runner.close();
+  }
+
+  /** The form of the ids this engine issues ({@link newClientId}): checked by the Server before any call. */
+  isClientId(clientId: string): boolean {
+    return isClientId(clientId);
   }
 
   async createSession(options: SessionOptions): Promise<string> {
