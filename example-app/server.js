@@ -93,7 +93,7 @@ cometd.service('/service/leave', async (message, ctx) => {
 
 // A session's handshake goes over HTTP; its connects then use the transport
 // it settled on (WebSocket when it can), which is the one worth logging.
-const short = (clientId) => clientId.slice(0, 8);
+const short = (clientId) => `${clientId.slice(0, 6)}…`; // as the package's own log lines
 cometd.on('handshake', (clientId) => console.log(`session ${short(clientId)}: handshake`));
 cometd.on('connect', (clientId, ctx) => console.log(`session ${short(clientId)}: connected over ${ctx.transport}`));
 cometd.on('disconnect', (clientId, reason) => {

@@ -24,8 +24,10 @@ async function freePort(): Promise<number> {
 
 interface App {
   child: ChildProcess;
-  /** Everything the app printed on stdout so far. */
+  /** Everything the app printed on stdout so far (its own lines). */
   readonly stdout: string;
+  /** Everything on stderr so far (the package's winston logger). */
+  readonly stderr: string;
   /** The address it says it listens on, from its first line. */
   readonly origin: string;
 }
@@ -57,6 +59,9 @@ async function startApp(env: Record<string, string>, args: string[] = []): Promi
     child,
     get stdout() {
       return stdout;
+    },
+    get stderr() {
+      return stderr;
     },
     origin,
   };
@@ -163,7 +168,7 @@ describe('example app in a browser', { skip: !CHROMIUM && 'chromium not installe
   const problems = new Map<Page, string[]>();
   before(async () => {
     const port = await freePort();
-    app = await startApp({ PORT: String(port) });
+    app = await startApp({ PORT: String(port), LOG_LEVEL: 'info' });
     base = `${app.origin}/`;
     browser = await launchChromium();
   });
@@ -275,7 +280,9 @@ describe('example app in a browser', { skip: !CHROMIUM && 'chromium not installe
     const transports = [...app.stdout.matchAll(/connected over (\S+)/g)].map((m) => m[1]);
     assert.ok(transports.length >= 2, app.stdout);
     assert.deepEqual([...new Set(transports)], ['websocket'], app.stdout);
-    assert.doesNotMatch(app.stdout, /handshake over long-polling/);
+    // The package's own line names the handshake's transport as the handshake's.
+    assert.match(app.stderr, /started \(handshake over long-polling[,)]/);
+    assert.doesNotMatch(app.stderr + app.stdout, /started \((long-polling|websocket)|^handshake over/m);
     for (const page of [alice, bob]) {
       assert.deepEqual(problems.get(page), []);
       await page.close();
