@@ -6,6 +6,8 @@
  * - the file passes `haproxy -c` / `nginx -t` without a warning;
  * - through it a node sees `X-Forwarded-For`, the client's `Host`, and a
  *   WebSocket upgrade; the health check reaches `/health`;
+ * - a request held 30.5 s (a /meta/connect held for the server's default
+ *   `timeout`) comes back through it;
  * - two package nodes on one `redis-server` behind it, WebSocket and
  *   long-polling subscribers and a publisher going through it: after
  *   `kill -9` of the node holding sockets, messages published without a
@@ -48,6 +50,13 @@ async function echoNodes(): Promise<{ ports: [number, number]; seen: Seen[]; clo
   for (let i = 0; i < 2; i++) {
     const server = http.createServer((req, res) => {
       seen.push({ url: req.url ?? '', headers: req.headers });
+      // A held connect: answered after ?ms= milliseconds, as a node answers a /meta/connect it held.
+      const hold = /^\/cometd\/hold\?ms=(\d+)$/.exec(req.url ?? '');
+      if (hold) {
+        const timer = setTimeout(() => res.end('[]'), Number(hold[1]));
+        res.once('close', () => clearTimeout(timer));
+        return;
+      }
       res.setHeader('Content-Type', 'application/json');
       res.end(JSON.stringify(req.url === '/health' ? { status: 'ok' } : { headers: req.headers }));
     });
@@ -249,3 +258,30 @@ for (const kind of KINDS) {
     });
   });
 }
+
+// The proxies' read timeouts must let a /meta/connect held for the server's
+// whole `timeout` (30 s by default) come back. Both balancers at once, so
+// the wait is paid once.
+describe('a connect held for the server\'s default timeout (30 s) comes back through each balancer', () => {
+  const kinds = KINDS.filter((kind) => findBinary(kind));
+  it(`through ${kinds.join(' and ') || 'no balancer'}`, { skip: kinds.length === 0 && 'neither haproxy nor nginx installed' }, async () => {
+    const nodes = await echoNodes();
+    try {
+      const running = await Promise.all(kinds.map((kind) => startHttpBalancer(kind, nodes.ports)));
+      balancers.push(...running);
+      const held = 30_500;
+      const results = await Promise.all(running.map(async (balancer) => {
+        const started = performance.now();
+        const res = await fetch(`${balancer.origin}/cometd/hold?ms=${held}`, { signal: AbortSignal.timeout(60_000) });
+        return { kind: balancer.kind, status: res.status, body: await res.text(), ms: performance.now() - started };
+      }));
+      for (const r of results) {
+        assert.equal(r.status, 200, `${r.kind}: a connect held ${held} ms got HTTP ${r.status}`);
+        assert.equal(r.body, '[]');
+        assert.ok(r.ms >= held, `${r.kind} answered after ${Math.round(r.ms)} ms`);
+      }
+    } finally {
+      await nodes.close();
+    }
+  });
+});
