@@ -2,20 +2,29 @@
 import { BayeuxClient } from '/cometd/client.js';
 
 const $ = (id) => document.getElementById(id);
-const client = new BayeuxClient(new URL('/cometd', location.href).href, {
-  onError: (message) => line('error', `${message.channel}: ${message.error}`),
+
+// `?transport=long-polling` tries the fallback without WebSocket.
+const only = new URLSearchParams(location.search).get('transport');
+const endpoint = new URL('/cometd', location.href).href;
+const client = new BayeuxClient(endpoint, {
+  ...(only === 'long-polling' || only === 'websocket' ? { transports: [only] } : {}),
+  // Failures of the protocol's own messages (handshake, connect). The page's
+  // own publishes show their errors where they are awaited, so each error
+  // appears once.
+  onError: (message, error) => {
+    if (message.channel.startsWith('/meta/')) line('error', `${message.channel}: ${error.message}`);
+  },
 });
 let room;
 let user;
 
-client.on('connected', () => {
-  $('status').textContent = `connected (${client.transport ?? '…'})`;
-  $('status').className = 'status connected';
-});
-client.on('disconnected', () => {
-  $('status').textContent = 'offline';
-  $('status').className = 'status';
-});
+function status(text, kind = '') {
+  $('status').textContent = text;
+  $('status').className = `status ${kind}`.trim();
+}
+
+client.on('connected', () => status(`connected (${client.transport ?? '…'})`, 'connected'));
+client.on('disconnected', ({ reason }) => status(reason === 'network' ? 'offline, reconnecting…' : 'not joined'));
 
 function line(kind, text, who) {
   const li = document.createElement('li');
@@ -43,10 +52,12 @@ $('join').addEventListener('submit', async (event) => {
   event.preventDefault();
   user = $('user').value.trim();
   room = $('room').value.trim();
+  if (client.state !== 'connected') status('connecting…');
   try {
     await client.publish('/service/join', { user, room });
   } catch (err) {
     line('error', err.message);
+    if (client.state !== 'connected') status('not joined');
     return;
   }
   $('join').hidden = true;
@@ -69,12 +80,41 @@ $('say').addEventListener('submit', async (event) => {
 
 $('who').addEventListener('click', async () => {
   // A /service/ publish is a request: the reply comes back to this client only.
-  const reply = await client.publish('/service/members', { room });
-  line('meta', `here: ${reply.data.members.join(', ') || 'nobody'}`);
+  try {
+    const reply = await client.publish('/service/members', { room });
+    line('meta', `here: ${reply.data.members.join(', ') || 'nobody'}`);
+  } catch (err) {
+    line('error', err.message);
+  }
 });
 
 $('leave').addEventListener('click', async () => {
-  await client.publish('/service/leave', {});
+  try {
+    await client.publish('/service/leave', {});
+  } catch (err) {
+    line('error', err.message);
+    return;
+  }
   $('say').hidden = true;
   $('join').hidden = false;
+});
+
+// A closed tab (or one navigated away) ends its session at once, so the room
+// hears "left" now rather than when the session expires (maxInterval, 10 s).
+// `pagehide` is the event browsers fire reliably as a page goes (not
+// `unload`, and not `beforeunload`, which a page may cancel). There is no
+// later turn of the event loop: `client.disconnect()` would queue its
+// /meta/disconnect for a timer that never fires, and a plain fetch is
+// cancelled with the page. A beacon is sent after the page is gone, over
+// HTTP whatever the client's transport (the server takes form posts:
+// `message=<JSON>`).
+window.addEventListener('pagehide', () => {
+  const clientId = client.clientId;
+  if (!clientId) return;
+  const message = JSON.stringify([{ channel: '/meta/disconnect', clientId }]);
+  navigator.sendBeacon(endpoint, new URLSearchParams({ message }));
+});
+// Back from the back/forward cache: that session is over, start afresh.
+window.addEventListener('pageshow', (event) => {
+  if (event.persisted) location.reload();
 });

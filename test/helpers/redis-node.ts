@@ -114,6 +114,7 @@ for (const event of ['handshake', 'connect', 'subscribe', 'unsubscribe'] as cons
 }
 cometd.on('disconnect', (clientId, reason) => report({ type: 'event', event: 'disconnect', clientId, detail: reason, at: Date.now() }));
 app.use('/cometd', cometd);
+app.get('/health', cometd.health()); // what the balancer configs in deploy/ check
 app.get('/healthz', (_req, res) => {
   cometd.stats().then(
     (stats) => res.json({ nodeId, ...stats }),

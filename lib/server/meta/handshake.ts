@@ -39,7 +39,7 @@ export async function handshake(core: ServerCore, message: Message, ctx: Context
     advice: connectAdvice(options),
   });
   if (ack) out.ext = { ack: true };
-  options.logger.info(`session ${shortId(clientId)} started (${conn.transport}${ack ? ', acks' : ''})`);
+  options.logger.info(`session ${shortId(clientId)} started (handshake over ${conn.transport}${ack ? ', acks' : ''})`);
   core.emit('handshake', clientId, new MessageContext(clientId, conn, core.openSession));
   return { reply: out };
 }
