@@ -175,7 +175,7 @@ export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
     if (typeof patternOrFn === 'function') server.use(undefined, patternOrFn);
     else server.use(patternOrFn, fn as Middleware);
     return middleware;
-  } as BayeuxMiddleware['use'];
+  };
   api.outgoing = (fn) => (server.outgoing(fn), middleware);
   api.service = (channel, handler) => (server.service(channel, handler), middleware);
   api.publish = (channel, data, publishOptions) => server.publish(channel, data, publishOptions);

@@ -216,7 +216,7 @@ describe('example app in a browser', { skip: !CHROMIUM && 'chromium not installe
     assert.equal(await page.textContent('#status'), 'not joined');
     // The favicon link is fetched; /favicon.ico as well, for browsers that ask for it.
     const icon = await page.evaluate(async () => {
-      const link = document.querySelector('link[rel="icon"]') as HTMLLinkElement | null;
+      const link = document.querySelector<HTMLLinkElement>('link[rel="icon"]');
       const res = await fetch(link?.href ?? '/favicon.ico');
       const ico = await fetch('/favicon.ico');
       return [res.status, ico.status];

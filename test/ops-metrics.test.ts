@@ -104,7 +104,7 @@ describe('metrics', () => {
     assert.equal(metrics.registry, registry);
     const http: HttpServer = createServer((req, res) => {
       if (req.url === '/metrics') metrics(req, res);
-      else cometd(req as never, res as never, () => res.end());
+      else cometd(req, res, () => res.end());
     });
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     cleanup(async () => {

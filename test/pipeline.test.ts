@@ -48,7 +48,7 @@ test('next(err), throw and rejection refuse', async () => {
     (_m: unknown, _c: unknown, _next: unknown) => Promise.reject(new BayeuxError(403, 'no')),
   ]) {
     const p = new Pipeline();
-    p.use(undefined, fn as never);
+    p.use(undefined, fn);
     await assert.rejects(p.run({ channel: '/a' }, ctx), { code: 403 });
   }
 });

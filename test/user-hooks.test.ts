@@ -113,10 +113,10 @@ for (const kind of KINDS) {
 
       it(`event listeners and in-process subscribers that fail (${how}) are logged`, async () => {
         const { server, lines } = await serve((cometd) => {
-          cometd.on('publish', failing(how) as never);
-          cometd.on('handshake', failing(how) as never);
+          cometd.on('publish', failing(how));
+          cometd.on('handshake', failing(how));
         });
-        const sub = server.cometd.subscribe('/watched', failing(how) as never);
+        const sub = server.cometd.subscribe('/watched', failing(how));
         await sub.ready;
         const { wire, clientId } = await client(server);
         await wire.send({ channel: '/watched', clientId, data: 1 });
@@ -145,13 +145,12 @@ for (const kind of KINDS) {
       await wire.send({ channel: '/meta/connect', clientId, connectionType: kind, advice: { timeout: 0 } });
       await wire.send({ channel: '/meta/subscribe', clientId, subscription: '/news' });
       await server.cometd.publish('/news', 5);
-      let got: Msg[] = [];
       if (kind === 'long-polling') {
         for (let i = 0; i < 50 && wire.delivered.length === 0; i++) {
           await wire.send({ channel: '/meta/connect', clientId, connectionType: kind, advice: { timeout: 0 } });
         }
       }
-      got = await wire.waitDelivered(1, 3000);
+      const got: Msg[] = await wire.waitDelivered(1, 3000);
       assert.deepEqual(got[0]?.['data'], { wrapped: 5 });
     });
 

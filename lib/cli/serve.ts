@@ -58,7 +58,7 @@ type RedisEngineClass = new (source: { url: string }) => Engine;
 /** Import express, or explain how to get it. */
 async function loadExpress(): Promise<ExpressFactory> {
   try {
-    return (await import('express')).default as ExpressFactory;
+    return (await import('express')).default;
   } catch (err) {
     if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') {
       throw new CliFailure('serve needs Express, which is not installed: run  npm install express');
@@ -81,7 +81,7 @@ function redisMissing(err: unknown): boolean {
 async function loadRedisEngine(): Promise<RedisEngineClass> {
   let mod: { RedisEngine?: RedisEngineClass };
   try {
-    mod = (await import('../engines/redis/index.js')) as { RedisEngine?: RedisEngineClass };
+    mod = (await import('../engines/redis/index.js'));
   } catch (err) {
     if (redisMissing(err)) throw new CliFailure(REDIS_MISSING);
     throw err;
@@ -199,7 +199,7 @@ export async function serve(args: string[], io: CliIo): Promise<number> {
   }
 
   const express = await loadExpress();
-  const options: BayeuxOptions = { logLevel: logLevel as BayeuxOptions['logLevel'] };
+  const options: BayeuxOptions = { logLevel: logLevel };
   if (values.cors) options.cors = true;
   if (values.redis !== undefined) {
     const RedisEngine = await loadRedisEngine();

@@ -120,7 +120,7 @@ export class MemoryEngine implements Engine {
       this.#subscriptionCount++;
     }
     let sessions = this.#subscribers.get(pattern);
-    if (!sessions) this.#subscribers.set(pattern, (sessions = new Map()));
+    if (!sessions) this.#subscribers.set(pattern, (sessions = new Map<string, MemorySession>()));
     sessions.set(clientId, session);
     return true;
   }

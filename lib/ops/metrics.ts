@@ -112,7 +112,7 @@ class LatencyHistogram extends Histogram {
     let acc = 0;
     for (let i = 0; i < this.#bounds.length; i++) {
       acc += this.#counts[i] as number;
-      values.push({ labels: { le: this.#bounds[i] as number }, value: acc, metricName: name });
+      values.push({ labels: { le: this.#bounds[i] }, value: acc, metricName: name });
     }
     values.push(
       { labels: { le: '+Inf' }, value: this.#count, metricName: name },

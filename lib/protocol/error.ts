@@ -46,7 +46,7 @@ export class BayeuxError extends Error {
     const text = typeof error === 'string' ? error : '';
     const match = /^(\d{3}):([^:]*):([\s\S]*)$/.exec(text);
     if (!match) return new BayeuxError(0, text || 'Unknown error', [], reply);
-    const args = match[2] ? (match[2] as string).split(',') : [];
+    const args = match[2] ? (match[2]).split(',') : [];
     return new BayeuxError(Number(match[1]), match[3] ?? '', args, reply);
   }
 }

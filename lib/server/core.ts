@@ -28,8 +28,8 @@ const CLIENT_ID_IN_JSON = /("clientId":"[^"]{0,6})[^"]*"/g;
 
 /** What the Server wires into its core: what happens on a wake and on an expiry. */
 export interface CoreHandlers {
-  flush(woken: readonly Presence[]): void;
-  expired(clientId: string): void;
+  flush: (woken: readonly Presence[]) => void;
+  expired: (clientId: string) => void;
 }
 
 /** What dispatch, the meta handlers, publish and delivery share: one per Server. */

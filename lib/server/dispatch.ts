@@ -52,6 +52,8 @@ async function run(core: ServerCore, messages: readonly unknown[], conn: Connect
     await core.open();
   } catch (err) {
     // Every message gets the same answer: the engine could not be opened.
+    // serializeReply answers a plain reply at once and a hooked one later: the list mixes texts and promises.
+    // eslint-disable-next-line @typescript-eslint/await-thenable
     return Promise.all(messages.map((raw) => {
       core.messagesIn++;
       const message = isObject(raw) && typeof raw['channel'] === 'string' ? (raw as Message) : { channel: '/meta/unknown' };

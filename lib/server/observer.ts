@@ -61,11 +61,11 @@ export class Observers {
 
   add(observer: ServerObserver): () => void {
     this.#list.push(observer);
-    if (observer.delivered) this.#wantsLatency = true;
+    if (observer.delivered !== undefined) this.#wantsLatency = true;
     return () => {
       const i = this.#list.indexOf(observer);
       if (i >= 0) this.#list.splice(i, 1);
-      this.#wantsLatency = this.#list.some((o) => o.delivered);
+      this.#wantsLatency = this.#list.some((o) => o.delivered !== undefined);
       if (!this.#wantsLatency) this.#forget();
     };
   }

@@ -35,7 +35,7 @@ export class Outgoing {
     try {
       for (const hook of this.#hooks) {
         const result: unknown = hook(message, ctx);
-        const replacement = result && typeof (result as PromiseLike<unknown>).then === 'function' ? await result : result;
+        const replacement = result && typeof (result as PromiseLike<unknown>).then === 'function' ? await (result as PromiseLike<unknown>) : result;
         if (typeof replacement === 'object' && replacement !== null && !Array.isArray(replacement)) message = replacement as Message;
       }
       return message;

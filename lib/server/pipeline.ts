@@ -30,7 +30,7 @@ export class Pipeline {
 
   /** Add middleware, for every message or for messages about channels matching `pattern`. */
   use(pattern: string | undefined, fn: Middleware): void {
-    if (pattern !== undefined && !isValidPattern(pattern)) throw new TypeError(`invalid channel pattern ${pattern}`);
+    if (pattern !== undefined && !isValidPattern(pattern)) throw new TypeError(`invalid channel pattern ${String(pattern)}`);
     if (typeof fn !== 'function') throw new TypeError('middleware must be a function');
     this.#layers.push({ pattern, fn });
   }
@@ -62,10 +62,12 @@ function runLayer(fn: Middleware, message: Message, ctx: Context): Promise<void>
     try {
       result = fn(message, ctx, () => undefined);
     } catch (err) {
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the app's own refusal, whatever it is, reaches its error handling as given
       return Promise.reject(refusal(err));
     }
     return Promise.resolve(result).then(
       () => undefined,
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- as above
       (err: unknown) => Promise.reject(refusal(err)),
     );
   }
@@ -75,6 +77,7 @@ function runLayer(fn: Middleware, message: Message, ctx: Context): Promise<void>
       if (settled) return;
       settled = true;
       if (err === undefined || err === null) resolve();
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- next(err) passes the app's value on as given
       else reject(err);
     };
     try {

@@ -287,7 +287,7 @@ function checkPublishOptions(options: PublishOptions): { except: string[] | unde
   const { except, ext, id } = options;
   let list: string[] | undefined;
   if (typeof except === 'string') list = [except];
-  else if (Array.isArray(except) && except.every((e) => typeof e === 'string')) list = [...(except as string[])];
+  else if (Array.isArray(except) && except.every((e) => typeof e === 'string')) list = [...(except)];
   else if (except !== undefined) throw new TypeError('publish option except must be a clientId or a list of them');
   if (ext !== undefined && !isObject(ext)) throw new TypeError('publish option ext must be an object');
   if (id !== undefined && typeof id !== 'string' && typeof id !== 'number') throw new TypeError('publish option id must be a string or a number');

@@ -73,6 +73,8 @@ class Learned {
   /** Add the learned fields `target` does not have yet, with the values they read as. */
   prepare(target: object): void {
     const fields = target as Record<PropertyKey, unknown>;
+    // Reading the field gives what the prototype chain says; writing it makes an own field with that value.
+    // eslint-disable-next-line no-self-assign
     for (const key of this.keys) if (!Object.hasOwn(target, key)) fields[key] = fields[key];
   }
 }

@@ -293,7 +293,8 @@ class Sockets {
     let messages: unknown[];
     try {
       if (isBinary) throw new Error('binary frames are not Bayeux');
-      const parsed: unknown = JSON.parse(data.toString());
+      // ws hands text and binary frames as one Buffer (binaryType 'nodebuffer', its default).
+      const parsed: unknown = JSON.parse((data as Buffer).toString());
       messages = messageList(parsed);
     } catch {
       this.#error(ws, ProtocolErrors.badMessage('invalid JSON frame').toString());

@@ -93,7 +93,7 @@ export async function startHost(host: HostName, bayeuxOptions: BayeuxOptions = {
   const mount = options.mount ?? '/cometd';
   const cometd = bayeux({ logLevel: 'error', ...bayeuxOptions });
   const app = appFor(host, mount, cometd, options.before ?? []);
-  const http = createServer(app as (req: IncomingMessage, res: ServerResponse) => void);
+  const http = createServer(app);
   // The app's own WebSocket endpoint, beside Bayeux: an echo at /app-ws.
   const appWss = new WebSocketServer({ noServer: true });
   appWss.on('connection', (ws) => ws.on('message', (data) => ws.send(`echo:${String(data)}`)));

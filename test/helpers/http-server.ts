@@ -104,13 +104,13 @@ export function nextEvent<T extends unknown[]>(
     const listener = (...args: unknown[]): void => {
       if (!pred(...(args as T))) return;
       clearTimeout(timer);
-      server.cometd.off(event, listener as never);
+      server.cometd.off(event, listener);
       resolve(args as T);
     };
     const timer = setTimeout(() => {
-      server.cometd.off(event, listener as never);
+      server.cometd.off(event, listener);
       reject(new Error(`no '${event}' event within ${ms} ms`));
     }, ms);
-    server.cometd.on(event, listener as never);
+    server.cometd.on(event, listener);
   });
 }

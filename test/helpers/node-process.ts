@@ -175,7 +175,7 @@ export class NodeProcess {
     if (!this.alive || !this.#child.connected) return Promise.reject(new Error(`${this.name} is not running`));
     const id = ++this.#nextId;
     const reply = new Promise<unknown>((resolve, reject) => this.#pending.set(id, { resolve, reject }));
-    this.#child.send({ ...request, id } as NodeRequest);
+    this.#child.send({ ...request, id });
     return timeout(reply, ms, `${this.name} ${request.type}`).finally(() => this.#pending.delete(id));
   }
 

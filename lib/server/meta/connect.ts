@@ -15,7 +15,7 @@ import { timesync } from '../timesync.js';
 import type { Connection, Context, Message } from '../types.js';
 import type { PendingConnect } from './pending-connect.js';
 
-const NOTHING_TAKEN: TakeResult = Object.freeze({ messages: [], dropped: 0 }) as TakeResult;
+const NOTHING_TAKEN: TakeResult = Object.freeze({ messages: [], dropped: 0 });
 
 /**
  * /meta/connect. Required: channel, clientId, connectionType. Optional:
