@@ -25,6 +25,7 @@ import {
   type AdminHandler, type AdminOptions, createAdminHandler, createHealthHandler, createMetricsHandler, type HealthOptions,
   type MetricsHandler, type MetricsOptions, type OpsHandler,
 } from './ops/index.js';
+import { describeError } from './protocol/error.js';
 
 type Listener<K extends keyof ServerEvents> = (...args: ServerEvents[K]) => void;
 
@@ -120,7 +121,7 @@ export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
   let attachChecked = false;
 
   const unexpected = (err: unknown): void => {
-    logger.error(`request failed: ${err instanceof Error ? err.message : String(err)}`);
+    logger.error(`request failed: ${describeError(err)}`);
   };
 
   const middleware = function bayeuxMiddleware(req: IncomingMessage, res: ServerResponse, next?: NextFunction): void {

@@ -4,6 +4,7 @@
  * arguments, streams and signals, and exits with its code.
  */
 import { main } from './main.js';
+import { describeError } from '../protocol/error.js';
 
 const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
 
@@ -26,7 +27,7 @@ main(process.argv.slice(2), {
     setTimeout(() => process.exit(code), 2000).unref();
   },
   (err: unknown) => {
-    process.stderr.write(`express-bayeux: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(`express-bayeux: ${describeError(err, { stack: true })}\n`);
     process.exit(1);
   },
 );

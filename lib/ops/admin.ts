@@ -15,6 +15,7 @@ import type { OpsSource } from './source.js';
 import { ADMIN_CSS, ADMIN_HTML, ADMIN_JS } from './admin-page.js';
 import { AdminData, type AdminDataOptions } from './admin-data.js';
 import { checkKeys, type OpsNext, positiveInt, readOnly, send, sendJson } from './http.js';
+import { describeError } from '../protocol/error.js';
 
 /** Options of {@link createAdminHandler}. */
 export type AdminOptions = AdminDataOptions;
@@ -77,7 +78,7 @@ export function createAdminHandler(server: OpsSource, options: AdminOptions = {}
         data.snapshot().then(
           (snapshot) => sendJson(res, 200, snapshot, head),
           (err: unknown) => {
-            server.options.logger.error(`admin: ${err instanceof Error ? err.message : String(err)}`);
+            server.options.logger.error(`admin: ${describeError(err)}`);
             sendJson(res, 500, { error: 'admin data unavailable' }, head);
           },
         );

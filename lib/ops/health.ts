@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { OpsSource } from './source.js';
 import { checkKeys, type OpsHandler, type OpsNext, readOnly, sendJson, withTimeout } from './http.js';
+import { describeError } from '../protocol/error.js';
 
 /** Options of {@link createHealthHandler}. */
 export interface HealthOptions {
@@ -55,7 +56,7 @@ async function runCheck(server: OpsSource, timeout: number): Promise<HealthRepor
     await withTimeout(server.open().then(() => server.options.engine.stats()), timeout, 'the engine');
     return { status: 'ok' };
   } catch (err) {
-    return { status: 'unavailable', error: err instanceof Error ? err.message : String(err) };
+    return { status: 'unavailable', error: describeError(err) };
   }
 }
 

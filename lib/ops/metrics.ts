@@ -14,6 +14,7 @@ import type { OpsSource } from './source.js';
 import type { ServerObserver } from '../server/observer.js';
 import type { Stats } from '../server/types.js';
 import { checkKeys, type OpsNext, readOnly, send } from './http.js';
+import { describeError } from '../protocol/error.js';
 
 /** Options of {@link createMetricsHandler}. */
 export interface MetricsOptions {
@@ -229,7 +230,7 @@ export function createMetricsHandler(server: OpsSource, options: MetricsOptions 
       warned = false;
     } catch (err) {
       // Once per outage, not once per scrape.
-      if (!warned) server.options.logger.warn(`metrics: engine stats unavailable: ${err instanceof Error ? err.message : String(err)}`);
+      if (!warned) server.options.logger.warn(`metrics: engine stats unavailable: ${describeError(err)}`);
       warned = true;
       up = 0;
     } finally {
@@ -320,7 +321,7 @@ export function createMetricsHandler(server: OpsSource, options: MetricsOptions 
     registry.metrics().then(
       (text) => send(res, 200, registry.contentType, text, req.method === 'HEAD'),
       (err: unknown) => {
-        server.options.logger.error(`metrics: ${err instanceof Error ? err.message : String(err)}`);
+        server.options.logger.error(`metrics: ${describeError(err)}`);
         if (next) next(err);
         else send(res, 500, 'text/plain; charset=utf-8', 'metrics unavailable\n');
       },

@@ -50,3 +50,13 @@ export class BayeuxError extends Error {
     return new BayeuxError(Number(match[1]), match[3] ?? '', args, reply);
   }
 }
+
+/**
+ * What went wrong, in one line for a log or an error reply: an `Error`'s
+ * message (its stack with `stack: true`), anything else as `String()` gives
+ * it (user code may throw or reject with anything, `undefined` included).
+ */
+export function describeError(err: unknown, { stack = false }: { stack?: boolean } = {}): string {
+  if (err instanceof Error) return stack ? (err.stack ?? err.message) : err.message;
+  return String(err);
+}

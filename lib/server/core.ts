@@ -21,6 +21,7 @@ import { EngineSessionData, NO_SESSION, PendingSessionData } from './session-dat
 import type { Presence } from './presence.js';
 import type { Connection, Message, ServerEvents, ServiceHandler, SessionData } from './types.js';
 import { isObject, shortId } from './util.js';
+import { describeError } from '../protocol/error.js';
 
 /** How much of a message's data a debug trace shows. */
 const TRACE_DATA_CHARS = 200;
@@ -94,7 +95,7 @@ export class ServerCore {
     this.connectionTypes = options.jsonp ? ['long-polling', 'callback-polling'] : ['long-polling'];
     this.outgoing = new Outgoing(options.logger);
     this.observers = new Observers((err) => {
-      options.logger.error(`an observer threw: ${err instanceof Error ? err.message : String(err)}`);
+      options.logger.error(`an observer threw: ${describeError(err)}`);
     });
     this.presences = new Presences(handlers.flush);
     // A hint only (a miss answers one connect at once), so a plain bounded LRU will do.
@@ -140,7 +141,7 @@ export class ServerCore {
     try {
       (this.#emitter.emit as (e: K, ...a: ServerEvents[K]) => boolean).call(this.#emitter, event, ...args);
     } catch (err) {
-      this.options.logger.error(`'${event}' listener threw: ${err instanceof Error ? err.message : String(err)}`);
+      this.options.logger.error(`'${event}' listener threw: ${describeError(err)}`);
     }
   }
 

@@ -9,6 +9,7 @@ import type { ServerCore } from './core.js';
 import type { Presence } from './presence.js';
 import { ended, kick } from './session-end.js';
 import type { Connection } from './types.js';
+import { describeError } from '../protocol/error.js';
 
 // ---------------------------------------------------------------- taking
 
@@ -77,7 +78,7 @@ async function push(core: ServerCore, pushers: readonly Presence[]): Promise<voi
   } catch (err) {
     core.observers.engineError();
     if (err instanceof EngineUnavailableError) core.logUnavailable(err);
-    else core.options.logger.error(`take for a push failed: ${err instanceof Error ? err.message : String(err)}`);
+    else core.options.logger.error(`take for a push failed: ${describeError(err)}`);
     return;
   }
   for (let i = 0; i < pushers.length; i++) {

@@ -18,6 +18,7 @@ import { answer, failure, type Outcome, refusal, serializeReply, sessionUnknown,
 import { timesync } from './timesync.js';
 import type { Connection, Message } from './types.js';
 import { isObject } from './util.js';
+import { describeError } from '../protocol/error.js';
 
 /**
  * Handle one request's messages; `respond` is called once with the JSON
@@ -40,7 +41,7 @@ export function dispatch(core: ServerCore, messages: readonly unknown[], conn: C
     },
     (err: unknown) => {
       // run() answers every failure itself; should it ever reject, the request gets a 500, never a crash.
-      core.options.logger.error(`request failed: ${err instanceof Error ? err.message : String(err)}`);
+      core.options.logger.error(`request failed: ${describeError(err)}`);
       finish([stringifyReply(core, { channel: '/meta/unknown', successful: false, error: ProtocolErrors.serverError().toString() })]);
     },
   );

@@ -6,6 +6,7 @@ import { channelMatches } from '../protocol/channel.js';
 import type { Presences } from './presence.js';
 import type { ResolvedOptions } from '../options.js';
 import type { LocalListener, LocalMessageInfo, LocalSubscription, Message } from './types.js';
+import { describeError } from '../protocol/error.js';
 
 /** What the local client needs of the server: its options, and the engine opened. */
 export interface LocalHost {
@@ -87,7 +88,7 @@ export class LocalClient {
   #queue(task: () => Promise<void>): Promise<void> {
     const run = this.#pending.then(task);
     this.#pending = run.catch((err: unknown) => {
-      this.#server.options.logger.error(`local subscription failed: ${err instanceof Error ? err.message : String(err)}`);
+      this.#server.options.logger.error(`local subscription failed: ${describeError(err)}`);
     });
     return run;
   }
@@ -125,7 +126,7 @@ export class LocalClient {
       const fresh = await this.#id;
       for (const pattern of this.#listeners.keys()) await engine.subscribe(fresh, pattern);
     } catch (err) {
-      this.#server.options.logger.warn(`local client keep-alive failed: ${err instanceof Error ? err.message : String(err)}`);
+      this.#server.options.logger.warn(`local client keep-alive failed: ${describeError(err)}`);
     }
   }
 
@@ -137,7 +138,7 @@ export class LocalClient {
         if (!channelMatches(pattern, message.channel)) continue;
         for (const listener of listeners) {
           const failed = (err: unknown): void => {
-            this.#server.options.logger.error(`subscriber of ${pattern} failed: ${err instanceof Error ? err.message : String(err)}`);
+            this.#server.options.logger.error(`subscriber of ${pattern} failed: ${describeError(err)}`);
           };
           try {
             const result = listener(message.data, message, info);

@@ -4,6 +4,7 @@
  */
 import type { Logger } from '../options.js';
 import type { Context, Message, OutgoingHook } from './types.js';
+import { describeError } from '../protocol/error.js';
 
 /** The outgoing hooks of one Server, in the order they were added. */
 export class Outgoing {
@@ -40,7 +41,7 @@ export class Outgoing {
       }
       return message;
     } catch (err) {
-      this.#logger.error(`outgoing hook failed on ${String(message.channel)}: ${err instanceof Error ? err.message : String(err)}`);
+      this.#logger.error(`outgoing hook failed on ${String(message.channel)}: ${describeError(err)}`);
       return undefined;
     }
   }

@@ -6,7 +6,7 @@
 import { expand } from './expand.js';
 import { ProtocolErrors } from '../errors.js';
 import { isService, isWildcard } from '../protocol/channel.js';
-import { BayeuxError } from '../protocol/error.js';
+import { BayeuxError, describeError } from '../protocol/error.js';
 import type { ServerCore } from './core.js';
 import { type Outcome, reply, sessionUnknown } from './reply.js';
 import type { Context, Message } from './types.js';
@@ -60,7 +60,7 @@ async function callService(core: ServerCore, message: Message, ctx: Context): Pr
     data = await handler(message, ctx);
   } catch (err) {
     if (err instanceof BayeuxError) throw err;
-    core.options.logger.error(`service ${message.channel} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    core.options.logger.error(`service ${message.channel} failed: ${describeError(err, { stack: true })}`);
     throw ProtocolErrors.serviceFailed(message.channel);
   }
   const out = reply(message, { successful: true });

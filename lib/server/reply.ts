@@ -6,7 +6,7 @@
 import { EngineUnavailableError } from '../engines/engine.js';
 import type { ResolvedOptions } from '../options.js';
 import { ProtocolErrors } from '../errors.js';
-import { BayeuxError } from '../protocol/error.js';
+import { BayeuxError, describeError } from '../protocol/error.js';
 import type { ServerCore } from './core.js';
 import type { HeldConnect } from './hold.js';
 import type { PendingConnect } from './meta/pending-connect.js';
@@ -76,7 +76,7 @@ export function failure(core: ServerCore, message: Message, err: unknown): Messa
     core.logUnavailable(err);
     return refusal(core, message, ProtocolErrors.engineUnavailable(), undefined, retry);
   }
-  const text = err instanceof Error ? err.message : String(err);
+  const text = describeError(err);
   options.logger.error(`${message.channel}: ${text}`);
   return refusal(core, message, ProtocolErrors.serverError(), undefined, retry);
 }
@@ -137,7 +137,7 @@ export function stringifyReply(core: ServerCore, message: Message): string {
   try {
     return JSON.stringify(message);
   } catch (err) {
-    core.options.logger.error(`reply on ${String(message.channel)} could not be sent: ${err instanceof Error ? err.message : String(err)}`);
+    core.options.logger.error(`reply on ${String(message.channel)} could not be sent: ${describeError(err)}`);
     return serverError(message);
   }
 }

@@ -21,6 +21,7 @@ import type {
   Connection, LocalListener, LocalSubscription, Message, Middleware, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats,
 } from './types.js';
 import { isObject, shortId } from './util.js';
+import { describeError } from '../protocol/error.js';
 
 /** How long close() waits for requests under way to be answered. */
 const CLOSE_GRACE_MS = 2000;
@@ -40,7 +41,7 @@ export class Server extends EventEmitter<ServerEvents> {
     super({ captureRejections: true });
     // A listener's returned promise rejected: log it, never crash.
     (this as unknown as Record<symbol, unknown>)[EventEmitter.captureRejectionSymbol] = (err: unknown, event: string | symbol): void => {
-      this.options.logger.error(`'${String(event)}' listener rejected: ${err instanceof Error ? err.message : String(err)}`);
+      this.options.logger.error(`'${String(event)}' listener rejected: ${describeError(err)}`);
     };
     this.options = options;
     const core: ServerCore = new ServerCore(options, this, {

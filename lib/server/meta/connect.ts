@@ -14,6 +14,7 @@ import { answer, connectAdvice, failure, type Outcome, refusal, reply, sessionUn
 import { timesync } from '../timesync.js';
 import type { Connection, Context, Message } from '../types.js';
 import type { PendingConnect } from './pending-connect.js';
+import { describeError } from '../../protocol/error.js';
 
 const NOTHING_TAKEN: TakeResult = Object.freeze({ messages: [], dropped: 0 });
 
@@ -123,7 +124,7 @@ function released(held: HeldConnect<PendingConnect>, aborted: boolean, taken: un
       if (pending.respond) pending.respond(out);
       else pending.answered = out;
     })
-    .catch((err: unknown) => core.options.logger.error(`a held connect could not be answered: ${err instanceof Error ? err.message : String(err)}`));
+    .catch((err: unknown) => core.options.logger.error(`a held connect could not be answered: ${describeError(err)}`));
 }
 
 /** A held connect no longer waits: forget it everywhere. */
