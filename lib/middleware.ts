@@ -26,6 +26,7 @@ import {
   type MetricsHandler, type MetricsOptions, type OpsHandler,
 } from './ops/index.js';
 import { describeError } from './protocol/error.js';
+import { isUnderMount, pathnameOf } from './transports/mount.js';
 
 type Listener<K extends keyof ServerEvents> = (...args: ServerEvents[K]) => void;
 
@@ -254,8 +255,8 @@ function mountOf(req: HostRequest): string | undefined {
   // WebSocket endpoints included: a root mount needs attach(server, { path }).
   if (typeof req.baseUrl === 'string') return req.baseUrl.replace(/\/+$/, '') || undefined;
   if (typeof req.originalUrl !== 'string' || req.originalUrl === req.url) return undefined;
-  const original = req.originalUrl.split('?')[0] as string;
-  const rest = (req.url ?? '/').split('?')[0] as string;
+  const original = pathnameOf(req.originalUrl);
+  const rest = pathnameOf(req.url);
   if (rest === '/') return original.replace(/\/+$/, '') || undefined;
   if (!original.endsWith(rest)) return undefined;
   return original.slice(0, original.length - rest.length).replace(/\/+$/, '') || undefined;
@@ -263,11 +264,10 @@ function mountOf(req: HostRequest): string | undefined {
 
 /** The request path below the mount path. */
 function relativePath(req: HostRequest, attachedPath: string | undefined): string {
-  const pathname = (req.url ?? '/').split('?')[0] as string;
+  const pathname = pathnameOf(req.url);
   const stripped = typeof req.baseUrl === 'string' || (typeof req.originalUrl === 'string' && req.originalUrl !== req.url);
-  if (stripped || attachedPath === undefined || attachedPath === '/') return pathname;
-  if (pathname === attachedPath) return '/';
-  return pathname.startsWith(attachedPath + '/') ? pathname.slice(attachedPath.length) : pathname;
+  if (stripped || attachedPath === undefined || attachedPath === '/' || !isUnderMount(pathname, attachedPath)) return pathname;
+  return pathname.slice(attachedPath.length) || '/';
 }
 
 /**

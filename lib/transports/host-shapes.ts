@@ -25,6 +25,7 @@
  * getter) is never learned: an own field would hide it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isUnderMount } from './mount.js';
 
 /** Most properties learned per object (request, response). */
 const MAX_KEYS = 32;
@@ -99,7 +100,7 @@ export class HostShapes {
       this.#res.baseProto = Object.getPrototypeOf(res) as object | null;
       return;
     }
-    if (this.#req.keys.length + this.#res.keys.length === 0 || !under(req.url, this.#path())) return;
+    if (this.#req.keys.length + this.#res.keys.length === 0 || !isUnderMount(req.url, this.#path())) return;
     try {
       this.#req.prepare(req);
       this.#res.prepare(res);
@@ -124,13 +125,4 @@ export class HostShapes {
     const addedRes = this.#res.learn(res);
     this.#quiet = added || addedRes ? 0 : this.#quiet + 1;
   }
-}
-
-/** `url` is `path` or below it. */
-function under(url: string | undefined, path: string | undefined): boolean {
-  if (path === undefined || url === undefined) return false;
-  if (path === '/' || url === path) return true;
-  if (!url.startsWith(path)) return false;
-  const next = url.charCodeAt(path.length);
-  return next === 0x2f /* / */ || next === 0x3f /* ? */;
 }

@@ -23,6 +23,7 @@ import type { Connection } from '../server/types.js';
 import { runUpgradeMiddleware, type UpgradeMiddleware } from './attach.js';
 import type { SocketProtocol } from './core.js';
 import { upgradeOriginAllowed } from './cors.js';
+import { isUnderMount, pathnameOf } from './mount.js';
 
 /** Send options for a text frame given as a Buffer. */
 const TEXT = { binary: false } as const;
@@ -152,10 +153,9 @@ export class WebSocketTransport {
     const listener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
       // Whoever answers this socket, a reset on it must not be an uncaught 'error'.
       socket.on('error', ignoreError);
-      const pathname = (req.url ?? '/').split('?')[0] as string;
       const mount = config.path();
       if (mount === undefined) config.unknownPath();
-      const ours = mount !== undefined && (mount === '/' || pathname === mount || pathname.startsWith(mount + '/'));
+      const ours = isUnderMount(pathnameOf(req.url), mount);
       if (!ours || this.#server.closed) {
         this.#closeIfUnanswered(socket, ours ? 503 : 404);
         return;
