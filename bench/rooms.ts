@@ -47,8 +47,9 @@
  *   --payload=64             BENCH_PAYLOAD    bytes of padding per message
  *   --publisher=websocket    BENCH_PUBLISHER  express-bayeux publisher transport (or long-polling)
  *   --quiet-wait=60          BENCH_QUIET_WAIT seconds to wait for a quiet machine before each server
- *   --profile=DIR            BENCH_PROFILE    each server's --cpu-prof profile into DIR
- *                                             (read one with node dist/bench/profile.js FILE)
+ *   --profile=DIR            BENCH_PROFILE    a CPU profile of each server's measured window only, into
+ *                                             DIR/<server>-<scenario>-r<round>.cpuprofile, summarized at the
+ *                                             end (the profiler's cost is in that run's figures)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -61,6 +62,7 @@ import { LoadClients, ServerProcess } from './procs.js';
 import { BATCH } from './publisher.js';
 import { redisCpu } from './redis-cpu.js';
 import { openRoomsPublisher, type RoomsPublisher } from './rooms-publisher.js';
+import { summarizeProfile } from './profile.js';
 import { findRedisServer, startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
 
 /** The whole run may not take longer than this. */
@@ -156,8 +158,7 @@ async function one(sc: Scenario, kind: RoomsServer, round: number, config: Confi
   try {
     // A fresh redis-server for every Redis rig: nothing left over from the last one.
     if (usesRedis) redis = await startRedisServer();
-    if (config.profile) mkdirSync(config.profile, { recursive: true });
-    server = await ServerProcess.start(kind, config.profile, `${sc.name}-r${round}`, redis ? [redis.url] : []);
+    server = await ServerProcess.start(kind, undefined, '', redis ? [redis.url] : []);
     const transport: TransportKind = kind === 'bayeux' || kind === 'bayeux-redis' ? config.publisher : 'websocket';
     publisher = await openRoomsPublisher(kind, transport, server.port, server.path, sc.channels, config.payload);
     await publisher.batch(); // warm the publish path with nobody subscribed
@@ -194,6 +195,7 @@ async function one(sc: Scenario, kind: RoomsServer, round: number, config: Confi
     });
 
     await sleep(config.warmup * 1000);
+    if (config.profile) await server.profileStart();
     const cpu0 = await server.cpu();
     const redis0 = redis ? await redisCpu(redis.url) : NaN;
     const redisAt0 = performance.now();
@@ -213,6 +215,7 @@ async function one(sc: Scenario, kind: RoomsServer, round: number, config: Confi
     const cpu1 = await server.cpu();
     const redis1 = redis ? await redisCpu(redis.url) : NaN;
     const redisAt1 = performance.now();
+    if (config.profile) await server.profileStop(profileFile(config.profile, kind, sc, round));
     running = false;
     await loop.catch(() => undefined);
     if (loopError) throw loopError;
@@ -264,6 +267,10 @@ async function one(sc: Scenario, kind: RoomsServer, round: number, config: Confi
     await server?.stop();
     await redis?.stop();
   }
+}
+
+function profileFile(dir: string, kind: RoomsServer, sc: Scenario, round: number): string {
+  return `${dir}/${kind}-${sc.name}-r${round + 1}.cpuprofile`;
 }
 
 function describe(m: Measured): string {
@@ -388,6 +395,7 @@ const resultsDir = fileURLToPath(new URL('../../bench/results/', import.meta.url
 async function main(): Promise<void> {
   const config = readConfig();
   const started = Date.now();
+  if (config.profile) mkdirSync(config.profile, { recursive: true });
   const biggest = Math.max(...config.scenarios.map((s) => s.channels * s.perChannel));
   const limit = openFileLimit();
   if (Number.isFinite(limit) && limit < biggest + 500) {
@@ -442,6 +450,16 @@ async function main(): Promise<void> {
   const copy = resultsDir + `rooms-${out.date.replace(/[:.]/g, '-')}.json`;
   writeFileSync(copy, JSON.stringify(out, null, 2) + '\n');
   console.log(`wrote ${file} (and ${copy})`);
+  if (config.profile) {
+    for (const sc of config.scenarios) {
+      for (const kind of config.servers) {
+        const f = profileFile(config.profile, kind, sc, 0);
+        const published = all.find((m) => m.scenario === sc.name && m.server === kind && m.round === 0);
+        console.log(`\nprofile ${f} (${label(kind)}, ${sc.name}, measured window)`);
+        console.log(summarizeProfile(f, 25, published ? Math.round(published.publishesPerSec * config.seconds) : 0));
+      }
+    }
+  }
 }
 
 runMain(main, RUN_LIMIT_MS);
