@@ -29,7 +29,8 @@
  * publishes/s (messages), server CPU µs per publish (its own
  * process.cpuUsage()), Redis CPU µs per publish (`INFO cpu` deltas),
  * p50/p99 latency, RSS and heap per subscriber (the server's after GC with
- * the subscribers, minus before), and ratios express-bayeux ÷ Socket.IO
+ * the subscribers, minus before), Redis memory per subscriber (used_memory
+ * with them minus before), and ratios express-bayeux ÷ Socket.IO
  * (memory ÷ plain, Redis ÷ redis-adapter). Written to
  * bench/results/rooms-latest.json (and a dated copy); a Markdown table is
  * printed.
@@ -60,7 +61,7 @@ import {
 import { CONTENDED_CORES, backgroundLoad, fmt, label, machineBusy, median, openFileLimit, ratio, waitForQuiet } from './machine.js';
 import { LoadClients, ServerProcess } from './procs.js';
 import { BATCH } from './publisher.js';
-import { redisCpu } from './redis-cpu.js';
+import { redisCpu, redisMemory } from './redis-cpu.js';
 import { openRoomsPublisher, type RoomsPublisher } from './rooms-publisher.js';
 import { summarizeProfile } from './profile.js';
 import { findRedisServer, startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
@@ -137,6 +138,8 @@ interface Measured {
   maxMs: number;
   rssKiBPerSub: number;
   heapKiBPerSub: number;
+  /** Redis used_memory with the subscribers minus before, per subscriber (NaN without Redis). */
+  redisKiBPerSub: number;
   serverCores: number;
   redisCores: number;
   clientCores: number;
@@ -164,6 +167,7 @@ async function one(sc: Scenario, kind: RoomsServer, round: number, config: Confi
     await publisher.batch(); // warm the publish path with nobody subscribed
     await sleep(300);
     const before = await server.heap();
+    const redisBefore = await redisMemory(redis?.url);
     clients = await LoadClients.start(
       config.clients,
       {
@@ -181,57 +185,87 @@ async function one(sc: Scenario, kind: RoomsServer, round: number, config: Confi
     if (clients.failed > 0) console.error(`  ${clients.failed} of ${subscribers} subscribers failed to set up`);
     await sleep(500);
     const after = await server.heap();
+    const redisAfter = await redisMemory(redis?.url);
 
-    // Closed loop: the next batch when the last is answered.
+    // Closed loop: the next batch when the last is answered. The window
+    // opens and closes with the loop parked between batches, so the load
+    // clients know the window's first batch before it is sent, and no batch
+    // is half in the window.
     let running = true;
     const pub = publisher;
+    let gate: Promise<void> | undefined;
+    let reopen: () => void = () => undefined;
+    let parked: (() => void) | undefined;
     const loop = (async () => {
-      while (running) await pub.batch();
+      while (running) {
+        if (gate) {
+          parked?.();
+          await gate;
+          continue;
+        }
+        await pub.batch();
+      }
     })();
     let loopError: unknown;
-    loop.catch((err: unknown) => {
+    const failed = loop.catch((err: unknown) => {
       loopError = err;
       running = false;
     });
+    /** Park the loop; resolves when it is parked (or has failed). */
+    const park = (): Promise<void> => {
+      gate = new Promise((resolve) => (reopen = resolve));
+      return Promise.race([new Promise<void>((resolve) => (parked = resolve)), failed]);
+    };
+    const unpark = (): void => {
+      gate = undefined;
+      parked = undefined;
+      reopen();
+    };
 
     await sleep(config.warmup * 1000);
+    await park();
+    if (loopError) throw loopError;
+    const fromSeq = pub.sent + 1;
+    clients.start(fromSeq);
     if (config.profile) await server.profileStart();
     const cpu0 = await server.cpu();
     const redis0 = redis ? await redisCpu(redis.url) : NaN;
-    const redisAt0 = performance.now();
     const self0 = process.cpuUsage();
     const machine0 = machineBusy();
     const acked0 = pub.acked;
-    const fromSeq = pub.sent + 1;
-    clients.start(fromSeq);
     const t0 = performance.now();
+    unpark();
     await sleep(config.seconds * 1000);
+    await park();
+    if (loopError) throw loopError;
+    const t1 = performance.now();
     const acked1 = pub.acked;
     const toSeq = pub.sent;
     clients.stop(toSeq);
-    const t1 = performance.now();
     const machine1 = machineBusy();
     const self = process.cpuUsage(self0);
     const cpu1 = await server.cpu();
     const redis1 = redis ? await redisCpu(redis.url) : NaN;
-    const redisAt1 = performance.now();
     if (config.profile) await server.profileStop(profileFile(config.profile, kind, sc, round));
     running = false;
-    await loop.catch(() => undefined);
-    if (loopError) throw loopError;
+    unpark();
+    await failed;
     // Let the window's last batches arrive, then read the reports.
     await sleep(500);
     const reports = await clients.report();
 
     const seconds = (t1 - t0) / 1000;
-    const publishesPerSec = ((acked1 - acked0) * BATCH) / seconds;
+    const published = (acked1 - acked0) * BATCH;
+    const publishesPerSec = published / seconds;
     const hist = mergeHistograms(reports.map((r) => r.hist));
     const received = reports.reduce((a, r) => a + r.received, 0);
     const inWindow = reports.reduce((a, r) => a + r.receivedInWindow, 0);
     const expected = (toSeq - fromSeq + 1) * BATCH * sc.perChannel * (clients.subscribers / subscribers);
-    // The server reads its CPU time when its event loop gets to the request: its own timestamps give the rate.
-    const serverCores = (cpu1.cpu - cpu0.cpu) / (cpu1.at - cpu0.at);
-    const redisCores = redis ? (redis1 - redis0) / ((redisAt1 - redisAt0) / 1000) : 0;
+    // The publisher was parked while the CPU times were read: all of the window's work is between them.
+    const serverUs = cpu1.cpu - cpu0.cpu;
+    const redisUs = redis ? (redis1 - redis0) * 1e6 : NaN;
+    const serverCores = serverUs / 1e6 / seconds;
+    const redisCores = redis ? redisUs / 1e6 / seconds : 0;
     const clientCores = reports.reduce((a, r) => a + r.cpuUser + r.cpuSystem, 0) / 1e6 / seconds;
     const publisherCores = (self.user + self.system) / 1e6 / seconds;
     const otherCores = (machine1 - machine0) / seconds - serverCores - redisCores - clientCores - publisherCores;
@@ -243,13 +277,14 @@ async function one(sc: Scenario, kind: RoomsServer, round: number, config: Confi
       publishesPerSec,
       delivered: expected > 0 ? received / expected : NaN,
       deliveriesPerSec: inWindow / seconds,
-      nodeUsPerPublish: publishesPerSec > 0 ? (serverCores / publishesPerSec) * 1e6 : NaN,
-      redisUsPerPublish: redis && publishesPerSec > 0 ? (redisCores / publishesPerSec) * 1e6 : NaN,
+      nodeUsPerPublish: published > 0 ? serverUs / published : NaN,
+      redisUsPerPublish: published > 0 ? redisUs / published : NaN,
       p50Ms: quantile(hist, 0.5) / 1000,
       p99Ms: quantile(hist, 0.99) / 1000,
       maxMs: hist.max / 1000,
       rssKiBPerSub: (after.rss - before.rss) / 1024 / clients.subscribers,
       heapKiBPerSub: (after.heapUsed - before.heapUsed) / 1024 / clients.subscribers,
+      redisKiBPerSub: (redisAfter - redisBefore) / 1024 / clients.subscribers,
       serverCores,
       redisCores,
       clientCores,
@@ -277,7 +312,8 @@ function describe(m: Measured): string {
   return (
     `${fmt(m.publishesPerSec, 0)} publishes/s, node ${fmt(m.nodeUsPerPublish, 1)} µs/publish` +
     (Number.isFinite(m.redisUsPerPublish) ? `, redis ${fmt(m.redisUsPerPublish, 1)} µs/publish` : '') +
-    `, p50 ${fmt(m.p50Ms, 2)} ms, p99 ${fmt(m.p99Ms, 2)} ms, RSS ${fmt(m.rssKiBPerSub, 2)} KiB/sub, heap ${fmt(m.heapKiBPerSub, 2)} KiB/sub; ` +
+    `, p50 ${fmt(m.p50Ms, 2)} ms, p99 ${fmt(m.p99Ms, 2)} ms, RSS ${fmt(m.rssKiBPerSub, 2)} KiB/sub, heap ${fmt(m.heapKiBPerSub, 2)} KiB/sub` +
+    (Number.isFinite(m.redisKiBPerSub) ? `, Redis ${fmt(m.redisKiBPerSub, 2)} KiB/sub` : '') + '; ' +
     `cores: server ${fmt(m.serverCores, 2)}, redis ${fmt(m.redisCores, 2)}, clients ${fmt(m.clientCores, 2)}, publisher ${fmt(m.publisherCores, 2)}` +
     (m.contended ? ` — CONTENDED: ${fmt(m.otherCores, 2)} cores of other work` : '') +
     (m.delivered < 0.999 ? `; only ${fmt(m.delivered * 100, 1)}% delivered` : '') +
@@ -300,10 +336,11 @@ interface Row {
   p99Ms: number;
   rssKiBPerSub: number;
   heapKiBPerSub: number;
+  redisKiBPerSub: number;
   delivered: number;
 }
 
-const METRICS = ['publishesPerSec', 'nodeUsPerPublish', 'redisUsPerPublish', 'p50Ms', 'p99Ms', 'rssKiBPerSub', 'heapKiBPerSub'] as const;
+const METRICS = ['publishesPerSec', 'nodeUsPerPublish', 'redisUsPerPublish', 'p50Ms', 'p99Ms', 'rssKiBPerSub', 'heapKiBPerSub', 'redisKiBPerSub'] as const;
 type Metric = (typeof METRICS)[number];
 
 function summarize(all: Measured[], config: Config): Row[] {
@@ -353,10 +390,10 @@ function ratiosOf(rows: Row[], config: Config): Ratios[] {
 }
 
 function printMarkdown(rows: Row[], ratios: Ratios[], config: Config): void {
-  const head = ['scenario', 'server', 'publishes/s', 'node CPU µs/publish', 'Redis CPU µs/publish', 'p50 ms', 'p99 ms', 'RSS KiB/sub', 'heap KiB/sub'];
+  const head = ['scenario', 'server', 'publishes/s', 'node CPU µs/publish', 'Redis CPU µs/publish', 'p50 ms', 'p99 ms', 'RSS KiB/sub', 'heap KiB/sub', 'Redis KiB/sub'];
   const cells = (r: Row): string[] => [
     fmt(r.publishesPerSec, 0), fmt(r.nodeUsPerPublish, 1), fmt(r.redisUsPerPublish, 1),
-    fmt(r.p50Ms, 2), fmt(r.p99Ms, 2), fmt(r.rssKiBPerSub, 2), fmt(r.heapKiBPerSub, 2),
+    fmt(r.p50Ms, 2), fmt(r.p99Ms, 2), fmt(r.rssKiBPerSub, 2), fmt(r.heapKiBPerSub, 2), fmt(r.redisKiBPerSub, 2),
   ];
   console.log('');
   console.log('| ' + head.join(' | ') + ' |');
@@ -379,7 +416,8 @@ function printMarkdown(rows: Row[], ratios: Ratios[], config: Config): void {
     `Medians of ${config.rounds} round(s), ${config.seconds} s windows after ${config.warmup} s of warm-up; one publisher, ` +
       `batches of ${BATCH} messages round-robin over the channels, one batch in flight (each waits for the server's answer). ` +
       'publishes/s counts messages; CPU per publish is the server process\'s (and redis-server\'s) CPU over the window ' +
-      'divided by the messages published; RSS and heap per subscriber: the server\'s after GC with the subscribers minus before. ' +
+      'divided by the messages published; RSS and heap per subscriber: the server\'s after GC with the subscribers minus before; ' +
+      'Redis KiB/sub: redis-server\'s used_memory with them minus before (not in the server\'s RSS). ' +
       `Server, Redis, ${config.clients} load-client processes and the publisher share ${os.cpus().length} cores, nothing pinned. ` +
       'For publishes/s higher is better; for everything else lower.',
   );
