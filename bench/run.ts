@@ -46,6 +46,8 @@
  *   --seconds=8              BENCH_SECONDS   measured window per mode
  *   --warmup=2               BENCH_WARMUP    seconds before each window
  *   --clients=2              BENCH_CLIENTS   load-client processes
+ *   --quiet-wait=60          BENCH_QUIET_WAIT seconds to wait for a quiet machine before each server
+ *                                            (0: don't; for smoke runs on a busy machine)
  *   --rate=N                 BENCH_RATE      fixed deliveries/s, websocket (default: fraction × slower max)
  *   --rate-fraction=0.5      BENCH_RATE_FRACTION
  *   --lp-rate=20000          BENCH_LP_RATE   fixed deliveries/s, long-polling
