@@ -9,7 +9,14 @@ import type { Agent } from 'node:http';
 import {
   CHANNEL, Histogram, sleep, type ClientSetup, type FromClient, type ToClient,
 } from './common.js';
-import { HttpSession, openSession, type Session, type SessionHooks } from './wire.js';
+import { HttpSession, openSession, type SessionHooks } from './wire.js';
+import { SioSubscriber } from './sio-wire.js';
+
+/** What the load client needs of a subscriber, Bayeux session or Socket.IO socket. */
+interface Subscriber {
+  readonly connecting: boolean;
+  close(): void;
+}
 
 /** Handshakes in flight at once during setup. */
 const SETUP_CONCURRENCY = 64;
@@ -39,7 +46,7 @@ let expectedPerBatch = 0;
 let cpuAtStart = process.cpuUsage();
 let cpuInWindow = { user: 0, system: 0 };
 const perBatch = new Map<number, number>();
-const sessions: Session[] = [];
+const sessions: Subscriber[] = [];
 let lastError = '';
 
 const hooks: SessionHooks = {
@@ -49,6 +56,7 @@ const hooks: SessionHooks = {
       received++;
       hist.record(receivedUs - sentUs);
     }
+    if (expectedPerBatch === 0) return;
     const n = (perBatch.get(seq) ?? 0) + 1;
     if (n >= expectedPerBatch && expectedPerBatch > 0) {
       perBatch.delete(seq);
@@ -70,10 +78,17 @@ setInterval(() => {
   for (const seq of seqs.slice(0, seqs.length - MAX_TRACKED_BATCHES)) perBatch.delete(seq);
 }, 1000).unref();
 
-async function subscriber(setup: ClientSetup, agent: Agent | undefined): Promise<Session> {
+/** `n`: the subscriber's number over all load-client processes, which picks its channel or room (rooms). */
+async function subscriber(setup: ClientSetup, agent: Agent | undefined, n: number): Promise<Subscriber> {
+  const room = setup.channels ? n % setup.channels : -1;
+  if (setup.server === 'sio' || setup.server === 'sio-redis') {
+    const socket = await SioSubscriber.open(setup.port, setup.path, hooks);
+    await socket.join(room >= 0 ? `r${room}` : 'fanout');
+    return socket;
+  }
   const session = await openSession({ transport: setup.transport, port: setup.port, path: setup.path }, hooks, agent);
   await session.handshake();
-  await session.subscribe(CHANNEL);
+  await session.subscribe(room >= 0 ? `/bench/r/${room}` : CHANNEL);
   void session.connectLoop(() => resubscribes++);
   return session;
 }
@@ -87,9 +102,9 @@ async function setUp(setup: ClientSetup): Promise<void> {
   let failed = 0;
   const worker = async (): Promise<void> => {
     while (next < setup.subscribers && Date.now() < deadline) {
-      next++;
+      const n = (setup.first ?? 0) + next++;
       try {
-        sessions.push(await subscriber(setup, agent));
+        sessions.push(await subscriber(setup, agent, n));
       } catch (err) {
         failed++;
         hooks.error(`setup: ${(err as Error).message}`);
@@ -97,7 +112,8 @@ async function setUp(setup: ClientSetup): Promise<void> {
     }
   };
   await Promise.all(Array.from({ length: Math.min(SETUP_CONCURRENCY, setup.subscribers) }, worker));
-  expectedPerBatch = sessions.length * BATCH;
+  // Rooms: a batch goes to 10 of the channels, not to every subscriber; no `done` then.
+  expectedPerBatch = setup.channels ? 0 : sessions.length * BATCH;
   // Let the first connects land (and, on express-bayeux, be answered and re-sent).
   await sleep(300);
   send({ type: 'ready', subscribers: sessions.length, failed });

@@ -3,8 +3,14 @@
  * the latency histogram, and the marker keys a published message carries.
  */
 
-/** bayeux-http: express-bayeux as a bare `http.createServer` handler, no Express: a diagnostic, to see what Express costs. */
-export type ServerKind = 'bayeux' | 'faye' | 'bayeux-http';
+/**
+ * bayeux-http: express-bayeux as a bare `http.createServer` handler, no Express: a diagnostic, to see what Express costs.
+ * ws: a floor, not a Bayeux server: a bare `ws` server speaking just enough Bayeux for the load clients, writing
+ * each publish frame's messages to every subscribed socket as one pre-serialized frame (bench/ws-floor.ts).
+ * bayeux-redis: express-bayeux on a RedisEngine (the server process gets the Redis URL).
+ * sio, sio-redis: Socket.IO 4.8, rooms, plain or with @socket.io/redis-adapter (bench/sio.ts).
+ */
+export type ServerKind = 'bayeux' | 'faye' | 'bayeux-http' | 'ws' | 'bayeux-redis' | 'sio' | 'sio-redis';
 export type TransportKind = 'websocket' | 'long-polling';
 
 /** The one channel every subscriber listens on. */
@@ -133,6 +139,13 @@ export interface ClientSetup {
   subscribers: number;
   /** Messages per published batch (default 10): a batch is done when every subscriber has this many. */
   batch?: number;
+  /**
+   * Rooms: subscriber number g (counted over all load-client processes from `first`) subscribes to channel
+   * g % channels (`/bench/r/<n>`; Socket.IO: room `r<n>`). No `done` messages then: the publisher paces itself.
+   */
+  channels?: number;
+  /** Set by LoadClients: the global number of this process's first subscriber. */
+  first?: number;
   /** How long setup may take, ms. */
   setupTimeoutMs: number;
   /** The process exits on its own this long after setup, ms, whatever happens. */

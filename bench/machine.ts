@@ -5,12 +5,15 @@
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { sleep, type ServerKind } from './common.js';
+import { numberOption, sleep, type ServerKind } from './common.js';
 
 /** Cores of other work on the machine above which a measurement is marked contended. */
 export const QUIET_CORES = 0.3;
-/** How long to wait for other work to finish before each server is set up. */
-export const QUIET_WAIT_MS = 60_000;
+/**
+ * How long to wait for other work to finish before each server is set up
+ * (`--quiet-wait=S`, BENCH_QUIET_WAIT, seconds; 0 for a smoke run on a busy machine).
+ */
+export const QUIET_WAIT_MS = numberOption('quiet-wait', 60, 0, 600) * 1000;
 /**
  * Cores busy in a window beyond the benchmark's own processes above which
  * the window is marked contended. Some of it is the kernel's loopback work
@@ -51,6 +54,7 @@ export async function backgroundLoad(ms = 1000): Promise<number> {
 
 /** Other work on the machine skews everything: wait (bounded) for it to calm down before setting up a server. */
 export async function waitForQuiet(): Promise<number> {
+  if (QUIET_WAIT_MS === 0) return backgroundLoad(200);
   let load = await backgroundLoad(500);
   for (let waited = 0; load > QUIET_CORES && waited < QUIET_WAIT_MS; waited += 1000) {
     if (waited === 0) console.log(`  waiting for other work to finish (${fmt(load, 2)} cores busy)...`);
@@ -59,8 +63,18 @@ export async function waitForQuiet(): Promise<number> {
   return load;
 }
 
+const LABELS: Record<ServerKind, string> = {
+  bayeux: 'express-bayeux',
+  faye: 'faye 1.4',
+  'bayeux-http': 'express-bayeux, no Express',
+  ws: 'bare ws (floor)',
+  'bayeux-redis': 'express-bayeux, Redis',
+  sio: 'Socket.IO 4.8',
+  'sio-redis': 'Socket.IO, redis-adapter',
+};
+
 export function label(kind: ServerKind): string {
-  return kind === 'bayeux' ? 'express-bayeux' : kind === 'faye' ? 'faye 1.4' : 'express-bayeux, no Express';
+  return LABELS[kind];
 }
 
 export function fmt(n: number | undefined, digits: number): string {
@@ -77,4 +91,14 @@ export function median(values: readonly number[]): number {
   if (v.length === 0) return NaN;
   const mid = v.length >> 1;
   return v.length % 2 ? (v[mid] as number) : ((v[mid - 1] as number) + (v[mid] as number)) / 2;
+}
+
+/** The open-file limit this process (and the children it starts) has; NaN where unknown. */
+export function openFileLimit(): number {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    return Number(line?.split(/\s+/)[3]);
+  } catch {
+    return NaN; // not Linux
+  }
 }

@@ -45,12 +45,15 @@ export class ServerProcess {
     });
   }
 
-  /** `profileDir`: run with --cpu-prof, the profile written there on exit, named `<kind>-<tag>-<time>`. */
-  static async start(kind: ServerKind, profileDir?: string, tag = ''): Promise<ServerProcess> {
+  /**
+   * `profileDir`: run with --cpu-prof, the profile written there on exit, named `<kind>-<tag>-<time>`.
+   * `args`: more arguments for server.js (bayeux-redis, sio-redis: the Redis URL).
+   */
+  static async start(kind: ServerKind, profileDir?: string, tag = '', args: readonly string[] = []): Promise<ServerProcess> {
     const execArgv = ['--expose-gc'];
     const name = `${kind}${tag ? '-' + tag : ''}-${Date.now()}.cpuprofile`;
     if (profileDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}`);
-    const child = fork(here('./server.js'), [kind], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(here('./server.js'), [kind, ...args], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const ready = new Promise<{ port: number; path: string }>((resolve, reject) => {
       child.on('message', (m: FromServer) => {
         if (m.type === 'ready') resolve(m);
@@ -150,6 +153,7 @@ export class LoadClients {
     const n = Math.max(1, Math.min(processes, setup.subscribers));
     const children: ChildProcess[] = [];
     const readies: Array<Promise<{ subscribers: number; failed: number }>> = [];
+    let first = 0;
     for (let i = 0; i < n; i++) {
       const share = Math.floor(setup.subscribers / n) + (i < setup.subscribers % n ? 1 : 0);
       const child = fork(here('./client.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -165,7 +169,8 @@ export class LoadClients {
           child.once('exit', (code) => reject(new Error(`load client exited with ${code}`)));
         }),
       );
-      child.send({ ...setup, type: 'setup', subscribers: share } satisfies ToClient);
+      child.send({ ...setup, type: 'setup', subscribers: share, first } satisfies ToClient);
+      first += share;
     }
     try {
       const results = await timeout(Promise.all(readies), setup.setupTimeoutMs + 10_000, 'load client setup');

@@ -36,13 +36,18 @@
  *   --profile-dir=DIR        with --profile and a burst/held scenario: one round, a CPU profile
  *                                            of each server's measured burst or broadcast only,
  *                                            written here (default /tmp/bench-profiles)
- *   --sizes=500,2000         BENCH_SIZES
+ *   --sizes=500,2000         BENCH_SIZES     (10000: the 10,000-subscriber WebSocket row; the open-file
+ *                                            limit must hold a socket per subscriber in the server)
  *   --transports=websocket,long-polling   BENCH_TRANSPORTS
- *   --servers=bayeux,faye    BENCH_SERVERS   (also bayeux-http: no Express in front, a diagnostic)
+ *   --servers=bayeux,faye    BENCH_SERVERS   (also bayeux-http: no Express in front, a diagnostic; ws: the
+ *                                            floor, a bare `ws` server writing the same frames to every
+ *                                            subscriber, bench/ws-floor.ts; WebSocket only)
  *   --modes=max,rate         BENCH_MODES
  *   --seconds=8              BENCH_SECONDS   measured window per mode
  *   --warmup=2               BENCH_WARMUP    seconds before each window
  *   --clients=2              BENCH_CLIENTS   load-client processes
+ *   --quiet-wait=60          BENCH_QUIET_WAIT seconds to wait for a quiet machine before each server
+ *                                            (0: don't; for smoke runs on a busy machine)
  *   --rate=N                 BENCH_RATE      fixed deliveries/s, websocket (default: fraction × slower max)
  *   --rate-fraction=0.5      BENCH_RATE_FRACTION
  *   --lp-rate=20000          BENCH_LP_RATE   fixed deliveries/s, long-polling
@@ -51,14 +56,14 @@
  *   --profile                BENCH_PROFILE=1 express-bayeux only, with --cpu-prof
  *                                            (default websocket, S=2000, max mode)
  */
-import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import {
   mergeHistograms, numberOption as number, option, quantile, runMain, sleep,
   type HistogramData, type ServerKind, type TransportKind,
 } from './common.js';
-import { CONTENDED_CORES, backgroundLoad, fmt, label, machineBusy, ratio, waitForQuiet } from './machine.js';
+import { CONTENDED_CORES, backgroundLoad, fmt, label, machineBusy, openFileLimit, ratio, waitForQuiet } from './machine.js';
 import { LoadClients, ServerProcess, type ClientReport } from './procs.js';
 import { summarizeProfile } from './profile.js';
 import { BATCH, Publisher } from './publisher.js';
@@ -110,7 +115,7 @@ function readConfig(): Config {
   return {
     sizes,
     transports: list('transports', ['websocket', 'long-polling'] as const, profile ? ['websocket'] : ['websocket', 'long-polling']),
-    servers: profile ? ['bayeux'] : list('servers', ['bayeux', 'faye', 'bayeux-http'] as const, ['bayeux', 'faye']),
+    servers: profile ? ['bayeux'] : list('servers', ['bayeux', 'faye', 'bayeux-http', 'ws'] as const, ['bayeux', 'faye']),
     modes: list('modes', ['max', 'rate'] as const, profile ? ['max'] : ['max', 'rate']),
     seconds: number('seconds', 8, 1, 600),
     warmup: number('warmup', 2, 0, 60),
@@ -198,7 +203,8 @@ async function rigUp(kind: ServerKind, transport: TransportKind, size: number, c
         port: server.port,
         path: server.path,
         subscribers: size,
-        setupTimeoutMs: 60_000,
+        // 10,000 WebSocket subscribers take longer than a minute to set up on a busy 2-core machine.
+        setupTimeoutMs: Math.max(60_000, size * 20),
         lifetimeMs: 10 * 60_000,
       },
       (seq) => {
@@ -413,6 +419,9 @@ async function cell(size: number, transport: TransportKind, order: ServerKind[],
   // Interleaved: every server's max runs before any rate run, since the
   // fixed rate comes from the slower max; the last server keeps its rig
   // for its rate run, the others are set up again.
+  // The ws floor speaks WebSocket only.
+  if (transport !== 'websocket') order = order.filter((k) => k !== 'ws');
+  if (order.length === 0) return [];
   const [last, ...others] = [...order].reverse() as [ServerKind, ...ServerKind[]];
   const firsts = others.reverse();
   if (wantMax) for (const kind of firsts) await run(kind, ['max'], true);
@@ -499,6 +508,13 @@ function printTable(results: Result[][], ratios: Array<Ratios | undefined>): voi
         return v === undefined ? '-' : fmt(v, 2) + 'x';
       })));
     }
+    const w = rows.find((r) => r.server === 'ws');
+    if (b && w) {
+      console.log(line('  ratio bayeux/ws floor', COLUMNS.map((c) => {
+        const v = ratio(c.value(b), c.value(w));
+        return v === undefined ? '-' : fmt(v, 2) + 'x';
+      })));
+    }
     const t = ratios[i]?.targets;
     if (t && Object.keys(t).length) {
       console.log('  targets: ' + Object.entries(t).map(([k, ok]) => `${k} ${ok ? 'met' : 'MISSED'}`).join(', '));
@@ -582,6 +598,10 @@ async function main(): Promise<void> {
   const scenarios = list<Scenario>('scenarios', ['fanout', 'burst', 'held', 'wsheap'], profiling ? ['fanout'] : ['fanout', 'burst', 'held']);
   mkdirSync(resultsDir, { recursive: true });
   const config = readConfig();
+  const limit = openFileLimit();
+  if (scenarios.includes('fanout') && Number.isFinite(limit) && limit < Math.max(...config.sizes) + 500) {
+    console.log(`warning: open-file limit ${limit} < ${Math.max(...config.sizes) + 500}: raise it (ulimit -n) or some subscribers will fail`);
+  }
   if (scenarios.includes('fanout')) await fanout(config);
   const wanted = scenarios.filter((s): s is ScenarioName => s !== 'fanout');
   if (wanted.length === 0) return;
@@ -589,6 +609,8 @@ async function main(): Promise<void> {
   const profileDir = config.profile ? (option('profile-dir') ?? '/tmp/bench-profiles') : undefined;
   // Profiling the scenarios compares both servers' profiles unless --servers says otherwise.
   if (profileDir) config.servers = list('servers', ['bayeux', 'faye', 'bayeux-http'] as const, ['bayeux', 'faye']);
+  // The scenarios are long-polling ones: the ws floor has no part in them.
+  config.servers = config.servers.filter((k) => k !== 'ws');
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   const snapshotDir = option('snapshots');
   if (snapshotDir) mkdirSync(snapshotDir, { recursive: true });
@@ -638,13 +660,7 @@ async function main(): Promise<void> {
  * children) cannot hold them.
  */
 function checkFileLimit(sc: ScenarioConfig): void {
-  let limit = NaN;
-  try {
-    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
-    limit = Number(line?.split(/\s+/)[3]);
-  } catch {
-    // not Linux
-  }
+  const limit = openFileLimit();
   const need = Math.max(sc.held, ...sc.burstSizes) + 500;
   if (Number.isFinite(limit) && limit < need) {
     console.log(`warning: open-file limit ${limit} < ${need}: raise it (ulimit -n ${need * 2}) or some connects will fail`);

@@ -58,6 +58,7 @@ import { LoadClients, type ClientReport } from './procs.js';
 import { BATCH, Publisher } from './publisher.js';
 import { within as timeout } from '../test/helpers/within.js';
 import { measurePublishCost, type PublishCost } from './redis-publish-cost.js';
+import { redisCpu } from './redis-cpu.js';
 
 /** A batch not received by everyone this long after it was sent no longer holds the window. */
 const STALL_MS = 3000;
@@ -162,21 +163,6 @@ class NodeHandle {
     const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     if (child.connected) child.send({ type: 'exit' } satisfies ToServer);
     await timeout(gone, 5000, 'node exit').catch(() => child.kill('SIGKILL'));
-  }
-}
-
-/** Redis's own CPU seconds so far (`INFO cpu`: user + sys, main thread and the rest). */
-async function redisCpu(url: string | undefined): Promise<number> {
-  if (!url) return NaN;
-  const client = createClient({ url });
-  client.on('error', () => undefined);
-  try {
-    await timeout(client.connect(), 5000, 'redis connect');
-    const info = await timeout(client.info('cpu'), 5000, 'redis INFO');
-    const field = (name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? NaN);
-    return field('used_cpu_user') + field('used_cpu_sys');
-  } finally {
-    await client.close().catch(() => undefined);
   }
 }
 

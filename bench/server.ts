@@ -1,10 +1,15 @@
 /**
  * The server under test, in a process of its own: express-bayeux or Faye
  * 1.4's NodeAdapter, on 127.0.0.1 and a free port, long-polling and
- * WebSocket on the same mount path. Answers the parent's requests for its
- * CPU time and its heap after a full GC (run it with `--expose-gc`).
+ * WebSocket on the same mount path; or, for comparison, the bare `ws`
+ * floor (bench/ws-floor.ts), express-bayeux on a RedisEngine, or Socket.IO
+ * 4.8 with or without its Redis adapter (bench/sio.ts). Answers the
+ * parent's requests for its CPU time and its heap after a full GC (run it
+ * with `--expose-gc`).
  *
- *   node --expose-gc dist/bench/server.js bayeux|faye
+ *   node --expose-gc dist/bench/server.js bayeux|faye|bayeux-http|ws
+ *   node --expose-gc dist/bench/server.js bayeux-redis|sio-redis redis://127.0.0.1:PORT
+ *   node --expose-gc dist/bench/server.js sio
  */
 import { createServer, OutgoingMessage, type Server as HttpServer } from 'node:http';
 import { createRequire } from 'node:module';
@@ -13,7 +18,11 @@ import { Session } from 'node:inspector';
 import { writeHeapSnapshot } from 'node:v8';
 import express from 'express';
 import { bayeux } from '../lib/index.js';
+import { RedisEngine } from '../lib/engines/redis/index.js';
+import { serverOf } from '../lib/internal.js';
 import { nowUs, type FromServer, type ServerKind, type ToServer } from './common.js';
+import { attachSocketIo, SIO_PATH } from './sio.js';
+import { attachWsFloor } from './ws-floor.js';
 
 interface FayeAdapter {
   attach(server: HttpServer): void;
@@ -23,8 +32,10 @@ interface FayeModule {
 }
 
 const kind = process.argv[2] as ServerKind;
-if (kind !== 'bayeux' && kind !== 'faye' && kind !== 'bayeux-http') {
-  console.error('usage: server.js bayeux|faye|bayeux-http');
+const redisUrl = process.argv[3];
+const KINDS: readonly ServerKind[] = ['bayeux', 'faye', 'bayeux-http', 'ws', 'bayeux-redis', 'sio', 'sio-redis'];
+if (!KINDS.includes(kind) || ((kind === 'bayeux-redis' || kind === 'sio-redis') && !redisUrl)) {
+  console.error(`usage: server.js ${KINDS.join('|')} [redis-url]`);
   process.exit(2);
 }
 if (!process.send) {
@@ -36,10 +47,13 @@ function send(message: FromServer): void {
   process.send?.(message);
 }
 
-function start(): { http: HttpServer; path: string } {
-  if (kind === 'bayeux') {
+async function start(): Promise<{ http: HttpServer; path: string }> {
+  if (kind === 'bayeux' || kind === 'bayeux-redis') {
     const app = express();
-    const cometd = bayeux({ timeout: 30_000, logLevel: 'error' });
+    const engine = kind === 'bayeux-redis' ? new RedisEngine({ url: redisUrl as string }) : undefined;
+    const cometd = bayeux({ timeout: 30_000, logLevel: 'error', ...(engine ? { engine } : {}) });
+    // The Redis engine connects before the server takes requests.
+    if (engine) await serverOf(cometd).open();
     if (process.env['BENCH_OPS'] === '1') {
       // What an operator turns on: metrics scraped every second and the admin page's observers.
       const metrics = cometd.metrics();
@@ -62,6 +76,16 @@ function start(): { http: HttpServer; path: string } {
     cometd.attach(http, { path: '/cometd' });
     return { http, path: '/cometd' };
   }
+  if (kind === 'ws') {
+    const http = createServer();
+    attachWsFloor(http, '/cometd');
+    return { http, path: '/cometd' };
+  }
+  if (kind === 'sio' || kind === 'sio-redis') {
+    const http = createServer();
+    await attachSocketIo(http, kind === 'sio-redis' ? redisUrl : undefined);
+    return { http, path: SIO_PATH };
+  }
   const require = createRequire(import.meta.url);
   const faye = require('faye') as FayeModule;
   const adapter = new faye.NodeAdapter({ mount: '/faye', timeout: 30 });
@@ -70,7 +94,7 @@ function start(): { http: HttpServer; path: string } {
   return { http, path: '/faye' };
 }
 
-const { http, path } = start();
+const { http, path } = await start();
 http.listen(0, '127.0.0.1', () => {
   const address = http.address();
   const port = typeof address === 'object' && address ? address.port : 0;

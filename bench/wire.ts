@@ -10,7 +10,7 @@
  */
 import { Agent, request } from 'node:http';
 import { WebSocket, type RawData } from 'ws';
-import { CHANNEL, SEQ_KEY, TIME_KEY, nowUs, sleep, type TransportKind } from './common.js';
+import { SEQ_KEY, TIME_KEY, nowUs, sleep, type TransportKind } from './common.js';
 
 export interface WireMessage {
   channel: string;
@@ -28,6 +28,11 @@ export interface SessionHooks {
   delivery(seq: number, sentUs: number, receivedUs: number): void;
   /** Something went wrong that the loop recovered from (counted, not fatal). */
   error(what: string): void;
+  /**
+   * A reply to a publish (a message with `successful` on a channel that is not `/meta/`).
+   * Without this hook publish replies are only checked for errors.
+   */
+  reply?(id: string, successful: boolean): void;
 }
 
 export interface Endpoint {
@@ -71,7 +76,8 @@ export function scanDeliveries(text: string, receivedUs: number, hooks: SessionH
 
 function deliveryOf(message: WireMessage, receivedUs: number, hooks: SessionHooks): boolean {
   const data = message.data as Record<string, unknown> | undefined;
-  if (message.channel !== CHANNEL || typeof data !== 'object' || data === null) return false;
+  // The fan-out CHANNEL, or a rooms benchmark channel (/bench/r/<n>).
+  if (!message.channel.startsWith('/bench/') || typeof data !== 'object' || data === null) return false;
   const seq = data[SEQ_KEY];
   const t = data[TIME_KEY];
   if (typeof seq === 'number' && typeof t === 'number') hooks.delivery(seq, t, receivedUs);
@@ -171,7 +177,10 @@ export abstract class Session {
 
   /** Publish messages in one request or frame. */
   protected checkPublishReplies(replies: WireMessage[]): void {
-    for (const r of replies) if (r.successful === false) this.hooks.error(`publish refused: ${r.error ?? '?'}`);
+    for (const r of replies) {
+      if (r.successful === false) this.hooks.error(`publish refused: ${r.error ?? '?'}`);
+      if (this.hooks.reply && r.successful !== undefined && !r.channel.startsWith('/meta/')) this.hooks.reply(String(r.id), r.successful);
+    }
   }
 
   stop(): void {
@@ -225,7 +234,7 @@ export class WsSession extends Session {
     if (!text.includes('"/meta/')) {
       // Deliveries (both servers push them outside connect replies over
       // WebSocket), or the publisher's publish acknowledgements.
-      if (text.includes('"successful":false')) this.checkPublishReplies(parseMessages(text));
+      if (text.includes('"successful":false') || (this.hooks.reply && text.includes('"successful"'))) this.checkPublishReplies(parseMessages(text));
       else scanDeliveries(text, now, this.hooks);
       return;
     }
@@ -243,6 +252,8 @@ export class WsSession extends Session {
         this.#pending.delete(m.id as string);
         clearTimeout(waiter.timer);
         waiter.resolve(m);
+      } else if (this.hooks.reply && m.successful !== undefined && !m.channel.startsWith('/meta/')) {
+        this.checkPublishReplies([m]);
       } else if (m.successful === false) {
         this.hooks.error(`${m.channel}: ${m.error ?? '?'}`);
       }
