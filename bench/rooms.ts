@@ -206,9 +206,9 @@ async function one(sc: Scenario, kind: RoomsServer, round: number, config: Confi
         await pub.batch();
       }
     })();
-    let loopError: unknown;
+    let loopError: Error | undefined;
     const failed = loop.catch((err: unknown) => {
-      loopError = err;
+      loopError = err instanceof Error ? err : new Error(String(err));
       running = false;
     });
     /** Park the loop; resolves when it is parked (or has failed). */

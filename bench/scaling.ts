@@ -46,7 +46,6 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
-import { createClient } from 'redis';
 import { bayeux, MemoryEngine, type Engine } from '../lib/index.js';
 import { RedisEngine } from '../lib/engines/redis/index.js';
 import { serverOf } from '../lib/internal.js';
