@@ -14,6 +14,11 @@
  * batch: the tracker remembers what it delivered from batches the server
  * has not confirmed and drops those leading copies, so a handler sees each
  * message once.
+ *
+ * A batch the client cannot read (longer than `maxResponseBytes`) would be
+ * sent again for ever: {@link AckTracker.skip} acknowledges it unread. The
+ * server numbers its batches one per connect it answers, so the batch lost
+ * is the last one received plus the connects sent since that answer.
  */
 
 import type { BayeuxMessage } from './message.js';
@@ -26,6 +31,8 @@ export class AckTracker {
   #enabled = false;
   #batch = -1;
   #window: Array<{ batch: number; keys: string[] }> = [];
+  /** Connects sent since the last connect reply was received. */
+  #sinceReply = 0;
 
   constructor(wanted: boolean) {
     this.#wanted = wanted;
@@ -46,6 +53,7 @@ export class AckTracker {
     this.#enabled = false;
     this.#batch = -1;
     this.#window = [];
+    this.#sinceReply = 0;
   }
 
   /** Add `ext.ack = true` to a handshake request (when acks are wanted). */
@@ -75,6 +83,21 @@ export class AckTracker {
   outgoingConnect(message: BayeuxMessage): number | undefined {
     if (!this.#enabled) return undefined;
     message.ext = { ...message.ext, ack: this.#batch };
+    this.#sinceReply++;
+    return this.#batch;
+  }
+
+  /**
+   * The answer to a connect could not be read (too large): acknowledge the
+   * batch it carried, so the server drops it rather than send it again.
+   * Returns the batch acknowledged by the next connect, or undefined when
+   * acks are off (the server does not send a batch twice then).
+   */
+  skip(): number | undefined {
+    if (!this.#enabled || this.#sinceReply === 0) return undefined;
+    // A server numbers its first batch 1 (this package's) or more; the client starts from -1.
+    this.#batch = Math.max(this.#batch, 0) + this.#sinceReply;
+    this.#sinceReply = 0;
     return this.#batch;
   }
 
@@ -84,6 +107,7 @@ export class AckTracker {
    * request carried (undefined when unknown).
    */
   incomingConnect(reply: BayeuxMessage, sentAck: number | undefined, deliveries: BayeuxMessage[]): BayeuxMessage[] {
+    this.#sinceReply = 0;
     if (!this.#enabled || reply.successful !== true) return deliveries;
     // The server has dropped every batch up to the one this connect acknowledged.
     if (sentAck !== undefined) this.#window = this.#window.filter((entry) => entry.batch > sentAck);
