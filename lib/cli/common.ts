@@ -105,6 +105,42 @@ export function describe(err: unknown): string {
 }
 
 /**
+ * What `promise` gives, or a {@link CliFailure} after `ms` ms saying
+ * `what` was not done in time and, from `why()`, what it was waiting for.
+ * `promise` is left running; a rejection after the deadline is ignored.
+ */
+export async function deadline<T>(promise: Promise<T>, ms: number, what: string, why: () => string): Promise<T> {
+  promise.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CliFailure(`${what} within ${ms} ms: ${why()}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * What a client is waiting for, for a {@link deadline} message: the server's
+ * answer, or a connection lost and not made again (with the last error).
+ */
+export function waitingFor(client: BayeuxClient, url: string, lastError: Error | undefined): string {
+  const last = lastError ? `; last error: ${describe(lastError)}` : '';
+  switch (client.state) {
+    case 'connected':
+      return `no answer from ${url}${last}`;
+    case 'reconnecting':
+      return `the connection to ${url} was lost and is not back${last}`;
+    case 'handshaking':
+      return `the session with ${url} was lost and no new one was made${last}`;
+    default:
+      return `the client is ${client.state}${last}`;
+  }
+}
+
+/**
  * A client that is connected: resolves once the handshake succeeded, and
  * rejects with a {@link CliFailure} on the first failure before that (the
  * server cannot be reached, refuses the handshake) or after `timeout` ms,

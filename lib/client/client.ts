@@ -383,13 +383,14 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     if (!chosen) {
       const clientId = this.#clientId;
       this.#clientId = undefined;
-      // Best effort: the session just made is of no use.
-      this.#dispatcher.abandon(clientId);
       const failure = this.#transports.webSocketFailure;
       const error = new BayeuxClientError('no-transport',
         `No usable transport: the client allows ${this.#options.transports.join(', ')}, the server offers ${this.#transports.offered.join(', ')}`
         + (failure ? `; ${failure.message}` : ''), failure ? { cause: failure } : {});
-      if (this.#notBayeuxAnswer(error)) return;
+      const stopped = this.#notBayeuxAnswer(error);
+      // Best effort, after stopping (which cancels every request): the session just made is of no use.
+      this.#dispatcher.abandon(clientId);
+      if (stopped) return;
       this.#report.error(error);
       this.#backoff.retry(() => this.#sendHandshake(epoch));
       return;

@@ -275,8 +275,8 @@ export class Dispatcher {
       this.#inflight.delete(id as string);
       clearTimeout(item.timer);
       item.reply(reply);
-      // A re-subscription holds the queue back until it is answered.
-      if (item.barrier) this.scheduleFlush();
+      // A re-subscription, or a message sent alone, holds the queue back until it is answered.
+      if (item.barrier || item.alone) this.scheduleFlush();
     }
   }
 
@@ -341,7 +341,9 @@ export class Dispatcher {
     if (state !== 'connected' && state !== 'disconnecting') return;
     const via = this.#transports.current;
     if (this.#sending || !this.#host.clientId || !via || this.#queue.length === 0) return;
-    for (const item of this.#inflight.values()) if (item.barrier) return;
+    // A re-subscription holds the queue back until answered; so does a message sent alone after a
+    // refused batch (the next one would be lost with the socket, and sent twice, if it were the culprit).
+    for (const item of this.#inflight.values()) if (item.barrier || item.alone) return;
     const head = this.#queue.shift() as Outgoing;
     const batch: Outgoing[] = [head];
     if (!head.alone) {

@@ -80,7 +80,7 @@ export class WebSocketTransport {
         reject(error);
       };
       const timer = setTimeout(function webSocketOpenTimedOut() {
-        fail(new BayeuxClientError('timeout', `The WebSocket did not open within ${timeout} ms`));
+        fail(new BayeuxClientError('timeout', `The WebSocket ${url} did not open within ${timeout} ms`));
       }, timerDelay(timeout));
       socket.addEventListener('open', function onOpen() {
         if (settled) return;
