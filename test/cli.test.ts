@@ -166,6 +166,27 @@ describe('express-bayeux CLI', () => {
     });
   }
 
+  for (const transport of ['long-polling', 'websocket'] as const) {
+    test(`sub over ${transport}: a message larger than --max-response-bytes is skipped and reported; the next ones print`, async () => {
+      const s = await startServer();
+      try {
+        const sub = run(['sub', s.url, '/feed', '--transport', transport, '--max-response-bytes', '65536']);
+        await output(sub, 'stderr', /subscribed to \/feed/);
+        await s.cometd.publish('/feed', 'z'.repeat(100_000));
+        await output(sub, 'stderr', /maxResponseBytes \(65536 bytes\)/);
+        for (let i = 0; i < 10; i++) await s.cometd.publish('/feed', i);
+        await output(sub, 'stdout', /"data":9\}\n/, 15_000);
+        sub.child.kill('SIGINT');
+        const done = await finish(sub, 10_000);
+        assert.equal(done.code, 0, done.stderr);
+        assert.deepEqual(done.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { data: unknown }).data), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert.equal(done.stderr.match(/maxResponseBytes/g)?.length, 1, done.stderr);
+      } finally {
+        await s.close();
+      }
+    });
+  }
+
   test('pub exits 1 when the server goes away after the handshake, saying what it waited for', async () => {
     const s = await startServer();
     let closed = false;

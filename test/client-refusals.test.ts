@@ -103,6 +103,29 @@ describe('a URL that is not a Bayeux server', () => {
     await waitFor(async () => (await split.cometd.stats()).sessions === 0, { timeout: 5000, what: 'no session left on the server' });
   });
 
+  test('a client that has been connected keeps retrying a URL that answers 404 later (a server restarting)', async () => {
+    let answer404 = false;
+    const restarting = await startServer({}, {
+      configure(app) {
+        app.use((_req, res, next) => (answer404 ? res.status(404).end() : next()));
+      },
+    });
+    cleanup(() => restarting.close());
+    const c = client(restarting.url, { transports: ['long-polling'] });
+    const errors: BayeuxClientError[] = [];
+    c.on('error', (error) => { if (error instanceof BayeuxClientError) errors.push(error); });
+    await c.connect();
+    answer404 = true;
+    const back = c.reconnect();
+    let settled = false;
+    back.then(() => { settled = true; }, () => { settled = true; });
+    await waitFor(() => errors.filter((error) => error.status === 404).length >= 5, { timeout: 10_000, what: '5 handshakes answered 404' });
+    assert.equal(settled, false);
+    answer404 = false;
+    await within(back, 10_000, 'the reconnection');
+    assert.equal(c.state, 'connected');
+  });
+
   test('a server that is down is still retried (a network failure, not a wrong URL)', async () => {
     const down = await startServer();
     const url = down.url;
@@ -164,7 +187,7 @@ describe('a message the server refuses as too large', () => {
 describe('an answer longer than maxResponseBytes, with acks', () => {
   let s: TestServer;
   before(async () => {
-    s = await startServer({ timeout: 2000 });
+    s = await startServer();
   });
   after(() => s.close());
 
@@ -182,6 +205,8 @@ describe('an answer longer than maxResponseBytes, with acks', () => {
       const got: unknown[] = [];
       await c.subscribe('/feed', (data) => got.push(typeof data === 'string' ? `${data.length} chars` : data));
       assert.equal(c.ackEnabled, true);
+      // The connect is held by now: the server numbers a batch when it arrives and another when it is released.
+      await sleep(300);
 
       await s.cometd.publish('/feed', 'z'.repeat(100_000));
       await waitFor(() => tooLarge.length > 0, { timeout: 10_000, what: 'the too-large error' });

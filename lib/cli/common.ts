@@ -49,25 +49,42 @@ export function parse<T extends Options>(args: string[], options: T): ReturnType
 export interface ClientCommand {
   positionals: string[];
   transports: TransportName[] | undefined;
-  /** ms to wait for the first connection. */
+  /** ms to wait for the first connection, and for each message or subscription to be accepted. */
   timeout: number;
+  /** `--max-response-bytes` (the client's `maxResponseBytes`), when the command takes it and it was given. */
+  maxResponseBytes: number | undefined;
 }
 
 /**
- * Parse a client command (`--transport`, `--timeout`, `--help`). With
- * `--help`, prints `usage` and returns undefined: the command exits 0.
+ * Parse a client command (`--transport`, `--timeout`, `--help`, and
+ * `--max-response-bytes` when `receives`). With `--help`, prints `usage`
+ * and returns undefined: the command exits 0.
  */
-export function clientCommand(args: string[], usage: string, io: CliIo): ClientCommand | undefined {
+export function clientCommand(args: string[], usage: string, io: CliIo, receives = false): ClientCommand | undefined {
   const { values, positionals } = parse(args, {
     transport: { type: 'string' },
     timeout: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
-  });
+    ...(receives ? { 'max-response-bytes': { type: 'string' } } : {}),
+  } as const);
   if (values.help) {
     io.stdout.write(usage);
     return undefined;
   }
-  return { positionals, transports: transports(values.transport), timeout: positive(values.timeout, 'timeout', 10_000) };
+  const maxResponseBytes = values['max-response-bytes'];
+  return {
+    positionals,
+    transports: transports(values.transport),
+    timeout: positive(values.timeout, 'timeout', 10_000),
+    maxResponseBytes: typeof maxResponseBytes === 'string' ? atLeast(maxResponseBytes, 'max-response-bytes', 1024) : undefined,
+  };
+}
+
+/** An integer option of at least `min`. */
+function atLeast(value: string, name: string, min: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > 2_147_483_647) throw new UsageError(`--${name} must be an integer from ${min} to 2147483647, got ${value}`);
+  return n;
 }
 
 /** Check a Bayeux endpoint URL given on the command line. */

@@ -16,6 +16,10 @@ Options:
                      back to long-polling)
   --timeout MS       how long to wait for the first connection, and for the
                      server to accept each subscription (default 10000)
+  --max-response-bytes N
+                     largest response or WebSocket frame read; a message
+                     in a longer one is skipped and reported on stderr
+                     (default 16777216, 16 MiB; at least 1024)
   -h, --help         show this help
 
 Exit codes: 0 interrupted, 1 cannot connect or subscribe (refused, or not
@@ -28,7 +32,7 @@ Example:
 
 /** Run `sub`; resolves with the exit code. */
 export async function sub(args: string[], io: CliIo): Promise<number> {
-  const command = clientCommand(args, SUB_USAGE, io);
+  const command = clientCommand(args, SUB_USAGE, io, true);
   if (!command) return EXIT_OK;
   const { positionals } = command;
   const [rawUrl, ...channels] = positionals;
@@ -37,9 +41,12 @@ export async function sub(args: string[], io: CliIo): Promise<number> {
   for (const channel of channels) {
     if (!isValidPattern(channel) || channel.startsWith('/meta/')) throw new UsageError(`not a channel you can subscribe to: ${channel}`);
   }
-  const { transports: selected, timeout } = command;
+  const { transports: selected, timeout, maxResponseBytes } = command;
 
-  const client = await connectedClient(url, selected ? { transports: selected } : {}, timeout);
+  const client = await connectedClient(url, {
+    ...(selected ? { transports: selected } : {}),
+    ...(maxResponseBytes === undefined ? {} : { maxResponseBytes }),
+  }, timeout);
   let finish: (code: number) => void = () => undefined;
   const finished = new Promise<number>((resolve) => (finish = resolve));
   let lastError: Error | undefined;

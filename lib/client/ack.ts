@@ -16,15 +16,24 @@
  * message once.
  *
  * A batch the client cannot read (longer than `maxResponseBytes`) would be
- * sent again for ever: {@link AckTracker.skip} acknowledges it unread. The
- * server numbers its batches one per connect it answers, so the batch lost
- * is the last one received plus the connects sent since that answer.
+ * sent again for ever: {@link AckTracker.skip} acknowledges it unread. Its
+ * number is in the part not read, so the client counts: this package's
+ * server numbers a batch each time it takes a session's queue, at most
+ * twice per connect (when a held connect arrives, and when it is
+ * released), so the batch lost is at most the last one received plus two
+ * per connect sent since that answer. Acknowledging a number above the
+ * server's drops only what it has sent (and this server resends only
+ * that); a server that numbers messages before sending them (CometD's
+ * Java server) may drop messages queued after the skipped batch as well.
  */
 
 import type { BayeuxMessage } from './message.js';
 
 /** At most this many delivered messages are remembered for dropping copies. */
 const MAX_REMEMBERED = 10_000;
+
+/** Most batches this package's server numbers for one connect (see {@link AckTracker.skip}). */
+const TAKES_PER_CONNECT = 2;
 
 export class AckTracker {
   readonly #wanted: boolean;
@@ -95,8 +104,8 @@ export class AckTracker {
    */
   skip(): number | undefined {
     if (!this.#enabled || this.#sinceReply === 0) return undefined;
-    // A server numbers its first batch 1 (this package's) or more; the client starts from -1.
-    this.#batch = Math.max(this.#batch, 0) + this.#sinceReply;
+    // The client starts from -1; this package's server numbers its first batch 1.
+    this.#batch = Math.max(this.#batch, 0) + TAKES_PER_CONNECT * this.#sinceReply;
     this.#sinceReply = 0;
     return this.#batch;
   }

@@ -74,6 +74,8 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
   #disconnecting: Promise<void> | undefined;
   /** Handshakes in a row answered by something that is not a Bayeux server (see {@link MAX_NOT_BAYEUX_HANDSHAKES}). */
   #notBayeux = 0;
+  /** The client has been connected at least once: the URL is right, so what fails later is retried. */
+  #connectedOnce = false;
 
   /**
    * @param url The server's Bayeux URL, e.g. `http://127.0.0.1:8080/cometd`
@@ -180,12 +182,14 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
   /**
    * Handshake (if not done yet) and start the connect loop. Resolves once
    * connected; rejects when the client gives up: the server refused with
-   * `reconnect: 'none'`, `disconnect()` was called, or the URL is not a
-   * Bayeux server's (three handshakes in a row answered with a 4xx status
-   * other than 408 and 429, a body that is not Bayeux JSON, or no usable
-   * transport: a `BayeuxClientError` naming the URL and the status, also
-   * logged at `error` and emitted as `error`). A network failure is not
-   * giving up: the client retries until `disconnect()`. `subscribe()` and
+   * `reconnect: 'none'`, `disconnect()` was called, or, before the client
+   * has ever connected, the URL is not a Bayeux server's (three handshakes
+   * in a row answered with a 4xx status other than 408 and 429, a body that
+   * is not Bayeux JSON, or no usable transport: a `BayeuxClientError`
+   * naming the URL and the status, also logged at `error` and emitted as
+   * `error`). A network failure is not giving up: the client retries until
+   * `disconnect()`, and so does a client that has been connected once
+   * (the URL was right; the server may be restarting). `subscribe()` and
    * `publish()` call this by themselves, and reject with the same errors.
    */
   connect(): Promise<void> {
@@ -222,7 +226,9 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
    * Subscribe `handler` to a channel or a pattern (`/chat/*`, `/chat/**`).
    * Handshakes on first use. Resolves once the server has accepted the
    * subscription; rejects with a `BayeuxError` when it refuses (or when the
-   * channel can never be valid, without asking the server).
+   * channel can never be valid, without asking the server), and with a
+   * `BayeuxClientError` when the client gives up (see {@link connect}: a
+   * URL that is not a Bayeux server's, `disconnect()`).
    */
   async subscribe<T = unknown>(channel: string, handler: MessageHandler<T>): Promise<Subscription> {
     if (typeof handler !== 'function') throw new TypeError('subscribe() needs a handler function');
@@ -248,9 +254,13 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
    * server's reply once it has accepted the message (for a `/service/`
    * channel whose handler answers, the reply's `data` is the answer);
    * rejects with a `BayeuxError` when it refuses, or when the channel can
-   * never be valid (wildcards, `/meta/`), without asking the server. While
-   * offline the message waits (up to `maxQueue`) and is sent in order after
-   * reconnecting.
+   * never be valid (wildcards, `/meta/`), without asking the server. Rejects
+   * with a `BayeuxClientError` of type `too-large` when the server refuses
+   * the message as larger than it accepts (HTTP 413, WebSocket close 1009;
+   * messages sent with it in one request are sent again one by one, and the
+   * session goes on), and like {@link subscribe} when the client gives up.
+   * While offline the message waits (up to `maxQueue`) and is sent in order
+   * after reconnecting.
    */
   publish(channel: string, data: unknown): Promise<BayeuxMessage> {
     const template: BayeuxMessage = { channel, data };
@@ -403,6 +413,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
 
   #becomeConnected(): void {
     this.#state = 'connected';
+    this.#connectedOnce = true;
     this.#backoff.cancel();
     const waiters = this.#waiters;
     this.#waiters = [];
@@ -420,7 +431,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
    * waits. Returns whether the client stopped (nothing more to do).
    */
   #notBayeuxAnswer(error: Error): boolean {
-    if (!isNotBayeux(error)) {
+    if (!isNotBayeux(error) || this.#connectedOnce) {
       this.#notBayeux = 0;
       return false;
     }
@@ -550,6 +561,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     const was = this.#state;
     this.#log.info(`bayeux disconnected (${reason}): ${error.message}`);
     this.#state = 'disconnected';
+    this.#notBayeux = 0;
     this.#teardown(error, true);
     this.#backoff.reset();
     this.#clientId = undefined;
