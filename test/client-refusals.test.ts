@@ -13,8 +13,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { Browser } from 'playwright-core';
 import { WebSocket } from 'ws';
 import { BayeuxClient, BayeuxClientError, type BayeuxClientOptions, type ClientLogger, type TransportName, type WebSocketConstructor } from '../lib/client/node.js';
+import { CHROMIUM, launchChromium } from './helpers/browser.js';
 import { testClients, FAST } from './helpers/clients.js';
 import { startServer, type TestServer } from './helpers/http-server.js';
 import { sleep, waitFor } from './helpers/wait.js';
@@ -220,4 +222,57 @@ describe('an answer longer than maxResponseBytes, with acks', () => {
       await c.disconnect();
     });
   }
+});
+
+describe('in Chromium, with the bundle the middleware serves', { skip: CHROMIUM ? false : 'no Chromium at /usr/bin/chromium' }, () => {
+  let s: TestServer;
+  let browser: Browser | undefined;
+  before(async () => {
+    s = await startServer({ maxBodyBytes: 65_536 }, {
+      configure(app) {
+        app.get('/page', (_req, res) => {
+          res.type('html').send('<!doctype html><script type="module">import * as bayeux from "/cometd/client.js"; window.bayeux = bayeux;</script>');
+        });
+      },
+    });
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+    await s.close();
+  });
+
+  test('a refused publish rejects over both transports and the session goes on; a wrong URL rejects', async () => {
+    const page = await (browser as Browser).newPage();
+    await page.goto(`${s.origin}/page`);
+    await page.waitForFunction(() => 'bayeux' in window, null, { timeout: 10_000 });
+    const outcomes = await page.evaluate(async ([url, wrong]) => {
+      type Client = {
+        connect(): Promise<void>;
+        subscribe(channel: string, handler: () => void): Promise<unknown>;
+        publish(channel: string, data: unknown): Promise<unknown>;
+        disconnect(): Promise<void>;
+      };
+      const { BayeuxClient } = (window as unknown as { bayeux: { BayeuxClient: new (url: string, options: object) => Client } }).bayeux;
+      const settle = (promise: Promise<unknown>): Promise<string> => Promise.race([
+        promise.then(() => 'ok', (error: { type?: string; status?: number; message: string }) => `${error.type} ${error.status} ${error.message}`),
+        new Promise<string>((resolve) => setTimeout(() => resolve('no answer in 10 s'), 10_000)),
+      ]);
+      const results: string[] = [];
+      for (const transport of ['long-polling', 'websocket']) {
+        const client = new BayeuxClient(url as string, { transports: [transport], retryDelay: 50, maxRetryDelay: 200 });
+        await client.connect();
+        results.push(await settle(client.publish('/big', 'x'.repeat(100_000))));
+        results.push(await settle(client.publish('/big', 'small')));
+        await client.disconnect();
+      }
+      results.push(await settle(new BayeuxClient(wrong as string, { retryDelay: 50, maxRetryDelay: 200 }).subscribe('/a', () => undefined)));
+      return results;
+    }, [s.url, `${s.origin}/wrong`]);
+    assert.match(outcomes[0] ?? '', /^too-large 413 .*HTTP 413/);
+    assert.equal(outcomes[1], 'ok');
+    assert.match(outcomes[2] ?? '', /^too-large undefined .*1009/);
+    assert.equal(outcomes[3], 'ok');
+    assert.match(outcomes[4] ?? '', /^http 404 http:\/\/127\.0\.0\.1:\d+\/wrong does not answer as a Bayeux server/);
+  });
 });
