@@ -8,7 +8,7 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { BayeuxError } from '../lib/index.js';
-import { startServer } from './helpers/http-server.js';
+import { nextEvent, startServer } from './helpers/http-server.js';
 import { sleep } from './helpers/wait.js';
 
 const BIN = fileURLToPath(new URL('../lib/cli/bin.js', import.meta.url));
@@ -145,6 +145,89 @@ describe('express-bayeux CLI', () => {
       const notJson = await finish(run(['pub', s.url, '/public/x'], '1\n{oops\n'));
       assert.equal(notJson.code, 2);
       assert.match(notJson.stderr, /line 2 is not JSON/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  for (const transport of ['long-polling', 'websocket'] as const) {
+    test(`pub over ${transport}: a line larger than the server accepts exits 1 saying why, at once`, async () => {
+      const s = await startServer({ maxBodyBytes: 65_536 });
+      try {
+        const big = `"${'x'.repeat(100_000)}"\n`;
+        const refused = await finish(run(['pub', s.url, '/big', '--transport', transport], `1\n${big}2\n`));
+        assert.equal(refused.code, 1, refused.stderr);
+        assert.match(refused.stderr, transport === 'long-polling'
+          ? /^pub: line 2 refused: The server refused the request as too large: HTTP 413 .*entity\.too\.large/m
+          : /^pub: line 2 refused: The server closed the WebSocket \(1009[^)]*\): a message sent was larger than it accepts/m);
+      } finally {
+        await s.close();
+      }
+    });
+  }
+
+  for (const transport of ['long-polling', 'websocket'] as const) {
+    test(`sub over ${transport}: a message larger than --max-response-bytes is skipped and reported; the next ones print`, async () => {
+      const s = await startServer();
+      try {
+        const sub = run(['sub', s.url, '/feed', '--transport', transport, '--max-response-bytes', '65536']);
+        await output(sub, 'stderr', /subscribed to \/feed/);
+        await s.cometd.publish('/feed', 'z'.repeat(100_000));
+        await output(sub, 'stderr', /maxResponseBytes \(65536 bytes\)/);
+        for (let i = 0; i < 10; i++) await s.cometd.publish('/feed', i);
+        await output(sub, 'stdout', /"data":9\}\n/, 15_000);
+        sub.child.kill('SIGINT');
+        const done = await finish(sub, 10_000);
+        assert.equal(done.code, 0, done.stderr);
+        assert.deepEqual(done.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { data: unknown }).data), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert.equal(done.stderr.match(/maxResponseBytes/g)?.length, 1, done.stderr);
+      } finally {
+        await s.close();
+      }
+    });
+  }
+
+  test('pub exits 1 when the server goes away after the handshake, saying what it waited for', async () => {
+    const s = await startServer();
+    let closed = false;
+    try {
+      const connected = nextEvent(s, 'connect', () => true, 10_000);
+      const r = run(['pub', s.url, '/gone', '--timeout', '2000']);
+      await connected;
+      await s.close();
+      closed = true;
+      r.child.stdin?.write('1\n');
+      const done = await finish(r, 20_000);
+      assert.equal(done.code, 1, done.stderr);
+      assert.match(done.stderr, /^pub: line 1 not accepted within 2000 ms: .*http:\/\/127\.0\.0\.1:\d+\/cometd/m);
+    } finally {
+      if (!closed) await s.close();
+    }
+  });
+
+  test('sub exits 1 when a subscription is not answered within --timeout', async () => {
+    const s = await startServer();
+    try {
+      // A middleware that never answers: the server holds the subscription for ever.
+      s.cometd.use('/stuck/**', (_message, _ctx, _next) => undefined);
+      const stuck = await finish(run(['sub', s.url, '/ok', '/stuck/a', '--timeout', '1500']));
+      assert.equal(stuck.code, 1, stuck.stderr);
+      assert.match(stuck.stderr, /^sub: subscription to \/stuck\/a not accepted within 1500 ms: no answer from http:\/\/127\.0\.0\.1:\d+\/cometd/m);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('pub and sub to a URL that is not a Bayeux server: exit 1 naming the URL and the status', async () => {
+    const s = await startServer();
+    try {
+      const wrong = `${s.origin}/wrong`;
+      for (const command of [['pub', wrong, '/a', '1'], ['sub', wrong, '/a']]) {
+        const done = await finish(run(command));
+        assert.equal(done.code, 1, done.stderr);
+        assert.ok(done.stderr.includes(`cannot connect to ${wrong}`), done.stderr);
+        assert.match(done.stderr, /HTTP 404/);
+      }
     } finally {
       await s.close();
     }

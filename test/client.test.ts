@@ -149,13 +149,38 @@ describe('AckTracker', () => {
     // Without a batch number, nothing is tracked.
     assert.deepEqual(ack.incomingConnect(connectReply(undefined), 4, [{ ...d }]), [{ ...d }]);
   });
+  test('skip() acknowledges a batch it could not read: two batches per connect sent since the last answer', () => {
+    const ack = new AckTracker(true);
+    ack.outgoingHandshake({ channel: '/meta/handshake' });
+    ack.incomingHandshake({ channel: '/meta/handshake', successful: true, ext: { ack: true } });
+    // Nothing sent since an answer: nothing to skip.
+    assert.equal(ack.skip(), undefined);
+    ack.outgoingConnect({ channel: '/meta/connect' });
+    // From the start (-1): the server's batches start at 1.
+    assert.equal(ack.skip(), 2);
+    const next: BayeuxMessage = { channel: '/meta/connect' };
+    ack.outgoingConnect(next);
+    assert.deepEqual(next.ext, { ack: 2 });
+    ack.incomingConnect(connectReply(5), 2, []);
+    // Two connects sent without an answer (the first timed out): up to four batches.
+    ack.outgoingConnect({ channel: '/meta/connect' });
+    ack.outgoingConnect({ channel: '/meta/connect' });
+    assert.equal(ack.skip(), 9);
+    // Acks off: nothing is ever sent twice, nothing to skip.
+    const off = new AckTracker(false);
+    off.outgoingConnect({ channel: '/meta/connect' });
+    assert.equal(off.skip(), undefined);
+  });
 });
 
 test('BayeuxClientError carries a type', () => {
   const error = new BayeuxClientError('http', 'The server answered HTTP 500', { status: 500 });
   assert.equal(error.type, 'http');
   assert.equal(error.status, 500);
+  assert.equal(error.httpType, undefined);
   assert.equal(error.name, 'BayeuxClientError');
+  const refused = new BayeuxClientError('too-large', 'The server refused the request as too large', { status: 413, httpType: 'entity.too.large' });
+  assert.equal(refused.httpType, 'entity.too.large');
 });
 
 test('network failures are retried with exponential backoff and jitter, up to the cap', { timeout: 10_000 }, async () => {

@@ -49,25 +49,42 @@ export function parse<T extends Options>(args: string[], options: T): ReturnType
 export interface ClientCommand {
   positionals: string[];
   transports: TransportName[] | undefined;
-  /** ms to wait for the first connection. */
+  /** ms to wait for the first connection, and for each message or subscription to be accepted. */
   timeout: number;
+  /** `--max-response-bytes` (the client's `maxResponseBytes`), when the command takes it and it was given. */
+  maxResponseBytes: number | undefined;
 }
 
 /**
- * Parse a client command (`--transport`, `--timeout`, `--help`). With
- * `--help`, prints `usage` and returns undefined: the command exits 0.
+ * Parse a client command (`--transport`, `--timeout`, `--help`, and
+ * `--max-response-bytes` when `receives`). With `--help`, prints `usage`
+ * and returns undefined: the command exits 0.
  */
-export function clientCommand(args: string[], usage: string, io: CliIo): ClientCommand | undefined {
+export function clientCommand(args: string[], usage: string, io: CliIo, receives = false): ClientCommand | undefined {
   const { values, positionals } = parse(args, {
     transport: { type: 'string' },
     timeout: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
-  });
+    ...(receives ? { 'max-response-bytes': { type: 'string' } } : {}),
+  } as const);
   if (values.help) {
     io.stdout.write(usage);
     return undefined;
   }
-  return { positionals, transports: transports(values.transport), timeout: positive(values.timeout, 'timeout', 10_000) };
+  const maxResponseBytes = values['max-response-bytes'];
+  return {
+    positionals,
+    transports: transports(values.transport),
+    timeout: positive(values.timeout, 'timeout', 10_000),
+    maxResponseBytes: typeof maxResponseBytes === 'string' ? atLeast(maxResponseBytes, 'max-response-bytes', 1024) : undefined,
+  };
+}
+
+/** An integer option of at least `min`. */
+function atLeast(value: string, name: string, min: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > 2_147_483_647) throw new UsageError(`--${name} must be an integer from ${min} to 2147483647, got ${value}`);
+  return n;
 }
 
 /** Check a Bayeux endpoint URL given on the command line. */
@@ -102,6 +119,42 @@ export function transports(value: string | undefined): TransportName[] | undefin
 export function describe(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
+}
+
+/**
+ * What `promise` gives, or a {@link CliFailure} after `ms` ms saying
+ * `what` was not done in time and, from `why()`, what it was waiting for.
+ * `promise` is left running; a rejection after the deadline is ignored.
+ */
+export async function deadline<T>(promise: Promise<T>, ms: number, what: string, why: () => string): Promise<T> {
+  promise.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CliFailure(`${what} within ${ms} ms: ${why()}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * What a client is waiting for, for a {@link deadline} message: the server's
+ * answer, or a connection lost and not made again (with the last error).
+ */
+export function waitingFor(client: BayeuxClient, url: string, lastError: Error | undefined): string {
+  const last = lastError ? `; last error: ${describe(lastError)}` : '';
+  switch (client.state) {
+    case 'connected':
+      return `no answer from ${url}${last}`;
+    case 'reconnecting':
+      return `the connection to ${url} was lost and is not back${last}`;
+    case 'handshaking':
+      return `the session with ${url} was lost and no new one was made${last}`;
+    default:
+      return `the client is ${client.state}${last}`;
+  }
 }
 
 /**

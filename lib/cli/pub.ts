@@ -4,7 +4,7 @@
  */
 import { createInterface } from 'node:readline';
 import { BayeuxError, isValidChannel } from '../client/node.js';
-import { CliFailure, type CliIo, clientCommand, connectedClient, describe, endpoint, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from './common.js';
+import { CliFailure, type CliIo, clientCommand, connectedClient, deadline, describe, endpoint, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, waitingFor } from './common.js';
 
 export const PUB_USAGE = `Usage: express-bayeux pub URL CHANNEL [JSON] [options]
 
@@ -15,11 +15,13 @@ order. Stops at the first message the server refuses.
 Options:
   --transport NAME   websocket or long-polling (default: websocket, falling
                      back to long-polling)
-  --timeout MS       how long to wait for the connection (default 10000)
+  --timeout MS       how long to wait for the connection, and for the server
+                     to accept each message (default 10000)
   -h, --help         show this help
 
-Exit codes: 0 all published, 1 cannot connect or a message was refused,
-2 bad usage or a line that is not JSON.
+Exit codes: 0 all published, 1 cannot connect, or a message was refused
+(too large, say) or not accepted within --timeout, 2 bad usage or a line
+that is not JSON.
 
 Examples:
   express-bayeux pub http://127.0.0.1:8080/cometd /chat/demo '{"text":"hi"}'
@@ -49,7 +51,9 @@ export async function pub(args: string[], io: CliIo): Promise<number> {
   const { transports: selected, timeout } = command;
 
   const client = await connectedClient(url, selected ? { transports: selected } : {}, timeout);
-  client.on('error', () => undefined); // refusals are reported by publish() below
+  // Refusals are reported by publish() below; the last error says what a late publish waits for.
+  let lastError: Error | undefined;
+  client.on('error', (err) => (lastError = err));
   let close: () => void = () => undefined;
   const closed = new Promise<void>((resolve) => (close = resolve));
   const interrupted = new Promise<'interrupted'>((resolve) => {
@@ -60,10 +64,12 @@ export async function pub(args: string[], io: CliIo): Promise<number> {
     void closed.then(stop);
   });
 
+  /** Publish one message; a server that has gone away fails it after `timeout` ms rather than never. */
   async function send(value: unknown, where: string): Promise<void> {
     try {
-      await client.publish(channel as string, value);
+      await deadline(client.publish(channel as string, value), timeout, `${where} not accepted`, () => waitingFor(client, url, lastError));
     } catch (err) {
+      if (err instanceof CliFailure) throw err;
       const reason = err instanceof BayeuxError ? `${err.code}:${err.args.join(',')}:${err.message}` : describe(err);
       throw new CliFailure(`${where} refused: ${reason}`);
     }

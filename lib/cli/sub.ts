@@ -3,7 +3,7 @@
  * (`{"channel":…,"data":…}`) until interrupted.
  */
 import { isValidPattern } from '../client/node.js';
-import { type CliIo, clientCommand, connectedClient, describe, endpoint, EXIT_FAILED, EXIT_OK, UsageError } from './common.js';
+import { CliFailure, type CliIo, clientCommand, connectedClient, deadline, describe, endpoint, EXIT_FAILED, EXIT_OK, UsageError, waitingFor } from './common.js';
 
 export const SUB_USAGE = `Usage: express-bayeux sub URL CHANNEL... [options]
 
@@ -14,11 +14,17 @@ interrupted (Ctrl-C or SIGTERM: exit 0).
 Options:
   --transport NAME   websocket or long-polling (default: websocket, falling
                      back to long-polling)
-  --timeout MS       how long to wait for the first connection (default 10000)
+  --timeout MS       how long to wait for the first connection, and for the
+                     server to accept each subscription (default 10000)
+  --max-response-bytes N
+                     largest response or WebSocket frame read; a message
+                     in a longer one is skipped and reported on stderr
+                     (default 16777216, 16 MiB; at least 1024)
   -h, --help         show this help
 
-Exit codes: 0 interrupted, 1 cannot connect or subscribe, or the server
-ended the session for good, 2 bad usage.
+Exit codes: 0 interrupted, 1 cannot connect or subscribe (refused, or not
+accepted within --timeout), or the server ended the session for good,
+2 bad usage.
 
 Example:
   express-bayeux sub http://127.0.0.1:8080/cometd '/chat/**' | jq .data
@@ -26,7 +32,7 @@ Example:
 
 /** Run `sub`; resolves with the exit code. */
 export async function sub(args: string[], io: CliIo): Promise<number> {
-  const command = clientCommand(args, SUB_USAGE, io);
+  const command = clientCommand(args, SUB_USAGE, io, true);
   if (!command) return EXIT_OK;
   const { positionals } = command;
   const [rawUrl, ...channels] = positionals;
@@ -35,12 +41,19 @@ export async function sub(args: string[], io: CliIo): Promise<number> {
   for (const channel of channels) {
     if (!isValidPattern(channel) || channel.startsWith('/meta/')) throw new UsageError(`not a channel you can subscribe to: ${channel}`);
   }
-  const { transports: selected, timeout } = command;
+  const { transports: selected, timeout, maxResponseBytes } = command;
 
-  const client = await connectedClient(url, selected ? { transports: selected } : {}, timeout);
+  const client = await connectedClient(url, {
+    ...(selected ? { transports: selected } : {}),
+    ...(maxResponseBytes === undefined ? {} : { maxResponseBytes }),
+  }, timeout);
   let finish: (code: number) => void = () => undefined;
   const finished = new Promise<number>((resolve) => (finish = resolve));
-  client.on('error', (err) => io.stderr.write(`sub: ${describe(err)}\n`));
+  let lastError: Error | undefined;
+  client.on('error', (err) => {
+    lastError = err;
+    io.stderr.write(`sub: ${describe(err)}\n`);
+  });
   client.on('disconnected', ({ reason }) => {
     if (reason === 'server') {
       io.stderr.write('sub: the server ended the session and asked not to reconnect\n');
@@ -53,14 +66,15 @@ export async function sub(args: string[], io: CliIo): Promise<number> {
   const stopSignals = io.onSignal(() => finish(EXIT_OK));
   try {
     for (const channel of channels) {
-      await client.subscribe(channel, (data, message) => {
+      const subscribed = client.subscribe(channel, (data, message) => {
         io.stdout.write(JSON.stringify({ channel: message.channel, data }) + '\n');
       });
+      await deadline(subscribed, timeout, `subscription to ${channel} not accepted`, () => waitingFor(client, url, lastError));
     }
   } catch (err) {
     stopSignals();
     await client.disconnect().catch(() => undefined);
-    io.stderr.write(`sub: subscribe refused: ${describe(err)}\n`);
+    io.stderr.write(err instanceof CliFailure ? `sub: ${err.message}\n` : `sub: subscribe refused: ${describe(err)}\n`);
     return EXIT_FAILED;
   }
   io.stderr.write(`sub: subscribed to ${channels.join(' ')}\n`);

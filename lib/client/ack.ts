@@ -14,6 +14,17 @@
  * batch: the tracker remembers what it delivered from batches the server
  * has not confirmed and drops those leading copies, so a handler sees each
  * message once.
+ *
+ * A batch the client cannot read (longer than `maxResponseBytes`) would be
+ * sent again for ever: {@link AckTracker.skip} acknowledges it unread. Its
+ * number is in the part not read, so the client counts: this package's
+ * server numbers a batch each time it takes a session's queue, at most
+ * twice per connect (when a held connect arrives, and when it is
+ * released), so the batch lost is at most the last one received plus two
+ * per connect sent since that answer. Acknowledging a number above the
+ * server's drops only what it has sent (and this server resends only
+ * that); a server that numbers messages before sending them (CometD's
+ * Java server) may drop messages queued after the skipped batch as well.
  */
 
 import type { BayeuxMessage } from './message.js';
@@ -21,11 +32,16 @@ import type { BayeuxMessage } from './message.js';
 /** At most this many delivered messages are remembered for dropping copies. */
 const MAX_REMEMBERED = 10_000;
 
+/** Most batches this package's server numbers for one connect (see {@link AckTracker.skip}). */
+const TAKES_PER_CONNECT = 2;
+
 export class AckTracker {
   readonly #wanted: boolean;
   #enabled = false;
   #batch = -1;
   #window: Array<{ batch: number; keys: string[] }> = [];
+  /** Connects sent since the last connect reply was received. */
+  #sinceReply = 0;
 
   constructor(wanted: boolean) {
     this.#wanted = wanted;
@@ -46,6 +62,7 @@ export class AckTracker {
     this.#enabled = false;
     this.#batch = -1;
     this.#window = [];
+    this.#sinceReply = 0;
   }
 
   /** Add `ext.ack = true` to a handshake request (when acks are wanted). */
@@ -75,6 +92,21 @@ export class AckTracker {
   outgoingConnect(message: BayeuxMessage): number | undefined {
     if (!this.#enabled) return undefined;
     message.ext = { ...message.ext, ack: this.#batch };
+    this.#sinceReply++;
+    return this.#batch;
+  }
+
+  /**
+   * The answer to a connect could not be read (too large): acknowledge the
+   * batch it carried, so the server drops it rather than send it again.
+   * Returns the batch acknowledged by the next connect, or undefined when
+   * acks are off (the server does not send a batch twice then).
+   */
+  skip(): number | undefined {
+    if (!this.#enabled || this.#sinceReply === 0) return undefined;
+    // The client starts from -1; this package's server numbers its first batch 1.
+    this.#batch = Math.max(this.#batch, 0) + TAKES_PER_CONNECT * this.#sinceReply;
+    this.#sinceReply = 0;
     return this.#batch;
   }
 
@@ -84,6 +116,7 @@ export class AckTracker {
    * request carried (undefined when unknown).
    */
   incomingConnect(reply: BayeuxMessage, sentAck: number | undefined, deliveries: BayeuxMessage[]): BayeuxMessage[] {
+    this.#sinceReply = 0;
     if (!this.#enabled || reply.successful !== true) return deliveries;
     // The server has dropped every batch up to the one this connect acknowledged.
     if (sentAck !== undefined) this.#window = this.#window.filter((entry) => entry.batch > sentAck);

@@ -20,7 +20,7 @@ import { AckTracker } from './ack.js';
 import { Backoff } from './backoff.js';
 import { ConnectLoop, type ConnectLoopHost } from './connect-loop.js';
 import { isMeta, isValidChannel, isValidPattern } from '../protocol/channel.js';
-import { MAX_ADVICE_INTERVAL, MAX_ADVICE_TIMEOUT } from './constants.js';
+import { MAX_ADVICE_INTERVAL, MAX_ADVICE_TIMEOUT, MAX_NOT_BAYEUX_HANDSHAKES } from './constants.js';
 import { Dispatcher, type DispatcherHost } from './dispatcher.js';
 import { TypedEmitter } from './emitter.js';
 import { BayeuxClientError, BayeuxError } from './errors.js';
@@ -72,6 +72,10 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
   #advice = { ...DEFAULT_ADVICE };
   #waiters: Array<{ resolve(): void; reject(error: Error): void }> = [];
   #disconnecting: Promise<void> | undefined;
+  /** Handshakes in a row answered by something that is not a Bayeux server (see {@link MAX_NOT_BAYEUX_HANDSHAKES}). */
+  #notBayeux = 0;
+  /** The client has been connected at least once: the URL is right, so what fails later is retried. */
+  #connectedOnce = false;
 
   /**
    * @param url The server's Bayeux URL, e.g. `http://127.0.0.1:8080/cometd`
@@ -177,9 +181,16 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
 
   /**
    * Handshake (if not done yet) and start the connect loop. Resolves once
-   * connected; rejects when the client gives up (the server refused with
-   * `reconnect: 'none'`, or `disconnect()` was called). `subscribe()` and
-   * `publish()` call this by themselves.
+   * connected; rejects when the client gives up: the server refused with
+   * `reconnect: 'none'`, `disconnect()` was called, or, before the client
+   * has ever connected, the URL is not a Bayeux server's (three handshakes
+   * in a row answered with a 4xx status other than 408 and 429, a body that
+   * is not Bayeux JSON, or no usable transport: a `BayeuxClientError`
+   * naming the URL and the status, also logged at `error` and emitted as
+   * `error`). A network failure is not giving up: the client retries until
+   * `disconnect()`, and so does a client that has been connected once
+   * (the URL was right; the server may be restarting). `subscribe()` and
+   * `publish()` call this by themselves, and reject with the same errors.
    */
   connect(): Promise<void> {
     if (this.#state === 'connected') return Promise.resolve();
@@ -215,7 +226,9 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
    * Subscribe `handler` to a channel or a pattern (`/chat/*`, `/chat/**`).
    * Handshakes on first use. Resolves once the server has accepted the
    * subscription; rejects with a `BayeuxError` when it refuses (or when the
-   * channel can never be valid, without asking the server).
+   * channel can never be valid, without asking the server), and with a
+   * `BayeuxClientError` when the client gives up (see {@link connect}: a
+   * URL that is not a Bayeux server's, `disconnect()`).
    */
   async subscribe<T = unknown>(channel: string, handler: MessageHandler<T>): Promise<Subscription> {
     if (typeof handler !== 'function') throw new TypeError('subscribe() needs a handler function');
@@ -241,9 +254,13 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
    * server's reply once it has accepted the message (for a `/service/`
    * channel whose handler answers, the reply's `data` is the answer);
    * rejects with a `BayeuxError` when it refuses, or when the channel can
-   * never be valid (wildcards, `/meta/`), without asking the server. While
-   * offline the message waits (up to `maxQueue`) and is sent in order after
-   * reconnecting.
+   * never be valid (wildcards, `/meta/`), without asking the server. Rejects
+   * with a `BayeuxClientError` of type `too-large` when the server refuses
+   * the message as larger than it accepts (HTTP 413, WebSocket close 1009;
+   * messages sent with it in one request are sent again one by one, and the
+   * session goes on), and like {@link subscribe} when the client gives up.
+   * While offline the message waits (up to `maxQueue`) and is sent in order
+   * after reconnecting.
    */
   publish(channel: string, data: unknown): Promise<BayeuxMessage> {
     const template: BayeuxMessage = { channel, data };
@@ -296,10 +313,11 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
       get transport() { return client.#transports.current; },
       get advice() { return client.#advice; },
       transportFailed: (error, epoch) => this.#transportFailed(error, epoch),
+      responseTooLarge: (error, epoch) => this.#responseTooLarge(error, epoch),
       rehandshake: (error) => this.#rehandshake(error),
       deliver: (message) => this.#subscriptions.dispatch(message),
       received: (messages) => this.#dispatcher.receive(messages),
-      socketFailed: (error) => this.#transportFailed(error, this.#epoch),
+      socketFailed: (error, refusedFrame) => this.#socketFailed(error, refusedFrame),
       changed: (name) => void this.emit('transport', name),
       send: (kind, template, options) => this.#dispatcher.enqueue(kind, template, options),
       start: () => this.#start(),
@@ -348,6 +366,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
       reply: (reply) => this.#report.guard(this.#handshakeReplied(reply, epoch)),
       fail: (error, final) => {
         if (final || epoch !== this.#epoch || this.#state !== 'handshaking') return;
+        if (this.#notBayeuxAnswer(error)) return;
         this.#report.error(error);
         this.#backoff.retry(() => this.#sendHandshake(epoch));
       },
@@ -372,12 +391,21 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     const chosen = await this.#transports.choose(reply.supportedConnectionTypes, epoch);
     if (epoch !== this.#epoch) return;
     if (!chosen) {
+      const clientId = this.#clientId;
       this.#clientId = undefined;
-      this.#report.error(new BayeuxClientError('no-transport',
-        `No usable transport: the client allows ${this.#options.transports.join(', ')}, the server offers ${this.#transports.offered.join(', ')}`));
+      const failure = this.#transports.webSocketFailure;
+      const error = new BayeuxClientError('no-transport',
+        `No usable transport: the client allows ${this.#options.transports.join(', ')}, the server offers ${this.#transports.offered.join(', ')}`
+        + (failure ? `; ${failure.message}` : ''), failure ? { cause: failure } : {});
+      const stopped = this.#notBayeuxAnswer(error);
+      // Best effort, after stopping (which cancels every request): the session just made is of no use.
+      this.#dispatcher.abandon(clientId);
+      if (stopped) return;
+      this.#report.error(error);
       this.#backoff.retry(() => this.#sendHandshake(epoch));
       return;
     }
+    this.#notBayeux = 0;
     this.#subscriptions.resubscribe();
     this.#becomeConnected();
     this.#connectLoop.start();
@@ -385,6 +413,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
 
   #becomeConnected(): void {
     this.#state = 'connected';
+    this.#connectedOnce = true;
     this.#backoff.cancel();
     const waiters = this.#waiters;
     this.#waiters = [];
@@ -395,8 +424,60 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     this.#dispatcher.scheduleFlush();
   }
 
+  /**
+   * A handshake failed with `error`. When the answer shows the URL is not a
+   * Bayeux server's (see {@link connect}), count it; at
+   * {@link MAX_NOT_BAYEUX_HANDSHAKES} in a row, stop and reject what
+   * waits. Returns whether the client stopped (nothing more to do).
+   */
+  #notBayeuxAnswer(error: Error): boolean {
+    if (!isNotBayeux(error) || this.#connectedOnce) {
+      this.#notBayeux = 0;
+      return false;
+    }
+    this.#notBayeux++;
+    if (this.#notBayeux < MAX_NOT_BAYEUX_HANDSHAKES) return false;
+    const count = this.#notBayeux;
+    this.#notBayeux = 0;
+    const what = error.type === 'no-transport' ? 'cannot be used' : 'does not answer as a Bayeux server';
+    const final = new BayeuxClientError(error.type, `${this.url} ${what} (${count} handshakes in a row): ${error.message}`,
+      { ...(error.status === undefined ? {} : { status: error.status }), ...(error.httpType === undefined ? {} : { httpType: error.httpType }), cause: error });
+    this.#report.gaveUp(final);
+    this.#stop(final, 'server');
+    return true;
+  }
+
+  /** The current WebSocket failed; when the server closed it over a frame too large, that frame's message is refused. */
+  #socketFailed(error: BayeuxClientError, refusedFrame: boolean): void {
+    if (refusedFrame && this.#dispatcher.frameRefused(error)) {
+      // The refused publish reports itself; the socket is opened again for the rest.
+      this.#transportFailed(error, this.#epoch, false);
+      return;
+    }
+    // A frame longer than maxResponseBytes: with acks, a connect's answer (deliveries come only in those); skip it.
+    this.#transportFailed(error.type === 'too-large' && !refusedFrame ? this.#skipped(error) : error, this.#epoch);
+  }
+
+  /**
+   * The answer to a connect was longer than `maxResponseBytes`: its
+   * messages are lost, and reported. With acks, the next connect
+   * acknowledges the batch unread, so the server does not send it again.
+   */
+  #responseTooLarge(error: BayeuxClientError, epoch: number): void {
+    if (epoch !== this.#epoch) return;
+    this.#report.error(this.#skipped(error));
+    this.#backoff.retry(() => this.#connectLoop.send(epoch));
+  }
+
+  /** Skip the batch a too-large answer carried; the error to report, saying so. */
+  #skipped(error: BayeuxClientError): BayeuxClientError {
+    const batch = this.#ack.skip();
+    const what = batch === undefined ? 'the messages in it are lost' : `the messages in it are skipped (acknowledging batch ${batch} unread)`;
+    return new BayeuxClientError('too-large', `${error.message}: ${what}`, { cause: error });
+  }
+
   /** The network failed: keep the session, put unanswered messages back, retry with backoff. */
-  #transportFailed(error: Error, epoch: number): void {
+  #transportFailed(error: Error, epoch: number, report = true): void {
     if (epoch !== this.#epoch) return;
     switch (this.#state) {
       case 'disconnected':
@@ -412,7 +493,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     this.#log.info(`bayeux reconnecting: ${error.message}`);
     this.#teardown(error, false);
     this.#connectLoop.restart();
-    this.#report.error(error);
+    if (report) this.#report.error(error);
     if (wasConnected) this.emit('disconnected', { reason: 'network', error });
     const next = this.#epoch;
     this.#backoff.retry(() => this.#report.guard(this.#reconnectAttempt(next)));
@@ -480,6 +561,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     const was = this.#state;
     this.#log.info(`bayeux disconnected (${reason}): ${error.message}`);
     this.#state = 'disconnected';
+    this.#notBayeux = 0;
     this.#teardown(error, true);
     this.#backoff.reset();
     this.#clientId = undefined;
@@ -512,5 +594,29 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     const timeout = clampAdvice(advice.timeout, MAX_ADVICE_TIMEOUT);
     if (interval !== undefined) this.#advice.interval = interval;
     if (timeout !== undefined) this.#advice.timeout = timeout;
+  }
+}
+
+/**
+ * Whether a failed handshake's answer shows the URL is not a Bayeux
+ * server's: a 4xx status other than 408 (timeout) and 429 (too many
+ * requests), a body that is not Bayeux JSON, no handshake reply in it, or
+ * no transport to use. A network failure, a timeout or a 5xx (a proxy
+ * while the server restarts) may pass, and is retried.
+ */
+function isNotBayeux(error: Error): error is BayeuxClientError {
+  if (!(error instanceof BayeuxClientError)) return false;
+  switch (error.type) {
+    case 'protocol':
+    case 'no-reply':
+    case 'no-transport':
+      return true;
+    case 'http':
+    case 'too-large': {
+      const status = error.status;
+      return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
+    }
+    default:
+      return false;
   }
 }

@@ -23,6 +23,15 @@ export const MIN_IDLE_POLL_MS = 500;
 /** Idle polls in a row allowed before the connect loop backs off. */
 export const IDLE_POLLS_ALLOWED = 3;
 
+/**
+ * Handshakes in a row answered by something that is not a Bayeux server (a
+ * 4xx status other than 408 and 429, a body that is not Bayeux JSON, no
+ * handshake reply, no usable transport) before the client gives up and
+ * rejects what waits: a wrong URL is a mistake to report, not a network
+ * failure to retry for ever.
+ */
+export const MAX_NOT_BAYEUX_HANDSHAKES = 3;
+
 /** Default `maxResponseBytes`: 16 MiB. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1_048_576;
 

@@ -6,7 +6,11 @@
  * client is connected (or disconnecting), `maxBatch` messages per request
  * or frame, one batch at a time on long-polling. A message sent and not yet
  * answered is in flight, keyed by its id; after a network failure or a new
- * session it goes back into the queue in its place and is sent again. A
+ * session it goes back into the queue in its place and is sent again,
+ * except when the server refused the request itself as too large or
+ * malformed (HTTP 400, 413, 415; WebSocket close 1009): a message sent
+ * alone is then rejected with that error, and the messages of a larger
+ * batch are sent again one per request, so only the culprit fails. A
  * re-subscription is a barrier: sent alone, and nothing else goes until it
  * is answered, so publishes never overtake the subscriptions of a new
  * session.
@@ -63,6 +67,24 @@ interface Outgoing extends Outcome {
   /** What `ext.ack` the connect carried. */
   sentAck?: number;
   timer?: ReturnType<typeof setTimeout>;
+  /** Sent in a batch the server refused: sent alone from now on, to find which message it refused. */
+  alone?: boolean;
+  /** The WebSocket frame it went in, while it waits for its reply. */
+  frame?: SentFrame;
+}
+
+/** A WebSocket frame of queued messages: which messages, and how long it was. */
+interface SentFrame {
+  length: number;
+  items: Outgoing[];
+}
+
+/** HTTP statuses that refuse the request itself: sending it again would be refused again. */
+const REFUSED_REQUEST = new Set([400, 413, 414, 415, 431]);
+
+/** Whether `error` is the server refusing what was sent (not the network failing). */
+function refusedRequest(error: unknown): error is BayeuxClientError {
+  return error instanceof BayeuxClientError && error.status !== undefined && REFUSED_REQUEST.has(error.status);
 }
 
 /** How a queued message is placed: `front` and `barrier` for re-subscriptions, `force` past `maxQueue`. */
@@ -85,6 +107,11 @@ export interface DispatcherHost {
   rehandshake(error: Error): void;
   /** A message delivered on a channel: for the subscribers. */
   deliver(message: BayeuxMessage): void;
+  /**
+   * The answer to a connect sent in `epoch` was longer than
+   * `maxResponseBytes` and was abandoned unread; the connection itself works.
+   */
+  responseTooLarge(error: BayeuxClientError, epoch: number): void;
 }
 
 /** The parts of the client the dispatcher works with. */
@@ -193,6 +220,23 @@ export class Dispatcher {
     }
   }
 
+  /**
+   * The server closed the WebSocket because a frame was too large (1009).
+   * The longest frame of queued messages still unanswered is the culprit:
+   * a message sent alone is rejected with `error`; the messages of a batch
+   * are sent again one per frame (once the socket is back), so that only the
+   * one too large is rejected. Returns whether a culprit was found.
+   */
+  frameRefused(error: BayeuxClientError): boolean {
+    let culprit: SentFrame | undefined;
+    for (const item of this.#inflight.values()) {
+      if (item.frame && (!culprit || item.frame.length > culprit.length)) culprit = item.frame;
+    }
+    if (!culprit) return false;
+    this.#refused(culprit.items, error);
+    return true;
+  }
+
   /** The client stopped: reject everything still queued. */
   failQueued(error: Error): void {
     const queue = this.#queue;
@@ -231,8 +275,33 @@ export class Dispatcher {
       this.#inflight.delete(id as string);
       clearTimeout(item.timer);
       item.reply(reply);
-      // A re-subscription holds the queue back until it is answered.
-      if (item.barrier) this.scheduleFlush();
+      // A re-subscription, or a message sent alone, holds the queue back until it is answered.
+      if (item.barrier || item.alone) this.scheduleFlush();
+    }
+  }
+
+  /**
+   * The server refused a request or frame of queued messages as a whole: a
+   * message sent alone is rejected with `error`; the messages of a batch go
+   * back into the queue, to be sent one per request.
+   */
+  #refused(items: readonly Outgoing[], error: BayeuxClientError): void {
+    const waiting = items.filter((item) => this.#inflight.get(item.id as string) === item);
+    for (const item of waiting) {
+      this.#inflight.delete(item.id as string);
+      clearTimeout(item.timer);
+      item.frame = undefined;
+    }
+    if (waiting.length === 1) {
+      const item = waiting[0] as Outgoing;
+      this.#report.failed(error, { ...item.template, successful: false, error: error.message });
+      item.fail(error, true);
+      return;
+    }
+    this.#log.info(`bayeux: the server refused a batch of ${waiting.length} messages (${error.message}); sending them one by one`);
+    for (const item of waiting) {
+      item.alone = true;
+      this.#requeue(item);
     }
   }
 
@@ -272,11 +341,16 @@ export class Dispatcher {
     if (state !== 'connected' && state !== 'disconnecting') return;
     const via = this.#transports.current;
     if (this.#sending || !this.#host.clientId || !via || this.#queue.length === 0) return;
-    for (const item of this.#inflight.values()) if (item.barrier) return;
-    const barrier = (this.#queue[0] as Outgoing).barrier;
-    const batch: Outgoing[] = [];
-    while (batch.length < this.#options.maxBatch && this.#queue.length > 0 && (this.#queue[0] as Outgoing).barrier === barrier) {
-      batch.push(this.#queue.shift() as Outgoing);
+    // A re-subscription holds the queue back until answered; so does a message sent alone after a
+    // refused batch (the next one would be lost with the socket, and sent twice, if it were the culprit).
+    for (const item of this.#inflight.values()) if (item.barrier || item.alone) return;
+    const head = this.#queue.shift() as Outgoing;
+    const batch: Outgoing[] = [head];
+    if (!head.alone) {
+      while (batch.length < this.#options.maxBatch && this.#queue.length > 0
+        && (this.#queue[0] as Outgoing).barrier === head.barrier && !(this.#queue[0] as Outgoing).alone) {
+        batch.push(this.#queue.shift() as Outgoing);
+      }
     }
     this.#sending = true;
     this.#report.guard(this.#transmit(batch, via, this.#options.maxNetworkDelay, 'queue'));
@@ -326,13 +400,16 @@ export class Dispatcher {
     this.#log.messages('out', via, messages);
 
     if (via === 'websocket') {
+      let length: number;
       try {
-        this.#transports.sendFrame(messages);
+        length = this.#transports.sendFrame(messages);
       } catch (error) {
         this.#host.transportFailed(error as Error, epoch);
         return;
       }
+      const frame: SentFrame | undefined = lane === 'queue' ? { length, items: sent } : undefined;
       for (const item of sent) {
+        item.frame = frame;
         item.timer = setTimeout(() => {
           this.#host.transportFailed(new BayeuxClientError('timeout', `No reply to ${item.template.channel} within ${timeout} ms`), epoch);
         }, timerDelay(timeout));
@@ -346,6 +423,21 @@ export class Dispatcher {
       replies = await this.#transports.post(messages, timeout);
     } catch (error) {
       if (epoch !== this.#host.epoch || (error as BayeuxClientError).type === 'cancelled') return;
+      if (lane === 'queue' && refusedRequest(error)) {
+        // Not the network: the server will refuse these again, whenever they are sent.
+        this.#refused(sent, error);
+        this.#sent(lane);
+        return;
+      }
+      if (lane === 'connect' && error instanceof BayeuxClientError && error.type === 'too-large' && error.status === undefined) {
+        for (const item of sent) {
+          if (this.#inflight.get(item.id as string) !== item) continue;
+          this.#inflight.delete(item.id as string);
+          item.fail(error, false);
+        }
+        this.#host.responseTooLarge(error, epoch);
+        return;
+      }
       if (lane === 'handshake') {
         for (const item of sent) {
           if (this.#inflight.get(item.id as string) !== item) continue;

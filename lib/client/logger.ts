@@ -35,6 +35,10 @@ export class ClientLog {
     this.#write('warn', text);
   }
 
+  error(text: string): void {
+    this.#write('error', text);
+  }
+
   /** Trace messages sent (`out`) or received (`in`) over `transport`. */
   messages(direction: 'out' | 'in', transport: string, messages: readonly BayeuxMessage[]): void {
     if (!this.#logger) return;

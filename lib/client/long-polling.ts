@@ -26,6 +26,7 @@ export type FetchFunction = (input: string, init: {
 export interface FetchResponse {
   ok: boolean;
   status: number;
+  statusText?: string;
   text(): Promise<string>;
   headers?: { get(name: string): string | null } | undefined;
   body?: ReadableStream<Uint8Array> | null | undefined;
@@ -84,11 +85,15 @@ export class LongPollingTransport {
           signal: controller.signal,
           ...(credentials ? { credentials } : {}),
         });
+        if (!response.ok) throw await httpError(response, maxResponseBytes);
         const text = await readBody(response, maxResponseBytes);
-        if (!response.ok) {
-          throw new BayeuxClientError('http', `The server answered HTTP ${response.status}`, { status: response.status });
+        try {
+          return parseMessages(text);
+        } catch (error) {
+          const type = response.headers?.get('content-type') ?? 'no Content-Type';
+          throw new BayeuxClientError('protocol', `${(error as Error).message} (HTTP ${response.status}, ${type})`,
+            { status: response.status, cause: error });
         }
-        return parseMessages(text);
       } catch (error) {
         if (why === 'timeout') throw new BayeuxClientError('timeout', `No answer within ${timeout} ms`, { cause: error });
         if (why === 'cancelled') throw new BayeuxClientError('cancelled', 'Request cancelled', { cause: error });
@@ -112,9 +117,9 @@ export class LongPollingTransport {
 
 /** Read a response body as text, giving up (and cancelling the stream) past `limit` bytes. */
 async function readBody(response: FetchResponse, limit: number): Promise<string> {
-  const tooLarge = (): BayeuxClientError => new BayeuxClientError('too-large',
-    `The server's response is longer than maxResponseBytes (${limit})`);
   const declared = Number(response.headers?.get('content-length') ?? Number.NaN);
+  const tooLarge = (): BayeuxClientError => new BayeuxClientError('too-large',
+    `The server's response${Number.isFinite(declared) ? ` (${declared} bytes)` : ''} is longer than maxResponseBytes (${limit} bytes)`);
   if (Number.isFinite(declared) && declared > limit) {
     await response.body?.cancel().catch(function ignoreCancelFailure() {});
     throw tooLarge();
@@ -142,6 +147,36 @@ async function readBody(response: FetchResponse, limit: number): Promise<string>
   }
   parts.push(decoder.decode());
   return parts.join('');
+}
+
+/** Statuses whose answer is kept short: an HTTP error body worth reading is small. */
+const ERROR_BODY_BYTES = 16_384;
+
+/**
+ * The error for a non-2xx answer: type `http` with the status, or
+ * `too-large` for 413 (the server refused what was sent as too large), with
+ * the `type` and message of the server's error body when it has one
+ * (`{ "error": { "status", "type", "message" } }`, as this package's server
+ * and body-parser answer).
+ */
+async function httpError(response: FetchResponse, limit: number): Promise<BayeuxClientError> {
+  let httpType: string | undefined;
+  let detail: string | undefined;
+  try {
+    const body = JSON.parse(await readBody(response, Math.min(limit, ERROR_BODY_BYTES))) as { error?: { type?: unknown; message?: unknown } } | null;
+    const error = body?.error;
+    if (typeof error?.type === 'string') httpType = error.type;
+    if (typeof error?.message === 'string') detail = error.message;
+  } catch {
+    // Not our server's error body (an HTML page, a proxy's text): the status says enough.
+  }
+  const status = response.status;
+  const statusText = typeof response.statusText === 'string' && response.statusText ? ` ${response.statusText}` : '';
+  const why = [httpType, detail].filter(Boolean).join(': ');
+  const text = `HTTP ${status}${statusText}${why ? ` (${why})` : ''}`;
+  const options = httpType === undefined ? { status } : { status, httpType };
+  if (status === 413) return new BayeuxClientError('too-large', `The server refused the request as too large: ${text}`, options);
+  return new BayeuxClientError('http', `The server answered ${text}`, options);
 }
 
 /** Parse a response body: a JSON array of messages, or a single message. */

@@ -106,8 +106,14 @@ export interface BayeuxClientOptions {
    * Largest response body or WebSocket frame the client reads, in bytes
    * (1024 to 2147483647). A longer one is abandoned (a response is
    * cancelled as soon as it passes the limit, or before reading when its
-   * `Content-Length` does; a socket is closed) and counts as a network
-   * failure, with a `BayeuxClientError` of type `too-large`. In Node 20,
+   * `Content-Length` does; a socket is closed and opened again) and
+   * reported as `error`, a `BayeuxClientError` of type `too-large` naming
+   * the limit (and the size, when the response declares it). The messages
+   * it carried are skipped: with acks, the next `/meta/connect`
+   * acknowledges its batch unread, so the server drops it instead of
+   * sending it again, and the messages after it arrive. Messages the
+   * server sent in the same response as the one too large are skipped with
+   * it. In Node 20,
    * the `ws` socket the client opens by default refuses such a frame
    * before buffering it; other WebSockets (browsers', Node 22's, a
    * `WebSocket` option) deliver it whole first. A `fetch` whose response

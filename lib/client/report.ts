@@ -50,6 +50,12 @@ export class Reporter {
     this.#emit(error);
   }
 
+  /** The client stopped trying (a URL that is not a Bayeux server): log at `error`, and `error`. */
+  gaveUp(error: Error): void {
+    this.#log.error(`bayeux gave up: ${error.message}`);
+    this.#emit(error);
+  }
+
   /** Anything else that went wrong (the network, an extension): log and `error`. */
   error(error: Error): void {
     this.#log.warn(`bayeux error: ${error.message}`);

@@ -30,8 +30,11 @@ export interface TransportsHost {
   readonly epoch: number;
   /** The current socket received messages. */
   received(messages: BayeuxMessage[]): void;
-  /** The current socket failed (closed, sent garbage, or a frame too large). */
-  socketFailed(error: BayeuxClientError): void;
+  /**
+   * The current socket failed (closed, sent garbage, or a frame too large);
+   * `refusedFrame`: the server closed it because a frame sent was too large.
+   */
+  socketFailed(error: BayeuxClientError, refusedFrame: boolean): void;
   /** The transport in use changed (told once per change). */
   changed(name: TransportName): void;
 }
@@ -52,6 +55,8 @@ export class Transports {
   #webSocketBroken = false;
   /** What the server offered at the last handshake. */
   #offered: string[] = [];
+  /** Why the last WebSocket could not be opened, for the `no-transport` error. */
+  #webSocketFailure: Error | undefined;
 
   constructor(url: URL, options: ResolvedOptions, host: TransportsHost) {
     this.#url = url;
@@ -88,6 +93,11 @@ export class Transports {
     return this.#offered;
   }
 
+  /** Why the last WebSocket could not be opened, if one could not. */
+  get webSocketFailure(): Error | undefined {
+    return this.#webSocketFailure;
+  }
+
   /**
    * A handshake succeeded: choose the transport (opening the WebSocket if
    * that is the one) and use it. Resolves with its name, or undefined when
@@ -109,8 +119,9 @@ export class Transports {
         await this.#openWebSocket(epoch);
         chosen = name;
         break;
-      } catch {
+      } catch (error) {
         if (epoch !== this.#host.epoch) return undefined;
+        this.#webSocketFailure = error as Error;
         // Never opened in this client: a proxy that drops upgrades, say. Stop trying.
         if (!this.#webSocketWorked) this.#webSocketBroken = true;
       }
@@ -159,10 +170,10 @@ export class Transports {
     this.#current = undefined;
   }
 
-  /** Send one WebSocket frame. Throws a `BayeuxClientError` when the socket is not open. */
-  sendFrame(messages: readonly BayeuxMessage[]): void {
+  /** Send one WebSocket frame; returns its length. Throws a `BayeuxClientError` when the socket is not open. */
+  sendFrame(messages: readonly BayeuxMessage[]): number {
     if (!this.#ws) throw new BayeuxClientError('network', 'The WebSocket is not open');
-    this.#ws.send(messages);
+    return this.#ws.send(messages);
   }
 
   /** POST `messages`; resolves with what the server answered. */
@@ -184,10 +195,10 @@ export class Transports {
       messages: (messages) => {
         if (this.#ws === transport) this.#host.received(messages);
       },
-      failed: (error) => {
+      failed: (error, refusedFrame) => {
         if (this.#ws !== transport) return;
         this.#ws = undefined;
-        this.#host.socketFailed(error);
+        this.#host.socketFailed(error, refusedFrame);
       },
     });
     if (epoch !== this.#host.epoch) {
@@ -197,5 +208,6 @@ export class Transports {
     this.#ws?.close();
     this.#ws = transport;
     this.#webSocketWorked = true;
+    this.#webSocketFailure = undefined;
   }
 }

@@ -34,8 +34,12 @@ export type WebSocketFactory = (url: string, maxPayload: number) => WebSocketLik
 export interface WebSocketHandlers {
   /** A frame arrived. */
   messages(messages: BayeuxMessage[]): void;
-  /** The socket closed without {@link WebSocketTransport.close} being called, or sent garbage. */
-  failed(error: BayeuxClientError): void;
+  /**
+   * The socket closed without {@link WebSocketTransport.close} being called,
+   * or sent garbage. `refusedFrame`: the server closed it with 1009, because
+   * a frame the client sent was larger than it accepts.
+   */
+  failed(error: BayeuxClientError, refusedFrame: boolean): void;
 }
 
 const OPEN = 1;
@@ -76,7 +80,7 @@ export class WebSocketTransport {
         reject(error);
       };
       const timer = setTimeout(function webSocketOpenTimedOut() {
-        fail(new BayeuxClientError('timeout', `The WebSocket did not open within ${timeout} ms`));
+        fail(new BayeuxClientError('timeout', `The WebSocket ${url} did not open within ${timeout} ms`));
       }, timerDelay(timeout));
       socket.addEventListener('open', function onOpen() {
         if (settled) return;
@@ -87,22 +91,26 @@ export class WebSocketTransport {
       });
       // Registered for the socket's whole life: an error with no listener would crash Node.
       socket.addEventListener('error', function onError(event) {
+        const text = String((event as { message?: unknown }).message ?? '');
         if (!opened) {
-          fail(new BayeuxClientError('network', 'The WebSocket could not be opened'));
+          // `ws` says why ("Unexpected server response: 404"); a browser's WebSocket never does.
+          fail(new BayeuxClientError('network', `The WebSocket ${url} could not be opened${text ? ` (${text})` : ''}`));
           return;
         }
         // `ws` reports an oversized frame (maxPayload) as an error, then closes.
-        const text = String((event as { message?: unknown }).message ?? '');
         if (/max(imum)? ?payload|too (big|large)/i.test(text)) {
-          transport.#lost(new BayeuxClientError('too-large', `A WebSocket frame is longer than maxResponseBytes (${maxBytes})`));
+          transport.#lost(new BayeuxClientError('too-large', `A WebSocket frame is longer than maxResponseBytes (${maxBytes} bytes)`));
         }
       });
       socket.addEventListener('close', function onClose(event) {
-        if (event.code === 1009) {
-          transport.#lost(new BayeuxClientError('too-large', `A WebSocket frame is longer than maxResponseBytes (${maxBytes})`));
-        }
         if (!opened) {
-          fail(new BayeuxClientError('network', 'The WebSocket closed before it opened'));
+          fail(new BayeuxClientError('network', `The WebSocket ${url} closed before it opened${event.code ? ` (${event.code})` : ''}`));
+          return;
+        }
+        if (event.code === 1009) {
+          // Not ours (an oversized frame we refuse closes the transport before this): the server's.
+          transport.#lost(new BayeuxClientError('too-large',
+            `The server closed the WebSocket (1009${event.reason ? `: ${event.reason}` : ''}): a message sent was larger than it accepts`), true);
           return;
         }
         transport.#lost(new BayeuxClientError('network', `The WebSocket closed (${event.code ?? 'no code'}${event.reason ? `: ${event.reason}` : ''})`));
@@ -115,7 +123,8 @@ export class WebSocketTransport {
         }
         // A UTF-16 unit is at least one byte on the wire, so this never refuses a frame within the limit.
         if (event.data.length > maxBytes) {
-          transport.#lost(new BayeuxClientError('too-large', `A WebSocket frame is longer than maxResponseBytes (${maxBytes})`));
+          transport.#lost(new BayeuxClientError('too-large',
+            `A WebSocket frame of ${event.data.length} characters is longer than maxResponseBytes (${maxBytes} bytes)`));
           return;
         }
         let messages: BayeuxMessage[];
@@ -135,10 +144,12 @@ export class WebSocketTransport {
     return !this.#closed && this.#socket.readyState === OPEN;
   }
 
-  /** Send one frame. Throws a `BayeuxClientError` when the socket is not open. */
-  send(messages: readonly BayeuxMessage[]): void {
+  /** Send one frame; returns its length in characters. Throws a `BayeuxClientError` when the socket is not open. */
+  send(messages: readonly BayeuxMessage[]): number {
     if (!this.isOpen) throw new BayeuxClientError('network', 'The WebSocket is not open');
-    this.#socket.send(JSON.stringify(messages));
+    const frame = JSON.stringify(messages);
+    this.#socket.send(frame);
+    return frame.length;
   }
 
   /** Close the socket; the `failed` handler is not called for it. */
@@ -148,10 +159,10 @@ export class WebSocketTransport {
     try { this.#socket.close(1000); } catch { /* already closed */ }
   }
 
-  #lost(error: BayeuxClientError): void {
+  #lost(error: BayeuxClientError, refusedFrame = false): void {
     if (this.#closed) return;
     this.close();
-    this.#handlers.failed(error);
+    this.#handlers.failed(error, refusedFrame);
   }
 }
 
