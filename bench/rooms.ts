@@ -207,6 +207,10 @@ async function one(sc: Scenario, kind: RoomsServer, round: number, config: Confi
       }
     })();
     let loopError: Error | undefined;
+    /** Stop the round with the publish loop's failure, if it failed. */
+    const checkLoop = (): void => {
+      if (loopError) throw loopError;
+    };
     const failed = loop.catch((err: unknown) => {
       loopError = err instanceof Error ? err : new Error(String(err));
       running = false;
@@ -224,7 +228,7 @@ async function one(sc: Scenario, kind: RoomsServer, round: number, config: Confi
 
     await sleep(config.warmup * 1000);
     await park();
-    if (loopError) throw loopError;
+    checkLoop();
     const fromSeq = pub.sent + 1;
     clients.start(fromSeq);
     if (config.profile) await server.profileStart();
@@ -237,7 +241,7 @@ async function one(sc: Scenario, kind: RoomsServer, round: number, config: Confi
     unpark();
     await sleep(config.seconds * 1000);
     await park();
-    if (loopError) throw loopError;
+    checkLoop();
     const t1 = performance.now();
     const acked1 = pub.acked;
     const toSeq = pub.sent;

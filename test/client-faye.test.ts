@@ -17,7 +17,8 @@ after(async () => {
 });
 
 function track<T extends BayeuxClient | FayeServer>(thing: T): T {
-  cleanups.push(() => (thing instanceof BayeuxClient ? thing.disconnect() : (thing as FayeServer).close()));
+  const it: BayeuxClient | FayeServer = thing;
+  cleanups.push(() => (it instanceof BayeuxClient ? it.disconnect() : it.close()));
   return thing;
 }
 

@@ -330,6 +330,7 @@ describe('sockets and promises', () => {
         const c = client(server.url, { transports: [transport], retryDelay: 20, maxRetryDelay: 200 });
         const errors: string[] = [];
         c.on('error', (error) => { errors.push(error.message); });
+        // eslint-disable-next-line @typescript-eslint/no-misused-promises -- a listener that rejects is the point
         c.on('connected', async function rejectingListener() { throw new Error('connected listener rejected'); });
         c.use({
           incoming(message) {
@@ -341,6 +342,7 @@ describe('sockets and promises', () => {
             return message;
           },
         });
+        // eslint-disable-next-line @typescript-eslint/no-misused-promises -- a handler that rejects is the point
         await c.subscribe('/boom/*', async function rejectingHandler(data) {
           throw new Error(`handler rejected ${String(data)}`);
         });

@@ -305,6 +305,8 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
 
   /** What the parts may read and ask of the client; each sees only its own interface. */
   #host(): DispatcherHost & TransportsHost & SubscriptionsHost & ConnectLoopHost {
+    // The getters below run with the returned object as `this`; they read the client's private state.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const client = this;
     return {
       get state() { return client.#state; },

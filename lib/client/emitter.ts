@@ -68,7 +68,7 @@ export class TypedEmitter<E extends EventMap> {
 
   #listenerFailed(event: keyof E, error: unknown): void {
     if (event !== 'error' && (this.#listeners.get('error')?.length ?? 0) > 0) {
-      this.emit('error' as keyof E, ...([toError(error)] as unknown as E[keyof E]));
+      this.emit('error', ...([toError(error)] as unknown as E[keyof E]));
       return;
     }
     setTimeout(function rethrowListenerError() { throw error; }, 0);

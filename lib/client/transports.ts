@@ -15,7 +15,7 @@ import { BayeuxClientError } from './errors.js';
 import { LongPollingTransport, type FetchFunction } from './long-polling.js';
 import type { BayeuxMessage, TransportName } from './message.js';
 import type { ResolvedOptions } from './options.js';
-import { WebSocketTransport, webSocketUrl, type WebSocketConstructor, type WebSocketFactory, type WebSocketLike } from './websocket.js';
+import { WebSocketTransport, webSocketUrl, type WebSocketFactory, type WebSocketLike } from './websocket.js';
 
 let fallbackWebSocket: WebSocketFactory | undefined;
 
@@ -63,10 +63,10 @@ export class Transports {
     this.#options = options;
     this.#host = host;
     const Socket = options.WebSocket
-      ?? (typeof globalThis.WebSocket === 'function' ? globalThis.WebSocket as unknown as WebSocketConstructor : undefined);
+      ?? (typeof globalThis.WebSocket === 'function' ? globalThis.WebSocket : undefined);
     this.#createWebSocket = Socket ? function createWebSocket(socketUrl: string): WebSocketLike { return new Socket(socketUrl); } : fallbackWebSocket;
     const fetchFunction: FetchFunction | undefined = options.fetch
-      ?? (typeof globalThis.fetch === 'function' ? globalThis.fetch.bind(globalThis) as unknown as FetchFunction : undefined);
+      ?? (typeof globalThis.fetch === 'function' ? globalThis.fetch.bind(globalThis) : undefined);
     this.#lp = new LongPollingTransport({
       url: url.href,
       fetch: fetchFunction ?? function noFetch() {

@@ -91,7 +91,8 @@ export class WebSocketTransport {
       });
       // Registered for the socket's whole life: an error with no listener would crash Node.
       socket.addEventListener('error', function onError(event) {
-        const text = String((event as { message?: unknown }).message ?? '');
+        const said = (event as { message?: unknown }).message;
+        const text = typeof said === 'string' ? said : '';
         if (!opened) {
           // `ws` says why ("Unexpected server response: 404"); a browser's WebSocket never does.
           fail(new BayeuxClientError('network', `The WebSocket ${url} could not be opened${text ? ` (${text})` : ''}`));
