@@ -4,7 +4,7 @@ import type { EngineLogger } from '../engine.js';
 /** A Pub/Sub message listener, as node-redis calls it. */
 type PubSubListener = (message: string, channel: string) => unknown;
 
-/** What the engine uses of both a node-redis v5 client and a cluster client. */
+/** What the engine uses of both a node-redis client (v5 or v6) and a cluster client. */
 interface RedisConnectionLike {
   readonly isOpen: boolean;
   connect(): Promise<unknown>;
@@ -19,7 +19,7 @@ interface RedisConnectionLike {
 }
 
 /**
- * The parts of a node-redis (`redis` v5) client the engine uses. A client
+ * The parts of a node-redis (`redis` v5 or v6) client the engine uses. A client
  * from `createClient()` fits.
  */
 export interface RedisClientLike extends RedisConnectionLike {
@@ -28,7 +28,7 @@ export interface RedisClientLike extends RedisConnectionLike {
   duplicate(): RedisClientLike;
 }
 
-/** The parts of a node-redis v5 cluster client (`createCluster()`) the engine uses. */
+/** The parts of a node-redis v5 or v6 cluster client (`createCluster()`) the engine uses. */
 export interface RedisClusterLike extends RedisConnectionLike {
   sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: readonly string[]): Promise<unknown>;
 }
@@ -46,7 +46,7 @@ export type RedisEngineSource =
     }
   | {
       /**
-       * A node-redis v5 client. It stays yours: the engine connects it if
+       * A node-redis v5 or v6 client (RESP2 or RESP3). It stays yours: the engine connects it if
        * it is not open, listens to its `error` events while the engine is
        * open, and never closes it. The engine opens one more connection,
        * `client.duplicate()`, for Pub/Sub, and closes that one.
