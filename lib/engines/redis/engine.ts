@@ -15,7 +15,9 @@
  * | `{s<k>}:stats`                | hash   | the bucket's subscription count                           |
  * | `{s<k>}:dead:<id>`            | hash   | subscriptions of a session just removed, being cleaned up |
  * | `{p:<pattern>}:subs`          | set    | ids of the pattern's subscribers                          |
- * | `{p:<pattern>}:log`           | stream | what was published to the pattern: message, publish id, excluded ids |
+ * | `{p:<pattern>}:log`           | stream | what was published to the pattern: message, publish id, excluded subscribers |
+ * | `{p:<pattern>}:index`         | list   | the log's entries, oldest first: `<stream id> <bytes>` (trimming) |
+ * | `{p:<pattern>}:bytes`         | string | the sum of those bytes                                    |
  * | `{p:<pattern>}:last`          | string | the log's newest entry id                                 |
  *
  * `k` is a hash of the session id modulo 16. Channels: `{p:<pattern>}`
@@ -112,6 +114,7 @@ export class RedisEngine implements Engine {
     this.#publisher = new Publisher(runner, keys, this.#logs, ownPrefix, {
       ordered: (sent) => this.#order.ordered(sent),
       logLength: () => this.#logLength(),
+      logBytes: () => this.#logBytes(),
       retention: () => this.#retention,
       subscribers: (pattern) => this.subscribers(pattern),
     });
@@ -391,6 +394,12 @@ export class RedisEngine implements Engine {
   #logLength(): string {
     const max = this.#limits.maxQueue;
     return String(Number.isFinite(max) ? Math.max(1, Math.min(this.#options.logLength, Math.floor(max))) : this.#options.logLength);
+  }
+
+  /** Most bytes of a log: `maxLogBytes`, at most the Server's `maxQueueBytes`. */
+  #logBytes(): string {
+    const max = this.#limits.maxQueueBytes;
+    return String(Number.isFinite(max) ? Math.max(1024, Math.min(this.#options.maxLogBytes, Math.floor(max))) : this.#options.maxLogBytes);
   }
 
   #subscriptionLimit(): EngineLimitError {
