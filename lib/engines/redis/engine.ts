@@ -57,6 +57,7 @@ import { Holder } from './holder.js';
 import { Keys } from './keys.js';
 import { PatternLogs } from './log.js';
 import { Scripts, type Script } from './lua/index.js';
+import { DataLossWatch, type DataLoss } from './markers.js';
 import { NodeReports } from './nodes.js';
 import { resolveOptions, type RedisEngineOptions, type RedisEngineSource, type ResolvedOptions } from './options.js';
 import { CallOrder } from './order.js';
@@ -86,6 +87,7 @@ export class RedisEngine implements Engine {
   readonly #holder: Holder;
   readonly #expiry: Expiry;
   readonly #reports: NodeReports;
+  readonly #dataLoss: DataLossWatch;
   readonly #onNodeMessage = (message: string) => {
     if (!this.#closed) this.#holder.nodeMessage(message);
   };
@@ -140,11 +142,23 @@ export class RedisEngine implements Engine {
       retention: () => this.#retention,
     });
     this.#reports = new NodeReports(runner, keys, this.#nodeId, () => this.#holder.size);
+    this.#dataLoss = new DataLossWatch(runner, keys);
   }
 
   /** This node's id: the suffix of its notification channel. */
   get nodeId(): string {
     return this.#nodeId;
+  }
+
+  /**
+   * The times this node found Redis, or a Cluster primary, without its
+   * data (restarted empty), checked every 2 s (markers.ts): `count`, and
+   * the `last` one (`at` ms since the epoch, `where` the primary's
+   * `host:port` or '' for one Redis, `restored` subscriptions this node
+   * put back). For health checks and alerts.
+   */
+  get dataLoss(): DataLoss {
+    return this.#dataLoss.report;
   }
 
   async open(host: EngineHost, config: EngineConfig): Promise<void> {
@@ -156,7 +170,12 @@ export class RedisEngine implements Engine {
     this.#maxSubscriptions = Number.isFinite(config.maxSubscriptions) ? String(Math.max(0, Math.floor(config.maxSubscriptions))) : '';
     this.#maxSessionDataBytes = Number.isFinite(config.maxSessionDataBytes) ? String(Math.max(0, Math.floor(config.maxSessionDataBytes))) : '';
     const opening = (async () => {
-      await this.#runner.open(this.#options.logger ?? config.logger, { resubscribed: () => this.#holder.resubscribed() });
+      await this.#runner.open(this.#options.logger ?? config.logger, {
+        resubscribed: () => {
+          this.#holder.resubscribed();
+          void this.#dataLoss.check();
+        },
+      });
       try {
         await this.#runner.subscribe(this.#keys.nodeChannel(this.#nodeId), this.#onNodeMessage);
       } catch (err) {
@@ -174,6 +193,7 @@ export class RedisEngine implements Engine {
     this.#opened = true;
     this.#expiry.start(config.sweepInterval);
     this.#reports.start();
+    this.#dataLoss.start();
     this.#positions.start(this.#options.positionFlush);
   }
 
@@ -181,6 +201,7 @@ export class RedisEngine implements Engine {
     if (this.#closed) return;
     this.#closed = true;
     this.#expiry.stop();
+    this.#dataLoss.stop();
     await this.#reports.stop();
     this.#positions.stop();
     // What WebSocket pushes took is written before the connections go.

@@ -31,6 +31,10 @@ export interface RedisClientLike extends RedisConnectionLike {
 /** The parts of a node-redis v5 or v6 cluster client (`createCluster()`) the engine uses. */
 export interface RedisClusterLike extends RedisConnectionLike {
   sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: readonly string[]): Promise<unknown>;
+  /** The primaries, as the client knows them now. */
+  readonly masters: ReadonlyArray<{ readonly address: string }>;
+  /** The primary serving a slot. */
+  getSlotMaster(slot: number): { readonly address: string } | undefined;
 }
 
 /** Where the engine finds Redis: a URL, a client you made, or a Redis Cluster. */

@@ -279,3 +279,20 @@ local st = live(id, now_ms())
 if st ~= 1 then return { st } end
 return { 1, redis.call('HGETALL', B .. ':' .. id .. ':data') }
 `;
+
+/**
+ * A page of the bucket's sessions and the patterns each subscribes to,
+ * to put them back in the patterns' subscriber sets after a shard lost
+ * its data (markers.ts). ARGV: nodech, cursor, count →
+ * { cursor, id, { pattern... }, id, { pattern... }, ... }
+ */
+export const RESTORE_SCAN = `
+local r = redis.call('ZSCAN', B .. ':deadlines', ARGV[2], 'COUNT', tonumber(ARGV[3]))
+local out = { r[1] }
+for i = 1, #r[2], 2 do
+  local id = r[2][i]
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HKEYS', B .. ':' .. id .. ':subs')
+end
+return out
+`;
