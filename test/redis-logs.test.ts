@@ -18,7 +18,7 @@ import { expand } from '../lib/server/expand.js';
 import { RecordingHost } from './engine-suite.js';
 import { startRedisCluster } from './helpers/redis-cluster.js';
 import { announceRedisSkip, findRedisServer, startRedisServer } from './helpers/redis-server.js';
-import { sleep } from './helpers/wait.js';
+import { sleep, waitFor } from './helpers/wait.js';
 
 const fast: RedisEngineOptions = { reconnectMaxDelay: 100, commandTimeout: 5000, openTimeout: 5000, logger: { warn() {}, info() {} } };
 const MiB = 1_048_576;
@@ -98,6 +98,37 @@ function suite(label: string, setUp: () => Promise<{ source: () => RedisEngineSo
       assert.equal(Number(await send(`${p}{p:/small/*}:index`, ['LLEN', `${p}{p:/small/*}:index`])), Number(await send(log, ['XLEN', log])), 'index and log agree');
       assert.throws(() => new RedisEngine(source(), { maxLogBytes: 10 }), (err: unknown) => err instanceof TypeError && /maxLogBytes/.test(err.message));
       assert.throws(() => new RedisEngine(source(), { maxLogBytes: Number.NaN }), /maxLogBytes/);
+    });
+
+    it('a session\'s box (what deliver sends it alone) is bounded the same way, and taken entries leave it', async (t) => {
+      const p = prefix();
+      const a = await node(t, { prefix: p });
+      const b = await node(t, { prefix: p });
+      const id = await b.engine.createSession({ ack: false, ttl: 30_000 });
+      const { Keys } = await import('../lib/engines/redis/keys.js');
+      const box = `${new Keys(p).session(id)}:${id}:box`;
+      const index = `${new Keys(p).session(id)}:${id}:bi`;
+      let most = 0;
+      for (let i = 0; i < 24; i++) {
+        assert.equal(await a.engine.deliver(id, BIG.slice(0, -1) + `${i}"`), true);
+        if (i % 4 === 3) most = Math.max(most, await memory(box));
+      }
+      assert.ok(most > 0 && most <= 4 * MiB + BIG.length + SLACK, `box memory ${most} bytes within 4 MiB and one message`);
+      assert.equal(Number(await send(index, ['LLEN', index])), Number(await send(box, ['XLEN', box])), 'index and box agree');
+      const taken = (await b.engine.take(id))?.messages ?? [];
+      assert.ok(taken.length >= 1 && taken.length <= 5 && taken.at(-1)?.endsWith('23"'), `${taken.length} messages, the newest last`);
+      await a.engine.deliver(id, '"small"');
+      // B hears of the deliver on its node channel.
+      const later: string[] = [];
+      await waitFor(async () => {
+        later.push(...((await b.engine.take(id))?.messages ?? []));
+        return later.length > 0;
+      }, { timeout: 5000, what: 'the small deliver' });
+      assert.deepEqual(later, ['"small"']);
+      // The next take writes the position: what was taken leaves the box.
+      await b.engine.take(id);
+      assert.ok(Number(await send(box, ['XLEN', box])) <= 1);
+      assert.equal(Number(await send(index, ['LLEN', index])), Number(await send(box, ['XLEN', box])), 'index and box agree');
     });
 
     it('a log\'s keys expire logRetention after its last publish, and older entries are trimmed', async (t) => {

@@ -10,6 +10,7 @@
  * | `{s<k>}:<id>:subs`            | hash   | pattern → log position acknowledged (taken, without acks) |
  * | `{s<k>}:<id>:sent`            | hash   | acked sessions: pattern → log position sent              |
  * | `{s<k>}:<id>:box`             | stream | messages delivered to this session alone                  |
+ * | `{s<k>}:<id>:bi`              | list   | the box's entries, oldest first: `<stream id> <bytes>`    |
  * | `{s<k>}:<id>:data`, `:dl`     | hash   | session data (key → JSON text), and sizes                 |
  * | `{s<k>}:deadlines`            | zset   | the bucket's sessions → deadline (ms, Redis clock)        |
  * | `{s<k>}:stats`                | hash   | the bucket's subscription count                           |
@@ -351,7 +352,7 @@ export class RedisEngine implements Engine {
   async deliver(clientId: string, message: string): Promise<boolean> {
     // Publishes called before it reach Redis before it.
     this.#publisher.flush();
-    const reply = list(await this.#order.ordered(this.#session(Scripts.deliver, clientId, [message, this.#logLength(), this.#nodeId])));
+    const reply = list(await this.#order.ordered(this.#session(Scripts.deliver, clientId, [message, this.#logLength(), this.#nodeId, this.#logBytes()])));
     if (!this.#status(clientId, reply[0])) return false;
     if (int(reply[3]) === 1) await this.#holder.delivered(clientId, text(reply[2]), makeEntry('', text(reply[1]), message, '', undefined));
     return true;

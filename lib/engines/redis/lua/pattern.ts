@@ -27,8 +27,8 @@ export const ENTRY_OVERHEAD = 100;
  * order of `<stream id> <bytes>` (the entry's message, publish id and
  * except list, plus {@link ENTRY_OVERHEAD}), and `<base>:bytes`, their
  * sum, say what to trim without reading the messages back. Entries a
- * log holds without an index entry (written by an older version) go at
- * the first trim. Every key of the pattern expires `retention` ms after
+ * log holds without an index entry (written by an older version) go with
+ * the first trim, at the latest `retention` ms later. Every key of the pattern expires `retention` ms after
  * its last publish.
  *
  * Only the excluded ids that are subscribers of the pattern are stored
@@ -125,7 +125,7 @@ for j = 1, nkeys do
           break
         end
       end
-      if trimmed or redis.call('XLEN', log) > len then
+      if trimmed then
         local head = redis.call('LINDEX', index, 0)
         redis.call('XTRIM', log, 'MINID', string.sub(head, 1, string.find(head, ' ', 1, true) - 1))
       end
