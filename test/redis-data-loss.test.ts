@@ -15,7 +15,9 @@ import type { EngineLogger } from '../lib/engines/engine.js';
 import { RedisEngine, type RedisEngineOptions, type RedisEngineSource } from '../lib/engines/redis/index.js';
 import { Keys } from '../lib/engines/redis/keys.js';
 import { expand } from '../lib/server/expand.js';
+import { BayeuxClient } from '../lib/client/node.js';
 import { RecordingHost } from './engine-suite.js';
+import { killAllNodes, NodeProcess } from './helpers/node-process.js';
 import { startRedisCluster } from './helpers/redis-cluster.js';
 import { announceRedisSkip, findRedisServer, startRedisServer } from './helpers/redis-server.js';
 import { sleep, waitFor } from './helpers/wait.js';
@@ -41,6 +43,24 @@ async function node(t: TestContext, source: RedisEngineSource, prefix: string) {
   return { engine, host, logger };
 }
 
+/** The index of the primary that serves a key (the others answer MOVED). */
+async function primaryOf(urls: readonly string[], key: string): Promise<number> {
+  for (let i = 0; i < urls.length; i++) {
+    const client = createClient({ url: urls[i] as string });
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      await client.sendCommand(['EXISTS', key]);
+      return i;
+    } catch {
+      // MOVED: not this one
+    } finally {
+      await client.close().catch(() => {});
+    }
+  }
+  throw new Error(`no primary serves ${key}`);
+}
+
 if (!findRedisServer()) {
   const message = announceRedisSkip();
   it('Redis data loss', { skip: message }, () => {});
@@ -51,23 +71,7 @@ if (!findRedisServer()) {
       after(() => cluster.stop());
       const prefix = `loss-${process.pid}:`;
       const keys = new Keys(prefix);
-      /** The primary that serves a key (the others answer MOVED). */
-      const ownerOf = async (key: string): Promise<number> => {
-        for (let i = 0; i < cluster.urls.length; i++) {
-          const client = createClient({ url: cluster.urls[i] as string });
-          client.on('error', () => {});
-          await client.connect();
-          try {
-            await client.sendCommand(['EXISTS', key]);
-            return i;
-          } catch {
-            // MOVED: not this one
-          } finally {
-            await client.close().catch(() => {});
-          }
-        }
-        throw new Error(`no primary serves ${key}`);
-      };
+      const ownerOf = (key: string) => primaryOf(cluster.urls, key);
       const source = { cluster: { rootNodes: cluster.rootNodes } };
       const a = await node(t, source, prefix);
       const b = await node(t, source, prefix);
@@ -112,6 +116,60 @@ if (!findRedisServer()) {
       const lines = [...a.logger.lines, ...b.logger.lines].filter((line) => line.includes('lost its data'));
       assert.ok(lines.length >= 1 && lines.some((line) => line.includes(`:${killed}`)), lines.join('\n'));
       t.diagnostic(lines[0] ?? '');
+    });
+  });
+
+  describe('a Redis Cluster primary restarted empty, two node processes, WebSocket clients (the incident)', () => {
+    it('every subscriber on channels of that primary receives again while publishes go on', async (t) => {
+      const cluster = await startRedisCluster();
+      const clients: BayeuxClient[] = [];
+      after(async () => {
+        for (const client of clients) await client.disconnect().catch(() => undefined);
+        await killAllNodes();
+        await cluster.stop();
+      });
+      const prefix = `incident-${process.pid}:`;
+      const keys = new Keys(prefix);
+      const shard = 1;
+      const channels: string[] = [];
+      for (let i = 0; i < 200 && channels.length < 2; i++) {
+        if ((await primaryOf(cluster.urls, keys.pattern(`/room/${i}`))) === shard) channels.push(`/room/${i}`);
+      }
+      assert.equal(channels.length, 2, 'two channels whose keys live on the primary to restart');
+      const common = { redisCluster: cluster.urls.join(','), prefix, timeout: 5000, maxInterval: 5000, commandTimeout: 1000, reconnectMaxDelay: 100 };
+      const nodes = await Promise.all([NodeProcess.start('A', common), NodeProcess.start('B', common)]);
+      // Four subscribers, two per node, on the two channels.
+      const got = new Map<number, number[]>();
+      for (let i = 0; i < 4; i++) {
+        const node = nodes[i % 2] as NodeProcess;
+        const client = new BayeuxClient(node.url, { transports: ['websocket'], retryDelay: 100, maxRetryDelay: 500, maxNetworkDelay: 3000 });
+        client.on('error', () => undefined);
+        clients.push(client);
+        const seen: number[] = [];
+        got.set(i, seen);
+        await client.subscribe<number>(channels[i % 2] as string, (n) => seen.push(n));
+      }
+      let seq = 0;
+      const publishAll = async () => {
+        const n = ++seq;
+        for (const channel of channels) await (nodes[1] as NodeProcess).publish(channel, n, 3000).catch(() => 0);
+        return n;
+      };
+      await publishAll();
+      await waitFor(() => [...got.values()].every((seen) => seen.includes(1)), { timeout: 5000, what: 'every subscriber receives before the restart' });
+
+      await cluster.restartOne(shard);
+      const restartedAt = seq;
+      const until = Date.now() + 30_000;
+      for (let i = 0; i < 300 && Date.now() < until; i++) {
+        await publishAll();
+        if ([...got.values()].every((seen) => seen.some((n) => n > restartedAt))) break;
+        await sleep(100);
+      }
+      const deaf = [...got].filter(([, seen]) => !seen.some((n) => n > restartedAt)).map(([i]) => i);
+      assert.deepEqual(deaf, [], `subscribers that heard nothing after the restart (${seq - restartedAt} publishes to each channel)`);
+      assert.ok(nodes.every((n) => n.alive));
+      t.diagnostic(`every subscriber heard again after at most ${seq - restartedAt} publishes per channel`);
     });
   });
 
