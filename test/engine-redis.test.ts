@@ -762,11 +762,15 @@ if (!findRedisServer()) {
       const taken = await b.engine.take(fresh);
       assert.ok(taken && taken.messages.length >= 1 && taken.messages.every((m) => m === '"again"'));
       await waitFor(() => logA.lines.some((line) => line.startsWith('info:')), { timeout: 2000, what: 'A logs the recovery' });
+      // Redis came back empty: each node also says once that it lost its data (markers.ts, checked every 2 s).
+      await waitFor(() => logA.lines.some((line) => line.includes('lost its data')), { timeout: 5000, what: 'A logs the data loss' });
       assert.deepEqual(
-        logA.lines.map((line) => line.slice(0, 5)),
+        logA.lines.filter((line) => !line.includes('lost its data')).map((line) => line.slice(0, 5)),
         ['warn:', 'info:'],
         logA.lines.join('\n'),
       );
+      assert.equal(logA.lines.filter((line) => line.includes('lost its data')).length, 1, logA.lines.join('\n'));
+      assert.equal(a.engine.dataLoss.count, 1);
       assert.deepEqual(escaped, []);
     });
   });
