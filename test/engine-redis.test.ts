@@ -8,11 +8,13 @@
 import assert from 'node:assert/strict';
 import { after, describe, it, type TestContext } from 'node:test';
 import { createClient } from 'redis';
+import { createClient as createClient5 } from 'redis5';
 import { expand } from '../lib/server/expand.js';
 import { EngineUnavailableError, type EngineConfig, type EngineLogger } from '../lib/engines/engine.js';
 import { RedisEngine, redactUrl, type RedisEngineOptions, type RedisEngineSource } from '../lib/engines/redis/index.js';
 import { engineSuite, RecordingHost } from './engine-suite.js';
 import { announceRedisSkip, findRedisServer, freePort, startRedisServer } from './helpers/redis-server.js';
+import { redisMajor } from './helpers/redis-v5.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 /** Errors that escaped to the process: there must be none. */
@@ -410,6 +412,54 @@ if (!findRedisServer()) {
     });
   });
 
+  describe(`RedisEngine: node-redis majors (this run: v${redisMajor()})`, () => {
+    // v5 speaks RESP2 by default, v6 RESP3 (a hash comes as a map, INFO as a verbatim string, a script's false as a boolean).
+    const sources: Array<[string, () => ReturnType<typeof createClient> | ReturnType<typeof createClient5> | undefined]> = [
+      [`its own client (v${redisMajor()})`, () => undefined],
+      ['a node-redis v5 client (RESP2)', () => createClient5({ url: server.url })],
+      ['a client speaking RESP3', () => createClient({ url: server.url, RESP: 3 })],
+    ];
+    for (const [what, make] of sources) {
+      it(`reads every reply it parses, and recognises error replies, with ${what}`, async (t) => {
+        const prefix = uniquePrefix();
+        const client = make();
+        if (client) {
+          client.on('error', () => {});
+          t.after(() => (client.isOpen ? client.close().catch(() => {}) : undefined));
+        }
+        const source = (client ? { client } : { url: server.url }) as RedisEngineSource;
+        const a = await node(t, source, { prefix });
+        const b = await node(t, { url: server.url }, { prefix });
+        // HGETALL of the nodes hash: every node lists the others.
+        await waitFor(async () => (await a.engine.nodes()).length === 2, { timeout: 5000, what: 'A lists both nodes' });
+        assert.deepEqual((await a.engine.nodes()).map((n) => n.id).sort(), [a.engine.nodeId, b.engine.nodeId].sort());
+        // Session data (a hash read by a script), subscriptions (HSCAN in a script), subscribers (SSCAN).
+        const id = await b.engine.createSession({ ack: true, ttl: 10_000, data: new Map([['k', '"v"']]) });
+        assert.equal(await a.engine.setSessionData(id, 'n', '1'), true);
+        assert.deepEqual([...((await a.engine.allSessionData(id)) ?? [])].sort(), [['k', '"v"'], ['n', '1']]);
+        assert.equal(await a.engine.getSessionData(id, 'missing'), undefined);
+        assert.equal(await a.engine.subscribe(id, '/majors/*'), true);
+        assert.deepEqual(await a.engine.subscriptions(id), ['/majors/*']);
+        assert.deepEqual(await a.engine.subscribers('/majors/*'), [id]);
+        // XRANGE of a log and of a box: A takes the session over from B and rebuilds its queue.
+        await b.engine.publish(expand('/majors/x'), '"published"');
+        await b.engine.deliver(id, '"delivered"');
+        assert.equal(await a.engine.touch(id, 10_000), true);
+        assert.deepEqual((await a.engine.take(id))?.messages.sort(), ['"delivered"', '"published"']);
+        assert.deepEqual(await a.engine.stats(), { sessions: 1, subscriptions: 1 });
+        // The script cache lost (NOSCRIPT, an error reply): scripts are sent again.
+        const redis = await admin(t);
+        await redis.sendCommand(['SCRIPT', 'FLUSH']);
+        assert.equal(await a.engine.exists(id), true);
+        // An error reply that is not an outage (WRONGTYPE) is an Error naming it, not EngineUnavailableError.
+        await redis.sendCommand(['DEL', `${prefix}{nodes}`]);
+        await redis.sendCommand(['SET', `${prefix}{nodes}`, 'not a hash']);
+        await assert.rejects(a.engine.nodes(), (err: unknown) => err instanceof Error && !(err instanceof EngineUnavailableError) && /WRONGTYPE/.test(err.message));
+        await redis.sendCommand(['DEL', `${prefix}{nodes}`]);
+      });
+    }
+  });
+
   describe('RedisEngine: configuration', () => {
     it('keys and channels live under the prefix, bayeux: by default', async (t) => {
       const url = `${server.url}/3`;
@@ -712,11 +762,15 @@ if (!findRedisServer()) {
       const taken = await b.engine.take(fresh);
       assert.ok(taken && taken.messages.length >= 1 && taken.messages.every((m) => m === '"again"'));
       await waitFor(() => logA.lines.some((line) => line.startsWith('info:')), { timeout: 2000, what: 'A logs the recovery' });
+      // Redis came back empty: each node also says once that it lost its data (markers.ts, checked every 2 s).
+      await waitFor(() => logA.lines.some((line) => line.includes('lost its data')), { timeout: 5000, what: 'A logs the data loss' });
       assert.deepEqual(
-        logA.lines.map((line) => line.slice(0, 5)),
+        logA.lines.filter((line) => !line.includes('lost its data')).map((line) => line.slice(0, 5)),
         ['warn:', 'info:'],
         logA.lines.join('\n'),
       );
+      assert.equal(logA.lines.filter((line) => line.includes('lost its data')).length, 1, logA.lines.join('\n'));
+      assert.equal(a.engine.dataLoss.count, 1);
       assert.deepEqual(escaped, []);
     });
   });

@@ -21,6 +21,8 @@ export interface RedisCluster {
   stop(): Promise<void>;
   /** Stop every primary, then start them again (empty; the cluster forms again from its config files). */
   restart(): Promise<void>;
+  /** Kill one primary, start it again empty (same port, same cluster config), and wait for the cluster to be ok. */
+  restartOne(index: number): Promise<void>;
 }
 
 function run(file: string, args: readonly string[], timeoutMs: number): Promise<string> {
@@ -57,7 +59,14 @@ export async function startRedisCluster(timeoutMs = 20_000): Promise<RedisCluste
     await Promise.all(servers.map((s) => s.restart()));
     await waitOk(servers, timeoutMs);
   };
-  return { urls, servers, rootNodes: urls.map((url) => ({ url })), stop, restart };
+  const restartOne = async (index: number) => {
+    const server = servers[index];
+    if (!server) throw new Error(`no primary ${index}`);
+    await server.stop();
+    await server.restart();
+    await waitOk(servers, timeoutMs);
+  };
+  return { urls, servers, rootNodes: urls.map((url) => ({ url })), stop, restart, restartOne };
 }
 
 /** Wait until every node says cluster_state:ok. */

@@ -10,12 +10,15 @@
  * | `{s<k>}:<id>:subs`            | hash   | pattern → log position acknowledged (taken, without acks) |
  * | `{s<k>}:<id>:sent`            | hash   | acked sessions: pattern → log position sent              |
  * | `{s<k>}:<id>:box`             | stream | messages delivered to this session alone                  |
+ * | `{s<k>}:<id>:bi`              | list   | the box's entries, oldest first: `<stream id> <bytes>`    |
  * | `{s<k>}:<id>:data`, `:dl`     | hash   | session data (key → JSON text), and sizes                 |
  * | `{s<k>}:deadlines`            | zset   | the bucket's sessions → deadline (ms, Redis clock)        |
  * | `{s<k>}:stats`                | hash   | the bucket's subscription count                           |
  * | `{s<k>}:dead:<id>`            | hash   | subscriptions of a session just removed, being cleaned up |
  * | `{p:<pattern>}:subs`          | set    | ids of the pattern's subscribers                          |
- * | `{p:<pattern>}:log`           | stream | what was published to the pattern: message, publish id, excluded ids |
+ * | `{p:<pattern>}:log`           | stream | what was published to the pattern: message, publish id, excluded subscribers |
+ * | `{p:<pattern>}:index`         | list   | the log's entries, oldest first: `<stream id> <bytes>` (trimming) |
+ * | `{p:<pattern>}:bytes`         | string | the sum of those bytes                                    |
  * | `{p:<pattern>}:last`          | string | the log's newest entry id                                 |
  *
  * `k` is a hash of the session id modulo 16. Channels: `{p:<pattern>}`
@@ -55,6 +58,7 @@ import { Holder } from './holder.js';
 import { Keys } from './keys.js';
 import { PatternLogs } from './log.js';
 import { Scripts, type Script } from './lua/index.js';
+import { DataLossWatch, type DataLoss } from './markers.js';
 import { NodeReports } from './nodes.js';
 import { resolveOptions, type RedisEngineOptions, type RedisEngineSource, type ResolvedOptions } from './options.js';
 import { CallOrder } from './order.js';
@@ -84,6 +88,7 @@ export class RedisEngine implements Engine {
   readonly #holder: Holder;
   readonly #expiry: Expiry;
   readonly #reports: NodeReports;
+  readonly #dataLoss: DataLossWatch;
   readonly #onNodeMessage = (message: string) => {
     if (!this.#closed) this.#holder.nodeMessage(message);
   };
@@ -112,6 +117,7 @@ export class RedisEngine implements Engine {
     this.#publisher = new Publisher(runner, keys, this.#logs, ownPrefix, {
       ordered: (sent) => this.#order.ordered(sent),
       logLength: () => this.#logLength(),
+      logBytes: () => this.#logBytes(),
       retention: () => this.#retention,
       subscribers: (pattern) => this.subscribers(pattern),
     });
@@ -137,11 +143,23 @@ export class RedisEngine implements Engine {
       retention: () => this.#retention,
     });
     this.#reports = new NodeReports(runner, keys, this.#nodeId, () => this.#holder.size);
+    this.#dataLoss = new DataLossWatch(runner, keys);
   }
 
   /** This node's id: the suffix of its notification channel. */
   get nodeId(): string {
     return this.#nodeId;
+  }
+
+  /**
+   * The times this node found Redis, or a Cluster primary, without its
+   * data (restarted empty), checked every 2 s (markers.ts): `count`, and
+   * the `last` one (`at` ms since the epoch, `where` the primary's
+   * `host:port` or '' for one Redis, `restored` subscriptions this node
+   * put back). For health checks and alerts.
+   */
+  get dataLoss(): DataLoss {
+    return this.#dataLoss.report;
   }
 
   async open(host: EngineHost, config: EngineConfig): Promise<void> {
@@ -153,7 +171,12 @@ export class RedisEngine implements Engine {
     this.#maxSubscriptions = Number.isFinite(config.maxSubscriptions) ? String(Math.max(0, Math.floor(config.maxSubscriptions))) : '';
     this.#maxSessionDataBytes = Number.isFinite(config.maxSessionDataBytes) ? String(Math.max(0, Math.floor(config.maxSessionDataBytes))) : '';
     const opening = (async () => {
-      await this.#runner.open(this.#options.logger ?? config.logger, { resubscribed: () => this.#holder.resubscribed() });
+      await this.#runner.open(this.#options.logger ?? config.logger, {
+        resubscribed: () => {
+          this.#holder.resubscribed();
+          void this.#dataLoss.check();
+        },
+      });
       try {
         await this.#runner.subscribe(this.#keys.nodeChannel(this.#nodeId), this.#onNodeMessage);
       } catch (err) {
@@ -171,6 +194,7 @@ export class RedisEngine implements Engine {
     this.#opened = true;
     this.#expiry.start(config.sweepInterval);
     this.#reports.start();
+    this.#dataLoss.start();
     this.#positions.start(this.#options.positionFlush);
   }
 
@@ -178,6 +202,7 @@ export class RedisEngine implements Engine {
     if (this.#closed) return;
     this.#closed = true;
     this.#expiry.stop();
+    this.#dataLoss.stop();
     await this.#reports.stop();
     this.#positions.stop();
     // What WebSocket pushes took is written before the connections go.
@@ -332,7 +357,7 @@ export class RedisEngine implements Engine {
   async deliver(clientId: string, message: string): Promise<boolean> {
     // Publishes called before it reach Redis before it.
     this.#publisher.flush();
-    const reply = list(await this.#order.ordered(this.#session(Scripts.deliver, clientId, [message, this.#logLength(), this.#nodeId])));
+    const reply = list(await this.#order.ordered(this.#session(Scripts.deliver, clientId, [message, this.#logLength(), this.#nodeId, this.#logBytes()])));
     if (!this.#status(clientId, reply[0])) return false;
     if (int(reply[3]) === 1) await this.#holder.delivered(clientId, text(reply[2]), makeEntry('', text(reply[1]), message, '', undefined));
     return true;
@@ -396,6 +421,12 @@ export class RedisEngine implements Engine {
   #logLength(): string {
     const max = this.#limits.maxQueue;
     return String(Number.isFinite(max) ? Math.max(1, Math.min(this.#options.logLength, Math.floor(max))) : this.#options.logLength);
+  }
+
+  /** Most bytes of a log: `maxLogBytes`, at most the Server's `maxQueueBytes`. */
+  #logBytes(): string {
+    const max = this.#limits.maxQueueBytes;
+    return String(Number.isFinite(max) ? Math.max(1024, Math.min(this.#options.maxLogBytes, Math.floor(max))) : this.#options.maxLogBytes);
   }
 
   #subscriptionLimit(): EngineLimitError {

@@ -1,4 +1,12 @@
-/** Reading Redis replies and errors; keeping credentials out of messages. */
+/**
+ * Reading Redis replies and errors; keeping credentials out of messages.
+ *
+ * Every major of node-redis in the peer range is read alike: v5 speaks
+ * RESP2 by default, v6 RESP3, where a hash (`HGETALL`) comes as a map
+ * (an object, or a `Map` with a type mapping), a verbatim string (`INFO`)
+ * as a `String` object and a script's `false` as a boolean. An error
+ * reply is recognised whichever copy of the package made the client.
+ */
 import { ErrorReply } from 'redis';
 
 /** Errors Redis answers with that mean "not now" rather than "wrong". */
@@ -10,6 +18,7 @@ export const TRANSIENT_REPLIES = new Set([
 export function text(value: unknown): string {
   if (typeof value === 'string') return value;
   if (Buffer.isBuffer(value)) return value.toString('utf8');
+  // A RESP3 verbatim string (v6: a String object with a format) reads as its text.
   return String(value);
 }
 
@@ -19,9 +28,26 @@ export function int(value: unknown): number {
   return n;
 }
 
+/**
+ * An array reply. A RESP3 map (a hash's fields, as v6 answers `HGETALL`)
+ * comes as its RESP2 form, `[field, value, ...]`, so one parser reads both.
+ */
 export function list(value: unknown): unknown[] {
-  if (!Array.isArray(value)) throw new Error('Redis engine: unexpected reply, not an array');
-  return value;
+  if (Array.isArray(value)) return value;
+  if (value instanceof Map) {
+    const flat: unknown[] = [];
+    for (const [k, v] of value) flat.push(k, v);
+    return flat;
+  }
+  if (value !== null && typeof value === 'object' && !Buffer.isBuffer(value) && !(value instanceof String)) {
+    const proto = Object.getPrototypeOf(value) as unknown;
+    if (proto === Object.prototype || proto === null) {
+      const flat: unknown[] = [];
+      for (const [k, v] of Object.entries(value)) flat.push(k, v);
+      return flat;
+    }
+  }
+  throw new Error(`Redis engine: unexpected reply, not an array (${value === null ? 'null' : typeof value})`);
 }
 
 export function texts(value: unknown): string[] {
@@ -56,9 +82,18 @@ export function describeError(err: unknown): string {
   return String(err);
 }
 
+/** Names of node-redis's error-reply classes (v5 and v6), and of their subclasses seen so far. */
+const ERROR_REPLY_NAMES = new Set(['ErrorReply', 'SimpleError', 'BlobError', 'MultiErrorReply']);
+
 export function isErrorReply(err: unknown): err is Error {
   if (err instanceof ErrorReply) return true;
-  // A client from another copy of the package.
-  const name = (err as { constructor?: { name?: string } } | null)?.constructor?.name;
-  return name === 'ErrorReply' || name === 'SimpleError' || name === 'BlobError';
+  if (!(err instanceof Error)) return false;
+  // A client from another copy or major of the package (a v5 client given to an engine built on v6, or the other way round):
+  // look for ErrorReply anywhere in its class chain, not only its own class.
+  let proto = Object.getPrototypeOf(err) as { constructor?: { name?: string } } | null;
+  for (let depth = 0; proto && proto !== Error.prototype && depth < 8; depth++) {
+    if (ERROR_REPLY_NAMES.has(proto.constructor?.name ?? '')) return true;
+    proto = Object.getPrototypeOf(proto) as { constructor?: { name?: string } } | null;
+  }
+  return false;
 }

@@ -60,6 +60,35 @@ export class Keys {
   nodeChannel(nodeId: string): string {
     return this.nodeChannelPrefix + nodeId;
   }
+
+  /** A data-loss marker (markers.ts); `n` picks its slot. */
+  marker(n: number): string {
+    return `${this.#prefix}{mk${n}}`;
+  }
+}
+
+/** CRC16-CCITT (XMODEM), as Redis Cluster hashes keys. */
+const CRC16 = (() => {
+  const table = new Uint16Array(256);
+  for (let i = 0; i < 256; i++) {
+    let crc = i << 8;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1;
+    table[i] = crc & 0xffff;
+  }
+  return table;
+})();
+
+/** The Redis Cluster slot of a key: its hash tag (`{…}`, when non-empty) or the whole key, in UTF-8. */
+export function slotOf(key: string): number {
+  const open = key.indexOf('{');
+  let hashed = key;
+  if (open >= 0) {
+    const close = key.indexOf('}', open + 1);
+    if (close > open + 1) hashed = key.slice(open + 1, close);
+  }
+  let crc = 0;
+  for (const byte of Buffer.from(hashed, 'utf8')) crc = ((crc << 8) & 0xffff) ^ (CRC16[((crc >> 8) ^ byte) & 0xff] as number);
+  return crc & 16383;
 }
 
 /**

@@ -4,7 +4,7 @@ import type { EngineLogger } from '../engine.js';
 /** A Pub/Sub message listener, as node-redis calls it. */
 type PubSubListener = (message: string, channel: string) => unknown;
 
-/** What the engine uses of both a node-redis v5 client and a cluster client. */
+/** What the engine uses of both a node-redis client (v5 or v6) and a cluster client. */
 interface RedisConnectionLike {
   readonly isOpen: boolean;
   connect(): Promise<unknown>;
@@ -19,7 +19,7 @@ interface RedisConnectionLike {
 }
 
 /**
- * The parts of a node-redis (`redis` v5) client the engine uses. A client
+ * The parts of a node-redis (`redis` v5 or v6) client the engine uses. A client
  * from `createClient()` fits.
  */
 export interface RedisClientLike extends RedisConnectionLike {
@@ -28,9 +28,13 @@ export interface RedisClientLike extends RedisConnectionLike {
   duplicate(): RedisClientLike;
 }
 
-/** The parts of a node-redis v5 cluster client (`createCluster()`) the engine uses. */
+/** The parts of a node-redis v5 or v6 cluster client (`createCluster()`) the engine uses. */
 export interface RedisClusterLike extends RedisConnectionLike {
   sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: readonly string[]): Promise<unknown>;
+  /** The primaries, as the client knows them now. */
+  readonly masters: ReadonlyArray<{ readonly address: string }>;
+  /** The primary serving a slot. */
+  getSlotMaster(slot: number): { readonly address: string } | undefined;
 }
 
 /** Where the engine finds Redis: a URL, a client you made, or a Redis Cluster. */
@@ -46,7 +50,7 @@ export type RedisEngineSource =
     }
   | {
       /**
-       * A node-redis v5 client. It stays yours: the engine connects it if
+       * A node-redis v5 or v6 client (RESP2 or RESP3). It stays yours: the engine connects it if
        * it is not open, listens to its `error` events while the engine is
        * open, and never closes it. The engine opens one more connection,
        * `client.duplicate()`, for Pub/Sub, and closes that one.
@@ -108,8 +112,21 @@ export interface RedisEngineOptions {
    */
   logLength?: number;
   /**
-   * Longest time, in ms, a pattern's log keeps an entry; also the log's
-   * expiry once nothing is published to it. At least the longest time a
+   * Most bytes a pattern's log holds: its messages, publish ids and except
+   * lists, plus 100 bytes per entry. Once over, the oldest entries are
+   * trimmed (exactly, the newest always stays), as for `logLength`: a
+   * session that falls further behind loses the oldest messages. Never
+   * more than the Server's `maxQueueBytes` when that is smaller: a session
+   * holds no more than that anyway. With `maxSubscriptions` patterns per
+   * session, a client can make Redis hold at most about
+   * `maxSubscriptions × maxLogBytes` through logs.
+   * @default 4194304 (4 MiB)
+   */
+  maxLogBytes?: number;
+  /**
+   * Longest time, in ms, a pattern's log keeps an entry (trimmed exactly,
+   * by Redis's clock, at each publish to it); every key of the log also
+   * expires this long after its last publish. At least the longest time a
    * session may go without connecting (the Server's `timeout` plus
    * `maxInterval`): the engine raises it to the longest `ttl` it is given.
    * @default 60000
@@ -140,12 +157,13 @@ export interface ResolvedOptions {
   readonly reconnectMaxDelay: number;
   readonly sweepBatch: number;
   readonly logLength: number;
+  readonly maxLogBytes: number;
   readonly logRetention: number;
   readonly positionFlush: number;
   readonly logger: EngineLogger | undefined;
 }
 
-const OPTION_NAMES = new Set(['prefix', 'openTimeout', 'commandTimeout', 'reconnectMaxDelay', 'sweepBatch', 'logLength', 'logRetention', 'positionFlush', 'logger']);
+const OPTION_NAMES = new Set(['prefix', 'openTimeout', 'commandTimeout', 'reconnectMaxDelay', 'sweepBatch', 'logLength', 'maxLogBytes', 'logRetention', 'positionFlush', 'logger']);
 
 function checkNumber(name: string, value: unknown, min: number): number | undefined {
   if (value === undefined) return undefined;
@@ -175,6 +193,7 @@ export function resolveOptions(options: RedisEngineOptions): ResolvedOptions {
     reconnectMaxDelay: checkNumber('reconnectMaxDelay', options.reconnectMaxDelay, 1) ?? 2000,
     sweepBatch: Math.floor(checkNumber('sweepBatch', options.sweepBatch, 1) ?? 1000),
     logLength: Math.floor(checkNumber('logLength', options.logLength, 1) ?? 10_000),
+    maxLogBytes: Math.floor(checkNumber('maxLogBytes', options.maxLogBytes, 1024) ?? 4 * 1_048_576),
     logRetention: checkNumber('logRetention', options.logRetention, 1) ?? 60_000,
     positionFlush: checkNumber('positionFlush', options.positionFlush, 1) ?? 100,
     logger: options.logger,

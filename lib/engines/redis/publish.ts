@@ -25,6 +25,13 @@ const MAX_BATCH = 100;
 const MAX_BATCH_CHARS = 1 << 20;
 /** Session ids are base64url; anything else cannot be a session and is left out of `except`. */
 const SESSION_ID = /^[A-Za-z0-9_-]{1,100}$/;
+/**
+ * Most sessions one publish may exclude (`except`): the list travels with
+ * the publish to Redis and, reduced to the pattern's subscribers, is
+ * stored with the log entry and announced. A longer list is refused with
+ * a RangeError; nothing is published.
+ */
+export const MAX_EXCEPT = 1000;
 
 /** What publishing needs from the engine. */
 export interface PublishHost {
@@ -32,6 +39,8 @@ export interface PublishHost {
   ordered<T>(sent: Promise<T>): Promise<T>;
   /** MAXLEN of a log ('' none). */
   logLength(): string;
+  /** Most bytes a log holds ('' none). */
+  logBytes(): string;
   /** How long a log keeps entries, in ms. */
   retention(): number;
   /** The subscribers of one pattern, cluster-wide. */
@@ -87,7 +96,10 @@ export class Publisher {
   publish(patterns: readonly string[], message: string, options?: PublishOptions): Promise<number> {
     if (patterns.length === 0) return Promise.resolve(0);
     const pub = `${this.#prefix}${(++this.#counter).toString(36)}`;
-    const except = (options?.except ?? []).filter((id) => SESSION_ID.test(id));
+    const except = [...new Set((options?.except ?? []).filter((id) => SESSION_ID.test(id)))];
+    if (except.length > MAX_EXCEPT) {
+      return Promise.reject(new RangeError(`RedisEngine: a publish may exclude at most ${MAX_EXCEPT} sessions (except has ${except.length})`));
+    }
     let batch = this.#batch;
     if (batch && !samePatterns(batch.patterns, patterns)) {
       // A session subscribed to two patterns gets one pattern's entries of a
@@ -123,7 +135,7 @@ export class Publisher {
     const patterns = [...new Set(batch.patterns)];
     // One script for all the patterns on a single Redis; one per pattern (slot) on a cluster.
     const calls: Call[] = this.#runner.isCluster ? patterns.map((pattern) => ({ patterns: [pattern] })) : [{ patterns }];
-    const args = [this.#host.logLength(), String(this.#host.retention()), this.#runner.sharded ? 'S' : 'P'];
+    const args = [this.#host.logLength(), String(this.#host.retention()), this.#runner.sharded ? 'S' : 'P', this.#host.logBytes()];
     for (const p of batch.publishes) args.push(p.message, p.pub, p.except.length > 0 ? p.except.join(',') : '-', String(p.message.length));
     batch.send(Promise.all(calls.map((call) => {
       const keys = call.patterns.map((pattern) => this.#keys.pattern(pattern));

@@ -90,6 +90,26 @@ export class Runner {
     return 'cluster' in this.#source;
   }
 
+  /** A cluster's primaries (`host:port`), as the client knows them now; `['']` for one Redis. */
+  primaries(): string[] {
+    if (!this.#cluster) return [''];
+    try {
+      return this.#cluster.masters.map((m) => m.address);
+    } catch {
+      return [];
+    }
+  }
+
+  /** The primary (`host:port`) serving a slot; '' for one Redis; undefined when not known now. */
+  primaryOf(slot: number): string | undefined {
+    if (!this.#cluster) return '';
+    try {
+      return this.#cluster.getSlotMaster(slot)?.address;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Connect; rejects with EngineUnavailableError. After a rejection, open() may be called again. */
   async open(logger: EngineLogger | undefined, events: RunnerEvents): Promise<void> {
     this.#logger = logger;

@@ -33,6 +33,7 @@ export const Scripts = {
   dataGet: onSession('dataGet', session.DATA_GET),
   dataSet: onSession('dataSet', session.DATA_SET),
   dataAll: onSession('dataAll', session.DATA_ALL),
+  restoreScan: onSession('restoreScan', session.RESTORE_SCAN),
   publish: script('publish', pattern.PUBLISH),
   addSubscriber: script('addSubscriber', pattern.ADD_SUBSCRIBER),
 } as const;

@@ -1,10 +1,17 @@
 /**
  * The pattern scripts. A pattern's keys share its hash slot: its base is
  * `<prefix>{p:<pattern>}`; `<base>:subs` is the set of its subscribers'
- * ids, `<base>:log` the stream of what was published to it, `<base>:last`
+ * ids, `<base>:log` the stream of what was published to it, `<base>:index` and
+ * `<base>:bytes` the log's entry sizes and their sum, `<base>:last`
  * the stream id of the newest entry, and `<base>` the (sharded) Pub/Sub
  * channel the nodes that hold subscribers listen on.
  */
+
+/**
+ * What a log entry costs Redis beyond its message, publish id and except
+ * list (stream id and fields, the index entry), counted against `maxLogBytes`.
+ */
+export const ENTRY_OVERHEAD = 100;
 
 /**
  * Publish once, whatever the number of subscribers: the publishes a node
@@ -12,12 +19,24 @@
  * (of the channel's expansion), one on Redis Cluster (every key of a
  * script in one slot), all of them on a single Redis, so a pattern without
  * subscribers costs one SCARD. For each pattern with subscribers: append
- * the publishes to the log, trim it by length and age, announce them in
- * one message.
+ * the publishes to the log, trim it, announce them in one message.
+ *
+ * The log is trimmed exactly, oldest entries first, to at most maxlen
+ * entries, maxbytes bytes and retention ms of age (Redis's clock); the
+ * newest entry always stays. Its index, `<base>:index`, a list in log
+ * order of `<stream id> <bytes>` (the entry's message, publish id and
+ * except list, plus {@link ENTRY_OVERHEAD}), and `<base>:bytes`, their
+ * sum, say what to trim without reading the messages back. Entries a
+ * log holds without an index entry (written by an older version) go with
+ * the first trim, at the latest `retention` ms later. Every key of the pattern expires `retention` ms after
+ * its last publish.
+ *
+ * Only the excluded ids that are subscribers of the pattern are stored
+ * with an entry and announced (the engine refuses more than MAX_EXCEPT).
  *
  * ARGV: maxlen ('' none), retention ms, 'S' (SPUBLISH) or 'P' (PUBLISH),
- * then four per publish: message, publish id, except (comma-separated ids,
- * or '-'), the message's length in JS characters.
+ * maxbytes ('' none), then four per publish: message, publish id, except
+ * (comma-separated ids, or '-'), the message's length in JS characters.
  *
  * → { 0 } when no pattern has subscribers, else { 1, then for each key
  * the log's previous stream id ('' no subscribers), then for each key with
@@ -43,27 +62,35 @@ for j = 1, nkeys do
   if n[j] > 0 then prevs[j] = redis.call('GET', KEYS[j] .. ':last') or '0-0' else prevs[j] = '' end
   out[j + 1] = prevs[j]
 end
-local maxlen, retention = ARGV[1], tonumber(ARGV[2])
+local maxlen, retention = tonumber(ARGV[1]) or math.huge, tonumber(ARGV[2])
+local maxbytes = tonumber(ARGV[4]) or math.huge
 local cutoff
 for j = 1, nkeys do
   if n[j] > 0 then
     local base = KEYS[j]
-    local log, subs = base .. ':log', base .. ':subs'
+    local log, subs, index, total = base .. ':log', base .. ':subs', base .. ':index', base .. ':bytes'
     local parts = { prevs[j], '' }
     local appended = 0
     local last
-    for at = 4, #ARGV, 4 do
+    local bytes = tonumber(redis.call('GET', total) or '0') or 0
+    for at = 5, #ARGV, 4 do
       local message, pub, except = ARGV[at], ARGV[at + 1], ARGV[at + 2]
       local k = n[j]
       if except ~= '-' then
+        local kept = {}
         for x in string.gmatch(except, '[^,]+') do
-          if redis.call('SISMEMBER', subs, x) == 1 then k = k - 1 end
+          if redis.call('SISMEMBER', subs, x) == 1 then
+            k = k - 1
+            kept[#kept + 1] = x
+          end
         end
+        if #kept == 0 then except = '-' else except = table.concat(kept, ',') end
       end
       if k > 0 then
-        local id
-        if maxlen == '' then id = redis.call('XADD', log, '*', 'm', message, 'u', pub, 'x', except)
-        else id = redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'm', message, 'u', pub, 'x', except) end
+        local id = redis.call('XADD', log, '*', 'm', message, 'u', pub, 'x', except)
+        local size = #message + #pub + #except + ${ENTRY_OVERHEAD}
+        redis.call('RPUSH', index, id .. ' ' .. size)
+        bytes = bytes + size
         last = id
         appended = appended + 1
         parts[#parts + 1] = id
@@ -83,9 +110,30 @@ for j = 1, nkeys do
         local t = redis.call('TIME')
         cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - retention
       end
-      if cutoff > 0 then redis.call('XTRIM', log, 'MINID', '~', string.format('%.0f', cutoff)) end
-      redis.call('SET', base .. ':last', last, 'PX', retention * 2)
-      redis.call('PEXPIRE', log, retention * 2)
+      local len = redis.call('LLEN', index)
+      local trimmed = false
+      while len > 1 do
+        local head = redis.call('LINDEX', index, 0)
+        local sp = string.find(head, ' ', 1, true)
+        local hms = tonumber(string.match(head, '^(%d+)')) or 0
+        if len > maxlen or bytes > maxbytes or hms < cutoff then
+          redis.call('LPOP', index)
+          bytes = bytes - (tonumber(string.sub(head, sp + 1)) or 0)
+          len = len - 1
+          trimmed = true
+        else
+          break
+        end
+      end
+      if trimmed then
+        local head = redis.call('LINDEX', index, 0)
+        redis.call('XTRIM', log, 'MINID', string.sub(head, 1, string.find(head, ' ', 1, true) - 1))
+      end
+      if bytes < 0 then bytes = 0 end
+      redis.call('SET', total, string.format('%.0f', bytes), 'PX', retention)
+      redis.call('SET', base .. ':last', last, 'PX', retention)
+      redis.call('PEXPIRE', log, retention)
+      redis.call('PEXPIRE', index, retention)
       parts[2] = tostring(appended)
       local payload = table.concat(parts, ' ')
       if ARGV[3] == 'S' then redis.call('SPUBLISH', base, payload) else redis.call('PUBLISH', base, payload) end

@@ -3,7 +3,9 @@
  * bucket's hash slot: KEYS[1] is the bucket's base (`<prefix>{s<k>}`), and
  * a session's keys are `<base>:<id>` (hash), `…:subs` (pattern → acked
  * log position), `…:sent` (pattern → sent position, acked sessions),
- * `…:box` (stream of messages delivered to it alone) and `…:data`.
+ * `…:box` (stream of messages delivered to it alone), `…:bi` (the box's
+ * index: `<stream id> <bytes>` per entry, oldest first; their sum is the
+ * hash's `bb`) and `…:data`.
  * ARGV[1] is the node channel prefix (`<prefix>node:`), ARGV[2] the id.
  *
  * Statuses: 1 live, 0 unknown, -1 expired by this script, -2 expired by
@@ -18,6 +20,15 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local function ms(n) return string.format('%.0f', n) end
+-- Stream id a before b (ids '<ms>-<seq>').
+local function before(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  if not am or not bm then return false end
+  am, bm = tonumber(am), tonumber(bm)
+  if am ~= bm then return am < bm end
+  return tonumber(as) < tonumber(bs)
+end
 local function remove(id)
   local h = B .. ':' .. id
   local subs = h .. ':subs'
@@ -25,7 +36,7 @@ local function remove(id)
   local n = tonumber(fields[2] or '0') or 0
   redis.call('ZREM', B .. ':deadlines', id)
   if n ~= 0 then redis.call('HINCRBY', B .. ':stats', 'subs', -n) end
-  redis.call('UNLINK', h, h .. ':sent', h .. ':box', h .. ':data', h .. ':dl')
+  redis.call('UNLINK', h, h .. ':sent', h .. ':box', h .. ':bi', h .. ':data', h .. ':dl')
   local dead = 1
   if redis.call('EXISTS', subs) == 1 then
     local grave = B .. ':dead:' .. id

@@ -133,8 +133,11 @@ return { 1, r[1], patterns }
 `;
 
 /**
- * ARGV: nodech, id, message, maxlen ('' none), node →
- * { status, stream id, previous stream id, 1 if \`node\` holds it }; another holder is told.
+ * ARGV: nodech, id, message, maxlen ('' none), node, maxbytes ('' none) →
+ * { status, stream id, previous stream id, 1 if \`node\` holds it }; another
+ * holder is told. The box is trimmed exactly, oldest first, to maxlen
+ * entries and maxbytes bytes (the message plus 100 per entry); the newest
+ * stays.
  */
 export const DELIVER = `
 local id = ARGV[2]
@@ -143,11 +146,25 @@ if st ~= 1 then return { st } end
 local h = B .. ':' .. id
 local f = redis.call('HMGET', h, 'node', 'bl')
 local prev = f[2] or '0-0'
-local sid
-if ARGV[4] == '' then
-  sid = redis.call('XADD', h .. ':box', '*', 'm', ARGV[3])
-else
-  sid = redis.call('XADD', h .. ':box', 'MAXLEN', '~', ARGV[4], '*', 'm', ARGV[3])
+local box, bi = h .. ':box', h .. ':bi'
+local sid = redis.call('XADD', box, '*', 'm', ARGV[3])
+local size = #ARGV[3] + 100
+redis.call('RPUSH', bi, sid .. ' ' .. size)
+local bytes = redis.call('HINCRBY', h, 'bb', size)
+local maxlen, maxbytes = tonumber(ARGV[4]) or math.huge, tonumber(ARGV[6]) or math.huge
+local len = redis.call('LLEN', bi)
+local trimmed = false
+while len > 1 and (len > maxlen or bytes > maxbytes) do
+  local head = redis.call('LPOP', bi)
+  bytes = bytes - (tonumber(string.sub(head, string.find(head, ' ', 1, true) + 1)) or 0)
+  len = len - 1
+  trimmed = true
+end
+if trimmed then
+  local head = redis.call('LINDEX', bi, 0)
+  redis.call('XTRIM', box, 'MINID', string.sub(head, 1, string.find(head, ' ', 1, true) - 1))
+  if bytes < 0 then bytes = 0 end
+  redis.call('HSET', h, 'bb', bytes)
 end
 redis.call('HSET', h, 'bl', sid)
 if f[1] == ARGV[5] then return { 1, sid, prev, 1 } end
@@ -182,7 +199,21 @@ for i = 5, #ARGV, 3 do
     if kind == 'a' then redis.call('HSET', subs, pattern, pos) else redis.call('HSET', h .. ':sent', pattern, pos) end
   end
 end
-if box then redis.call('XTRIM', h .. ':box', 'MINID', '~', box) end
+if box then
+  -- Acknowledged box entries go, with their index entries and bytes.
+  local bi = h .. ':bi'
+  local freed = 0
+  for _ = 1, 100000 do
+    local head = redis.call('LINDEX', bi, 0)
+    if not head then break end
+    local sp = string.find(head, ' ', 1, true)
+    if not before(string.sub(head, 1, sp - 1), box) then break end
+    redis.call('LPOP', bi)
+    freed = freed + (tonumber(string.sub(head, sp + 1)) or 0)
+  end
+  if freed > 0 then redis.call('HINCRBY', h, 'bb', -freed) end
+  redis.call('XTRIM', h .. ':box', 'MINID', box)
+end
 return 1
 `;
 
@@ -278,4 +309,21 @@ local id = ARGV[2]
 local st = live(id, now_ms())
 if st ~= 1 then return { st } end
 return { 1, redis.call('HGETALL', B .. ':' .. id .. ':data') }
+`;
+
+/**
+ * A page of the bucket's sessions and the patterns each subscribes to,
+ * to put them back in the patterns' subscriber sets after a shard lost
+ * its data (markers.ts). ARGV: nodech, cursor, count →
+ * { cursor, id, { pattern... }, id, { pattern... }, ... }
+ */
+export const RESTORE_SCAN = `
+local r = redis.call('ZSCAN', B .. ':deadlines', ARGV[2], 'COUNT', tonumber(ARGV[3]))
+local out = { r[1] }
+for i = 1, #r[2], 2 do
+  local id = r[2][i]
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HKEYS', B .. ':' .. id .. ':subs')
+end
+return out
 `;
