@@ -166,3 +166,15 @@ describe('MemoryEngine stats', () => {
     assert.deepEqual(await engine.stats(), { sessions: 0, subscriptions: 0 });
   });
 });
+
+describe('health says what the store lost', () => {
+  test("an engine's dataLoss is in the body once there was one; the node stays 200", async () => {
+    const { s, engine } = await healthServer({ maxAge: 0 });
+    assert.deepEqual((await get(`${s.origin}/health`)).json, { status: 'ok' }, 'nothing lost: nothing said');
+    const last = { at: Date.now(), where: '127.0.0.1:7001', restored: 3 };
+    Object.defineProperty(engine, 'dataLoss', { value: { count: 1, last } });
+    const answer = await get(`${s.origin}/health`);
+    assert.equal(answer.status, 200);
+    assert.deepEqual(answer.json, { status: 'ok', dataLoss: { count: 1, last } });
+  });
+});

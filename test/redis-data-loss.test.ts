@@ -152,7 +152,7 @@ if (!findRedisServer()) {
       let seq = 0;
       const publishAll = async () => {
         const n = ++seq;
-        for (const channel of channels) await (nodes[1] as NodeProcess).publish(channel, n, 3000).catch(() => 0);
+        for (const channel of channels) await (nodes[1]).publish(channel, n, 3000).catch(() => 0);
         return n;
       };
       await publishAll();

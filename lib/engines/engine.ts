@@ -177,6 +177,14 @@ export interface EngineNode {
   seen: number;
 }
 
+/** What an engine's store lost while this node watched (`Engine.dataLoss`). */
+export interface EngineDataLoss {
+  /** How many times this node found its store (or one Cluster primary) without its data. */
+  readonly count: number;
+  /** The latest: when (ms since the epoch), where (`host:port`, '' for one Redis), and how many subscriptions this node put back (0 when another node did). */
+  readonly last: { readonly at: number; readonly where: string; readonly restored: number } | undefined;
+}
+
 /** Counts for `stats()`. */
 export interface EngineStats {
   sessions: number;
@@ -204,6 +212,11 @@ export interface Engine {
    * cheap, and must not throw: it runs on every message with a clientId.
    */
   isClientId?(clientId: string): boolean;
+  /**
+   * Optional: what this node found its store lost (a Redis restarted
+   * empty), for health checks and alerts. `/health` reports it.
+   */
+  readonly dataLoss?: EngineDataLoss;
   /** Whether the session exists and has not expired. */
   exists(clientId: string): Promise<boolean>;
   /**

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { OpsSource } from './source.js';
 import { checkKeys, type OpsHandler, type OpsNext, readOnly, sendJson, withTimeout } from './http.js';
 import { describeError } from '../protocol/error.js';
+import type { EngineDataLoss } from '../engines/engine.js';
 
 /** Options of {@link createHealthHandler}. */
 export interface HealthOptions {
@@ -31,6 +32,13 @@ export interface HealthReport {
   status: 'ok' | 'unavailable' | 'closing';
   /** Why it is not `ok`. */
   error?: string;
+  /**
+   * What the engine found its store lost (a Redis, or a Cluster primary,
+   * restarted empty), once it has: how often, and the latest. The node
+   * still answers 200 when the engine serves again: every node would see
+   * the same loss, and a balancer must not take them all out.
+   */
+  dataLoss?: EngineDataLoss;
 }
 
 /** The check under way for each server, shared by every caller of {@link checkHealth}. */
@@ -53,8 +61,10 @@ export function checkHealth(server: OpsSource, timeout = 2000): Promise<HealthRe
 
 async function runCheck(server: OpsSource, timeout: number): Promise<HealthReport> {
   try {
-    await withTimeout(server.open().then(() => server.options.engine.stats()), timeout, 'the engine');
-    return { status: 'ok' };
+    const { engine } = server.options;
+    await withTimeout(server.open().then(() => engine.stats()), timeout, 'the engine');
+    const dataLoss = engine.dataLoss;
+    return dataLoss && dataLoss.count > 0 ? { status: 'ok', dataLoss } : { status: 'ok' };
   } catch (err) {
     return { status: 'unavailable', error: describeError(err) };
   }

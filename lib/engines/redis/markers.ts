@@ -22,6 +22,7 @@ import { describeError, list, text, texts } from './errors.js';
 import { MAX_PAGES, PAGE } from './expiry.js';
 import { slotOf, type Keys } from './keys.js';
 import { Scripts } from './lua/index.js';
+import type { EngineDataLoss as DataLoss } from '../engine.js';
 import type { Runner } from './runner.js';
 
 /** How often a node reads the markers, in ms. */
@@ -29,13 +30,7 @@ export const CHECK_MS = 2000;
 /** Candidate marker keys tried to find one per primary. */
 const MAX_CANDIDATES = 16_384;
 
-/** What the engine reports of the data losses this node noticed. */
-export interface DataLoss {
-  /** How many times this node found a primary (or the one Redis) without its data. */
-  readonly count: number;
-  /** The latest: when (ms since the epoch), where (`host:port`, '' for one Redis), and how many subscriptions this node put back (0 when another node did). */
-  readonly last: { readonly at: number; readonly where: string; readonly restored: number } | undefined;
-}
+export type { EngineDataLoss as DataLoss } from '../engine.js';
 
 export class DataLossWatch {
   readonly #runner: Runner;

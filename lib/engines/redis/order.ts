@@ -23,6 +23,7 @@ export class CallOrder {
           slot.settle = () => resolve(value);
         },
         (err: unknown) => {
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the command's own failure, passed on as it came
           slot.settle = () => reject(err);
         },
       ).finally(() => {

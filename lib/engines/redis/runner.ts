@@ -78,7 +78,7 @@ export class Runner {
       this.#secrets = passwordOf(source.url);
     } else if ('cluster' in source && source.cluster && Array.isArray(source.cluster.rootNodes) && source.cluster.rootNodes.length > 0) {
       this.#ownsClient = true;
-      const urls = source.cluster.rootNodes.map((n) => String(n.url));
+      const urls = (source.cluster.rootNodes as ReadonlyArray<{ url: unknown }>).map((n) => String(n.url));
       this.where = `Redis Cluster ${urls.map(redactUrl).join(',')}`;
       this.#secrets = urls.flatMap(passwordOf);
     } else {
@@ -135,7 +135,7 @@ export class Runner {
             ...rest,
             rootNodes: rootNodes.map((n) => ({ url: n.url })),
             defaults: { socket, disableOfflineQueue: true },
-          } as Parameters<typeof createCluster>[0]) as unknown as RedisClusterLike;
+          }) as unknown as RedisClusterLike;
           this.#cluster = cluster;
           cluster.on('error', this.#onClientError);
           await cluster.connect();
@@ -151,7 +151,7 @@ export class Runner {
         if ('client' in this.#source) {
           client = this.#source.client;
         } else {
-          client = createClient({ url: this.#source.url, disableOfflineQueue: true, socket }) as unknown as RedisClientLike;
+          client = createClient({ url: this.#source.url, disableOfflineQueue: true, socket });
         }
         this.#client = client;
         client.on('error', this.#onClientError);
@@ -381,6 +381,8 @@ export class Runner {
     } catch (err) {
       if (isErrorReply(err)) {
         const code = /^[A-Z]+/.exec(err.message)?.[0] ?? '';
+        // No `cause`: the reply may name the password this message is scrubbed of.
+        // eslint-disable-next-line preserve-caught-error
         if (!TRANSIENT_REPLIES.has(code)) throw new Error(`Redis engine: ${this.scrub(err.message)}`);
       }
       throw this.unavailable(err);
@@ -403,6 +405,7 @@ export class Runner {
         (err: unknown) => {
           this.#pending.delete(pending);
           if (this.#stalled && isErrorReply(err)) this.#answered();
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the command's own failure, passed on as it came
           reject(err);
         },
       );
