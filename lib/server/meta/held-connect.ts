@@ -89,11 +89,6 @@ export class HeldConnect implements AbortListener, Holdable {
     return this.conn.push !== undefined && this.ack === undefined;
   }
 
-  /** Whether it no longer waits (released, aborted or answered). */
-  get released(): boolean {
-    return this.#state !== TAKING && this.#state !== WAITING;
-  }
-
   /**
    * Hold it for `ms`: in the deadline lists, on its presence, counted for
    * its address. Then its first take, so that a publish landing between the
@@ -108,9 +103,9 @@ export class HeldConnect implements AbortListener, Holdable {
     if (ip !== undefined) core.heldPerIp.set(ip, (core.heldPerIp.get(ip) ?? 0) + 1);
     let first: TakeResult | null;
     try {
-      first = this.pushMode ? NOTHING_TAKEN : await this.take();
+      first = this.pushMode ? NOTHING_TAKEN : await this.#take();
     } catch (err) {
-      if (!this.released) this.#unhold();
+      if (this.#state === TAKING) this.#unhold();
       this.#state = DONE;
       throw err;
     }
@@ -131,7 +126,7 @@ export class HeldConnect implements AbortListener, Holdable {
     if (first && !aborted) {
       // Released meanwhile: what a publish took for it goes out with the rest; otherwise look again.
       if (taken) first = joined(first, await taken.catch(() => first));
-      else if (first.messages.length === 0 && !this.pushMode) first = await this.take().catch(() => first);
+      else if (first.messages.length === 0 && !this.pushMode) first = await this.#take().catch(() => first);
     }
     return connectReply(core, { message: this.message, presence, result: first, aborted });
   }
@@ -170,7 +165,7 @@ export class HeldConnect implements AbortListener, Holdable {
   }
 
   /** What its reply carries: the session's queue, or, in push mode, nothing (after checking the session lives). */
-  take(): Promise<TakeResult | null> {
+  #take(): Promise<TakeResult | null> {
     return takeFor(this.core, this.presence.clientId, this.pushMode, this.ack);
   }
 
@@ -191,7 +186,7 @@ export class HeldConnect implements AbortListener, Holdable {
   /** Released while waiting: take its messages (unless the tick's batch did, or its client went away), and answer. */
   #answer(aborted: boolean, taken: Promise<TakeResult | null> | undefined): void {
     const { core, message } = this;
-    const messages = aborted ? Promise.resolve(NOTHING_TAKEN) : (taken ?? this.take());
+    const messages = aborted ? Promise.resolve(NOTHING_TAKEN) : (taken ?? this.#take());
     messages
       .then((result) => connectReply(core, { message, presence: this.presence, result, aborted }))
       .catch((err: unknown): Outcome => ({ reply: failure(core, message, err) }))
