@@ -129,6 +129,12 @@ export class ServerCore {
     return guarded;
   }
 
+  /** A request is answered: `respond` gets its texts (once per request), and `close()` learns when none is left. */
+  finish(respond: (replies: string[]) => void, replies: string[]): void {
+    if (--this.inFlight === 0) this.idle?.();
+    respond(replies);
+  }
+
   /** Close the engine, if it was ever opened. */
   async closeEngine(): Promise<void> {
     if (!this.#opened) return;

@@ -6,6 +6,7 @@
  */
 import { EngineUnavailableError, type TakeResult } from '../engines/engine.js';
 import type { ServerCore } from './core.js';
+import type { HeldConnect } from './meta/held-connect.js';
 import type { Presence } from './presence.js';
 import { ended, kick } from './session-end.js';
 import type { Connection } from './types.js';
@@ -39,12 +40,12 @@ export function takeQueues(core: ServerCore, clientIds: readonly string[]): Prom
  */
 export function flush(core: ServerCore, woken: readonly Presence[]): void {
   const pushers: Presence[] = [];
-  let polls: Presence[] | undefined;
+  let polls: HeldConnect[] | undefined;
   for (const presence of woken) {
     const { sink } = presence;
     if (!sink || presence.ack) {
       // A long-polling session without acks: its queue is taken below, with the others', in one engine call.
-      if (!sink && !presence.ack && presence.held) (polls ??= []).push(presence);
+      if (!sink && !presence.ack && presence.held) (polls ??= []).push(presence.held);
       else presence.held?.release();
       continue;
     }
@@ -59,14 +60,15 @@ export function flush(core: ServerCore, woken: readonly Presence[]): void {
 
 /**
  * Answer the held long-polling connects woken in one tick with one take:
- * each is released at once with its share of the batch, so nothing taken
- * can go to a connect that was answered otherwise meanwhile.
+ * each is released at once with its share of the batch (a release takes
+ * it off its presence), so nothing taken can go to a connect that was
+ * answered otherwise meanwhile, and no later wake takes for it again.
  */
-function answerPolls(core: ServerCore, polls: readonly Presence[]): void {
-  const batch = takeQueues(core, polls.map((p) => p.clientId));
+function answerPolls(core: ServerCore, polls: readonly HeldConnect[]): void {
+  const batch = takeQueues(core, polls.map((held) => held.presence.clientId));
   batch.catch(() => undefined); // each connect's share reports the failure
   for (let i = 0; i < polls.length; i++) {
-    (polls[i] as Presence).held?.release(false, batch.then((results) => results[i] ?? null));
+    (polls[i] as HeldConnect).release(batch.then((results) => results[i] ?? null));
   }
 }
 

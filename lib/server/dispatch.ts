@@ -7,9 +7,7 @@
 import { ProtocolErrors } from '../errors.js';
 import { isMeta, isService, isValidPattern } from '../protocol/channel.js';
 import type { ServerCore } from './core.js';
-import type { HeldConnect } from './hold.js';
 import { connect } from './meta/connect.js';
-import type { PendingConnect } from './meta/pending-connect.js';
 import { disconnect } from './meta/disconnect.js';
 import { handshake } from './meta/handshake.js';
 import { subscribe, unsubscribe } from './meta/subscription.js';
@@ -22,33 +20,26 @@ import { describeError } from '../protocol/error.js';
 
 /**
  * Handle one request's messages; `respond` is called once with the JSON
- * texts to send (deliveries first, then replies). A held connect costs a
- * small record and this callback while it waits, not a chain of suspended
- * async functions.
+ * texts to send (deliveries first, then replies). A held connect costs one
+ * object while it waits (`meta/held-connect.ts` `HeldConnect`, which keeps
+ * `respond` and calls it), not a chain of suspended async functions.
  */
 export function dispatch(core: ServerCore, messages: readonly unknown[], conn: Connection, respond: (replies: string[]) => void): void {
   core.inFlight++;
-  const finish = (replies: string[]): void => {
-    if (--core.inFlight === 0) core.idle?.();
-    respond(replies);
-  };
-  run(core, messages, conn).then(
-    (result) => {
-      if (Array.isArray(result)) return finish(result);
-      const pending = result.data;
-      if (pending.answered) finish(pending.answered);
-      else pending.respond = finish;
+  run(core, messages, conn, respond).then(
+    (replies) => {
+      if (replies) core.finish(respond, replies);
     },
     (err: unknown) => {
       // run() answers every failure itself; should it ever reject, the request gets a 500, never a crash.
       core.options.logger.error(`request failed: ${describeError(err)}`);
-      finish([stringifyReply(core, { channel: '/meta/unknown', successful: false, error: ProtocolErrors.serverError().toString() })]);
+      core.finish(respond, [stringifyReply(core, { channel: '/meta/unknown', successful: false, error: ProtocolErrors.serverError().toString() })]);
     },
   );
 }
 
-/** The replies, or for a lone held connect, its hold (the caller registers for its answer). */
-async function run(core: ServerCore, messages: readonly unknown[], conn: Connection): Promise<string[] | HeldConnect<PendingConnect>> {
+/** The replies, or undefined for a lone connect that is held (it answers through `respond` itself). */
+async function run(core: ServerCore, messages: readonly unknown[], conn: Connection, respond: (replies: string[]) => void): Promise<string[] | undefined> {
   try {
     await core.open();
   } catch (err) {
@@ -86,9 +77,9 @@ async function run(core: ServerCore, messages: readonly unknown[], conn: Connect
       request.live.clear();
       if (unsettled.length > 0) await settle();
     }
-    const outcome = await route(core, raw, conn, single, batchedHandshake, request);
-    // Only a lone connect is held; its answer comes through meta/connect.ts.
-    if (outcome.held) return outcome.held;
+    const outcome = await route(core, raw, conn, single ? respond : undefined, batchedHandshake, request);
+    // Only a lone connect is held; it answers through `respond` itself (meta/held-connect.ts).
+    if (outcome.held) return undefined;
     outcomes.push(outcome);
     if (outcome.settle) unsettled.push([outcome, raw]);
   }
@@ -96,8 +87,13 @@ async function run(core: ServerCore, messages: readonly unknown[], conn: Connect
   return answer(core, conn, outcomes);
 }
 
-/** Validate one message and route it by its channel. */
-async function route(core: ServerCore, raw: unknown, conn: Connection, single: boolean, batchedHandshake: boolean, request: RequestState): Promise<Outcome> {
+/**
+ * Validate one message and route it by its channel. `respond` is given
+ * only for a message alone in its request: a connect may then be held.
+ */
+async function route(
+  core: ServerCore, raw: unknown, conn: Connection, respond: ((replies: string[]) => void) | undefined, batchedHandshake: boolean, request: RequestState,
+): Promise<Outcome> {
   if (!isObject(raw)) {
     return { reply: { channel: '/meta/unknown', successful: false, error: ProtocolErrors.badMessage('message must be an object').toString() } };
   }
@@ -134,7 +130,7 @@ async function route(core: ServerCore, raw: unknown, conn: Connection, single: b
         }
         return timesync(core.options, message, received, await handshake(core, message, ctx, conn));
       case '/meta/connect':
-        return timesync(core.options, message, received, await connect(core, message, ctx, conn, single, received));
+        return timesync(core.options, message, received, await connect(core, message, ctx, conn, received, respond));
       case '/meta/subscribe':
         return await subscribe(core, message, ctx);
       case '/meta/unsubscribe':

@@ -1,83 +1,32 @@
-/* eslint-disable @typescript-eslint/no-explicit-any -- the lists hold connects of any data type */
 /**
- * Held `/meta/connect`s and their deadlines. A held connect is a small
- * object with a callback, not a suspended async chain: all of them share
- * one timer. Connects held for the same duration expire in the order they
- * were held, so each duration keeps a FIFO list and the timer is set for
- * the earliest head: adding, releasing and expiring are O(1) each.
+ * The deadlines of held `/meta/connect`s. A held connect is one object
+ * (`meta/held-connect.ts` `HeldConnect`), not a suspended async chain: all
+ * of them share one timer. Connects held for the same duration expire in
+ * the order they were held, so each duration keeps a FIFO list and the
+ * timer is set for the earliest head: adding, releasing and expiring are
+ * O(1) each.
  */
 
-/** Called when a held connect is released; one function serves them all. */
-export type ReleaseHandler<T> = (held: HeldConnect<T>, aborted: boolean, taken: unknown) => void;
-
 /**
- * A `/meta/connect` waiting for messages, its deadline, or its client going
- * away. `data` is what its owner needs to answer it, in one record (no
- * closures per connect). As a listener object it aborts the wait when its
- * client goes away (`conn.onAbort(held)`).
+ * What the lists hold: a held connect (`meta/held-connect.ts` `HeldConnect`)
+ * with its deadline and links. `release()` must take it out of its list
+ * (`list.remove`): the lists release their heads until none is due.
  */
-export class HeldConnect<T = unknown> {
-  /** The connection it arrived on (a presence compares it with a socket's). */
-  readonly conn: unknown;
-  readonly deadline: number;
-  readonly data: T;
-  /** @internal list links */
-  prev: HeldConnect<any> | undefined;
-  /** @internal list links */
-  next: HeldConnect<any> | undefined;
-  /** @internal the list it is in while waiting */
+export interface Holdable {
+  deadline: number;
+  prev: Holdable | undefined;
+  next: Holdable | undefined;
   list: HoldList | undefined;
-  #done = false;
-  #aborted = false;
-  #taken: unknown;
-  #handler: ReleaseHandler<T> | undefined;
-
-  constructor(conn: unknown, deadline: number, data: T) {
-    this.conn = conn;
-    this.deadline = deadline;
-    this.data = data;
-  }
-
-  /** Its client went away. */
-  handleEvent(): void {
-    this.release(true);
-  }
-
-  get released(): boolean {
-    return this.#done;
-  }
-
-  /**
-   * Answer it now (messages arrived, a newer connect came, the server is
-   * closing), or with `aborted` when its client went away. `taken` is
-   * handed to the callback (the Server passes what it already took for this
-   * connect in a batch). Idempotent: only the first call counts.
-   */
-  release(aborted = false, taken?: unknown): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.#aborted = aborted;
-    this.#taken = taken;
-    this.list?.remove(this);
-    const handler = this.#handler;
-    this.#handler = undefined;
-    handler?.(this, aborted, taken);
-  }
-
-  /** Call `handler` once when released (at once if it already was). */
-  onRelease(handler: ReleaseHandler<T>): void {
-    if (this.#done) handler(this, this.#aborted, this.#taken);
-    else this.#handler = handler;
-  }
+  release(): void;
 }
 
 /** One FIFO of held connects that share a duration. */
-class HoldList {
-  head: HeldConnect<any> | undefined;
-  tail: HeldConnect<any> | undefined;
+export class HoldList {
+  head: Holdable | undefined;
+  tail: Holdable | undefined;
   size = 0;
 
-  push(entry: HeldConnect<any>): void {
+  push(entry: Holdable): void {
     entry.list = this;
     entry.prev = this.tail;
     entry.next = undefined;
@@ -87,7 +36,7 @@ class HoldList {
     this.size++;
   }
 
-  remove(entry: HeldConnect<any>): void {
+  remove(entry: Holdable): void {
     if (entry.list !== this) return;
     if (entry.prev) entry.prev.next = entry.next;
     else this.head = entry.next;
@@ -103,14 +52,13 @@ export class Holds {
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
 
-  /** Hold a connect for `ms`; when the time is up it is released (not aborted). */
-  add<T>(conn: unknown, ms: number, data: T): HeldConnect<T> {
-    const entry = new HeldConnect(conn, Date.now() + ms, data);
+  /** Hold a connect for `ms`; when the time is up it is released. */
+  add(entry: Holdable, ms: number): void {
+    entry.deadline = Date.now() + ms;
     let list = this.#lists.get(ms);
     if (!list) this.#lists.set(ms, (list = new HoldList()));
     list.push(entry);
     if (entry.deadline < this.#timerAt) this.#schedule(entry.deadline);
-    return entry;
   }
 
   /** Connects waiting now. */

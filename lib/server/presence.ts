@@ -4,18 +4,13 @@
  * A wake-up from the engine for a session with no presence here is ignored;
  * its messages wait in the engine for the next connect.
  */
+import type { HeldConnect } from './meta/held-connect.js';
 import type { Connection } from './types.js';
-
-/** A held `/meta/connect`, as a presence sees it (see `HeldConnect`). */
-export interface Held {
-  readonly conn: unknown;
-  /** Answer it now; `taken` is what was already taken for it. */
-  release(aborted?: boolean, taken?: unknown): void;
-}
 
 export interface Presence {
   readonly clientId: string;
-  held: Held | undefined;
+  /** Its held `/meta/connect` on this node, until it is released. */
+  held: HeldConnect | undefined;
   /** The push-capable connection (WebSocket) the session last connected on. */
   sink: Connection | undefined;
   /** The session uses acks: deliveries travel only in connect replies. */

@@ -8,20 +8,19 @@ import type { ResolvedOptions } from '../options.js';
 import { ProtocolErrors } from '../errors.js';
 import { BayeuxError, describeError } from '../protocol/error.js';
 import type { ServerCore } from './core.js';
-import type { HeldConnect } from './hold.js';
-import type { PendingConnect } from './meta/pending-connect.js';
+import type { HeldConnect } from './meta/held-connect.js';
 import type { Advice, Connection, Message } from './types.js';
 
 /**
  * What one message's handling produced: replies for the sender and
- * deliveries to put before them; or, for a held connect, its hold (its
- * answer comes later through `meta/connect.ts`; no async chain stays
+ * deliveries to put before them; or, for a held connect, the connect
+ * (it answers later through the request's `respond`; no async chain stays
  * suspended while it waits).
  */
 export interface Outcome {
   reply?: Message;
   deliveries?: readonly string[];
-  held?: HeldConnect<PendingConnect>;
+  held?: HeldConnect;
   /**
    * A publish whose engine call is under way: its reply stands unless this
    * rejects. Consecutive publishes in one request are issued back to back

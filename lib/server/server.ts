@@ -112,7 +112,7 @@ export class Server extends EventEmitter<ServerEvents> {
     const presence = core.presences.get(id);
     if (!presence) return;
     if (presence.sink === conn) presence.sink = undefined;
-    if (presence.held?.conn === conn) presence.held.release(true); // nothing is taken for a gone socket
+    if (presence.held?.conn === conn) presence.held.abort(); // nothing is taken for a gone socket
     core.presences.prune(presence);
   }
 
@@ -128,8 +128,9 @@ export class Server extends EventEmitter<ServerEvents> {
 
   /**
    * {@link process} with a callback: `respond` is called once with the JSON
-   * texts to send. A held connect costs a small record and this callback
-   * while it waits, not a chain of suspended async functions.
+   * texts to send. A held connect keeps this callback in its one object
+   * (`meta/held-connect.ts` `HeldConnect`) while it waits, not a chain of
+   * suspended async functions.
    */
   handle(messages: readonly unknown[], conn: Connection, respond: (replies: string[]) => void): void {
     dispatch(this.#core, messages, conn, respond);

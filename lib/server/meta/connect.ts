@@ -5,27 +5,23 @@
  * the ack extension's batches.
  */
 import type { TakeResult } from '../../engines/engine.js';
-import { ProtocolErrors } from '../../errors.js';
 import type { ServerCore } from '../core.js';
-import { overflowed, takeQueue } from '../delivery.js';
-import type { HeldConnect } from '../hold.js';
-import type { Presence } from '../presence.js';
-import { answer, connectAdvice, failure, type Outcome, refusal, reply, sessionUnknown } from '../reply.js';
-import { timesync } from '../timesync.js';
+import { type Outcome, sessionUnknown } from '../reply.js';
 import type { Connection, Context, Message } from '../types.js';
-import type { PendingConnect } from './pending-connect.js';
-import { describeError } from '../../protocol/error.js';
-
-const NOTHING_TAKEN: TakeResult = Object.freeze({ messages: [], dropped: 0 });
+import { connectReply, HeldConnect, takeFor } from './held-connect.js';
 
 /**
  * /meta/connect. Required: channel, clientId, connectionType. Optional:
  * advice (timeout 0 asks for an immediate answer), ext.ack (the last batch
  * received), id. Held until messages arrive or `timeout` passes when it is
  * the only message in the request, the session has connected before, and
- * the client did not ask otherwise.
+ * the client did not ask otherwise. `respond` is given only for a connect
+ * alone in its request (the only kind that may be held): a held connect
+ * answers through it.
  */
-export async function connect(core: ServerCore, message: Message, ctx: Context, conn: Connection, single: boolean, received: number): Promise<Outcome> {
+export async function connect(
+  core: ServerCore, message: Message, ctx: Context, conn: Connection, received: number, respond: ((replies: string[]) => void) | undefined,
+): Promise<Outcome> {
   const { clientId } = message;
   const { engine, options, presences } = core;
   const { timeout, maxInterval, maxConnectionsPerIp } = options;
@@ -54,7 +50,7 @@ export async function connect(core: ServerCore, message: Message, ctx: Context, 
   }
 
   const requestedTimeout = message.advice?.timeout;
-  let hold = single && !firstConnect && requestedTimeout !== 0 && timeout > 0 && !core.closed;
+  let hold = respond !== undefined && !firstConnect && requestedTimeout !== 0 && timeout > 0 && !core.closed;
   let multipleClients = false;
   // The address only when it is counted: behind Express, req.ip parses X-Forwarded-For each time.
   const ip = maxConnectionsPerIp > 0 ? conn.ip : undefined;
@@ -67,129 +63,15 @@ export async function connect(core: ServerCore, message: Message, ctx: Context, 
   // delivery's flush takes and pushes them: one ordered path. Its connects carry none.
   const pushMode = conn.push !== undefined && ack === undefined;
   if (pushMode) presences.wake([clientId]);
-  const pending: PendingConnect = {
-    core, message, conn, presence, ip, firstConnect, multipleClients, pushMode, ack, received, respond: undefined, answered: undefined,
-  };
-  if (!hold) {
+  if (!hold || respond === undefined) {
     let result: TakeResult | null;
     try {
-      result = await takeFor(pending);
+      result = await takeFor(core, clientId, pushMode, ack);
     } finally {
       presences.prune(presence);
     }
-    return connectReply(core, message, ctx, presence, result, false, firstConnect, multipleClients);
+    return connectReply(core, { message, presence, result, aborted: false, ctx: firstConnect ? ctx : undefined, multipleClients });
   }
-
-  // Register before taking, so a publish that lands between the take and
-  // the wait releases this connect instead of being missed.
   const ms = typeof requestedTimeout === 'number' && requestedTimeout > 0 ? Math.min(requestedTimeout, timeout) : timeout;
-  const held = core.holds.add(conn, ms, pending);
-  presence.held = held;
-  if (ip !== undefined) core.heldPerIp.set(ip, (core.heldPerIp.get(ip) ?? 0) + 1);
-  let first: TakeResult | null;
-  try {
-    first = pushMode ? NOTHING_TAKEN : await takeFor(pending);
-  } catch (err) {
-    unhold(held);
-    throw err;
-  }
-  if (!first || first.messages.length > 0 || held.released) {
-    // Messages were waiting (or the wait already ended): answer now.
-    const aborted = conn.aborted?.() === true;
-    unhold(held);
-    if (first && first.messages.length === 0 && !aborted && !pushMode) first = await takeFor(pending).catch(() => first);
-    return connectReply(core, message, ctx, presence, first, aborted, firstConnect, multipleClients);
-  }
-  if (conn.aborted?.()) held.release(true);
-  else conn.onAbort?.(held);
-  held.onRelease(released);
-  return { held };
-}
-
-/**
- * A held connect was released (one function for all of them): take its
- * messages (unless the batch of its tick already did, or its client went
- * away), and answer it.
- */
-function released(held: HeldConnect<PendingConnect>, aborted: boolean, taken: unknown): void {
-  const pending = held.data;
-  const { core, message, conn } = pending;
-  unhold(held);
-  const messages = aborted ? Promise.resolve(NOTHING_TAKEN) : ((taken as Promise<TakeResult | null> | undefined) ?? takeFor(pending));
-  messages
-    .then((result) => connectReply(core, message, undefined, pending.presence, result, aborted, pending.firstConnect, pending.multipleClients))
-    .catch((err: unknown): Outcome => ({ reply: failure(core, message, err) }))
-    .then((outcome) => answer(core, conn, [timesync(core.options, message, pending.received, outcome)]))
-    .then((out) => {
-      if (pending.respond) pending.respond(out);
-      else pending.answered = out;
-    })
-    .catch((err: unknown) => core.options.logger.error(`a held connect could not be answered: ${describeError(err)}`));
-}
-
-/** A held connect no longer waits: forget it everywhere. */
-function unhold(held: HeldConnect<PendingConnect>): void {
-  const { core, presence, ip, conn } = held.data;
-  held.release();
-  conn.offAbort?.(held);
-  if (presence.held === held) presence.held = undefined;
-  if (ip !== undefined) {
-    const n = (core.heldPerIp.get(ip) ?? 1) - 1;
-    if (n > 0) core.heldPerIp.set(ip, n);
-    else core.heldPerIp.delete(ip);
-  }
-  core.presences.prune(presence);
-}
-
-/** What a connect's reply carries: the session's queue, or, in push mode, nothing (after checking the session lives). */
-async function takeFor(pending: PendingConnect): Promise<TakeResult | null> {
-  const { core } = pending;
-  const { clientId } = pending.presence;
-  if (pending.pushMode) return (await core.engine.exists(clientId)) ? NOTHING_TAKEN : null;
-  return takeQueue(core, clientId, pending.ack);
-}
-
-/** The reply to a connect once its messages are taken (or its wait was aborted). */
-async function connectReply(
-  core: ServerCore,
-  message: Message,
-  /** For the `connect` event of a first connect, which is never held. */
-  ctx: Context | undefined,
-  presence: Presence,
-  result: TakeResult | null,
-  aborted: boolean,
-  firstConnect: boolean,
-  multipleClients: boolean,
-): Promise<Outcome> {
-  const { clientId } = presence;
-  const { options } = core;
-  if (!result) {
-    core.presences.delete(clientId);
-    // The client disconnected while this connect was held: tell it not to come back.
-    if (presence.ended === 'client') {
-      return { reply: reply(message, { clientId, successful: true, advice: { reconnect: 'none', interval: 0 } }) };
-    }
-    return { reply: sessionUnknown(core, message) };
-  }
-  if (result.batch !== undefined) presence.ack = true;
-  // The session lives maxInterval after this connect ends. If the engine
-  // fails here the messages taken must still go out; the earlier touch
-  // (timeout + maxInterval) keeps the session alive meanwhile.
-  await core.engine.touch(clientId, options.maxInterval).catch(() => undefined);
-  if (result.dropped > 0 && (await overflowed(core, clientId, result.dropped))) {
-    return {
-      reply: refusal(core, message, ProtocolErrors.slowConsumer(), undefined, { reconnect: 'handshake', interval: 0 }),
-    };
-  }
-  const advice = connectAdvice(options);
-  if (multipleClients) {
-    advice['multiple-clients'] = true;
-    advice.interval = Math.max(options.interval, 2000);
-  }
-  const out = reply(message, { clientId, successful: true, advice });
-  if (result.batch !== undefined) out.ext = { ack: result.batch };
-  if (firstConnect && ctx) core.emit('connect', clientId, ctx);
-  if (aborted) return { reply: out };
-  core.observers.delivered(result.messages);
-  return { reply: out, deliveries: result.messages };
+  return new HeldConnect(core, message, conn, presence, ip, ack, received, respond).hold(ms);
 }
