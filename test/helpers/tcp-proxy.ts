@@ -53,3 +53,55 @@ export async function startCuttingProxy(target: number, cut: (chunk: Buffer) => 
     },
   };
 }
+
+export interface SwitchProxy {
+  readonly port: number;
+  /** Cut every connection and refuse new ones until {@link up}. */
+  down(): void;
+  up(): void;
+  close(): Promise<void>;
+}
+
+/** A TCP proxy on 127.0.0.1 to `target` that can be switched off and on: a network outage for one client only. */
+export async function startSwitchProxy(target: number): Promise<SwitchProxy> {
+  let on = true;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    if (!on) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(target, '127.0.0.1');
+    sockets.add(client);
+    sockets.add(upstream);
+    const destroy = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    for (const s of [client, upstream]) {
+      s.on('error', destroy);
+      s.on('close', destroy);
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    down() {
+      on = false;
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+    },
+    up() {
+      on = true;
+    },
+    async close() {
+      on = false;
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -386,11 +386,25 @@ export class Holder {
     }
   }
 
-  /** The Pub/Sub connection came back: read what the logs got meanwhile and wake every held session. */
+  /**
+   * The Pub/Sub connection came back. Node messages sent to this node
+   * meanwhile are lost: a subscribe, unsubscribe or deliver made on
+   * another node, a takeover. So the copies here may be wrong (a copy that
+   * missed an `s` would never hear of that channel): every held session is
+   * forgotten and woken, and the take that answers the wake rebuilds it
+   * from Redis (#adopt). Positions lazy takes left unwritten are flushed
+   * first.
+   */
   resubscribed(): void {
-    this.#c.logs.resync();
+    void this.#c.positions.flush();
     const now = Date.now();
-    for (const held of this.#held.values()) if (held.deadline > now) this.#c.wakes.session(held);
+    const woken: string[] = [];
+    for (const [id, held] of [...this.#held]) {
+      if (held.deadline > now) woken.push(id);
+      this.forget(id);
+    }
+    this.#c.logs.resync();
+    for (const id of woken) this.#c.wakes.id(id);
   }
 }
 
