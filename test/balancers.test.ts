@@ -215,7 +215,10 @@ for (const kind of KINDS) {
 
       try {
         // Steady state first: every subscriber gets the flow.
-        await waitFor(() => subscribers.every((s) => s.arrivals.length >= 40), { timeout: 20_000, what: '40 messages at every subscriber' });
+        await waitFor(() => subscribers.every((s) => s.arrivals.length >= 40), { timeout: 20_000, what: '40 messages at every subscriber' }).catch((err: Error) => {
+          const counts = subscribers.map((s) => `${s.name} ${s.arrivals.length}`).join(', ');
+          throw new Error(`${err.message} (${counts}; published ${published.size} of ${seq}, ${failed} failed)`);
+        });
         const steadyFrom = performance.now();
         await sleep(3000);
         // The node holding more sockets dies.
