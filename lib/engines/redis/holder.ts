@@ -36,8 +36,18 @@ export interface HolderContext {
   failed(what: string, err: unknown): void;
 }
 
+/** Bound on the ids remembered in Holder.#strays. */
+const MAX_STRAYS = 10_000;
+
 export class Holder {
   readonly #held = new Map<string, HeldSession>();
+  /**
+   * Sessions an `s` or `u` came for before this node had their copy at
+   * that generation: this node may be taking the session over, with the
+   * touch's answer (its subscriptions as they were) not read yet. Their
+   * next load reads the subscriptions again instead of using the answer's.
+   */
+  readonly #strays = new Set<string>();
   readonly #c: HolderContext;
 
   constructor(context: HolderContext) {
@@ -113,6 +123,7 @@ export class Holder {
   clear(): void {
     for (const session of this.#held.values()) session.gone = true;
     this.#held.clear();
+    this.#strays.clear();
   }
 
   // ------------------------------------------------------------------------- takes
@@ -214,6 +225,8 @@ export class Holder {
   async #load(clientId: string, reply: unknown[], deadline: number): Promise<HeldSession> {
     const [, gen, ack, batch, boxAcked, boxSent, subsFlat, sentFlat] = reply;
     const { keys, logs, runner } = this.#c;
+    // A subscribe or unsubscribe on another node may have come after the touch's answer was made.
+    const reread = this.#strays.delete(clientId);
     this.forget(clientId);
     const held = new HeldSession(clientId, text(ack) === '1', int(gen), int(batch), text(boxAcked), deadline);
     this.#held.set(clientId, held);
@@ -222,8 +235,8 @@ export class Holder {
     const loading = (async () => {
       try {
         const base = `${keys.session(clientId)}:${clientId}`;
-        const subs = Array.isArray(subsFlat) ? pairs(subsFlat) : await this.#scan(`${base}:subs`);
-        const sent = !held.ack ? [] : Array.isArray(sentFlat) ? pairs(sentFlat) : await this.#scan(`${base}:sent`);
+        const subs = Array.isArray(subsFlat) && !reread ? pairs(subsFlat) : await this.#scan(`${base}:subs`);
+        const sent = !held.ack ? [] : Array.isArray(sentFlat) && !reread ? pairs(sentFlat) : await this.#scan(`${base}:sent`);
         for (const [pattern, position] of subs) held.follow(pattern, position);
         if (held.ack) {
           held.sentAt.set('', text(boxSent));
@@ -376,14 +389,21 @@ export class Holder {
       case 's': {
         const [gen, position, pattern] = rest.split(' ');
         if (held && pattern && position && held.gen === Number(gen) && !held.cursors.has(pattern)) this.#catchUp(held, pattern, position);
+        else if (!held || held.gen < Number(gen)) this.#stray(id);
         return;
       }
       case 'u': {
         const [gen, pattern] = rest.split(' ');
         if (held && pattern && held.gen === Number(gen)) this.#unfollow(held, pattern);
+        else if (!held || held.gen < Number(gen)) this.#stray(id);
         return;
       }
     }
+  }
+
+  #stray(clientId: string): void {
+    if (this.#strays.size >= MAX_STRAYS) this.#strays.delete(this.#strays.values().next().value as string);
+    this.#strays.add(clientId);
   }
 
   /**
