@@ -156,11 +156,11 @@ describe('against express-bayeux', () => {
     });
     const c = client(s.url, { transports: ['long-polling'] });
     await c.connect();
-    await sleep(1300);
+    await waitFor(() => connects.length >= 4, { timeout: 10_000, what: `4 connects (got ${connects.length})` });
     await c.disconnect();
     // Connect 1 is answered at once (advice.timeout 0); then each cycle is
     // interval (300) + hold (200). Never two at once, never faster than the interval.
-    assert.ok(connects.length >= 3 && connects.length <= 5, `${connects.length} connects`);
+    assert.ok(connects.length >= 4, `${connects.length} connects`);
     for (let i = 1; i < connects.length; i++) {
       const gap = (connects[i] as number) - (connects[i - 1] as number);
       assert.ok(gap >= 280, `gap ${i} was ${gap} ms`);

@@ -15,6 +15,7 @@ import { RedisEngine, redactUrl, type RedisEngineOptions, type RedisEngineSource
 import { engineSuite, RecordingHost } from './engine-suite.js';
 import { announceRedisSkip, findRedisServer, freePort, startRedisServer } from './helpers/redis-server.js';
 import { redisMajor } from './helpers/redis-v5.js';
+import { startDelayProxy, startSwitchProxy } from './helpers/tcp-proxy.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 /** Errors that escaped to the process: there must be none. */
@@ -405,10 +406,69 @@ if (!findRedisServer()) {
       const redis = await admin(t);
       await redis.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
       await waitFor(() => b.host.woken().has(id), { timeout: 3000, what: 'B wakes its session after resubscribing' });
+      // The Server answers a wake with a take: B rebuilds its copy from Redis.
+      assert.deepEqual((await b.engine.take(id))?.messages, []);
       // And notifications flow again.
       b.host.clear();
       await a.engine.publish(expand('/after'), '"x"');
       await waitFor(() => b.host.woken().has(id), { timeout: 3000, what: 'B woken by a publish on A' });
+      assert.deepEqual((await b.engine.take(id))?.messages, ['"x"']);
+    });
+
+    it('a subscribe on another node right after a node took the session over, before that node read the touch\'s answer, reaches the new copy', async (t) => {
+      // B's command answers come late (its Pub/Sub ones in time): B's touch is done in Redis, A's subscribe
+      // after it tells B (an s on B's node channel), and only then does B read what its touch answered.
+      const proxy = await startDelayProxy(server.port);
+      t.after(() => proxy.close());
+      const prefix = uniquePrefix();
+      const a = await node(t, { url: server.url }, { prefix });
+      const b = await node(t, { url: `redis://127.0.0.1:${proxy.port}` }, { prefix });
+      const id = await a.engine.createSession({ ack: false, ttl: 10_000 });
+      const redis = await admin(t);
+      const { Keys } = await import('../lib/engines/redis/keys.js');
+      const hash = `${new Keys(prefix).session(id)}:${id}`;
+      proxy.delayFirst(1000);
+      const touched = b.engine.touch(id, 10_000);
+      await waitFor(async () => String(await redis.sendCommand(['HGET', hash, 'node'])) === b.engine.nodeId, { timeout: 5000, what: 'B\'s touch done in Redis', every: 5 });
+      assert.equal(await a.engine.subscribe(id, '/right-after'), true);
+      assert.equal(await touched, true);
+      proxy.delayFirst(0);
+      await a.engine.publish(expand('/right-after'), '"m"');
+      const got: string[] = [];
+      await waitFor(async () => {
+        got.push(...((await b.engine.take(id))?.messages ?? []));
+        return got.length > 0;
+      }, { timeout: 5000, what: 'the publish on A at B' });
+      assert.deepEqual(got, ['"m"']);
+    });
+
+    it('what other nodes did to a session while its holder\'s Pub/Sub connection was down (a subscribe, a deliver) reaches it after the reconnection', async (t) => {
+      // B reaches Redis through a proxy that can be switched off: an outage for B alone.
+      const proxy = await startSwitchProxy(server.port);
+      t.after(() => proxy.close());
+      const prefix = uniquePrefix();
+      const a = await node(t, { url: server.url }, { prefix });
+      const b = await node(t, { url: `redis://127.0.0.1:${proxy.port}` }, { prefix });
+      const id = await a.engine.createSession({ ack: false, ttl: 10_000 });
+      await b.engine.touch(id, 10_000);
+      proxy.down();
+      // While B is away A subscribes the session, publishes, and delivers: the node messages to B (s, b) are lost.
+      assert.equal(await a.engine.subscribe(id, '/while-away'), true);
+      await a.engine.publish(expand('/while-away'), '"published"');
+      assert.equal(await a.engine.deliver(id, '"delivered"'), true);
+      b.host.clear();
+      proxy.up();
+      await waitFor(() => b.host.woken().has(id), { timeout: 5000, what: 'B wakes its session after resubscribing' });
+      await waitFor(() => b.engine.stats().then(() => true, () => false), { timeout: 5000, what: 'B\'s commands to go through again', every: 50 });
+      assert.deepEqual((await b.engine.take(id))?.messages.sort(), ['"delivered"', '"published"']);
+      // And B follows the channel from then on (its copy, taken from memory: the load's own wake may come first).
+      await a.engine.publish(expand('/while-away'), '"after"');
+      const later: string[] = [];
+      await waitFor(async () => {
+        later.push(...((await b.engine.take(id))?.messages ?? []));
+        return later.length > 0;
+      }, { timeout: 5000, what: 'the publish on A at B' });
+      assert.deepEqual(later, ['"after"']);
     });
   });
 
@@ -760,7 +820,7 @@ if (!findRedisServer()) {
         { timeout: 3000, what: 'B woken by a publish on A after the restart', every: 0 },
       );
       const taken = await b.engine.take(fresh);
-      assert.ok(taken && taken.messages.length >= 1 && taken.messages.every((m) => m === '"again"'));
+      assert.ok(taken && taken.messages.length >= 1 && taken.messages.every((m) => m === '"again"'), JSON.stringify(taken));
       await waitFor(() => logA.lines.some((line) => line.startsWith('info:')), { timeout: 2000, what: 'A logs the recovery' });
       // Redis came back empty: each node also says once that it lost its data (markers.ts, checked every 2 s).
       await waitFor(() => logA.lines.some((line) => line.includes('lost its data')), { timeout: 5000, what: 'A logs the data loss' });

@@ -549,7 +549,8 @@ export function engineSuite(options: EngineSuiteOptions): void {
         await engine.deliver(a, msg('/a', 1));
         await engine.deliver(b, msg('/b', 1));
         await engine.destroy(destroyed);
-        await sleep(30);
+        // Their wakes (the destroy's through Pub/Sub on Redis) come before the ones this test looks for.
+        await waitFor(() => [a, b, destroyed].every((id) => host.woken().has(id)), { timeout: 3000, what: 'the wakes of the delivers and the destroy' });
         host.clear();
         const ids = ['unknown', a, destroyed, '', b, 'x'.repeat(200), 'a:b{c}'];
         const results = await takeManyOf(engine)(ids);

@@ -115,6 +115,12 @@ function suite(label: string, setUp: () => Promise<{ source: () => RedisEngineSo
       }
       assert.ok(most > 0 && most <= 4 * MiB + BIG.length + SLACK, `box memory ${most} bytes within 4 MiB and one message`);
       assert.equal(Number(await send(index, ['LLEN', index])), Number(await send(box, ['XLEN', box])), 'index and box agree');
+      // B hears of each deliver on its node channel, a moment after A's deliver resolved. A deliver to
+      // another session B holds comes after them on that channel: once B was woken for it, B has them all.
+      const marker = await b.engine.createSession({ ack: false, ttl: 30_000 });
+      b.host.clear();
+      assert.equal(await a.engine.deliver(marker, '"marker"'), true);
+      await waitFor(() => b.host.woken().has(marker), { timeout: 10_000, what: 'B hears of the delivers' });
       const taken = (await b.engine.take(id))?.messages ?? [];
       assert.ok(taken.length >= 1 && taken.length <= 5 && taken.at(-1)?.endsWith('23"'), `${taken.length} messages, the newest last`);
       await a.engine.deliver(id, '"small"');

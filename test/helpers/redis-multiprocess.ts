@@ -546,8 +546,11 @@ export async function multiProcessSuite(
         // On the wire, copies may come again (where an ack was lost), but never out of order.
         const firsts = raw.filter((n, i) => !raw.slice(0, i).includes(n));
         assert.deepEqual(firsts, range(1, N));
-        assert.ok(failures >= 1, 'the client lost its connection when its node died');
+        // A socket is on the victim when it dies. A long-poll client between two connects (it is
+        // handling a reply, likely on a loaded machine) sends the next one to the survivor without a failure.
+        if (kind === 'websocket') assert.ok(failures >= 1, 'the client lost its connection when its node died');
         assert.equal(client.clientId, session, 'the same session went on, on the survivor');
+        assert.ok(victim.eventsOf('connect', session).length >= 1, 'the victim served the session first');
         assert.ok(survivor.eventsOf('connect', session).length === 1, 'the survivor served the session');
         t.diagnostic(
           `${kind}: ${raw.length - N} redelivered copies dropped by the client; ${failures} network failure(s)`,

@@ -36,8 +36,18 @@ export interface HolderContext {
   failed(what: string, err: unknown): void;
 }
 
+/** Bound on the ids remembered in Holder.#strays. */
+const MAX_STRAYS = 10_000;
+
 export class Holder {
   readonly #held = new Map<string, HeldSession>();
+  /**
+   * Sessions an `s` or `u` came for before this node had their copy at
+   * that generation: this node may be taking the session over, with the
+   * touch's answer (its subscriptions as they were) not read yet. Their
+   * next load reads the subscriptions again instead of using the answer's.
+   */
+  readonly #strays = new Set<string>();
   readonly #c: HolderContext;
 
   constructor(context: HolderContext) {
@@ -113,6 +123,7 @@ export class Holder {
   clear(): void {
     for (const session of this.#held.values()) session.gone = true;
     this.#held.clear();
+    this.#strays.clear();
   }
 
   // ------------------------------------------------------------------------- takes
@@ -214,6 +225,8 @@ export class Holder {
   async #load(clientId: string, reply: unknown[], deadline: number): Promise<HeldSession> {
     const [, gen, ack, batch, boxAcked, boxSent, subsFlat, sentFlat] = reply;
     const { keys, logs, runner } = this.#c;
+    // A subscribe or unsubscribe on another node may have come after the touch's answer was made.
+    const reread = this.#strays.delete(clientId);
     this.forget(clientId);
     const held = new HeldSession(clientId, text(ack) === '1', int(gen), int(batch), text(boxAcked), deadline);
     this.#held.set(clientId, held);
@@ -222,8 +235,8 @@ export class Holder {
     const loading = (async () => {
       try {
         const base = `${keys.session(clientId)}:${clientId}`;
-        const subs = Array.isArray(subsFlat) ? pairs(subsFlat) : await this.#scan(`${base}:subs`);
-        const sent = !held.ack ? [] : Array.isArray(sentFlat) ? pairs(sentFlat) : await this.#scan(`${base}:sent`);
+        const subs = Array.isArray(subsFlat) && !reread ? pairs(subsFlat) : await this.#scan(`${base}:subs`);
+        const sent = !held.ack ? [] : Array.isArray(sentFlat) && !reread ? pairs(sentFlat) : await this.#scan(`${base}:sent`);
         for (const [pattern, position] of subs) held.follow(pattern, position);
         if (held.ack) {
           held.sentAt.set('', text(boxSent));
@@ -376,21 +389,42 @@ export class Holder {
       case 's': {
         const [gen, position, pattern] = rest.split(' ');
         if (held && pattern && position && held.gen === Number(gen) && !held.cursors.has(pattern)) this.#catchUp(held, pattern, position);
+        else if (!held || held.gen < Number(gen)) this.#stray(id);
         return;
       }
       case 'u': {
         const [gen, pattern] = rest.split(' ');
         if (held && pattern && held.gen === Number(gen)) this.#unfollow(held, pattern);
+        else if (!held || held.gen < Number(gen)) this.#stray(id);
         return;
       }
     }
   }
 
-  /** The Pub/Sub connection came back: read what the logs got meanwhile and wake every held session. */
+  #stray(clientId: string): void {
+    if (this.#strays.size >= MAX_STRAYS) this.#strays.delete(this.#strays.values().next().value as string);
+    this.#strays.add(clientId);
+  }
+
+  /**
+   * The Pub/Sub connection came back. Node messages sent to this node
+   * meanwhile are lost: a subscribe, unsubscribe or deliver made on
+   * another node, a takeover. So the copies here may be wrong (a copy that
+   * missed an `s` would never hear of that channel): every held session is
+   * forgotten and woken, and the take that answers the wake rebuilds it
+   * from Redis (#adopt). Positions lazy takes left unwritten are flushed
+   * first.
+   */
   resubscribed(): void {
-    this.#c.logs.resync();
+    void this.#c.positions.flush();
     const now = Date.now();
-    for (const held of this.#held.values()) if (held.deadline > now) this.#c.wakes.session(held);
+    const woken: string[] = [];
+    for (const [id, held] of [...this.#held]) {
+      if (held.deadline > now) woken.push(id);
+      this.forget(id);
+    }
+    this.#c.logs.resync();
+    for (const id of woken) this.#c.wakes.id(id);
   }
 }
 
