@@ -51,13 +51,20 @@ import {
   type TakeResult,
 } from '../engine.js';
 import { isClientId, newClientId } from '../client-id.js';
-import { describeError, int, list, text, texts } from './errors.js';
+import { describeError, list, text, texts } from './errors.js';
 import { Expiry, MAX_PAGES, PAGE } from './expiry.js';
 import { makeEntry, type QueueLimits } from './held-session.js';
 import { Holder } from './holder.js';
 import { Keys } from './keys.js';
 import { PatternLogs } from './log.js';
 import { Scripts, type Script } from './lua/index.js';
+import { addSubscriberArgs, parseAddSubscriber } from './lua/pattern.js';
+import {
+  createArgs, CreateStatus, dataGetArgs, dataSetArgs, DataSetStatus, deliverArgs, DestroyStatus, parseCreate, parseDataAll,
+  parseDataGet, parseDataSet, parseDeliver, parseDestroy, parseStats, parseStatus, parseSubscribeCheck, parseSubscribeCommit,
+  parseSubscriptions, parseTouch, parseUnsubscribe, subscribeCheckArgs, SubscribeCheckStatus, subscribeCommitArgs,
+  SubscribeCommitStatus, subscriptionsArgs, touchArgs, unsubscribeArgs, type SubscribeCommitReply,
+} from './lua/session.js';
 import { DataLossWatch, type DataLoss } from './markers.js';
 import { NodeReports } from './nodes.js';
 import { resolveOptions, type RedisEngineOptions, type RedisEngineSource, type ResolvedOptions } from './options.js';
@@ -228,10 +235,10 @@ export class RedisEngine implements Engine {
     for (let attempt = 0; attempt < 3; attempt++) {
       const id = newClientId();
       const ttl = Math.max(0, options.ttl);
-      const created = await this.#runner.run(Scripts.create, this.#keys.session(id), [
-        this.#keys.nodeChannelPrefix, id, options.ack ? '1' : '0', String(ttl), this.#nodeId, String(size), ...data,
-      ]);
-      if (int(created) === 1) {
+      const created = parseCreate(await this.#runner.run(Scripts.create, this.#keys.session(id), createArgs(
+        this.#keys.nodeChannelPrefix, id, options.ack === true, ttl, this.#nodeId, size, data,
+      )));
+      if (created === CreateStatus.Created) {
         this.#holder.created(id, options.ack, Date.now() + ttl);
         return id;
       }
@@ -240,59 +247,62 @@ export class RedisEngine implements Engine {
   }
 
   async exists(clientId: string): Promise<boolean> {
-    return this.#status(clientId, await this.#session(Scripts.exists, clientId, []));
+    return this.#status(clientId, parseStatus(await this.#session(Scripts.exists, clientId, [])));
   }
 
   async touch(clientId: string, ttl: number): Promise<boolean> {
     this.#retain(ttl);
     const ms = String(Math.max(0, ttl));
     const local = this.#holder.get(clientId);
-    const reply = list(await this.#session(Scripts.touch, clientId, [ms, this.#nodeId, local ? '0' : '1', String(PAGE)]));
-    if (!this.#status(clientId, reply[0])) return false;
+    const reply = parseTouch(await this.#session(Scripts.touch, clientId, touchArgs(ms, this.#nodeId, !local, PAGE)));
+    if (!this.#status(clientId, reply.status)) return false;
     await this.#holder.touched(clientId, reply, local, Date.now() + Math.max(0, ttl));
     return true;
   }
 
   async destroy(clientId: string): Promise<boolean> {
-    const status = int(await this.#session(Scripts.destroy, clientId, []));
-    if (status <= 0) {
+    const status = parseDestroy(await this.#session(Scripts.destroy, clientId, []));
+    if (status !== DestroyStatus.Destroyed && status !== DestroyStatus.DestroyedWithGrave) {
       this.#status(clientId, status);
       return false;
     }
     this.#holder.forget(clientId);
-    if (status === 2) await this.#expiry.bury(clientId);
+    if (status === DestroyStatus.DestroyedWithGrave) await this.#expiry.bury(clientId);
     return true;
   }
 
   async subscribe(clientId: string, pattern: string): Promise<boolean> {
-    const check = int(await this.#session(Scripts.subscribeCheck, clientId, [pattern, this.#maxSubscriptions]));
-    if (check === 3) return true;
-    if (check === 4) throw this.#subscriptionLimit();
-    if (!this.#status(clientId, check)) return false;
+    const check = parseSubscribeCheck(await this.#session(Scripts.subscribeCheck, clientId, subscribeCheckArgs(pattern, this.#maxSubscriptions)));
+    if (check === SubscribeCheckStatus.AlreadySubscribed) return true;
+    if (check === SubscribeCheckStatus.Limit) throw this.#subscriptionLimit();
+    if (check !== SubscribeCheckStatus.May) {
+      this.#status(clientId, check);
+      return false;
+    }
     const base = this.#keys.pattern(pattern);
-    const position = text(await this.#runner.run(Scripts.addSubscriber, base, [clientId]));
-    let reply: unknown[];
+    const position = parseAddSubscriber(await this.#runner.run(Scripts.addSubscriber, base, addSubscriberArgs(clientId)));
+    let reply: SubscribeCommitReply;
     try {
-      reply = list(await this.#session(Scripts.subscribeCommit, clientId, [pattern, position, this.#maxSubscriptions, this.#nodeId]));
+      reply = parseSubscribeCommit(await this.#session(Scripts.subscribeCommit, clientId, subscribeCommitArgs(pattern, position, this.#maxSubscriptions, this.#nodeId)));
     } catch (err) {
       await this.#expiry.removeSubscriber(pattern, clientId).catch(() => undefined);
       throw err;
     }
-    const status = int(reply[0]);
-    if (status !== 1) {
+    const status = reply.status;
+    if (status !== SubscribeCommitStatus.Done) {
       await this.#expiry.removeSubscriber(pattern, clientId);
-      if (status === 4) throw this.#subscriptionLimit();
+      if (status === SubscribeCommitStatus.Limit) throw this.#subscriptionLimit();
       this.#status(clientId, status);
       return false;
     }
-    if (int(reply[1]) === 1) this.#holder.subscribed(clientId, int(reply[2]), pattern, position);
+    if (reply.added) this.#holder.subscribed(clientId, reply.gen, pattern, position);
     return true;
   }
 
   async unsubscribe(clientId: string, pattern: string): Promise<boolean> {
-    const reply = list(await this.#session(Scripts.unsubscribe, clientId, [pattern, this.#nodeId]));
-    if (!this.#status(clientId, reply[0])) return false;
-    if (int(reply[1]) === 1) {
+    const reply = parseUnsubscribe(await this.#session(Scripts.unsubscribe, clientId, unsubscribeArgs(pattern, this.#nodeId)));
+    if (!this.#status(clientId, reply.status)) return false;
+    if (reply.removed) {
       await this.#expiry.removeSubscriber(pattern, clientId);
       this.#holder.unsubscribed(clientId, pattern);
     }
@@ -303,10 +313,10 @@ export class RedisEngine implements Engine {
     const patterns: string[] = [];
     let cursor = '0';
     for (let page = 0; page < MAX_PAGES; page++) {
-      const reply = list(await this.#session(Scripts.subscriptions, clientId, [cursor, String(PAGE)]));
-      if (!this.#status(clientId, reply[0])) return [];
-      cursor = text(reply[1]);
-      patterns.push(...texts(reply[2]));
+      const reply = parseSubscriptions(await this.#session(Scripts.subscriptions, clientId, subscriptionsArgs(cursor, PAGE)));
+      if (!this.#status(clientId, reply.status)) return [];
+      cursor = reply.cursor;
+      patterns.push(...reply.patterns);
       if (cursor === '0') break;
     }
     return [...new Set(patterns)];
@@ -326,28 +336,26 @@ export class RedisEngine implements Engine {
   }
 
   async getSessionData(clientId: string, key: string): Promise<string | undefined | null> {
-    const reply = list(await this.#session(Scripts.dataGet, clientId, [key]));
-    if (!this.#status(clientId, reply[0])) return null;
-    const value = reply[1];
-    return value === null || value === undefined || value === false ? undefined : text(value);
+    const reply = parseDataGet(await this.#session(Scripts.dataGet, clientId, dataGetArgs(key)));
+    if (!this.#status(clientId, reply.status)) return null;
+    return reply.value;
   }
 
   async setSessionData(clientId: string, key: string, value: string | undefined): Promise<boolean> {
     const size = key.length + (value?.length ?? 0);
-    const status = int(await this.#session(Scripts.dataSet, clientId, [key, value ?? '', value === undefined ? '1' : '0', this.#maxSessionDataBytes, String(size)]));
-    if (status === 4) {
+    const status = parseDataSet(await this.#session(Scripts.dataSet, clientId, dataSetArgs(key, value, this.#maxSessionDataBytes, size)));
+    if (status === DataSetStatus.OverMax) {
       throw new EngineLimitError('maxSessionDataBytes', `a session may hold at most ${this.#maxSessionDataBytes} characters of data`);
     }
-    return this.#status(clientId, status);
+    if (status === DataSetStatus.Set) return true;
+    this.#status(clientId, status);
+    return false;
   }
 
   async allSessionData(clientId: string): Promise<Map<string, string> | null> {
-    const reply = list(await this.#session(Scripts.dataAll, clientId, []));
-    if (!this.#status(clientId, reply[0])) return null;
-    const flat = texts(reply[1]);
-    const data = new Map<string, string>();
-    for (let i = 0; i + 1 < flat.length; i += 2) data.set(flat[i] as string, flat[i + 1] as string);
-    return data;
+    const reply = parseDataAll(await this.#session(Scripts.dataAll, clientId, []));
+    if (!this.#status(clientId, reply.status)) return null;
+    return reply.data;
   }
 
   publish(patterns: readonly string[], message: string, options?: PublishOptions): Promise<number> {
@@ -357,9 +365,9 @@ export class RedisEngine implements Engine {
   async deliver(clientId: string, message: string): Promise<boolean> {
     // Publishes called before it reach Redis before it.
     this.#publisher.flush();
-    const reply = list(await this.#order.ordered(this.#session(Scripts.deliver, clientId, [message, this.#logLength(), this.#nodeId, this.#logBytes()])));
-    if (!this.#status(clientId, reply[0])) return false;
-    if (int(reply[3]) === 1) await this.#holder.delivered(clientId, text(reply[2]), makeEntry('', text(reply[1]), message, '', undefined));
+    const reply = parseDeliver(await this.#order.ordered(this.#session(Scripts.deliver, clientId, deliverArgs(message, this.#logLength(), this.#nodeId, this.#logBytes()))));
+    if (!this.#status(clientId, reply.status)) return false;
+    if (reply.held) await this.#holder.delivered(clientId, reply.prev, makeEntry('', reply.id, message, '', undefined));
     return true;
   }
 
@@ -387,9 +395,9 @@ export class RedisEngine implements Engine {
     let sessions = 0;
     let subscriptions = 0;
     for (const reply of replies) {
-      const [count, subs] = list(reply);
-      sessions += int(count);
-      subscriptions += int(subs ?? 0);
+      const bucket = parseStats(reply);
+      sessions += bucket.sessions;
+      subscriptions += bucket.subscriptions;
     }
     return { sessions, subscriptions: Math.max(0, subscriptions) };
   }
@@ -401,7 +409,7 @@ export class RedisEngine implements Engine {
     return this.#runner.run(script, this.#keys.session(clientId), [this.#keys.nodeChannelPrefix, clientId, ...args]);
   }
 
-  #status(clientId: string, status: unknown): boolean {
+  #status(clientId: string, status: number): boolean {
     return this.#expiry.status(clientId, status);
   }
 

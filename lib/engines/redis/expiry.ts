@@ -6,9 +6,11 @@
  * sweeps every bucket's deadlines, so sessions nobody uses expire too.
  */
 import { EngineUnavailableError } from '../engine.js';
-import { describeError, int, list, text, texts } from './errors.js';
+import { describeError, list, text, texts } from './errors.js';
 import type { Keys } from './keys.js';
+import { SessionStatus } from './lua/contract.js';
 import { Scripts } from './lua/index.js';
+import { parseSweep, sweepArgs } from './lua/session.js';
 import type { ResolvedOptions } from './options.js';
 import type { Runner } from './runner.js';
 
@@ -57,11 +59,10 @@ export class Expiry {
   }
 
   /** A session script's status: true for live; reports a session the script just expired. */
-  status(clientId: string, status: unknown): boolean {
-    const n = int(status);
-    if (n === 1) return true;
+  status(clientId: string, status: number): boolean {
+    if (status === SessionStatus.Live) return true;
     this.#host.forget(clientId);
-    if (n < 0) void this.#expire(clientId, n === -2);
+    if (status === SessionStatus.Expired || status === SessionStatus.ExpiredWithGrave) void this.#expire(clientId, status === SessionStatus.ExpiredWithGrave);
     return false;
   }
 
@@ -90,18 +91,17 @@ export class Expiry {
     if (this.#sweeping || this.#stopped || !this.#runner.ready) return;
     this.#sweeping = true;
     try {
-      const batch = String(this.#options.sweepBatch);
+      const batch = this.#options.sweepBatch;
       await Promise.all(this.#keys.buckets().map(async (bucket) => {
         for (let round = 0; round < 100 && !this.#stopped; round++) {
-          const flat = texts(await this.#runner.run(Scripts.sweep, bucket, [this.#keys.nodeChannelPrefix, batch]));
+          const swept = parseSweep(await this.#runner.run(Scripts.sweep, bucket, sweepArgs(this.#keys.nodeChannelPrefix, batch)));
           const expiring: Promise<void>[] = [];
-          for (let i = 0; i + 1 < flat.length; i += 2) {
-            const id = flat[i] as string;
+          for (const { id, grave } of swept) {
             this.#host.forget(id);
-            expiring.push(this.#expire(id, flat[i + 1] === '-2'));
+            expiring.push(this.#expire(id, grave));
           }
           await Promise.all(expiring);
-          if (flat.length / 2 < this.#options.sweepBatch) break;
+          if (swept.length < batch) break;
         }
       }));
       // Sessions held here that nobody touched for long: another node would have said so; forget them anyway.

@@ -6,12 +6,14 @@
  * and hears on its node channel what other nodes did to its sessions.
  */
 import { EngineUnavailableError, type TakeResult } from '../engine.js';
-import { int, list, text, texts } from './errors.js';
+import { list, text } from './errors.js';
 import { MAX_PAGES, PAGE } from './expiry.js';
 import { HeldSession, makeEntry, type Entry, type QueueLimits } from './held-session.js';
 import { compareIds, type Keys } from './keys.js';
 import { entryOf, type PatternLogs } from './log.js';
+import { NodeMessage } from './lua/contract.js';
 import { Scripts, type Script } from './lua/index.js';
+import { pairs, parseTake, parseTouch, takeArgs, TakeStatus, touchArgs, type TouchReply, type TouchState } from './lua/session.js';
 import type { CallOrder } from './order.js';
 import type { LazyPositions } from './positions.js';
 import type { Runner } from './runner.js';
@@ -32,7 +34,7 @@ export interface HolderContext {
   /** Run a session script: ARGV is the node channel prefix, the id, then `args`. */
   session(script: Script, clientId: string, args: readonly string[]): Promise<unknown>;
   /** A session script's status: true for live (see Expiry.status). */
-  status(clientId: string, status: unknown): boolean;
+  status(clientId: string, status: number): boolean;
   failed(what: string, err: unknown): void;
 }
 
@@ -58,9 +60,9 @@ export class Holder {
   }
 
   /** A touch script answered (live): keep, load or adopt the session here. */
-  async touched(clientId: string, reply: unknown[], local: HeldSession | undefined, deadline: number): Promise<void> {
-    const gen = int(reply[1]);
-    if (reply.length > 2) await this.#load(clientId, reply, deadline);
+  async touched(clientId: string, reply: TouchReply, local: HeldSession | undefined, deadline: number): Promise<void> {
+    const gen = reply.gen;
+    if (reply.state) await this.#load(clientId, gen, reply.state, deadline);
     else if (local && local.gen === gen && !local.gone) local.deadline = deadline;
     else await this.#adopt(clientId, deadline);
   }
@@ -166,9 +168,9 @@ export class Holder {
         this.#c.positions.add(session);
         return { messages: prepared.messages, dropped: prepared.dropped };
       }
-      const status = int(await this.#c.session(Scripts.take, clientId, [String(session.gen), prepared.batch === undefined ? '-' : String(prepared.batch), ...prepared.writes]));
-      if (status === 3) return 'stale';
-      if (status !== 1) {
+      const status = parseTake(await this.#c.session(Scripts.take, clientId, takeArgs(session.gen, prepared.batch, prepared.writes)));
+      if (status === TakeStatus.StaleGeneration) return 'stale';
+      if (status !== TakeStatus.Recorded) {
         this.forget(clientId);
         this.#c.status(clientId, status);
         return null;
@@ -205,28 +207,28 @@ export class Holder {
 
   /** Take the session over: this node becomes its holder and rebuilds its queue. */
   async #adopt(clientId: string, deadline?: number): Promise<HeldSession | null> {
-    const reply = list(await this.#c.session(Scripts.touch, clientId, ['-', this.#c.nodeId, '1', String(PAGE)]));
-    if (!this.#c.status(clientId, reply[0])) return null;
-    return this.#load(clientId, reply, deadline ?? this.#held.get(clientId)?.deadline ?? Date.now() + this.#c.retention());
+    const reply = parseTouch(await this.#c.session(Scripts.touch, clientId, touchArgs('-', this.#c.nodeId, true, PAGE)));
+    if (!this.#c.status(clientId, reply.status)) return null;
+    // A live TOUCH with full = '1' always sends the state.
+    return this.#load(clientId, reply.gen, reply.state as TouchState, deadline ?? this.#held.get(clientId)?.deadline ?? Date.now() + this.#c.retention());
   }
 
   /** Rebuild a session's queue from a touch reply: its positions, then the logs after them. */
-  async #load(clientId: string, reply: unknown[], deadline: number): Promise<HeldSession> {
-    const [, gen, ack, batch, boxAcked, boxSent, subsFlat, sentFlat] = reply;
+  async #load(clientId: string, gen: number, state: TouchState, deadline: number): Promise<HeldSession> {
     const { keys, logs, runner } = this.#c;
     this.forget(clientId);
-    const held = new HeldSession(clientId, text(ack) === '1', int(gen), int(batch), text(boxAcked), deadline);
+    const held = new HeldSession(clientId, state.ack, gen, state.batch, state.boxAcked, deadline);
     this.#held.set(clientId, held);
     held.loads++;
     held.pending = [];
     const loading = (async () => {
       try {
         const base = `${keys.session(clientId)}:${clientId}`;
-        const subs = Array.isArray(subsFlat) ? pairs(subsFlat) : await this.#scan(`${base}:subs`);
-        const sent = !held.ack ? [] : Array.isArray(sentFlat) ? pairs(sentFlat) : await this.#scan(`${base}:sent`);
+        const subs = state.subs ?? await this.#scan(`${base}:subs`);
+        const sent = !held.ack ? [] : state.sent ?? await this.#scan(`${base}:sent`);
         for (const [pattern, position] of subs) held.follow(pattern, position);
         if (held.ack) {
-          held.sentAt.set('', text(boxSent));
+          held.sentAt.set('', state.boxSent);
           for (const [pattern, position] of sent) if (held.cursors.has(pattern)) held.sentAt.set(pattern, position);
         }
         await Promise.all(subs.map(([pattern]) => logs.follow(held, pattern)));
@@ -283,7 +285,7 @@ export class Holder {
   }
 
   /** A hash's fields and values, a page at a time. */
-  async #scan(key: string): Promise<Array<[string, string]>> {
+  async #scan(key: string): Promise<ReadonlyArray<readonly [string, string]>> {
     const result: Array<[string, string]> = [];
     let cursor = '0';
     for (let page = 0; page < MAX_PAGES; page++) {
@@ -357,14 +359,14 @@ export class Holder {
     const rest = idEnd < 0 ? '' : message.slice(idEnd + 1);
     const held = this.#held.get(id);
     switch (kind) {
-      case 'x':
+      case NodeMessage.Gone:
         this.forget(id);
         this.wake(id);
         return;
-      case 'd':
+      case NodeMessage.Moved:
         if (held && held.gen < Number(rest)) this.forget(id);
         return;
-      case 'b': {
+      case NodeMessage.Boxed: {
         if (!held) return;
         const a = rest.indexOf(' ');
         const b = rest.indexOf(' ', a + 1);
@@ -373,12 +375,12 @@ export class Holder {
         this.#boxEntry(held, rest.slice(0, a), entry).catch((err: unknown) => this.#c.failed('reading a box', err));
         return;
       }
-      case 's': {
+      case NodeMessage.Subscribed: {
         const [gen, position, pattern] = rest.split(' ');
         if (held && pattern && position && held.gen === Number(gen) && !held.cursors.has(pattern)) this.#catchUp(held, pattern, position);
         return;
       }
-      case 'u': {
+      case NodeMessage.Unsubscribed: {
         const [gen, pattern] = rest.split(' ');
         if (held && pattern && held.gen === Number(gen)) this.#unfollow(held, pattern);
         return;
@@ -392,13 +394,6 @@ export class Holder {
     const now = Date.now();
     for (const held of this.#held.values()) if (held.deadline > now) this.#c.wakes.session(held);
   }
-}
-
-function pairs(value: unknown): Array<[string, string]> {
-  const flat = value === undefined ? [] : texts(value);
-  const result: Array<[string, string]> = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) result.push([flat[i] as string, flat[i + 1] as string]);
-  return result;
 }
 
 function byId(a: Entry, b: Entry): number {

@@ -13,6 +13,7 @@
 import { compareIds, isAfter, type Keys, type Position } from './keys.js';
 import { list, text } from './errors.js';
 import { exceptOf, makeEntry, type Entry, type HeldSession } from './held-session.js';
+import { StreamField } from './lua/contract.js';
 import type { Runner } from './runner.js';
 
 interface Followed {
@@ -261,9 +262,9 @@ export function entryOf(src: string, item: unknown): Entry {
   for (let i = 0; i < values.length; i += 2) {
     const field = text(values[i]);
     const value = text(values[i + 1]);
-    if (field === 'm') message = value;
-    else if (field === 'u') pub = value;
-    else if (field === 'x') except = value;
+    if (field === StreamField.Message) message = value;
+    else if (field === StreamField.Publish) pub = value;
+    else if (field === StreamField.Except) except = value;
   }
   return makeEntry(src, text(id), message, pub, exceptOf(except));
 }

@@ -18,10 +18,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EngineUnavailableError } from '../engine.js';
-import { describeError, list, text, texts } from './errors.js';
+import { describeError, text } from './errors.js';
 import { MAX_PAGES, PAGE } from './expiry.js';
 import { slotOf, type Keys } from './keys.js';
 import { Scripts } from './lua/index.js';
+import { parseRestoreScan, restoreScanArgs } from './lua/session.js';
 import type { EngineDataLoss as DataLoss } from '../engine.js';
 import type { Runner } from './runner.js';
 
@@ -130,12 +131,11 @@ export class DataLossWatch {
     await Promise.all(this.#keys.buckets().map(async (bucket) => {
       let cursor = '0';
       for (let page = 0; page < MAX_PAGES; page++) {
-        const reply = list(await this.#runner.run(Scripts.restoreScan, bucket, [this.#nodeChannelPrefix, cursor, String(PAGE)]));
-        cursor = text(reply[0]);
+        const reply = parseRestoreScan(await this.#runner.run(Scripts.restoreScan, bucket, restoreScanArgs(this.#nodeChannelPrefix, cursor, PAGE)));
+        cursor = reply.cursor;
         const byPattern = new Map<string, string[]>();
-        for (let i = 1; i + 1 < reply.length; i += 2) {
-          const id = text(reply[i]);
-          for (const pattern of texts(reply[i + 1])) {
+        for (const { id, patterns } of reply.sessions) {
+          for (const pattern of patterns) {
             let ids = byPattern.get(pattern);
             if (!ids) byPattern.set(pattern, (ids = []));
             ids.push(id);
