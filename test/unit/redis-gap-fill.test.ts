@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Entry, HeldSession } from '../../lib/engines/redis/held-session.js';
+import type { Entry, LocalSession } from '../../lib/engines/redis/local-session.js';
 import { Keys } from '../../lib/engines/redis/keys.js';
 import { PatternLogs } from '../../lib/engines/redis/log.js';
 import type { Runner } from '../../lib/engines/redis/runner.js';
@@ -45,7 +45,7 @@ function setup() {
   const applied: string[] = [];
   const failures: unknown[] = [];
   const logs = new PatternLogs(runner, keys, {
-    fanOut: (_sessions: ReadonlySet<HeldSession>, _pattern: string, entries: readonly Entry[]) => {
+    fanOut: (_sessions: ReadonlySet<LocalSession>, _pattern: string, entries: readonly Entry[]) => {
       for (const e of entries) applied.push(e.id);
     },
     failed: (err: unknown) => failures.push(err),
@@ -62,7 +62,7 @@ function setup() {
     const channel = keys.pattern(pattern);
     listeners.get(channel)?.(`${prev} 1 ${id} own-1 - 1 x`, channel);
   };
-  const session = {} as HeldSession;
+  const session = {} as LocalSession;
   return { logs, reads, applied, failures, announce, ownAnnounce, session, unsubscribed };
 }
 

@@ -6,12 +6,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HeldSession, makeEntry, type Entry } from '../../lib/engines/redis/held-session.js';
+import { LocalSession, makeEntry, type Entry } from '../../lib/engines/redis/local-session.js';
 
 const LIMITS = { maxQueue: 100, maxQueueBytes: 1 << 20 };
 
-function session(ack = false, box = '0-0'): HeldSession {
-  return new HeldSession('me', ack, 1, 0, box, Date.now() + 60_000);
+function session(ack = false, box = '0-0'): LocalSession {
+  return new LocalSession('me', ack, 1, 0, box, Date.now() + 60_000);
 }
 
 function entry(src: string, id: string, text = `m${id}`, pub = '', except?: string[]): Entry {
@@ -108,8 +108,8 @@ test('a take without acks: every message, the moved positions, then commit empti
   s.commit(take);
   assert.deepEqual(s.queue.map((e) => e.id), ['4-0']);
   assert.equal(s.bytes, 'm4-0'.length);
-  assert.equal(s.acked.get(''), '3-0');
-  assert.equal(s.acked.get('/a'), '2-0');
+  assert.equal(s.ackedAt.get(''), '3-0');
+  assert.equal(s.ackedAt.get('/a'), '2-0');
   const next = s.prepare(undefined, LIMITS);
   assert.deepEqual(next.writes, ['a', '/b', '4-0']);
 });
@@ -161,7 +161,7 @@ test('an acked session: sent positions first, acked ones when the batch is ackno
   s.commit(acking);
   assert.deepEqual(s.queue.map((e) => e.id), ['5-0']);
   assert.equal(s.sent, 1);
-  assert.equal(s.acked.get('/a'), '4-0');
+  assert.equal(s.ackedAt.get('/a'), '4-0');
   assert.equal(s.sentAt.get('/a'), '5-0');
 });
 
@@ -194,7 +194,7 @@ test('a lazy prepare and commit leaves its writes for the flush', () => {
   assert.equal(take.lazy, true);
   s.commit(take);
   assert.deepEqual([...(s.lazy ?? [])], [['/a', '2-0']]);
-  assert.equal(s.acked.get('/a'), '2-0');
+  assert.equal(s.ackedAt.get('/a'), '2-0');
 });
 
 test('unfollow forgets the pattern\'s positions: a take writes nothing for it', () => {

@@ -32,7 +32,7 @@
  * node makes to one channel in one tick share one script (one per pattern
  * on a cluster) and one announcement per pattern (publish.ts). Each node
  * fans the entries out to the sessions it holds, in memory, a whole
- * announcement per session at once (holder.ts, held-session.ts, log.ts).
+ * announcement per session at once (local-sessions.ts, local-session.ts, log.ts).
  * A take writes the session's new positions (one script; a WebSocket push's
  * are written lazily, positions.ts); a node that takes a session over
  * (touch, or take) reads its queue back from the logs. Expiry: expiry.ts.
@@ -51,10 +51,10 @@ import {
   type TakeResult,
 } from '../engine.js';
 import { isClientId, newClientId } from '../client-id.js';
-import { describeError, list, text, texts } from './errors.js';
+import { describeError, list, text, texts } from './replies.js';
 import { Expiry, MAX_PAGES, PAGE } from './expiry.js';
-import { makeEntry, type QueueLimits } from './held-session.js';
-import { Holder } from './holder.js';
+import { makeEntry, type QueueLimits } from './local-session.js';
+import { LocalSessions } from './local-sessions.js';
 import { Keys } from './keys.js';
 import { PatternLogs } from './log.js';
 import { Scripts, type Script } from './lua/index.js';
@@ -92,12 +92,12 @@ export class RedisEngine implements Engine {
   readonly #logs: PatternLogs;
   readonly #publisher: Publisher;
   readonly #positions: LazyPositions;
-  readonly #holder: Holder;
+  readonly #sessions: LocalSessions;
   readonly #expiry: Expiry;
   readonly #reports: NodeReports;
   readonly #dataLoss: DataLossWatch;
   readonly #onNodeMessage = (message: string) => {
-    if (!this.#closed) this.#holder.nodeMessage(message);
+    if (!this.#closed) this.#sessions.nodeMessage(message);
   };
 
   /**
@@ -118,7 +118,7 @@ export class RedisEngine implements Engine {
     // Publish ids start with this node's prefix: its own announcements are told apart.
     const ownPrefix = `${randomBytes(6).toString('base64url')}.`;
     this.#logs = new PatternLogs(runner, keys, {
-      fanOut: (sessions, pattern, entries) => this.#holder.fanOut(sessions, pattern, entries),
+      fanOut: (sessions, pattern, entries) => this.#sessions.fanOut(sessions, pattern, entries),
       failed: (err) => this.#failed('reading a log', err),
     }, ownPrefix);
     this.#publisher = new Publisher(runner, keys, this.#logs, ownPrefix, {
@@ -129,7 +129,7 @@ export class RedisEngine implements Engine {
       subscribers: (pattern) => this.subscribers(pattern),
     });
     this.#positions = new LazyPositions(runner, keys, (err) => this.#failed('writing positions', err));
-    this.#holder = new Holder({
+    this.#sessions = new LocalSessions({
       runner,
       keys,
       logs: this.#logs,
@@ -140,16 +140,16 @@ export class RedisEngine implements Engine {
       limits: () => this.#limits,
       retention: () => this.#retention,
       session: (script, clientId, args) => this.#session(script, clientId, args),
-      status: (clientId, status) => this.#expiry.status(clientId, status),
+      checkLive: (clientId, status) => this.#expiry.checkLive(clientId, status),
       failed: (what, err) => this.#failed(what, err),
     });
     this.#expiry = new Expiry(runner, keys, this.#options, {
-      forget: (clientId) => this.#holder.forget(clientId),
-      forgetIdle: (before) => this.#holder.forgetIdle(before),
+      forget: (clientId) => this.#sessions.forget(clientId),
+      forgetIdle: (before) => this.#sessions.forgetIdle(before),
       expired: (clientId) => this.#host?.expired(clientId),
       retention: () => this.#retention,
     });
-    this.#reports = new NodeReports(runner, keys, this.#nodeId, () => this.#holder.size);
+    this.#reports = new NodeReports(runner, keys, this.#nodeId, () => this.#sessions.size);
     this.#dataLoss = new DataLossWatch(runner, keys);
   }
 
@@ -180,7 +180,7 @@ export class RedisEngine implements Engine {
     const opening = (async () => {
       await this.#runner.open(this.#options.logger ?? config.logger, {
         resubscribed: () => {
-          this.#holder.resubscribed();
+          this.#sessions.resubscribed();
           void this.#dataLoss.check();
         },
       });
@@ -214,7 +214,7 @@ export class RedisEngine implements Engine {
     this.#positions.stop();
     // What WebSocket pushes took is written before the connections go.
     await this.#positions.flush().catch(() => undefined);
-    this.#holder.clear();
+    this.#sessions.clear();
     this.#logs.clear();
     await this.#runner.close();
   }
@@ -239,7 +239,7 @@ export class RedisEngine implements Engine {
         this.#keys.nodeChannelPrefix, id, options.ack === true, ttl, this.#nodeId, size, data,
       )));
       if (created === CreateStatus.Created) {
-        this.#holder.created(id, options.ack, Date.now() + ttl);
+        this.#sessions.created(id, options.ack, Date.now() + ttl);
         return id;
       }
     }
@@ -247,26 +247,26 @@ export class RedisEngine implements Engine {
   }
 
   async exists(clientId: string): Promise<boolean> {
-    return this.#status(clientId, parseStatus(await this.#session(Scripts.exists, clientId, [])));
+    return this.#checkLive(clientId, parseStatus(await this.#session(Scripts.exists, clientId, [])));
   }
 
   async touch(clientId: string, ttl: number): Promise<boolean> {
     this.#retain(ttl);
     const ms = String(Math.max(0, ttl));
-    const local = this.#holder.get(clientId);
+    const local = this.#sessions.get(clientId);
     const reply = parseTouch(await this.#session(Scripts.touch, clientId, touchArgs(ms, this.#nodeId, !local, PAGE)));
-    if (!this.#status(clientId, reply.status)) return false;
-    await this.#holder.touched(clientId, reply, local, Date.now() + Math.max(0, ttl));
+    if (!this.#checkLive(clientId, reply.status)) return false;
+    await this.#sessions.touched(clientId, reply, local, Date.now() + Math.max(0, ttl));
     return true;
   }
 
   async destroy(clientId: string): Promise<boolean> {
     const status = parseDestroy(await this.#session(Scripts.destroy, clientId, []));
     if (status !== DestroyStatus.Destroyed && status !== DestroyStatus.DestroyedWithGrave) {
-      this.#status(clientId, status);
+      this.#checkLive(clientId, status);
       return false;
     }
-    this.#holder.forget(clientId);
+    this.#sessions.forget(clientId);
     if (status === DestroyStatus.DestroyedWithGrave) await this.#expiry.bury(clientId);
     return true;
   }
@@ -276,7 +276,7 @@ export class RedisEngine implements Engine {
     if (check === SubscribeCheckStatus.AlreadySubscribed) return true;
     if (check === SubscribeCheckStatus.Limit) throw this.#subscriptionLimit();
     if (check !== SubscribeCheckStatus.May) {
-      this.#status(clientId, check);
+      this.#checkLive(clientId, check);
       return false;
     }
     const base = this.#keys.pattern(pattern);
@@ -292,19 +292,19 @@ export class RedisEngine implements Engine {
     if (status !== SubscribeCommitStatus.Done) {
       await this.#expiry.removeSubscriber(pattern, clientId);
       if (status === SubscribeCommitStatus.Limit) throw this.#subscriptionLimit();
-      this.#status(clientId, status);
+      this.#checkLive(clientId, status);
       return false;
     }
-    if (reply.added) this.#holder.subscribed(clientId, reply.gen, pattern, position);
+    if (reply.added) this.#sessions.subscribed(clientId, reply.gen, pattern, position);
     return true;
   }
 
   async unsubscribe(clientId: string, pattern: string): Promise<boolean> {
     const reply = parseUnsubscribe(await this.#session(Scripts.unsubscribe, clientId, unsubscribeArgs(pattern, this.#nodeId)));
-    if (!this.#status(clientId, reply.status)) return false;
+    if (!this.#checkLive(clientId, reply.status)) return false;
     if (reply.removed) {
       await this.#expiry.removeSubscriber(pattern, clientId);
-      this.#holder.unsubscribed(clientId, pattern);
+      this.#sessions.unsubscribed(clientId, pattern);
     }
     return true;
   }
@@ -314,7 +314,7 @@ export class RedisEngine implements Engine {
     let cursor = '0';
     for (let page = 0; page < MAX_PAGES; page++) {
       const reply = parseSubscriptions(await this.#session(Scripts.subscriptions, clientId, subscriptionsArgs(cursor, PAGE)));
-      if (!this.#status(clientId, reply.status)) return [];
+      if (!this.#checkLive(clientId, reply.status)) return [];
       cursor = reply.cursor;
       patterns.push(...reply.patterns);
       if (cursor === '0') break;
@@ -337,7 +337,7 @@ export class RedisEngine implements Engine {
 
   async getSessionData(clientId: string, key: string): Promise<string | undefined | null> {
     const reply = parseDataGet(await this.#session(Scripts.dataGet, clientId, dataGetArgs(key)));
-    if (!this.#status(clientId, reply.status)) return null;
+    if (!this.#checkLive(clientId, reply.status)) return null;
     return reply.value;
   }
 
@@ -348,13 +348,13 @@ export class RedisEngine implements Engine {
       throw new EngineLimitError('maxSessionDataBytes', `a session may hold at most ${this.#maxSessionDataBytes} characters of data`);
     }
     if (status === DataSetStatus.Set) return true;
-    this.#status(clientId, status);
+    this.#checkLive(clientId, status);
     return false;
   }
 
   async allSessionData(clientId: string): Promise<Map<string, string> | null> {
     const reply = parseDataAll(await this.#session(Scripts.dataAll, clientId, []));
-    if (!this.#status(clientId, reply.status)) return null;
+    if (!this.#checkLive(clientId, reply.status)) return null;
     return reply.data;
   }
 
@@ -366,13 +366,13 @@ export class RedisEngine implements Engine {
     // Publishes called before it reach Redis before it.
     this.#publisher.flush();
     const reply = parseDeliver(await this.#order.ordered(this.#session(Scripts.deliver, clientId, deliverArgs(message, this.#logLength(), this.#nodeId, this.#logBytes()))));
-    if (!this.#status(clientId, reply.status)) return false;
-    if (reply.held) await this.#holder.delivered(clientId, reply.prev, makeEntry('', reply.id, message, '', undefined));
+    if (!this.#checkLive(clientId, reply.status)) return false;
+    if (reply.held) await this.#sessions.delivered(clientId, reply.prev, makeEntry('', reply.id, message, '', undefined));
     return true;
   }
 
   async take(clientId: string, ack?: number): Promise<TakeResult | null> {
-    return this.#holder.take(clientId, typeof ack === 'number' && Number.isFinite(ack) ? Math.floor(ack) : undefined);
+    return this.#sessions.take(clientId, typeof ack === 'number' && Number.isFinite(ack) ? Math.floor(ack) : undefined);
   }
 
   /**
@@ -382,7 +382,7 @@ export class RedisEngine implements Engine {
    * once), not one script per session and push.
    */
   takeMany(clientIds: readonly string[]): Promise<Array<TakeResult | null>> {
-    return this.#holder.takeMany(clientIds);
+    return this.#sessions.takeMany(clientIds);
   }
 
   /** The nodes that reported in the last few seconds (each reports every 2 s). */
@@ -409,8 +409,8 @@ export class RedisEngine implements Engine {
     return this.#runner.run(script, this.#keys.session(clientId), [this.#keys.nodeChannelPrefix, clientId, ...args]);
   }
 
-  #status(clientId: string, status: number): boolean {
-    return this.#expiry.status(clientId, status);
+  #checkLive(clientId: string, status: number): boolean {
+    return this.#expiry.checkLive(clientId, status);
   }
 
   #wake(ids: readonly string[]): void {

@@ -6,7 +6,7 @@
  * sweeps every bucket's deadlines, so sessions nobody uses expire too.
  */
 import { EngineUnavailableError } from '../engine.js';
-import { describeError, list, text, texts } from './errors.js';
+import { describeError, list, text, texts } from './replies.js';
 import type { Keys } from './keys.js';
 import { SessionStatus } from './lua/contract.js';
 import { Scripts } from './lua/index.js';
@@ -58,8 +58,12 @@ export class Expiry {
     this.#timer = undefined;
   }
 
-  /** A session script's status: true for live; reports a session the script just expired. */
-  status(clientId: string, status: number): boolean {
+  /**
+   * Whether a session script found the session live. Not a pure check:
+   * for any other status it forgets the local copy and, when the script
+   * expired the session, reports the expiry (and buries its grave).
+   */
+  checkLive(clientId: string, status: number): boolean {
     if (status === SessionStatus.Live) return true;
     this.#host.forget(clientId);
     if (status === SessionStatus.Expired || status === SessionStatus.ExpiredWithGrave) void this.#expire(clientId, status === SessionStatus.ExpiredWithGrave);

@@ -11,15 +11,15 @@
  * going on, so every entry is applied once and in order.
  */
 import { compareIds, isAfter, type Keys, type Position } from './keys.js';
-import { list, text } from './errors.js';
-import { exceptOf, makeEntry, type Entry, type HeldSession } from './held-session.js';
+import { list, text } from './replies.js';
+import { exceptOf, makeEntry, type Entry, type LocalSession } from './local-session.js';
 import { StreamField } from './lua/contract.js';
 import type { Runner } from './runner.js';
 
 interface Followed {
   readonly pattern: string;
   readonly channel: string;
-  readonly sessions: Set<HeldSession>;
+  readonly sessions: Set<LocalSession>;
   /** The last entry applied here; undefined before the first. */
   last: Position | undefined;
   /** Settles when the channel subscription is active. */
@@ -39,7 +39,7 @@ export interface Announcement {
 
 export interface LogHost {
   /** Hand entries of `pattern`'s log to the sessions here that follow it. */
-  fanOut(sessions: ReadonlySet<HeldSession>, pattern: string, entries: readonly Entry[]): void;
+  fanOut(sessions: ReadonlySet<LocalSession>, pattern: string, entries: readonly Entry[]): void;
   failed(err: unknown): void;
 }
 
@@ -67,7 +67,7 @@ export class PatternLogs {
   }
 
   /** A session follows `pattern`: resolves when its channel is listened to. */
-  follow(session: HeldSession, pattern: string): Promise<void> {
+  follow(session: LocalSession, pattern: string): Promise<void> {
     let followed = this.#followed.get(pattern);
     if (!followed) {
       const channel = this.#keys.pattern(pattern);
@@ -88,7 +88,7 @@ export class PatternLogs {
     return followed.subscribed;
   }
 
-  unfollow(session: HeldSession, pattern: string): void {
+  unfollow(session: LocalSession, pattern: string): void {
     const followed = this.#followed.get(pattern);
     if (!followed) return;
     followed.sessions.delete(session);

@@ -18,7 +18,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EngineUnavailableError } from '../engine.js';
-import { describeError, text } from './errors.js';
+import { describeError, text } from './replies.js';
 import { MAX_PAGES, PAGE } from './expiry.js';
 import { slotOf, type Keys } from './keys.js';
 import { Scripts } from './lua/index.js';

@@ -6,7 +6,7 @@
  * script per session and push. A session that moves to another node
  * before the flush may get again what it was pushed since the last one.
  */
-import type { HeldSession } from './held-session.js';
+import type { LocalSession } from './local-session.js';
 import type { Keys } from './keys.js';
 import { Scripts } from './lua/index.js';
 import type { Runner } from './runner.js';
@@ -25,7 +25,7 @@ export class LazyPositions {
   readonly #keys: Keys;
   readonly #failed: (err: unknown) => void;
   /** Sessions whose positions a lazy take left unwritten. */
-  readonly #unflushed = new Set<HeldSession>();
+  readonly #unflushed = new Set<LocalSession>();
   #flushing = false;
   #timer: NodeJS.Timeout | undefined;
 
@@ -47,7 +47,7 @@ export class LazyPositions {
   }
 
   /** A lazy take left `session.lazy` to write. */
-  add(session: HeldSession): void {
+  add(session: LocalSession): void {
     if (session.lazy) this.#unflushed.add(session);
   }
 
@@ -60,7 +60,7 @@ export class LazyPositions {
     const cluster = this.#runner.isCluster;
     const open = new Map<string, Call>();
     const calls: Call[] = [];
-    const written: Array<[HeldSession, Map<string, string>]> = [];
+    const written: Array<[LocalSession, Map<string, string>]> = [];
     for (const session of sessions) {
       const lazy = session.lazy;
       if (!lazy || session.gone) continue;

@@ -8,8 +8,8 @@
  * applies them from the script's answer (log.ts `own`), in call order.
  */
 import type { PublishOptions } from '../engine.js';
-import { list } from './errors.js';
-import { makeEntry, type Entry } from './held-session.js';
+import { list } from './replies.js';
+import { makeEntry, type Entry } from './local-session.js';
 import type { Keys } from './keys.js';
 import type { PatternLogs } from './log.js';
 import { Scripts } from './lua/index.js';

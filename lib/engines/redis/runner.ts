@@ -7,7 +7,8 @@
  */
 import { createClient, createCluster } from 'redis';
 import { EngineUnavailableError, type EngineLogger } from '../engine.js';
-import { describeError, isErrorReply, passwordOf, redactUrl, text, TRANSIENT_REPLIES } from './errors.js';
+import { describeError, isErrorReply, text, TRANSIENT_REPLIES } from './replies.js';
+import { passwordOf, redactUrl } from './redact.js';
 import type { Script } from './lua/index.js';
 import type { RedisClientLike, RedisClusterLike, RedisEngineSource, ResolvedOptions } from './options.js';
 

@@ -6,7 +6,7 @@
  * the stream id of the newest entry, and `<base>` the (sharded) Pub/Sub
  * channel the nodes that hold subscribers listen on.
  */
-import { int, text } from '../errors.js';
+import { int, text } from '../replies.js';
 
 /**
  * What a log entry costs Redis beyond its message, publish id and except

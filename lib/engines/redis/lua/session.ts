@@ -3,7 +3,7 @@
  * touches the keys of one session bucket only, so it runs on Redis
  * Cluster, and costs O(1) apart from the state returned on adoption.
  */
-import { int, list, text, texts } from '../errors.js';
+import { int, list, text, texts } from '../replies.js';
 import { Gone, SessionStatus } from './contract.js';
 
 /** ARGV: nodech, id, ack, ttl, node, dataSize, [key, value, size]... → 1 created, 0 id taken (sizes in JS characters) */
