@@ -24,11 +24,11 @@ function setup() {
   const reads: Read[] = [];
   const unsubscribed: string[] = [];
   const runner = {
-    sSubscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void> {
+    subscribePattern(channel: string, listener: (message: string, channel: string) => void): Promise<void> {
       listeners.set(channel, listener);
       return Promise.resolve();
     },
-    sUnsubscribe(channel: string): Promise<void> {
+    unsubscribePattern(channel: string): Promise<void> {
       unsubscribed.push(channel);
       return Promise.resolve();
     },

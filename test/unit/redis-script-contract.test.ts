@@ -32,7 +32,7 @@ test('each status enum gives every meaning its own name, with the wire values', 
   const enums = {
     SessionStatus, CreateStatus: session.CreateStatus, DestroyStatus: session.DestroyStatus,
     SubscribeCheckStatus: session.SubscribeCheckStatus, SubscribeCommitStatus: session.SubscribeCommitStatus,
-    TakeStatus: session.TakeStatus, DataSetStatus: session.DataSetStatus, PublishStatus: pattern.PublishStatus,
+    RecordTakeStatus: session.RecordTakeStatus, DataSetStatus: session.DataSetStatus, PublishStatus: pattern.PublishStatus,
   };
   for (const [name, values] of Object.entries(enums)) {
     const wire = Object.values(values);
@@ -40,7 +40,7 @@ test('each status enum gives every meaning its own name, with the wire values', 
   }
   // The two meanings of 3 and of 0.
   assert.equal(session.SubscribeCheckStatus.AlreadySubscribed, 3);
-  assert.equal(session.TakeStatus.StaleGeneration, 3);
+  assert.equal(session.RecordTakeStatus.StaleGeneration, 3);
   assert.equal(session.CreateStatus.IdTaken, 0);
   assert.equal(SessionStatus.Unknown, 0);
   assert.equal(pattern.PublishStatus.NoSubscribers, 0);
@@ -55,17 +55,17 @@ test('the names stand for what the Lua writes and tests', () => {
   assert.match(pattern.PUBLISH, /'m', message, 'u', pub, 'x', except/);
   assert.deepEqual(StreamField, { Message: 'm', Publish: 'u', Except: 'x' });
   for (const letter of Object.values(NodeMessage)) assert.match(ALL_LUA, new RegExp(`'${letter} ' \\.\\. id`), `node message ${letter}`);
-  assert.match(session.TAKE, new RegExp(`kind == '${PositionKind.Acked}'`));
+  assert.match(session.RECORD_TAKE, new RegExp(`kind == '${PositionKind.Acked}'`));
   assert.equal(PositionKind.Sent, 's');
 });
 
 test('arguments are built in the order the headers name them', () => {
   assert.deepEqual(session.createArgs('n:', 'id1', true, 5000, 'node1', 7, ['k', 'v', '2']), ['n:', 'id1', '1', '5000', 'node1', '7', 'k', 'v', '2']);
-  assert.deepEqual(session.touchArgs('-', 'node1', true, 500), ['-', 'node1', '1', '500']);
-  assert.deepEqual(session.touchArgs('30000', 'node1', false, 500), ['30000', 'node1', '0', '500']);
+  assert.deepEqual(session.touchOrAdoptArgs('-', 'node1', true, 500), ['-', 'node1', '1', '500']);
+  assert.deepEqual(session.touchOrAdoptArgs('30000', 'node1', false, 500), ['30000', 'node1', '0', '500']);
   assert.deepEqual(session.subscribeCommitArgs('/a', '1-0', '', 'node1'), ['/a', '1-0', '', 'node1']);
-  assert.deepEqual(session.takeArgs(3, undefined, ['a', '', '1-0']), ['3', '-', 'a', '', '1-0']);
-  assert.deepEqual(session.takeArgs(3, 7, []), ['3', '7']);
+  assert.deepEqual(session.recordTakeArgs(3, undefined, ['a', '', '1-0']), ['3', '-', 'a', '', '1-0']);
+  assert.deepEqual(session.recordTakeArgs(3, 7, []), ['3', '7']);
   assert.deepEqual(session.dataSetArgs('k', undefined, '100', 1), ['k', '', '1', '100', '1']);
   assert.deepEqual(session.dataSetArgs('k', 'v', '', 2), ['k', 'v', '0', '', '2']);
   assert.deepEqual(session.deliverArgs('m', '10', 'node1', ''), ['m', '10', 'node1', '']);
@@ -76,15 +76,15 @@ test('arguments are built in the order the headers name them', () => {
   assert.deepEqual(args, ['1000', '60000', 'S', '', 'hé', 'p1', '-', '2', 'x', 'p2', 'a,b', '1']);
 });
 
-test('TOUCH: gone, short, full with inline subscriptions, full with too many to inline', () => {
-  assert.deepEqual(session.parseTouch([-2]), { status: -2, gen: 0, state: undefined });
-  assert.deepEqual(session.parseTouch([1, 4]), { status: 1, gen: 4, state: undefined });
-  const full = session.parseTouch([1, 5, '1', '3', '7-0', '8-0', ['/a', '1-0', '/b', '2-0'], ['/a', '1-1']]);
+test('TOUCH_OR_ADOPT: gone, short, full with inline subscriptions, full with too many to inline', () => {
+  assert.deepEqual(session.parseTouchOrAdopt([-2]), { status: -2, gen: 0, state: undefined });
+  assert.deepEqual(session.parseTouchOrAdopt([1, 4]), { status: 1, gen: 4, state: undefined });
+  const full = session.parseTouchOrAdopt([1, 5, '1', '3', '7-0', '8-0', ['/a', '1-0', '/b', '2-0'], ['/a', '1-1']]);
   assert.deepEqual(full, {
     status: 1, gen: 5,
     state: { ack: true, batch: 3, boxAcked: '7-0', boxSent: '8-0', subs: [['/a', '1-0'], ['/b', '2-0']], sent: [['/a', '1-1']] },
   });
-  const paged = session.parseTouch([1, 5, '0', '0', '0-0', '0-0', false, false]);
+  const paged = session.parseTouchOrAdopt([1, 5, '0', '0', '0-0', '0-0', false, false]);
   assert.equal(paged.state?.ack, false);
   assert.equal(paged.state?.subs, undefined);
   assert.equal(paged.state?.sent, undefined);
@@ -108,7 +108,7 @@ test('SUBSCRIBE_COMMIT, UNSUBSCRIBE, SUBSCRIPTIONS, DELIVER', () => {
 test('plain statuses, SWEEP, STATS, data, RESTORE_SCAN, ADD_SUBSCRIBER', () => {
   assert.equal(session.parseCreate(1), session.CreateStatus.Created);
   assert.equal(session.parseCreate(0), session.CreateStatus.IdTaken);
-  assert.equal(session.parseTake('3'), session.TakeStatus.StaleGeneration);
+  assert.equal(session.parseRecordTake('3'), session.RecordTakeStatus.StaleGeneration);
   assert.equal(session.parseDestroy(2), session.DestroyStatus.DestroyedWithGrave);
   assert.equal(session.parseSubscribeCheck(3), session.SubscribeCheckStatus.AlreadySubscribed);
   assert.equal(session.parseDataSet(4), session.DataSetStatus.OverMax);

@@ -52,7 +52,8 @@ import {
 } from '../engine.js';
 import { isClientId, newClientId } from '../client-id.js';
 import { describeError, list, text, texts } from './replies.js';
-import { Expiry, MAX_PAGES, PAGE } from './expiry.js';
+import { Expiry } from './expiry.js';
+import { MAX_PAGES, PAGE } from './scan.js';
 import { makeEntry, type QueueLimits } from './local-session.js';
 import { LocalSessions } from './local-sessions.js';
 import { Keys } from './keys.js';
@@ -62,8 +63,8 @@ import { addSubscriberArgs, parseAddSubscriber } from './lua/pattern.js';
 import {
   createArgs, CreateStatus, dataGetArgs, dataSetArgs, DataSetStatus, deliverArgs, DestroyStatus, parseCreate, parseDataAll,
   parseDataGet, parseDataSet, parseDeliver, parseDestroy, parseStats, parseStatus, parseSubscribeCheck, parseSubscribeCommit,
-  parseSubscriptions, parseTouch, parseUnsubscribe, subscribeCheckArgs, SubscribeCheckStatus, subscribeCommitArgs,
-  SubscribeCommitStatus, subscriptionsArgs, touchArgs, unsubscribeArgs, type SubscribeCommitReply,
+  parseSubscriptions, parseTouchOrAdopt, parseUnsubscribe, subscribeCheckArgs, SubscribeCheckStatus, subscribeCommitArgs,
+  SubscribeCommitStatus, subscriptionsArgs, touchOrAdoptArgs, unsubscribeArgs, type SubscribeCommitReply,
 } from './lua/session.js';
 import { DataLossWatch, type DataLoss } from './markers.js';
 import { NodeReports } from './nodes.js';
@@ -254,7 +255,7 @@ export class RedisEngine implements Engine {
     this.#retain(ttl);
     const ms = String(Math.max(0, ttl));
     const local = this.#sessions.get(clientId);
-    const reply = parseTouch(await this.#session(Scripts.touch, clientId, touchArgs(ms, this.#nodeId, !local, PAGE)));
+    const reply = parseTouchOrAdopt(await this.#session(Scripts.touchOrAdopt, clientId, touchOrAdoptArgs(ms, this.#nodeId, !local, PAGE)));
     if (!this.#checkLive(clientId, reply.status)) return false;
     await this.#sessions.touched(clientId, reply, local, Date.now() + Math.max(0, ttl));
     return true;

@@ -9,15 +9,11 @@ import { EngineUnavailableError } from '../engine.js';
 import { describeError, list, text, texts } from './replies.js';
 import type { Keys } from './keys.js';
 import { SessionStatus } from './lua/contract.js';
+import { MAX_PAGES, PAGE } from './scan.js';
 import { Scripts } from './lua/index.js';
 import { parseSweep, sweepArgs } from './lua/session.js';
 import type { ResolvedOptions } from './options.js';
 import type { Runner } from './runner.js';
-
-/** HSCAN page size: no command holds Redis for long. */
-export const PAGE = 500;
-/** Bound on pages read by one operation (PAGE × this entries). */
-export const MAX_PAGES = 100_000;
 
 export interface ExpiryHost {
   /** Stop holding a session here. */

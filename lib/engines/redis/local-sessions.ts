@@ -7,13 +7,13 @@
  */
 import { EngineUnavailableError, type TakeResult } from '../engine.js';
 import { list, text } from './replies.js';
-import { MAX_PAGES, PAGE } from './expiry.js';
+import { MAX_PAGES, PAGE } from './scan.js';
 import { LocalSession, makeEntry, type Entry, type QueueLimits } from './local-session.js';
 import { compareIds, type Keys } from './keys.js';
 import { entryOf, type PatternLogs } from './log.js';
 import { NodeMessage } from './lua/contract.js';
 import { Scripts, type Script } from './lua/index.js';
-import { pairs, parseTake, parseTouch, takeArgs, TakeStatus, touchArgs, type TouchReply, type TouchState } from './lua/session.js';
+import { pairs, parseRecordTake, parseTouchOrAdopt, recordTakeArgs, RecordTakeStatus, touchOrAdoptArgs, type TouchOrAdoptReply, type TouchState } from './lua/session.js';
 import type { CallOrder } from './order.js';
 import type { LazyPositions } from './positions.js';
 import type { Runner } from './runner.js';
@@ -60,7 +60,7 @@ export class LocalSessions {
   }
 
   /** A touch script answered (live): keep, load or adopt the session here. */
-  async touched(clientId: string, reply: TouchReply, local: LocalSession | undefined, deadline: number): Promise<void> {
+  async touched(clientId: string, reply: TouchOrAdoptReply, local: LocalSession | undefined, deadline: number): Promise<void> {
     const gen = reply.gen;
     if (reply.state) await this.#load(clientId, gen, reply.state, deadline);
     else if (local && local.gen === gen && !local.gone) local.deadline = deadline;
@@ -168,9 +168,9 @@ export class LocalSessions {
         this.#c.positions.add(session);
         return { messages: prepared.messages, dropped: prepared.dropped };
       }
-      const status = parseTake(await this.#c.session(Scripts.take, clientId, takeArgs(session.gen, prepared.batch, prepared.writes)));
-      if (status === TakeStatus.StaleGeneration) return 'stale';
-      if (status !== TakeStatus.Recorded) {
+      const status = parseRecordTake(await this.#c.session(Scripts.recordTake, clientId, recordTakeArgs(session.gen, prepared.batch, prepared.writes)));
+      if (status === RecordTakeStatus.StaleGeneration) return 'stale';
+      if (status !== RecordTakeStatus.Recorded) {
         this.forget(clientId);
         this.#c.checkLive(clientId, status);
         return null;
@@ -207,9 +207,9 @@ export class LocalSessions {
 
   /** Take the session over: this node becomes its holder and rebuilds its queue. */
   async #adopt(clientId: string, deadline?: number): Promise<LocalSession | null> {
-    const reply = parseTouch(await this.#c.session(Scripts.touch, clientId, touchArgs('-', this.#c.nodeId, true, PAGE)));
+    const reply = parseTouchOrAdopt(await this.#c.session(Scripts.touchOrAdopt, clientId, touchOrAdoptArgs('-', this.#c.nodeId, true, PAGE)));
     if (!this.#c.checkLive(clientId, reply.status)) return null;
-    // A live TOUCH with full = '1' always sends the state.
+    // A live TOUCH_OR_ADOPT with full = '1' always sends the state.
     return this.#load(clientId, reply.gen, reply.state as TouchState, deadline ?? this.#sessions.get(clientId)?.deadline ?? Date.now() + this.#c.retention());
   }
 

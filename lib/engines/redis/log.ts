@@ -72,7 +72,7 @@ export class PatternLogs {
     if (!followed) {
       const channel = this.#keys.pattern(pattern);
       const created: Followed = { pattern, channel, sessions: new Set(), last: undefined, subscribed: Promise.resolve(), filling: undefined, backlog: [] };
-      created.subscribed = this.#runner.sSubscribe(channel, this.#onMessage).catch((err: unknown) => {
+      created.subscribed = this.#runner.subscribePattern(channel, this.#onMessage).catch((err: unknown) => {
         // Try again on the next follow.
         if (this.#followed.get(pattern) === created) {
           this.#followed.delete(pattern);
@@ -95,7 +95,7 @@ export class PatternLogs {
     if (followed.sessions.size === 0 && !followed.filling) {
       this.#followed.delete(pattern);
       this.#byChannel.delete(followed.channel);
-      void this.#runner.sUnsubscribe(followed.channel);
+      void this.#runner.unsubscribePattern(followed.channel);
     }
   }
 
@@ -207,7 +207,7 @@ export class PatternLogs {
         if (followed.sessions.size === 0 && !followed.filling && this.#followed.get(followed.pattern) === followed) {
           this.#followed.delete(followed.pattern);
           this.#byChannel.delete(followed.channel);
-          void this.#runner.sUnsubscribe(followed.channel);
+          void this.#runner.unsubscribePattern(followed.channel);
         }
       }
     })();

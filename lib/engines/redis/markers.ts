@@ -19,7 +19,7 @@
 import { randomBytes } from 'node:crypto';
 import { EngineUnavailableError } from '../engine.js';
 import { describeError, text } from './replies.js';
-import { MAX_PAGES, PAGE } from './expiry.js';
+import { MAX_PAGES, PAGE } from './scan.js';
 import { slotOf, type Keys } from './keys.js';
 import { Scripts } from './lua/index.js';
 import { parseRestoreScan, restoreScanArgs } from './lua/session.js';

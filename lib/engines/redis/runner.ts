@@ -295,7 +295,7 @@ export class Runner {
   }
 
   /** Listen on a pattern's channel: sharded Pub/Sub where Redis has it. */
-  async sSubscribe(channel: string, listener: Listener): Promise<void> {
+  async subscribePattern(channel: string, listener: Listener): Promise<void> {
     const target = this.#cluster ?? this.#subscriber;
     if (!target) throw new EngineUnavailableError(`Redis engine is closed (${this.where})`);
     try {
@@ -306,7 +306,7 @@ export class Runner {
     }
   }
 
-  async sUnsubscribe(channel: string): Promise<void> {
+  async unsubscribePattern(channel: string): Promise<void> {
     const target = this.#cluster ?? this.#subscriber;
     if (!target) return;
     try {

@@ -44,8 +44,8 @@ return live(ARGV[2], now_ms())
  * inline (beyond it, false: the caller pages through them) →
  * { status, gen[, ack, batch, bp, bs, { pattern, acked }..., { pattern, sent }...] }
  */
-export const TOUCH = `
--- TOUCH: touch (ttl a number) or adopt (ttl '-'); the caller becomes the holder.
+export const TOUCH_OR_ADOPT = `
+-- TOUCH_OR_ADOPT: touch (ttl a number) or adopt (ttl '-'); the caller becomes the holder.
 -- KEYS[1] B      bucket base
 -- ARGV[1] nodech   ARGV[2] id   ARGV[3] ttl (ms) or '-'   ARGV[4] node
 -- ARGV[5] full ('1': the state even if the caller holds it)   ARGV[6] most subscriptions inline
@@ -218,8 +218,8 @@ return { 1, sid, prev, 0 }
  * unchanged), then triples (kind 'a' acked | 's' sent, pattern ('' the
  * box), position) → status (3: another node adopted the session since)
  */
-export const TAKE = `
--- TAKE: record what a take on the holder did.
+export const RECORD_TAKE = `
+-- RECORD_TAKE: record what a take on the holder did.
 -- KEYS[1] B      bucket base
 -- ARGV[1] nodech   ARGV[2] id   ARGV[3] gen   ARGV[4] batch ('-' unchanged)
 -- ARGV[5..] (kind 'a' acked | 's' sent, pattern ('' the box), position) per write
@@ -427,12 +427,12 @@ export function parseStatus(reply: unknown): SessionStatus {
   return int(reply) as SessionStatus;
 }
 
-/** TOUCH: `ttl` in ms, or `'-'` to adopt without moving the deadline. */
-export function touchArgs(ttl: string, node: string, full: boolean, inlineMax: number): string[] {
+/** TOUCH_OR_ADOPT: `ttl` in ms, or `'-'` to adopt without moving the deadline. */
+export function touchOrAdoptArgs(ttl: string, node: string, full: boolean, inlineMax: number): string[] {
   return [ttl, node, full ? '1' : '0', String(inlineMax)];
 }
 
-/** What an adopting or full TOUCH returns besides the generation: the session's state. */
+/** What an adopting or full TOUCH_OR_ADOPT returns besides the generation: the session's state. */
 export interface TouchState {
   readonly ack: boolean;
   readonly batch: number;
@@ -444,7 +444,7 @@ export interface TouchState {
   readonly sent: ReadonlyArray<readonly [string, string]> | undefined;
 }
 
-export interface TouchReply {
+export interface TouchOrAdoptReply {
   readonly status: SessionStatus;
   /** The holder's generation (0 when not live). */
   readonly gen: number;
@@ -452,7 +452,7 @@ export interface TouchReply {
   readonly state: TouchState | undefined;
 }
 
-export function parseTouch(value: unknown): TouchReply {
+export function parseTouchOrAdopt(value: unknown): TouchOrAdoptReply {
   const r = list(value);
   const status = int(r[0]) as SessionStatus;
   if (status !== SessionStatus.Live) return { status, gen: 0, state: undefined };
@@ -570,17 +570,17 @@ export function parseDeliver(value: unknown): DeliverReply {
   return { status, id: text(r[1]), prev: text(r[2]), held: int(r[3]) === 1 };
 }
 
-/** TAKE's reply. */
-export const TakeStatus = { Recorded: 1, StaleGeneration: 3, ...Gone } as const;
-export type TakeStatus = (typeof TakeStatus)[keyof typeof TakeStatus];
+/** RECORD_TAKE's reply. */
+export const RecordTakeStatus = { Recorded: 1, StaleGeneration: 3, ...Gone } as const;
+export type RecordTakeStatus = (typeof RecordTakeStatus)[keyof typeof RecordTakeStatus];
 
-/** TAKE: `writes` are triples (PositionKind, source ('' the box), position). */
-export function takeArgs(gen: number, batch: number | undefined, writes: readonly string[]): string[] {
+/** RECORD_TAKE: `writes` are triples (PositionKind, source ('' the box), position). */
+export function recordTakeArgs(gen: number, batch: number | undefined, writes: readonly string[]): string[] {
   return [String(gen), batch === undefined ? '-' : String(batch), ...writes];
 }
 
-export function parseTake(reply: unknown): TakeStatus {
-  return int(reply) as TakeStatus;
+export function parseRecordTake(reply: unknown): RecordTakeStatus {
+  return int(reply) as RecordTakeStatus;
 }
 
 /** SWEEP's full ARGV (no session id). */
