@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { NodeMessage, PositionKind, SessionField, SessionStatus, StreamField } from '../../lib/engines/redis/lua/contract.js';
+import { NodeMessage, PatternKey, PositionKind, SessionField, SessionKey, SessionStatus, StreamField } from '../../lib/engines/redis/lua/contract.js';
 import { Scripts } from '../../lib/engines/redis/lua/index.js';
 import * as pattern from '../../lib/engines/redis/lua/pattern.js';
 import * as session from '../../lib/engines/redis/lua/session.js';
@@ -52,6 +52,8 @@ test('each status enum gives every meaning its own name, with the wire values', 
 
 test('the names stand for what the Lua writes and tests', () => {
   for (const field of Object.values(SessionField)) assert.match(ALL_LUA, new RegExp(`'${field}'`), `hash field ${field}`);
+  for (const suffix of Object.values(SessionKey)) assert.ok(ALL_LUA.includes(`h .. '${suffix}'`) || ALL_LUA.includes(`'${suffix}'`), `session key ${suffix}`);
+  for (const suffix of Object.values(PatternKey)) assert.ok(pattern.PUBLISH.includes(`'${suffix}'`) || pattern.ADD_SUBSCRIBER.includes(`'${suffix}'`), `pattern key ${suffix}`);
   assert.match(pattern.PUBLISH, /'m', message, 'u', pub, 'x', except/);
   assert.deepEqual(StreamField, { Message: 'm', Publish: 'u', Except: 'x' });
   for (const letter of Object.values(NodeMessage)) assert.match(ALL_LUA, new RegExp(`'${letter} ' \\.\\. id`), `node message ${letter}`);
@@ -70,6 +72,10 @@ test('arguments are built in the order the headers name them', () => {
   assert.deepEqual(session.dataSetArgs('k', 'v', '', 2), ['k', 'v', '0', '', '2']);
   assert.deepEqual(session.deliverArgs('m', '10', 'node1', ''), ['m', '10', 'node1', '']);
   assert.deepEqual(session.sweepArgs('n:', 1000), ['n:', '1000']);
+  const positions = session.positionsArgs('n:');
+  session.pushPositions(positions, 2, 'id1', 4, new Map([['', '1-0'], ['/a', '2-0']]));
+  session.pushPositions(positions, 1, 'id2', 1, new Map());
+  assert.deepEqual(positions, ['n:', '2', 'id1', '4', '2', '', '1-0', '/a', '2-0', '1', 'id2', '1', '0']);
   const args = pattern.publishArgs('1000', 60000, true, '');
   pattern.pushPublish(args, 'hé', 'p1', []);
   pattern.pushPublish(args, 'x', 'p2', ['a', 'b']);
@@ -125,6 +131,7 @@ test('plain statuses, SWEEP, STATS, data, RESTORE_SCAN, ADD_SUBSCRIBER', () => {
   assert.equal(session.parseDataAll([-1]).status, -1);
   assert.deepEqual(session.parseRestoreScan(['0', 'id1', ['/a', '/b'], 'id2', []]), { cursor: '0', sessions: [{ id: 'id1', patterns: ['/a', '/b'] }, { id: 'id2', patterns: [] }] });
   assert.equal(pattern.parseAddSubscriber(Buffer.from('5-1')), '5-1');
+  assert.equal(session.parsePositions('3'), 3);
 });
 
 test('PUBLISH: the reply read in place, per key and per publish', () => {

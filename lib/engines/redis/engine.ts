@@ -58,6 +58,7 @@ import { makeEntry, type QueueLimits } from './local-session.js';
 import { LocalSessions } from './local-sessions.js';
 import { Keys } from './keys.js';
 import { PatternLogs } from './log.js';
+import { PatternKey } from './lua/contract.js';
 import { Scripts, type Script } from './lua/index.js';
 import { addSubscriberArgs, parseAddSubscriber } from './lua/pattern.js';
 import {
@@ -324,7 +325,7 @@ export class RedisEngine implements Engine {
   }
 
   async subscribers(pattern: string): Promise<string[]> {
-    const key = `${this.#keys.pattern(pattern)}:subs`;
+    const key = this.#keys.pattern(pattern) + PatternKey.Subs;
     const ids = new Set<string>();
     let cursor = '0';
     for (let page = 0; page < MAX_PAGES; page++) {

@@ -8,7 +8,7 @@
 import { EngineUnavailableError } from '../engine.js';
 import { describeError, list, text, texts } from './replies.js';
 import type { Keys } from './keys.js';
-import { SessionStatus } from './lua/contract.js';
+import { PatternKey, SessionStatus } from './lua/contract.js';
 import { MAX_PAGES, PAGE } from './scan.js';
 import { Scripts } from './lua/index.js';
 import { parseSweep, sweepArgs } from './lua/session.js';
@@ -83,7 +83,7 @@ export class Expiry {
   }
 
   async removeSubscriber(pattern: string, clientId: string): Promise<void> {
-    const key = `${this.#keys.pattern(pattern)}:subs`;
+    const key = this.#keys.pattern(pattern) + PatternKey.Subs;
     await this.#runner.command(key, ['SREM', key, clientId]);
   }
 

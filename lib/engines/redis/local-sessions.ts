@@ -11,7 +11,7 @@ import { MAX_PAGES, PAGE } from './scan.js';
 import { LocalSession, makeEntry, type Entry, type QueueLimits } from './local-session.js';
 import { compareIds, type Keys } from './keys.js';
 import { entryOf, type PatternLogs } from './log.js';
-import { NodeMessage } from './lua/contract.js';
+import { NodeMessage, SessionKey } from './lua/contract.js';
 import { Scripts, type Script } from './lua/index.js';
 import { pairs, parseRecordTake, parseTouchOrAdopt, recordTakeArgs, RecordTakeStatus, touchOrAdoptArgs, type TouchOrAdoptReply, type TouchState } from './lua/session.js';
 import type { CallOrder } from './order.js';
@@ -224,15 +224,15 @@ export class LocalSessions {
     const loading = (async () => {
       try {
         const base = `${keys.session(clientId)}:${clientId}`;
-        const subs = state.subs ?? await this.#scan(`${base}:subs`);
-        const sent = !session.ack ? [] : state.sent ?? await this.#scan(`${base}:sent`);
+        const subs = state.subs ?? await this.#scan(base + SessionKey.Subs);
+        const sent = !session.ack ? [] : state.sent ?? await this.#scan(base + SessionKey.Sent);
         for (const [pattern, position] of subs) session.follow(pattern, position);
         if (session.ack) {
           session.sentAt.set('', state.boxSent);
           for (const [pattern, position] of sent) if (session.cursors.has(pattern)) session.sentAt.set(pattern, position);
         }
         await Promise.all(subs.map(([pattern]) => logs.follow(session, pattern)));
-        const box = `${base}:box`;
+        const box = base + SessionKey.Box;
         // In call order with publishes and delivers: those answered before these reads are in session.pending first.
         const [boxEntries, ...read] = await this.#c.order.ordered(Promise.all([
           runner.command(box, ['XRANGE', box, `(${session.box.id}`, '+'], true).then((r) => list(r).map((item) => entryOf('', item))),
@@ -341,7 +341,7 @@ export class LocalSessions {
     const limits = this.#c.limits();
     if (prev !== session.box.id && compareIds(prev, session.box.id) > 0 && !session.pending) {
       // Something was delivered before this that has not reached us yet: read it from the box.
-      const box = `${this.#c.keys.session(session.id)}:${session.id}:box`;
+      const box = `${this.#c.keys.session(session.id)}:${session.id}${SessionKey.Box}`;
       const items = list(await this.#c.runner.command(box, ['XRANGE', box, `(${session.box.id}`, entry.id], true));
       for (const item of items) if (session.apply(entryOf('', item), limits)) this.#c.wakes.session(session);
       return;

@@ -13,7 +13,7 @@
 import { compareIds, isAfter, type Keys, type Position } from './keys.js';
 import { list, text } from './replies.js';
 import { exceptOf, makeEntry, type Entry, type LocalSession } from './local-session.js';
-import { StreamField } from './lua/contract.js';
+import { PatternKey, StreamField } from './lua/contract.js';
 import type { Runner } from './runner.js';
 
 interface Followed {
@@ -101,7 +101,7 @@ export class PatternLogs {
 
   /** Read a log's entries after `from` (exclusive) up to `to` (inclusive; '+' for the end). */
   async read(pattern: string, from: string, to = '+'): Promise<Entry[]> {
-    const key = `${this.#keys.pattern(pattern)}:log`;
+    const key = this.#keys.pattern(pattern) + PatternKey.Log;
     const reply = list(await this.#runner.command(key, ['XRANGE', key, `(${from}`, to], true));
     return reply.map((item) => entryOf(pattern, item));
   }

@@ -21,6 +21,7 @@ import { EngineUnavailableError } from '../engine.js';
 import { describeError, text } from './replies.js';
 import { MAX_PAGES, PAGE } from './scan.js';
 import { slotOf, type Keys } from './keys.js';
+import { PatternKey } from './lua/contract.js';
 import { Scripts } from './lua/index.js';
 import { parseRestoreScan, restoreScanArgs } from './lua/session.js';
 import type { EngineDataLoss as DataLoss } from '../engine.js';
@@ -142,7 +143,7 @@ export class DataLossWatch {
           }
         }
         await Promise.all([...byPattern].map(([pattern, ids]) => {
-          const key = `${this.#keys.pattern(pattern)}:subs`;
+          const key = this.#keys.pattern(pattern) + PatternKey.Subs;
           restored += ids.length;
           return this.#runner.command(key, ['SADD', key, ...ids]);
         }));

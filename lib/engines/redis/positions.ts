@@ -9,6 +9,7 @@
 import type { LocalSession } from './local-session.js';
 import type { Keys } from './keys.js';
 import { Scripts } from './lua/index.js';
+import { positionsArgs, pushPositions } from './lua/session.js';
 import type { Runner } from './runner.js';
 
 /** Most sessions one script writes: no script holds Redis for long. */
@@ -69,11 +70,10 @@ export class LazyPositions {
       const bucket = this.#keys.session(session.id);
       const group = cluster ? bucket : '';
       let call = open.get(group);
-      if (!call) open.set(group, (call = { keys: [], args: [this.#keys.nodeChannelPrefix], sessions: 0 }));
+      if (!call) open.set(group, (call = { keys: [], args: positionsArgs(this.#keys.nodeChannelPrefix), sessions: 0 }));
       let index = call.keys.indexOf(bucket);
       if (index < 0) index = call.keys.push(bucket) - 1;
-      call.args.push(String(index + 1), session.id, String(session.gen), String(lazy.size));
-      for (const [src, position] of lazy) call.args.push(src, position);
+      pushPositions(call.args, index + 1, session.id, session.gen, lazy);
       if (++call.sessions >= SESSIONS_PER_SCRIPT) {
         calls.push(call);
         open.delete(group);

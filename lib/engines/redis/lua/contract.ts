@@ -47,6 +47,20 @@ export const SessionKey = {
   DataLengths: ':dl',
 } as const;
 
+/** Suffixes of a pattern's keys, after its base `<prefix>{p:<pattern>}` (the base itself is its Pub/Sub channel). */
+export const PatternKey = {
+  /** Set of its subscribers' ids. */
+  Subs: ':subs',
+  /** Stream of what was published to it. */
+  Log: ':log',
+  /** The log's entry sizes, `<stream id> <bytes>`, oldest first. */
+  Index: ':index',
+  /** Their sum. */
+  Bytes: ':bytes',
+  /** Stream id of the newest entry. */
+  Last: ':last',
+} as const;
+
 /** Fields of a log or box entry (a stream entry). */
 export const StreamField = {
   Message: 'm',

@@ -583,6 +583,22 @@ export function parseRecordTake(reply: unknown): RecordTakeStatus {
   return int(reply) as RecordTakeStatus;
 }
 
+/** POSITIONS's ARGV before the sessions (no session id); {@link pushPositions} adds each. */
+export function positionsArgs(nodech: string): string[] {
+  return [nodech];
+}
+
+/** One session's ARGV for POSITIONS: its bucket's index in KEYS (1-based), id, gen, then its (source, position) pairs. */
+export function pushPositions(args: string[], keyIndex: number, id: string, gen: number, positions: ReadonlyMap<string, string>): void {
+  args.push(String(keyIndex), id, String(gen), String(positions.size));
+  for (const [src, position] of positions) args.push(src, position);
+}
+
+/** POSITIONS's reply: how many sessions it wrote (the others were gone or taken over). */
+export function parsePositions(reply: unknown): number {
+  return int(reply);
+}
+
 /** SWEEP's full ARGV (no session id). */
 export function sweepArgs(nodech: string, limit: number): string[] {
   return [nodech, String(limit)];
