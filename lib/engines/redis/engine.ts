@@ -238,7 +238,7 @@ export class RedisEngine implements Engine {
       const id = newClientId();
       const ttl = Math.max(0, options.ttl);
       const created = parseCreate(await this.#runner.run(Scripts.create, this.#keys.session(id), createArgs(
-        this.#keys.nodeChannelPrefix, id, options.ack === true, ttl, this.#nodeId, size, data,
+        this.#keys.nodeChannelPrefix, id, options.ack, ttl, this.#nodeId, size, data,
       )));
       if (created === CreateStatus.Created) {
         this.#sessions.created(id, options.ack, Date.now() + ttl);
