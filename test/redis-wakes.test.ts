@@ -9,11 +9,11 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { HeldSession } from '../lib/engines/redis/held-session.js';
+import { LocalSession } from '../lib/engines/redis/local-session.js';
 import { WAKE_INTERVAL_MS, WAKE_MAX_DELAY_MS, Wakes } from '../lib/engines/redis/wakes.js';
 
-function session(id: string): HeldSession {
-  return new HeldSession(id, false, 1, 0, '0-0', Date.now() + 60_000);
+function session(id: string): LocalSession {
+  return new LocalSession(id, false, 1, 0, '0-0', Date.now() + 60_000);
 }
 
 /** Wakes whose timers and clock the test moves; `told` records each wake and when (test time) it came. */

@@ -32,7 +32,7 @@
  * node makes to one channel in one tick share one script (one per pattern
  * on a cluster) and one announcement per pattern (publish.ts). Each node
  * fans the entries out to the sessions it holds, in memory, a whole
- * announcement per session at once (holder.ts, held-session.ts, log.ts).
+ * announcement per session at once (local-sessions.ts, local-session.ts, log.ts).
  * A take writes the session's new positions (one script; a WebSocket push's
  * are written lazily, positions.ts); a node that takes a session over
  * (touch, or take) reads its queue back from the logs. Expiry: expiry.ts.
@@ -51,13 +51,22 @@ import {
   type TakeResult,
 } from '../engine.js';
 import { isClientId, newClientId } from '../client-id.js';
-import { describeError, int, list, text, texts } from './errors.js';
-import { Expiry, MAX_PAGES, PAGE } from './expiry.js';
-import { makeEntry, type QueueLimits } from './held-session.js';
-import { Holder } from './holder.js';
+import { describeError, list, text, texts } from './replies.js';
+import { Expiry } from './expiry.js';
+import { MAX_PAGES, PAGE } from './scan.js';
+import { makeEntry, type QueueLimits } from './local-session.js';
+import { LocalSessions } from './local-sessions.js';
 import { Keys } from './keys.js';
 import { PatternLogs } from './log.js';
+import { PatternKey } from './lua/contract.js';
 import { Scripts, type Script } from './lua/index.js';
+import { addSubscriberArgs, parseAddSubscriber } from './lua/pattern.js';
+import {
+  createArgs, CreateStatus, dataGetArgs, dataSetArgs, DataSetStatus, deliverArgs, DestroyStatus, parseCreate, parseDataAll,
+  parseDataGet, parseDataSet, parseDeliver, parseDestroy, parseStats, parseStatus, parseSubscribeCheck, parseSubscribeCommit,
+  parseSubscriptions, parseTouchOrAdopt, parseUnsubscribe, subscribeCheckArgs, SubscribeCheckStatus, subscribeCommitArgs,
+  SubscribeCommitStatus, subscriptionsArgs, touchOrAdoptArgs, unsubscribeArgs, type SubscribeCommitReply,
+} from './lua/session.js';
 import { DataLossWatch, type DataLoss } from './markers.js';
 import { NodeReports } from './nodes.js';
 import { resolveOptions, type RedisEngineOptions, type RedisEngineSource, type ResolvedOptions } from './options.js';
@@ -85,12 +94,12 @@ export class RedisEngine implements Engine {
   readonly #logs: PatternLogs;
   readonly #publisher: Publisher;
   readonly #positions: LazyPositions;
-  readonly #holder: Holder;
+  readonly #sessions: LocalSessions;
   readonly #expiry: Expiry;
   readonly #reports: NodeReports;
   readonly #dataLoss: DataLossWatch;
   readonly #onNodeMessage = (message: string) => {
-    if (!this.#closed) this.#holder.nodeMessage(message);
+    if (!this.#closed) this.#sessions.nodeMessage(message);
   };
 
   /**
@@ -111,7 +120,7 @@ export class RedisEngine implements Engine {
     // Publish ids start with this node's prefix: its own announcements are told apart.
     const ownPrefix = `${randomBytes(6).toString('base64url')}.`;
     this.#logs = new PatternLogs(runner, keys, {
-      fanOut: (sessions, pattern, entries) => this.#holder.fanOut(sessions, pattern, entries),
+      fanOut: (sessions, pattern, entries) => this.#sessions.fanOut(sessions, pattern, entries),
       failed: (err) => this.#failed('reading a log', err),
     }, ownPrefix);
     this.#publisher = new Publisher(runner, keys, this.#logs, ownPrefix, {
@@ -122,7 +131,7 @@ export class RedisEngine implements Engine {
       subscribers: (pattern) => this.subscribers(pattern),
     });
     this.#positions = new LazyPositions(runner, keys, (err) => this.#failed('writing positions', err));
-    this.#holder = new Holder({
+    this.#sessions = new LocalSessions({
       runner,
       keys,
       logs: this.#logs,
@@ -133,16 +142,16 @@ export class RedisEngine implements Engine {
       limits: () => this.#limits,
       retention: () => this.#retention,
       session: (script, clientId, args) => this.#session(script, clientId, args),
-      status: (clientId, status) => this.#expiry.status(clientId, status),
+      checkLive: (clientId, status) => this.#expiry.checkLive(clientId, status),
       failed: (what, err) => this.#failed(what, err),
     });
     this.#expiry = new Expiry(runner, keys, this.#options, {
-      forget: (clientId) => this.#holder.forget(clientId),
-      forgetIdle: (before) => this.#holder.forgetIdle(before),
+      forget: (clientId) => this.#sessions.forget(clientId),
+      forgetIdle: (before) => this.#sessions.forgetIdle(before),
       expired: (clientId) => this.#host?.expired(clientId),
       retention: () => this.#retention,
     });
-    this.#reports = new NodeReports(runner, keys, this.#nodeId, () => this.#holder.size);
+    this.#reports = new NodeReports(runner, keys, this.#nodeId, () => this.#sessions.size);
     this.#dataLoss = new DataLossWatch(runner, keys);
   }
 
@@ -173,7 +182,7 @@ export class RedisEngine implements Engine {
     const opening = (async () => {
       await this.#runner.open(this.#options.logger ?? config.logger, {
         resubscribed: () => {
-          this.#holder.resubscribed();
+          this.#sessions.resubscribed();
           void this.#dataLoss.check();
         },
       });
@@ -207,7 +216,7 @@ export class RedisEngine implements Engine {
     this.#positions.stop();
     // What WebSocket pushes took is written before the connections go.
     await this.#positions.flush().catch(() => undefined);
-    this.#holder.clear();
+    this.#sessions.clear();
     this.#logs.clear();
     await this.#runner.close();
   }
@@ -228,11 +237,11 @@ export class RedisEngine implements Engine {
     for (let attempt = 0; attempt < 3; attempt++) {
       const id = newClientId();
       const ttl = Math.max(0, options.ttl);
-      const created = await this.#runner.run(Scripts.create, this.#keys.session(id), [
-        this.#keys.nodeChannelPrefix, id, options.ack ? '1' : '0', String(ttl), this.#nodeId, String(size), ...data,
-      ]);
-      if (int(created) === 1) {
-        this.#holder.created(id, options.ack, Date.now() + ttl);
+      const created = parseCreate(await this.#runner.run(Scripts.create, this.#keys.session(id), createArgs(
+        this.#keys.nodeChannelPrefix, id, options.ack, ttl, this.#nodeId, size, data,
+      )));
+      if (created === CreateStatus.Created) {
+        this.#sessions.created(id, options.ack, Date.now() + ttl);
         return id;
       }
     }
@@ -240,61 +249,64 @@ export class RedisEngine implements Engine {
   }
 
   async exists(clientId: string): Promise<boolean> {
-    return this.#status(clientId, await this.#session(Scripts.exists, clientId, []));
+    return this.#checkLive(clientId, parseStatus(await this.#session(Scripts.exists, clientId, [])));
   }
 
   async touch(clientId: string, ttl: number): Promise<boolean> {
     this.#retain(ttl);
     const ms = String(Math.max(0, ttl));
-    const local = this.#holder.get(clientId);
-    const reply = list(await this.#session(Scripts.touch, clientId, [ms, this.#nodeId, local ? '0' : '1', String(PAGE)]));
-    if (!this.#status(clientId, reply[0])) return false;
-    await this.#holder.touched(clientId, reply, local, Date.now() + Math.max(0, ttl));
+    const local = this.#sessions.get(clientId);
+    const reply = parseTouchOrAdopt(await this.#session(Scripts.touchOrAdopt, clientId, touchOrAdoptArgs(ms, this.#nodeId, !local, PAGE)));
+    if (!this.#checkLive(clientId, reply.status)) return false;
+    await this.#sessions.touched(clientId, reply, local, Date.now() + Math.max(0, ttl));
     return true;
   }
 
   async destroy(clientId: string): Promise<boolean> {
-    const status = int(await this.#session(Scripts.destroy, clientId, []));
-    if (status <= 0) {
-      this.#status(clientId, status);
+    const status = parseDestroy(await this.#session(Scripts.destroy, clientId, []));
+    if (status !== DestroyStatus.Destroyed && status !== DestroyStatus.DestroyedWithGrave) {
+      this.#checkLive(clientId, status);
       return false;
     }
-    this.#holder.forget(clientId);
-    if (status === 2) await this.#expiry.bury(clientId);
+    this.#sessions.forget(clientId);
+    if (status === DestroyStatus.DestroyedWithGrave) await this.#expiry.bury(clientId);
     return true;
   }
 
   async subscribe(clientId: string, pattern: string): Promise<boolean> {
-    const check = int(await this.#session(Scripts.subscribeCheck, clientId, [pattern, this.#maxSubscriptions]));
-    if (check === 3) return true;
-    if (check === 4) throw this.#subscriptionLimit();
-    if (!this.#status(clientId, check)) return false;
+    const check = parseSubscribeCheck(await this.#session(Scripts.subscribeCheck, clientId, subscribeCheckArgs(pattern, this.#maxSubscriptions)));
+    if (check === SubscribeCheckStatus.AlreadySubscribed) return true;
+    if (check === SubscribeCheckStatus.Limit) throw this.#subscriptionLimit();
+    if (check !== SubscribeCheckStatus.May) {
+      this.#checkLive(clientId, check);
+      return false;
+    }
     const base = this.#keys.pattern(pattern);
-    const position = text(await this.#runner.run(Scripts.addSubscriber, base, [clientId]));
-    let reply: unknown[];
+    const position = parseAddSubscriber(await this.#runner.run(Scripts.addSubscriber, base, addSubscriberArgs(clientId)));
+    let reply: SubscribeCommitReply;
     try {
-      reply = list(await this.#session(Scripts.subscribeCommit, clientId, [pattern, position, this.#maxSubscriptions, this.#nodeId]));
+      reply = parseSubscribeCommit(await this.#session(Scripts.subscribeCommit, clientId, subscribeCommitArgs(pattern, position, this.#maxSubscriptions, this.#nodeId)));
     } catch (err) {
       await this.#expiry.removeSubscriber(pattern, clientId).catch(() => undefined);
       throw err;
     }
-    const status = int(reply[0]);
-    if (status !== 1) {
+    const status = reply.status;
+    if (status !== SubscribeCommitStatus.Done) {
       await this.#expiry.removeSubscriber(pattern, clientId);
-      if (status === 4) throw this.#subscriptionLimit();
-      this.#status(clientId, status);
+      if (status === SubscribeCommitStatus.Limit) throw this.#subscriptionLimit();
+      this.#checkLive(clientId, status);
       return false;
     }
-    if (int(reply[1]) === 1) this.#holder.subscribed(clientId, int(reply[2]), pattern, position);
+    if (reply.added) this.#sessions.subscribed(clientId, reply.gen, pattern, position);
     return true;
   }
 
   async unsubscribe(clientId: string, pattern: string): Promise<boolean> {
-    const reply = list(await this.#session(Scripts.unsubscribe, clientId, [pattern, this.#nodeId]));
-    if (!this.#status(clientId, reply[0])) return false;
-    if (int(reply[1]) === 1) {
+    const reply = parseUnsubscribe(await this.#session(Scripts.unsubscribe, clientId, unsubscribeArgs(pattern, this.#nodeId)));
+    if (!this.#checkLive(clientId, reply.status)) return false;
+    if (reply.removed) {
       await this.#expiry.removeSubscriber(pattern, clientId);
-      this.#holder.unsubscribed(clientId, pattern);
+      this.#sessions.unsubscribed(clientId, pattern);
     }
     return true;
   }
@@ -303,17 +315,17 @@ export class RedisEngine implements Engine {
     const patterns: string[] = [];
     let cursor = '0';
     for (let page = 0; page < MAX_PAGES; page++) {
-      const reply = list(await this.#session(Scripts.subscriptions, clientId, [cursor, String(PAGE)]));
-      if (!this.#status(clientId, reply[0])) return [];
-      cursor = text(reply[1]);
-      patterns.push(...texts(reply[2]));
+      const reply = parseSubscriptions(await this.#session(Scripts.subscriptions, clientId, subscriptionsArgs(cursor, PAGE)));
+      if (!this.#checkLive(clientId, reply.status)) return [];
+      cursor = reply.cursor;
+      patterns.push(...reply.patterns);
       if (cursor === '0') break;
     }
     return [...new Set(patterns)];
   }
 
   async subscribers(pattern: string): Promise<string[]> {
-    const key = `${this.#keys.pattern(pattern)}:subs`;
+    const key = this.#keys.pattern(pattern) + PatternKey.Subs;
     const ids = new Set<string>();
     let cursor = '0';
     for (let page = 0; page < MAX_PAGES; page++) {
@@ -326,28 +338,26 @@ export class RedisEngine implements Engine {
   }
 
   async getSessionData(clientId: string, key: string): Promise<string | undefined | null> {
-    const reply = list(await this.#session(Scripts.dataGet, clientId, [key]));
-    if (!this.#status(clientId, reply[0])) return null;
-    const value = reply[1];
-    return value === null || value === undefined || value === false ? undefined : text(value);
+    const reply = parseDataGet(await this.#session(Scripts.dataGet, clientId, dataGetArgs(key)));
+    if (!this.#checkLive(clientId, reply.status)) return null;
+    return reply.value;
   }
 
   async setSessionData(clientId: string, key: string, value: string | undefined): Promise<boolean> {
     const size = key.length + (value?.length ?? 0);
-    const status = int(await this.#session(Scripts.dataSet, clientId, [key, value ?? '', value === undefined ? '1' : '0', this.#maxSessionDataBytes, String(size)]));
-    if (status === 4) {
+    const status = parseDataSet(await this.#session(Scripts.dataSet, clientId, dataSetArgs(key, value, this.#maxSessionDataBytes, size)));
+    if (status === DataSetStatus.OverMax) {
       throw new EngineLimitError('maxSessionDataBytes', `a session may hold at most ${this.#maxSessionDataBytes} characters of data`);
     }
-    return this.#status(clientId, status);
+    if (status === DataSetStatus.Set) return true;
+    this.#checkLive(clientId, status);
+    return false;
   }
 
   async allSessionData(clientId: string): Promise<Map<string, string> | null> {
-    const reply = list(await this.#session(Scripts.dataAll, clientId, []));
-    if (!this.#status(clientId, reply[0])) return null;
-    const flat = texts(reply[1]);
-    const data = new Map<string, string>();
-    for (let i = 0; i + 1 < flat.length; i += 2) data.set(flat[i] as string, flat[i + 1] as string);
-    return data;
+    const reply = parseDataAll(await this.#session(Scripts.dataAll, clientId, []));
+    if (!this.#checkLive(clientId, reply.status)) return null;
+    return reply.data;
   }
 
   publish(patterns: readonly string[], message: string, options?: PublishOptions): Promise<number> {
@@ -357,14 +367,14 @@ export class RedisEngine implements Engine {
   async deliver(clientId: string, message: string): Promise<boolean> {
     // Publishes called before it reach Redis before it.
     this.#publisher.flush();
-    const reply = list(await this.#order.ordered(this.#session(Scripts.deliver, clientId, [message, this.#logLength(), this.#nodeId, this.#logBytes()])));
-    if (!this.#status(clientId, reply[0])) return false;
-    if (int(reply[3]) === 1) await this.#holder.delivered(clientId, text(reply[2]), makeEntry('', text(reply[1]), message, '', undefined));
+    const reply = parseDeliver(await this.#order.ordered(this.#session(Scripts.deliver, clientId, deliverArgs(message, this.#logLength(), this.#nodeId, this.#logBytes()))));
+    if (!this.#checkLive(clientId, reply.status)) return false;
+    if (reply.held) await this.#sessions.delivered(clientId, reply.prev, makeEntry('', reply.id, message, '', undefined));
     return true;
   }
 
   async take(clientId: string, ack?: number): Promise<TakeResult | null> {
-    return this.#holder.take(clientId, typeof ack === 'number' && Number.isFinite(ack) ? Math.floor(ack) : undefined);
+    return this.#sessions.take(clientId, typeof ack === 'number' && Number.isFinite(ack) ? Math.floor(ack) : undefined);
   }
 
   /**
@@ -374,7 +384,7 @@ export class RedisEngine implements Engine {
    * once), not one script per session and push.
    */
   takeMany(clientIds: readonly string[]): Promise<Array<TakeResult | null>> {
-    return this.#holder.takeMany(clientIds);
+    return this.#sessions.takeMany(clientIds);
   }
 
   /** The nodes that reported in the last few seconds (each reports every 2 s). */
@@ -387,9 +397,9 @@ export class RedisEngine implements Engine {
     let sessions = 0;
     let subscriptions = 0;
     for (const reply of replies) {
-      const [count, subs] = list(reply);
-      sessions += int(count);
-      subscriptions += int(subs ?? 0);
+      const bucket = parseStats(reply);
+      sessions += bucket.sessions;
+      subscriptions += bucket.subscriptions;
     }
     return { sessions, subscriptions: Math.max(0, subscriptions) };
   }
@@ -401,8 +411,8 @@ export class RedisEngine implements Engine {
     return this.#runner.run(script, this.#keys.session(clientId), [this.#keys.nodeChannelPrefix, clientId, ...args]);
   }
 
-  #status(clientId: string, status: unknown): boolean {
-    return this.#expiry.status(clientId, status);
+  #checkLive(clientId: string, status: number): boolean {
+    return this.#expiry.checkLive(clientId, status);
   }
 
   #wake(ids: readonly string[]): void {

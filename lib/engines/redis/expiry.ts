@@ -6,16 +6,14 @@
  * sweeps every bucket's deadlines, so sessions nobody uses expire too.
  */
 import { EngineUnavailableError } from '../engine.js';
-import { describeError, int, list, text, texts } from './errors.js';
+import { describeError, list, text, texts } from './replies.js';
 import type { Keys } from './keys.js';
+import { PatternKey, SessionStatus } from './lua/contract.js';
+import { MAX_PAGES, PAGE } from './scan.js';
 import { Scripts } from './lua/index.js';
+import { parseSweep, sweepArgs } from './lua/session.js';
 import type { ResolvedOptions } from './options.js';
 import type { Runner } from './runner.js';
-
-/** HSCAN page size: no command holds Redis for long. */
-export const PAGE = 500;
-/** Bound on pages read by one operation (PAGE × this entries). */
-export const MAX_PAGES = 100_000;
 
 export interface ExpiryHost {
   /** Stop holding a session here. */
@@ -56,12 +54,15 @@ export class Expiry {
     this.#timer = undefined;
   }
 
-  /** A session script's status: true for live; reports a session the script just expired. */
-  status(clientId: string, status: unknown): boolean {
-    const n = int(status);
-    if (n === 1) return true;
+  /**
+   * Whether a session script found the session live. Not a pure check:
+   * for any other status it forgets the local copy and, when the script
+   * expired the session, reports the expiry (and buries its grave).
+   */
+  checkLive(clientId: string, status: number): boolean {
+    if (status === SessionStatus.Live) return true;
     this.#host.forget(clientId);
-    if (n < 0) void this.#expire(clientId, n === -2);
+    if (status === SessionStatus.Expired || status === SessionStatus.ExpiredWithGrave) void this.#expire(clientId, status === SessionStatus.ExpiredWithGrave);
     return false;
   }
 
@@ -82,7 +83,7 @@ export class Expiry {
   }
 
   async removeSubscriber(pattern: string, clientId: string): Promise<void> {
-    const key = `${this.#keys.pattern(pattern)}:subs`;
+    const key = this.#keys.pattern(pattern) + PatternKey.Subs;
     await this.#runner.command(key, ['SREM', key, clientId]);
   }
 
@@ -90,18 +91,17 @@ export class Expiry {
     if (this.#sweeping || this.#stopped || !this.#runner.ready) return;
     this.#sweeping = true;
     try {
-      const batch = String(this.#options.sweepBatch);
+      const batch = this.#options.sweepBatch;
       await Promise.all(this.#keys.buckets().map(async (bucket) => {
         for (let round = 0; round < 100 && !this.#stopped; round++) {
-          const flat = texts(await this.#runner.run(Scripts.sweep, bucket, [this.#keys.nodeChannelPrefix, batch]));
+          const swept = parseSweep(await this.#runner.run(Scripts.sweep, bucket, sweepArgs(this.#keys.nodeChannelPrefix, batch)));
           const expiring: Promise<void>[] = [];
-          for (let i = 0; i + 1 < flat.length; i += 2) {
-            const id = flat[i] as string;
+          for (const { id, grave } of swept) {
             this.#host.forget(id);
-            expiring.push(this.#expire(id, flat[i + 1] === '-2'));
+            expiring.push(this.#expire(id, grave));
           }
           await Promise.all(expiring);
-          if (flat.length / 2 < this.#options.sweepBatch) break;
+          if (swept.length < batch) break;
         }
       }));
       // Sessions held here that nobody touched for long: another node would have said so; forget them anyway.

@@ -3,7 +3,7 @@
  * nodes; any node serves any session; runs on one Redis or Redis Cluster.
  */
 export { RedisEngine } from './engine.js';
-export { redactUrl } from './errors.js';
+export { redactUrl } from './redact.js';
 export type { RedisClientLike, RedisClusterLike, RedisEngineOptions, RedisEngineSource } from './options.js';
 export { EngineUnavailableError, EngineLimitError } from '../engine.js';
 export type { EngineLogger } from '../engine.js';

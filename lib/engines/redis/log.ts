@@ -11,14 +11,15 @@
  * going on, so every entry is applied once and in order.
  */
 import { compareIds, isAfter, type Keys, type Position } from './keys.js';
-import { list, text } from './errors.js';
-import { exceptOf, makeEntry, type Entry, type HeldSession } from './held-session.js';
+import { list, text } from './replies.js';
+import { exceptOf, makeEntry, type Entry, type LocalSession } from './local-session.js';
+import { PatternKey, StreamField } from './lua/contract.js';
 import type { Runner } from './runner.js';
 
 interface Followed {
   readonly pattern: string;
   readonly channel: string;
-  readonly sessions: Set<HeldSession>;
+  readonly sessions: Set<LocalSession>;
   /** The last entry applied here; undefined before the first. */
   last: Position | undefined;
   /** Settles when the channel subscription is active. */
@@ -38,7 +39,7 @@ export interface Announcement {
 
 export interface LogHost {
   /** Hand entries of `pattern`'s log to the sessions here that follow it. */
-  fanOut(sessions: ReadonlySet<HeldSession>, pattern: string, entries: readonly Entry[]): void;
+  fanOut(sessions: ReadonlySet<LocalSession>, pattern: string, entries: readonly Entry[]): void;
   failed(err: unknown): void;
 }
 
@@ -66,12 +67,12 @@ export class PatternLogs {
   }
 
   /** A session follows `pattern`: resolves when its channel is listened to. */
-  follow(session: HeldSession, pattern: string): Promise<void> {
+  follow(session: LocalSession, pattern: string): Promise<void> {
     let followed = this.#followed.get(pattern);
     if (!followed) {
       const channel = this.#keys.pattern(pattern);
       const created: Followed = { pattern, channel, sessions: new Set(), last: undefined, subscribed: Promise.resolve(), filling: undefined, backlog: [] };
-      created.subscribed = this.#runner.sSubscribe(channel, this.#onMessage).catch((err: unknown) => {
+      created.subscribed = this.#runner.subscribePattern(channel, this.#onMessage).catch((err: unknown) => {
         // Try again on the next follow.
         if (this.#followed.get(pattern) === created) {
           this.#followed.delete(pattern);
@@ -87,20 +88,20 @@ export class PatternLogs {
     return followed.subscribed;
   }
 
-  unfollow(session: HeldSession, pattern: string): void {
+  unfollow(session: LocalSession, pattern: string): void {
     const followed = this.#followed.get(pattern);
     if (!followed) return;
     followed.sessions.delete(session);
     if (followed.sessions.size === 0 && !followed.filling) {
       this.#followed.delete(pattern);
       this.#byChannel.delete(followed.channel);
-      void this.#runner.sUnsubscribe(followed.channel);
+      void this.#runner.unsubscribePattern(followed.channel);
     }
   }
 
   /** Read a log's entries after `from` (exclusive) up to `to` (inclusive; '+' for the end). */
   async read(pattern: string, from: string, to = '+'): Promise<Entry[]> {
-    const key = `${this.#keys.pattern(pattern)}:log`;
+    const key = this.#keys.pattern(pattern) + PatternKey.Log;
     const reply = list(await this.#runner.command(key, ['XRANGE', key, `(${from}`, to], true));
     return reply.map((item) => entryOf(pattern, item));
   }
@@ -206,7 +207,7 @@ export class PatternLogs {
         if (followed.sessions.size === 0 && !followed.filling && this.#followed.get(followed.pattern) === followed) {
           this.#followed.delete(followed.pattern);
           this.#byChannel.delete(followed.channel);
-          void this.#runner.sUnsubscribe(followed.channel);
+          void this.#runner.unsubscribePattern(followed.channel);
         }
       }
     })();
@@ -261,9 +262,9 @@ export function entryOf(src: string, item: unknown): Entry {
   for (let i = 0; i < values.length; i += 2) {
     const field = text(values[i]);
     const value = text(values[i + 1]);
-    if (field === 'm') message = value;
-    else if (field === 'u') pub = value;
-    else if (field === 'x') except = value;
+    if (field === StreamField.Message) message = value;
+    else if (field === StreamField.Publish) pub = value;
+    else if (field === StreamField.Except) except = value;
   }
   return makeEntry(src, text(id), message, pub, exceptOf(except));
 }

@@ -18,10 +18,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EngineUnavailableError } from '../engine.js';
-import { describeError, list, text, texts } from './errors.js';
-import { MAX_PAGES, PAGE } from './expiry.js';
+import { describeError, text } from './replies.js';
+import { MAX_PAGES, PAGE } from './scan.js';
 import { slotOf, type Keys } from './keys.js';
+import { PatternKey } from './lua/contract.js';
 import { Scripts } from './lua/index.js';
+import { parseRestoreScan, restoreScanArgs } from './lua/session.js';
 import type { EngineDataLoss as DataLoss } from '../engine.js';
 import type { Runner } from './runner.js';
 
@@ -130,19 +132,18 @@ export class DataLossWatch {
     await Promise.all(this.#keys.buckets().map(async (bucket) => {
       let cursor = '0';
       for (let page = 0; page < MAX_PAGES; page++) {
-        const reply = list(await this.#runner.run(Scripts.restoreScan, bucket, [this.#nodeChannelPrefix, cursor, String(PAGE)]));
-        cursor = text(reply[0]);
+        const reply = parseRestoreScan(await this.#runner.run(Scripts.restoreScan, bucket, restoreScanArgs(this.#nodeChannelPrefix, cursor, PAGE)));
+        cursor = reply.cursor;
         const byPattern = new Map<string, string[]>();
-        for (let i = 1; i + 1 < reply.length; i += 2) {
-          const id = text(reply[i]);
-          for (const pattern of texts(reply[i + 1])) {
+        for (const { id, patterns } of reply.sessions) {
+          for (const pattern of patterns) {
             let ids = byPattern.get(pattern);
             if (!ids) byPattern.set(pattern, (ids = []));
             ids.push(id);
           }
         }
         await Promise.all([...byPattern].map(([pattern, ids]) => {
-          const key = `${this.#keys.pattern(pattern)}:subs`;
+          const key = this.#keys.pattern(pattern) + PatternKey.Subs;
           restored += ids.length;
           return this.#runner.command(key, ['SADD', key, ...ids]);
         }));

@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os';
 import type { EngineNode } from '../engine.js';
-import { texts } from './errors.js';
+import { texts } from './replies.js';
 import type { Keys } from './keys.js';
 import type { Runner } from './runner.js';
 

@@ -6,9 +6,10 @@
  * script per session and push. A session that moves to another node
  * before the flush may get again what it was pushed since the last one.
  */
-import type { HeldSession } from './held-session.js';
+import type { LocalSession } from './local-session.js';
 import type { Keys } from './keys.js';
 import { Scripts } from './lua/index.js';
+import { positionsArgs, pushPositions } from './lua/session.js';
 import type { Runner } from './runner.js';
 
 /** Most sessions one script writes: no script holds Redis for long. */
@@ -25,7 +26,7 @@ export class LazyPositions {
   readonly #keys: Keys;
   readonly #failed: (err: unknown) => void;
   /** Sessions whose positions a lazy take left unwritten. */
-  readonly #unflushed = new Set<HeldSession>();
+  readonly #unflushed = new Set<LocalSession>();
   #flushing = false;
   #timer: NodeJS.Timeout | undefined;
 
@@ -47,7 +48,7 @@ export class LazyPositions {
   }
 
   /** A lazy take left `session.lazy` to write. */
-  add(session: HeldSession): void {
+  add(session: LocalSession): void {
     if (session.lazy) this.#unflushed.add(session);
   }
 
@@ -60,7 +61,7 @@ export class LazyPositions {
     const cluster = this.#runner.isCluster;
     const open = new Map<string, Call>();
     const calls: Call[] = [];
-    const written: Array<[HeldSession, Map<string, string>]> = [];
+    const written: Array<[LocalSession, Map<string, string>]> = [];
     for (const session of sessions) {
       const lazy = session.lazy;
       if (!lazy || session.gone) continue;
@@ -69,11 +70,10 @@ export class LazyPositions {
       const bucket = this.#keys.session(session.id);
       const group = cluster ? bucket : '';
       let call = open.get(group);
-      if (!call) open.set(group, (call = { keys: [], args: [this.#keys.nodeChannelPrefix], sessions: 0 }));
+      if (!call) open.set(group, (call = { keys: [], args: positionsArgs(this.#keys.nodeChannelPrefix), sessions: 0 }));
       let index = call.keys.indexOf(bucket);
       if (index < 0) index = call.keys.push(bucket) - 1;
-      call.args.push(String(index + 1), session.id, String(session.gen), String(lazy.size));
-      for (const [src, position] of lazy) call.args.push(src, position);
+      pushPositions(call.args, index + 1, session.id, session.gen, lazy);
       if (++call.sessions >= SESSIONS_PER_SCRIPT) {
         calls.push(call);
         open.delete(group);

@@ -8,11 +8,12 @@
  * applies them from the script's answer (log.ts `own`), in call order.
  */
 import type { PublishOptions } from '../engine.js';
-import { int, list, text } from './errors.js';
-import { makeEntry, type Entry } from './held-session.js';
+import { list } from './replies.js';
+import { makeEntry, type Entry } from './local-session.js';
 import type { Keys } from './keys.js';
 import type { PatternLogs } from './log.js';
 import { Scripts } from './lua/index.js';
+import { publishArgs, PublishReply, PublishStatus, pushPublish } from './lua/pattern.js';
 import type { Runner } from './runner.js';
 
 /** Above this many recipients over several patterns, publish counts a session once per pattern instead of reading the sets. */
@@ -135,8 +136,8 @@ export class Publisher {
     const patterns = [...new Set(batch.patterns)];
     // One script for all the patterns on a single Redis; one per pattern (slot) on a cluster.
     const calls: Call[] = this.#runner.isCluster ? patterns.map((pattern) => ({ patterns: [pattern] })) : [{ patterns }];
-    const args = [this.#host.logLength(), String(this.#host.retention()), this.#runner.sharded ? 'S' : 'P', this.#host.logBytes()];
-    for (const p of batch.publishes) args.push(p.message, p.pub, p.except.length > 0 ? p.except.join(',') : '-', String(p.message.length));
+    const args = publishArgs(this.#host.logLength(), this.#host.retention(), this.#runner.sharded, this.#host.logBytes());
+    for (const p of batch.publishes) pushPublish(args, p.message, p.pub, p.except);
     batch.send(Promise.all(calls.map((call) => {
       const keys = call.patterns.map((pattern) => this.#keys.pattern(pattern));
       return this.#runner.run(Scripts.publish, keys, args).then(
@@ -174,21 +175,22 @@ export class Publisher {
         failure ??= { error: call.error };
         continue;
       }
-      if (int(reply[0]) !== 1) continue;
+      const answer = new PublishReply(reply, call.patterns.length);
+      if (answer.status !== PublishStatus.Published) continue;
       // The answer: each pattern's previous id ('' no subscribers), then, for each pattern with subscribers, each publish.
-      let at = 1 + call.patterns.length;
+      let at = answer.firstResult;
       for (let j = 0; j < call.patterns.length; j++) {
-        const prev = text(reply[1 + j]);
+        const prev = answer.prev(j);
         if (prev === '') continue;
         const pattern = call.patterns[j] as string;
         const entries: Entry[] = [];
         for (let i = 0; i < publishes.length; i++, at += 2) {
-          const n = int(reply[at]);
+          const n = answer.recipients(at);
           if (n <= 0) continue;
           const p = publishes[i] as Publish;
           recipients[i] = (recipients[i] as number) + n;
           (reached[i] as string[]).push(pattern);
-          entries.push(makeEntry(pattern, text(reply[at + 1]), p.message, p.pub, p.except.length > 0 ? p.except : undefined));
+          entries.push(makeEntry(pattern, answer.id(at), p.message, p.pub, p.except.length > 0 ? p.except : undefined));
         }
         if (entries.length > 0) applied.push(this.#logs.own(pattern, { entries, prev }));
       }

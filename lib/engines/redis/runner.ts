@@ -7,7 +7,8 @@
  */
 import { createClient, createCluster } from 'redis';
 import { EngineUnavailableError, type EngineLogger } from '../engine.js';
-import { describeError, isErrorReply, passwordOf, redactUrl, text, TRANSIENT_REPLIES } from './errors.js';
+import { describeError, isErrorReply, text, TRANSIENT_REPLIES } from './replies.js';
+import { passwordOf, redactUrl } from './redact.js';
 import type { Script } from './lua/index.js';
 import type { RedisClientLike, RedisClusterLike, RedisEngineSource, ResolvedOptions } from './options.js';
 
@@ -294,7 +295,7 @@ export class Runner {
   }
 
   /** Listen on a pattern's channel: sharded Pub/Sub where Redis has it. */
-  async sSubscribe(channel: string, listener: Listener): Promise<void> {
+  async subscribePattern(channel: string, listener: Listener): Promise<void> {
     const target = this.#cluster ?? this.#subscriber;
     if (!target) throw new EngineUnavailableError(`Redis engine is closed (${this.where})`);
     try {
@@ -305,7 +306,7 @@ export class Runner {
     }
   }
 
-  async sUnsubscribe(channel: string): Promise<void> {
+  async unsubscribePattern(channel: string): Promise<void> {
     const target = this.#cluster ?? this.#subscriber;
     if (!target) return;
     try {

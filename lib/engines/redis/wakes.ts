@@ -12,7 +12,7 @@
  *   instead of one's. At full load that halves the frames per message (and
  *   the writes, and the parses in the clients); a low rate never waits.
  */
-import type { HeldSession } from './held-session.js';
+import type { LocalSession } from './local-session.js';
 
 /** Step of the wait for this node's own publishes, in ms. */
 const WAKE_STEP_MS = 1;
@@ -26,7 +26,7 @@ export class Wakes {
   readonly #busy: () => boolean;
   readonly #now: () => number;
   /** Sessions held here (each once: `waking`), and ids of sessions that are not. */
-  #sessions: HeldSession[] = [];
+  #sessions: LocalSession[] = [];
   #ids: string[] = [];
   #since = 0;
   #last = -Infinity;
@@ -48,10 +48,10 @@ export class Wakes {
   }
 
   /** Wake a session held here. */
-  session(held: HeldSession): void {
-    if (held.waking) return;
-    held.waking = true;
-    this.#sessions.push(held);
+  session(session: LocalSession): void {
+    if (session.waking) return;
+    session.waking = true;
+    this.#sessions.push(session);
     this.#soon();
   }
 

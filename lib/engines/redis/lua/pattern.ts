@@ -6,6 +6,7 @@
  * the stream id of the newest entry, and `<base>` the (sharded) Pub/Sub
  * channel the nodes that hold subscribers listen on.
  */
+import { int, text } from '../replies.js';
 
 /**
  * What a log entry costs Redis beyond its message, publish id and except
@@ -48,6 +49,11 @@ export const ENTRY_OVERHEAD = 100;
  * `prev` (the log's newest entry before these) lets it see a gap.
  */
 export const PUBLISH = `
+-- PUBLISH: a tick's publishes to one channel, logged and announced once per pattern with subscribers.
+-- KEYS[1..] pattern bases (one on a Cluster)
+-- ARGV[1] maxlen ('' none)   ARGV[2] retention (ms)   ARGV[3] 'S' SPUBLISH | 'P' PUBLISH   ARGV[4] maxbytes ('' none)
+-- ARGV[5..] (message, publish id, except ids or '-', length in JS characters) per publish
+-- Reply: { 0 NoSubscribers } | { 1 Published, prev per key ('' none), then per key with subscribers, per publish: recipients, stream id or '' }
 local nkeys = #KEYS
 local n = {}
 local any = false
@@ -145,6 +151,74 @@ return out
 
 /** Step 2 of subscribe: ARGV: id → the stream id of the newest entry (the new subscriber's position) */
 export const ADD_SUBSCRIBER = `
+-- ADD_SUBSCRIBER: step 2 of subscribe.
+-- KEYS[1] pattern base
+-- ARGV[1] id
+-- Reply: the stream id of the log's newest entry ('0-0' none): the subscriber's position
 redis.call('SADD', KEYS[1] .. ':subs', ARGV[1])
 return redis.call('GET', KEYS[1] .. ':last') or '0-0'
 `;
+
+/** PUBLISH's first reply element. */
+export const PublishStatus = { NoSubscribers: 0, Published: 1 } as const;
+export type PublishStatus = (typeof PublishStatus)[keyof typeof PublishStatus];
+
+/**
+ * PUBLISH's ARGV before the publishes; {@link pushPublish} adds each
+ * (the publish path builds one array, no intermediate lists).
+ */
+export function publishArgs(maxlen: string, retention: number, sharded: boolean, maxbytes: string): string[] {
+  return [maxlen, String(retention), sharded ? 'S' : 'P', maxbytes];
+}
+
+/** One publish's four ARGV: message, publish id, except ('-' none), length in JS characters. */
+export function pushPublish(args: string[], message: string, pub: string, except: readonly string[]): void {
+  args.push(message, pub, except.length > 0 ? except.join(',') : '-', String(message.length));
+}
+
+/**
+ * PUBLISH's reply, read in place (no copy): for `keys` patterns and
+ * `publishes` publishes. Patterns without subscribers have no results.
+ */
+export class PublishReply {
+  readonly #reply: readonly unknown[];
+  readonly #keys: number;
+
+  constructor(reply: readonly unknown[], keys: number) {
+    this.#reply = reply;
+    this.#keys = keys;
+  }
+
+  get status(): PublishStatus {
+    return int(this.#reply[0]) === PublishStatus.Published ? PublishStatus.Published : PublishStatus.NoSubscribers;
+  }
+
+  /** The log's newest id before these publishes, for the key at `j`; '' when it has no subscribers (and no results). */
+  prev(j: number): string {
+    return text(this.#reply[1 + j]);
+  }
+
+  /** Where the results of the first pattern with subscribers start; each result is two slots (see {@link recipients}, {@link id}). */
+  get firstResult(): number {
+    return 1 + this.#keys;
+  }
+
+  /** Subscribers a publish reached in a pattern (its result at `at`), except excluded; 0 when not appended. */
+  recipients(at: number): number {
+    return int(this.#reply[at]);
+  }
+
+  /** The stream id of the entry a publish appended (its result at `at`). */
+  id(at: number): string {
+    return text(this.#reply[at + 1]);
+  }
+}
+
+export function addSubscriberArgs(id: string): string[] {
+  return [id];
+}
+
+/** ADD_SUBSCRIBER's reply: the new subscriber's position. */
+export function parseAddSubscriber(reply: unknown): string {
+  return text(reply);
+}

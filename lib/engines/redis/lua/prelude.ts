@@ -13,6 +13,10 @@
  * to remove from the pattern sets in chunks (they live in other slots).
  */
 export const SESSION_PRELUDE = `
+-- SESSION_PRELUDE: in front of every session script.
+-- KEYS[1] B      bucket base (<prefix>{s<k>})
+-- ARGV[1] NODECH node channel prefix (<prefix>node:); ARGV[2] the session id (not SWEEP, STATS, POSITIONS, RESTORE_SCAN)
+-- Gives now_ms(), ms(n), before(a, b), remove(id) (1, or 2 with a grave) and live(id, now) (1 | 0 | -1 | -2)
 local B = KEYS[1]
 local NODECH = ARGV[1]
 local function now_ms()

@@ -3,9 +3,17 @@
  * touches the keys of one session bucket only, so it runs on Redis
  * Cluster, and costs O(1) apart from the state returned on adoption.
  */
+import { int, list, text, texts } from '../replies.js';
+import { Gone, SessionStatus } from './contract.js';
 
 /** ARGV: nodech, id, ack, ttl, node, dataSize, [key, value, size]... → 1 created, 0 id taken (sizes in JS characters) */
 export const CREATE = `
+-- CREATE: a new session, unless its id is taken.
+-- KEYS[1] B      bucket base
+-- ARGV[1] nodech node channel prefix   ARGV[2] id
+-- ARGV[3] ack ('1'/'0')   ARGV[4] ttl (ms)   ARGV[5] node   ARGV[6] data size (JS characters)
+-- ARGV[7..] (key, value, size) per data entry
+-- Reply: 1 Created | 0 IdTaken
 local id = ARGV[2]
 local h = B .. ':' .. id
 if redis.call('EXISTS', h) == 1 then return 0 end
@@ -21,6 +29,10 @@ return 1
 
 /** ARGV: nodech, id → status */
 export const EXISTS = `
+-- EXISTS: live()
+-- KEYS[1] B      bucket base
+-- ARGV[1] nodech   ARGV[2] id
+-- Reply: SessionStatus (1 Live | 0 | -1 | -2)
 return live(ARGV[2], now_ms())
 `;
 
@@ -32,7 +44,12 @@ return live(ARGV[2], now_ms())
  * inline (beyond it, false: the caller pages through them) →
  * { status, gen[, ack, batch, bp, bs, { pattern, acked }..., { pattern, sent }...] }
  */
-export const TOUCH = `
+export const TOUCH_OR_ADOPT = `
+-- TOUCH_OR_ADOPT: touch (ttl a number) or adopt (ttl '-'); the caller becomes the holder.
+-- KEYS[1] B      bucket base
+-- ARGV[1] nodech   ARGV[2] id   ARGV[3] ttl (ms) or '-'   ARGV[4] node
+-- ARGV[5] full ('1': the state even if the caller holds it)   ARGV[6] most subscriptions inline
+-- Reply: { gone } | { 1, gen } | { 1, gen, ack, batch, bp, bs, subs flat or false, sent flat or false }
 local id = ARGV[2]
 local now = now_ms()
 local st = live(id, now)
@@ -61,6 +78,10 @@ return { 1, gen, f[3] or '0', f[4] or '0', f[5] or '0-0', f[6] or '0-0', redis.c
 
 /** ARGV: nodech, id → status (1 or 2: destroyed; 2 with subscriptions to clean) */
 export const DESTROY = `
+-- DESTROY: remove a live session.
+-- KEYS[1] B      bucket base
+-- ARGV[1] nodech   ARGV[2] id
+-- Reply: 1 Destroyed | 2 DestroyedWithGrave | 0 | -1 | -2 (gone)
 local id = ARGV[2]
 local st = live(id, now_ms())
 if st ~= 1 then return st end
@@ -72,6 +93,10 @@ return remove(id)
  * 1 may subscribe, 3 already subscribed, 4 limit reached, or a status ≤ 0
  */
 export const SUBSCRIBE_CHECK = `
+-- SUBSCRIBE_CHECK: step 1 of subscribe.
+-- KEYS[1] B      bucket base
+-- ARGV[1] nodech   ARGV[2] id   ARGV[3] pattern   ARGV[4] max subscriptions ('' none)
+-- Reply: 1 May | 3 AlreadySubscribed | 4 Limit | 0 | -1 | -2 (gone)
 local id = ARGV[2]
 local st = live(id, now_ms())
 if st ~= 1 then return st end
@@ -86,6 +111,10 @@ return 1
  * ARGV: nodech, id, pattern, position, max, node → { status (1, 4 limit), added, gen }
  */
 export const SUBSCRIBE_COMMIT = `
+-- SUBSCRIBE_COMMIT: step 3 of subscribe, after ADD_SUBSCRIBER.
+-- KEYS[1] B      bucket base
+-- ARGV[1] nodech   ARGV[2] id   ARGV[3] pattern   ARGV[4] position   ARGV[5] max ('' none)   ARGV[6] node
+-- Reply: { 1 Done, 1 added, gen } | { 1 Done, 0 } | { 4 Limit } | { gone }
 local id = ARGV[2]
 local st = live(id, now_ms())
 if st ~= 1 then return { st } end
@@ -106,6 +135,10 @@ return { 1, 1, tonumber(f[2]) or 1 }
 
 /** ARGV: nodech, id, pattern, node → { status, removed } */
 export const UNSUBSCRIBE = `
+-- UNSUBSCRIBE
+-- KEYS[1] B      bucket base
+-- ARGV[1] nodech   ARGV[2] id   ARGV[3] pattern   ARGV[4] node
+-- Reply: { 1, removed (1/0) } | { gone }
 local id = ARGV[2]
 local st = live(id, now_ms())
 if st ~= 1 then return { st } end
@@ -123,6 +156,10 @@ return { 1, 1 }
 
 /** ARGV: nodech, id, cursor, count → { status, cursor, patterns } (HSCAN: never blocks for long) */
 export const SUBSCRIPTIONS = `
+-- SUBSCRIPTIONS: one HSCAN page of :subs.
+-- KEYS[1] B      bucket base
+-- ARGV[1] nodech   ARGV[2] id   ARGV[3] cursor   ARGV[4] count
+-- Reply: { 1, cursor, { pattern... } } | { gone }
 local id = ARGV[2]
 local st = live(id, now_ms())
 if st ~= 1 then return { st } end
@@ -140,6 +177,10 @@ return { 1, r[1], patterns }
  * stays.
  */
 export const DELIVER = `
+-- DELIVER: append to the session's box, trim it, tell the holder.
+-- KEYS[1] B      bucket base
+-- ARGV[1] nodech   ARGV[2] id   ARGV[3] message   ARGV[4] maxlen ('' none)   ARGV[5] node   ARGV[6] maxbytes ('' none)
+-- Reply: { 1, stream id, previous stream id, 1 if node holds it else 0 } | { gone }
 local id = ARGV[2]
 local st = live(id, now_ms())
 if st ~= 1 then return { st } end
@@ -177,7 +218,12 @@ return { 1, sid, prev, 0 }
  * unchanged), then triples (kind 'a' acked | 's' sent, pattern ('' the
  * box), position) → status (3: another node adopted the session since)
  */
-export const TAKE = `
+export const RECORD_TAKE = `
+-- RECORD_TAKE: record what a take on the holder did.
+-- KEYS[1] B      bucket base
+-- ARGV[1] nodech   ARGV[2] id   ARGV[3] gen   ARGV[4] batch ('-' unchanged)
+-- ARGV[5..] (kind 'a' acked | 's' sent, pattern ('' the box), position) per write
+-- Reply: 1 Recorded | 3 StaleGeneration | 0 | -1 | -2 (gone)
 local id = ARGV[2]
 local st = live(id, now_ms())
 if st ~= 1 then return st end
@@ -226,6 +272,10 @@ return 1
  * is skipped. → number written
  */
 export const POSITIONS = `
+-- POSITIONS: lazy positions of many sessions.
+-- KEYS[1..] bucket bases (one on a Cluster)
+-- ARGV[1] nodech, then per session: bucket index in KEYS, id, gen, n, n x (pattern ('' the box), position)
+-- Reply: number of sessions written
 local i = 2
 local written = 0
 local now = now_ms()
@@ -251,6 +301,10 @@ return written
 
 /** ARGV: nodech, limit → { id, status }... for the sessions this call expired */
 export const SWEEP = `
+-- SWEEP: expire sessions past their deadline.
+-- KEYS[1] B      bucket base
+-- ARGV[1] nodech   ARGV[2] limit
+-- Reply: { id, status (-1/-2) }... flat, for the sessions this call expired
 local now = now_ms()
 local ids = redis.call('ZRANGEBYSCORE', B .. ':deadlines', '-inf', ms(now), 'LIMIT', 0, tonumber(ARGV[2]))
 local out = {}
@@ -266,11 +320,19 @@ return out
 
 /** ARGV: nodech → { live sessions, subscriptions } of this bucket */
 export const STATS = `
+-- STATS
+-- KEYS[1] B      bucket base
+-- ARGV[1] nodech
+-- Reply: { live sessions, subscriptions }
 return { redis.call('ZCOUNT', B .. ':deadlines', '(' .. ms(now_ms()), '+inf'), tonumber(redis.call('HGET', B .. ':stats', 'subs') or '0') }
 `;
 
 /** ARGV: nodech, id, key → { status, value or false } */
 export const DATA_GET = `
+-- DATA_GET
+-- KEYS[1] B      bucket base
+-- ARGV[1] nodech   ARGV[2] id   ARGV[3] key
+-- Reply: { 1, value or false } | { gone }
 local id = ARGV[2]
 local st = live(id, now_ms())
 if st ~= 1 then return { st } end
@@ -282,6 +344,11 @@ return { 1, redis.call('HGET', B .. ':' .. id .. ':data', ARGV[3]) }
  * plus value in JS characters) → status (4: over max, nothing changed)
  */
 export const DATA_SET = `
+-- DATA_SET: set (or delete) one data key within the size limit.
+-- KEYS[1] B      bucket base
+-- ARGV[1] nodech   ARGV[2] id   ARGV[3] key   ARGV[4] value   ARGV[5] delete ('1')
+-- ARGV[6] max ('' none)   ARGV[7] size (key + value, JS characters)
+-- Reply: 1 Set | 4 OverMax | 0 | -1 | -2 (gone)
 local id = ARGV[2]
 local st = live(id, now_ms())
 if st ~= 1 then return st end
@@ -305,6 +372,10 @@ return 1
 
 /** ARGV: nodech, id → { status, { key, value }... } */
 export const DATA_ALL = `
+-- DATA_ALL
+-- KEYS[1] B      bucket base
+-- ARGV[1] nodech   ARGV[2] id
+-- Reply: { 1, { key, value }... } | { gone }
 local id = ARGV[2]
 local st = live(id, now_ms())
 if st ~= 1 then return { st } end
@@ -318,6 +389,10 @@ return { 1, redis.call('HGETALL', B .. ':' .. id .. ':data') }
  * { cursor, id, { pattern... }, id, { pattern... }, ... }
  */
 export const RESTORE_SCAN = `
+-- RESTORE_SCAN: a page of the bucket's sessions and their patterns.
+-- KEYS[1] B      bucket base
+-- ARGV[1] nodech   ARGV[2] cursor   ARGV[3] count
+-- Reply: { cursor, id, { pattern... }, id, { pattern... }... }
 local r = redis.call('ZSCAN', B .. ':deadlines', ARGV[2], 'COUNT', tonumber(ARGV[3]))
 local out = { r[1] }
 for i = 1, #r[2], 2 do
@@ -327,3 +402,298 @@ for i = 1, #r[2], 2 do
 end
 return out
 `;
+
+// ---------------------------------------------------------------------------
+// The TypeScript side of each script: its statuses (every meaning its own
+// name; the values are the wire values), the ARGV it takes after nodech
+// and id (`RedisEngine.#session` adds those two), and its reply, parsed.
+// ---------------------------------------------------------------------------
+
+/** CREATE's reply. */
+export const CreateStatus = { Created: 1, IdTaken: 0 } as const;
+export type CreateStatus = (typeof CreateStatus)[keyof typeof CreateStatus];
+
+/** CREATE's full ARGV (it takes nodech and id itself: it runs before the session exists). */
+export function createArgs(nodech: string, id: string, ack: boolean, ttl: number, node: string, dataSize: number, data: readonly string[]): string[] {
+  return [nodech, id, ack ? '1' : '0', String(ttl), node, String(dataSize), ...data];
+}
+
+export function parseCreate(reply: unknown): CreateStatus {
+  return int(reply) === CreateStatus.Created ? CreateStatus.Created : CreateStatus.IdTaken;
+}
+
+/** A status a session script answers alone (EXISTS, or the `{ gone }` of the others). */
+export function parseStatus(reply: unknown): SessionStatus {
+  return int(reply) as SessionStatus;
+}
+
+/** TOUCH_OR_ADOPT: `ttl` in ms, or `'-'` to adopt without moving the deadline. */
+export function touchOrAdoptArgs(ttl: string, node: string, full: boolean, inlineMax: number): string[] {
+  return [ttl, node, full ? '1' : '0', String(inlineMax)];
+}
+
+/** What an adopting or full TOUCH_OR_ADOPT returns besides the generation: the session's state. */
+export interface TouchState {
+  readonly ack: boolean;
+  readonly batch: number;
+  readonly boxAcked: string;
+  readonly boxSent: string;
+  /** pattern → acked position; undefined when there were too many to send inline (scan `:subs`). */
+  readonly subs: ReadonlyArray<readonly [string, string]> | undefined;
+  /** pattern → sent position; undefined when not inline (scan `:sent`). */
+  readonly sent: ReadonlyArray<readonly [string, string]> | undefined;
+}
+
+export interface TouchOrAdoptReply {
+  readonly status: SessionStatus;
+  /** The holder's generation (0 when not live). */
+  readonly gen: number;
+  /** Present when the caller was not the holder, or asked for it (`full`). */
+  readonly state: TouchState | undefined;
+}
+
+export function parseTouchOrAdopt(value: unknown): TouchOrAdoptReply {
+  const r = list(value);
+  const status = int(r[0]) as SessionStatus;
+  if (status !== SessionStatus.Live) return { status, gen: 0, state: undefined };
+  const gen = int(r[1]);
+  if (r.length <= 2) return { status, gen, state: undefined };
+  return {
+    status,
+    gen,
+    state: {
+      ack: text(r[2]) === '1',
+      batch: int(r[3]),
+      boxAcked: text(r[4]),
+      boxSent: text(r[5]),
+      subs: Array.isArray(r[6]) ? pairs(r[6]) : undefined,
+      sent: Array.isArray(r[7]) ? pairs(r[7]) : undefined,
+    },
+  };
+}
+
+/** DESTROY's reply. */
+export const DestroyStatus = { Destroyed: 1, DestroyedWithGrave: 2, ...Gone } as const;
+export type DestroyStatus = (typeof DestroyStatus)[keyof typeof DestroyStatus];
+
+export function parseDestroy(reply: unknown): DestroyStatus {
+  return int(reply) as DestroyStatus;
+}
+
+/** SUBSCRIBE_CHECK's reply. */
+export const SubscribeCheckStatus = { May: 1, AlreadySubscribed: 3, Limit: 4, ...Gone } as const;
+export type SubscribeCheckStatus = (typeof SubscribeCheckStatus)[keyof typeof SubscribeCheckStatus];
+
+export function subscribeCheckArgs(pattern: string, max: string): string[] {
+  return [pattern, max];
+}
+
+export function parseSubscribeCheck(reply: unknown): SubscribeCheckStatus {
+  return int(reply) as SubscribeCheckStatus;
+}
+
+/** SUBSCRIBE_COMMIT's status. */
+export const SubscribeCommitStatus = { Done: 1, Limit: 4, ...Gone } as const;
+export type SubscribeCommitStatus = (typeof SubscribeCommitStatus)[keyof typeof SubscribeCommitStatus];
+
+export function subscribeCommitArgs(pattern: string, position: string, max: string, node: string): string[] {
+  return [pattern, position, max, node];
+}
+
+export interface SubscribeCommitReply {
+  readonly status: SubscribeCommitStatus;
+  /** The subscription is new (false: it was already there). */
+  readonly added: boolean;
+  /** The holder's generation when added (0 otherwise). */
+  readonly gen: number;
+}
+
+export function parseSubscribeCommit(value: unknown): SubscribeCommitReply {
+  const r = list(value);
+  const status = int(r[0]) as SubscribeCommitStatus;
+  const added = status === SubscribeCommitStatus.Done && int(r[1]) === 1;
+  return { status, added, gen: added ? int(r[2]) : 0 };
+}
+
+export function unsubscribeArgs(pattern: string, node: string): string[] {
+  return [pattern, node];
+}
+
+export interface UnsubscribeReply {
+  readonly status: SessionStatus;
+  /** The session was subscribed. */
+  readonly removed: boolean;
+}
+
+export function parseUnsubscribe(value: unknown): UnsubscribeReply {
+  const r = list(value);
+  const status = int(r[0]) as SessionStatus;
+  return { status, removed: status === SessionStatus.Live && int(r[1]) === 1 };
+}
+
+export function subscriptionsArgs(cursor: string, count: number): string[] {
+  return [cursor, String(count)];
+}
+
+export interface SubscriptionsReply {
+  readonly status: SessionStatus;
+  /** '0' when the scan is done. */
+  readonly cursor: string;
+  readonly patterns: string[];
+}
+
+export function parseSubscriptions(value: unknown): SubscriptionsReply {
+  const r = list(value);
+  const status = int(r[0]) as SessionStatus;
+  if (status !== SessionStatus.Live) return { status, cursor: '0', patterns: [] };
+  return { status, cursor: text(r[1]), patterns: texts(r[2]) };
+}
+
+export function deliverArgs(message: string, maxlen: string, node: string, maxbytes: string): string[] {
+  return [message, maxlen, node, maxbytes];
+}
+
+export interface DeliverReply {
+  readonly status: SessionStatus;
+  /** The box entry's stream id. */
+  readonly id: string;
+  /** The box's last entry before it. */
+  readonly prev: string;
+  /** The caller holds the session (else the holder was told). */
+  readonly held: boolean;
+}
+
+export function parseDeliver(value: unknown): DeliverReply {
+  const r = list(value);
+  const status = int(r[0]) as SessionStatus;
+  if (status !== SessionStatus.Live) return { status, id: '', prev: '', held: false };
+  return { status, id: text(r[1]), prev: text(r[2]), held: int(r[3]) === 1 };
+}
+
+/** RECORD_TAKE's reply. */
+export const RecordTakeStatus = { Recorded: 1, StaleGeneration: 3, ...Gone } as const;
+export type RecordTakeStatus = (typeof RecordTakeStatus)[keyof typeof RecordTakeStatus];
+
+/** RECORD_TAKE: `writes` are triples (PositionKind, source ('' the box), position). */
+export function recordTakeArgs(gen: number, batch: number | undefined, writes: readonly string[]): string[] {
+  return [String(gen), batch === undefined ? '-' : String(batch), ...writes];
+}
+
+export function parseRecordTake(reply: unknown): RecordTakeStatus {
+  return int(reply) as RecordTakeStatus;
+}
+
+/** POSITIONS's ARGV before the sessions (no session id); {@link pushPositions} adds each. */
+export function positionsArgs(nodech: string): string[] {
+  return [nodech];
+}
+
+/** One session's ARGV for POSITIONS: its bucket's index in KEYS (1-based), id, gen, then its (source, position) pairs. */
+export function pushPositions(args: string[], keyIndex: number, id: string, gen: number, positions: ReadonlyMap<string, string>): void {
+  args.push(String(keyIndex), id, String(gen), String(positions.size));
+  for (const [src, position] of positions) args.push(src, position);
+}
+
+/** POSITIONS's reply: how many sessions it wrote (the others were gone or taken over). */
+export function parsePositions(reply: unknown): number {
+  return int(reply);
+}
+
+/** SWEEP's full ARGV (no session id). */
+export function sweepArgs(nodech: string, limit: number): string[] {
+  return [nodech, String(limit)];
+}
+
+export interface SweptSession {
+  readonly id: string;
+  /** Subscriptions are left in the grave to remove. */
+  readonly grave: boolean;
+}
+
+export function parseSweep(value: unknown): SweptSession[] {
+  const flat = texts(value);
+  const swept: SweptSession[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) swept.push({ id: flat[i] as string, grave: Number(flat[i + 1]) === Gone.ExpiredWithGrave });
+  return swept;
+}
+
+export interface BucketStats {
+  readonly sessions: number;
+  readonly subscriptions: number;
+}
+
+export function parseStats(value: unknown): BucketStats {
+  const [sessions, subscriptions] = list(value);
+  return { sessions: int(sessions), subscriptions: int(subscriptions ?? 0) };
+}
+
+export function dataGetArgs(key: string): string[] {
+  return [key];
+}
+
+export interface DataGetReply {
+  readonly status: SessionStatus;
+  /** undefined when the key is not set. */
+  readonly value: string | undefined;
+}
+
+export function parseDataGet(value: unknown): DataGetReply {
+  const r = list(value);
+  const status = int(r[0]) as SessionStatus;
+  const v = r[1];
+  return { status, value: status !== SessionStatus.Live || v === null || v === undefined || v === false ? undefined : text(v) };
+}
+
+/** DATA_SET's reply. */
+export const DataSetStatus = { Set: 1, OverMax: 4, ...Gone } as const;
+export type DataSetStatus = (typeof DataSetStatus)[keyof typeof DataSetStatus];
+
+/** DATA_SET: `value` undefined deletes the key; `size` is key plus value in JS characters. */
+export function dataSetArgs(key: string, value: string | undefined, max: string, size: number): string[] {
+  return [key, value ?? '', value === undefined ? '1' : '0', max, String(size)];
+}
+
+export function parseDataSet(reply: unknown): DataSetStatus {
+  return int(reply) as DataSetStatus;
+}
+
+export interface DataAllReply {
+  readonly status: SessionStatus;
+  readonly data: Map<string, string>;
+}
+
+export function parseDataAll(value: unknown): DataAllReply {
+  const r = list(value);
+  const status = int(r[0]) as SessionStatus;
+  const data = new Map<string, string>();
+  if (status !== SessionStatus.Live) return { status, data };
+  const flat = texts(r[1]);
+  for (let i = 0; i + 1 < flat.length; i += 2) data.set(flat[i] as string, flat[i + 1] as string);
+  return { status, data };
+}
+
+/** RESTORE_SCAN's full ARGV (no session id). */
+export function restoreScanArgs(nodech: string, cursor: string, count: number): string[] {
+  return [nodech, cursor, String(count)];
+}
+
+export interface RestoreScanReply {
+  /** '0' when the scan is done. */
+  readonly cursor: string;
+  readonly sessions: ReadonlyArray<{ readonly id: string; readonly patterns: string[] }>;
+}
+
+export function parseRestoreScan(value: unknown): RestoreScanReply {
+  const r = list(value);
+  const sessions: Array<{ id: string; patterns: string[] }> = [];
+  for (let i = 1; i + 1 < r.length; i += 2) sessions.push({ id: text(r[i]), patterns: texts(r[i + 1]) });
+  return { cursor: text(r[0]), sessions };
+}
+
+/** A hash's flat fields and values as pairs. */
+export function pairs(value: unknown): Array<[string, string]> {
+  const flat = value === undefined ? [] : texts(value);
+  const result: Array<[string, string]> = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) result.push([flat[i] as string, flat[i + 1] as string]);
+  return result;
+}

@@ -11,6 +11,7 @@
  * last entry it applied from it (no copy of the id).
  */
 import { isAfter, positionOf, type Position } from './keys.js';
+import { PositionKind } from './lua/contract.js';
 
 /** One message waiting for a session. */
 export interface Entry extends Position {
@@ -43,7 +44,7 @@ export interface QueueLimits {
 /** Bound on the publish ids remembered per session for de-duplication across patterns. */
 const RECENT_PUBLISHES = 4096;
 
-export class HeldSession {
+export class LocalSession {
   readonly id: string;
   readonly ack: boolean;
   /** The generation of the session's holder in Redis when this copy was made. */
@@ -59,7 +60,7 @@ export class HeldSession {
   batch: number;
   dropped = 0;
   /** Positions written to Redis: acked (a) and, for acked sessions, sent (s). src → id */
-  readonly acked = new Map<string, string>();
+  readonly ackedAt = new Map<string, string>();
   readonly sentAt = new Map<string, string>();
   /**
    * Sessions without acks taken by a WebSocket push: positions taken but
@@ -90,7 +91,7 @@ export class HeldSession {
     this.gen = gen;
     this.batch = batch;
     this.box = positionOf(box);
-    this.acked.set('', box);
+    this.ackedAt.set('', box);
     if (ack) this.sentAt.set('', box);
     this.deadline = deadline;
   }
@@ -98,14 +99,14 @@ export class HeldSession {
   /** Start following a pattern at `position` (entries after it are the session's). */
   follow(pattern: string, position: string): void {
     if (!this.cursors.has(pattern)) this.cursors.set(pattern, positionOf(position));
-    if (!this.acked.has(pattern)) this.acked.set(pattern, position);
+    if (!this.ackedAt.has(pattern)) this.ackedAt.set(pattern, position);
     if (this.ack && !this.sentAt.has(pattern)) this.sentAt.set(pattern, position);
     if (this.cursors.size > 1 && !this.#recent) this.#recent = new Set();
   }
 
   unfollow(pattern: string): void {
     this.cursors.delete(pattern);
-    this.acked.delete(pattern);
+    this.ackedAt.delete(pattern);
     this.sentAt.delete(pattern);
   }
 
@@ -222,8 +223,8 @@ export class HeldSession {
 
   /** A lazy take reached `position` in `src`: remember it for the flush. */
   #takenAt(src: string, position: string): void {
-    if (this.acked.get(src) === position) return;
-    this.acked.set(src, position);
+    if (this.ackedAt.get(src) === position) return;
+    this.ackedAt.set(src, position);
     (this.lazy ??= new Map()).set(src, position);
   }
 
@@ -238,24 +239,24 @@ export class HeldSession {
     const writes: string[] = [];
     if (!this.ack) {
       const count = this.queue.length;
-      if (this.acked.get('') !== this.box.id) writes.push('a', '', this.box.id);
+      if (this.ackedAt.get('') !== this.box.id) writes.push(PositionKind.Acked, '', this.box.id);
       for (const [src, cursor] of this.cursors) {
-        if (this.acked.get(src) !== cursor.id) writes.push('a', src, cursor.id);
+        if (this.ackedAt.get(src) !== cursor.id) writes.push(PositionKind.Acked, src, cursor.id);
       }
       // Positions a lazy take left unwritten go with this one.
       if (!lazy && this.lazy) {
-        for (const [src, position] of this.lazy) if (this.acked.get(src) === position && (src === '' || this.cursors.has(src))) writes.push('a', src, position);
+        for (const [src, position] of this.lazy) if (this.ackedAt.get(src) === position && (src === '' || this.cursors.has(src))) writes.push(PositionKind.Acked, src, position);
       }
       const messages = new Array<string>(count);
       for (let i = 0; i < count; i++) messages[i] = (this.queue[i] as Entry).text;
       return { lazy, last: this.queue[count - 1], messages, batch: undefined, writes, acking: false, dropped: this.dropped };
     }
     if (acking) {
-      for (const [src, position] of this.sentAt) if (this.acked.get(src) !== position) writes.push('a', src, position);
+      for (const [src, position] of this.sentAt) if (this.ackedAt.get(src) !== position) writes.push(PositionKind.Acked, src, position);
     }
-    if (this.sentAt.get('') !== this.box.id) writes.push('s', '', this.box.id);
+    if (this.sentAt.get('') !== this.box.id) writes.push(PositionKind.Sent, '', this.box.id);
     for (const [src, cursor] of this.cursors) {
-      if (this.sentAt.get(src) !== cursor.id) writes.push('s', src, cursor.id);
+      if (this.sentAt.get(src) !== cursor.id) writes.push(PositionKind.Sent, src, cursor.id);
     }
     const from = acking ? this.sent : 0;
     const messages = new Array<string>(this.queue.length - from);
@@ -268,12 +269,12 @@ export class HeldSession {
     this.dropped = Math.max(0, this.dropped - take.dropped);
     const w = take.writes;
     for (let i = 0; i < w.length; i += 3) {
-      const map = w[i] === 'a' ? this.acked : this.sentAt;
+      const map = w[i] === PositionKind.Acked ? this.ackedAt : this.sentAt;
       map.set(w[i + 1] as string, w[i + 2] as string);
     }
     if (this.lazy) {
       // Written now with the rest: nothing left for the flush.
-      for (let i = 0; i < w.length; i += 3) if (w[i] === 'a') this.lazy.delete(w[i + 1] as string);
+      for (let i = 0; i < w.length; i += 3) if (w[i] === PositionKind.Acked) this.lazy.delete(w[i + 1] as string);
       if (take.lazy) for (let i = 0; i < w.length; i += 3) this.lazy.set(w[i + 1] as string, w[i + 2] as string);
       if (this.lazy.size === 0) this.lazy = undefined;
     } else if (take.lazy && w.length > 0) {

@@ -1,5 +1,5 @@
 /**
- * Reading Redis replies and errors; keeping credentials out of messages.
+ * Reading Redis replies and errors (URL redaction is in redact.ts).
  *
  * Every major of node-redis in the peer range is read alike: v5 speaks
  * RESP2 by default, v6 RESP3, where a hash (`HGETALL`) comes as a map
@@ -52,29 +52,6 @@ export function list(value: unknown): unknown[] {
 
 export function texts(value: unknown): string[] {
   return list(value).map(text);
-}
-
-/** `url` with its password replaced by `***`; never the password itself. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '<unparsable Redis URL>';
-  }
-}
-
-/** The password of a URL, as written and decoded, to scrub from messages. */
-export function passwordOf(url: string): string[] {
-  try {
-    const { password } = new URL(url);
-    if (!password) return [];
-    const decoded = decodeURIComponent(password);
-    return decoded === password ? [password] : [password, decoded];
-  } catch {
-    return [];
-  }
 }
 
 export function describeError(err: unknown): string {

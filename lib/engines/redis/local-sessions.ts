@@ -1,24 +1,26 @@
 /**
  * The sessions this node holds: those created, touched or taken here. It
- * keeps a copy of each (held-session.ts) fed by the logs it follows and by
+ * keeps a copy of each (local-session.ts, `LocalSession`) fed by the logs it follows and by
  * the session's box, rebuilds that copy from Redis when it takes a session
  * over (its positions, then the logs after them), answers takes from it,
  * and hears on its node channel what other nodes did to its sessions.
  */
 import { EngineUnavailableError, type TakeResult } from '../engine.js';
-import { int, list, text, texts } from './errors.js';
-import { MAX_PAGES, PAGE } from './expiry.js';
-import { HeldSession, makeEntry, type Entry, type QueueLimits } from './held-session.js';
+import { list, text } from './replies.js';
+import { MAX_PAGES, PAGE } from './scan.js';
+import { LocalSession, makeEntry, type Entry, type QueueLimits } from './local-session.js';
 import { compareIds, type Keys } from './keys.js';
 import { entryOf, type PatternLogs } from './log.js';
+import { NodeMessage, SessionKey } from './lua/contract.js';
 import { Scripts, type Script } from './lua/index.js';
+import { pairs, parseRecordTake, parseTouchOrAdopt, recordTakeArgs, RecordTakeStatus, touchOrAdoptArgs, type TouchOrAdoptReply, type TouchState } from './lua/session.js';
 import type { CallOrder } from './order.js';
 import type { LazyPositions } from './positions.js';
 import type { Runner } from './runner.js';
 import type { Wakes } from './wakes.js';
 
-/** What the holder needs from the engine. */
-export interface HolderContext {
+/** What the local sessions need from the engine. */
+export interface LocalSessionsContext {
   readonly runner: Runner;
   readonly keys: Keys;
   readonly logs: PatternLogs;
@@ -31,16 +33,16 @@ export interface HolderContext {
   retention(): number;
   /** Run a session script: ARGV is the node channel prefix, the id, then `args`. */
   session(script: Script, clientId: string, args: readonly string[]): Promise<unknown>;
-  /** A session script's status: true for live (see Expiry.status). */
-  status(clientId: string, status: unknown): boolean;
+  /** A session script's status: true for live (see Expiry.checkLive). */
+  checkLive(clientId: string, status: number): boolean;
   failed(what: string, err: unknown): void;
 }
 
-/** Bound on the ids remembered in Holder.#strays. */
+/** Bound on the ids remembered in LocalSessions.#strays. */
 const MAX_STRAYS = 10_000;
 
-export class Holder {
-  readonly #held = new Map<string, HeldSession>();
+export class LocalSessions {
+  readonly #sessions = new Map<string, LocalSession>();
   /**
    * Sessions an `s` or `u` came for before this node had their copy at
    * that generation: this node may be taking the session over, with the
@@ -48,81 +50,81 @@ export class Holder {
    * next load reads the subscriptions again instead of using the answer's.
    */
   readonly #strays = new Set<string>();
-  readonly #c: HolderContext;
+  readonly #c: LocalSessionsContext;
 
-  constructor(context: HolderContext) {
+  constructor(context: LocalSessionsContext) {
     this.#c = context;
   }
 
   get size(): number {
-    return this.#held.size;
+    return this.#sessions.size;
   }
 
-  get(clientId: string): HeldSession | undefined {
-    return this.#held.get(clientId);
+  get(clientId: string): LocalSession | undefined {
+    return this.#sessions.get(clientId);
   }
 
   /** A session created here. */
   created(clientId: string, ack: boolean, deadline: number): void {
-    this.#held.set(clientId, new HeldSession(clientId, ack, 1, 0, '0-0', deadline));
+    this.#sessions.set(clientId, new LocalSession(clientId, ack, 1, 0, '0-0', deadline));
   }
 
   /** A touch script answered (live): keep, load or adopt the session here. */
-  async touched(clientId: string, reply: unknown[], local: HeldSession | undefined, deadline: number): Promise<void> {
-    const gen = int(reply[1]);
-    if (reply.length > 2) await this.#load(clientId, reply, deadline);
+  async touched(clientId: string, reply: TouchOrAdoptReply, local: LocalSession | undefined, deadline: number): Promise<void> {
+    const gen = reply.gen;
+    if (reply.state) await this.#load(clientId, gen, reply.state, deadline);
     else if (local && local.gen === gen && !local.gone) local.deadline = deadline;
     else await this.#adopt(clientId, deadline);
   }
 
   /** A subscription was added (by this node; `gen` the holder's generation then). */
   subscribed(clientId: string, gen: number, pattern: string, position: string): void {
-    const held = this.#held.get(clientId);
-    if (held && held.gen === gen) this.#catchUp(held, pattern, position);
+    const session = this.#sessions.get(clientId);
+    if (session && session.gen === gen) this.#catchUp(session, pattern, position);
   }
 
   unsubscribed(clientId: string, pattern: string): void {
-    const held = this.#held.get(clientId);
-    if (held) this.#unfollow(held, pattern);
+    const session = this.#sessions.get(clientId);
+    if (session) this.#unfollow(session, pattern);
   }
 
   /** A deliver to a session this node holds was appended to its box after `prev`. */
   async delivered(clientId: string, prev: string, entry: Entry): Promise<void> {
-    const held = this.#held.get(clientId);
-    if (held) await this.#boxEntry(held, prev, entry);
+    const session = this.#sessions.get(clientId);
+    if (session) await this.#boxEntry(session, prev, entry);
   }
 
   /** Entries of `pattern`'s log reached this node: hand them to the sessions here that follow it. */
-  fanOut(sessions: ReadonlySet<HeldSession>, pattern: string, entries: readonly Entry[]): void {
+  fanOut(sessions: ReadonlySet<LocalSession>, pattern: string, entries: readonly Entry[]): void {
     const limits = this.#c.limits();
     const wakes = this.#c.wakes;
     for (const session of sessions) if (session.applyLog(pattern, entries, limits)) wakes.session(session);
   }
 
   wake(clientId: string): void {
-    const held = this.#held.get(clientId);
-    if (held) this.#c.wakes.session(held);
+    const session = this.#sessions.get(clientId);
+    if (session) this.#c.wakes.session(session);
     else this.#c.wakes.id(clientId);
   }
 
   /** Stop holding a session here. */
   forget(clientId: string): void {
-    const held = this.#held.get(clientId);
-    if (!held) return;
-    held.gone = true;
-    this.#held.delete(clientId);
-    for (const pattern of held.cursors.keys()) this.#c.logs.unfollow(held, pattern);
+    const session = this.#sessions.get(clientId);
+    if (!session) return;
+    session.gone = true;
+    this.#sessions.delete(clientId);
+    for (const pattern of session.cursors.keys()) this.#c.logs.unfollow(session, pattern);
   }
 
   /** Forget the sessions nobody touched since `before` (ms since the epoch). */
   forgetIdle(before: number): void {
-    for (const [id, held] of this.#held) if (held.deadline < before) this.forget(id);
+    for (const [id, session] of this.#sessions) if (session.deadline < before) this.forget(id);
   }
 
   /** The engine closes. */
   clear(): void {
-    for (const session of this.#held.values()) session.gone = true;
-    this.#held.clear();
+    for (const session of this.#sessions.values()) session.gone = true;
+    this.#sessions.clear();
     this.#strays.clear();
   }
 
@@ -143,8 +145,8 @@ export class Holder {
     let waiting: Promise<unknown>[] | undefined;
     for (let i = 0; i < clientIds.length; i++) {
       const id = clientIds[i] as string;
-      const held = this.#held.get(id);
-      const taken = held && held.takes === 0 ? this.#takeLazily(held, until) : undefined;
+      const session = this.#sessions.get(id);
+      const taken = session && session.takes === 0 ? this.#takeLazily(session, until) : undefined;
       if (taken) results[i] = taken;
       else (waiting ??= []).push(this.#take(id, undefined, 0, true).then((result) => (results[i] = result)));
     }
@@ -153,17 +155,17 @@ export class Holder {
   }
 
   async #take(clientId: string, ack: number | undefined, attempt: number, push = false): Promise<TakeResult | null> {
-    let held = this.#held.get(clientId);
-    if (push && held && held.takes === 0) {
+    let found = this.#sessions.get(clientId);
+    if (push && found && found.takes === 0) {
       // The common case, a WebSocket push: from memory, without waiting for anything.
-      const result = this.#takeLazily(held, Date.now() + 1000);
+      const result = this.#takeLazily(found, Date.now() + 1000);
       if (result) return result;
     }
-    if (!held || held.gone) {
-      held = (await this.#adopt(clientId)) ?? undefined;
-      if (!held) return null;
+    if (!found || found.gone) {
+      found = (await this.#adopt(clientId)) ?? undefined;
+      if (!found) return null;
     }
-    const session = held;
+    const session = found;
     const { logs, runner } = this.#c;
     session.takes++;
     const run = session.lock.then(async (): Promise<TakeResult | null | 'stale'> => {
@@ -177,11 +179,11 @@ export class Holder {
         this.#c.positions.add(session);
         return { messages: prepared.messages, dropped: prepared.dropped };
       }
-      const status = int(await this.#c.session(Scripts.take, clientId, [String(session.gen), prepared.batch === undefined ? '-' : String(prepared.batch), ...prepared.writes]));
-      if (status === 3) return 'stale';
-      if (status !== 1) {
+      const status = parseRecordTake(await this.#c.session(Scripts.recordTake, clientId, recordTakeArgs(session.gen, prepared.batch, prepared.writes)));
+      if (status === RecordTakeStatus.StaleGeneration) return 'stale';
+      if (status !== RecordTakeStatus.Recorded) {
         this.forget(clientId);
-        this.#c.status(clientId, status);
+        this.#c.checkLive(clientId, status);
         return null;
       }
       if (session.gone) return 'stale';
@@ -195,7 +197,7 @@ export class Holder {
     });
     const result = await run;
     if (result !== 'stale') return result;
-    if (this.#held.get(clientId) === session) this.forget(clientId);
+    if (this.#sessions.get(clientId) === session) this.forget(clientId);
     if (attempt >= 2) throw new EngineUnavailableError(`Redis engine: session ${clientId.slice(0, 4)}… keeps moving between nodes`);
     return this.#take(clientId, ack, attempt + 1, push);
   }
@@ -204,7 +206,7 @@ export class Holder {
    * A push's take of a session held here, ready and without acks, that
    * lives past `until` (ms); undefined when it must go the long way.
    */
-  #takeLazily(session: HeldSession, until: number): TakeResult | undefined {
+  #takeLazily(session: LocalSession, until: number): TakeResult | undefined {
     if (session.gone || session.ack || session.loads > 0 || session.deadline <= until || !this.#c.runner.healthy) return undefined;
     if (this.#c.logs.busy(session.cursors.keys())) return undefined;
     const result = session.takeLazily(this.#c.limits());
@@ -215,71 +217,71 @@ export class Holder {
   // ------------------------------------------------------------------------- taking a session over
 
   /** Take the session over: this node becomes its holder and rebuilds its queue. */
-  async #adopt(clientId: string, deadline?: number): Promise<HeldSession | null> {
-    const reply = list(await this.#c.session(Scripts.touch, clientId, ['-', this.#c.nodeId, '1', String(PAGE)]));
-    if (!this.#c.status(clientId, reply[0])) return null;
-    return this.#load(clientId, reply, deadline ?? this.#held.get(clientId)?.deadline ?? Date.now() + this.#c.retention());
+  async #adopt(clientId: string, deadline?: number): Promise<LocalSession | null> {
+    const reply = parseTouchOrAdopt(await this.#c.session(Scripts.touchOrAdopt, clientId, touchOrAdoptArgs('-', this.#c.nodeId, true, PAGE)));
+    if (!this.#c.checkLive(clientId, reply.status)) return null;
+    // A live TOUCH_OR_ADOPT with full = '1' always sends the state.
+    return this.#load(clientId, reply.gen, reply.state as TouchState, deadline ?? this.#sessions.get(clientId)?.deadline ?? Date.now() + this.#c.retention());
   }
 
   /** Rebuild a session's queue from a touch reply: its positions, then the logs after them. */
-  async #load(clientId: string, reply: unknown[], deadline: number): Promise<HeldSession> {
-    const [, gen, ack, batch, boxAcked, boxSent, subsFlat, sentFlat] = reply;
+  async #load(clientId: string, gen: number, state: TouchState, deadline: number): Promise<LocalSession> {
     const { keys, logs, runner } = this.#c;
     // A subscribe or unsubscribe on another node may have come after the touch's answer was made.
     const reread = this.#strays.delete(clientId);
     this.forget(clientId);
-    const held = new HeldSession(clientId, text(ack) === '1', int(gen), int(batch), text(boxAcked), deadline);
-    this.#held.set(clientId, held);
-    held.loads++;
-    held.pending = [];
+    const session = new LocalSession(clientId, state.ack, gen, state.batch, state.boxAcked, deadline);
+    this.#sessions.set(clientId, session);
+    session.loads++;
+    session.pending = [];
     const loading = (async () => {
       try {
         const base = `${keys.session(clientId)}:${clientId}`;
-        const subs = Array.isArray(subsFlat) && !reread ? pairs(subsFlat) : await this.#scan(`${base}:subs`);
-        const sent = !held.ack ? [] : Array.isArray(sentFlat) && !reread ? pairs(sentFlat) : await this.#scan(`${base}:sent`);
-        for (const [pattern, position] of subs) held.follow(pattern, position);
-        if (held.ack) {
-          held.sentAt.set('', text(boxSent));
-          for (const [pattern, position] of sent) if (held.cursors.has(pattern)) held.sentAt.set(pattern, position);
+        const subs = !reread && state.subs ? state.subs : await this.#scan(base + SessionKey.Subs);
+        const sent = !session.ack ? [] : !reread && state.sent ? state.sent : await this.#scan(base + SessionKey.Sent);
+        for (const [pattern, position] of subs) session.follow(pattern, position);
+        if (session.ack) {
+          session.sentAt.set('', state.boxSent);
+          for (const [pattern, position] of sent) if (session.cursors.has(pattern)) session.sentAt.set(pattern, position);
         }
-        await Promise.all(subs.map(([pattern]) => logs.follow(held, pattern)));
-        const box = `${base}:box`;
-        // In call order with publishes and delivers: those answered before these reads are in held.pending first.
+        await Promise.all(subs.map(([pattern]) => logs.follow(session, pattern)));
+        const box = base + SessionKey.Box;
+        // In call order with publishes and delivers: those answered before these reads are in session.pending first.
         const [boxEntries, ...read] = await this.#c.order.ordered(Promise.all([
-          runner.command(box, ['XRANGE', box, `(${held.box.id}`, '+'], true).then((r) => list(r).map((item) => entryOf('', item))),
+          runner.command(box, ['XRANGE', box, `(${session.box.id}`, '+'], true).then((r) => list(r).map((item) => entryOf('', item))),
           ...subs.map(([pattern, position]) => logs.read(pattern, position)),
         ]));
-        this.#applyRead(held, [...(boxEntries ?? []), ...read.flat()].sort(byId));
-        if (held.ack && held.batch > 0) {
+        this.#applyRead(session, [...(boxEntries ?? []), ...read.flat()].sort(byId));
+        if (session.ack && session.batch > 0) {
           // What was sent in the last batch goes first, as it was sent.
-          const sentFirst = held.queue.filter((e) => compareIds(e.id, held.sentAt.get(e.src) ?? '0-0') <= 0);
-          const rest = held.queue.filter((e) => compareIds(e.id, held.sentAt.get(e.src) ?? '0-0') > 0);
-          held.queue = sentFirst.concat(rest);
-          held.sent = sentFirst.length;
+          const sentFirst = session.queue.filter((e) => compareIds(e.id, session.sentAt.get(e.src) ?? '0-0') <= 0);
+          const rest = session.queue.filter((e) => compareIds(e.id, session.sentAt.get(e.src) ?? '0-0') > 0);
+          session.queue = sentFirst.concat(rest);
+          session.sent = sentFirst.length;
         }
       } finally {
-        this.#loaded(held);
+        this.#loaded(session);
       }
     })();
-    held.ready = loading.catch(() => undefined);
+    session.ready = loading.catch(() => undefined);
     try {
       await loading;
     } catch (err) {
       this.forget(clientId);
       throw runner.unavailable(err);
     }
-    return held;
+    return session;
   }
 
   /**
    * Apply what a catch-up read from the logs, before what was announced
-   * meanwhile (held.pending): a source's read entries are applied up to
+   * meanwhile (session.pending): a source's read entries are applied up to
    * the first one that was also announced, which then comes in the order
    * it was announced, after the operations that came before it.
    */
-  #applyRead(held: HeldSession, entries: readonly Entry[]): void {
+  #applyRead(session: LocalSession, entries: readonly Entry[]): void {
     const announced = new Set<string>();
-    for (const entry of held.pending ?? []) announced.add(`${entry.src} ${entry.id}`);
+    for (const entry of session.pending ?? []) announced.add(`${entry.src} ${entry.id}`);
     const stopped = new Set<string>();
     const last = new Map<string, Entry>();
     const limits = this.#c.limits();
@@ -289,14 +291,14 @@ export class Holder {
         stopped.add(entry.src);
         continue;
       }
-      held.apply(entry, limits, true);
+      session.apply(entry, limits, true);
       last.set(entry.src, entry);
     }
     for (const [src, entry] of last) if (src !== '') this.#c.logs.caughtUp(src, entry);
   }
 
   /** A hash's fields and values, a page at a time. */
-  async #scan(key: string): Promise<Array<[string, string]>> {
+  async #scan(key: string): Promise<ReadonlyArray<readonly [string, string]>> {
     const result: Array<[string, string]> = [];
     let cursor = '0';
     for (let page = 0; page < MAX_PAGES; page++) {
@@ -309,55 +311,55 @@ export class Holder {
   }
 
   /** A load or catch-up ended: apply what arrived meanwhile. */
-  #loaded(held: HeldSession): void {
-    held.loads--;
-    if (held.loads > 0) return;
-    const pending = held.pending ?? [];
-    held.pending = undefined;
+  #loaded(session: LocalSession): void {
+    session.loads--;
+    if (session.loads > 0) return;
+    const pending = session.pending ?? [];
+    session.pending = undefined;
     let reached = false;
     const limits = this.#c.limits();
-    for (const entry of pending) if (held.apply(entry, limits)) reached = true;
-    if (reached || held.queue.length > 0) this.#c.wakes.session(held);
+    for (const entry of pending) if (session.apply(entry, limits)) reached = true;
+    if (reached || session.queue.length > 0) this.#c.wakes.session(session);
   }
 
   /** A held session follows a new pattern from `position`: listen, then read what the log got since. */
-  #catchUp(held: HeldSession, pattern: string, position: string): void {
+  #catchUp(session: LocalSession, pattern: string, position: string): void {
     const { logs } = this.#c;
-    held.follow(pattern, position);
-    held.loads++;
-    held.pending ??= [];
-    const previous = held.ready;
-    held.ready = (async () => {
+    session.follow(pattern, position);
+    session.loads++;
+    session.pending ??= [];
+    const previous = session.ready;
+    session.ready = (async () => {
       try {
-        await logs.follow(held, pattern);
+        await logs.follow(session, pattern);
         const entries = await this.#c.order.ordered(logs.read(pattern, position));
         await previous;
-        this.#applyRead(held, entries);
+        this.#applyRead(session, entries);
       } catch (err) {
         // Start over from Redis on the next take: the session's copy here may miss messages.
         this.#c.failed('following a pattern', err);
-        this.forget(held.id);
+        this.forget(session.id);
       } finally {
-        this.#loaded(held);
+        this.#loaded(session);
       }
     })();
   }
 
-  #unfollow(held: HeldSession, pattern: string): void {
-    held.unfollow(pattern);
-    this.#c.logs.unfollow(held, pattern);
+  #unfollow(session: LocalSession, pattern: string): void {
+    session.unfollow(pattern);
+    this.#c.logs.unfollow(session, pattern);
   }
 
-  async #boxEntry(held: HeldSession, prev: string, entry: Entry): Promise<void> {
+  async #boxEntry(session: LocalSession, prev: string, entry: Entry): Promise<void> {
     const limits = this.#c.limits();
-    if (prev !== held.box.id && compareIds(prev, held.box.id) > 0 && !held.pending) {
+    if (prev !== session.box.id && compareIds(prev, session.box.id) > 0 && !session.pending) {
       // Something was delivered before this that has not reached us yet: read it from the box.
-      const box = `${this.#c.keys.session(held.id)}:${held.id}:box`;
-      const items = list(await this.#c.runner.command(box, ['XRANGE', box, `(${held.box.id}`, entry.id], true));
-      for (const item of items) if (held.apply(entryOf('', item), limits)) this.#c.wakes.session(held);
+      const box = `${this.#c.keys.session(session.id)}:${session.id}${SessionKey.Box}`;
+      const items = list(await this.#c.runner.command(box, ['XRANGE', box, `(${session.box.id}`, entry.id], true));
+      for (const item of items) if (session.apply(entryOf('', item), limits)) this.#c.wakes.session(session);
       return;
     }
-    if (held.apply(entry, limits)) this.#c.wakes.session(held);
+    if (session.apply(entry, limits)) this.#c.wakes.session(session);
   }
 
   // ------------------------------------------------------------------------- notifications
@@ -368,34 +370,34 @@ export class Holder {
     const idEnd = message.indexOf(' ', 2);
     const id = idEnd < 0 ? message.slice(2) : message.slice(2, idEnd);
     const rest = idEnd < 0 ? '' : message.slice(idEnd + 1);
-    const held = this.#held.get(id);
+    const session = this.#sessions.get(id);
     switch (kind) {
-      case 'x':
+      case NodeMessage.Gone:
         this.forget(id);
         this.wake(id);
         return;
-      case 'd':
-        if (held && held.gen < Number(rest)) this.forget(id);
+      case NodeMessage.Moved:
+        if (session && session.gen < Number(rest)) this.forget(id);
         return;
-      case 'b': {
-        if (!held) return;
+      case NodeMessage.Boxed: {
+        if (!session) return;
         const a = rest.indexOf(' ');
         const b = rest.indexOf(' ', a + 1);
         if (a < 0 || b < 0) return;
         const entry = makeEntry('', rest.slice(a + 1, b), rest.slice(b + 1), '', undefined);
-        this.#boxEntry(held, rest.slice(0, a), entry).catch((err: unknown) => this.#c.failed('reading a box', err));
+        this.#boxEntry(session, rest.slice(0, a), entry).catch((err: unknown) => this.#c.failed('reading a box', err));
         return;
       }
-      case 's': {
+      case NodeMessage.Subscribed: {
         const [gen, position, pattern] = rest.split(' ');
-        if (held && pattern && position && held.gen === Number(gen) && !held.cursors.has(pattern)) this.#catchUp(held, pattern, position);
-        else if (!held || held.gen < Number(gen)) this.#stray(id);
+        if (session && pattern && position && session.gen === Number(gen) && !session.cursors.has(pattern)) this.#catchUp(session, pattern, position);
+        else if (!session || session.gen < Number(gen)) this.#stray(id);
         return;
       }
-      case 'u': {
+      case NodeMessage.Unsubscribed: {
         const [gen, pattern] = rest.split(' ');
-        if (held && pattern && held.gen === Number(gen)) this.#unfollow(held, pattern);
-        else if (!held || held.gen < Number(gen)) this.#stray(id);
+        if (session && pattern && session.gen === Number(gen)) this.#unfollow(session, pattern);
+        else if (!session || session.gen < Number(gen)) this.#stray(id);
         return;
       }
     }
@@ -419,20 +421,13 @@ export class Holder {
     void this.#c.positions.flush();
     const now = Date.now();
     const woken: string[] = [];
-    for (const [id, held] of [...this.#held]) {
-      if (held.deadline > now) woken.push(id);
+    for (const [id, session] of [...this.#sessions]) {
+      if (session.deadline > now) woken.push(id);
       this.forget(id);
     }
     this.#c.logs.resync();
     for (const id of woken) this.#c.wakes.id(id);
   }
-}
-
-function pairs(value: unknown): Array<[string, string]> {
-  const flat = value === undefined ? [] : texts(value);
-  const result: Array<[string, string]> = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) result.push([flat[i] as string, flat[i + 1] as string]);
-  return result;
 }
 
 function byId(a: Entry, b: Entry): number {

@@ -1,0 +1,165 @@
+/**
+ * Gap filling (lib/engines/redis/log.ts `PatternLogs`): which
+ * announcements are applied at once, which wait, and when the log is read.
+ * The Runner is an in-memory stand-in that records XRANGE reads and lets
+ * the test answer them: what is checked is the order of decisions, not
+ * what Redis does (that is test/engine-redis.test.ts's).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Entry, LocalSession } from '../../lib/engines/redis/local-session.js';
+import { Keys } from '../../lib/engines/redis/keys.js';
+import { PatternLogs } from '../../lib/engines/redis/log.js';
+import type { Runner } from '../../lib/engines/redis/runner.js';
+
+interface Read {
+  readonly args: readonly string[];
+  answer(ids: string[]): void;
+  fail(err: Error): void;
+}
+
+function setup() {
+  const keys = new Keys('t:');
+  const listeners = new Map<string, (message: string, channel: string) => void>();
+  const reads: Read[] = [];
+  const unsubscribed: string[] = [];
+  const runner = {
+    subscribePattern(channel: string, listener: (message: string, channel: string) => void): Promise<void> {
+      listeners.set(channel, listener);
+      return Promise.resolve();
+    },
+    unsubscribePattern(channel: string): Promise<void> {
+      unsubscribed.push(channel);
+      return Promise.resolve();
+    },
+    command(_key: string, args: readonly string[]): Promise<unknown> {
+      return new Promise((resolve, reject) => {
+        reads.push({
+          args,
+          answer: (ids) => resolve(ids.map((id) => [id, ['m', `m${id}`, 'u', `other-${id}`, 'x', '-']])),
+          fail: reject,
+        });
+      });
+    },
+  } as unknown as Runner;
+  const applied: string[] = [];
+  const failures: unknown[] = [];
+  const logs = new PatternLogs(runner, keys, {
+    fanOut: (_sessions: ReadonlySet<LocalSession>, _pattern: string, entries: readonly Entry[]) => {
+      for (const e of entries) applied.push(e.id);
+    },
+    failed: (err: unknown) => failures.push(err),
+  }, 'own-');
+  /** Announce on the pattern's channel, as another node's publish does. */
+  const announce = (pattern: string, prev: string, ids: string[]) => {
+    let message = `${prev} ${ids.length}`;
+    for (const id of ids) message += ` ${id} other-${id} - ${`m${id}`.length} m${id}`;
+    const channel = keys.pattern(pattern);
+    listeners.get(channel)?.(message, channel);
+  };
+  /** This node's own announcement, as it comes back on the channel. */
+  const ownAnnounce = (pattern: string, prev: string, id: string) => {
+    const channel = keys.pattern(pattern);
+    listeners.get(channel)?.(`${prev} 1 ${id} own-1 - 1 x`, channel);
+  };
+  const session = {} as LocalSession;
+  return { logs, reads, applied, failures, announce, ownAnnounce, session, unsubscribed };
+}
+
+const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+test('a chained announcement is applied at once; one already applied is dropped', async () => {
+  const { logs, reads, applied, announce, session } = setup();
+  await logs.follow(session, '/a');
+  announce('/a', '0-0', ['1-0']); // first one: nothing to compare with
+  announce('/a', '1-0', ['2-0', '2-1']);
+  announce('/a', '1-0', ['2-0', '2-1']); // a duplicate
+  assert.deepEqual(applied, ['1-0', '2-0', '2-1']);
+  assert.equal(reads.length, 0);
+});
+
+test('a gap (prev newer than the last applied) reads (last, prev] first; announcements meanwhile wait, then apply in order', async () => {
+  const { logs, reads, applied, announce, session } = setup();
+  await logs.follow(session, '/a');
+  announce('/a', '0-0', ['1-0']);
+  announce('/a', '3-0', ['4-0']); // 2-0 and 3-0 were missed
+  assert.equal(reads.length, 1);
+  assert.deepEqual(reads[0]?.args, ['XRANGE', 't:{p:/a}:log', '(1-0', '3-0']);
+  assert.equal(logs.busy(['/a']), true);
+  assert.equal(logs.busy(['/b']), false);
+  announce('/a', '4-0', ['5-0']);
+  assert.deepEqual(applied, ['1-0'], 'nothing applied while the gap is read');
+  const settled = logs.settled(['/a']);
+  reads[0]?.answer(['2-0', '3-0']);
+  await settled;
+  assert.deepEqual(applied, ['1-0', '2-0', '3-0', '4-0', '5-0']);
+  assert.equal(logs.busy(['/a']), false);
+});
+
+test('a failed gap read is reported and the backlog applied anyway (the chain restarts there)', async () => {
+  const { logs, reads, applied, failures, announce, session } = setup();
+  await logs.follow(session, '/a');
+  announce('/a', '0-0', ['1-0']);
+  announce('/a', '3-0', ['4-0']);
+  const err = new Error('read failed');
+  reads[0]?.fail(err);
+  await logs.settled(['/a']);
+  assert.deepEqual(failures, [err]);
+  assert.deepEqual(applied, ['1-0', '4-0']);
+});
+
+test('this node\'s own publish goes through own(); a gap before it is read first, and own() settles after', async () => {
+  const { logs, reads, applied, announce, ownAnnounce, session } = setup();
+  await logs.follow(session, '/a');
+  announce('/a', '0-0', ['1-0']);
+  // Its own announcement on the channel is ignored: own() applies it.
+  ownAnnounce('/a', '1-0', '2-0');
+  assert.deepEqual(applied, ['1-0']);
+  const own = { prev: '2-0', entries: [{ src: '/a', id: '3-0', ms: 3, seq: 0, text: 'x', pub: 'own-1', except: undefined }] };
+  const done = logs.own('/a', own);
+  assert.equal(reads.length, 1, '2-0 is read first');
+  let settled = false;
+  void done.then(() => (settled = true));
+  await flush();
+  assert.equal(settled, false);
+  reads[0]?.answer(['2-0']);
+  await done;
+  assert.deepEqual(applied, ['1-0', '2-0', '3-0']);
+});
+
+test('resync reads every followed log from its last entry to the end', async () => {
+  const { logs, reads, applied, announce, session } = setup();
+  await logs.follow(session, '/a');
+  await logs.follow(session, '/b');
+  announce('/a', '0-0', ['1-0']);
+  logs.resync();
+  assert.deepEqual(reads.map((r) => r.args), [['XRANGE', 't:{p:/a}:log', '(1-0', '+']], '/b has applied nothing yet');
+  reads[0]?.answer(['1-0', '2-0']);
+  await logs.settled(['/a']);
+  assert.deepEqual(applied, ['1-0', '2-0']);
+});
+
+test('caughtUp moves the last applied entry forward, never back, and not during a fill', async () => {
+  const { logs, reads, applied, announce, session } = setup();
+  await logs.follow(session, '/a');
+  logs.caughtUp('/a', { id: '5-0', ms: 5, seq: 0 });
+  announce('/a', '5-0', ['6-0']);
+  logs.caughtUp('/a', { id: '1-0', ms: 1, seq: 0 });
+  announce('/a', '6-0', ['7-0']);
+  announce('/a', '4-0', ['5-0']); // old: dropped
+  assert.deepEqual(applied, ['6-0', '7-0']);
+  assert.equal(reads.length, 0);
+});
+
+test('the last unfollow unsubscribes, after a fill in progress ends', async () => {
+  const { logs, reads, announce, session, unsubscribed } = setup();
+  await logs.follow(session, '/a');
+  announce('/a', '0-0', ['1-0']);
+  announce('/a', '3-0', ['4-0']);
+  logs.unfollow(session, '/a');
+  assert.deepEqual(unsubscribed, []);
+  reads[0]?.answer(['2-0', '3-0']);
+  await logs.settled(['/a']);
+  assert.deepEqual(unsubscribed, ['t:{p:/a}']);
+  assert.equal(logs.size, 0);
+});

@@ -1,0 +1,151 @@
+/**
+ * Publishing (lib/engines/redis/publish.ts `Publisher`): how a tick's
+ * publishes are batched into scripts, how the script's reply is read into
+ * recipients and log entries, and that answers apply in call order. The
+ * Runner is an in-memory stand-in that records each script call and lets
+ * the test answer it with a reply in the publish script's format (what
+ * the script itself does is test/engine-redis.test.ts's).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Announcement, PatternLogs } from '../../lib/engines/redis/log.js';
+import { Keys } from '../../lib/engines/redis/keys.js';
+import { CallOrder } from '../../lib/engines/redis/order.js';
+import { MAX_EXCEPT, Publisher } from '../../lib/engines/redis/publish.js';
+import type { Runner } from '../../lib/engines/redis/runner.js';
+
+interface Call {
+  readonly keys: readonly string[];
+  readonly args: readonly string[];
+  answer(reply: unknown[]): void;
+  fail(err: Error): void;
+}
+
+function setup(options: { cluster?: boolean; subscribers?: Record<string, string[]> } = {}) {
+  const calls: Call[] = [];
+  const runner = {
+    isCluster: options.cluster ?? false,
+    sharded: false,
+    run(_script: unknown, keys: string | readonly string[], args: readonly string[]): Promise<unknown> {
+      return new Promise((resolve, reject) => {
+        calls.push({ keys: typeof keys === 'string' ? [keys] : keys, args: [...args], answer: resolve, fail: reject });
+      });
+    },
+  } as unknown as Runner;
+  const owned: Array<{ pattern: string; announcement: Announcement }> = [];
+  const logs = {
+    own(pattern: string, announcement: Announcement): Promise<void> {
+      owned.push({ pattern, announcement });
+      return Promise.resolve();
+    },
+  } as unknown as PatternLogs;
+  const order = new CallOrder();
+  const publisher = new Publisher(runner, new Keys('t:'), logs, 'n1-', {
+    ordered: (sent) => order.ordered(sent),
+    logLength: () => '1000',
+    logBytes: () => '',
+    retention: () => 60_000,
+    subscribers: (pattern) => Promise.resolve(options.subscribers?.[pattern] ?? []),
+  });
+  return { publisher, calls, owned, order };
+}
+
+/** Let process.nextTick and promise callbacks run. */
+const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+test('the publishes of one tick to the same patterns go in one script, in order, with the wire arguments', async () => {
+  const { publisher, calls, owned } = setup();
+  const a = publisher.publish(['/a', '/*'], 'A', { except: ['s1', 'not an id!', 's1'] });
+  const b = publisher.publish(['/a', '/*'], 'BB');
+  await tick();
+  assert.equal(calls.length, 1);
+  const call = calls[0] as Call;
+  assert.deepEqual(call.keys, ['t:{p:/a}', 't:{p:/*}']);
+  assert.deepEqual(call.args, ['1000', '60000', 'P', '', 'A', 'n1-1', 's1', '1', 'BB', 'n1-2', '-', '2']);
+  // Pattern /a has subscribers (prev 4-0), /* none: per publish on /a, recipients and id.
+  call.answer([1, '4-0', '', 3, '5-0', 0, '']);
+  assert.equal(await a, 3);
+  assert.equal(await b, 0);
+  assert.equal(owned.length, 1);
+  assert.equal(owned[0]?.pattern, '/a');
+  assert.equal(owned[0]?.announcement.prev, '4-0');
+  assert.deepEqual(owned[0]?.announcement.entries.map((e) => ({ ...e })), [
+    { src: '/a', id: '5-0', ms: 5, seq: 0, text: 'A', pub: 'n1-1', except: ['s1'] },
+  ]);
+});
+
+test('a reply of {0} (no pattern has subscribers) resolves every publish with 0', async () => {
+  const { publisher, calls, owned } = setup();
+  const a = publisher.publish(['/a'], 'A');
+  await tick();
+  calls[0]?.answer([0]);
+  assert.equal(await a, 0);
+  assert.equal(owned.length, 0);
+});
+
+test('a change of patterns sends the batch so far; so does the 100th publish', async () => {
+  const { publisher, calls } = setup();
+  void publisher.publish(['/a'], 'A');
+  void publisher.publish(['/b'], 'B');
+  assert.equal(calls.length, 1, 'sent at once, before /b queues');
+  for (let i = 0; i < 100; i++) void publisher.publish(['/b'], 'x');
+  assert.equal(calls.length, 2);
+  assert.equal((calls[1]?.args.length ?? 0) - 4, 100 * 4);
+  await tick();
+  assert.equal(calls.length, 3);
+  assert.equal((calls[2]?.args.length ?? 0) - 4, 1 * 4);
+});
+
+test('on a Cluster a batch is one script per pattern', async () => {
+  const { publisher, calls } = setup({ cluster: true });
+  void publisher.publish(['/a', '/*', '/a'], 'A');
+  await tick();
+  assert.deepEqual(calls.map((c) => c.keys), [['t:{p:/a}'], ['t:{p:/*}']]);
+});
+
+test('a failed script rejects every publish of the batch', async () => {
+  const { publisher, calls } = setup({ cluster: true });
+  const a = publisher.publish(['/a', '/*'], 'A');
+  await tick();
+  calls[0]?.answer([1, '1-0', 1, '2-0']);
+  const err = new Error('down');
+  calls[1]?.fail(err);
+  await assert.rejects(a, (e) => e === err);
+});
+
+test('a publish reaching several patterns counts each subscriber once, except excluded', async () => {
+  const { publisher, calls } = setup({ subscribers: { '/a': ['s1', 's2'], '/*': ['s2', 's3', 's4'] } });
+  const a = publisher.publish(['/a', '/*'], 'A', { except: ['s4'] });
+  await tick();
+  calls[0]?.answer([1, '1-0', '7-0', 2, '2-0', 2, '8-0']);
+  assert.equal(await a, 3);
+});
+
+test('answers apply in call order even when Redis answers a later batch first', async () => {
+  const { publisher, calls, owned } = setup();
+  const first = publisher.publish(['/a'], 'A');
+  await tick();
+  const second = publisher.publish(['/a'], 'B');
+  await tick();
+  assert.equal(calls.length, 2);
+  const done: string[] = [];
+  void first.then(() => done.push('A'));
+  void second.then(() => done.push('B'));
+  calls[1]?.answer([1, '1-0', 1, '2-0']);
+  await tick();
+  assert.equal(owned.length, 0);
+  assert.deepEqual(done, []);
+  calls[0]?.answer([1, '0-0', 1, '1-0']);
+  await Promise.all([first, second]);
+  assert.deepEqual(owned.map((o) => o.announcement.entries[0]?.text), ['A', 'B']);
+  assert.deepEqual(done, ['A', 'B']);
+});
+
+test('more than MAX_EXCEPT excluded sessions is refused before anything is sent', async () => {
+  const { publisher, calls } = setup();
+  const except = Array.from({ length: MAX_EXCEPT + 1 }, (_, i) => `s${i}`);
+  await assert.rejects(publisher.publish(['/a'], 'A', { except }), RangeError);
+  assert.equal(await publisher.publish([], 'A'), 0);
+  await tick();
+  assert.equal(calls.length, 0);
+});

@@ -1,0 +1,149 @@
+/**
+ * The contract between the engine and its Lua scripts
+ * (lib/engines/redis/lua/): every script names its KEYS and ARGV at the
+ * top of its text; every status has one meaning per script; the parsers
+ * read each reply form into named fields; and the names stand for the
+ * values the Lua really writes and tests. No Redis: replies are written
+ * here in the form the scripts return them.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { NodeMessage, PatternKey, PositionKind, SessionField, SessionKey, SessionStatus, StreamField } from '../../lib/engines/redis/lua/contract.js';
+import { Scripts } from '../../lib/engines/redis/lua/index.js';
+import * as pattern from '../../lib/engines/redis/lua/pattern.js';
+import * as session from '../../lib/engines/redis/lua/session.js';
+import { SESSION_PRELUDE } from '../../lib/engines/redis/lua/prelude.js';
+
+const LUA = { ...Object.fromEntries(Object.entries(session).filter(([, v]) => typeof v === 'string')), PUBLISH: pattern.PUBLISH, ADD_SUBSCRIBER: pattern.ADD_SUBSCRIBER } as Record<string, string>;
+const ALL_LUA = SESSION_PRELUDE + Object.values(LUA).join('\n');
+
+test('every script starts with a header naming itself, its KEYS, its ARGV and its reply', () => {
+  assert.equal(Object.keys(LUA).length, Object.keys(Scripts).length, 'one Lua text per script');
+  for (const [name, source] of Object.entries(LUA)) {
+    const header = source.trimStart().split('\n').filter((line) => line.startsWith('--'));
+    assert.ok(header[0]?.startsWith(`-- ${name}`), `${name}: the first line names it`);
+    assert.ok(header.some((l) => l.includes('KEYS[1')), `${name}: KEYS`);
+    assert.ok(header.some((l) => l.includes('ARGV[1]')), `${name}: ARGV`);
+    assert.ok(header.some((l) => l.startsWith('-- Reply:')), `${name}: reply`);
+  }
+});
+
+test('each status enum gives every meaning its own name, with the wire values', () => {
+  const enums = {
+    SessionStatus, CreateStatus: session.CreateStatus, DestroyStatus: session.DestroyStatus,
+    SubscribeCheckStatus: session.SubscribeCheckStatus, SubscribeCommitStatus: session.SubscribeCommitStatus,
+    RecordTakeStatus: session.RecordTakeStatus, DataSetStatus: session.DataSetStatus, PublishStatus: pattern.PublishStatus,
+  };
+  for (const [name, values] of Object.entries(enums)) {
+    const wire = Object.values(values);
+    assert.equal(new Set(wire).size, wire.length, `${name}: one name per value`);
+  }
+  // The two meanings of 3 and of 0.
+  assert.equal(session.SubscribeCheckStatus.AlreadySubscribed, 3);
+  assert.equal(session.RecordTakeStatus.StaleGeneration, 3);
+  assert.equal(session.CreateStatus.IdTaken, 0);
+  assert.equal(SessionStatus.Unknown, 0);
+  assert.equal(pattern.PublishStatus.NoSubscribers, 0);
+  assert.deepEqual(SessionStatus, { Live: 1, Unknown: 0, Expired: -1, ExpiredWithGrave: -2 });
+  assert.equal(session.DestroyStatus.DestroyedWithGrave, 2);
+  assert.equal(session.SubscribeCheckStatus.Limit, 4);
+  assert.equal(session.DataSetStatus.OverMax, 4);
+});
+
+test('the names stand for what the Lua writes and tests', () => {
+  for (const field of Object.values(SessionField)) assert.match(ALL_LUA, new RegExp(`'${field}'`), `hash field ${field}`);
+  for (const suffix of Object.values(SessionKey)) assert.ok(ALL_LUA.includes(`h .. '${suffix}'`) || ALL_LUA.includes(`'${suffix}'`), `session key ${suffix}`);
+  for (const suffix of Object.values(PatternKey)) assert.ok(pattern.PUBLISH.includes(`'${suffix}'`) || pattern.ADD_SUBSCRIBER.includes(`'${suffix}'`), `pattern key ${suffix}`);
+  assert.match(pattern.PUBLISH, /'m', message, 'u', pub, 'x', except/);
+  assert.deepEqual(StreamField, { Message: 'm', Publish: 'u', Except: 'x' });
+  for (const letter of Object.values(NodeMessage)) assert.match(ALL_LUA, new RegExp(`'${letter} ' \\.\\. id`), `node message ${letter}`);
+  assert.match(session.RECORD_TAKE, new RegExp(`kind == '${PositionKind.Acked}'`));
+  assert.equal(PositionKind.Sent, 's');
+});
+
+test('arguments are built in the order the headers name them', () => {
+  assert.deepEqual(session.createArgs('n:', 'id1', true, 5000, 'node1', 7, ['k', 'v', '2']), ['n:', 'id1', '1', '5000', 'node1', '7', 'k', 'v', '2']);
+  assert.deepEqual(session.touchOrAdoptArgs('-', 'node1', true, 500), ['-', 'node1', '1', '500']);
+  assert.deepEqual(session.touchOrAdoptArgs('30000', 'node1', false, 500), ['30000', 'node1', '0', '500']);
+  assert.deepEqual(session.subscribeCommitArgs('/a', '1-0', '', 'node1'), ['/a', '1-0', '', 'node1']);
+  assert.deepEqual(session.recordTakeArgs(3, undefined, ['a', '', '1-0']), ['3', '-', 'a', '', '1-0']);
+  assert.deepEqual(session.recordTakeArgs(3, 7, []), ['3', '7']);
+  assert.deepEqual(session.dataSetArgs('k', undefined, '100', 1), ['k', '', '1', '100', '1']);
+  assert.deepEqual(session.dataSetArgs('k', 'v', '', 2), ['k', 'v', '0', '', '2']);
+  assert.deepEqual(session.deliverArgs('m', '10', 'node1', ''), ['m', '10', 'node1', '']);
+  assert.deepEqual(session.sweepArgs('n:', 1000), ['n:', '1000']);
+  const positions = session.positionsArgs('n:');
+  session.pushPositions(positions, 2, 'id1', 4, new Map([['', '1-0'], ['/a', '2-0']]));
+  session.pushPositions(positions, 1, 'id2', 1, new Map());
+  assert.deepEqual(positions, ['n:', '2', 'id1', '4', '2', '', '1-0', '/a', '2-0', '1', 'id2', '1', '0']);
+  const args = pattern.publishArgs('1000', 60000, true, '');
+  pattern.pushPublish(args, 'hé', 'p1', []);
+  pattern.pushPublish(args, 'x', 'p2', ['a', 'b']);
+  assert.deepEqual(args, ['1000', '60000', 'S', '', 'hé', 'p1', '-', '2', 'x', 'p2', 'a,b', '1']);
+});
+
+test('TOUCH_OR_ADOPT: gone, short, full with inline subscriptions, full with too many to inline', () => {
+  assert.deepEqual(session.parseTouchOrAdopt([-2]), { status: -2, gen: 0, state: undefined });
+  assert.deepEqual(session.parseTouchOrAdopt([1, 4]), { status: 1, gen: 4, state: undefined });
+  const full = session.parseTouchOrAdopt([1, 5, '1', '3', '7-0', '8-0', ['/a', '1-0', '/b', '2-0'], ['/a', '1-1']]);
+  assert.deepEqual(full, {
+    status: 1, gen: 5,
+    state: { ack: true, batch: 3, boxAcked: '7-0', boxSent: '8-0', subs: [['/a', '1-0'], ['/b', '2-0']], sent: [['/a', '1-1']] },
+  });
+  const paged = session.parseTouchOrAdopt([1, 5, '0', '0', '0-0', '0-0', false, false]);
+  assert.equal(paged.state?.ack, false);
+  assert.equal(paged.state?.subs, undefined);
+  assert.equal(paged.state?.sent, undefined);
+});
+
+test('SUBSCRIBE_COMMIT, UNSUBSCRIBE, SUBSCRIPTIONS, DELIVER', () => {
+  assert.deepEqual(session.parseSubscribeCommit([1, 1, 6]), { status: 1, added: true, gen: 6 });
+  assert.deepEqual(session.parseSubscribeCommit([1, 0]), { status: 1, added: false, gen: 0 });
+  assert.deepEqual(session.parseSubscribeCommit([4]), { status: session.SubscribeCommitStatus.Limit, added: false, gen: 0 });
+  assert.deepEqual(session.parseSubscribeCommit([0]), { status: 0, added: false, gen: 0 });
+  assert.deepEqual(session.parseUnsubscribe([1, 1]), { status: 1, removed: true });
+  assert.deepEqual(session.parseUnsubscribe([1, 0]), { status: 1, removed: false });
+  assert.deepEqual(session.parseUnsubscribe([-1]), { status: -1, removed: false });
+  assert.deepEqual(session.parseSubscriptions([1, '17', ['/a', '/b']]), { status: 1, cursor: '17', patterns: ['/a', '/b'] });
+  assert.deepEqual(session.parseSubscriptions([0]), { status: 0, cursor: '0', patterns: [] });
+  assert.deepEqual(session.parseDeliver([1, '9-0', '8-0', 1]), { status: 1, id: '9-0', prev: '8-0', held: true });
+  assert.deepEqual(session.parseDeliver([1, '9-0', '8-0', 0]), { status: 1, id: '9-0', prev: '8-0', held: false });
+  assert.equal(session.parseDeliver([-2]).status, SessionStatus.ExpiredWithGrave);
+});
+
+test('plain statuses, SWEEP, STATS, data, RESTORE_SCAN, ADD_SUBSCRIBER', () => {
+  assert.equal(session.parseCreate(1), session.CreateStatus.Created);
+  assert.equal(session.parseCreate(0), session.CreateStatus.IdTaken);
+  assert.equal(session.parseRecordTake('3'), session.RecordTakeStatus.StaleGeneration);
+  assert.equal(session.parseDestroy(2), session.DestroyStatus.DestroyedWithGrave);
+  assert.equal(session.parseSubscribeCheck(3), session.SubscribeCheckStatus.AlreadySubscribed);
+  assert.equal(session.parseDataSet(4), session.DataSetStatus.OverMax);
+  assert.throws(() => session.parseStatus('nope'), /unexpected reply/);
+  assert.deepEqual(session.parseSweep(['a', -1, 'b', '-2']), [{ id: 'a', grave: false }, { id: 'b', grave: true }]);
+  assert.deepEqual(session.parseStats([3, 10]), { sessions: 3, subscriptions: 10 });
+  assert.deepEqual(session.parseStats([3]), { sessions: 3, subscriptions: 0 });
+  assert.deepEqual(session.parseDataGet([1, '"v"']), { status: 1, value: '"v"' });
+  assert.deepEqual(session.parseDataGet([1, false]), { status: 1, value: undefined });
+  assert.deepEqual(session.parseDataGet([1, null]), { status: 1, value: undefined });
+  assert.deepEqual(session.parseDataGet([0]), { status: 0, value: undefined });
+  assert.deepEqual([...session.parseDataAll([1, ['a', '1', 'b', '2']]).data], [['a', '1'], ['b', '2']]);
+  assert.deepEqual([...session.parseDataAll([1, new Map([['a', '1']])]).data], [['a', '1']], 'RESP3 map');
+  assert.equal(session.parseDataAll([-1]).status, -1);
+  assert.deepEqual(session.parseRestoreScan(['0', 'id1', ['/a', '/b'], 'id2', []]), { cursor: '0', sessions: [{ id: 'id1', patterns: ['/a', '/b'] }, { id: 'id2', patterns: [] }] });
+  assert.equal(pattern.parseAddSubscriber(Buffer.from('5-1')), '5-1');
+  assert.equal(session.parsePositions('3'), 3);
+});
+
+test('PUBLISH: the reply read in place, per key and per publish', () => {
+  assert.equal(new pattern.PublishReply([0], 2).status, pattern.PublishStatus.NoSubscribers);
+  // Two keys, the second without subscribers; two publishes, the second excluded everyone.
+  const reply = new pattern.PublishReply([1, '4-0', '', 3, '5-0', 0, ''], 2);
+  assert.equal(reply.status, pattern.PublishStatus.Published);
+  assert.equal(reply.prev(0), '4-0');
+  assert.equal(reply.prev(1), '');
+  assert.equal(reply.firstResult, 3);
+  assert.equal(reply.recipients(3), 3);
+  assert.equal(reply.id(3), '5-0');
+  assert.equal(reply.recipients(5), 0);
+  assert.equal(reply.id(5), '');
+});
