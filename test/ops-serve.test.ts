@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, writeFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,18 +122,38 @@ describe('serve --admin without a password', () => {
   });
 });
 
-describe('serve --redis without the redis package', () => {
-  test('says to install it', async () => {
-    // A copy of the built package whose node_modules has everything but redis.
-    const dir = mkdtempSync(join(tmpdir(), 'express-bayeux-noredis-'));
-    temporary.push(dir);
-    cpSync(join(ROOT, 'dist', 'lib'), join(dir, 'dist', 'lib'), { recursive: true });
-    cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
-    mkdirSync(join(dir, 'node_modules'));
-    for (const name of readdirSync(join(ROOT, 'node_modules'))) {
-      if (name === 'redis' || name === '@redis' || name.startsWith('.')) continue;
-      symlinkSync(join(ROOT, 'node_modules', name), join(dir, 'node_modules', name));
-    }
+/** A copy of the built package whose node_modules has everything but redis. */
+function packageWithoutRedis(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'express-bayeux-noredis-'));
+  temporary.push(dir);
+  cpSync(join(ROOT, 'dist', 'lib'), join(dir, 'dist', 'lib'), { recursive: true });
+  cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
+  mkdirSync(join(dir, 'node_modules'));
+  for (const name of readdirSync(join(ROOT, 'node_modules'))) {
+    if (name === 'redis' || name === 'redis5' || name === '@redis' || name.startsWith('.')) continue;
+    symlinkSync(join(ROOT, 'node_modules', name), join(dir, 'node_modules', name));
+  }
+  return dir;
+}
+
+describe('the redis package missing', () => {
+  test('express-bayeux/redis imports, and opening the engine says to install it', async () => {
+    const dir = packageWithoutRedis();
+    const script = [
+      "const { RedisEngine } = await import('./dist/lib/engines/redis/index.js');",
+      "const engine = new RedisEngine({ url: 'redis://127.0.0.1:1' }, { openTimeout: 500 });",
+      "try { await engine.open({ wake() {}, expired() {} }, { maxQueue: 10, maxQueueBytes: 1024, sessionTtl: 1000 }); console.log('opened'); }",
+      'catch (err) { console.log(err.constructor.name + ": " + err.message); }',
+    ].join('\n');
+    const file = join(dir, 'open.mjs');
+    writeFileSync(file, script);
+    const child = run(file, []);
+    assert.equal(await exitCode(child), 0, child.stderr);
+    assert.match(child.stdout, /^Error: RedisEngine needs the 'redis' package, which is not installed: install the redis package: npm install redis\n$/);
+  });
+
+  test('serve --redis says to install it', async () => {
+    const dir = packageWithoutRedis();
     const serve = run(join(dir, 'dist', 'lib', 'cli', 'bin.js'), ['serve', '--port', '0', '--redis', 'redis://127.0.0.1:1']);
     assert.equal(await exitCode(serve), 1, `stdout: ${serve.stdout}; stderr: ${serve.stderr}`);
     assert.match(serve.stderr, /install the redis package: npm install redis/);

@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bayeux, type BayeuxOptions, type Engine } from '../index.js';
 import { serverOf } from '../internal.js';
 import { CliFailure, type CliIo, describe, EXIT_FAILED, EXIT_OK, parse, UsageError } from './common.js';
+import { isRedisMissing } from '../engines/redis/node-redis.js';
 
 export const SERVE_USAGE = `Usage: express-bayeux serve [options]
 
@@ -70,20 +71,14 @@ async function loadExpress(): Promise<ExpressFactory> {
 /** What serve says when the 'redis' package cannot be imported. */
 export const REDIS_MISSING = "--redis: the 'redis' package is not installed; install the redis package: npm install redis";
 
-/** True when `err` is Node's failure to find the 'redis' package (or one of its own '@redis/*' packages). */
-function redisMissing(err: unknown): boolean {
-  const code = (err as { code?: string } | null)?.code;
-  if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') return false;
-  return /Cannot find (?:package|module) '(?:redis|@redis\/[^']+)'/.test(describe(err));
-}
-
 /** Import the Redis engine only when --redis is given (it needs the 'redis' package). */
 async function loadRedisEngine(): Promise<RedisEngineClass> {
   let mod: { RedisEngine?: RedisEngineClass };
   try {
+    await import('redis');   // the engine imports it only when it opens: say it now, before serving
     mod = (await import('../engines/redis/index.js'));
   } catch (err) {
-    if (redisMissing(err)) throw new CliFailure(REDIS_MISSING);
+    if (isRedisMissing(err)) throw new CliFailure(REDIS_MISSING);
     throw err;
   }
   if (!mod.RedisEngine) throw new CliFailure('this build of express-bayeux has no Redis engine');

@@ -7,7 +7,6 @@
  * as a `String` object and a script's `false` as a boolean. An error
  * reply is recognised whichever copy of the package made the client.
  */
-import { ErrorReply } from 'redis';
 
 /** Errors Redis answers with that mean "not now" rather than "wrong". */
 export const TRANSIENT_REPLIES = new Set([
@@ -63,10 +62,9 @@ export function describeError(err: unknown): string {
 const ERROR_REPLY_NAMES = new Set(['ErrorReply', 'SimpleError', 'BlobError', 'MultiErrorReply']);
 
 export function isErrorReply(err: unknown): err is Error {
-  if (err instanceof ErrorReply) return true;
   if (!(err instanceof Error)) return false;
-  // A client from another copy or major of the package (a v5 client given to an engine built on v6, or the other way round):
-  // look for ErrorReply anywhere in its class chain, not only its own class.
+  // By name, anywhere in its class chain: the client may come from another copy or major of the package (a v5 client
+  // given to an engine built on v6), and the engine does not import node-redis until it makes a client of its own.
   let proto = Object.getPrototypeOf(err) as { constructor?: { name?: string } } | null;
   for (let depth = 0; proto && proto !== Error.prototype && depth < 8; depth++) {
     if (ERROR_REPLY_NAMES.has(proto.constructor?.name ?? '')) return true;

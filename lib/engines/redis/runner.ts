@@ -5,12 +5,12 @@
  * `commandTimeout`; outages are logged once each way; credentials are
  * scrubbed from every message.
  */
-import { createClient, createCluster } from 'redis';
 import { EngineUnavailableError, type EngineLogger } from '../engine.js';
 import { describeError, isErrorReply, text, TRANSIENT_REPLIES } from './replies.js';
 import { passwordOf, redactUrl } from './redact.js';
 import type { Script } from './lua/index.js';
 import type { RedisClientLike, RedisClusterLike, RedisEngineSource, ResolvedOptions } from './options.js';
+import { nodeRedis } from './node-redis.js';
 
 /** A command in flight, for the commandTimeout watchdog. */
 interface Pending {
@@ -127,12 +127,15 @@ export class Runner {
         return Math.round(delay * (1 + Math.random() * 0.1));
       },
     };
+    // Not an outage: a missing package is said as it is, not retried as Redis being down.
+    const redis = 'client' in this.#source ? undefined : await nodeRedis();
     let connectClient = false;
     try {
       await this.#withOpenTimeout(async () => {
         if ('cluster' in this.#source) {
           const { rootNodes, ...rest } = this.#source.cluster;
-          const cluster = createCluster({
+          // `redis` is loaded above for every source but { client }.
+          const cluster = redis!.createCluster({
             ...rest,
             rootNodes: rootNodes.map((n) => ({ url: n.url })),
             defaults: { socket, disableOfflineQueue: true },
@@ -152,7 +155,8 @@ export class Runner {
         if ('client' in this.#source) {
           client = this.#source.client;
         } else {
-          client = createClient({ url: this.#source.url, disableOfflineQueue: true, socket });
+          // `redis` is loaded above for every source but { client }.
+          client = redis!.createClient({ url: this.#source.url, disableOfflineQueue: true, socket });
         }
         this.#client = client;
         client.on('error', this.#onClientError);
