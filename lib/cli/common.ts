@@ -6,6 +6,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Readable, Writable } from 'node:stream';
 import { BayeuxClient, type BayeuxClientOptions, type TransportName } from '../client/node.js';
+import { withDeadline } from '../util/deadline.js';
 
 /** Exit codes: 0 done, 1 failed (unreachable, refused), 2 bad usage or input. */
 export const EXIT_OK = 0;
@@ -126,17 +127,8 @@ export function describe(err: unknown): string {
  * `what` was not done in time and, from `why()`, what it was waiting for.
  * `promise` is left running; a rejection after the deadline is ignored.
  */
-export async function deadline<T>(promise: Promise<T>, ms: number, what: string, why: () => string): Promise<T> {
-  promise.catch(() => undefined);
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CliFailure(`${what} within ${ms} ms: ${why()}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
+export function deadline<T>(promise: Promise<T>, ms: number, what: string, why: () => string): Promise<T> {
+  return withDeadline(promise, ms, () => new CliFailure(`${what} within ${ms} ms: ${why()}`), { unref: false });
 }
 
 /**

@@ -4,6 +4,7 @@
  * next callback that may be absent, and small response helpers.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { withDeadline } from '../util/deadline.js';
 
 /** The optional third argument of a handler, as Express and connect pass it. */
 export type OpsNext = (err?: unknown) => void;
@@ -42,14 +43,9 @@ export function readOnly(req: IncomingMessage, res: ServerResponse, next: OpsNex
   return false;
 }
 
-/** Settles with `promise`, or rejects after `ms` with a timeout error. */
+/** Settles with `promise`, or rejects after `ms` saying `what` did not answer. */
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
-    timer.unref();
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  return withDeadline(promise, ms, () => new Error(`${what} did not answer within ${ms} ms`));
 }
 
 /** Validate a positive integer option; throws a `TypeError` naming it. */

@@ -13,7 +13,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { OpsSource } from './source.js';
 import type { ServerObserver } from '../server/observer.js';
 import type { Stats } from '../server/types.js';
-import { checkKeys, type OpsNext, readOnly, send } from './http.js';
+import { checkKeys, type OpsNext, readOnly, send, withTimeout } from './http.js';
 import { describeError } from '../protocol/error.js';
 
 /** Options of {@link createMetricsHandler}. */
@@ -218,14 +218,8 @@ export function createMetricsHandler(server: OpsSource, options: MetricsOptions 
     return pending;
   }
   async function readStats(): Promise<Stats | undefined> {
-    let timer: NodeJS.Timeout | undefined;
     try {
-      last = await Promise.race([
-        server.stats(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`the engine did not answer within ${timeout} ms`)), timeout);
-        }),
-      ]);
+      last = await withTimeout(server.stats(), timeout, 'the engine');
       up = 1;
       warned = false;
     } catch (err) {
@@ -233,8 +227,6 @@ export function createMetricsHandler(server: OpsSource, options: MetricsOptions 
       if (!warned) server.options.logger.warn(`metrics: engine stats unavailable: ${describeError(err)}`);
       warned = true;
       up = 0;
-    } finally {
-      clearTimeout(timer);
     }
     return last;
   }

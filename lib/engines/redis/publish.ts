@@ -36,7 +36,7 @@ export const MAX_EXCEPT = 1000;
 
 /** What publishing needs from the engine. */
 export interface PublishHost {
-  /** Resolve in call order with the engine's other ordered operations (see RedisEngine `#ordered`). */
+  /** Resolve in call order with the engine's other ordered operations (see RedisEngine `#order`, a `CallOrder`). */
   ordered<T>(sent: Promise<T>): Promise<T>;
   /** MAXLEN of a log ('' none). */
   logLength(): string;

@@ -11,6 +11,7 @@ import { passwordOf, redactUrl } from './redact.js';
 import type { Script } from './lua/index.js';
 import type { RedisClientLike, RedisClusterLike, RedisEngineSource, ResolvedOptions } from './options.js';
 import { nodeRedis } from './node-redis.js';
+import { withDeadline } from '../../util/deadline.js';
 
 /** A command in flight, for the commandTimeout watchdog. */
 interface Pending {
@@ -515,11 +516,5 @@ function ignore(): void {
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('timeout')), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
+  return withDeadline(promise, ms, () => new Error('timeout'));
 }
