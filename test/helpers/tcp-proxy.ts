@@ -54,6 +54,24 @@ export async function startCuttingProxy(target: number, cut: (chunk: Buffer) => 
   };
 }
 
+/** Connect `client` to `target` on 127.0.0.1; both are tracked in `sockets`, and either closing or failing ends both. */
+function pair(client: net.Socket, target: number, sockets: Set<net.Socket>): net.Socket {
+  const upstream = net.connect(target, '127.0.0.1');
+  sockets.add(client);
+  sockets.add(upstream);
+  const destroy = () => {
+    client.destroy();
+    upstream.destroy();
+    sockets.delete(client);
+    sockets.delete(upstream);
+  };
+  for (const s of [client, upstream]) {
+    s.on('error', destroy);
+    s.on('close', destroy);
+  }
+  return upstream;
+}
+
 export interface SwitchProxy {
   readonly port: number;
   /** Cut every connection and refuse new ones until {@link up}. */
@@ -71,19 +89,7 @@ export async function startSwitchProxy(target: number): Promise<SwitchProxy> {
       client.destroy();
       return;
     }
-    const upstream = net.connect(target, '127.0.0.1');
-    sockets.add(client);
-    sockets.add(upstream);
-    const destroy = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    for (const s of [client, upstream]) {
-      s.on('error', destroy);
-      s.on('close', destroy);
-    }
+    const upstream = pair(client, target, sockets);
     client.pipe(upstream);
     upstream.pipe(client);
   });
@@ -136,19 +142,7 @@ export async function startDelayProxy(target: number): Promise<DelayProxy> {
       timer = setTimeout(pump, (queue[0] as { due: number }).due - Date.now());
       timers.add(timer);
     };
-    const upstream = net.connect(target, '127.0.0.1');
-    sockets.add(client);
-    sockets.add(upstream);
-    const destroy = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    for (const s of [client, upstream]) {
-      s.on('error', destroy);
-      s.on('close', destroy);
-    }
+    const upstream = pair(client, target, sockets);
     client.on('data', (chunk) => upstream.write(chunk));
     upstream.on('data', (chunk: Buffer) => {
       if (!first) {
