@@ -18,19 +18,7 @@ export async function startCuttingProxy(target: number, cut: (chunk: Buffer) => 
   let cuts = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
-    const upstream = net.connect(target, '127.0.0.1');
-    sockets.add(client);
-    sockets.add(upstream);
-    const destroy = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', destroy);
-    upstream.on('error', destroy);
-    client.on('close', destroy);
-    upstream.on('close', destroy);
+    const { upstream, destroy } = pair(client, target, sockets);
     client.on('data', (chunk) => upstream.write(chunk));
     upstream.on('data', (chunk) => {
       if (cuts < maxCuts && cut(chunk)) {
@@ -54,8 +42,8 @@ export async function startCuttingProxy(target: number, cut: (chunk: Buffer) => 
   };
 }
 
-/** Connect `client` to `target` on 127.0.0.1; both are tracked in `sockets`, and either closing or failing ends both. */
-function pair(client: net.Socket, target: number, sockets: Set<net.Socket>): net.Socket {
+/** Connect `client` to `target` on 127.0.0.1; both are tracked in `sockets`, and either closing or failing (or `destroy`) ends both. */
+function pair(client: net.Socket, target: number, sockets: Set<net.Socket>): { upstream: net.Socket; destroy: () => void } {
   const upstream = net.connect(target, '127.0.0.1');
   sockets.add(client);
   sockets.add(upstream);
@@ -69,7 +57,7 @@ function pair(client: net.Socket, target: number, sockets: Set<net.Socket>): net
     s.on('error', destroy);
     s.on('close', destroy);
   }
-  return upstream;
+  return { upstream, destroy };
 }
 
 export interface SwitchProxy {
@@ -89,7 +77,7 @@ export async function startSwitchProxy(target: number): Promise<SwitchProxy> {
       client.destroy();
       return;
     }
-    const upstream = pair(client, target, sockets);
+    const { upstream } = pair(client, target, sockets);
     client.pipe(upstream);
     upstream.pipe(client);
   });
@@ -142,7 +130,7 @@ export async function startDelayProxy(target: number): Promise<DelayProxy> {
       timer = setTimeout(pump, (queue[0] as { due: number }).due - Date.now());
       timers.add(timer);
     };
-    const upstream = pair(client, target, sockets);
+    const { upstream } = pair(client, target, sockets);
     client.on('data', (chunk) => upstream.write(chunk));
     upstream.on('data', (chunk: Buffer) => {
       if (!first) {
