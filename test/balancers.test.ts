@@ -28,6 +28,7 @@ import { killAllNodes, NodeProcess } from './helpers/node-process.js';
 import { announceRedisSkip, findRedisServer, startRedisServer, type RedisServer } from './helpers/redis-server.js';
 import { sleep, waitFor } from './helpers/wait.js';
 import { within } from './helpers/within.js';
+import { skipWithout } from './helpers/missing.js';
 
 const KINDS: readonly BalancerKind[] = ['haproxy', 'nginx'];
 /** The issue's requirement: messages stall less than this after a node dies. */
@@ -123,10 +124,9 @@ after(async () => {
 
 for (const kind of KINDS) {
   const binary = findBinary(kind);
-  if (!binary) console.error(`${kind} not found: its balancer tests SKIPPED (apt-get install ${kind}; .ci/run does)`);
   const file = kind === 'haproxy' ? 'deploy/haproxy.cfg' : 'deploy/nginx.conf';
 
-  describe(`${file} run by ${kind}`, { skip: !binary && `${kind} not installed` }, () => {
+  describe(`${file} run by ${kind}`, { skip: skipWithout(binary, kind, `apt-get install ${kind}; .ci/run does`) }, () => {
     it('passes its own check, checks /health, and passes on X-Forwarded-For, Host and WebSocket upgrades', async () => {
       const nodes = await echoNodes();
       try {
@@ -280,7 +280,7 @@ for (const kind of KINDS) {
 // the wait is paid once.
 describe('a connect held for the server\'s default timeout (30 s) comes back through each balancer', () => {
   const kinds = KINDS.filter((kind) => findBinary(kind));
-  it(`through ${kinds.join(' and ') || 'no balancer'}`, { skip: kinds.length === 0 && 'neither haproxy nor nginx installed' }, async () => {
+  it(`through ${kinds.join(' and ') || 'no balancer'}`, { skip: skipWithout(kinds.length > 0, 'haproxy and nginx', 'apt-get install haproxy nginx; .ci/run does') }, async () => {
     const nodes = await echoNodes();
     try {
       const running = await Promise.all(kinds.map((kind) => startHttpBalancer(kind, nodes.ports)));

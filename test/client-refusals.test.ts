@@ -21,6 +21,7 @@ import { testClients, FAST } from './helpers/clients.js';
 import { startServer, type TestServer } from './helpers/http-server.js';
 import { sleep, waitFor } from './helpers/wait.js';
 import { within } from './helpers/within.js';
+import { skipWithout } from './helpers/missing.js';
 
 const { client, cleanup } = testClients();
 
@@ -224,7 +225,7 @@ describe('an answer longer than maxResponseBytes, with acks', () => {
   }
 });
 
-describe('in Chromium, with the bundle the middleware serves', { skip: CHROMIUM ? false : 'no Chromium at /usr/bin/chromium' }, () => {
+describe('in Chromium, with the bundle the middleware serves', { skip: skipWithout(CHROMIUM, 'chromium', 'apt-get install chromium; .ci/run does') }, () => {
   let s: TestServer;
   let browser: Browser | undefined;
   before(async () => {

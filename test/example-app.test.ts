@@ -11,6 +11,7 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { CHROMIUM, launchChromium } from './helpers/browser.js';
+import { skipWithout } from './helpers/missing.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -160,7 +161,7 @@ if (!CHROMIUM) {
   console.error('chromium not found: example-app browser tests SKIPPED (apt-get install chromium; .ci/run does)');
 }
 
-describe('example app in a browser', { skip: !CHROMIUM && 'chromium not installed' }, () => {
+describe('example app in a browser', { skip: skipWithout(CHROMIUM, 'chromium', 'apt-get install chromium; .ci/run does') }, () => {
   let app: App;
   let browser: Browser;
   let base: string;

@@ -21,6 +21,7 @@ import { get, startServer, type TestServer } from './helpers/http-server.js';
 import { testClients } from './helpers/clients.js';
 import { CHROMIUM, launchChromium } from './helpers/browser.js';
 import { sleep } from './helpers/wait.js';
+import { skipWithout } from './helpers/missing.js';
 
 const { client, cleanup } = testClients();
 
@@ -131,7 +132,7 @@ if (!CHROMIUM) {
   console.error('chromium not found: admin page browser test SKIPPED (apt-get install chromium; .ci/run does)');
 }
 
-describe('admin page in a browser', { skip: !CHROMIUM && 'chromium not installed' }, () => {
+describe('admin page in a browser', { skip: skipWithout(CHROMIUM, 'chromium', 'apt-get install chromium; .ci/run does') }, () => {
   let browser: Browser;
   before(async () => {
     browser = await launchChromium();
