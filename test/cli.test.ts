@@ -3,75 +3,17 @@
  * (with --unhandled-rejections=strict), on 127.0.0.1.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { BayeuxError } from '../lib/index.js';
 import { nextEvent, startServer } from './helpers/http-server.js';
-import { sleep } from './helpers/wait.js';
+import { finish, output, runNode, type Run } from './helpers/cli-run.js';
 
 const BIN = fileURLToPath(new URL('../lib/cli/bin.js', import.meta.url));
 
-interface Run {
-  child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const running = new Set<ChildProcess>();
-after(() => {
-  for (const child of running) child.kill('SIGKILL');
-});
-
 function run(args: string[], input?: string): Run {
-  const child = spawn(process.execPath, ['--unhandled-rejections=strict', BIN, ...args], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, PORT: '', EXPRESS_BAYEUX_ADMIN_TOKEN: '' },
-  });
-  running.add(child);
-  const result: Run = {
-    child,
-    stdout: '',
-    stderr: '',
-    exited: new Promise((resolve) => child.once('exit', (code, signal) => {
-      running.delete(child);
-      resolve({ code, signal });
-    })),
-  };
-  child.stdout?.on('data', (chunk: Buffer) => (result.stdout += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (result.stderr += chunk.toString()));
-  if (input !== undefined) child.stdin?.end(input);
-  return result;
-}
-
-/** Run to the end (at most `ms`) and return the exit code with the output. */
-async function finish(r: Run, ms = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  let timer: NodeJS.Timeout | undefined;
-  const { code } = await Promise.race([
-    r.exited,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        r.child.kill('SIGKILL');
-        reject(new Error(`command did not finish in ${ms} ms; stderr: ${r.stderr}`));
-      }, ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-  return { code, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** Wait (at most `ms`) until the process has written `pattern` to `stream`. */
-async function output(r: Run, stream: 'stdout' | 'stderr', pattern: RegExp, ms = 10_000): Promise<RegExpExecArray> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const match = pattern.exec(r[stream]);
-    if (match) return match;
-    if (Date.now() > end || r.child.exitCode !== null) {
-      throw new Error(`no ${pattern} on ${stream} in ${ms} ms; stdout: ${r.stdout}; stderr: ${r.stderr}`);
-    }
-    await sleep(20);
-  }
+  return runNode(BIN, args, input);
 }
 
 async function closedPort(): Promise<number> {

@@ -6,71 +6,29 @@
  * package whose node_modules lacks it).
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, writeFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
-import { sleep } from './helpers/wait.js';
+import { finish, output, runNode, type Run } from './helpers/cli-run.js';
 
 const BIN = fileURLToPath(new URL('../lib/cli/bin.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-interface Run {
-  child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  exited: Promise<number | null>;
-}
-
-const running = new Set<ChildProcess>();
 const temporary: string[] = [];
 after(() => {
-  for (const child of running) child.kill('SIGKILL');
   for (const dir of temporary) rmSync(dir, { recursive: true, force: true });
 });
 
 function run(bin: string, args: string[]): Run {
-  const child = spawn(process.execPath, ['--unhandled-rejections=strict', bin, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PORT: '', EXPRESS_BAYEUX_ADMIN_TOKEN: '' },
-  });
-  running.add(child);
-  const result: Run = {
-    child,
-    stdout: '',
-    stderr: '',
-    exited: new Promise((resolve) => child.once('exit', (code) => {
-      running.delete(child);
-      resolve(code);
-    })),
-  };
-  child.stdout?.on('data', (chunk: Buffer) => (result.stdout += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (result.stderr += chunk.toString()));
-  return result;
+  return runNode(bin, args);
 }
 
-/** Wait (at most `ms`) until the process has written `pattern` to stdout. */
-async function output(r: Run, pattern: RegExp, ms = 10_000): Promise<RegExpExecArray> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const match = pattern.exec(r.stdout);
-    if (match) return match;
-    if (Date.now() > end || r.child.exitCode !== null) throw new Error(`no ${pattern} in ${ms} ms; stdout: ${r.stdout}; stderr: ${r.stderr}`);
-    await sleep(20);
-  }
-}
-
-/** Exit code of `r`, killing it after `ms`. */
+/** Exit code of `r`, which must end within `ms`. */
 async function exitCode(r: Run, ms = 15_000): Promise<number | null> {
-  const timer = setTimeout(() => r.child.kill('SIGKILL'), ms);
-  try {
-    return await r.exited;
-  } finally {
-    clearTimeout(timer);
-  }
+  return (await finish(r, ms)).code;
 }
 
 /** GET `path` from 127.0.0.1:`port` with the given `Host` header (fetch does not let us set it). */
@@ -91,7 +49,7 @@ function getWithHost(port: number, path: string, host: string, headers: Record<s
 describe('serve --admin without a password', () => {
   test('answers only loopback Host names at its port, and says why to the others (403)', async () => {
     const serve = run(BIN, ['serve', '--port', '0', '--admin']);
-    const [, portText] = await output(serve, /admin {3}http:\/\/127\.0\.0\.1:(\d+)\/admin\//);
+    const [, portText] = await output(serve, 'stdout', /admin {3}http:\/\/127\.0\.0\.1:(\d+)\/admin\//);
     const port = Number(portText);
     for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, `LocalHost:${port}`]) {
       const res = await getWithHost(port, '/admin/data.json', host);
@@ -112,7 +70,7 @@ describe('serve --admin without a password', () => {
 
   test('with --admin-token the password decides, whatever the Host', async () => {
     const serve = run(BIN, ['serve', '--port', '0', '--admin', '--admin-token', 's3cret']);
-    const [, portText] = await output(serve, /admin {3}http:\/\/127\.0\.0\.1:(\d+)\/admin\//);
+    const [, portText] = await output(serve, 'stdout', /admin {3}http:\/\/127\.0\.0\.1:(\d+)\/admin\//);
     const port = Number(portText);
     const basic = { authorization: `Basic ${Buffer.from('ops:s3cret').toString('base64')}` };
     assert.equal((await getWithHost(port, '/admin/data.json', `admin.example:${port}`)).status, 401);
