@@ -2,6 +2,8 @@
  * What the benchmark's processes share: the IPC message shapes, the clock,
  * the latency histogram, and the marker keys a published message carries.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 
 /**
  * bayeux-http: express-bayeux as a bare `http.createServer` handler, no Express: a diagnostic, to see what Express costs.
@@ -213,4 +215,29 @@ export function numberOption(name: string, fallback: number, min: number, max: n
   const n = Number(raw);
   if (!Number.isFinite(n) || n < min || n > max) throw new TypeError(`${name} must be a number in [${min}, ${max}]`);
   return n;
+}
+
+/**
+ * Write a run's results as `<dir><latest>` and as a dated copy
+ * `<dir><prefix>-<date>.json` (a quick partial run does not lose a full
+ * one), under the machine's description; returns the object written.
+ */
+export function writeResults(dir: string, latest: string, prefix: string, started: number, background: unknown, body: Record<string, unknown>): Record<string, unknown> {
+  const date = new Date().toISOString();
+  const out = {
+    date,
+    node: process.version,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    seconds: (Date.now() - started) / 1000,
+    backgroundCores: background,
+    ...body,
+  };
+  mkdirSync(dir, { recursive: true });
+  const file = dir + latest;
+  const copy = dir + `${prefix}-${date.replace(/[:.]/g, '-')}.json`;
+  writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+  writeFileSync(copy, JSON.stringify(out, null, 2) + '\n');
+  console.log(`wrote ${file} (and ${copy})`);
+  return out;
 }

@@ -52,11 +52,12 @@
  *                                             DIR/<server>-<scenario>-r<round>.cpuprofile, summarized at the
  *                                             end (the profiler's cost is in that run's figures)
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import {
   mergeHistograms, numberOption as number, option, quantile, runMain, sleep, type ServerKind, type TransportKind,
+  writeResults,
 } from './common.js';
 import { CONTENDED_CORES, backgroundLoad, fmt, label, machineBusy, median, openFileLimit, ratio, waitForQuiet } from './machine.js';
 import { LoadClients, ServerProcess } from './procs.js';
@@ -473,25 +474,7 @@ async function main(): Promise<void> {
   const ratios = ratiosOf(rows, config);
   printMarkdown(rows, ratios, config);
 
-  mkdirSync(resultsDir, { recursive: true });
-  const out = {
-    date: new Date().toISOString(),
-    node: process.version,
-    cpus: os.cpus().length,
-    cpuModel: os.cpus()[0]?.model,
-    seconds: (Date.now() - started) / 1000,
-    backgroundCores: background,
-    config,
-    rows,
-    ratios,
-    runs: all,
-  };
-  const file = resultsDir + 'rooms-latest.json';
-  writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
-  // Keep every run too: a quick partial run should not lose a full one.
-  const copy = resultsDir + `rooms-${out.date.replace(/[:.]/g, '-')}.json`;
-  writeFileSync(copy, JSON.stringify(out, null, 2) + '\n');
-  console.log(`wrote ${file} (and ${copy})`);
+  writeResults(resultsDir, 'rooms-latest.json', 'rooms', started, background, { config, rows, ratios, runs: all });
   if (config.profile) {
     for (const sc of config.scenarios) {
       for (const kind of config.servers) {

@@ -62,6 +62,7 @@ import { fileURLToPath } from 'node:url';
 import {
   mergeHistograms, numberOption as number, option, quantile, runMain, sleep,
   type HistogramData, type ServerKind, type TransportKind,
+  writeResults,
 } from './common.js';
 import { CONTENDED_CORES, backgroundLoad, fmt, label, machineBusy, openFileLimit, ratio, waitForQuiet } from './machine.js';
 import { LoadClients, ServerProcess, type ClientReport } from './procs.js';
@@ -560,23 +561,11 @@ async function fanout(config: Config): Promise<void> {
   const ratios = all.map(ratiosFor);
   printTable(all, ratios);
 
-  const out = {
-    date: new Date().toISOString(),
-    node: process.version,
-    cpus: os.cpus().length,
-    cpuModel: os.cpus()[0]?.model,
-    seconds: (Date.now() - started) / 1000,
-    backgroundCores: background,
+  writeResults(resultsDir, config.profile ? 'profile-run.json' : 'latest.json', config.profile ? 'run-profile' : 'run', started, background, {
     config,
     results: all.flat(),
     ratios: ratios.filter((r) => r !== undefined),
-  };
-  const file = config.profile ? resultsDir + 'profile-run.json' : resultsDir + 'latest.json';
-  writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
-  // Keep every run too: a quick partial run should not lose a full one.
-  const copy = resultsDir + `run-${out.date.replace(/[:.]/g, '-')}${config.profile ? '-profile' : ''}.json`;
-  writeFileSync(copy, JSON.stringify(out, null, 2) + '\n');
-  console.log(`wrote ${file} (and ${copy})`);
+  });
 
   if (profileDir) {
     const profiles = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile')).sort();
