@@ -21,7 +21,10 @@ function paced(t: TestContext, busy = () => false) {
   t.mock.timers.enable({ apis: ['setTimeout', 'setImmediate'] });
   let now = 1000;
   const told: Array<{ ids: readonly string[]; at: number }> = [];
-  const wakes = new Wakes((ids) => told.push({ ids: [...ids], at: now }), busy, () => now);
+  const host = { wake: (ids: readonly string[]) => void told.push({ ids: [...ids], at: now }) };
+  // The in-flight count the wakes read: what `busy` says at that moment.
+  const order = { get pending() { return busy() ? 1 : 0; } };
+  const wakes = new Wakes(host, order, () => now);
   /** Move the clock and run the timers that fall due, in order, `step` ms at a time. */
   const advance = (ms: number, step = 1) => {
     for (let moved = 0; moved < ms; moved += step) {

@@ -23,6 +23,7 @@ function setup() {
   const listeners = new Map<string, (message: string, channel: string) => void>();
   const reads: Read[] = [];
   const unsubscribed: string[] = [];
+  const failures: unknown[] = [];
   const runner = {
     subscribePattern(channel: string, listener: (message: string, channel: string) => void): Promise<void> {
       listeners.set(channel, listener);
@@ -31,6 +32,9 @@ function setup() {
     unsubscribePattern(channel: string): Promise<void> {
       unsubscribed.push(channel);
       return Promise.resolve();
+    },
+    failed(_what: string, err: unknown): void {
+      failures.push(err);
     },
     command(_key: string, args: readonly string[]): Promise<unknown> {
       return new Promise((resolve, reject) => {
@@ -43,12 +47,10 @@ function setup() {
     },
   } as unknown as Runner;
   const applied: string[] = [];
-  const failures: unknown[] = [];
   const logs = new PatternLogs(runner, keys, {
     fanOut: (_sessions: ReadonlySet<LocalSession>, _pattern: string, entries: readonly Entry[]) => {
       for (const e of entries) applied.push(e.id);
     },
-    failed: (err: unknown) => failures.push(err),
   }, 'own-');
   /** Announce on the pattern's channel, as another node's publish does. */
   const announce = (pattern: string, prev: string, ids: string[]) => {

@@ -19,13 +19,16 @@ function setup(options: { cluster?: boolean; fail?: () => boolean } = {}) {
   const runner = {
     isCluster: options.cluster ?? false,
     ready: true,
+    failed(_what: string, err: unknown): void {
+      failures.push(err);
+    },
     run(_script: unknown, keys: readonly string[], args: readonly string[]): Promise<unknown> {
       calls.push({ keys: [...keys], args: [...args] });
       return options.fail?.() ? Promise.reject(new Error('down')) : Promise.resolve(1);
     },
   } as unknown as Runner;
   const keys = new Keys('t:');
-  const positions = new LazyPositions(runner, keys, (err) => failures.push(err));
+  const positions = new LazyPositions(runner, keys);
   return { positions, calls, failures, keys };
 }
 

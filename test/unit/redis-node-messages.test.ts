@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Keys } from '../../lib/engines/redis/keys.js';
 import { makeEntry, type Entry, type LocalSession } from '../../lib/engines/redis/local-session.js';
-import { LocalSessions, type LocalSessionsContext } from '../../lib/engines/redis/local-sessions.js';
+import { LocalSessions, type LocalSessionsParts } from '../../lib/engines/redis/local-sessions.js';
 import { NodeMessage } from '../../lib/engines/redis/lua/contract.js';
 import { CallOrder } from '../../lib/engines/redis/order.js';
 
@@ -21,9 +21,9 @@ function setup() {
     keys: new Keys('t:'),
     order: new CallOrder(),
     nodeId: 'n1',
-    limits: () => ({ maxQueue: 100, maxQueueBytes: 1 << 20 }),
-    retention: () => 60_000,
+    settings: { queue: { maxQueue: 100, maxQueueBytes: 1 << 20 }, retention: 60_000 },
     runner: {
+      failed: (what: string) => events.push(`failed ${what}`),
       command: (_key: string, args: readonly string[]) => {
         boxReads.push(args);
         return Promise.resolve([['4-0', ['m', 'missed']], ['5-0', ['m', 'late']]]);
@@ -45,8 +45,7 @@ function setup() {
       session: (s: LocalSession) => events.push(`wake ${s.id}`),
       id: (id: string) => events.push(`wake id ${id}`),
     },
-    failed: (what: string) => events.push(`failed ${what}`),
-  } as unknown as LocalSessionsContext;
+  } as unknown as LocalSessionsParts;
   const sessions = new LocalSessions(context);
   sessions.created('s1', false, Date.now() + 60_000);
   const s1 = sessions.get('s1') as LocalSession;

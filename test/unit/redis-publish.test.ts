@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Announcement, PatternLogs } from '../../lib/engines/redis/log.js';
 import { Keys } from '../../lib/engines/redis/keys.js';
+import type { EngineSettings } from '../../lib/engines/redis/settings.js';
 import { CallOrder } from '../../lib/engines/redis/order.js';
 import { MAX_EXCEPT, Publisher } from '../../lib/engines/redis/publish.js';
 import type { Runner } from '../../lib/engines/redis/runner.js';
@@ -31,6 +32,12 @@ function setup(options: { cluster?: boolean; subscribers?: Record<string, string
         calls.push({ keys: typeof keys === 'string' ? [keys] : keys, args: [...args], answer: resolve, fail: reject });
       });
     },
+    /** SSCAN of a pattern's subscriber set (`t:{p:<pattern>}:subs`), in one page. */
+    command(key: string, args: readonly string[]): Promise<unknown> {
+      assert.equal(args[0], 'SSCAN');
+      const pattern = /^t:\{p:(.*)\}:subs$/.exec(key)?.[1] ?? '';
+      return Promise.resolve(['0', options.subscribers?.[pattern] ?? []]);
+    },
   } as unknown as Runner;
   const owned: Array<{ pattern: string; announcement: Announcement }> = [];
   const logs = {
@@ -40,13 +47,8 @@ function setup(options: { cluster?: boolean; subscribers?: Record<string, string
     },
   } as unknown as PatternLogs;
   const order = new CallOrder();
-  const publisher = new Publisher(runner, new Keys('t:'), logs, 'n1-', {
-    ordered: (sent) => order.ordered(sent),
-    logLength: () => '1000',
-    logBytes: () => '',
-    retention: () => 60_000,
-    subscribers: (pattern) => Promise.resolve(options.subscribers?.[pattern] ?? []),
-  });
+  const settings = { logLength: '1000', logBytes: '', retention: 60_000 } as unknown as EngineSettings;
+  const publisher = new Publisher(runner, new Keys('t:'), logs, order, settings, 'n1-');
   return { publisher, calls, owned, order };
 }
 

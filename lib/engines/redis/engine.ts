@@ -40,7 +40,6 @@
 import { randomBytes } from 'node:crypto';
 import {
   EngineLimitError,
-  EngineUnavailableError,
   type Engine,
   type EngineConfig,
   type EngineHost,
@@ -51,15 +50,14 @@ import {
   type TakeResult,
 } from '../engine.js';
 import { isClientId, newClientId } from '../client-id.js';
-import { describeError, list, text, texts } from './replies.js';
-import { Expiry } from './expiry.js';
-import { MAX_PAGES, PAGE } from './scan.js';
-import { makeEntry, type QueueLimits } from './local-session.js';
-import { LocalSessions } from './local-sessions.js';
+import { ExpiryReports, Sweeper } from './expiry.js';
+import { MAX_PAGES, PAGE, scanSet } from './scan.js';
+import { makeEntry } from './local-session.js';
+import { LocalSessions, SessionFanOut } from './local-sessions.js';
 import { Keys } from './keys.js';
 import { PatternLogs } from './log.js';
 import { PatternKey } from './lua/contract.js';
-import { Scripts, type Script } from './lua/index.js';
+import { Scripts } from './lua/index.js';
 import { addSubscriberArgs, parseAddSubscriber } from './lua/pattern.js';
 import {
   createArgs, CreateStatus, dataGetArgs, dataSetArgs, DataSetStatus, deliverArgs, DestroyStatus, parseCreate, parseDataAll,
@@ -74,6 +72,8 @@ import { CallOrder } from './order.js';
 import { LazyPositions } from './positions.js';
 import { Publisher } from './publish.js';
 import { Runner } from './runner.js';
+import { SessionScripts } from './session-scripts.js';
+import { EngineSettings, HostLink } from './settings.js';
 import { Wakes } from './wakes.js';
 
 export class RedisEngine implements Engine {
@@ -81,11 +81,9 @@ export class RedisEngine implements Engine {
   readonly #runner: Runner;
   readonly #keys: Keys;
   readonly #nodeId = newClientId();
-  #host: EngineHost | undefined;
-  #limits: QueueLimits = { maxQueue: Infinity, maxQueueBytes: Infinity };
-  #maxSubscriptions = '';
-  #maxSessionDataBytes = '';
-  #retention: number;
+  readonly #settings: EngineSettings;
+  readonly #host: HostLink;
+  readonly #scripts: SessionScripts;
   #opened = false;
   #opening: Promise<void> | undefined;
   #closed = false;
@@ -95,7 +93,8 @@ export class RedisEngine implements Engine {
   readonly #publisher: Publisher;
   readonly #positions: LazyPositions;
   readonly #sessions: LocalSessions;
-  readonly #expiry: Expiry;
+  readonly #expiry: ExpiryReports;
+  readonly #sweeper: Sweeper;
   readonly #reports: NodeReports;
   readonly #dataLoss: DataLossWatch;
   readonly #onNodeMessage = (message: string) => {
@@ -110,48 +109,40 @@ export class RedisEngine implements Engine {
     if (source === null || typeof source !== 'object') {
       throw new TypeError('RedisEngine needs { url }, { client } or { cluster: { rootNodes } }');
     }
-    this.#options = resolveOptions(options);
-    const runner = new Runner(source, this.#options);
-    const keys = new Keys(this.#options.prefix);
+    // Every part gets the parts it uses in its constructor, in this order:
+    // nothing is wired through a closure or set after construction (DESIGN.md, "Wiring").
+    const options_ = resolveOptions(options);
+    this.#options = options_;
+    const runner = new Runner(source, options_);
+    const keys = new Keys(options_.prefix);
+    const settings = new EngineSettings(options_);
+    const host = new HostLink((message) => runner.log('warn', message));
     this.#runner = runner;
     this.#keys = keys;
-    this.#retention = this.#options.logRetention;
-    const wakes = new Wakes((ids) => this.#wake(ids), () => this.#order.pending > 0);
+    this.#settings = settings;
+    this.#host = host;
+    this.#scripts = new SessionScripts(runner, keys);
+    const wakes = new Wakes(host, this.#order);
     // Publish ids start with this node's prefix: its own announcements are told apart.
     const ownPrefix = `${randomBytes(6).toString('base64url')}.`;
-    this.#logs = new PatternLogs(runner, keys, {
-      fanOut: (sessions, pattern, entries) => this.#sessions.fanOut(sessions, pattern, entries),
-      failed: (err) => this.#failed('reading a log', err),
-    }, ownPrefix);
-    this.#publisher = new Publisher(runner, keys, this.#logs, ownPrefix, {
-      ordered: (sent) => this.#order.ordered(sent),
-      logLength: () => this.#logLength(),
-      logBytes: () => this.#logBytes(),
-      retention: () => this.#retention,
-      subscribers: (pattern) => this.subscribers(pattern),
-    });
-    this.#positions = new LazyPositions(runner, keys, (err) => this.#failed('writing positions', err));
+    this.#logs = new PatternLogs(runner, keys, new SessionFanOut(settings, wakes), ownPrefix);
+    this.#publisher = new Publisher(runner, keys, this.#logs, this.#order, settings, ownPrefix);
+    this.#positions = new LazyPositions(runner, keys);
+    this.#expiry = new ExpiryReports(runner, keys, host);
     this.#sessions = new LocalSessions({
       runner,
       keys,
+      scripts: this.#scripts,
       logs: this.#logs,
       order: this.#order,
       wakes,
       positions: this.#positions,
+      settings,
+      expiry: this.#expiry,
       nodeId: this.#nodeId,
-      limits: () => this.#limits,
-      retention: () => this.#retention,
-      session: (script, clientId, args) => this.#session(script, clientId, args),
-      checkLive: (clientId, status) => this.#expiry.checkLive(clientId, status),
-      failed: (what, err) => this.#failed(what, err),
     });
-    this.#expiry = new Expiry(runner, keys, this.#options, {
-      forget: (clientId) => this.#sessions.forget(clientId),
-      forgetIdle: (before) => this.#sessions.forgetIdle(before),
-      expired: (clientId) => this.#host?.expired(clientId),
-      retention: () => this.#retention,
-    });
-    this.#reports = new NodeReports(runner, keys, this.#nodeId, () => this.#sessions.size);
+    this.#sweeper = new Sweeper(runner, keys, options_, settings, this.#sessions, this.#expiry);
+    this.#reports = new NodeReports(runner, keys, this.#nodeId, this.#sessions);
     this.#dataLoss = new DataLossWatch(runner, keys);
   }
 
@@ -175,10 +166,8 @@ export class RedisEngine implements Engine {
     if (this.#opened) throw new Error('RedisEngine: open() called twice');
     if (this.#opening) throw new Error('RedisEngine: open() called while opening');
     if (this.#closed) throw new Error('RedisEngine: open() called after close()');
-    this.#host = host;
-    this.#limits = { maxQueue: config.maxQueue, maxQueueBytes: config.maxQueueBytes };
-    this.#maxSubscriptions = Number.isFinite(config.maxSubscriptions) ? String(Math.max(0, Math.floor(config.maxSubscriptions))) : '';
-    this.#maxSessionDataBytes = Number.isFinite(config.maxSessionDataBytes) ? String(Math.max(0, Math.floor(config.maxSessionDataBytes))) : '';
+    this.#host.host = host;
+    this.#settings.configure(config);
     const opening = (async () => {
       await this.#runner.open(this.#options.logger ?? config.logger, {
         resubscribed: () => {
@@ -201,7 +190,8 @@ export class RedisEngine implements Engine {
     }
     // A failed open leaves the engine re-openable: only now is it open.
     this.#opened = true;
-    this.#expiry.start(config.sweepInterval);
+    this.#scripts.opened();
+    this.#sweeper.start(config.sweepInterval);
     this.#reports.start();
     this.#dataLoss.start();
     this.#positions.start(this.#options.positionFlush);
@@ -210,7 +200,7 @@ export class RedisEngine implements Engine {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#expiry.stop();
+    this.#sweeper.stop();
     this.#dataLoss.stop();
     await this.#reports.stop();
     this.#positions.stop();
@@ -227,7 +217,7 @@ export class RedisEngine implements Engine {
   }
 
   async createSession(options: SessionOptions): Promise<string> {
-    this.#retain(options.ttl);
+    this.#settings.retain(options.ttl);
     const data: string[] = [];
     let size = 0;
     for (const [key, value] of options.data ?? []) {
@@ -249,21 +239,21 @@ export class RedisEngine implements Engine {
   }
 
   async exists(clientId: string): Promise<boolean> {
-    return this.#checkLive(clientId, parseStatus(await this.#session(Scripts.exists, clientId, [])));
+    return this.#checkLive(clientId, parseStatus(await this.#scripts.run(Scripts.exists, clientId, [])));
   }
 
   async touch(clientId: string, ttl: number): Promise<boolean> {
-    this.#retain(ttl);
+    this.#settings.retain(ttl);
     const ms = String(Math.max(0, ttl));
     const local = this.#sessions.get(clientId);
-    const reply = parseTouchOrAdopt(await this.#session(Scripts.touchOrAdopt, clientId, touchOrAdoptArgs(ms, this.#nodeId, !local, PAGE)));
+    const reply = parseTouchOrAdopt(await this.#scripts.run(Scripts.touchOrAdopt, clientId, touchOrAdoptArgs(ms, this.#nodeId, !local, PAGE)));
     if (!this.#checkLive(clientId, reply.status)) return false;
     await this.#sessions.touched(clientId, reply, local, Date.now() + Math.max(0, ttl));
     return true;
   }
 
   async destroy(clientId: string): Promise<boolean> {
-    const status = parseDestroy(await this.#session(Scripts.destroy, clientId, []));
+    const status = parseDestroy(await this.#scripts.run(Scripts.destroy, clientId, []));
     if (status !== DestroyStatus.Destroyed && status !== DestroyStatus.DestroyedWithGrave) {
       this.#checkLive(clientId, status);
       return false;
@@ -274,7 +264,7 @@ export class RedisEngine implements Engine {
   }
 
   async subscribe(clientId: string, pattern: string): Promise<boolean> {
-    const check = parseSubscribeCheck(await this.#session(Scripts.subscribeCheck, clientId, subscribeCheckArgs(pattern, this.#maxSubscriptions)));
+    const check = parseSubscribeCheck(await this.#scripts.run(Scripts.subscribeCheck, clientId, subscribeCheckArgs(pattern, this.#settings.maxSubscriptions)));
     if (check === SubscribeCheckStatus.AlreadySubscribed) return true;
     if (check === SubscribeCheckStatus.Limit) throw this.#subscriptionLimit();
     if (check !== SubscribeCheckStatus.May) {
@@ -285,7 +275,7 @@ export class RedisEngine implements Engine {
     const position = parseAddSubscriber(await this.#runner.run(Scripts.addSubscriber, base, addSubscriberArgs(clientId)));
     let reply: SubscribeCommitReply;
     try {
-      reply = parseSubscribeCommit(await this.#session(Scripts.subscribeCommit, clientId, subscribeCommitArgs(pattern, position, this.#maxSubscriptions, this.#nodeId)));
+      reply = parseSubscribeCommit(await this.#scripts.run(Scripts.subscribeCommit, clientId, subscribeCommitArgs(pattern, position, this.#settings.maxSubscriptions, this.#nodeId)));
     } catch (err) {
       await this.#expiry.removeSubscriber(pattern, clientId).catch(() => undefined);
       throw err;
@@ -302,7 +292,7 @@ export class RedisEngine implements Engine {
   }
 
   async unsubscribe(clientId: string, pattern: string): Promise<boolean> {
-    const reply = parseUnsubscribe(await this.#session(Scripts.unsubscribe, clientId, unsubscribeArgs(pattern, this.#nodeId)));
+    const reply = parseUnsubscribe(await this.#scripts.run(Scripts.unsubscribe, clientId, unsubscribeArgs(pattern, this.#nodeId)));
     if (!this.#checkLive(clientId, reply.status)) return false;
     if (reply.removed) {
       await this.#expiry.removeSubscriber(pattern, clientId);
@@ -315,7 +305,7 @@ export class RedisEngine implements Engine {
     const patterns: string[] = [];
     let cursor = '0';
     for (let page = 0; page < MAX_PAGES; page++) {
-      const reply = parseSubscriptions(await this.#session(Scripts.subscriptions, clientId, subscriptionsArgs(cursor, PAGE)));
+      const reply = parseSubscriptions(await this.#scripts.run(Scripts.subscriptions, clientId, subscriptionsArgs(cursor, PAGE)));
       if (!this.#checkLive(clientId, reply.status)) return [];
       cursor = reply.cursor;
       patterns.push(...reply.patterns);
@@ -324,30 +314,21 @@ export class RedisEngine implements Engine {
     return [...new Set(patterns)];
   }
 
-  async subscribers(pattern: string): Promise<string[]> {
-    const key = this.#keys.pattern(pattern) + PatternKey.Subs;
-    const ids = new Set<string>();
-    let cursor = '0';
-    for (let page = 0; page < MAX_PAGES; page++) {
-      const reply = list(await this.#runner.command(key, ['SSCAN', key, cursor, 'COUNT', String(PAGE)], true));
-      cursor = text(reply[0]);
-      for (const id of texts(reply[1])) ids.add(id);
-      if (cursor === '0') break;
-    }
-    return [...ids];
+  subscribers(pattern: string): Promise<string[]> {
+    return scanSet(this.#runner, this.#keys.pattern(pattern) + PatternKey.Subs);
   }
 
   async getSessionData(clientId: string, key: string): Promise<string | undefined | null> {
-    const reply = parseDataGet(await this.#session(Scripts.dataGet, clientId, dataGetArgs(key)));
+    const reply = parseDataGet(await this.#scripts.run(Scripts.dataGet, clientId, dataGetArgs(key)));
     if (!this.#checkLive(clientId, reply.status)) return null;
     return reply.value;
   }
 
   async setSessionData(clientId: string, key: string, value: string | undefined): Promise<boolean> {
     const size = key.length + (value?.length ?? 0);
-    const status = parseDataSet(await this.#session(Scripts.dataSet, clientId, dataSetArgs(key, value, this.#maxSessionDataBytes, size)));
+    const status = parseDataSet(await this.#scripts.run(Scripts.dataSet, clientId, dataSetArgs(key, value, this.#settings.maxSessionDataBytes, size)));
     if (status === DataSetStatus.OverMax) {
-      throw new EngineLimitError('maxSessionDataBytes', `a session may hold at most ${this.#maxSessionDataBytes} characters of data`);
+      throw new EngineLimitError('maxSessionDataBytes', `a session may hold at most ${this.#settings.maxSessionDataBytes} characters of data`);
     }
     if (status === DataSetStatus.Set) return true;
     this.#checkLive(clientId, status);
@@ -355,7 +336,7 @@ export class RedisEngine implements Engine {
   }
 
   async allSessionData(clientId: string): Promise<Map<string, string> | null> {
-    const reply = parseDataAll(await this.#session(Scripts.dataAll, clientId, []));
+    const reply = parseDataAll(await this.#scripts.run(Scripts.dataAll, clientId, []));
     if (!this.#checkLive(clientId, reply.status)) return null;
     return reply.data;
   }
@@ -367,7 +348,7 @@ export class RedisEngine implements Engine {
   async deliver(clientId: string, message: string): Promise<boolean> {
     // Publishes called before it reach Redis before it.
     this.#publisher.flush();
-    const reply = parseDeliver(await this.#order.ordered(this.#session(Scripts.deliver, clientId, deliverArgs(message, this.#logLength(), this.#nodeId, this.#logBytes()))));
+    const reply = parseDeliver(await this.#order.ordered(this.#scripts.run(Scripts.deliver, clientId, deliverArgs(message, this.#settings.logLength, this.#nodeId, this.#settings.logBytes))));
     if (!this.#checkLive(clientId, reply.status)) return false;
     if (reply.held) await this.#sessions.delivered(clientId, reply.prev, makeEntry('', reply.id, message, '', undefined));
     return true;
@@ -406,45 +387,11 @@ export class RedisEngine implements Engine {
 
   // ------------------------------------------------------------------------- helpers
 
-  #session(script: Script, clientId: string, args: readonly string[]): Promise<unknown> {
-    if (!this.#opened) return Promise.reject(new EngineUnavailableError(`Redis engine is not open (${this.#runner.where})`));
-    return this.#runner.run(script, this.#keys.session(clientId), [this.#keys.nodeChannelPrefix, clientId, ...args]);
-  }
-
   #checkLive(clientId: string, status: number): boolean {
-    return this.#expiry.checkLive(clientId, status);
-  }
-
-  #wake(ids: readonly string[]): void {
-    try {
-      this.#host?.wake(ids);
-    } catch (err) {
-      this.#runner.log('warn', `express-bayeux: EngineHost.wake threw: ${describeError(err)}`);
-    }
-  }
-
-  #retain(ttl: number): void {
-    if (Number.isFinite(ttl) && ttl > this.#retention) this.#retention = Math.ceil(ttl);
-  }
-
-  /** MAXLEN of a log or box: what a session may have waiting, at most `logLength`. */
-  #logLength(): string {
-    const max = this.#limits.maxQueue;
-    return String(Number.isFinite(max) ? Math.max(1, Math.min(this.#options.logLength, Math.floor(max))) : this.#options.logLength);
-  }
-
-  /** Most bytes of a log: `maxLogBytes`, at most the Server's `maxQueueBytes`. */
-  #logBytes(): string {
-    const max = this.#limits.maxQueueBytes;
-    return String(Number.isFinite(max) ? Math.max(1024, Math.min(this.#options.maxLogBytes, Math.floor(max))) : this.#options.maxLogBytes);
+    return this.#sessions.checkLive(clientId, status);
   }
 
   #subscriptionLimit(): EngineLimitError {
-    return new EngineLimitError('maxSubscriptions', `a session may hold at most ${this.#maxSubscriptions} subscriptions`);
-  }
-
-  #failed(what: string, err: unknown): void {
-    if (err instanceof EngineUnavailableError) return;
-    this.#runner.log('warn', `express-bayeux: Redis engine failed ${what}: ${this.#runner.scrub(describeError(err))}`);
+    return new EngineLimitError('maxSubscriptions', `a session may hold at most ${this.#settings.maxSubscriptions} subscriptions`);
   }
 }

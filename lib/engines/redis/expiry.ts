@@ -1,69 +1,52 @@
 /**
  * Expiry, once per cluster: a session script that finds its session past
  * its deadline removes it and says so (status -1, or -2 with subscriptions
- * left to clean); the node that ran it reports the expiry and removes the
- * session from its patterns' subscriber sets a page at a time. Each node
- * sweeps every bucket's deadlines, so sessions nobody uses expire too.
+ * left to clean); the node that ran it reports the expiry (`ExpiryReports`)
+ * and removes the session from its patterns' subscriber sets a page at a
+ * time. Each node sweeps every bucket's deadlines (`Sweeper`), so sessions
+ * nobody uses expire too.
+ *
+ * Who knows whom: `LocalSessions` finds expiries in script statuses and
+ * hands them to `ExpiryReports`; the `Sweeper` finds them itself and tells
+ * both. Neither report nor sweep needs the other, so nothing is wired late.
  */
 import { EngineUnavailableError } from '../engine.js';
 import { describeError, list, text, texts } from './replies.js';
 import type { Keys } from './keys.js';
-import { PatternKey, SessionStatus } from './lua/contract.js';
+import { PatternKey } from './lua/contract.js';
 import { MAX_PAGES, PAGE } from './scan.js';
 import { Scripts } from './lua/index.js';
 import { parseSweep, sweepArgs } from './lua/session.js';
 import type { ResolvedOptions } from './options.js';
 import type { Runner } from './runner.js';
+import type { EngineSettings, HostLink } from './settings.js';
 
-export interface ExpiryHost {
+/** The node-local copies a sweep must drop (`LocalSessions`). */
+export interface SessionCache {
   /** Stop holding a session here. */
   forget(clientId: string): void;
   /** Forget the sessions held here that nobody touched since `before` (ms since the epoch). */
   forgetIdle(before: number): void;
-  /** EngineHost.expired */
-  expired(clientId: string): void;
-  /** How long, in ms, nobody may touch a session before it is forgotten here. */
-  retention(): number;
 }
 
-export class Expiry {
+/** What follows a session's removal from Redis: its grave cleaned, the Server told. */
+export class ExpiryReports {
   readonly #runner: Runner;
   readonly #keys: Keys;
-  readonly #options: ResolvedOptions;
-  readonly #host: ExpiryHost;
-  #timer: NodeJS.Timeout | undefined;
-  #sweeping = false;
-  #stopped = false;
+  readonly #host: HostLink;
 
-  constructor(runner: Runner, keys: Keys, options: ResolvedOptions, host: ExpiryHost) {
+  constructor(runner: Runner, keys: Keys, host: HostLink) {
     this.#runner = runner;
     this.#keys = keys;
-    this.#options = options;
     this.#host = host;
   }
 
-  /** Sweep every `interval` ms. */
-  start(interval: number): void {
-    this.#timer = setInterval(() => void this.sweep(), Math.max(1, interval));
-    this.#timer.unref();
-  }
-
-  stop(): void {
-    this.#stopped = true;
-    clearInterval(this.#timer);
-    this.#timer = undefined;
-  }
-
-  /**
-   * Whether a session script found the session live. Not a pure check:
-   * for any other status it forgets the local copy and, when the script
-   * expired the session, reports the expiry (and buries its grave).
-   */
-  checkLive(clientId: string, status: number): boolean {
-    if (status === SessionStatus.Live) return true;
-    this.#host.forget(clientId);
-    if (status === SessionStatus.Expired || status === SessionStatus.ExpiredWithGrave) void this.#expire(clientId, status === SessionStatus.ExpiredWithGrave);
-    return false;
+  /** A script expired the session (`grave`: its subscriptions wait in a grave): clean up, then tell the Server. */
+  async expired(clientId: string, grave: boolean): Promise<void> {
+    if (grave) {
+      await this.bury(clientId).catch((err: unknown) => this.#runner.failed('removing subscriptions', err));
+    }
+    this.#host.expired(clientId);
   }
 
   /** Remove a gone session from its patterns' subscriber sets, a page at a time. */
@@ -86,6 +69,40 @@ export class Expiry {
     const key = this.#keys.pattern(pattern) + PatternKey.Subs;
     await this.#runner.command(key, ['SREM', key, clientId]);
   }
+}
+
+/** Every `sweepInterval` ms, expire the sessions past their deadline in every bucket. */
+export class Sweeper {
+  readonly #runner: Runner;
+  readonly #keys: Keys;
+  readonly #options: ResolvedOptions;
+  readonly #settings: EngineSettings;
+  readonly #cache: SessionCache;
+  readonly #reports: ExpiryReports;
+  #timer: NodeJS.Timeout | undefined;
+  #sweeping = false;
+  #stopped = false;
+
+  constructor(runner: Runner, keys: Keys, options: ResolvedOptions, settings: EngineSettings, cache: SessionCache, reports: ExpiryReports) {
+    this.#runner = runner;
+    this.#keys = keys;
+    this.#options = options;
+    this.#settings = settings;
+    this.#cache = cache;
+    this.#reports = reports;
+  }
+
+  /** Sweep every `interval` ms. */
+  start(interval: number): void {
+    this.#timer = setInterval(() => void this.sweep(), Math.max(1, interval));
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
 
   async sweep(): Promise<void> {
     if (this.#sweeping || this.#stopped || !this.#runner.ready) return;
@@ -97,34 +114,19 @@ export class Expiry {
           const swept = parseSweep(await this.#runner.run(Scripts.sweep, bucket, sweepArgs(this.#keys.nodeChannelPrefix, batch)));
           const expiring: Promise<void>[] = [];
           for (const { id, grave } of swept) {
-            this.#host.forget(id);
-            expiring.push(this.#expire(id, grave));
+            this.#cache.forget(id);
+            expiring.push(this.#reports.expired(id, grave));
           }
           await Promise.all(expiring);
           if (swept.length < batch) break;
         }
       }));
       // Sessions held here that nobody touched for long: another node would have said so; forget them anyway.
-      this.#host.forgetIdle(Date.now() - this.#host.retention());
+      this.#cache.forgetIdle(Date.now() - this.#settings.retention);
     } catch (err) {
       if (!(err instanceof EngineUnavailableError)) this.#runner.log('warn', `express-bayeux: Redis sweep failed: ${describeError(err)}`);
     } finally {
       this.#sweeping = false;
-    }
-  }
-
-  async #expire(clientId: string, bury: boolean): Promise<void> {
-    if (bury) {
-      await this.bury(clientId).catch((err: unknown) => {
-        if (!(err instanceof EngineUnavailableError)) {
-          this.#runner.log('warn', `express-bayeux: Redis engine failed removing subscriptions: ${this.#runner.scrub(describeError(err))}`);
-        }
-      });
-    }
-    try {
-      this.#host.expired(clientId);
-    } catch (err) {
-      this.#runner.log('warn', `express-bayeux: EngineHost.expired threw: ${describeError(err)}`);
     }
   }
 }

@@ -8,34 +8,51 @@
 import { EngineUnavailableError, type TakeResult } from '../engine.js';
 import { list, text } from './replies.js';
 import { MAX_PAGES, PAGE } from './scan.js';
-import { LocalSession, makeEntry, type Entry, type QueueLimits } from './local-session.js';
+import { LocalSession, makeEntry, type Entry } from './local-session.js';
 import { compareIds, type Keys } from './keys.js';
-import { entryOf, type PatternLogs } from './log.js';
-import { NodeMessage, SessionKey } from './lua/contract.js';
-import { Scripts, type Script } from './lua/index.js';
+import { entryOf, type FanOut, type PatternLogs } from './log.js';
+import { NodeMessage, SessionKey, SessionStatus } from './lua/contract.js';
+import { Scripts } from './lua/index.js';
 import { pairs, parseRecordTake, parseTouchOrAdopt, recordTakeArgs, RecordTakeStatus, touchOrAdoptArgs, type TouchOrAdoptReply, type TouchState } from './lua/session.js';
 import type { CallOrder } from './order.js';
 import type { LazyPositions } from './positions.js';
+import type { ExpiryReports } from './expiry.js';
 import type { Runner } from './runner.js';
+import type { SessionScripts } from './session-scripts.js';
+import type { EngineSettings } from './settings.js';
 import type { Wakes } from './wakes.js';
 
-/** What the local sessions need from the engine. */
-export interface LocalSessionsContext {
+/** The parts the local sessions use, each a named class (engine.ts builds them). */
+export interface LocalSessionsParts {
   readonly runner: Runner;
   readonly keys: Keys;
+  /** Session scripts (ARGV: node channel prefix, id, then the script's). */
+  readonly scripts: SessionScripts;
   readonly logs: PatternLogs;
   readonly order: CallOrder;
   readonly wakes: Wakes;
   readonly positions: LazyPositions;
+  readonly settings: EngineSettings;
+  /** Where the expiries scripts report go. */
+  readonly expiry: ExpiryReports;
   readonly nodeId: string;
-  limits(): QueueLimits;
-  /** How long a session nobody touches is kept here, in ms. */
-  retention(): number;
-  /** Run a session script: ARGV is the node channel prefix, the id, then `args`. */
-  session(script: Script, clientId: string, args: readonly string[]): Promise<unknown>;
-  /** A session script's status: true for live (see Expiry.checkLive). */
-  checkLive(clientId: string, status: number): boolean;
-  failed(what: string, err: unknown): void;
+}
+
+/** Hands a followed log's entries to the sessions held here, and wakes those that got something (PatternLogs' `FanOut`). */
+export class SessionFanOut implements FanOut {
+  readonly #settings: EngineSettings;
+  readonly #wakes: Wakes;
+
+  constructor(settings: EngineSettings, wakes: Wakes) {
+    this.#settings = settings;
+    this.#wakes = wakes;
+  }
+
+  fanOut(sessions: ReadonlySet<LocalSession>, pattern: string, entries: readonly Entry[]): void {
+    const limits = this.#settings.queue;
+    const wakes = this.#wakes;
+    for (const session of sessions) if (session.applyLog(pattern, entries, limits)) wakes.session(session);
+  }
 }
 
 /** Bound on the ids remembered in LocalSessions.#strays. */
@@ -50,10 +67,10 @@ export class LocalSessions {
    * next load reads the subscriptions again instead of using the answer's.
    */
   readonly #strays = new Set<string>();
-  readonly #c: LocalSessionsContext;
+  readonly #c: LocalSessionsParts;
 
-  constructor(context: LocalSessionsContext) {
-    this.#c = context;
+  constructor(parts: LocalSessionsParts) {
+    this.#c = parts;
   }
 
   get size(): number {
@@ -94,11 +111,18 @@ export class LocalSessions {
     if (session) await this.#boxEntry(session, prev, entry);
   }
 
-  /** Entries of `pattern`'s log reached this node: hand them to the sessions here that follow it. */
-  fanOut(sessions: ReadonlySet<LocalSession>, pattern: string, entries: readonly Entry[]): void {
-    const limits = this.#c.limits();
-    const wakes = this.#c.wakes;
-    for (const session of sessions) if (session.applyLog(pattern, entries, limits)) wakes.session(session);
+  /**
+   * Whether a session script found the session live. Not a pure check:
+   * for any other status it forgets the local copy and, when the script
+   * expired the session, reports the expiry (and buries its grave).
+   */
+  checkLive(clientId: string, status: number): boolean {
+    if (status === SessionStatus.Live) return true;
+    this.forget(clientId);
+    if (status === SessionStatus.Expired || status === SessionStatus.ExpiredWithGrave) {
+      void this.#c.expiry.expired(clientId, status === SessionStatus.ExpiredWithGrave);
+    }
+    return false;
   }
 
   wake(clientId: string): void {
@@ -173,17 +197,17 @@ export class LocalSessions {
       await logs.settled(session.cursors.keys());
       if (session.gone) return 'stale';
       const lazy = push && !session.ack && session.deadline > Date.now() + 1000 && runner.healthy;
-      const prepared = session.prepare(ack, this.#c.limits(), lazy);
+      const prepared = session.prepare(ack, this.#c.settings.queue, lazy);
       if (lazy) {
         session.commit(prepared);
         this.#c.positions.add(session);
         return { messages: prepared.messages, dropped: prepared.dropped };
       }
-      const status = parseRecordTake(await this.#c.session(Scripts.recordTake, clientId, recordTakeArgs(session.gen, prepared.batch, prepared.writes)));
+      const status = parseRecordTake(await this.#c.scripts.run(Scripts.recordTake, clientId, recordTakeArgs(session.gen, prepared.batch, prepared.writes)));
       if (status === RecordTakeStatus.StaleGeneration) return 'stale';
       if (status !== RecordTakeStatus.Recorded) {
         this.forget(clientId);
-        this.#c.checkLive(clientId, status);
+        this.checkLive(clientId, status);
         return null;
       }
       if (session.gone) return 'stale';
@@ -209,7 +233,7 @@ export class LocalSessions {
   #takeLazily(session: LocalSession, until: number): TakeResult | undefined {
     if (session.gone || session.ack || session.loads > 0 || session.deadline <= until || !this.#c.runner.healthy) return undefined;
     if (this.#c.logs.busy(session.cursors.keys())) return undefined;
-    const result = session.takeLazily(this.#c.limits());
+    const result = session.takeLazily(this.#c.settings.queue);
     this.#c.positions.add(session);
     return result;
   }
@@ -218,10 +242,10 @@ export class LocalSessions {
 
   /** Take the session over: this node becomes its holder and rebuilds its queue. */
   async #adopt(clientId: string, deadline?: number): Promise<LocalSession | null> {
-    const reply = parseTouchOrAdopt(await this.#c.session(Scripts.touchOrAdopt, clientId, touchOrAdoptArgs('-', this.#c.nodeId, true, PAGE)));
-    if (!this.#c.checkLive(clientId, reply.status)) return null;
+    const reply = parseTouchOrAdopt(await this.#c.scripts.run(Scripts.touchOrAdopt, clientId, touchOrAdoptArgs('-', this.#c.nodeId, true, PAGE)));
+    if (!this.checkLive(clientId, reply.status)) return null;
     // A live TOUCH_OR_ADOPT with full = '1' always sends the state.
-    return this.#load(clientId, reply.gen, reply.state as TouchState, deadline ?? this.#sessions.get(clientId)?.deadline ?? Date.now() + this.#c.retention());
+    return this.#load(clientId, reply.gen, reply.state as TouchState, deadline ?? this.#sessions.get(clientId)?.deadline ?? Date.now() + this.#c.settings.retention);
   }
 
   /** Rebuild a session's queue from a touch reply: its positions, then the logs after them. */
@@ -284,7 +308,7 @@ export class LocalSessions {
     for (const entry of session.pending ?? []) announced.add(`${entry.src} ${entry.id}`);
     const stopped = new Set<string>();
     const last = new Map<string, Entry>();
-    const limits = this.#c.limits();
+    const limits = this.#c.settings.queue;
     for (const entry of entries) {
       if (stopped.has(entry.src)) continue;
       if (announced.has(`${entry.src} ${entry.id}`)) {
@@ -317,7 +341,7 @@ export class LocalSessions {
     const pending = session.pending ?? [];
     session.pending = undefined;
     let reached = false;
-    const limits = this.#c.limits();
+    const limits = this.#c.settings.queue;
     for (const entry of pending) if (session.apply(entry, limits)) reached = true;
     if (reached || session.queue.length > 0) this.#c.wakes.session(session);
   }
@@ -337,7 +361,7 @@ export class LocalSessions {
         this.#applyRead(session, entries);
       } catch (err) {
         // Start over from Redis on the next take: the session's copy here may miss messages.
-        this.#c.failed('following a pattern', err);
+        this.#c.runner.failed('following a pattern', err);
         this.forget(session.id);
       } finally {
         this.#loaded(session);
@@ -351,7 +375,7 @@ export class LocalSessions {
   }
 
   async #boxEntry(session: LocalSession, prev: string, entry: Entry): Promise<void> {
-    const limits = this.#c.limits();
+    const limits = this.#c.settings.queue;
     if (prev !== session.box.id && compareIds(prev, session.box.id) > 0 && !session.pending) {
       // Something was delivered before this that has not reached us yet: read it from the box.
       const box = `${this.#c.keys.session(session.id)}:${session.id}${SessionKey.Box}`;
@@ -385,7 +409,7 @@ export class LocalSessions {
         const b = rest.indexOf(' ', a + 1);
         if (a < 0 || b < 0) return;
         const entry = makeEntry('', rest.slice(a + 1, b), rest.slice(b + 1), '', undefined);
-        this.#boxEntry(session, rest.slice(0, a), entry).catch((err: unknown) => this.#c.failed('reading a box', err));
+        this.#boxEntry(session, rest.slice(0, a), entry).catch((err: unknown) => this.#c.runner.failed('reading a box', err));
         return;
       }
       case NodeMessage.Subscribed: {

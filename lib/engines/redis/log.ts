@@ -37,16 +37,16 @@ export interface Announcement {
   readonly prev: string;
 }
 
-export interface LogHost {
-  /** Hand entries of `pattern`'s log to the sessions here that follow it. */
+/** Where the entries of a followed log go: the sessions here that follow it (`SessionFanOut` in local-sessions.ts). */
+export interface FanOut {
+  /** Hand entries of `pattern`'s log to `sessions`, in log order. */
   fanOut(sessions: ReadonlySet<LocalSession>, pattern: string, entries: readonly Entry[]): void;
-  failed(err: unknown): void;
 }
 
 export class PatternLogs {
   readonly #runner: Runner;
   readonly #keys: Keys;
-  readonly #host: LogHost;
+  readonly #fanOut: FanOut;
   readonly #followed = new Map<string, Followed>();
   readonly #byChannel = new Map<string, Followed>();
   readonly #onMessage = (message: string, channel: string) => this.#announced(channel, message);
@@ -54,11 +54,11 @@ export class PatternLogs {
   /** This node's publish ids start with this: its own announcements are applied when Redis answers the publish, in call order. */
   readonly #ownPrefix: string;
 
-  constructor(runner: Runner, keys: Keys, host: LogHost, ownPrefix: string) {
+  constructor(runner: Runner, keys: Keys, fanOut: FanOut, ownPrefix: string) {
     this.#ownPrefix = ownPrefix;
     this.#runner = runner;
     this.#keys = keys;
-    this.#host = host;
+    this.#fanOut = fanOut;
   }
 
   /** How many patterns this node listens to. */
@@ -179,7 +179,7 @@ export class PatternLogs {
 
   #deliver(followed: Followed, entries: readonly Entry[]): void {
     followed.last = entries[entries.length - 1];
-    this.#host.fanOut(followed.sessions, followed.pattern, entries);
+    this.#fanOut.fanOut(followed.sessions, followed.pattern, entries);
   }
 
   /** Read the log from the last applied entry up to `to`, then the backlog. */
@@ -192,7 +192,7 @@ export class PatternLogs {
         const fresh = followed.last === undefined ? entries : newer(entries, followed.last);
         if (fresh.length > 0) this.#deliver(followed, fresh);
       } catch (err) {
-        this.#host.failed(err);
+        this.#runner.failed('reading a log', err);
       } finally {
         followed.filling = undefined;
         const waiting = followed.backlog;

@@ -17,11 +17,11 @@ export class NodeReports {
   readonly #runner: Runner;
   readonly #keys: Keys;
   readonly #nodeId: string;
-  readonly #sessions: () => number;
+  readonly #sessions: { readonly size: number };
   #timer: NodeJS.Timeout | undefined;
 
   /** `sessions`: how many sessions this node holds. */
-  constructor(runner: Runner, keys: Keys, nodeId: string, sessions: () => number) {
+  constructor(runner: Runner, keys: Keys, nodeId: string, sessions: { readonly size: number }) {
     this.#runner = runner;
     this.#keys = keys;
     this.#nodeId = nodeId;
@@ -74,7 +74,7 @@ export class NodeReports {
       pid: process.pid,
       uptime: Math.round(process.uptime()),
       rss: process.memoryUsage.rss(),
-      sessions: this.#sessions(),
+      sessions: this.#sessions.size,
       seen: Date.now(),
     };
     const key = this.#keys.nodes();

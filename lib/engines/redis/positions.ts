@@ -24,16 +24,14 @@ interface Call {
 export class LazyPositions {
   readonly #runner: Runner;
   readonly #keys: Keys;
-  readonly #failed: (err: unknown) => void;
   /** Sessions whose positions a lazy take left unwritten. */
   readonly #unflushed = new Set<LocalSession>();
   #flushing = false;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(runner: Runner, keys: Keys, failed: (err: unknown) => void) {
+  constructor(runner: Runner, keys: Keys) {
     this.#runner = runner;
     this.#keys = keys;
-    this.#failed = failed;
   }
 
   /** Flush every `interval` ms. */
@@ -90,7 +88,7 @@ export class LazyPositions {
         else for (const [src, position] of lazy) if (!session.lazy.has(src)) session.lazy.set(src, position);
         this.#unflushed.add(session);
       }
-      this.#failed(err);
+      this.#runner.failed('writing positions', err);
     } finally {
       this.#flushing = false;
     }

@@ -12,9 +12,13 @@ import { list } from './replies.js';
 import { makeEntry, type Entry } from './local-session.js';
 import type { Keys } from './keys.js';
 import type { PatternLogs } from './log.js';
+import { PatternKey } from './lua/contract.js';
 import { Scripts } from './lua/index.js';
 import { publishArgs, PublishReply, PublishStatus, pushPublish } from './lua/pattern.js';
+import type { CallOrder } from './order.js';
 import type { Runner } from './runner.js';
+import { scanSet } from './scan.js';
+import type { EngineSettings } from './settings.js';
 
 /** Above this many recipients over several patterns, publish counts a session once per pattern instead of reading the sets. */
 const EXACT_COUNT_LIMIT = 1000;
@@ -34,19 +38,6 @@ const SESSION_ID = /^[A-Za-z0-9_-]{1,100}$/;
  */
 export const MAX_EXCEPT = 1000;
 
-/** What publishing needs from the engine. */
-export interface PublishHost {
-  /** Resolve in call order with the engine's other ordered operations (see RedisEngine `#order`, a `CallOrder`). */
-  ordered<T>(sent: Promise<T>): Promise<T>;
-  /** MAXLEN of a log ('' none). */
-  logLength(): string;
-  /** Most bytes a log holds ('' none). */
-  logBytes(): string;
-  /** How long a log keeps entries, in ms. */
-  retention(): number;
-  /** The subscribers of one pattern, cluster-wide. */
-  subscribers(pattern: string): Promise<string[]>;
-}
 
 interface Publish {
   readonly patterns: readonly string[];
@@ -78,19 +69,26 @@ export class Publisher {
   readonly #runner: Runner;
   readonly #keys: Keys;
   readonly #logs: PatternLogs;
-  readonly #host: PublishHost;
+  readonly #order: CallOrder;
+  readonly #settings: EngineSettings;
   /** Publish ids: this prefix (unique per node), then a counter. */
   readonly #prefix: string;
   #counter = 0;
   #batch: Batch | undefined;
   readonly #onTick = () => this.flush();
 
-  constructor(runner: Runner, keys: Keys, logs: PatternLogs, prefix: string, host: PublishHost) {
+  /**
+   * @param order publishes resolve in call order with the engine's other ordered operations (delivers, loads).
+   * @param settings log bounds and retention, sent with each script.
+   * @param prefix this node's publish id prefix: its own announcements are told apart (`PatternLogs`).
+   */
+  constructor(runner: Runner, keys: Keys, logs: PatternLogs, order: CallOrder, settings: EngineSettings, prefix: string) {
     this.#prefix = prefix;
     this.#runner = runner;
     this.#keys = keys;
     this.#logs = logs;
-    this.#host = host;
+    this.#order = order;
+    this.#settings = settings;
   }
 
   /** See `Engine.publish`. Sent with the other publishes of this tick. */
@@ -136,7 +134,8 @@ export class Publisher {
     const patterns = [...new Set(batch.patterns)];
     // One script for all the patterns on a single Redis; one per pattern (slot) on a cluster.
     const calls: Call[] = this.#runner.isCluster ? patterns.map((pattern) => ({ patterns: [pattern] })) : [{ patterns }];
-    const args = publishArgs(this.#host.logLength(), this.#host.retention(), this.#runner.sharded, this.#host.logBytes());
+    const settings = this.#settings;
+    const args = publishArgs(settings.logLength, settings.retention, this.#runner.sharded, settings.logBytes);
     for (const p of batch.publishes) pushPublish(args, p.message, p.pub, p.except);
     batch.send(Promise.all(calls.map((call) => {
       const keys = call.patterns.map((pattern) => this.#keys.pattern(pattern));
@@ -159,7 +158,7 @@ export class Publisher {
       send = resolve;
     });
     const publishes: Publish[] = [];
-    void this.#host.ordered(sent).then((calls) => this.#answered(publishes, calls));
+    void this.#order.ordered(sent).then((calls) => this.#answered(publishes, calls));
     return { publishes, patterns, send, chars: 0 };
   }
 
@@ -209,7 +208,7 @@ export class Publisher {
 
   /** A session subscribed to several of these patterns is one recipient. */
   async #count(patterns: readonly string[], except: readonly string[]): Promise<number> {
-    const sets = await Promise.all(patterns.map((pattern) => this.#host.subscribers(pattern)));
+    const sets = await Promise.all(patterns.map((pattern) => scanSet(this.#runner, this.#keys.pattern(pattern) + PatternKey.Subs)));
     const recipients = new Set(sets.flat());
     for (const id of except) recipients.delete(id);
     return recipients.size;

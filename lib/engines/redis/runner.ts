@@ -346,6 +346,16 @@ export class Runner {
     return result;
   }
 
+  /**
+   * A background operation failed (a log read, a position write, a box
+   * read): logged with passwords scrubbed. An outage is not: it is logged
+   * once when the connection goes and once when it returns.
+   */
+  failed(what: string, err: unknown): void {
+    if (err instanceof EngineUnavailableError) return;
+    this.log('warn', `express-bayeux: Redis engine failed ${what}: ${this.scrub(describeError(err))}`);
+  }
+
   log(level: 'warn' | 'info', message: string): void {
     const logger = this.#logger;
     try {

@@ -18,12 +18,22 @@ import type { LocalSession } from './local-session.js';
 const WAKE_STEP_MS = 1;
 /** Least time between two wakes of the Server, in ms. */
 export const WAKE_INTERVAL_MS = 8;
+
+/** Who is told which sessions woke (`HostLink`). */
+export interface WakeTarget {
+  wake(ids: readonly string[]): void;
+}
+
+/** This node's operations waiting for Redis (`CallOrder`). */
+export interface InFlight {
+  readonly pending: number;
+}
 /** Longest wait for this node's publishes in flight before the Server is told, in ms. */
 export const WAKE_MAX_DELAY_MS = 4;
 
 export class Wakes {
-  readonly #tell: (ids: readonly string[]) => void;
-  readonly #busy: () => boolean;
+  readonly #host: WakeTarget;
+  readonly #order: InFlight;
   readonly #now: () => number;
   /** Sessions held here (each once: `waking`), and ids of sessions that are not. */
   #sessions: LocalSession[] = [];
@@ -32,18 +42,18 @@ export class Wakes {
   #last = -Infinity;
   readonly #onTimer = () => {
     // While this node's publishes are on their way, more messages for the same sessions are coming: wait for them, a little.
-    if (this.#busy() && this.#now() - this.#since < WAKE_MAX_DELAY_MS) setTimeout(this.#onTimer, WAKE_STEP_MS);
+    if (this.#order.pending > 0 && this.#now() - this.#since < WAKE_MAX_DELAY_MS) setTimeout(this.#onTimer, WAKE_STEP_MS);
     else this.#all();
   };
 
   /**
-   * @param tell gets the ids of the sessions woken (EngineHost.wake).
-   * @param busy whether publishes of this node are waiting for Redis.
+   * @param host gets the ids of the sessions woken (`HostLink`, to `EngineHost.wake`).
+   * @param order this node's ordered operations (`CallOrder`): while some wait for Redis, wakes wait a little.
    * @param now the clock, in ms (`performance.now`; a test passes its own).
    */
-  constructor(tell: (ids: readonly string[]) => void, busy: () => boolean, now: () => number = () => performance.now()) {
-    this.#tell = tell;
-    this.#busy = busy;
+  constructor(host: WakeTarget, order: InFlight, now: () => number = () => performance.now()) {
+    this.#host = host;
+    this.#order = order;
     this.#now = now;
   }
 
@@ -83,6 +93,6 @@ export class Wakes {
       session.waking = false;
       ids.push(session.id);
     }
-    this.#tell(ids);
+    this.#host.wake(ids);
   }
 }
