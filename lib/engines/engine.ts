@@ -145,6 +145,14 @@ export interface PublishOptions {
    * counted in the result.
    */
   except?: readonly string[];
+  /**
+   * Whether the result must count a session subscribed to several of the
+   * patterns once (default true). With `false` an engine may resolve to
+   * an upper bound (the sum over patterns) and save reading who
+   * subscribed: the Server passes it for clients' publishes, whose reply
+   * carries no count.
+   */
+  count?: boolean;
 }
 
 /** What {@link Engine.take} returns for a known session. */

@@ -3,6 +3,7 @@
  * broadcast), `/service/*` requests and their handlers, and the fan-out
  * the server-side `publish()` and `deliver()` share.
  */
+import type { PublishOptions } from '../engines/engine.js';
 import { expand } from './expand.js';
 import { ProtocolErrors } from '../errors.js';
 import { isService, isWildcard } from '../protocol/channel.js';
@@ -38,7 +39,8 @@ export async function publishMessage(core: ServerCore, message: Message, ctx: Co
   if (!('data' in message)) throw ProtocolErrors.badMessage('data missing');
   await core.pipeline.run(message, ctx);
   const except = !options.broadcastToPublisher && typeof clientId === 'string' ? [clientId] : undefined;
-  const published = broadcast(core, message, ctx, { except, id: message.id });
+  // A client's reply carries no count: the engine need not read who subscribed to count them.
+  const published = broadcast(core, message, ctx, { except, id: message.id, count: false });
   const out = reply(message, { successful: true });
   if (core.outgoing.any) {
     // An outgoing hook may be async: the next publish must not overtake this one.
@@ -77,7 +79,7 @@ export async function broadcast(
   core: ServerCore,
   message: Message,
   ctx: Context,
-  options: { except?: readonly string[] | undefined; id?: string | number | undefined; ext?: Record<string, unknown> | undefined },
+  options: { except?: readonly string[] | undefined; id?: string | number | undefined; ext?: Record<string, unknown> | undefined; count?: boolean },
 ): Promise<number> {
   let copy: Message = { channel: message.channel, data: message.data };
   if (options.id !== undefined) copy.id = options.id;
@@ -87,8 +89,10 @@ export async function broadcast(
   checkSize(core, text);
   core.observers.published(message.channel, text);
   core.local?.published(text, ctx.client);
-  const except = options.except && options.except.length > 0 ? { except: options.except } : undefined;
-  const recipients = await core.engine.publish(expand(message.channel), text, except);
+  let engineOptions: PublishOptions | undefined;
+  if (options.except && options.except.length > 0) engineOptions = { except: options.except };
+  if (options.count === false) (engineOptions ??= {}).count = false;
+  const recipients = await core.engine.publish(expand(message.channel), text, engineOptions);
   core.emit('publish', ctx.client, message.channel, message.data, message);
   return recipients;
 }

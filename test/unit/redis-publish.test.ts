@@ -63,7 +63,8 @@ test('the publishes of one tick to the same patterns go in one script, in order,
   assert.equal(calls.length, 1);
   const call = calls[0] as Call;
   assert.deepEqual(call.keys, ['t:{p:/a}', 't:{p:/*}']);
-  assert.deepEqual(call.args, ['1000', '60000', 'P', '', 'A', 'n1-1', 's1', '1', 'BB', 'n1-2', '-', '2']);
+  // Per publish: its number of patterns and their indexes in KEYS (from 1), then message, publish id, except, length.
+  assert.deepEqual(call.args, ['1000', '60000', 'P', '', '2', '1', '2', 'A', 'n1-1', 's1', '1', '2', '1', '2', 'BB', 'n1-2', '-', '2']);
   // Pattern /a has subscribers (prev 4-0), /* none: per publish on /a, recipients and id.
   call.answer([1, '4-0', '', 3, '5-0', 0, '']);
   assert.equal(await a, 3);
@@ -85,24 +86,56 @@ test('a reply of {0} (no pattern has subscribers) resolves every publish with 0'
   assert.equal(owned.length, 0);
 });
 
-test('a change of patterns sends the batch so far; so does the 100th publish', async () => {
+test('a tick\'s publishes to different channels share one script, each pattern once in KEYS; the 100th publish sends the batch', async () => {
   const { publisher, calls } = setup();
-  void publisher.publish(['/a'], 'A');
-  void publisher.publish(['/b'], 'B');
-  assert.equal(calls.length, 1, 'sent at once, before /b queues');
-  for (let i = 0; i < 100; i++) void publisher.publish(['/b'], 'x');
-  assert.equal(calls.length, 2);
-  assert.equal((calls[1]?.args.length ?? 0) - 4, 100 * 4);
+  void publisher.publish(['/a', '/**'], 'A');
+  void publisher.publish(['/b', '/**'], 'B');
+  assert.equal(calls.length, 0, 'nothing sent before the end of the tick');
+  for (let i = 0; i < 98; i++) void publisher.publish(['/b', '/**'], 'x');
+  assert.equal(calls.length, 1, 'sent at the 100th');
+  assert.deepEqual(calls[0]?.keys, ['t:{p:/a}', 't:{p:/**}', 't:{p:/b}']);
+  assert.deepEqual(calls[0]?.args.slice(4, 15), ['2', '1', '2', 'A', 'n1-1', '-', '1', '2', '3', '2', 'B']);
+  void publisher.publish(['/c'], 'C');
   await tick();
-  assert.equal(calls.length, 3);
-  assert.equal((calls[2]?.args.length ?? 0) - 4, 1 * 4);
+  assert.equal(calls.length, 2);
+  assert.deepEqual(calls[1]?.args.slice(4), ['1', '1', 'C', 'n1-2t', '-', '1']);
 });
 
-test('on a Cluster a batch is one script per pattern', async () => {
+test('own announcements are applied as the script sent them: cut before the publishes its reply names', async () => {
+  const { publisher, calls, owned } = setup({ subscribers: { '/a': ['s1'], '/*': ['s2'] } });
+  const a = publisher.publish(['/a', '/*'], 'A');
+  const b = publisher.publish(['/a', '/*'], 'B');
+  const c = publisher.publish(['/b', '/*'], 'C');
+  const d = publisher.publish(['/a', '/*'], 'D');
+  await tick();
+  assert.deepEqual(calls[0]?.keys, ['t:{p:/a}', 't:{p:/*}', 't:{p:/b}']);
+  // /a (prev 1-0) and /* (prev 2-0) have subscribers, /b none. Per publish, per key with subscribers: recipients, id;
+  // then the cut: D reaches /a, and /* (after /a) holds C, which /a lacks.
+  calls[0]?.answer([1, '1-0', '2-0', '', 1, '3-0', 1, '3-1', 1, '4-0', 1, '4-1', 1, '5-1', 1, '6-0', 1, '6-1', 4]);
+  assert.deepEqual(await Promise.all([a, b, c, d]), [2, 2, 1, 2]);
+  assert.deepEqual(owned.map((o) => [o.pattern, o.announcement.prev, o.announcement.entries.map((e) => e.text).join('')]), [
+    ['/a', '1-0', 'AB'], ['/*', '2-0', 'ABC'],
+    ['/a', '4-0', 'D'], ['/*', '5-1', 'D'],
+  ]);
+});
+
+test('a publish whose count is not asked for resolves to the sum over patterns without reading who subscribed', async () => {
+  const { publisher, calls } = setup({ subscribers: { '/a': ['s1'], '/*': ['s1'] } });
+  const counted = publisher.publish(['/a', '/*'], 'A');
+  const summed = publisher.publish(['/a', '/*'], 'B', { count: false });
+  await tick();
+  calls[0]?.answer([1, '1-0', '2-0', 1, '3-0', 1, '3-1', 1, '4-0', 1, '4-1']);
+  assert.equal(await counted, 1);
+  assert.equal(await summed, 2);
+});
+
+test('on a Cluster a batch is one script per pattern, with the publishes that reach it', async () => {
   const { publisher, calls } = setup({ cluster: true });
   void publisher.publish(['/a', '/*', '/a'], 'A');
+  void publisher.publish(['/b', '/*'], 'B');
   await tick();
-  assert.deepEqual(calls.map((c) => c.keys), [['t:{p:/a}'], ['t:{p:/*}']]);
+  assert.deepEqual(calls.map((c) => c.keys), [['t:{p:/a}'], ['t:{p:/*}'], ['t:{p:/b}']]);
+  assert.deepEqual(calls.map((c) => c.args.slice(4).filter((_, i) => i % 6 === 2)), [['A'], ['A', 'B'], ['B']]);
 });
 
 test('a failed script rejects every publish of the batch', async () => {

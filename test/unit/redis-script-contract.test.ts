@@ -54,7 +54,7 @@ test('the names stand for what the Lua writes and tests', () => {
   for (const field of Object.values(SessionField)) assert.match(ALL_LUA, new RegExp(`'${field}'`), `hash field ${field}`);
   for (const suffix of Object.values(SessionKey)) assert.ok(ALL_LUA.includes(`h .. '${suffix}'`) || ALL_LUA.includes(`'${suffix}'`), `session key ${suffix}`);
   for (const suffix of Object.values(PatternKey)) assert.ok(pattern.PUBLISH.includes(`'${suffix}'`) || pattern.ADD_SUBSCRIBER.includes(`'${suffix}'`), `pattern key ${suffix}`);
-  assert.match(pattern.PUBLISH, /'m', message, 'u', pub, 'x', except/);
+  assert.match(pattern.PUBLISH, /'m', message, 'u', pub, 'x', x/);
   assert.deepEqual(StreamField, { Message: 'm', Publish: 'u', Except: 'x' });
   for (const letter of Object.values(NodeMessage)) assert.match(ALL_LUA, new RegExp(`'${letter} ' \\.\\. id`), `node message ${letter}`);
   assert.match(session.RECORD_TAKE, new RegExp(`kind == '${PositionKind.Acked}'`));
@@ -77,9 +77,10 @@ test('arguments are built in the order the headers name them', () => {
   session.pushPositions(positions, 1, 'id2', 1, new Map());
   assert.deepEqual(positions, ['n:', '2', 'id1', '4', '2', '', '1-0', '/a', '2-0', '1', 'id2', '1', '0']);
   const args = pattern.publishArgs('1000', 60000, true, '');
-  pattern.pushPublish(args, 'hé', 'p1', []);
-  pattern.pushPublish(args, 'x', 'p2', ['a', 'b']);
-  assert.deepEqual(args, ['1000', '60000', 'S', '', 'hé', 'p1', '-', '2', 'x', 'p2', 'a,b', '1']);
+  pattern.pushPublish(args, [0, 1], 'hé', 'p1', []);
+  pattern.pushPublish(args, [1], 'x', 'p2', ['a', 'b']);
+  // Per publish: its number of keys, their indexes in KEYS (from 1), message, publish id, except, length.
+  assert.deepEqual(args, ['1000', '60000', 'S', '', '2', '1', '2', 'hé', 'p1', '-', '2', '1', '2', 'x', 'p2', 'a,b', '1']);
 });
 
 test('TOUCH_OR_ADOPT: gone, short, full with inline subscriptions, full with too many to inline', () => {

@@ -11,7 +11,7 @@ import type { PublishOptions } from '../engine.js';
 import { list } from './replies.js';
 import { makeEntry, type Entry } from './local-session.js';
 import type { Keys } from './keys.js';
-import type { PatternLogs } from './log.js';
+import type { Announcement, PatternLogs } from './log.js';
 import { PatternKey } from './lua/contract.js';
 import { Scripts } from './lua/index.js';
 import { publishArgs, PublishReply, PublishStatus, pushPublish } from './lua/pattern.js';
@@ -44,22 +44,28 @@ interface Publish {
   readonly message: string;
   readonly pub: string;
   readonly except: readonly string[];
+  /** Count a session subscribed to several reached patterns once (reads their sets); else the sum over patterns. */
+  readonly count: boolean;
   readonly resolve: (recipients: number) => void;
   readonly reject: (err: unknown) => void;
 }
 
-/** One script of a batch: its patterns (KEYS), and Redis's answer. */
+/**
+ * One script of a batch: its patterns (KEYS), the batch's publishes it
+ * carries (in call order) with the indexes of their patterns in KEYS, and
+ * Redis's answer.
+ */
 interface Call {
   readonly patterns: readonly string[];
+  readonly publishes: readonly number[];
+  readonly keys: ReadonlyArray<readonly number[]>;
   reply?: unknown[];
   error?: unknown;
 }
 
-/** The publishes of one tick. */
+/** The publishes of one tick, to any channels. */
 interface Batch {
   readonly publishes: Publish[];
-  /** The expansion every publish of the batch has. */
-  readonly patterns: readonly string[];
   chars: number;
   /** Settles the batch's place among the engine's ordered operations with its scripts' answers. */
   readonly send: (calls: Promise<Call[]>) => void;
@@ -91,7 +97,7 @@ export class Publisher {
     this.#settings = settings;
   }
 
-  /** See `Engine.publish`. Sent with the other publishes of this tick. */
+  /** See `Engine.publish`. Sent with the other publishes of this tick, whatever their channels. */
   publish(patterns: readonly string[], message: string, options?: PublishOptions): Promise<number> {
     if (patterns.length === 0) return Promise.resolve(0);
     const pub = `${this.#prefix}${(++this.#counter).toString(36)}`;
@@ -100,22 +106,16 @@ export class Publisher {
       return Promise.reject(new RangeError(`RedisEngine: a publish may exclude at most ${MAX_EXCEPT} sessions (except has ${except.length})`));
     }
     let batch = this.#batch;
-    if (batch && !samePatterns(batch.patterns, patterns)) {
-      // A session subscribed to two patterns gets one pattern's entries of a
-      // batch, then the other's: only publishes to the same patterns keep
-      // their order that way.
-      this.flush();
-      batch = undefined;
-    }
     if (!batch) {
-      batch = this.#startBatch(patterns);
+      batch = this.#startBatch();
       this.#batch = batch;
       // After the microtasks of this tick: a run of publishes awaits between them.
       process.nextTick(this.#onTick);
     }
     const publishes = batch.publishes;
+    const count = options?.count !== false;
     const sent = new Promise<number>((resolve, reject) => {
-      publishes.push({ patterns, message, pub, except, resolve, reject });
+      publishes.push({ patterns, message, pub, except, count, resolve, reject });
     });
     batch.chars += message.length;
     if (publishes.length >= MAX_BATCH || batch.chars >= MAX_BATCH_CHARS) this.flush();
@@ -130,14 +130,14 @@ export class Publisher {
     const batch = this.#batch;
     if (!batch) return;
     this.#batch = undefined;
-    // A pattern listed twice in an expansion is published to once.
-    const patterns = [...new Set(batch.patterns)];
-    // One script for all the patterns on a single Redis; one per pattern (slot) on a cluster.
-    const calls: Call[] = this.#runner.isCluster ? patterns.map((pattern) => ({ patterns: [pattern] })) : [{ patterns }];
+    const calls = this.#runner.isCluster ? perPattern(batch.publishes) : [oneCall(batch.publishes)];
     const settings = this.#settings;
-    const args = publishArgs(settings.logLength, settings.retention, this.#runner.sharded, settings.logBytes);
-    for (const p of batch.publishes) pushPublish(args, p.message, p.pub, p.except);
     batch.send(Promise.all(calls.map((call) => {
+      const args = publishArgs(settings.logLength, settings.retention, this.#runner.sharded, settings.logBytes);
+      for (let c = 0; c < call.publishes.length; c++) {
+        const p = batch.publishes[call.publishes[c] as number] as Publish;
+        pushPublish(args, call.keys[c] as readonly number[], p.message, p.pub, p.except);
+      }
       const keys = call.patterns.map((pattern) => this.#keys.pattern(pattern));
       return this.#runner.run(Scripts.publish, keys, args).then(
         (reply) => {
@@ -152,17 +152,21 @@ export class Publisher {
     })));
   }
 
-  #startBatch(patterns: readonly string[]): Batch {
+  #startBatch(): Batch {
     let send: (calls: Promise<Call[]>) => void = () => {};
     const sent = new Promise<Call[]>((resolve) => {
       send = resolve;
     });
     const publishes: Publish[] = [];
     void this.#order.ordered(sent).then((calls) => this.#answered(publishes, calls));
-    return { publishes, patterns, send, chars: 0 };
+    return { publishes, send, chars: 0 };
   }
 
-  /** Redis answered a batch, in its turn: apply what it appended here, then settle each publish. */
+  /**
+   * Redis answered a batch, in its turn: apply what it appended here, in
+   * the announcements the script made (see PUBLISH: a new one whenever a
+   * publish reached other patterns than the one before), then settle each publish.
+   */
   async #answered(publishes: readonly Publish[], calls: readonly Call[]): Promise<void> {
     const recipients = new Array<number>(publishes.length).fill(0);
     const reached = publishes.map((): string[] => []);
@@ -176,23 +180,39 @@ export class Publisher {
       }
       const answer = new PublishReply(reply, call.patterns.length);
       if (answer.status !== PublishStatus.Published) continue;
-      // The answer: each pattern's previous id ('' no subscribers), then, for each pattern with subscribers, each publish.
+      const last = call.patterns.map((_, j) => answer.prev(j));
+      let results = 0;
+      for (const keys of call.keys) for (const j of keys) if (last[j] !== '') results++;
+      // Applied here in the announcements the script sent: cut where it cut (see PUBLISH).
+      const cuts = answer.cuts(answer.firstResult + 2 * results);
+      let pending = new Map<number, Announcement & { entries: Entry[] }>();
+      const announce = () => {
+        for (const [j, announcement] of pending) applied.push(this.#logs.own(call.patterns[j] as string, announcement));
+        pending = new Map();
+      };
       let at = answer.firstResult;
-      for (let j = 0; j < call.patterns.length; j++) {
-        const prev = answer.prev(j);
-        if (prev === '') continue;
-        const pattern = call.patterns[j] as string;
-        const entries: Entry[] = [];
-        for (let i = 0; i < publishes.length; i++, at += 2) {
+      for (let c = 0; c < call.publishes.length; c++) {
+        if (cuts.has(c + 1)) announce();
+        const i = call.publishes[c] as number;
+        const p = publishes[i] as Publish;
+        for (const j of call.keys[c] as readonly number[]) {
+          if (last[j] === '') continue;
           const n = answer.recipients(at);
+          const id = answer.id(at);
+          at += 2;
           if (n <= 0) continue;
-          const p = publishes[i] as Publish;
           recipients[i] = (recipients[i] as number) + n;
-          (reached[i] as string[]).push(pattern);
-          entries.push(makeEntry(pattern, answer.id(at), p.message, p.pub, p.except.length > 0 ? p.except : undefined));
+          (reached[i] as string[]).push(call.patterns[j] as string);
+          let announcement = pending.get(j);
+          if (!announcement) {
+            announcement = { prev: last[j] as string, entries: [] };
+            pending.set(j, announcement);
+          }
+          announcement.entries.push(makeEntry(call.patterns[j] as string, id, p.message, p.pub, p.except.length > 0 ? p.except : undefined));
+          last[j] = id;
         }
-        if (entries.length > 0) applied.push(this.#logs.own(pattern, { entries, prev }));
       }
+      announce();
     }
     if (applied.length > 0) await Promise.all(applied);
     for (let i = 0; i < publishes.length; i++) {
@@ -201,7 +221,7 @@ export class Publisher {
       const total = recipients[i] as number;
       // On a cluster a publish may have reached some patterns and not others: it failed, as a whole.
       if (failure) p.reject(failure.error);
-      else if (patterns.length < 2 || total > EXACT_COUNT_LIMIT) p.resolve(total);
+      else if (!p.count || patterns.length < 2 || total > EXACT_COUNT_LIMIT) p.resolve(total);
       else this.#count(patterns, p.except).then(p.resolve, p.reject);
     }
   }
@@ -215,9 +235,37 @@ export class Publisher {
   }
 }
 
-function samePatterns(a: readonly string[], b: readonly string[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+/** A single Redis: one script for the whole tick; each pattern once in KEYS. */
+function oneCall(publishes: readonly Publish[]): Call {
+  const index = new Map<string, number>();
+  const patterns: string[] = [];
+  const keys: number[][] = [];
+  for (const p of publishes) {
+    const own: number[] = [];
+    for (const pattern of p.patterns) {
+      let j = index.get(pattern);
+      if (j === undefined) {
+        j = patterns.length;
+        index.set(pattern, j);
+        patterns.push(pattern);
+      }
+      // A pattern listed twice in an expansion is published to once.
+      if (!own.includes(j)) own.push(j);
+    }
+    keys.push(own);
+  }
+  return { patterns, publishes: publishes.map((_, i) => i), keys };
+}
+
+/** A Cluster: one script per pattern (slot), with the publishes that reach it, in call order. */
+function perPattern(publishes: readonly Publish[]): Call[] {
+  const byPattern = new Map<string, number[]>();
+  for (let i = 0; i < publishes.length; i++) {
+    for (const pattern of new Set((publishes[i] as Publish).patterns)) {
+      let list = byPattern.get(pattern);
+      if (!list) byPattern.set(pattern, (list = []));
+      list.push(i);
+    }
+  }
+  return [...byPattern].map(([pattern, indexes]) => ({ patterns: [pattern], publishes: indexes, keys: indexes.map(() => [0]) }));
 }

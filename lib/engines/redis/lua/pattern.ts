@@ -16,11 +16,26 @@ export const ENTRY_OVERHEAD = 100;
 
 /**
  * Publish once, whatever the number of subscribers: the publishes a node
- * made in one tick to one channel, in one script. KEYS: pattern bases
- * (of the channel's expansion), one on Redis Cluster (every key of a
- * script in one slot), all of them on a single Redis, so a pattern without
- * subscribers costs one SCARD. For each pattern with subscribers: append
- * the publishes to the log, trim it, announce them in one message.
+ * made in one tick, to any channels, in one script on a single Redis (on
+ * a Cluster, one script per pattern, every key of a script in one slot,
+ * with the publishes that reach it). KEYS: the pattern bases of their
+ * expansions, each once; each publish names its own by index. A pattern
+ * without subscribers costs one SCARD. For each pattern with subscribers:
+ * append the publishes to the log, trim it, announce them.
+ *
+ * Announcements keep call order. A node applies one announcement at a
+ * time, whole, and drops what a session already got through another
+ * pattern, so a session that follows patterns X and Y, with X's
+ * announcement first, gets the publishes in order if Y's holds nothing
+ * X's lacks that is older than X's newest. The script keeps each
+ * pattern's entries waiting, sends the waiting announcements in the
+ * order the patterns were first reached, and sends them all before a
+ * publish that would break that rule (it reaches X while a pattern
+ * waiting after X holds a publish X does not). So a tick's publishes to one
+ * channel share one announcement per pattern, whatever their `except`;
+ * publishes to channels of their own (per-user channels) share one
+ * script and one announcement per channel; channels that alternate cut
+ * an announcement per run.
  *
  * The log is trimmed exactly, oldest entries first, to at most maxlen
  * entries, maxbytes bytes and retention ms of age (Redis's clock); the
@@ -36,24 +51,28 @@ export const ENTRY_OVERHEAD = 100;
  * with an entry and announced (the engine refuses more than MAX_EXCEPT).
  *
  * ARGV: maxlen ('' none), retention ms, 'S' (SPUBLISH) or 'P' (PUBLISH),
- * maxbytes ('' none), then four per publish: message, publish id, except
- * (comma-separated ids, or '-'), the message's length in JS characters.
+ * maxbytes ('' none), then per publish: the number of its keys, their
+ * indexes in KEYS, then message, publish id, except (comma-separated
+ * ids, or '-'), the message's length in JS characters.
  *
  * → { 0 } when no pattern has subscribers, else { 1, then for each key
- * the log's previous stream id ('' no subscribers), then for each key with
- * subscribers and each publish: subscribers not in except, stream id (''
- * when not appended) }.
+ * the log's previous stream id ('' no subscribers), then for each publish
+ * and each of its keys with subscribers: subscribers not in except,
+ * stream id ('' when not appended), then the ordinals (from 1) of the
+ * publishes before which the waiting announcements were sent }: the
+ * publishing node applies its own publishes in the same announcements.
  *
  * The announcement: `<prev> <count>` then per entry ` <id> <pub> <except>
  * <length> <message>`: the length lets a reader cut the message out, and
- * `prev` (the log's newest entry before these) lets it see a gap.
+ * `prev` (the log's entry before these) lets it see a gap.
  */
 export const PUBLISH = `
--- PUBLISH: a tick's publishes to one channel, logged and announced once per pattern with subscribers.
--- KEYS[1..] pattern bases (one on a Cluster)
+-- PUBLISH: a tick's publishes, logged once per pattern with subscribers, announced in call order.
+-- KEYS[1..] pattern bases (of one slot on a Cluster)
 -- ARGV[1] maxlen ('' none)   ARGV[2] retention (ms)   ARGV[3] 'S' SPUBLISH | 'P' PUBLISH   ARGV[4] maxbytes ('' none)
--- ARGV[5..] (message, publish id, except ids or '-', length in JS characters) per publish
--- Reply: { 0 NoSubscribers } | { 1 Published, prev per key ('' none), then per key with subscribers, per publish: recipients, stream id or '' }
+-- ARGV[5..] per publish: nk, nk indexes into KEYS, message, publish id, except ids or '-', length in JS characters
+-- Reply: { 0 NoSubscribers } | { 1 Published, prev per key ('' none), then per publish, per its keys with subscribers: recipients, stream id or '',
+--   then the ordinals (from 1) of the publishes before which the waiting announcements were sent }
 local nkeys = #KEYS
 local n = {}
 local any = false
@@ -63,89 +82,154 @@ for j = 1, nkeys do
 end
 if not any then return { 0 } end
 local out = { 1 }
-local prevs = {}
+local last, bytes = {}, {}
 for j = 1, nkeys do
-  if n[j] > 0 then prevs[j] = redis.call('GET', KEYS[j] .. ':last') or '0-0' else prevs[j] = '' end
-  out[j + 1] = prevs[j]
+  local prev = ''
+  if n[j] > 0 then
+    prev = redis.call('GET', KEYS[j] .. ':last') or '0-0'
+    last[j] = prev
+    bytes[j] = tonumber(redis.call('GET', KEYS[j] .. ':bytes') or '0') or 0
+  end
+  out[j + 1] = prev
 end
+-- Waiting announcements: per key its parts and the ordinals of its publishes; waiting[] in the order they go out.
+local pending, has, waiting = {}, {}, {}
+local cuts = {}
+local function announce()
+  for w = 1, #waiting do
+    local j = waiting[w]
+    local parts = pending[j]
+    parts[2] = tostring((#parts - 2) / 5)
+    local payload = table.concat(parts, ' ')
+    if ARGV[3] == 'S' then redis.call('SPUBLISH', KEYS[j], payload) else redis.call('PUBLISH', KEYS[j], payload) end
+    pending[j], has[j] = nil, nil
+  end
+  waiting = {}
+end
+-- Whether a publish reaching the keys in inR may join the waiting announcements: it raises the newest
+-- entry of each waiting key X it reaches, so every key waiting after X must hold nothing X lacks.
+local function keepsOrder(inR)
+  for v = 1, #waiting do
+    local x = waiting[v]
+    if inR[x] then
+      for w = v + 1, #waiting do
+        for t in pairs(has[waiting[w]]) do
+          if not has[x][t] then return false end
+        end
+      end
+    end
+  end
+  return true
+end
+local kept, counts = {}, {}
+local nargs = #ARGV
+local at, ordinal = 5, 0
+while at <= nargs do
+  ordinal = ordinal + 1
+  local nk = tonumber(ARGV[at])
+  local m = at + nk + 1
+  local message, pub, except, length = ARGV[m], ARGV[m + 1], ARGV[m + 2], ARGV[m + 3]
+  local inR, r = {}, 0
+  for q = 1, nk do
+    local j = tonumber(ARGV[at + q])
+    if n[j] > 0 then
+      local k, x = n[j], '-'
+      if except ~= '-' then
+        local found = {}
+        local subs = KEYS[j] .. ':subs'
+        for id in string.gmatch(except, '[^,]+') do
+          if redis.call('SISMEMBER', subs, id) == 1 then
+            k = k - 1
+            found[#found + 1] = id
+          end
+        end
+        if #found > 0 then x = table.concat(found, ',') end
+      end
+      counts[q], kept[q] = k, x
+      if k > 0 then
+        r = r + 1
+        inR[j] = true
+      end
+    else
+      counts[q] = -1
+    end
+  end
+  if r > 0 and #waiting > 0 and not keepsOrder(inR) then
+    announce()
+    cuts[#cuts + 1] = ordinal
+  end
+  for q = 1, nk do
+    local k = counts[q]
+    if k > 0 then
+      local j = tonumber(ARGV[at + q])
+      local x = kept[q]
+      local id = redis.call('XADD', KEYS[j] .. ':log', '*', 'm', message, 'u', pub, 'x', x)
+      local size = #message + #pub + #x + ${ENTRY_OVERHEAD}
+      redis.call('RPUSH', KEYS[j] .. ':index', id .. ' ' .. size)
+      bytes[j] = bytes[j] + size
+      local parts = pending[j]
+      if not parts then
+        parts = { last[j], '' }
+        pending[j], has[j] = parts, {}
+        waiting[#waiting + 1] = j
+      end
+      has[j][ordinal] = true
+      local p = #parts
+      parts[p + 1] = id
+      parts[p + 2] = pub
+      parts[p + 3] = x
+      parts[p + 4] = length
+      parts[p + 5] = message
+      last[j] = id
+      out[#out + 1] = k
+      out[#out + 1] = id
+    elseif k == 0 then
+      out[#out + 1] = 0
+      out[#out + 1] = ''
+    end
+  end
+  at = m + 4
+end
+announce()
 local maxlen, retention = tonumber(ARGV[1]) or math.huge, tonumber(ARGV[2])
 local maxbytes = tonumber(ARGV[4]) or math.huge
 local cutoff
 for j = 1, nkeys do
-  if n[j] > 0 then
+  if n[j] > 0 and last[j] ~= out[j + 1] then
     local base = KEYS[j]
-    local log, subs, index, total = base .. ':log', base .. ':subs', base .. ':index', base .. ':bytes'
-    local parts = { prevs[j], '' }
-    local appended = 0
-    local last
-    local bytes = tonumber(redis.call('GET', total) or '0') or 0
-    for at = 5, #ARGV, 4 do
-      local message, pub, except = ARGV[at], ARGV[at + 1], ARGV[at + 2]
-      local k = n[j]
-      if except ~= '-' then
-        local kept = {}
-        for x in string.gmatch(except, '[^,]+') do
-          if redis.call('SISMEMBER', subs, x) == 1 then
-            k = k - 1
-            kept[#kept + 1] = x
-          end
-        end
-        if #kept == 0 then except = '-' else except = table.concat(kept, ',') end
-      end
-      if k > 0 then
-        local id = redis.call('XADD', log, '*', 'm', message, 'u', pub, 'x', except)
-        local size = #message + #pub + #except + ${ENTRY_OVERHEAD}
-        redis.call('RPUSH', index, id .. ' ' .. size)
-        bytes = bytes + size
-        last = id
-        appended = appended + 1
-        parts[#parts + 1] = id
-        parts[#parts + 1] = pub
-        parts[#parts + 1] = except
-        parts[#parts + 1] = ARGV[at + 3]
-        parts[#parts + 1] = message
-        out[#out + 1] = k
-        out[#out + 1] = id
+    local log, index = base .. ':log', base .. ':index'
+    if not cutoff then
+      local t = redis.call('TIME')
+      cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - retention
+    end
+    local total = bytes[j]
+    local len = redis.call('LLEN', index)
+    local trimmed = false
+    while len > 1 do
+      local head = redis.call('LINDEX', index, 0)
+      local sp = string.find(head, ' ', 1, true)
+      local hms = tonumber(string.match(head, '^(%d+)')) or 0
+      if len > maxlen or total > maxbytes or hms < cutoff then
+        redis.call('LPOP', index)
+        total = total - (tonumber(string.sub(head, sp + 1)) or 0)
+        len = len - 1
+        trimmed = true
       else
-        out[#out + 1] = 0
-        out[#out + 1] = ''
+        break
       end
     end
-    if last then
-      if not cutoff then
-        local t = redis.call('TIME')
-        cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - retention
-      end
-      local len = redis.call('LLEN', index)
-      local trimmed = false
-      while len > 1 do
-        local head = redis.call('LINDEX', index, 0)
-        local sp = string.find(head, ' ', 1, true)
-        local hms = tonumber(string.match(head, '^(%d+)')) or 0
-        if len > maxlen or bytes > maxbytes or hms < cutoff then
-          redis.call('LPOP', index)
-          bytes = bytes - (tonumber(string.sub(head, sp + 1)) or 0)
-          len = len - 1
-          trimmed = true
-        else
-          break
-        end
-      end
-      if trimmed then
-        local head = redis.call('LINDEX', index, 0)
-        redis.call('XTRIM', log, 'MINID', string.sub(head, 1, string.find(head, ' ', 1, true) - 1))
-      end
-      if bytes < 0 then bytes = 0 end
-      redis.call('SET', total, string.format('%.0f', bytes), 'PX', retention)
-      redis.call('SET', base .. ':last', last, 'PX', retention)
-      redis.call('PEXPIRE', log, retention)
-      redis.call('PEXPIRE', index, retention)
-      parts[2] = tostring(appended)
-      local payload = table.concat(parts, ' ')
-      if ARGV[3] == 'S' then redis.call('SPUBLISH', base, payload) else redis.call('PUBLISH', base, payload) end
+    if trimmed then
+      local head = redis.call('LINDEX', index, 0)
+      redis.call('XTRIM', log, 'MINID', string.sub(head, 1, string.find(head, ' ', 1, true) - 1))
     end
+    if total < 0 then total = 0 end
+    redis.call('SET', base .. ':bytes', string.format('%.0f', total), 'PX', retention)
+    redis.call('SET', base .. ':last', last[j], 'PX', retention)
+    redis.call('PEXPIRE', log, retention)
+    redis.call('PEXPIRE', index, retention)
   end
 end
+for c = 1, #cuts do out[#out + 1] = cuts[c] end
 return out
 `;
 
@@ -171,8 +255,14 @@ export function publishArgs(maxlen: string, retention: number, sharded: boolean,
   return [maxlen, String(retention), sharded ? 'S' : 'P', maxbytes];
 }
 
-/** One publish's four ARGV: message, publish id, except ('-' none), length in JS characters. */
-export function pushPublish(args: string[], message: string, pub: string, except: readonly string[]): void {
+/**
+ * One publish's ARGV: the number of its patterns, their indexes in KEYS
+ * (`keys`, from 0 here, from 1 in Lua), message, publish id, except ('-'
+ * none), length in JS characters.
+ */
+export function pushPublish(args: string[], keys: readonly number[], message: string, pub: string, except: readonly string[]): void {
+  args.push(String(keys.length));
+  for (const j of keys) args.push(String(j + 1));
   args.push(message, pub, except.length > 0 ? except.join(',') : '-', String(message.length));
 }
 
@@ -211,6 +301,13 @@ export class PublishReply {
   /** The stream id of the entry a publish appended (its result at `at`). */
   id(at: number): string {
     return text(this.#reply[at + 1]);
+  }
+
+  /** After the results (ending at `end`): the ordinals (from 1) of the publishes before which the script sent its waiting announcements. */
+  cuts(end: number): Set<number> {
+    const cuts = new Set<number>();
+    for (let i = end; i < this.#reply.length; i++) cuts.add(int(this.#reply[i]));
+    return cuts;
   }
 }
 
