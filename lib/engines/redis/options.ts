@@ -126,7 +126,9 @@ export interface RedisEngineOptions {
   /**
    * Longest time, in ms, a pattern's log keeps an entry (trimmed exactly,
    * by Redis's clock, at each publish to it); every key of the log also
-   * expires this long after its last publish. At least the longest time a
+   * expires between this long and 1.5 times this long after its last
+   * publish (the expiry is renewed once per half retention, not at every
+   * publish). At least the longest time a
    * session may go without connecting (the Server's `timeout` plus
    * `maxInterval`): the engine raises it to the longest `ttl` it is given.
    * @default 60000

@@ -44,8 +44,12 @@ export const ENTRY_OVERHEAD = 100;
  * except list, plus {@link ENTRY_OVERHEAD}), and `<base>:bytes`, their
  * sum, say what to trim without reading the messages back. Entries a
  * log holds without an index entry (written by an older version) go with
- * the first trim, at the latest `retention` ms later. Every key of the pattern expires `retention` ms after
- * its last publish.
+ * the first trim, at the latest `retention` ms later. `<base>:bytes`
+ * also holds when the pattern's keys expire (`<bytes> <ms>`; a plain
+ * number, as an older version writes it, is read as "refresh now"): all
+ * of them together, between `retention` and 1.5 × `retention` ms after
+ * the last publish, so the log and index get a new expiry once per half
+ * retention, not at every publish.
  *
  * Only the excluded ids that are subscribers of the pattern are stored
  * with an entry and announced (the engine refuses more than MAX_EXCEPT).
@@ -82,13 +86,17 @@ for j = 1, nkeys do
 end
 if not any then return { 0 } end
 local out = { 1 }
-local last, bytes = {}, {}
+-- Per key with subscribers: the newest id, the log's bytes, when its keys expire (ms; see the end), the index length.
+local last, bytes, expires, lens = {}, {}, {}, {}
 for j = 1, nkeys do
   local prev = ''
   if n[j] > 0 then
-    prev = redis.call('GET', KEYS[j] .. ':last') or '0-0'
+    local got = redis.call('MGET', KEYS[j] .. ':last', KEYS[j] .. ':bytes')
+    prev = got[1] or '0-0'
     last[j] = prev
-    bytes[j] = tonumber(redis.call('GET', KEYS[j] .. ':bytes') or '0') or 0
+    local b, e = string.match(got[2] or '', '^(%d+) ?(%d*)$')
+    bytes[j] = tonumber(b) or 0
+    expires[j] = tonumber(e) or 0
   end
   out[j + 1] = prev
 end
@@ -165,7 +173,7 @@ while at <= nargs do
       local x = kept[q]
       local id = redis.call('XADD', KEYS[j] .. ':log', '*', 'm', message, 'u', pub, 'x', x)
       local size = #message + #pub + #x + ${ENTRY_OVERHEAD}
-      redis.call('RPUSH', KEYS[j] .. ':index', id .. ' ' .. size)
+      lens[j] = redis.call('RPUSH', KEYS[j] .. ':index', id .. ' ' .. size)
       bytes[j] = bytes[j] + size
       local parts = pending[j]
       if not parts then
@@ -193,20 +201,22 @@ end
 announce()
 local maxlen, retention = tonumber(ARGV[1]) or math.huge, tonumber(ARGV[2])
 local maxbytes = tonumber(ARGV[4]) or math.huge
-local cutoff
+local now, cutoff
 for j = 1, nkeys do
   if n[j] > 0 and last[j] ~= out[j + 1] then
     local base = KEYS[j]
     local log, index = base .. ':log', base .. ':index'
-    if not cutoff then
+    if not now then
       local t = redis.call('TIME')
-      cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - retention
+      now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+      cutoff = now - retention
     end
     local total = bytes[j]
-    local len = redis.call('LLEN', index)
+    local len = lens[j]
+    local head
     local trimmed = false
     while len > 1 do
-      local head = redis.call('LINDEX', index, 0)
+      head = redis.call('LINDEX', index, 0)
       local sp = string.find(head, ' ', 1, true)
       local hms = tonumber(string.match(head, '^(%d+)')) or 0
       if len > maxlen or total > maxbytes or hms < cutoff then
@@ -214,19 +224,26 @@ for j = 1, nkeys do
         total = total - (tonumber(string.sub(head, sp + 1)) or 0)
         len = len - 1
         trimmed = true
+        head = nil
       else
         break
       end
     end
     if trimmed then
-      local head = redis.call('LINDEX', index, 0)
+      head = head or redis.call('LINDEX', index, 0)
       redis.call('XTRIM', log, 'MINID', string.sub(head, 1, string.find(head, ' ', 1, true) - 1))
     end
     if total < 0 then total = 0 end
-    redis.call('SET', base .. ':bytes', string.format('%.0f', total), 'PX', retention)
-    redis.call('SET', base .. ':last', last[j], 'PX', retention)
-    redis.call('PEXPIRE', log, retention)
-    redis.call('PEXPIRE', index, retention)
+    -- The pattern's keys expire together, between retention and 1.5 x retention after its last publish:
+    -- log and index get a new expiry only when less than retention of it is left, not at every publish.
+    local at = expires[j]
+    if at - now < retention then
+      at = now + math.floor(retention * 1.5)
+      redis.call('PEXPIRE', log, at - now)
+      redis.call('PEXPIRE', index, at - now)
+    end
+    redis.call('SET', base .. ':bytes', string.format('%.0f %.0f', total, at), 'PX', at - now)
+    redis.call('SET', base .. ':last', last[j], 'PX', at - now)
   end
 end
 for c = 1, #cuts do out[#out + 1] = cuts[c] end
