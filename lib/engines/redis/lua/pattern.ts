@@ -45,8 +45,10 @@ export const ENTRY_OVERHEAD = 100;
  * sum, say what to trim without reading the messages back. Entries a
  * log holds without an index entry (written by an older version) go with
  * the first trim, at the latest `retention` ms later. `<base>:bytes`
- * also holds when the pattern's keys expire (`<bytes> <ms>`; a plain
- * number, as an older version writes it, is read as "refresh now"): all
+ * also holds when the pattern's keys expire and the time of the index's
+ * head (`<bytes> <expires ms> <head ms>`), so the index is read only when
+ * something may be trimmed; a plain number, as an older version writes
+ * it, means "renew the expiry, read the head". The keys expire: all
  * of them together, between `retention` and 1.5 × `retention` ms after
  * the last publish, so the log and index get a new expiry once per half
  * retention, not at every publish.
@@ -86,17 +88,19 @@ for j = 1, nkeys do
 end
 if not any then return { 0 } end
 local out = { 1 }
--- Per key with subscribers: the newest id, the log's bytes, when its keys expire (ms; see the end), the index length.
-local last, bytes, expires, lens = {}, {}, {}, {}
+-- Per key with subscribers: the newest id, the log's bytes, when its keys expire (ms; see the end), the ms of the
+-- index's head (nil: unknown), the index length.
+local last, bytes, expires, heads, lens = {}, {}, {}, {}, {}
 for j = 1, nkeys do
   local prev = ''
   if n[j] > 0 then
     local got = redis.call('MGET', KEYS[j] .. ':last', KEYS[j] .. ':bytes')
     prev = got[1] or '0-0'
     last[j] = prev
-    local b, e = string.match(got[2] or '', '^(%d+) ?(%d*)$')
+    local b, e, h = string.match(got[2] or '', '^(%d+) ?(%d*) ?(%d*)$')
     bytes[j] = tonumber(b) or 0
     expires[j] = tonumber(e) or 0
+    heads[j] = tonumber(h)
   end
   out[j + 1] = prev
 end
@@ -213,25 +217,29 @@ for j = 1, nkeys do
     end
     local total = bytes[j]
     local len = lens[j]
-    local head
-    local trimmed = false
-    while len > 1 do
-      head = redis.call('LINDEX', index, 0)
-      local sp = string.find(head, ' ', 1, true)
-      local hms = tonumber(string.match(head, '^(%d+)')) or 0
-      if len > maxlen or total > maxbytes or hms < cutoff then
-        redis.call('LPOP', index)
-        total = total - (tonumber(string.sub(head, sp + 1)) or 0)
-        len = len - 1
-        trimmed = true
-        head = nil
-      else
-        break
+    local hms = heads[j]
+    -- The index is read only when something may be trimmed: the head's age is kept with the bytes.
+    if hms == nil or len > maxlen or total > maxbytes or hms < cutoff then
+      local head
+      local trimmed = false
+      while len > 1 do
+        head = redis.call('LINDEX', index, 0)
+        hms = tonumber(string.match(head, '^(%d+)')) or 0
+        if len > maxlen or total > maxbytes or hms < cutoff then
+          redis.call('LPOP', index)
+          total = total - (tonumber(string.sub(head, string.find(head, ' ', 1, true) + 1)) or 0)
+          len = len - 1
+          trimmed = true
+          head = nil
+        else
+          break
+        end
       end
-    end
-    if trimmed then
       head = head or redis.call('LINDEX', index, 0)
-      redis.call('XTRIM', log, 'MINID', string.sub(head, 1, string.find(head, ' ', 1, true) - 1))
+      hms = tonumber(string.match(head, '^(%d+)')) or 0
+      if trimmed then
+        redis.call('XTRIM', log, 'MINID', string.sub(head, 1, string.find(head, ' ', 1, true) - 1))
+      end
     end
     if total < 0 then total = 0 end
     -- The pattern's keys expire together, between retention and 1.5 x retention after its last publish:
@@ -242,7 +250,7 @@ for j = 1, nkeys do
       redis.call('PEXPIRE', log, at - now)
       redis.call('PEXPIRE', index, at - now)
     end
-    redis.call('SET', base .. ':bytes', string.format('%.0f %.0f', total, at), 'PX', at - now)
+    redis.call('SET', base .. ':bytes', string.format('%.0f %.0f %.0f', total, at, hms), 'PX', at - now)
     redis.call('SET', base .. ':last', last[j], 'PX', at - now)
   end
 end
