@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   const woken = new Set<string>();
   const host: EngineHost = { wake: (ids) => ids.forEach((id) => woken.add(id)), expired: () => undefined };
   const engine = new RedisEngine({ url }, { prefix: `bd${Date.now()}:`, positionFlush });
-  await engine.open(host, { maxQueue: 1000, maxQueueBytes: Infinity, maxSubscriptions: Infinity, maxSessionDataBytes: Infinity, sweepInterval: 1000 } as never);
+  await engine.open(host, { maxQueue: 1000, maxQueueBytes: Infinity, maxSubscriptions: Infinity, maxSessionDataBytes: Infinity, sweepInterval: 1000 });
   const ids: string[] = [];
   for (let c = 0; c < channels; c++) {
     const id = await engine.createSession({ ack: false, ttl: 60_000 });
