@@ -54,6 +54,7 @@ test('under a steady flow the Server is woken at most once per interval, with ev
   const { told, wakes, advance, settle } = paced(t);
   const [a, b, c] = [session('a'), session('b'), session('c')];
   wakes.session(a);
+  wakes.session(b);
   settle();
   assert.equal(told.length, 1);
   const first = told[0]?.at ?? NaN;
@@ -63,7 +64,7 @@ test('under a steady flow the Server is woken at most once per interval, with ev
   wakes.session(c);
   wakes.session(b);
   settle();
-  assert.equal(told.length, 1, 'the next wake waits for the interval');
+  assert.equal(told.length, 1, 'b was woken 2 ms ago: the next wake waits for the interval');
   advance(WAKE_INTERVAL_MS - 3);
   assert.equal(told.length, 1, 'still within the interval');
   advance(1);
@@ -76,6 +77,24 @@ test('under a steady flow the Server is woken at most once per interval, with ev
   wakes.session(a);
   settle();
   assert.equal(told.length, 3);
+});
+
+test('a session not woken lately goes at the end of the turn, even right after a wake of others (many small channels)', (t) => {
+  const { told, wakes, advance, settle } = paced(t);
+  const sessions = Array.from({ length: 5 }, (_, i) => session(`s${i}`));
+  for (const s of sessions) {
+    wakes.session(s);
+    settle();
+    advance(1);
+  }
+  assert.deepEqual(told.map((w) => w.ids), [['s0'], ['s1'], ['s2'], ['s3'], ['s4']], 'one wake per turn, no pacing delay');
+  assert.deepEqual(told.map((w) => w.at), [1000, 1001, 1002, 1003, 1004]);
+  // The first of them again, 5 ms after its wake: paced to its interval.
+  wakes.session(sessions[0] as LocalSession);
+  settle();
+  assert.equal(told.length, 5);
+  advance(WAKE_INTERVAL_MS - 5);
+  assert.equal(told.length, 6);
 });
 
 test("a node's own publishes in flight are waited for, a few ms at most", (t) => {

@@ -83,6 +83,8 @@ export class LocalSession {
   deadline: number;
   /** Already in this tick's wake list. */
   waking = false;
+  /** When the Server was last told of it (`Wakes`' clock, ms): a session woken again soon after waits for the pacing interval. */
+  wokenAt = -Infinity;
   gone = false;
 
   constructor(id: string, ack: boolean, gen: number, batch: number, box: string, deadline: number) {

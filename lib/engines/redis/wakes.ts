@@ -7,10 +7,14 @@
  * - After a quiet spell a wake goes out at the end of the current turn of
  *   the event loop, unless this node's own publishes are still on their
  *   way to Redis; then it waits for them, up to `WAKE_MAX_DELAY_MS`.
- * - Under a steady flow the Server is woken at most once per
- *   `WAKE_INTERVAL_MS`, so a frame carries several announcements' messages
- *   instead of one's. At full load that halves the frames per message (and
- *   the writes, and the parses in the clients); a low rate never waits.
+ * - A session woken again within `WAKE_INTERVAL_MS` of its last wake
+ *   waits for the rest of that interval, so under a steady flow to the
+ *   same sessions a frame carries several announcements' messages instead
+ *   of one's. At full load on one channel that halves the frames per
+ *   message (and the writes, and the parses in the clients). A session
+ *   not woken lately goes at once: many small channels, each getting a
+ *   message now and then, pay no pacing delay (ids of sessions not held
+ *   here pace on the node's last wake instead).
  */
 import type { LocalSession } from './local-session.js';
 
@@ -18,6 +22,8 @@ import type { LocalSession } from './local-session.js';
 const WAKE_STEP_MS = 1;
 /** Least time between two wakes of the Server, in ms. */
 export const WAKE_INTERVAL_MS = 8;
+/** Longest wait for this node's publishes in flight before the Server is told, in ms. */
+export const WAKE_MAX_DELAY_MS = 4;
 
 /** Who is told which sessions woke (`HostLink`). */
 export interface WakeTarget {
@@ -28,8 +34,6 @@ export interface WakeTarget {
 export interface InFlight {
   readonly pending: number;
 }
-/** Longest wait for this node's publishes in flight before the Server is told, in ms. */
-export const WAKE_MAX_DELAY_MS = 4;
 
 export class Wakes {
   readonly #host: WakeTarget;
@@ -62,35 +66,35 @@ export class Wakes {
     if (session.waking) return;
     session.waking = true;
     this.#sessions.push(session);
-    this.#soon();
+    if (this.#sessions.length + this.#ids.length === 1) this.#start(session.wokenAt);
   }
 
   /** Wake a session that is not (or no longer) held here. */
   id(clientId: string): void {
     this.#ids.push(clientId);
-    this.#soon();
+    if (this.#sessions.length + this.#ids.length === 1) this.#start(this.#last);
   }
 
-  #soon(): void {
-    // Publishes answered one after another reach a session together, in one frame.
-    if (this.#sessions.length + this.#ids.length === 1) {
-      const now = this.#now();
-      this.#since = now;
-      const wait = this.#last + WAKE_INTERVAL_MS - now;
-      // Whole milliseconds: Node keeps one timer list per distinct duration.
-      if (wait > 0) setTimeout(this.#onTimer, Math.ceil(wait));
-      else setImmediate(this.#onTimer);
-    }
+  /** The first wake of a round, of a session last woken at `last`: at the end of this turn, or once `WAKE_INTERVAL_MS` passed since `last`. */
+  #start(last: number): void {
+    const now = this.#now();
+    this.#since = now;
+    const wait = last + WAKE_INTERVAL_MS - now;
+    // Whole milliseconds: Node keeps one timer list per distinct duration.
+    if (wait > 0) setTimeout(this.#onTimer, Math.ceil(wait));
+    else setImmediate(this.#onTimer);
   }
 
   #all(): void {
-    this.#last = this.#now();
+    const now = this.#now();
+    this.#last = now;
     const sessions = this.#sessions;
     const ids = this.#ids;
     this.#sessions = [];
     this.#ids = [];
     for (const session of sessions) {
       session.waking = false;
+      session.wokenAt = now;
       ids.push(session.id);
     }
     this.#host.wake(ids);
