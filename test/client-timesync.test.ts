@@ -109,14 +109,17 @@ describe('timesync on the wire', () => {
     await c.connect();
     await waitFor(() => seen.length >= 5, { timeout: 5000, what: 'five synced requests' });
     const offset = c.serverTime() - Date.now();
-    assert.ok(Math.abs(offset - SKEW) < 200, `offset ${offset}, expected about ${SKEW}`);
+    // Within a second of the 5 s skew: the estimate is off by at most the network's asymmetry, which a loaded
+    // machine can stretch; no sync at all would be 5 s off.
+    const WITHIN = 1000;
+    assert.ok(Math.abs(offset - SKEW) < WITHIN, `offset ${offset}, expected about ${SKEW}`);
     const first = seen[0] as Record<string, number>;
     assert.equal(typeof first['tc'], 'number');
     assert.deepEqual([first['l'], first['o']], [0, 0]);
     // Later requests report the estimate back.
     const last = seen[seen.length - 1] as Record<string, number>;
-    assert.ok(Math.abs((last['o'] ?? 0) - SKEW) < 200, `reported offset ${last['o']}`);
-    assert.ok((last['l'] ?? -1) >= 0 && (last['l'] ?? 1e9) < 200, `reported lag ${last['l']}`);
+    assert.ok(Math.abs((last['o'] ?? 0) - SKEW) < WITHIN, `reported offset ${last['o']}`);
+    assert.ok((last['l'] ?? -1) >= 0 && (last['l'] ?? 1e9) < WITHIN, `reported lag ${last['l']}`);
 
     const plain = client(url, { transports: ['long-polling'] });
     const before = seen.length;
