@@ -170,7 +170,7 @@ export class MemoryHistory {
 
   #group(ttl: number): Map<string, Ring> {
     let group = this.#groups.get(ttl);
-    if (!group) this.#groups.set(ttl, (group = new Map()));
+    if (!group) this.#groups.set(ttl, (group = new Map<string, Ring>()));
     return group;
   }
 
