@@ -130,14 +130,15 @@ function bounded(value: unknown, fallback: number, min: number, max: number, nam
  * the publisher or a hook set is replaced: only the engine assigns one.
  */
 export function historyText(copy: Message, channel: string, settings: HistorySettings): { text: string; history: HistoryPublish } {
-  const { ext, ...rest } = copy;
+  const ext = copy.ext;
   let inner = '{';
   if (isObject(ext)) {
     const { position: _replaced, ...others } = ext;
     const text = JSON.stringify(others);
     if (text.length > 2) inner = text.slice(0, -1) + ',';
   }
-  const head = JSON.stringify(rest);
+  // JSON.stringify leaves out a field whose value is undefined: `ext` is written last, below.
+  const head = JSON.stringify(ext === undefined ? copy : { ...copy, ext: undefined });
   const text = head.slice(0, -1) + (head.length > 2 ? ',' : '') + '"ext":' + inner + '"position":' + TAIL;
   return { text, history: { channel, size: settings.size, ttl: settings.ttl, tail: TAIL.length } };
 }
