@@ -52,7 +52,7 @@ for (const mode of ['long-polling', 'websocket'] as const) {
       cd.unregisterTransport(mode === 'websocket' ? 'long-polling' : 'websocket');
       t.after(() => new Promise<void>((resolve) => cd.disconnect(() => resolve())).catch(() => undefined));
       const recovers: Array<[string, Outcome]> = [];
-      cd.registerExtension('recover', recoverExtension((channel, outcome) => recovers.push([channel, outcome])) as never);
+      cd.registerExtension('recover', recoverExtension((channel, outcome) => recovers.push([channel, outcome])));
       const got: unknown[] = [];
       // CometD subscribes again after a new handshake when the subscription is made in the handshake listener.
       cd.addListener('/meta/handshake', (message: CometDMessage) => {
