@@ -116,8 +116,9 @@ export async function deliverTo(core: ServerCore, clientId: string, channel: str
  * before anyone sees it: a client that cannot take it in one response or
  * frame would never get past it (an acked session is sent it again on
  * every connect). `added`: characters the engine adds later (a
- * position), counted against the bound. The length bounds the bytes from both sides (1 to 3
- * bytes per UTF-16 unit), so most texts are never encoded to be measured.
+ * position), counted against the bound. The length bounds the bytes
+ * from both sides (1 to 3 bytes per UTF-16 unit), so most texts are
+ * never encoded to be measured.
  */
 function checkSize(core: ServerCore, text: string, added = 0): void {
   const max = core.options.maxMessageBytes - added;
