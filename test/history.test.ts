@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { bayeux, BayeuxError, type Engine, MemoryEngine } from '../lib/index.js';
+import { serverOf } from '../lib/internal.js';
 import { startServer, type TestServer } from './helpers/http-server.js';
 import { type Kind, type Msg, openWire, type Wire, wireSession } from './helpers/wire.js';
 import { sleep, waitFor } from './helpers/wait.js';
@@ -212,6 +213,21 @@ describe('positions on copies', () => {
     assert.equal(seen[0]?.client, id);
     assert.equal((seen[0]?.position as { offset: number }).offset, 1);
     await sub();
+  });
+
+  it('delivery latencies are measured on history channels too (observers time the text as published)', async () => {
+    const local = await startServer({ history: HISTORY });
+    after(() => local.close());
+    const latencies: number[] = [];
+    serverOf(local.cometd).observe({ delivered: (_count, latency) => latencies.push(latency) });
+    const w = await openWire('websocket', local.url);
+    wires.push(w);
+    const id = await wireSession(w);
+    await w.send({ channel: '/meta/subscribe', clientId: id, subscription: '/chat/timed' });
+    // One delivered copy in 16 is timed.
+    for (let i = 0; i < 64; i++) await local.cometd.publish('/chat/timed', i);
+    await w.waitDelivered(64);
+    assert.ok(latencies.length > 0, 'no latency was measured');
   });
 
   it('maxMessageBytes counts the position the engine adds', async () => {
