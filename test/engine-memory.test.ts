@@ -79,19 +79,44 @@ describe('MemoryEngine history', () => {
     assert.ok(engine.historyStats().bytes <= 4096);
   });
 
-  it('channels idle past their ttl are dropped by the sweep: nothing is left of them', async (t) => {
+  it('channels idle past their ttl are dropped by the sweep; their positions stay while the bytes allow, so they go on in the same epoch', async (t) => {
     t.mock.timers.enable({ apis: ['setInterval', 'Date'], now: 1_000_000 });
     const engine = await open(t);
     const short = { size: 10, ttl: 1000 };
     for (let i = 0; i < 500; i++) await publish(engine, `/h/idle${i}`, i, short);
     await publish(engine, '/h/long', 'kept', { size: 10, ttl: 600_000 });
+    const before = await engine.history('/h/idle7', short, {});
     assert.equal(engine.historyStats().channels, 501);
     t.mock.timers.tick(999);
     assert.equal(engine.historyStats().channels, 501, 'not idle past ttl yet');
     t.mock.timers.tick(100);
-    assert.deepEqual(engine.historyStats().channels, 1);
-    assert.equal(engine.historyStats().messages, 1);
+    const idle = engine.historyStats();
+    assert.deepEqual({ channels: idle.channels, messages: idle.messages, positions: idle.positions }, { channels: 1, messages: 1, positions: 500 });
+    await publish(engine, '/h/idle7', 'again', short);
+    const after = await engine.history('/h/idle7', short, {});
+    assert.deepEqual({ epoch: after.epoch, offset: after.offset }, { epoch: before.epoch, offset: 2 });
+    const id = await engine.createSession({ ack: false, ttl: 600_000 });
+    assert.deepEqual(await engine.recover(id, '/h/idle7', { epoch: before.epoch, offset: 1 }, short), { recovered: true, epoch: before.epoch, offset: 2, missed: 1 });
+    await engine.destroy(id);
     t.mock.timers.tick(600_000);
-    assert.deepEqual(engine.historyStats(), { channels: 0, messages: 0, bytes: 0 });
+    const gone = engine.historyStats();
+    assert.deepEqual({ channels: gone.channels, messages: gone.messages, positions: gone.positions }, { channels: 0, messages: 0, positions: 501 });
+  });
+
+  it('under maxHistoryBytes the positions of idle channels go first: such a channel then starts a new epoch', async (t) => {
+    t.mock.timers.enable({ apis: ['setInterval', 'Date'], now: 1_000_000 });
+    const engine = await open(t, { maxHistoryBytes: 64 * 1024 });
+    const short = { size: 10, ttl: 1000 };
+    await publish(engine, '/h/first', 1, short);
+    const first = await engine.history('/h/first', short, {});
+    for (let i = 0; i < 300; i++) await publish(engine, `/h/idle${i}`, i, short);
+    t.mock.timers.tick(1100);
+    assert.equal(engine.historyStats().channels, 0);
+    for (let i = 0; i < 400; i++) await publish(engine, `/h/busy${i}`, 'x'.repeat(100), { size: 10, ttl: 600_000 });
+    assert.ok(engine.historyStats().bytes <= 64 * 1024);
+    assert.ok(engine.historyStats().positions < 301, 'some positions were forgotten');
+    const again = await engine.history('/h/first', short, {});
+    assert.notEqual(again.epoch, first.epoch, 'the oldest position went first');
+    assert.equal(again.offset, 0);
   });
 });

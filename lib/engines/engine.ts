@@ -166,9 +166,11 @@ export interface PublishOptions {
 /**
  * A place in one channel's history. `offset` goes up by one per message
  * published to the channel (the first is 1; 0 is "before any message");
- * `epoch` changes whenever the channel's history was lost (a new
- * MemoryEngine, Redis data lost, the channel's history dropped), so
- * offsets are compared only within one epoch.
+ * `epoch` changes whenever the channel's offsets were lost (a new
+ * MemoryEngine, Redis data lost, the channel's position forgotten under
+ * a memory bound), so offsets are compared only within one epoch. An
+ * engine that drops an idle channel's messages but remembers its offset
+ * keeps the epoch: recoveries compare with the oldest offset kept.
  */
 export interface HistoryPosition {
   /**

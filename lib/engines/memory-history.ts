@@ -5,8 +5,9 @@
  *
  * Channels are kept in one group per ttl, each group in the order of its
  * channels' last publish, so the sweep drops idle channels from the front
- * of each group without walking the others, and `maxHistoryBytes` evicts
- * from the channel published to least recently.
+ * of each group without walking the others (keeping only their position,
+ * while the bytes allow), and `maxHistoryBytes` evicts from the channel
+ * published to least recently.
  */
 import { randomBytes } from 'node:crypto';
 import type { HistoryPosition, HistoryPublish, HistoryQuery, HistorySettings, RecoverFrom } from './engine.js';
@@ -18,6 +19,8 @@ export const DEFAULT_MAX_HISTORY_BYTES = 64 * 1_048_576;
 const CHANNEL_OVERHEAD = 160;
 /** What a kept message costs besides its text (its time, its array slots). */
 const MESSAGE_OVERHEAD = 16;
+/** What the position of a dropped idle channel costs besides its name. */
+const COUNTER_OVERHEAD = 48;
 
 interface Ring {
   readonly channel: string;
@@ -43,6 +46,8 @@ export interface MemoryHistoryStats {
   channels: number;
   /** Messages kept. */
   messages: number;
+  /** Positions of channels dropped when idle, kept so they go on in the same epoch. */
+  positions: number;
   /** Characters counted against `maxHistoryBytes`. */
   bytes: number;
 }
@@ -55,6 +60,13 @@ export class MemoryHistory {
   readonly #groups = new Map<number, Map<string, Ring>>();
   /** channel → its ring, whatever its group. */
   readonly #channels = new Map<string, Ring>();
+  /**
+   * The positions of channels dropped for being idle past their ttl,
+   * oldest first: a channel published to again goes on from there, in the
+   * same epoch (nothing it kept was lost: it had all expired). Counted in
+   * the bytes; the first to go when over `maxHistoryBytes`.
+   */
+  readonly #counters = new Map<string, HistoryPosition>();
   #bytes = 0;
   #messages = 0;
   #maxBytes = DEFAULT_MAX_HISTORY_BYTES;
@@ -124,19 +136,23 @@ export class MemoryHistory {
         // Least recently published first: the first one still live ends the walk.
         if (ring.last + ring.ttl > now) break;
         this.#remove(ring);
+        this.#counters.set(ring.channel, { epoch: ring.epoch, offset: ring.offset });
+        this.#bytes += COUNTER_OVERHEAD + ring.channel.length;
       }
     }
+    if (this.#bytes > this.#maxBytes) this.#evict();
   }
 
   clear(): void {
     this.#groups.clear();
     this.#channels.clear();
+    this.#counters.clear();
     this.#bytes = 0;
     this.#messages = 0;
   }
 
   stats(): MemoryHistoryStats {
-    return { channels: this.#channels.size, messages: this.#messages, bytes: this.#bytes };
+    return { channels: this.#channels.size, messages: this.#messages, positions: this.#counters.size, bytes: this.#bytes };
   }
 
   #ring(channel: string, settings: HistorySettings, now: number): Ring {
@@ -149,10 +165,16 @@ export class MemoryHistory {
       this.#group(ring.ttl).set(channel, ring);
     }
     if (ring) return ring;
+    // A channel dropped when idle goes on from its position; any other starts a new epoch.
+    const counter = this.#counters.get(channel);
+    if (counter) {
+      this.#counters.delete(channel);
+      this.#bytes -= COUNTER_OVERHEAD + channel.length;
+    }
     ring = {
       channel,
-      epoch: `${this.#prefix}.${(++this.#rings).toString(36)}`,
-      offset: 0,
+      epoch: counter?.epoch ?? `${this.#prefix}.${(++this.#rings).toString(36)}`,
+      offset: counter?.offset ?? 0,
       texts: [],
       times: [],
       head: 0,
@@ -221,6 +243,12 @@ export class MemoryHistory {
    * loses messages only: its epoch stays.
    */
   #evict(keep?: Ring): void {
+    // The positions of idle channels go first, oldest first: they only spare a client a needless recovered: false.
+    for (const [channel] of this.#counters) {
+      if (this.#bytes <= this.#maxBytes) return;
+      this.#counters.delete(channel);
+      this.#bytes -= COUNTER_OVERHEAD + channel.length;
+    }
     while (this.#bytes > this.#maxBytes) {
       let oldest: Ring | undefined;
       for (const group of this.#groups.values()) {
