@@ -36,6 +36,12 @@ export const ProtocolErrors = {
   engineUnavailable: () => new BayeuxError(503, 'engine_unavailable'),
   /** The server is closing; the client is told to retry. */
   serverClosing: () => new BayeuxError(503, 'server_closing'),
+  /** A recovery (`ext.recover` on `/meta/subscribe`) whose `field` is not valid (`recover`, `epoch`, `offset`, `last`). */
+  recoverInvalid: (field: string) => new BayeuxError(400, 'recover_invalid', [field]),
+  /** A recovery asked for on a wildcard pattern or a list of subscriptions: positions are per channel. */
+  recoverNeedsChannel: (subscription: string) => new BayeuxError(400, 'recover_needs_one_channel', [subscription]),
+  /** A recovery or `history()` on a channel that matches no pattern of the `history` option. */
+  noHistory: (channel: string) => new BayeuxError(404, 'no_history', [channel]),
 } as const;
 
 /**

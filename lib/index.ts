@@ -4,6 +4,11 @@ export { BayeuxError, type BayeuxErrorReply } from './protocol/error.js';
 export { MemoryEngine } from './engines/memory.js';
 export { EngineLimitError, EngineUnavailableError } from './engines/engine.js';
 export type { Engine, EngineConfig, EngineHost, EngineLogger, EngineNode, EngineStats, SessionOptions, TakeResult } from './engines/engine.js';
+export type {
+  HistoryPosition, HistoryPublish, HistoryQuery, HistoryRead, HistorySettings, PublishOptions as EnginePublishOptions, RecoverFrom, RecoverResult,
+} from './engines/engine.js';
+export type { HistoryMessage, HistoryOptions, HistoryPatternOptions, HistoryResult } from './server/history.js';
+export type { MemoryHistoryStats } from './engines/memory-history.js';
 export type { BayeuxOptions, CorsOptions, Logger, SlowConsumerPolicy } from './options.js';
 export type {
   BayeuxSocket, Context, LocalListener, LocalMessageInfo, LocalSubscription, Middleware, Next, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats, TransportName,

@@ -13,6 +13,7 @@ import { registerServer } from './internal.js';
 import type { LocalListener, LocalSubscription } from './server/types.js';
 import { Server } from './server/server.js';
 import type { Middleware, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats } from './server/types.js';
+import type { HistoryOptions, HistoryResult } from './server/history.js';
 import { CallbackPollingTransport } from './transports/callback-polling.js';
 import { HttpError } from './errors.js';
 import { LongPollingTransport } from './transports/long-polling.js';
@@ -55,6 +56,13 @@ export interface BayeuxMiddleware {
   publish(channel: string, data: unknown, options?: PublishOptions): Promise<number>;
   /** An in-process subscriber; returns a handle that unsubscribes. */
   subscribe(pattern: string, listener: LocalListener): LocalSubscription;
+  /**
+   * A channel's kept messages (`history` option), oldest first, each with
+   * its `position`, and the channel's position: `since` only those after
+   * a position, `limit` at most so many. Rejects with a `BayeuxError`
+   * `404:<channel>:no_history` for a channel without history.
+   */
+  history(channel: string, options?: HistoryOptions): Promise<HistoryResult>;
   /** Push one message to one session; resolves to false for an unknown session. */
   deliver(clientId: string, channel: string, data: unknown): Promise<boolean>;
   /** Subscribe a session to a channel from the server (rooms); false for an unknown session. */
@@ -183,6 +191,7 @@ export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
   api.publish = (channel, data, publishOptions) => server.publish(channel, data, publishOptions);
   api.subscribe = (pattern, listener) => server.subscribe(pattern, listener);
   api.deliver = (clientId, channel, data) => server.deliver(clientId, channel, data);
+  api.history = (channel, historyOptions) => server.history(channel, historyOptions);
   api.join = (clientId, channel) => server.join(clientId, channel);
   api.leave = (clientId, channel) => server.leave(clientId, channel);
   api.subscribers = (channel) => server.subscribers(channel);

@@ -4,6 +4,7 @@
 import winston from 'winston';
 import type { Engine } from './engines/engine.js';
 import { MemoryEngine } from './engines/memory.js';
+import { type HistoryConfig, type HistoryPatternOptions, resolveHistory } from './server/history.js';
 import type { ServiceHandler } from './server/types.js';
 
 /** Who may call the endpoint from another origin. */
@@ -157,6 +158,24 @@ export interface BayeuxOptions {
   wsPerMessageDeflate?: boolean;
   /** WebSocket: bytes buffered on a socket beyond which the `slowConsumer` policy applies. Default `4194304` (4 MiB). */
   wsHighWaterMark?: number;
+  /**
+   * Channel history, by channel pattern: `{ '/chat/**': { size: 100, ttl: 300_000 } }`.
+   * Each channel matching a pattern (the most specific one applies) keeps
+   * its last `size` messages (default `100`), each for at most `ttl` ms
+   * (default `300000`); every copy delivered on it carries
+   * `ext.position: { epoch, offset }`, and a `/meta/subscribe` with
+   * `ext.recover` gets what it missed. Needs an engine with history
+   * (MemoryEngine). Channels matching no pattern cost nothing. Default:
+   * none (no history).
+   */
+  history?: Record<string, HistoryPatternOptions>;
+  /**
+   * Most characters of channel history kept: in total on this node with
+   * MemoryEngine (the channels published to least recently lose their
+   * oldest messages first), per channel on engines shared by several
+   * nodes. Default: the engine's (`67108864`, 64 MiB, for MemoryEngine).
+   */
+  maxHistoryBytes?: number;
 }
 
 /** The options after defaults and validation. */
@@ -189,6 +208,10 @@ export interface ResolvedOptions {
   wsPingInterval: number;
   wsPerMessageDeflate: boolean;
   wsHighWaterMark: number;
+  /** The channels that keep history; undefined when none does. */
+  history: HistoryConfig | undefined;
+  /** Undefined: the engine's default. */
+  maxHistoryBytes: number | undefined;
 }
 
 const KNOWN = new Set([
@@ -196,7 +219,7 @@ const KNOWN = new Set([
   'maxBodyBytes', 'maxBatch', 'maxQueue', 'slowConsumer', 'cors', 'logger', 'logLevel', 'debug',
   'logFile', 'services', 'ack', 'jsonp', 'wsPingInterval', 'wsPerMessageDeflate', 'wsHighWaterMark',
   'maxQueueBytes', 'maxSubscriptions', 'maxSessionDataBytes', 'broadcastToPublisher', 'timesync', 'bodyTimeout',
-  'maxMessageBytes', 'upgradeTimeout',
+  'maxMessageBytes', 'upgradeTimeout', 'history', 'maxHistoryBytes',
 ]);
 
 /** Time options a Faye user might give in seconds. */
@@ -318,6 +341,8 @@ export function resolveOptions(options: BayeuxOptions = {}): ResolvedOptions {
     wsPingInterval: integer(options, 'wsPingInterval', 25_000, 0, MAX_TIMER_MS),
     wsPerMessageDeflate: boolean(options, 'wsPerMessageDeflate', false),
     wsHighWaterMark: integer(options, 'wsHighWaterMark', 4 * 1_048_576, 1024),
+    history: resolveHistory(options.history, engine),
+    maxHistoryBytes: options.maxHistoryBytes === undefined ? undefined : integer(options, 'maxHistoryBytes', 0, 1024),
   };
   warnAboutSeconds(options, logger);
   return resolved;

@@ -7,7 +7,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, it, type TestContext } from 'node:test';
 import { expand } from '../lib/server/expand.js';
-import { EngineLimitError, type Engine, type EngineConfig, type EngineHost, type TakeResult } from '../lib/engines/engine.js';
+import {
+  EngineLimitError, type Engine, type EngineConfig, type EngineHost, type HistoryPosition, type HistoryQuery, type RecoverFrom, type TakeResult,
+} from '../lib/engines/engine.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 export interface EngineSuiteOptions {
@@ -17,6 +19,12 @@ export interface EngineSuiteOptions {
   create: () => Promise<Engine>;
   /** Run once after the suite's tests. */
   cleanup?: () => Promise<void>;
+  /**
+   * The engine keeps channel history (`recover` and `history`, the
+   * `history` publish option): run the history cases. Without it they are
+   * skipped, and say so (RedisEngine until its history is written).
+   */
+  history?: boolean;
 }
 
 /** An `EngineHost` that records what the engine tells it. */
@@ -57,7 +65,7 @@ const sorted = (values: Iterable<string>) => [...values].sort();
 
 /** Register the suite's tests for one engine. */
 export function engineSuite(options: EngineSuiteOptions): void {
-  const { name, create, cleanup } = options;
+  const { name, create, cleanup, history } = options;
 
   describe(`engine suite: ${name}`, () => {
     if (cleanup) after(cleanup);
@@ -800,6 +808,154 @@ export function engineSuite(options: EngineSuiteOptions): void {
         assert.equal(await engine.take(id), null);
         assert.deepEqual(await engine.takeMany?.([id]), [null]);
         assert.equal(await engine.publish(expand('/w'), msg('/w', 1)), 0);
+      });
+    });
+
+    describe('history', { skip: history ? false : `${name} keeps no channel history yet: the history cases are skipped` }, () => {
+      const settings = { size: 5, ttl: 60_000 };
+      /** A copy as the Server hands it to the engine for a history channel: the position goes before the final `}}`. */
+      const marked = (channel: string, data: unknown) => JSON.stringify({ channel, data }).slice(0, -1) + ',"ext":{"position":}}';
+      const kept = (channel: string) => ({ channel, ...settings, tail: 2 });
+      const publishKept = (engine: Engine, channel: string, data: unknown) => engine.publish(expand(channel), marked(channel, data), { history: kept(channel) });
+      const parse = (texts: readonly string[] | undefined) => (texts ?? []).map((t) => JSON.parse(t) as { data: unknown; ext: { position: { epoch: string; offset: number } } });
+      const recover = (engine: Engine, id: string, channel: string, from: RecoverFrom) => (engine.recover as NonNullable<Engine['recover']>).call(engine, id, channel, from, settings);
+      const read = (engine: Engine, channel: string, query: HistoryQuery = {}) => (engine.history as NonNullable<Engine['history']>).call(engine, channel, settings, query);
+
+      it('a publish with history gets the next position spliced in before the tail, delivered and kept as one text', async (t) => {
+        const { engine } = await setup(t);
+        const id = await session(engine);
+        await engine.subscribe(id, '/h/**');
+        for (let i = 1; i <= 3; i++) assert.equal(await publishKept(engine, '/h/a', i), 1);
+        await publishKept(engine, '/h/b', 'b');
+        await engine.publish(expand('/h/a'), msg('/h/a', 'plain'));
+        const texts = (await engine.take(id))?.messages ?? [];
+        const [first, second, third, other, plain] = parse(texts);
+        const epoch = first?.ext.position.epoch as string;
+        assert.match(epoch, /^[A-Za-z0-9._~-]{1,64}$/);
+        assert.deepEqual([first, second, third].map((m) => m?.ext.position), [1, 2, 3].map((offset) => ({ epoch, offset })));
+        assert.equal(texts[0], JSON.stringify({ channel: '/h/a', data: 1 }).slice(0, -1) + `,"ext":{"position":{"epoch":"${epoch}","offset":1}}}`);
+        assert.equal(other?.ext.position.offset, 1, 'offsets are per channel');
+        assert.equal(texts[4], msg('/h/a', 'plain'), 'a publish without history is left as it is');
+        assert.equal(plain?.data, 'plain');
+        const history = await read(engine, '/h/a');
+        assert.deepEqual({ epoch: history.epoch, offset: history.offset }, { epoch, offset: 3 });
+        assert.deepEqual(history.messages, texts.slice(0, 3));
+      });
+
+      it('recover from a position queues what came after it, in order, before later publishes, and subscribes', async (t) => {
+        const { engine, host } = await setup(t);
+        const before = await session(engine);
+        await engine.subscribe(before, '/h/a');
+        for (let i = 1; i <= 4; i++) await publishKept(engine, '/h/a', i);
+        const [, second] = parse((await engine.take(before))?.messages);
+        const id = await session(engine);
+        host.clear();
+        const result = await recover(engine, id, '/h/a', second?.ext.position as HistoryPosition);
+        assert.deepEqual(result, { recovered: true, epoch: second?.ext.position.epoch, offset: 4, missed: 2 });
+        await waitFor(() => host.woken().has(id), { timeout: 3000, what: 'a wake for the recovered session' });
+        await publishKept(engine, '/h/a', 5);
+        assert.deepEqual(parse((await engine.take(id))?.messages).map((m) => m.data), [3, 4, 5]);
+        assert.deepEqual(await engine.subscriptions(id), ['/h/a']);
+      });
+
+      it('recover and publishes issued together: each message once, in order', async (t) => {
+        const { engine } = await setup(t);
+        const listener = await session(engine);
+        await engine.subscribe(listener, '/h/a');
+        await publishKept(engine, '/h/a', 0);
+        const [zero] = parse((await engine.take(listener))?.messages);
+        const id = await session(engine);
+        const publishes: Array<Promise<number>> = [];
+        // At most size (5) before the recovery, so the position stays within what is kept.
+        for (let i = 1; i <= 4; i++) publishes.push(publishKept(engine, '/h/a', i));
+        const recovering = recover(engine, id, '/h/a', zero?.ext.position as HistoryPosition);
+        for (let i = 5; i <= 20; i++) publishes.push(publishKept(engine, '/h/a', i));
+        await Promise.all(publishes);
+        assert.equal((await recovering)?.recovered, true);
+        const data: unknown[] = [];
+        for (let round = 0; round < 50 && data.length < 20; round++) {
+          data.push(...parse((await engine.take(id))?.messages).map((m) => m.data));
+          if (data.length < 20) await sleep(20);
+        }
+        assert.deepEqual(data, Array.from({ length: 20 }, (_, i) => i + 1));
+      });
+
+      it('recover { last } queues the newest kept; { last: 0 } none; a channel without history gets one at offset 0', async (t) => {
+        const { engine } = await setup(t);
+        for (let i = 1; i <= 7; i++) await publishKept(engine, '/h/a', i);
+        const id = await session(engine);
+        const result = await recover(engine, id, '/h/a', { last: 3 });
+        assert.equal(result?.recovered, true);
+        assert.equal(result?.missed, 3);
+        assert.equal(result?.offset, 7);
+        assert.deepEqual(parse((await engine.take(id))?.messages).map((m) => m.data), [5, 6, 7]);
+        const all = await session(engine);
+        assert.equal((await recover(engine, all, '/h/a', { last: 100 }))?.missed, settings.size, 'at most size are kept');
+        const fresh = await session(engine);
+        const empty = await recover(engine, fresh, '/h/new', { last: 0 });
+        assert.equal(empty?.recovered, true);
+        assert.equal(empty?.offset, 0);
+        assert.equal(empty?.missed, 0);
+        await publishKept(engine, '/h/new', 'first');
+        const [first] = parse((await engine.take(fresh))?.messages);
+        assert.deepEqual(first?.ext.position, { epoch: empty?.epoch, offset: 1 }, 'the position recover answered is where the channel goes on');
+      });
+
+      it('recover from another epoch, or from before what is kept, queues nothing: recovered false, still subscribed', async (t) => {
+        const { engine } = await setup(t);
+        for (let i = 1; i <= 8; i++) await publishKept(engine, '/h/a', i);
+        const { epoch } = await read(engine, '/h/a');
+        const cases: Array<[string, RecoverFrom]> = [
+          ['another epoch', { epoch: 'not-this-one', offset: 7 }],
+          ['trimmed by size', { epoch, offset: 1 }],
+          ['from the future', { epoch, offset: 9 }],
+        ];
+        for (const [what, from] of cases) {
+          const id = await session(engine);
+          assert.deepEqual(await recover(engine, id, '/h/a', from), { recovered: false, epoch, offset: 8, missed: 0 }, what);
+          assert.deepEqual((await engine.take(id))?.messages, [], what);
+          assert.deepEqual(await engine.subscriptions(id), ['/h/a'], what);
+        }
+        const edge = await session(engine);
+        assert.deepEqual(await recover(engine, edge, '/h/a', { epoch, offset: 3 }), { recovered: true, epoch, offset: 8, missed: 5 }, 'the oldest kept is 4');
+      });
+
+      it('recover: null for an unknown session, EngineLimitError at maxSubscriptions', async (t) => {
+        const { engine } = await setup(t, { maxSubscriptions: 1 });
+        assert.equal(await recover(engine, 'no-such-session', '/h/a', { last: 1 }), null);
+        const id = await session(engine);
+        await engine.subscribe(id, '/other');
+        await assert.rejects(recover(engine, id, '/h/a', { last: 1 }), EngineLimitError);
+        assert.deepEqual(await engine.subscriptions(id), ['/other']);
+      });
+
+      it('history: since and limit', async (t) => {
+        const { engine } = await setup(t);
+        for (let i = 1; i <= 5; i++) await publishKept(engine, '/h/a', i);
+        const all = await read(engine, '/h/a');
+        const data = async (query: HistoryQuery) => parse((await read(engine, '/h/a', query)).messages).map((m) => m.data);
+        assert.deepEqual(await data({}), [1, 2, 3, 4, 5]);
+        assert.deepEqual(await data({ limit: 2 }), [4, 5], 'without since: the newest');
+        assert.deepEqual(await data({ since: { epoch: all.epoch, offset: 1 } }), [2, 3, 4, 5]);
+        assert.deepEqual(await data({ since: { epoch: all.epoch, offset: 1 }, limit: 2 }), [2, 3], 'with since: the oldest after it');
+        assert.deepEqual(await data({ since: { epoch: all.epoch, offset: 5 } }), []);
+        assert.deepEqual(await data({ since: { epoch: 'other', offset: 4 } }), [1, 2, 3, 4, 5], 'another epoch: everything kept');
+        assert.deepEqual(await data({ limit: 0 }), []);
+        const none = await read(engine, '/h/none');
+        assert.equal(none.offset, 0);
+        assert.deepEqual(none.messages, []);
+      });
+
+      it('a message older than ttl is no longer kept, and a channel idle past it keeps nothing', async (t) => {
+        const { engine } = await setup(t);
+        const short = { size: 5, ttl: 100 };
+        await engine.publish(expand('/h/t'), marked('/h/t', 1), { history: { channel: '/h/t', ...short, tail: 2 } });
+        await sleep(300);
+        const later = await (engine.history as NonNullable<Engine['history']>).call(engine, '/h/t', short, {});
+        assert.deepEqual(later.messages, []);
+        const id = await session(engine);
+        const result = await (engine.recover as NonNullable<Engine['recover']>).call(engine, id, '/h/t', { last: 5 }, short);
+        assert.equal(result?.missed, 0);
       });
     });
 

@@ -19,7 +19,7 @@
 import { AckTracker } from './ack.js';
 import { Backoff } from './backoff.js';
 import { ConnectLoop, type ConnectLoopHost } from './connect-loop.js';
-import { isMeta, isValidChannel, isValidPattern } from '../protocol/channel.js';
+import { isMeta, isValidChannel, isValidPattern, isWildcard } from '../protocol/channel.js';
 import { MAX_ADVICE_INTERVAL, MAX_ADVICE_TIMEOUT, MAX_NOT_BAYEUX_HANDSHAKES } from './constants.js';
 import { Dispatcher, type DispatcherHost } from './dispatcher.js';
 import { TypedEmitter } from './emitter.js';
@@ -30,7 +30,9 @@ import type { BayeuxExtension, BayeuxMessage, TransportName } from './message.js
 import { resolveOptions, type BayeuxClientOptions, type ResolvedOptions } from './options.js';
 import { Reporter } from './report.js';
 import type { BayeuxClientEvents, ClientState, DisconnectReason } from './state.js';
-import { Subscriptions, type ChannelListener, type MessageHandler, type Subscription, type SubscriptionsHost } from './subscriptions.js';
+import {
+  checkRecoverOption, Subscriptions, type ChannelListener, type MessageHandler, type SubscribeOptions, type Subscription, type SubscriptionsHost,
+} from './subscriptions.js';
 import { TimeSync } from './timesync.js';
 import { Transports, type TransportsHost } from './transports.js';
 
@@ -229,14 +231,25 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
    * channel can never be valid, without asking the server), and with a
    * `BayeuxClientError` when the client gives up (see {@link connect}: a
    * URL that is not a Bayeux server's, `disconnect()`).
+   *
+   * `options.recover` (a channel with history on the server): remember
+   * the position of the last message handed to `handler` and, after any
+   * gap (a new session, a server restart), subscribe again from there;
+   * `true` starts now, a position `{ epoch, offset }` or `{ last: N }`
+   * start earlier. Each recovery is reported by the `recover` event.
    */
-  async subscribe<T = unknown>(channel: string, handler: MessageHandler<T>): Promise<Subscription> {
+  async subscribe<T = unknown>(channel: string, handler: MessageHandler<T>, options?: SubscribeOptions): Promise<Subscription> {
     if (typeof handler !== 'function') throw new TypeError('subscribe() needs a handler function');
+    if (options !== undefined && (typeof options !== 'object' || options === null)) throw new TypeError('subscribe() options must be an object');
+    const recover = checkRecoverOption(options?.recover);
+    if (recover !== undefined && isValidPattern(channel) && isWildcard(channel)) {
+      throw new TypeError(`subscribe() option recover needs a channel, not a pattern: positions are per channel (${channel})`);
+    }
     const template: BayeuxMessage = { channel: '/meta/subscribe', subscription: channel };
     if (!isValidPattern(channel)) throw this.#report.refuse(new BayeuxError(405, 'Invalid channel', [String(channel)]), template);
     if (isMeta(channel)) throw this.#report.refuse(new BayeuxError(403, 'Forbidden channel', [channel]), template);
     if (this.#state === 'disconnecting') throw new BayeuxClientError('disconnected', 'The client is disconnecting');
-    const { subscription, ready } = this.#subscriptions.subscribe(channel, handler as MessageHandler);
+    const { subscription, ready } = this.#subscriptions.subscribe(channel, handler as MessageHandler, recover);
     if (ready) await ready;
     return subscription;
   }
@@ -324,6 +337,7 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
       send: (kind, template, options) => this.#dispatcher.enqueue(kind, template, options),
       start: () => this.#start(),
       handlerFailed: (error) => this.#report.handlerFailed(error),
+      recovered: (channel, outcome) => void this.emit('recover', channel, outcome),
       connectAnswered: (reply, epoch) => this.#connectAnswered(reply, epoch),
     };
   }

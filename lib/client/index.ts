@@ -18,7 +18,9 @@
 
 export { BayeuxClient } from './client.js';
 export type { BayeuxClientEvents, ClientState, DisconnectReason } from './state.js';
-export type { ChannelListener, MessageHandler, Subscription } from './subscriptions.js';
+export type {
+  ChannelListener, HistoryPosition, MessageHandler, RecoverOption, RecoverOutcome, SubscribeOptions, Subscription,
+} from './subscriptions.js';
 export { BayeuxError, BayeuxClientError } from './errors.js';
 export type { BayeuxClientErrorType, BayeuxErrorReply } from './errors.js';
 export type { Advice, BayeuxExtension, BayeuxMessage, ExtensionResult, TransportName } from './message.js';

@@ -6,6 +6,7 @@
  */
 
 import type { TransportName } from './message.js';
+import type { RecoverOutcome } from './subscriptions.js';
 
 /**
  * Where the client is:
@@ -36,4 +37,11 @@ export type BayeuxClientEvents = {
   error: [error: Error];
   /** The transport in use changed: the first one chosen, a fallback to long-polling, a return to WebSocket. */
   transport: [name: TransportName];
+  /**
+   * The server answered a subscription's recovery (`subscribe(channel, fn, { recover })`):
+   * `recovered: false` means messages were lost and nothing was replayed
+   * (reload the channel's state); else `missed` messages are replayed, in
+   * order, before newer ones.
+   */
+  recover: [channel: string, outcome: RecoverOutcome];
 };

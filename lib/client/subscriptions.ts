@@ -33,6 +33,43 @@ export interface ChannelListener {
   remove(): void;
 }
 
+/**
+ * A place in a channel's history, as the server gives it on every message
+ * of a channel with history (`ext.position`): `offset` goes up by one per
+ * message; `epoch` changes when the server lost the channel's history.
+ */
+export interface HistoryPosition {
+  epoch: string;
+  offset: number;
+}
+
+/**
+ * Where `subscribe(channel, fn, { recover })` starts: `true` from now on
+ * (and from the last message handed to `fn` after any gap), a position
+ * (stored by an earlier page, say), or the last `N` messages kept.
+ */
+export type RecoverOption = true | HistoryPosition | { last: number };
+
+/** Options of `subscribe()`. */
+export interface SubscribeOptions {
+  /**
+   * Recover what was missed on this channel (it must keep history on the
+   * server, see the server's `history` option): the client remembers the
+   * position of the last message it handed to the handlers and, after any
+   * gap (a new session, a server restart), subscribes again from there.
+   * Each recovery is reported with the client's `recover` event.
+   */
+  recover?: RecoverOption;
+}
+
+/** What the client's `recover` event reports. */
+export interface RecoverOutcome {
+  /** False when the server no longer had everything missed (or lost the channel's history): nothing was replayed. */
+  recovered: boolean;
+  /** How many missed messages the server replays (0 when `recovered` is false). */
+  missed: number;
+}
+
 /** What `subscribe()` resolves with. */
 export interface Subscription {
   /** The channel or pattern subscribed to. */
@@ -41,6 +78,12 @@ export interface Subscription {
   readonly active: boolean;
   /** Stop this handler; the last handler of a channel unsubscribes it on the server. */
   unsubscribe(): Promise<void>;
+  /**
+   * With `recover`: the position of the last message handed to the
+   * handlers (before any, the channel's position when subscribed);
+   * undefined without `recover`, or before the server answered.
+   */
+  position(): HistoryPosition | undefined;
 }
 
 /** What the registry needs from the client. */
@@ -57,6 +100,8 @@ export interface SubscriptionsHost {
   start(): void;
   /** A handler threw or rejected. */
   handlerFailed(error: unknown): void;
+  /** The server answered a subscribe that asked to recover. */
+  recovered(channel: string, outcome: RecoverOutcome): void;
 }
 
 /** One channel (or pattern) subscribed on the server, and its handlers. */
@@ -67,6 +112,10 @@ interface ChannelEntry {
   confirmed: boolean;
   /** The subscribe in flight, if any. */
   pending: Promise<void> | undefined;
+  /** Subscribed with `recover`: positions are kept and every new session recovers from the last. */
+  recovering: boolean;
+  /** The position of the last message handed to the handlers (the highest offset of its epoch). */
+  position: HistoryPosition | undefined;
 }
 
 export class Subscriptions {
@@ -84,16 +133,23 @@ export class Subscriptions {
    * while the server has not answered, the promise of its answer: the
    * subscription is not active once that rejects.
    */
-  subscribe(channel: string, handler: MessageHandler): { subscription: Subscription; ready: Promise<void> | undefined } {
-    const subscription = new ClientSubscription(channel, handler, (sub) => this.#removeSubscription(sub));
+  subscribe(channel: string, handler: MessageHandler, recover?: RecoverOption): { subscription: Subscription; ready: Promise<void> | undefined } {
+    const subscription = new ClientSubscription(channel, handler, (sub) => this.#removeSubscription(sub), () => this.#position(channel));
     let entry = this.#channels.get(channel);
     if (!entry) {
-      const created: ChannelEntry = { channel, subscriptions: new Set(), confirmed: false, pending: undefined };
+      const created: ChannelEntry = {
+        channel, subscriptions: new Set(), confirmed: false, pending: undefined, recovering: recover !== undefined, position: undefined,
+      };
       this.#channels.set(channel, created);
-      created.pending = this.#host.send('subscribe', { channel: '/meta/subscribe', subscription: channel }).then(
-        () => {
+      const template: BayeuxMessage = { channel: '/meta/subscribe', subscription: channel };
+      // recover: true starts from now: { last: 0 } gets the channel's position to recover from after a gap.
+      if (recover !== undefined) template.ext = { recover: recover === true ? { last: 0 } : { ...recover } };
+      created.pending = this.#host.send('subscribe', template).then(
+        (reply) => {
           created.pending = undefined;
-          if (this.#channels.get(channel) === created) created.confirmed = true;
+          if (this.#channels.get(channel) !== created) return;
+          created.confirmed = true;
+          if (recover !== undefined) this.#answered(created, reply, recover !== true);
         },
         (error: unknown) => {
           created.pending = undefined;
@@ -104,6 +160,9 @@ export class Subscriptions {
       );
       entry = created;
       this.#host.start();
+    } else if (recover !== undefined) {
+      // The channel is subscribed already: it recovers after later gaps, from its next message on.
+      entry.recovering = true;
     }
     entry.subscriptions.add(subscription);
     return { subscription, ready: entry.pending };
@@ -138,11 +197,17 @@ export class Subscriptions {
     for (let i = entries.length - 1; i >= 0; i--) {
       const entry = entries[i] as ChannelEntry;
       entry.confirmed = false;
-      entry.pending = this.#host.send('subscribe', { channel: '/meta/subscribe', subscription: entry.channel }, { barrier: true, front: true })
+      const template: BayeuxMessage = { channel: '/meta/subscribe', subscription: entry.channel };
+      // A recovering channel asks for what it missed since the last message handed to its handlers.
+      const from = entry.recovering ? entry.position : undefined;
+      if (entry.recovering) template.ext = { recover: from ? { ...from } : { last: 0 } };
+      entry.pending = this.#host.send('subscribe', template, { barrier: true, front: true })
         .then(
-          () => {
+          (reply) => {
             entry.pending = undefined;
-            if (this.#channels.get(entry.channel) === entry) entry.confirmed = true;
+            if (this.#channels.get(entry.channel) !== entry) return;
+            entry.confirmed = true;
+            if (entry.recovering) this.#answered(entry, reply, from !== undefined);
           },
           () => {
             entry.pending = undefined;
@@ -160,10 +225,23 @@ export class Subscriptions {
     this.#channels.clear();
   }
 
-  /** Call each subscriber and each listener whose pattern matches, once each. */
+  /**
+   * Call each subscriber and each listener whose pattern matches, once
+   * each. A recovering channel skips a message at or before the position
+   * it has handed its handlers already (the same epoch, an offset not
+   * above it), and remembers the position of each one it hands them.
+   */
   dispatch(message: BayeuxMessage): void {
     for (const entry of [...this.#channels.values()]) {
       if (!channelMatches(entry.channel, message.channel)) continue;
+      if (entry.recovering) {
+        const position = positionOf(message);
+        if (position) {
+          const last = entry.position;
+          if (last && last.epoch === position.epoch && position.offset <= last.offset) continue;
+          entry.position = position;
+        }
+      }
       for (const sub of [...entry.subscriptions]) {
         if (sub.active) this.#callHandler(sub.handler, message);
       }
@@ -171,6 +249,33 @@ export class Subscriptions {
     for (const listener of [...this.#listeners]) {
       if (listener.active && channelMatches(listener.channel, message.channel)) this.#callHandler(listener.handler, message);
     }
+  }
+
+  /**
+   * The server answered a subscribe that carried `ext.recover`: its reply
+   * says where the channel is. Not recovered: nothing is replayed, and the
+   * channel goes on from the server's position. Recovered: the missed
+   * messages (those after `offset - missed`) are on their way. `report`:
+   * tell the application (not for the `{ last: 0 }` that only asks where
+   * the channel is).
+   */
+  #answered(entry: ChannelEntry, reply: BayeuxMessage, report: boolean): void {
+    const answer = reply.ext?.['recover'];
+    const recovered = isRecord(answer) && answer['recovered'] === true;
+    const missed = recovered && typeof answer['missed'] === 'number' && answer['missed'] >= 0 ? answer['missed'] : 0;
+    const position = isRecord(answer) ? positionOf({ channel: entry.channel, ext: { position: answer } }) : undefined;
+    if (position) {
+      const start = { epoch: position.epoch, offset: Math.max(0, position.offset - missed) };
+      const last = entry.position;
+      // The highest offset of an epoch; a new epoch replaces the old one.
+      if (!last || last.epoch !== start.epoch || last.offset < start.offset) entry.position = start;
+    }
+    if (report) this.#host.recovered(entry.channel, { recovered, missed });
+  }
+
+  #position(channel: string): HistoryPosition | undefined {
+    const position = this.#channels.get(channel)?.position;
+    return position ? { ...position } : undefined;
   }
 
   /** Call a user's handler; what it throws or rejects with is reported. */
@@ -227,9 +332,52 @@ class ClientChannelListener extends Registration<ClientChannelListener> implemen
 }
 
 class ClientSubscription extends Registration<ClientSubscription> implements Subscription {
+  readonly #position: () => HistoryPosition | undefined;
+
+  constructor(channel: string, handler: MessageHandler, remove: (registration: ClientSubscription) => Promise<void> | void, position: () => HistoryPosition | undefined) {
+    super(channel, handler, remove);
+    this.#position = position;
+  }
+
+  position(): HistoryPosition | undefined {
+    return this.#position();
+  }
+
   unsubscribe(): Promise<void> {
     if (!this.active) return Promise.resolve();
     this.deactivate();
     return Promise.resolve(this.removeFrom(this));
   }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Longest epoch the client keeps (the server issues at most 64 characters). */
+const MAX_EPOCH = 64;
+
+/** A message's `ext.position`, when it has a well-formed one. */
+function positionOf(message: BayeuxMessage): HistoryPosition | undefined {
+  const position = message.ext?.['position'];
+  if (!isRecord(position)) return undefined;
+  const { epoch, offset } = position;
+  if (typeof epoch !== 'string' || epoch.length === 0 || epoch.length > MAX_EPOCH) return undefined;
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) return undefined;
+  return { epoch, offset };
+}
+
+/** Check a `recover` option; a `TypeError` says what is wrong. */
+export function checkRecoverOption(value: unknown): RecoverOption | undefined {
+  if (value === undefined || value === true) return value;
+  const bad = new TypeError('subscribe() option recover must be true, a position { epoch, offset } or { last: N }');
+  if (!isRecord(value)) throw bad;
+  if ('last' in value) {
+    const { last } = value;
+    if (typeof last !== 'number' || !Number.isInteger(last) || last < 0) throw bad;
+    return { last };
+  }
+  const position = positionOf({ channel: '/', ext: { position: value } });
+  if (!position) throw bad;
+  return position;
 }

@@ -114,6 +114,14 @@ export interface EngineConfig {
   /** How often, in ms, the engine looks for expired sessions. */
   sweepInterval: number;
   /**
+   * Most characters of channel history the engine keeps (the Server's
+   * `maxHistoryBytes`): for MemoryEngine in total, for an engine shared
+   * by several nodes per channel. Undefined: the engine's own default.
+   * Only engines with {@link Engine.recover} and {@link Engine.history}
+   * read it.
+   */
+  maxHistoryBytes?: number;
+  /**
    * Where to report connection trouble. Optional; an engine with a logger
    * of its own (an option) uses that first.
    */
@@ -153,6 +161,106 @@ export interface PublishOptions {
    * carries no count.
    */
   count?: boolean;
+  /**
+   * The channel keeps history (it matches a pattern of the Server's
+   * `history` option): the engine gives the message the channel's next
+   * position, keeps it in the channel's history and delivers it with its
+   * position spliced in (see {@link HistoryPublish}). Only given to engines
+   * with {@link Engine.recover} and {@link Engine.history}.
+   */
+  history?: HistoryPublish;
+}
+
+/**
+ * A place in one channel's history. `offset` goes up by one per message
+ * published to the channel (the first is 1; 0 is "before any message");
+ * `epoch` changes whenever the channel's offsets were lost (a new
+ * MemoryEngine, Redis data lost, the channel's position forgotten under
+ * a memory bound), so offsets are compared only within one epoch. An
+ * engine that drops an idle channel's messages but remembers its offset
+ * keeps the epoch: recoveries compare with the oldest offset kept.
+ */
+export interface HistoryPosition {
+  /**
+   * Opaque; at most {@link MAX_EPOCH_LENGTH} characters of
+   * `A-Z a-z 0-9 . _ ~ -`, so it goes into JSON text without escaping.
+   */
+  epoch: string;
+  /** A non-negative safe integer. */
+  offset: number;
+}
+
+/** Longest epoch an engine may issue (and the Server accepts from clients). */
+export const MAX_EPOCH_LENGTH = 64;
+
+/** How a channel's history is kept: its pattern's `size` and `ttl` in the `history` option. */
+export interface HistorySettings {
+  /** Most messages kept for the channel. */
+  size: number;
+  /** How long, in ms, a message is kept; a channel with no publish for this long keeps nothing. */
+  ttl: number;
+}
+
+/**
+ * What {@link PublishOptions.history} tells the engine. The Server
+ * serializes the copy once, with the place of the position marked: the
+ * position goes `tail` characters before the end of the message text.
+ * Those last `tail` characters are ASCII (today always `}}`: the Server
+ * writes `ext` as the copy's last field and `position` as the last field
+ * of `ext`), so `tail` counts bytes as well as UTF-16 units, and an engine
+ * splices without measuring the text:
+ *
+ * - JavaScript: `message.slice(0, -tail) + position + message.slice(-tail)`
+ * - Lua: `string.sub(m, 1, #m - tail) .. position .. string.sub(m, #m - tail + 1)`
+ *
+ * where `position` is exactly `{"epoch":"<epoch>","offset":<offset>}`
+ * (no spaces; an epoch needs no escaping, see {@link HistoryPosition}).
+ * The text before and after stays as the Server wrote it. The engine
+ * keeps the spliced text in the channel's history and delivers the
+ * spliced text.
+ *
+ * The position is assigned atomically with the publish: publishes to one
+ * channel (from any nodes) get consecutive offsets, in the order the
+ * channel's subscribers receive them.
+ */
+export interface HistoryPublish extends HistorySettings {
+  /** The channel published to (the first of the publish's patterns), whose history keeps the message. */
+  channel: string;
+  /** How many characters (ASCII) of the text come after the position. */
+  tail: number;
+}
+
+/** Where a recovery starts: after a position, or the last `last` messages kept. */
+export type RecoverFrom = HistoryPosition | { last: number };
+
+/** What {@link Engine.recover} did. */
+export interface RecoverResult extends HistoryPosition {
+  /**
+   * True when everything published to the channel after the position
+   * asked for was still kept (same epoch, nothing trimmed), or for a
+   * `{ last }` request. False when the epoch differs or messages after
+   * the position are gone: then nothing was queued.
+   */
+  recovered: boolean;
+  /** How many kept messages were queued for the session. */
+  missed: number;
+}
+
+/** What {@link Engine.history} reads. */
+export interface HistoryRead extends HistoryPosition {
+  /** Kept messages (texts with their positions), oldest first. */
+  messages: string[];
+}
+
+/** Which kept messages {@link Engine.history} returns. */
+export interface HistoryQuery {
+  /**
+   * Only messages after this position (when its epoch is the channel's;
+   * with another epoch, every kept message counts as after it).
+   */
+  since?: HistoryPosition;
+  /** At most this many: the oldest ones after `since`, or without `since` the newest ones. */
+  limit?: number;
 }
 
 /** What {@link Engine.take} returns for a known session. */
@@ -300,6 +408,38 @@ export interface Engine {
    * The Server uses it to flush every WebSocket woken in one tick.
    */
   takeMany?(clientIds: readonly string[]): Promise<Array<TakeResult | null>>;
+
+  /**
+   * Optional (with {@link history}; an engine without both cannot be
+   * used with the Server's `history` option): subscribe a session to
+   * `channel` (a channel, never a wildcard, that keeps history) and queue
+   * for it the kept messages after `from`, atomically with respect to
+   * publishes: those messages are queued, in order, ahead of any message
+   * published to the channel after the subscription took effect, and each
+   * once (a message published meanwhile comes either in the recovery or
+   * through the subscription, never both). Wakes the session's node when
+   * it queued anything. Subscribes as {@link subscribe} does (the same
+   * limit, the same `EngineLimitError`), and creates the channel's
+   * history when it has none yet, with a new epoch, so the result is a
+   * position a later recovery can start from.
+   *
+   * `from` as a position: when its epoch is the channel's and every
+   * message after its offset is still kept (`offset` not past the
+   * channel's), queue them: `recovered: true`. Otherwise queue nothing:
+   * `recovered: false`. `{ last: n }`: queue the newest `n` kept
+   * (`0`: none), `recovered: true`. The result's `epoch` and `offset` are
+   * the channel's position after the recovery (its newest message's).
+   * Resolves to null for an unknown session.
+   */
+  recover?(clientId: string, channel: string, from: RecoverFrom, history: HistorySettings): Promise<RecoverResult | null>;
+
+  /**
+   * Optional (see {@link recover}): the kept messages of `channel`, their
+   * texts as delivered (positions spliced in), oldest first, and the
+   * channel's position. Creates the channel's history (a new epoch,
+   * offset 0) when it has none.
+   */
+  history?(channel: string, history: HistorySettings, query: HistoryQuery): Promise<HistoryRead>;
 
   stats(): Promise<EngineStats>;
 

@@ -4,8 +4,10 @@
  */
 import { isClientId, newClientId } from './client-id.js';
 import {
-  type Engine, type EngineConfig, type EngineHost, EngineLimitError, type EngineStats, type PublishOptions, type SessionOptions, type TakeResult,
+  type Engine, type EngineConfig, type EngineHost, EngineLimitError, type EngineStats, type HistoryQuery, type HistoryRead, type HistorySettings,
+  type PublishOptions, type RecoverFrom, type RecoverResult, type SessionOptions, type TakeResult,
 } from './engine.js';
+import { MemoryHistory, type MemoryHistoryStats } from './memory-history.js';
 
 interface MemorySession {
   readonly id: string;
@@ -42,6 +44,8 @@ export class MemoryEngine implements Engine {
   #publishes = 0;
   /** Subscriptions of every session (the sum of their `subscriptions.size`), kept as they change so `stats()` is O(1). */
   #subscriptionCount = 0;
+  /** Channel history (`history` option): bounded rings, dropped with the engine, so a new engine is a new epoch. */
+  readonly #history = new MemoryHistory();
 
   async open(host: EngineHost, config: EngineConfig): Promise<void> {
     this.#host = host;
@@ -49,6 +53,7 @@ export class MemoryEngine implements Engine {
     this.#maxQueueBytes = config.maxQueueBytes;
     this.#maxSubscriptions = config.maxSubscriptions;
     this.#maxSessionDataBytes = config.maxSessionDataBytes;
+    this.#history.configure(config.maxHistoryBytes);
     this.#sweeper = setInterval(() => this.#sweep(), config.sweepInterval);
     this.#sweeper.unref();
   }
@@ -59,6 +64,7 @@ export class MemoryEngine implements Engine {
     this.#sessions.clear();
     this.#subscribers.clear();
     this.#subscriptionCount = 0;
+    this.#history.clear();
   }
 
   /** The form of the ids this engine issues ({@link newClientId}): checked by the Server before any call. */
@@ -112,6 +118,33 @@ export class MemoryEngine implements Engine {
   async subscribe(clientId: string, pattern: string): Promise<boolean> {
     const session = this.#live(clientId);
     if (!session) return false;
+    this.#subscribe(session, pattern);
+    return true;
+  }
+
+  /** Subscribe and queue what the session missed, in one synchronous step: no publish comes between. */
+  async recover(clientId: string, channel: string, from: RecoverFrom, history: HistorySettings): Promise<RecoverResult | null> {
+    const session = this.#live(clientId);
+    if (!session) return null;
+    this.#subscribe(session, channel);
+    const { recovered, position, texts } = this.#history.recover(channel, from, history, Date.now());
+    for (const text of texts) this.#enqueue(session, text);
+    if (texts.length > 0) this.#host?.wake([clientId]);
+    return { recovered, epoch: position.epoch, offset: position.offset, missed: texts.length };
+  }
+
+  async history(channel: string, history: HistorySettings, query: HistoryQuery): Promise<HistoryRead> {
+    const { position, texts } = this.#history.read(channel, history, query, Date.now());
+    return { epoch: position.epoch, offset: position.offset, messages: texts };
+  }
+
+  /** What the channel history holds now (channels, messages, characters): bounded by `maxHistoryBytes`. */
+  historyStats(): MemoryHistoryStats {
+    return this.#history.stats();
+  }
+
+  #subscribe(session: MemorySession, pattern: string): void {
+    const clientId = session.id;
     if (!session.subscriptions.has(pattern) && session.subscriptions.size >= this.#maxSubscriptions) {
       throw new EngineLimitError('maxSubscriptions', `a session may hold at most ${this.#maxSubscriptions} subscriptions`);
     }
@@ -122,7 +155,6 @@ export class MemoryEngine implements Engine {
     let sessions = this.#subscribers.get(pattern);
     if (!sessions) this.#subscribers.set(pattern, (sessions = new Map<string, MemorySession>()));
     sessions.set(clientId, session);
-    return true;
   }
 
   async unsubscribe(clientId: string, pattern: string): Promise<boolean> {
@@ -177,6 +209,8 @@ export class MemoryEngine implements Engine {
 
   async publish(patterns: readonly string[], message: string, options?: PublishOptions): Promise<number> {
     const now = Date.now();
+    // Kept, and delivered, with the channel's next position spliced in.
+    if (options?.history) message = this.#history.append(options.history, message, now);
     const publish = ++this.#publishes;
     const except = options?.except;
     if (except) {
@@ -326,6 +360,7 @@ export class MemoryEngine implements Engine {
 
   #sweep(): void {
     const now = Date.now();
+    this.#history.sweep(now);
     for (const [id, session] of this.#sessions) {
       if (session.deadline <= now) this.#expire(id);
     }

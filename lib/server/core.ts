@@ -118,6 +118,7 @@ export class ServerCore {
         maxSessionDataBytes: options.maxSessionDataBytes,
         sweepInterval: Math.max(50, Math.min(1000, options.maxInterval / 4)),
         logger: options.logger,
+        ...(options.maxHistoryBytes === undefined ? {} : { maxHistoryBytes: options.maxHistoryBytes }),
       },
     );
     // A store that was down at start may be back later: try again on the next call.

@@ -3,6 +3,7 @@
  * fed by the engine like any other, so it sees publishes from every node.
  */
 import { channelMatches } from '../protocol/channel.js';
+import { unspliced } from './history.js';
 import type { Presences } from './presence.js';
 import type { ResolvedOptions } from '../options.js';
 import type { LocalListener, LocalMessageInfo, LocalSubscription, Message } from './types.js';
@@ -130,10 +131,18 @@ export class LocalClient {
     }
   }
 
+  /** Who published `text` on this node; a history copy is found by its text as published, before the engine gave it a position. */
+  #origin(text: string): string | undefined {
+    const found = this.#origins.get(text) ?? this.#olderOrigins.get(text);
+    if (found !== undefined || this.#origins.size + this.#olderOrigins.size === 0) return found;
+    const published = unspliced(text);
+    return published === undefined ? undefined : this.#origins.get(published) ?? this.#olderOrigins.get(published);
+  }
+
   #dispatch(messages: readonly string[]): void {
     for (const text of messages) {
       const message = JSON.parse(text) as Message;
-      const info: LocalMessageInfo = { client: this.#origins.get(text) ?? this.#olderOrigins.get(text) };
+      const info: LocalMessageInfo = { client: this.#origin(text) };
       for (const [pattern, listeners] of this.#listeners) {
         if (!channelMatches(pattern, message.channel)) continue;
         for (const listener of listeners) {

@@ -1,3 +1,5 @@
+import { unspliced } from './history.js';
+
 /**
  * What the Server reports as it works, for metrics and the admin page.
  * Every method is optional and must be cheap: it runs on the hot path.
@@ -143,7 +145,12 @@ export class Observers {
     const count = this.#untimed;
     this.#untimed = 0;
     const text = texts[texts.length - 1] as string;
-    const at = this.#current.get(text) ?? this.#previous.get(text);
+    let at = this.#current.get(text) ?? this.#previous.get(text);
+    if (at === undefined) {
+      // A history copy was timed by its text as published, before the engine spliced its position in.
+      const published = unspliced(text);
+      if (published !== undefined) at = this.#current.get(published) ?? this.#previous.get(published);
+    }
     if (at === undefined) return;
     const latency = performance.now() - at;
     for (const o of this.#list) {

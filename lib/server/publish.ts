@@ -3,8 +3,9 @@
  * broadcast), `/service/*` requests and their handlers, and the fan-out
  * the server-side `publish()` and `deliver()` share.
  */
-import type { PublishOptions } from '../engines/engine.js';
+import type { PublishOptions as EnginePublishOptions } from '../engines/engine.js';
 import { expand } from './expand.js';
+import { historyText, MAX_POSITION_CHARS } from './history.js';
 import { ProtocolErrors } from '../errors.js';
 import { isService, isWildcard } from '../protocol/channel.js';
 import { BayeuxError, describeError } from '../protocol/error.js';
@@ -85,14 +86,19 @@ export async function broadcast(
   if (options.id !== undefined) copy.id = options.id;
   if (options.ext !== undefined) copy.ext = options.ext;
   if (core.outgoing.any) copy = await hooked(core, copy, ctx);
-  const text = JSON.stringify(copy);
-  checkSize(core, text);
-  core.observers.published(message.channel, text);
+  const channel = message.channel;
+  // A history channel's copy is written with the place of its position marked; the engine fills it in.
+  const settings = core.options.history?.settingsFor(channel);
+  const kept = settings ? historyText(copy, channel, settings) : undefined;
+  const text = kept ? kept.text : JSON.stringify(copy);
+  checkSize(core, text, kept ? MAX_POSITION_CHARS : 0);
+  core.observers.published(channel, text);
   core.local?.published(text, ctx.client);
-  let engineOptions: PublishOptions | undefined;
+  let engineOptions: EnginePublishOptions | undefined;
   if (options.except && options.except.length > 0) engineOptions = { except: options.except };
+  if (kept) (engineOptions ??= {}).history = kept.history;
   if (options.count === false) (engineOptions ??= {}).count = false;
-  const recipients = await core.engine.publish(expand(message.channel), text, engineOptions);
+  const recipients = await core.engine.publish(expand(channel), text, engineOptions);
   core.emit('publish', ctx.client, message.channel, message.data, message);
   return recipients;
 }
@@ -112,13 +118,15 @@ export async function deliverTo(core: ServerCore, clientId: string, channel: str
  * Refuse a message over `maxMessageBytes` (UTF-8 bytes of its JSON text)
  * before anyone sees it: a client that cannot take it in one response or
  * frame would never get past it (an acked session is sent it again on
- * every connect). The length bounds the bytes from both sides (1 to 3
- * bytes per UTF-16 unit), so most texts are never encoded to be measured.
+ * every connect). `added`: characters the engine adds later (a
+ * position), counted against the bound. The length bounds the bytes
+ * from both sides (1 to 3 bytes per UTF-16 unit), so most texts are
+ * never encoded to be measured.
  */
-function checkSize(core: ServerCore, text: string): void {
-  const max = core.options.maxMessageBytes;
+function checkSize(core: ServerCore, text: string, added = 0): void {
+  const max = core.options.maxMessageBytes - added;
   if (text.length * 3 <= max) return;
-  if (text.length > max || Buffer.byteLength(text) > max) throw ProtocolErrors.messageTooLarge(max);
+  if (text.length > max || Buffer.byteLength(text) > max) throw ProtocolErrors.messageTooLarge(core.options.maxMessageBytes);
 }
 
 /** A message for subscribers, through the outgoing hooks; a hook's failure (logged there) refuses it. */

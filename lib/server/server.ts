@@ -11,6 +11,7 @@ import { isMeta, isPublishable, isService, isValidChannel, isValidPattern } from
 import type { ResolvedOptions } from '../options.js';
 import { ServerCore } from './core.js';
 import { flush } from './delivery.js';
+import { type HistoryOptions, type HistoryResult, readHistory } from './history.js';
 import { dispatch } from './dispatch.js';
 import { LocalClient } from './local-client.js';
 import { subscribeSession } from './meta/subscription.js';
@@ -153,6 +154,15 @@ export class Server extends EventEmitter<ServerEvents> {
     if (id !== undefined) message.id = id;
     if (ext !== undefined) message.ext = ext;
     return broadcast(core, message, core.serverContext(), { except, ext, id });
+  }
+
+  /**
+   * The kept messages of a channel with history (oldest first) and its
+   * position. Rejects with `404:<channel>:no_history` for a channel no
+   * `history` pattern matches.
+   */
+  history(channel: string, options?: HistoryOptions): Promise<HistoryResult> {
+    return readHistory(this.#core, channel, options);
   }
 
   /** Push one message to one session. Resolves to false for an unknown session. */

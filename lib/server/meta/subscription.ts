@@ -6,6 +6,7 @@ import { EngineLimitError } from '../../engines/engine.js';
 import { ProtocolErrors } from '../../errors.js';
 import { isMeta, isService, isValidPattern } from '../../protocol/channel.js';
 import type { ServerCore } from '../core.js';
+import { type RecoverRequest, recoverRequest, recoverSession } from '../history.js';
 import { type Outcome, reply, sessionUnknown } from '../reply.js';
 import type { Context, Message } from '../types.js';
 
@@ -13,11 +14,23 @@ import type { Context, Message } from '../types.js';
  * /meta/subscribe. Required: channel, clientId, subscription (a channel or
  * pattern, or a list of them). Optional: ext, id. `/service/*`
  * subscriptions succeed and do nothing; `/meta/*` ones are refused.
+ * `ext.recover` (`{ epoch, offset }` or `{ last }`, one channel with
+ * history) subscribes and queues what was missed in one engine call; the
+ * reply carries `ext.recover: { recovered, epoch, offset, missed }`.
  */
 export async function subscribe(core: ServerCore, message: Message, ctx: Context): Promise<Outcome> {
-  const patterns = await subscriptionRequest(core, message, ctx);
+  let recover: RecoverRequest | undefined;
+  // ext.recover is checked before the middleware runs; the middleware then decides as for any subscribe.
+  const patterns = await subscriptionRequest(core, message, ctx, (checked) => (recover = recoverRequest(core, message, checked)));
   if (!Array.isArray(patterns)) return { reply: patterns };
   const clientId = message.clientId as string;
+  if (recover) {
+    const result = await recoverSession(core, clientId, recover);
+    if (!result) return { reply: sessionUnknown(core, message) };
+    core.emit('subscribe', clientId, recover.channel);
+    const { recovered, epoch, offset, missed } = result;
+    return { reply: reply(message, { clientId, subscription: message.subscription, successful: true, ext: { recover: { recovered, epoch, offset, missed } } }) };
+  }
   for (const pattern of patterns) {
     if (isService(pattern)) continue;
     if (!(await subscribeSession(core, clientId, pattern))) return { reply: sessionUnknown(core, message) };
@@ -53,7 +66,9 @@ export async function subscribeSession(core: ServerCore, clientId: string, patte
 }
 
 /** Validate a (un)subscribe request: its patterns, or the refusal to send. */
-async function subscriptionRequest(core: ServerCore, message: Message, ctx: Context): Promise<string[] | Message> {
+async function subscriptionRequest(
+  core: ServerCore, message: Message, ctx: Context, check?: (patterns: readonly string[]) => void,
+): Promise<string[] | Message> {
   const { clientId, subscription } = message;
   if (typeof clientId !== 'string' || !(await core.engine.exists(clientId))) return sessionUnknown(core, message);
   const patterns = Array.isArray(subscription) ? subscription : [subscription];
@@ -63,6 +78,7 @@ async function subscriptionRequest(core: ServerCore, message: Message, ctx: Cont
     if (!isValidPattern(pattern)) throw ProtocolErrors.channelInvalid(pattern);
     if (isMeta(pattern)) throw ProtocolErrors.metaChannel(pattern);
   }
+  check?.(patterns as string[]);
   await core.pipeline.run(message, ctx);
   return patterns as string[];
 }
