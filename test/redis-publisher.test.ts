@@ -188,7 +188,7 @@ if (!findRedisServer()) {
     };
   });
 
-  describe('RedisPublisher when Redis is out of reach', () => {
+  describe('RedisPublisher on a Redis of its own: your client, and outages', () => {
     let server: RedisServer;
     let pid = 0;
     let paused = false;
@@ -203,6 +203,21 @@ if (!findRedisServer()) {
     after(async () => {
       if (paused) process.kill(pid, 'SIGCONT');
       await server.stop();
+    });
+
+    it('{ client }: your client is used (connected if needed) and left open by close()', async () => {
+      const client = createClient({ url: server.url });
+      client.on('error', () => undefined);
+      const publisher = new RedisPublisher({ client }, { prefix: 'own:' });
+      try {
+        assert.equal(await publisher.publish('/own', 1), 0);
+        assert.equal(await publisher.deliver('A'.repeat(27), '/own', 2), false);
+      } finally {
+        await publisher.close();
+      }
+      assert.equal(client.isOpen, true);
+      assert.equal(await client.ping(), 'PONG');
+      await client.close();
     });
 
     it('Redis hangs: publish rejects within commandTimeout, then works again when Redis answers', async () => {
