@@ -23,9 +23,8 @@ import { HostShapes } from './transports/host-shapes.js';
 import { WebSocketTransport } from './transports/websocket.js';
 import {
   type AdminHandler, type AdminOptions, createAdminHandler, createHealthHandler, createMetricsHandler, type HealthOptions,
-  type MetricsHandler, type MetricsOptions, type OpsHandler,
+  type MetricsHandler, type MetricsOptions, type OpsHandler, createPublishHandler, type PublishHandlerOptions,
 } from './ops/index.js';
-import { createPublishHandler, type PublishHandlerOptions } from './ops/publish.js';
 import { describeError } from './protocol/error.js';
 import { isUnderMount, pathnameOf } from './transports/mount.js';
 

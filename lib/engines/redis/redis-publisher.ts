@@ -16,7 +16,7 @@ import { isPublishable, isService } from '../../protocol/channel.js';
 import type { Message } from '../../protocol/message.js';
 import { expand } from '../../server/expand.js';
 import { isClientId, newClientId } from '../client-id.js';
-import { EngineUnavailableError } from '../engine.js';
+import { EngineUnavailableError, type EngineLogger } from '../engine.js';
 import { Expiry } from './expiry.js';
 import { Keys } from './keys.js';
 import { PatternLogs } from './log.js';
@@ -35,10 +35,32 @@ import { MAX_PAGES, PAGE } from './scan.js';
  * (validated the same way), plus `maxMessageBytes`. Give it the `prefix`
  * (and log bounds) your nodes use.
  */
-export interface RedisPublisherOptions extends Pick<
-  RedisEngineOptions,
-  'prefix' | 'openTimeout' | 'commandTimeout' | 'reconnectMaxDelay' | 'logLength' | 'maxLogBytes' | 'logRetention' | 'logger'
-> {
+export interface RedisPublisherOptions extends Pick<RedisEngineOptions, 'prefix' | 'openTimeout' | 'commandTimeout' | 'reconnectMaxDelay'> {
+  /**
+   * Most entries a pattern's log keeps, as the nodes' `logLength` (they
+   * also bound it by the Server's `maxQueue`: give the smaller of the two).
+   * @default 10000
+   */
+  logLength?: number;
+  /**
+   * Most bytes a pattern's log holds, as the nodes' `maxLogBytes` (they
+   * also bound it by the Server's `maxQueueBytes`: give the smaller). At least 1024.
+   * @default 4194304 (4 MiB)
+   */
+  maxLogBytes?: number;
+  /**
+   * How long, in ms, a pattern's log keeps an entry, trimmed at each
+   * publish. The nodes raise theirs to their sessions' lifetime (`timeout`
+   * plus `maxInterval`); a publisher cannot learn it: above 60 s, give it here.
+   * @default 60000
+   */
+  logRetention?: number;
+  /**
+   * Where connection trouble is reported (lost, restored; once each per
+   * outage): `warn`, and `info` when it has one. A winston logger fits.
+   * @default console.warn
+   */
+  logger?: EngineLogger;
   /**
    * Largest message, in bytes of its JSON text (UTF-8), `publish` and
    * `deliver` accept; a larger one rejects with the `BayeuxError`
