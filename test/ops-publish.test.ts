@@ -117,10 +117,10 @@ for (const { host, json } of variants) {
       assert.deepEqual(seen.slice(before).map((m) => m.data), ['lower']);
     });
 
-    test('authorize decides; a throwing authorize answers 500', async () => {
+    test('authorize decides (403 auth.denied when it says no); a throwing authorize answers 500', async () => {
       const no = await publish(`${s.origin}/publish-as`, { channel: '/news/as', data: 'no' }, null, { 'x-publisher': 'no' });
-      assert.equal(no.status, 401);
-      assert.equal(no.json?.error?.type, 'auth.failed');
+      assert.equal(no.status, 403);
+      assert.equal(no.json?.error?.type, 'auth.denied');
       assert.equal(no.headers.get('www-authenticate'), null);
       const broke = await publish(`${s.origin}/publish-as`, { channel: '/news/as', data: 'broke' }, null, { 'x-publisher': 'throw' });
       assert.equal(broke.status, 500);
@@ -253,6 +253,20 @@ describe('publishHandler: the same path as cometd.publish', () => {
     assert.equal(res.json?.published, 1);
     await waitFor(() => got.length === 1, { timeout: 5000, what: 'the small message' });
     assert.deepEqual(got, ['small']);
+  });
+
+  test('with token and authorize, both must pass: 401 for the token first, then 403', async () => {
+    const s = await startHost('http', {}, {
+      routes: (cometd) => [{ path: '/both', handler: cometd.publishHandler({ token: TOKEN, authorize: (req) => req.headers['x-ok'] === '1' }) }],
+    });
+    servers.push(s);
+    const noToken = await publish(`${s.origin}/both`, { channel: '/both', data: 1 }, 'wrong', { 'x-ok': '1' });
+    assert.equal(noToken.status, 401);
+    const denied = await publish(`${s.origin}/both`, { channel: '/both', data: 1 }, TOKEN, { 'x-ok': '0' });
+    assert.equal(denied.status, 403);
+    assert.equal(denied.json?.error?.type, 'auth.denied');
+    const both = await publish(`${s.origin}/both`, { channel: '/both', data: 1 }, TOKEN, { 'x-ok': '1' });
+    assert.deepEqual(both.json, { published: 1 });
   });
 
   test('a closing server answers 503 server.closing', async () => {

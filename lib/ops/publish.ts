@@ -31,9 +31,10 @@ export interface PublishHandlerOptions {
    */
   token?: string;
   /**
-   * Decides whether a request may publish (`true`), from its headers,
-   * address, or whatever your auth middleware left on it. A rejection or a
-   * throw answers 500 (logged). With `token` too, both must pass. No default.
+   * Decides whether a request may publish (`true`; anything else answers
+   * 403 `auth.denied`), from its headers, address, or whatever your auth
+   * middleware left on it. A rejection or a throw answers 500 (logged).
+   * With `token` too, both must pass. No default.
    */
   authorize?: (req: IncomingMessage) => boolean | Promise<boolean>;
   /** Largest request body, in bytes, before and after decompression; larger gets 413 `entity.too.large`. Default: the server's `maxBodyBytes` (1 MiB unless set). */
@@ -88,32 +89,40 @@ export function createPublishHandler(source: PublishSource, options: PublishHand
   // Digests of equal length, so the comparison takes the same time whatever the length of what was sent.
   const expected = token === undefined ? undefined : digest(token);
 
-  /** Whether the request may publish: the token (when set), then `authorize` (when set). */
-  async function allowed(req: IncomingMessage): Promise<boolean> {
+  /**
+   * Whether the request may publish: the token (when set), then
+   * `authorize` (when set). `token`: no valid Bearer token (401);
+   * `denied`: `authorize` said no (403).
+   */
+  async function allowed(req: IncomingMessage): Promise<'ok' | 'token' | 'denied'> {
     if (expected) {
       const given = /^Bearer +([\x21-\x7e]+) *$/i.exec(req.headers.authorization ?? '')?.[1];
       // Compared even when absent, against a digest of nothing: the same work either way.
       const ok = timingSafeEqual(digest(given ?? ''), expected);
-      if (!ok || given === undefined) return false;
+      if (!ok || given === undefined) return 'token';
     }
-    if (authorize) return (await authorize(req)) === true;
-    return true;
+    if (authorize && (await authorize(req)) !== true) return 'denied';
+    return 'ok';
   }
 
   async function handle(req: HostRequest, res: ServerResponse): Promise<void> {
-    let ok: boolean;
+    let verdict: 'ok' | 'token' | 'denied';
     try {
-      ok = await allowed(req);
+      verdict = await allowed(req);
     } catch (err) {
       source.logger.error(`publishHandler: authorize failed: ${describeError(err)}`);
       answerError(res, new HttpError(500, 'server.error', 'internal error'));
       return;
     }
-    if (!ok) {
-      if (expected) res.setHeader('WWW-Authenticate', 'Bearer realm="express-bayeux publish"');
+    if (verdict !== 'ok') {
       // Nothing of the body is read for a stranger.
       res.setHeader('Connection', 'close');
-      answerError(res, new HttpError(401, 'auth.failed', expected ? 'a valid Authorization: Bearer token is required' : 'not authorized to publish'));
+      if (verdict === 'token') {
+        res.setHeader('WWW-Authenticate', 'Bearer realm="express-bayeux publish"');
+        answerError(res, new HttpError(401, 'auth.failed', 'a valid Authorization: Bearer token is required'));
+      } else {
+        answerError(res, new HttpError(403, 'auth.denied', 'not allowed to publish'));
+      }
       return;
     }
     if (source.closed) {
