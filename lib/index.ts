@@ -16,4 +16,4 @@ export type {
 export type { Advice, Message } from './protocol/message.js';
 export type { AttachOptions, UpgradeMiddleware } from './transports/attach.js';
 export { channelMatches, channelMatches as matches, isValidChannel, isValidPattern } from './protocol/channel.js';
-export type { AdminHandler, AdminOptions, HealthOptions, MetricsHandler, MetricsOptions, OpsHandler } from './ops/index.js';
+export type { AdminHandler, AdminOptions, HealthOptions, MetricsHandler, MetricsOptions, OpsHandler, PublishHandlerOptions } from './ops/index.js';

@@ -24,7 +24,7 @@ import { HostShapes } from './transports/host-shapes.js';
 import { WebSocketTransport } from './transports/websocket.js';
 import {
   type AdminHandler, type AdminOptions, createAdminHandler, createHealthHandler, createMetricsHandler, type HealthOptions,
-  type MetricsHandler, type MetricsOptions, type OpsHandler,
+  type MetricsHandler, type MetricsOptions, type OpsHandler, createPublishHandler, type PublishHandlerOptions,
 } from './ops/index.js';
 import { describeError } from './protocol/error.js';
 import { isUnderMount, pathnameOf } from './transports/mount.js';
@@ -88,6 +88,13 @@ export interface BayeuxMiddleware {
   admin(options?: AdminOptions): AdminHandler;
   /** A request handler answering 200 while the engine is reachable, 503 otherwise (load balancers, probes). */
   health(options?: HealthOptions): OpsHandler;
+  /**
+   * A request handler publishing what is POSTed to it (`{ channel, data,
+   * ext?, id? }` or an array) as {@link publish} does, answering
+   * `{ "published": n }`: for other processes and languages. Needs
+   * `{ token }` (a Bearer token) or `{ authorize }`; throws without either.
+   */
+  publishHandler(options: PublishHandlerOptions): OpsHandler;
   /**
    * Accept Bayeux over WebSocket on this HTTP server, at `options.path`
    * (or the mount path learned from the first HTTP request), running
@@ -186,7 +193,9 @@ export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
     else server.use(patternOrFn, fn as Middleware);
     return middleware;
   };
-  api.outgoing = (fn) => (server.outgoing(fn), middleware);
+  /** Outgoing hooks added: with one, the publish handler publishes a batch one message at a time. */
+  let outgoingHooks = 0;
+  api.outgoing = (fn) => (server.outgoing(fn), outgoingHooks++, middleware);
   api.service = (channel, handler) => (server.service(channel, handler), middleware);
   api.publish = (channel, data, publishOptions) => server.publish(channel, data, publishOptions);
   api.subscribe = (pattern, listener) => server.subscribe(pattern, listener);
@@ -214,6 +223,15 @@ export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
     return handler;
   };
   api.health = (healthOptions) => createHealthHandler(server, healthOptions);
+  api.publishHandler = (publishOptions) => createPublishHandler({
+    publish: (channel, data, options) => server.publish(channel, data, options),
+    inOrder: () => outgoingHooks === 0,
+    limits: { maxBodyBytes, maxBatch, bodyTimeout },
+    logger,
+    get closed() {
+      return server.closed;
+    },
+  }, publishOptions);
   api.attach = function attach(http: HttpServer, attachOptions: AttachOptions = {}): BayeuxMiddleware {
     const { path: fixed, middleware: stack } = checkAttachOptions(attachOptions);
     attachedPath ??= fixed;

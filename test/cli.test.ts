@@ -7,8 +7,11 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { BayeuxError } from '../lib/index.js';
+import { RedisEngine } from '../lib/engines/redis/index.js';
 import { nextEvent, startServer } from './helpers/http-server.js';
 import { finish, output, runNode, type Run } from './helpers/cli-run.js';
+import { announceRedisSkip, findRedisServer, startRedisServer } from './helpers/redis-server.js';
+import { waitFor } from './helpers/wait.js';
 
 const BIN = fileURLToPath(new URL('../lib/cli/bin.js', import.meta.url));
 
@@ -238,5 +241,63 @@ describe('express-bayeux CLI', () => {
     assert.match(helps[2]?.stdout ?? '', /Usage: express-bayeux sub URL CHANNEL/);
     assert.match(helps[3]?.stdout ?? '', /Usage: express-bayeux pub URL CHANNEL \[JSON\]/);
     assert.equal(helps[4]?.stdout, helps[1]?.stdout);
+  });
+});
+
+describe('express-bayeux pub --redis', () => {
+  test('usage errors: a bad Redis URL, --transport or --prefix out of place', async () => {
+    const notRedis = await finish(run(['pub', '--redis', 'http://127.0.0.1:6379', '/a', '1']));
+    assert.equal(notRedis.code, 2);
+    assert.match(notRedis.stderr, /--redis must be a redis:\/\/ or rediss:\/\/ URL/);
+    const transport = await finish(run(['pub', '--redis', 'redis://127.0.0.1:1', '/a', '1', '--transport', 'websocket']));
+    assert.equal(transport.code, 2);
+    assert.match(transport.stderr, /--transport does not go with --redis/);
+    const prefix = await finish(run(['pub', 'http://127.0.0.1:1/cometd', '/a', '1', '--prefix', 'x:']));
+    assert.equal(prefix.code, 2);
+    assert.match(prefix.stderr, /--prefix goes with --redis/);
+    const service = await finish(run(['pub', '--redis', 'redis://127.0.0.1:1', '/service/x', '1']));
+    assert.equal(service.code, 2);
+    assert.match(service.stderr, /not a channel you can publish to: \/service\/x/);
+    const emptyPrefix = await finish(run(['pub', '--redis', 'redis://127.0.0.1:1', '/a', '1', '--prefix', '']));
+    assert.equal(emptyPrefix.code, 2);
+    assert.match(emptyPrefix.stderr, /prefix must be a non-empty string/);
+  });
+
+  test('Redis out of reach: exit 1 within --timeout, saying so', async () => {
+    const port = await closedPort();
+    const done = await finish(run(['pub', '--redis', `redis://127.0.0.1:${port}`, '/a', '1', '--timeout', '1000']), 10_000);
+    assert.equal(done.code, 1, done.stderr);
+    assert.match(done.stderr, /pub: the message not published: .*Redis could not connect \(redis:\/\/127\.0\.0\.1:\d+\)/);
+  });
+
+  test('publishes without a server: a node on the same Redis delivers it, from the argument and from stdin', { skip: findRedisServer() ? false : announceRedisSkip() }, async () => {
+    const redis = await startRedisServer();
+    const prefix = `cli-${process.pid}:`;
+    const s = await startServer({ engine: new RedisEngine({ url: redis.url }, { prefix }) });
+    try {
+      const got: Array<{ channel: string; data: unknown; client: string | undefined }> = [];
+      await s.cometd.subscribe('/cli/**', (data, message, info) => got.push({ channel: message.channel, data, client: info.client })).ready;
+      const one = await finish(run(['pub', '--redis', redis.url, '--prefix', prefix, '/cli/redis', '{"n":1}']));
+      assert.equal(one.code, 0, one.stderr);
+      const lines = await finish(run(['pub', '--redis', redis.url, '--prefix', prefix, '/cli/lines'], '2\n\n"three"\n'));
+      assert.equal(lines.code, 0, lines.stderr);
+      await waitFor(() => got.length >= 3, { timeout: 5000, what: 'three messages on the node' });
+      assert.deepEqual(got, [
+        { channel: '/cli/redis', data: { n: 1 }, client: undefined },
+        { channel: '/cli/lines', data: 2, client: undefined },
+        { channel: '/cli/lines', data: 'three', client: undefined },
+      ]);
+      // Another prefix is another application: nothing arrives.
+      const other = await finish(run(['pub', '--redis', redis.url, '/cli/redis', '4']));
+      assert.equal(other.code, 0, other.stderr);
+      const bad = await finish(run(['pub', '--redis', redis.url, '--prefix', prefix, '/cli/lines'], '5\n{oops\n'));
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /line 2 is not JSON/);
+      await waitFor(() => got.length >= 4, { timeout: 5000, what: 'line 1 of the bad input' });
+      assert.deepEqual(got.map((m) => m.data), [{ n: 1 }, 2, 'three', 5]);
+    } finally {
+      await s.close();
+      await redis.stop();
+    }
   });
 });

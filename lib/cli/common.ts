@@ -54,19 +54,24 @@ export interface ClientCommand {
   timeout: number;
   /** `--max-response-bytes` (the client's `maxResponseBytes`), when the command takes it and it was given. */
   maxResponseBytes: number | undefined;
+  /** `--redis URL` and `--prefix`, when the command takes them (`pub`) and they were given. */
+  redis: string | undefined;
+  prefix: string | undefined;
 }
 
 /**
  * Parse a client command (`--transport`, `--timeout`, `--help`, and
- * `--max-response-bytes` when `receives`). With `--help`, prints `usage`
- * and returns undefined: the command exits 0.
+ * `--max-response-bytes` when `receives`, `--redis` and `--prefix` when
+ * `publishes`). With `--help`, prints `usage` and returns undefined: the
+ * command exits 0.
  */
-export function clientCommand(args: string[], usage: string, io: CliIo, receives = false): ClientCommand | undefined {
+export function clientCommand(args: string[], usage: string, io: CliIo, receives = false, publishes = false): ClientCommand | undefined {
   const { values, positionals } = parse(args, {
     transport: { type: 'string' },
     timeout: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
     ...(receives ? { 'max-response-bytes': { type: 'string' } } : {}),
+    ...(publishes ? { redis: { type: 'string' }, prefix: { type: 'string' } } : {}),
   } as const);
   if (values.help) {
     io.stdout.write(usage);
@@ -78,6 +83,8 @@ export function clientCommand(args: string[], usage: string, io: CliIo, receives
     transports: transports(values.transport),
     timeout: positive(values.timeout, 'timeout', 10_000),
     maxResponseBytes: typeof maxResponseBytes === 'string' ? atLeast(maxResponseBytes, 'max-response-bytes', 1024) : undefined,
+    redis: typeof values.redis === 'string' ? values.redis : undefined,
+    prefix: typeof values.prefix === 'string' ? values.prefix : undefined,
   };
 }
 

@@ -17,6 +17,8 @@ Commands:
   serve                        run a Bayeux server (Express + WebSocket)
   sub URL CHANNEL...           print each message as a JSON line until interrupted
   pub URL CHANNEL [JSON]       publish JSON (or one message per line of stdin)
+  pub --redis URL CHANNEL [JSON]
+                               the same, straight into Redis, without a server
   help [COMMAND]               show help for a command
 
 Options:

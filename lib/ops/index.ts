@@ -9,3 +9,4 @@ export { createAdminHandler, type AdminHandler, type AdminOptions } from './admi
 export type { AdminChannel, AdminDisconnect, AdminNode, AdminSample, AdminSnapshot } from './admin-data.js';
 export { checkHealth, createHealthHandler, type HealthOptions, type HealthReport } from './health.js';
 export type { OpsHandler, OpsNext } from './http.js';
+export { createPublishHandler, type PublishHandlerOptions, type PublishSource } from './publish.js';

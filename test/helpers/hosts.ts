@@ -37,6 +37,21 @@ export interface HostOptions {
   attach?: AttachOptions | false;
   /** Connect-style middleware the app runs before the Bayeux middleware. */
   before?: UpgradeMiddleware[];
+  /**
+   * The app's own routes beside Bayeux, made from the middleware object (a
+   * `cometd.publishHandler()`, say): on Express a `POST` route (after
+   * `express.json()` when `json`), on connect `app.use(path, handler)`, on
+   * a bare handler called without `next` for that path.
+   */
+  routes?: (cometd: BayeuxMiddleware) => HostRoute[];
+}
+
+/** A route of the app (see {@link HostOptions.routes}). */
+export interface HostRoute {
+  path: string;
+  handler: (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
+  /** Express only: parse the body with the host's `express.json()` first. */
+  json?: boolean;
 }
 
 function hello(res: ServerResponse): void {
@@ -50,13 +65,18 @@ function notFound(res: ServerResponse): void {
 }
 
 /** The Bayeux middleware mounted the way an app on `host` mounts it. */
-function appFor(host: HostName, mount: string, cometd: BayeuxMiddleware, before: NonNullable<HostOptions['before']>) {
+function appFor(host: HostName, mount: string, cometd: BayeuxMiddleware, before: NonNullable<HostOptions['before']>, routes: readonly HostRoute[]) {
   switch (host) {
     case 'express5':
     case 'express4': {
-      const app = host === 'express5' ? express5() : express4();
+      const express = host === 'express5' ? express5 : express4;
+      const app = express();
       for (const fn of before) app.use(fn);
       app.get('/hello', (_req, res) => hello(res));
+      for (const route of routes) {
+        if (route.json) app.post(route.path, express.json(), route.handler);
+        else app.post(route.path, route.handler);
+      }
       if (mount === '/') app.use(cometd);
       else app.use(mount, cometd);
       return app;
@@ -65,6 +85,7 @@ function appFor(host: HostName, mount: string, cometd: BayeuxMiddleware, before:
       const app = connect();
       for (const fn of before) app.use(fn);
       app.use('/hello', (_req: IncomingMessage, res: ServerResponse) => hello(res));
+      for (const route of routes) app.use(route.path, route.handler);
       if (mount === '/') app.use(cometd);
       else app.use(mount, cometd);
       app.use((_req: IncomingMessage, res: ServerResponse) => notFound(res));
@@ -80,6 +101,8 @@ function appFor(host: HostName, mount: string, cometd: BayeuxMiddleware, before:
             return;
           }
           if (path === '/hello') return hello(res);
+          const route = routes.find((r) => r.path === path);
+          if (route) return route.handler(req, res);
           if (mount === '/' || path === mount || path.startsWith(mount + '/')) return cometd(req, res, () => notFound(res));
           notFound(res);
         };
@@ -92,7 +115,7 @@ function appFor(host: HostName, mount: string, cometd: BayeuxMiddleware, before:
 export async function startHost(host: HostName, bayeuxOptions: BayeuxOptions = {}, options: HostOptions = {}): Promise<HostServer> {
   const mount = options.mount ?? '/cometd';
   const cometd = bayeux({ logLevel: 'error', ...bayeuxOptions });
-  const app = appFor(host, mount, cometd, options.before ?? []);
+  const app = appFor(host, mount, cometd, options.before ?? [], options.routes?.(cometd) ?? []);
   const http = createServer(app);
   // The app's own WebSocket endpoint, beside Bayeux: an echo at /app-ws.
   const appWss = new WebSocketServer({ noServer: true });

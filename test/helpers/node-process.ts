@@ -38,6 +38,8 @@ export interface NodeOptions {
   startTimeout?: number;
   /** The node exits by itself after this long, ms. Default 120000. */
   lifetime?: number;
+  /** Serve `cometd.publishHandler({ token })` at `POST /publish` with this token. */
+  publishToken?: string;
 }
 
 export interface NodeEvent {
@@ -117,6 +119,7 @@ export class NodeProcess {
     add('log-level', options.logLevel);
     add('port', options.port);
     add('lifetime', options.lifetime ?? 120_000);
+    add('publish-token', options.publishToken);
     const child = fork(nodeScript, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     children.add(child);
     const exited = new Promise<void>((resolve) => {
@@ -187,6 +190,11 @@ export class NodeProcess {
   /** `cometd.deliver(clientId, channel, data)` on the node; resolves to false for an unknown session. */
   async deliver(clientId: string, channel: string, data: unknown, ms?: number): Promise<boolean> {
     return (await this.#request({ type: 'deliver', clientId, channel, data }, ms)) as boolean;
+  }
+
+  /** `cometd.publish` of `{ i, pad }` for i = 1..count, at most `window` in flight, in the node; resolves to the ms it took there. */
+  async publishMany(channel: string, count: number, window: number, pad: string, ms = 120_000): Promise<number> {
+    return (await this.#request({ type: 'publishMany', channel, count, window, pad }, ms)) as number;
   }
 
   /** `cometd.stats()` on the node. */

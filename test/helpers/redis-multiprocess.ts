@@ -22,17 +22,18 @@ import { startBalancer, type TcpBalancer } from './tcp-balancer.js';
 import { sleep, waitFor } from './wait.js';
 
 type Msg = Record<string, any>;
-type Kind = 'long-polling' | 'websocket';
+export type Kind = 'long-polling' | 'websocket';
 const KINDS: readonly Kind[] = ['long-polling', 'websocket'];
 
 // ---------------------------------------------------------------- a raw Bayeux peer
 
 /**
+ * (Exported for the other multi-process files: test/redis-publisher.test.ts.)
  * One raw Bayeux peer on one transport: POSTs (long-polling) or one
  * WebSocket. `send` resolves to the replies to the messages sent (those
  * with `successful` or on `/meta/`); other messages are deliveries.
  */
-interface Peer {
+export interface Peer {
   readonly kind: Kind;
   readonly delivered: Msg[];
   readonly closed: boolean;
@@ -46,7 +47,7 @@ function isReply(m: Msg): boolean {
   return typeof m['channel'] === 'string' && (m['channel'].startsWith('/meta/') || 'successful' in m);
 }
 
-async function openPeer(kind: Kind, url: string): Promise<Peer> {
+export async function openPeer(kind: Kind, url: string): Promise<Peer> {
   const delivered: Msg[] = [];
   if (kind === 'long-polling') {
     return {
@@ -104,30 +105,30 @@ async function openPeer(kind: Kind, url: string): Promise<Peer> {
   };
 }
 
-async function handshake(peer: Peer): Promise<string> {
+export async function handshake(peer: Peer): Promise<string> {
   const [reply] = await peer.send({ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: [peer.kind] });
   assert.equal(reply?.['successful'], true, JSON.stringify(reply));
   return reply?.['clientId'] as string;
 }
 
-function connect(peer: Peer, clientId: string, immediate = false, timeoutMs = 5000): Promise<Msg[]> {
+export function connect(peer: Peer, clientId: string, immediate = false, timeoutMs = 5000): Promise<Msg[]> {
   const message: Msg = { channel: '/meta/connect', clientId, connectionType: peer.kind };
   if (immediate) message['advice'] = { timeout: 0 };
   return peer.send(message, timeoutMs);
 }
 
-async function subscribe(peer: Peer, clientId: string, subscription: string): Promise<void> {
+export async function subscribe(peer: Peer, clientId: string, subscription: string): Promise<void> {
   const [reply] = await peer.send({ channel: '/meta/subscribe', clientId, subscription });
   assert.equal(reply?.['successful'], true, JSON.stringify(reply));
 }
 
 /** The `data` of the deliveries on `channel`, in arrival order. */
-function dataOn(peer: Peer, channel: string): unknown[] {
+export function dataOn(peer: Peer, channel: string): unknown[] {
   return peer.delivered.filter((m) => m['channel'] === channel).map((m) => m['data']);
 }
 
 /** Long-polling: connect until `n` deliveries arrived (bounded); WebSocket: wait for pushes. */
-async function collect(peer: Peer, clientId: string, channel: string, n: number, ms = 5000): Promise<unknown[]> {
+export async function collect(peer: Peer, clientId: string, channel: string, n: number, ms = 5000): Promise<unknown[]> {
   const end = Date.now() + ms;
   for (let i = 0; i < 200 && dataOn(peer, channel).length < n; i++) {
     if (Date.now() > end) break;
@@ -149,7 +150,7 @@ const range = (from: number, to: number) => Array.from({ length: to - from + 1 }
 
 let clusters = 0;
 
-type Cluster = [NodeProcess, NodeProcess] & { prefix: string };
+export type Cluster = [NodeProcess, NodeProcess] & { prefix: string };
 
 /** Where the nodes find Redis: one server, or a Redis Cluster. */
 export interface RedisTarget {
@@ -162,7 +163,7 @@ export interface RedisTarget {
 }
 
 /** Two nodes on one Redis, sharing a key prefix of their own. */
-async function startCluster(redis: RedisTarget, options: Omit<NodeOptions, 'redisUrl' | 'redisCluster' | 'prefix'> = {}): Promise<Cluster> {
+export async function startCluster(redis: RedisTarget, options: Omit<NodeOptions, 'redisUrl' | 'redisCluster' | 'prefix'> = {}): Promise<Cluster> {
   const prefix = `cluster-${process.pid}-${++clusters}:`;
   const common: NodeOptions = { ...redis.nodeOptions, prefix, timeout: 2000, maxInterval: 5000, ...options };
   const nodes = await Promise.all([NodeProcess.start('A', common), NodeProcess.start('B', common)]);

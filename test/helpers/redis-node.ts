@@ -18,6 +18,7 @@
  *   --reconnect-max-delay=MS  RedisEngine reconnectMaxDelay, default 2000
  *   --log-level=LEVEL         default 'error'
  *   --lifetime=MS             exit after this long whatever happens, default 300000
+ *   --publish-token=TOKEN     also serve cometd.publishHandler({ token }) at POST /publish
  *
  * Reporting: when started with an IPC channel (`fork`), it sends
  * `{ type: 'ready', port, nodeId, pid }`, then one `{ type: 'event', ... }`
@@ -36,6 +37,8 @@ import { serverOf } from '../../lib/internal.js';
 export type NodeRequest =
   | { type: 'publish'; id: number; channel: string; data: unknown }
   | { type: 'deliver'; id: number; clientId: string; channel: string; data: unknown }
+  /** Publish `{ i, pad }` for i = 1..count with at most `window` in flight; answers the ms it took (bench/publish-paths.ts). */
+  | { type: 'publishMany'; id: number; channel: string; count: number; window: number; pad: string }
   | { type: 'stats'; id: number }
   | { type: 'close'; id: number };
 
@@ -115,6 +118,8 @@ for (const event of ['handshake', 'connect', 'subscribe', 'unsubscribe'] as cons
 cometd.on('disconnect', (clientId, reason) => report({ type: 'event', event: 'disconnect', clientId, detail: reason, at: Date.now() }));
 app.use('/cometd', cometd);
 app.get('/health', cometd.health()); // what the balancer configs in deploy/ check
+const publishToken = flag('publish-token');
+if (publishToken) app.post('/publish', cometd.publishHandler({ token: publishToken }));
 app.get('/healthz', (_req, res) => {
   cometd.stats().then(
     (stats) => res.json({ nodeId, ...stats }),
@@ -131,6 +136,19 @@ async function answer(request: NodeRequest): Promise<unknown> {
       return cometd.publish(request.channel, request.data);
     case 'deliver':
       return cometd.deliver(request.clientId, request.channel, request.data);
+    case 'publishMany': {
+      const started = performance.now();
+      const inFlight = new Set<Promise<number>>();
+      for (let i = 1; i <= request.count; i++) {
+        const sent = cometd.publish(request.channel, { i, pad: request.pad });
+        inFlight.add(sent);
+        const settled = () => inFlight.delete(sent);
+        sent.then(settled, settled);
+        if (inFlight.size >= request.window) await Promise.race(inFlight);
+      }
+      await Promise.all(inFlight);
+      return performance.now() - started;
+    }
     case 'stats':
       return cometd.stats();
     case 'close':

@@ -167,37 +167,41 @@ export interface ResolvedOptions {
 
 const OPTION_NAMES = new Set(['prefix', 'openTimeout', 'commandTimeout', 'reconnectMaxDelay', 'sweepBatch', 'logLength', 'maxLogBytes', 'logRetention', 'positionFlush', 'logger']);
 
-function checkNumber(name: string, value: unknown, min: number): number | undefined {
+function checkNumber(name: string, value: unknown, min: number, what = 'RedisEngine'): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
-    throw new TypeError(`RedisEngine option ${name} must be a finite number >= ${min}`);
+    throw new TypeError(`${what} option ${name} must be a finite number >= ${min}`);
   }
   return value;
 }
 
-/** Validate the options once; a bad or unknown one throws a TypeError naming it. */
-export function resolveOptions(options: RedisEngineOptions): ResolvedOptions {
-  if (options === null || typeof options !== 'object') throw new TypeError('RedisEngine options must be an object');
+/**
+ * Validate the options once; a bad or unknown one throws a TypeError naming
+ * it. `what` names the class in the messages (`RedisPublisher` takes some
+ * of the same options, `known` says which).
+ */
+export function resolveOptions(options: RedisEngineOptions, what = 'RedisEngine', known: ReadonlySet<string> = OPTION_NAMES): ResolvedOptions {
+  if (options === null || typeof options !== 'object') throw new TypeError(`${what} options must be an object`);
   for (const key of Object.keys(options)) {
-    if (!OPTION_NAMES.has(key)) throw new TypeError(`RedisEngine: unknown option ${key}`);
+    if (!known.has(key)) throw new TypeError(`${what}: unknown option ${key}`);
   }
   const prefix = options.prefix ?? 'bayeux:';
   if (typeof prefix !== 'string' || prefix === '') {
-    throw new TypeError('RedisEngine option prefix must be a non-empty string');
+    throw new TypeError(`${what} option prefix must be a non-empty string`);
   }
   if (options.logger !== undefined && typeof options.logger?.warn !== 'function') {
-    throw new TypeError('RedisEngine option logger must have a warn(message) method');
+    throw new TypeError(`${what} option logger must have a warn(message) method`);
   }
   return {
     prefix,
-    openTimeout: checkNumber('openTimeout', options.openTimeout, 1) ?? 10_000,
-    commandTimeout: checkNumber('commandTimeout', options.commandTimeout, 0) ?? 5000,
-    reconnectMaxDelay: checkNumber('reconnectMaxDelay', options.reconnectMaxDelay, 1) ?? 2000,
-    sweepBatch: Math.floor(checkNumber('sweepBatch', options.sweepBatch, 1) ?? 1000),
-    logLength: Math.floor(checkNumber('logLength', options.logLength, 1) ?? 10_000),
-    maxLogBytes: Math.floor(checkNumber('maxLogBytes', options.maxLogBytes, 1024) ?? 4 * 1_048_576),
-    logRetention: checkNumber('logRetention', options.logRetention, 1) ?? 60_000,
-    positionFlush: checkNumber('positionFlush', options.positionFlush, 1) ?? 100,
+    openTimeout: checkNumber('openTimeout', options.openTimeout, 1, what) ?? 10_000,
+    commandTimeout: checkNumber('commandTimeout', options.commandTimeout, 0, what) ?? 5000,
+    reconnectMaxDelay: checkNumber('reconnectMaxDelay', options.reconnectMaxDelay, 1, what) ?? 2000,
+    sweepBatch: Math.floor(checkNumber('sweepBatch', options.sweepBatch, 1, what) ?? 1000),
+    logLength: Math.floor(checkNumber('logLength', options.logLength, 1, what) ?? 10_000),
+    maxLogBytes: Math.floor(checkNumber('maxLogBytes', options.maxLogBytes, 1024, what) ?? 4 * 1_048_576),
+    logRetention: checkNumber('logRetention', options.logRetention, 1, what) ?? 60_000,
+    positionFlush: checkNumber('positionFlush', options.positionFlush, 1, what) ?? 100,
     logger: options.logger,
   };
 }
