@@ -8,28 +8,11 @@
  *
  *   npx tsc -p . && node dist/bench/redis-breakdown.js [--channels=2000] [--publishes=20000] [--position-flush=100] [--url=redis://127.0.0.1:6379]
  */
-import { createClient } from 'redis';
 import { expand } from '../lib/server/expand.js';
 import type { EngineHost } from '../lib/engines/engine.js';
 import { RedisEngine } from '../lib/engines/redis/index.js';
 import { numberOption, option, runMain } from './common.js';
-
-async function counters(url: string): Promise<{ cpu: number; commands: Map<string, number> }> {
-  const client = createClient({ url });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    const cpuInfo = await client.info('cpu');
-    const field = (name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(cpuInfo)?.[1] ?? NaN);
-    const commands = new Map<string, number>();
-    for (const [, name, calls] of (await client.info('commandstats')).matchAll(/cmdstat_([a-z|_]+):calls=(\d+)/g)) {
-      if (name !== 'info') commands.set(name as string, Number(calls));
-    }
-    return { cpu: field('used_cpu_user') + field('used_cpu_sys'), commands };
-  } finally {
-    await client.close().catch(() => undefined);
-  }
-}
+import { redisCounters as counters } from './redis-publish-cost.js';
 
 async function main(): Promise<void> {
   const url = option('url') ?? 'redis://127.0.0.1:6379';
@@ -64,7 +47,7 @@ async function main(): Promise<void> {
   const after = await counters(url);
   await engine.close();
   console.log(`${channels} channels x 1, ${publishes} publishes: Redis ${(((after.cpu - before.cpu) * 1e6) / publishes).toFixed(1)} µs/publish`);
-  const rows = [...after.commands].map(([name, calls]) => [name, (calls - (before.commands.get(name) ?? 0)) / publishes] as const).filter(([, n]) => n > 0.001).sort((a, b) => b[1] - a[1]);
+  const rows = [...after.byCommand].map(([name, calls]) => [name, (calls - (before.byCommand.get(name) ?? 0)) / publishes] as const).filter(([, n]) => n > 0.001).sort((a, b) => b[1] - a[1]);
   for (const [name, n] of rows) console.log(`  ${name.padEnd(12)} ${n.toFixed(2)} per publish`);
 }
 

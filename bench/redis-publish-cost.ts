@@ -23,7 +23,8 @@ export interface PublishCost {
   positionFlushUsPerSession: number;
 }
 
-async function redisCounters(url: string): Promise<{ cpu: number; commands: number }> {
+/** Redis's CPU seconds so far, its commands (scripts' inner ones included, INFO left out) in all and by name. */
+export async function redisCounters(url: string): Promise<{ cpu: number; commands: number; byCommand: Map<string, number> }> {
   const client = createClient({ url });
   client.on('error', () => undefined);
   await client.connect();
@@ -32,10 +33,13 @@ async function redisCounters(url: string): Promise<{ cpu: number; commands: numb
     const field = (name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(cpuInfo)?.[1] ?? NaN);
     const stats = await client.info('commandstats');
     let commands = 0;
+    const byCommand = new Map<string, number>();
     for (const [, name, calls] of stats.matchAll(/cmdstat_([a-z|_]+):calls=(\d+)/g)) {
-      if (name !== 'info') commands += Number(calls);
+      if (name === 'info') continue;
+      commands += Number(calls);
+      byCommand.set(name as string, Number(calls));
     }
-    return { cpu: field('used_cpu_user') + field('used_cpu_sys'), commands };
+    return { cpu: field('used_cpu_user') + field('used_cpu_sys'), commands, byCommand };
   } finally {
     await client.close().catch(() => undefined);
   }
