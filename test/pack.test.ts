@@ -52,7 +52,9 @@ test('npm pack makes a tarball that installs into an empty project and works the
     assert.equal(info.filename, `${pkg.name}-${pkg.version}.tgz`, 'the file name the README gives');
     const files = new Set(info.files.map((f) => f.path));
     for (const file of ['package.json', 'README.md', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/client/index.js', 'dist/lib/client/node.js',
-      'dist/lib/engines/redis/index.js', 'dist/lib/engines/redis.d.ts', 'dist/lib/cli/bin.js', 'dist/browser/client.js']) {
+      'dist/lib/engines/redis/index.js', 'dist/lib/engines/redis.d.ts', 'dist/lib/cli/bin.js', 'dist/browser/client.js',
+      // The README links into docs/: the pages ship with it, so the links work in an installed copy too.
+      'docs/README.md', 'docs/history.md', 'docs/publishing.md']) {
       assert.ok(files.has(file), `the tarball has ${file}`);
     }
     assert.ok(![...files].some((f) => f.startsWith('dist/test/') || f.startsWith('dist/bench/') || f.startsWith('dist/docs-snippets')), 'no tests or benchmarks in the tarball');
