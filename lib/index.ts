@@ -4,9 +4,9 @@ export { BayeuxError, type BayeuxErrorReply } from './protocol/error.js';
 export { MemoryEngine } from './engines/memory.js';
 export { EngineLimitError, EngineUnavailableError } from './engines/engine.js';
 export type { Engine, EngineConfig, EngineHost, EngineLogger, EngineNode, EngineStats, SessionOptions, TakeResult } from './engines/engine.js';
-export type { BayeuxOptions, CorsOptions, Logger, SlowConsumerPolicy } from './options.js';
+export type { BayeuxOptions, CorsOptions, Logger, RateBucket, RateLimitOptions, RateLimitPolicy, SlowConsumerPolicy } from './options.js';
 export type {
-  BayeuxSocket, Context, LocalListener, LocalMessageInfo, LocalSubscription, Middleware, Next, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats, TransportName,
+  BayeuxSocket, CloseOptions, Context, LocalListener, LocalMessageInfo, LocalSubscription, Middleware, Next, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats, TransportName,
 } from './server/types.js';
 export type { Advice, Message } from './protocol/message.js';
 export type { AttachOptions, UpgradeMiddleware } from './transports/attach.js';

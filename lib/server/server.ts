@@ -12,13 +12,14 @@ import type { ResolvedOptions } from '../options.js';
 import { ServerCore } from './core.js';
 import { flush } from './delivery.js';
 import { dispatch } from './dispatch.js';
+import { Drain } from './drain.js';
 import { LocalClient } from './local-client.js';
 import { subscribeSession } from './meta/subscription.js';
 import type { ServerObserver } from './observer.js';
 import { broadcast, deliverTo } from './publish.js';
 import { expired } from './session-end.js';
 import type {
-  Connection, LocalListener, LocalSubscription, Message, Middleware, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats,
+  CloseOptions, Connection, LocalListener, LocalSubscription, Message, Middleware, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats,
 } from './types.js';
 import { isObject, shortId } from './util.js';
 import { describeError } from '../protocol/error.js';
@@ -61,6 +62,11 @@ export class Server extends EventEmitter<ServerEvents> {
 
   get closed(): boolean {
     return this.#core.closed;
+  }
+
+  /** True while a drain (`close({ drain })`) is under way. */
+  get draining(): boolean {
+    return this.#core.drain !== undefined && !this.#core.closed;
   }
 
   /** Connection types offered in handshake replies. The WebSocket transport adds itself. */
@@ -253,10 +259,21 @@ export class Server extends EventEmitter<ServerEvents> {
     };
   }
 
-  /** Answer every held connect now, stop timers, close the engine. */
-  async close(): Promise<void> {
+  /**
+   * Answer every held connect now, stop timers, close the engine. With
+   * `drain`, first hand the sessions off over that many ms (see `drain.ts`);
+   * a `close()` without it during a drain cuts the drain short.
+   */
+  async close(options: CloseOptions = {}): Promise<void> {
+    const drainMs = checkCloseOptions(options);
     const core = this.#core;
     if (core.closed) return;
+    if (drainMs > 0 || core.drain) {
+      core.drain ??= new Drain(core, drainMs);
+      if (drainMs > 0) await core.drain.done;
+      else core.drain.stop();
+      if (core.closed) return;
+    }
     core.closed = true;
     for (const presence of core.presences.values()) presence.held?.release();
     core.holds.releaseAll();
@@ -273,6 +290,19 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     await core.closeEngine();
   }
+}
+
+/** Validate `close()` options; the drain window in ms (0: none). */
+function checkCloseOptions(options: CloseOptions): number {
+  if (!isObject(options)) throw new TypeError('close options must be an object');
+  for (const key of Object.keys(options)) {
+    if (key !== 'drain') throw new TypeError(`unknown close option ${key}`);
+  }
+  const { drain = 0 } = options;
+  if (typeof drain !== 'number' || !Number.isInteger(drain) || drain < 0 || drain > 2 ** 31 - 1) {
+    throw new TypeError('close option drain must be an integer number of ms from 0 to 2147483647');
+  }
+  return drain;
 }
 
 function checkRoom(clientId: unknown, channel: unknown): void {

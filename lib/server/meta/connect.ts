@@ -50,7 +50,8 @@ export async function connect(
   }
 
   const requestedTimeout = message.advice?.timeout;
-  let hold = respond !== undefined && !firstConnect && requestedTimeout !== 0 && timeout > 0 && !core.closed;
+  // A draining node holds only the connects of sessions whose slice has not come.
+  let hold = respond !== undefined && !firstConnect && requestedTimeout !== 0 && timeout > 0 && !core.closed && !core.drain?.due(clientId);
   let multipleClients = false;
   // The address only when it is counted: behind Express, req.ip parses X-Forwarded-For each time.
   const ip = maxConnectionsPerIp > 0 ? conn.ip : undefined;

@@ -247,6 +247,17 @@ export async function connectReply(core: ServerCore, decision: ConnectDecision):
       reply: refusal(core, message, ProtocolErrors.slowConsumer(), undefined, { reconnect: 'handshake', interval: 0 }),
     };
   }
+  const { drain } = core;
+  if (drain?.due(clientId)) {
+    // Handed off by a drain: come back after the advised interval (to another node), socket closed once this is written.
+    const out = reply(message, { clientId, successful: true, advice: drain.handOff(clientId) });
+    if (result.batch !== undefined) out.ext = { ack: result.batch };
+    presence.sink?.drain?.();
+    if (ctx) core.emit('connect', clientId, ctx);
+    if (decision.aborted) return { reply: out };
+    core.observers.delivered(result.messages);
+    return { reply: out, deliveries: result.messages };
+  }
   const advice = connectAdvice(options);
   if (decision.multipleClients) {
     advice['multiple-clients'] = true;
