@@ -6,6 +6,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { bayeux } from '../lib/index.js';
+import { BayeuxClient, type BayeuxMessage } from '../lib/client/node.js';
 import { get, nextEvent, startServer, type TestServer } from './helpers/http-server.js';
 import { openWire, rawSocket, wireSession, type Msg, type Wire } from './helpers/wire.js';
 import { waitFor } from './helpers/wait.js';
@@ -168,6 +169,64 @@ describe('admission control', () => {
     const counted = /^bayeux_handshakes_refused_total\{reason="node"\} (\d+)/m.exec(text);
     assert.equal(Number(counted?.[1]), refused.length, text);
     existing.close();
+  });
+
+  it('the package client retries refused handshakes spread out, never sooner than the advised interval', async () => {
+    const server = await startServer({ maxHandshakeRate: 5 });
+    servers.push(server);
+    const clients: BayeuxClient[] = [];
+    /** Per client: the intervals its refused handshakes advised, and the delays it chose, in order. */
+    const advised: number[][] = [];
+    const chosen: number[][] = [];
+    try {
+      for (let i = 0; i < 40; i++) {
+        const mine: number[] = [];
+        const delays: number[] = [];
+        advised.push(mine);
+        chosen.push(delays);
+        const log = (text: string): void => {
+          const m = /retrying in (\d+) ms/.exec(text);
+          if (m) delays.push(Number(m[1]));
+        };
+        const client = new BayeuxClient(server.url, {
+          transports: ['long-polling'],
+          logger: { error: log, warn: log, info: log, debug: () => undefined },
+          extensions: [{
+            incoming(message: BayeuxMessage) {
+              if (message.channel === '/meta/handshake' && message.successful === false) mine.push(Number(message.advice?.interval));
+              return message;
+            },
+          }],
+        });
+        client.on('error', () => undefined);
+        clients.push(client);
+        client.connect().catch(() => undefined);
+      }
+      // Every refused client has chosen its first retry.
+      // 40 at once against a bucket of 5: at least 30 are refused at first; each then chooses its first retry.
+      await waitFor(() => advised.filter((a) => a.length > 0).length >= 30 && advised.every((a, i) => a.length === 0 || (chosen[i]?.length ?? 0) >= 1),
+        { timeout: 20_000, what: 'the first retries' });
+      const refusedClients = advised.filter((a) => a.length > 0).length;
+      assert.ok(refusedClients >= 30, `${refusedClients} of 40 clients were refused (burst 5)`);
+      const firsts: number[] = [];
+      for (let i = 0; i < clients.length; i++) {
+        const a = advised[i] as number[];
+        const d = chosen[i] as number[];
+        for (let k = 0; k < Math.min(a.length, d.length); k++) {
+          assert.ok((d[k] as number) >= (a[k] as number) - 1, `client ${i} retry ${k}: ${d[k]} ms chosen, ${a[k]} ms advised`);
+        }
+        if (d.length > 0) firsts.push(d[0] as number);
+      }
+      // Spread out: over more than a second, and no 100 ms slice holds a third of them.
+      const spread = Math.max(...firsts) - Math.min(...firsts);
+      assert.ok(spread > 1000, `first retries spread over ${spread} ms`);
+      const bins = new Map<number, number>();
+      for (const d of firsts) bins.set(Math.floor(d / 100), (bins.get(Math.floor(d / 100)) ?? 0) + 1);
+      const densest = Math.max(...bins.values());
+      assert.ok(densest <= firsts.length / 3, `${densest} of ${firsts.length} first retries in one 100 ms slice`);
+    } finally {
+      await Promise.all(clients.map((c) => c.disconnect()));
+    }
   });
 
   it('handshakeRatePerIp limits one address (req.ip, behind trust proxy) and leaves the others alone', async () => {
