@@ -63,8 +63,10 @@ export interface Connection {
   /** False once the connection is closing: nothing should be taken from the queue for it. */
   writable?(): boolean;
   /**
-   * A drain hands its session off (WebSocket): close it once the replies
-   * under way are written (at once if none is). Idempotent.
+   * A drain hands its session off: a WebSocket closes once the replies
+   * under way are written (at once if none is); an HTTP request's answer
+   * closes its connection, so the next request may go to another node.
+   * Idempotent.
    */
   drain?(): void;
 }

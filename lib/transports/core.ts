@@ -15,8 +15,6 @@ export interface MessageHandler {
    * or when a held `/meta/connect` is released. Never throws.
    */
   handle(messages: readonly unknown[], conn: Connection, respond: (replies: string[]) => void): void;
-  /** True while the server drains (`close({ drain })`): HTTP answers close their connection, so the next request may go to another node. */
-  readonly draining?: boolean;
 }
 
 /** What a transport whose connections outlive a request (WebSocket) also tells the server. */

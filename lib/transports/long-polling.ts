@@ -62,9 +62,8 @@ export class LongPollingTransport {
     releaseRouterState(req, res);
     const { shapes } = this.#options;
     shapes?.learn(req, res);
-    const server = this.#server;
-    server.handle(messages, requestConnection('long-polling', req, res), (replies) => {
-      answer(res, replies, server.draining === true);
+    this.#server.handle(messages, requestConnection('long-polling', req, res), (replies) => {
+      answer(res, replies);
       // Writing the head adds Node's own fields (statusCode, statusMessage): learn those too.
       shapes?.learn(req, res);
     });
@@ -95,11 +94,9 @@ export class LongPollingTransport {
   }
 }
 
-function answer(res: ServerResponse, replies: readonly string[], draining: boolean): void {
+function answer(res: ServerResponse, replies: readonly string[]): void {
   if (!writable(res)) return;
   const body = jsonArray(replies);
-  // A draining node: the client's next request opens a new connection, which a balancer sends elsewhere.
-  if (draining) res.setHeader('Connection', 'close');
   // A length, not chunked encoding: one write, and the client knows where the reply ends.
   res.writeHead(200, { ...RESPONSE_HEADERS, 'Content-Length': Buffer.byteLength(body) });
   res.end(body);

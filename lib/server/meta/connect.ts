@@ -71,7 +71,7 @@ export async function connect(
     } finally {
       presences.prune(presence);
     }
-    return connectReply(core, { message, presence, result, aborted: false, ctx: firstConnect ? ctx : undefined, multipleClients });
+    return connectReply(core, { message, presence, result, aborted: false, ctx: firstConnect ? ctx : undefined, multipleClients, conn });
   }
   const ms = typeof requestedTimeout === 'number' && requestedTimeout > 0 ? Math.min(requestedTimeout, timeout) : timeout;
   return new HeldConnect(core, message, conn, presence, ip, ack, received, respond).hold(ms);

@@ -56,6 +56,7 @@ function admit(core: ServerCore, message: Message, conn: Connection): Outcome | 
   const { drain, options, admission } = core;
   if (drain) {
     core.observers.handshakeRefused('draining');
+    conn.drain?.(); // the next try opens a new connection, which a balancer sends elsewhere
     return { reply: refusal(core, message, ProtocolErrors.draining(), undefined, { reconnect: 'handshake', interval: drain.interval() }) };
   }
   if (options.maxHandshakeRate === 0 && options.handshakeRatePerIp === 0) return undefined;
