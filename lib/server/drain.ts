@@ -10,7 +10,9 @@
  * handshakes are refused with advice to handshake again later. On a
  * shared engine (Redis) the client's next connect, on another node,
  * continues the session; on the memory engine the other node does not
- * know it, and the client handshakes there.
+ * know it, and the client handshakes there. The drain ends with its
+ * window, or sooner once every session is handed off and no connection
+ * is left on the node (a node without sessions closes at once).
  */
 import type { ServerCore } from './core.js';
 import type { Advice } from './types.js';
@@ -98,7 +100,8 @@ export class Drain {
     while (this.#next < order.length && (order[this.#next] as [string, number])[1] <= now) {
       this.#release((order[this.#next++] as [string, number])[0]);
     }
-    if (now >= this.#end) {
+    // Over when the window is, or sooner once every session is handed off and none has a connection here.
+    if (now >= this.#end || (this.#next >= order.length && this.#core.presences.size === 0)) {
       this.stop();
       return;
     }
