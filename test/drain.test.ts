@@ -18,7 +18,11 @@ import { openWire, wireSession, type Msg, type Wire } from './helpers/wire.js';
 import { sleep, waitFor } from './helpers/wait.js';
 import { within } from './helpers/within.js';
 
-/** The most of `times` (ms) that fall in one `slice`-ms slice. */
+/**
+ * The most of `times` (ms) that fall in one `slice`-ms slice. Everything
+ * at once (a plain `close()`) puts them all in one; the tests allow half,
+ * as an event loop stalled by a loaded machine bunches a few.
+ */
 function densest(times: readonly number[], slice = 100): number {
   const bins = new Map<number, number>();
   for (const t of times) bins.set(Math.floor(t / slice), (bins.get(Math.floor(t / slice)) ?? 0) + 1);
@@ -91,7 +95,8 @@ describe('close({ drain }) on one node', () => {
     const times = answered.map((a) => a.at - started);
     const spread = Math.max(...times) - Math.min(...times);
     assert.ok(spread > window / 4, `hand-offs spread over ${Math.round(spread)} ms of a ${window} ms window`);
-    assert.ok(densest(times) <= 20 / 3, `${densest(times)} of 20 hand-offs in one 100 ms slice`);
+    // All at once (a plain close()) puts all 20 in one slice; a loaded machine's stall may bunch a few.
+    assert.ok(densest(times) <= 20 / 2, `${densest(times)} of 20 hand-offs in one 100 ms slice`);
     const intervals = answered.map((a) => a.reply?.['advice']?.interval as number);
     assert.ok(new Set(intervals).size > 10, 'the intervals are jittered');
     assert.deepEqual(new Set(drainedIds), new Set(sessions.map((s) => s.clientId)), 'disconnect reason drain, once per session');
@@ -164,7 +169,7 @@ describe('close({ drain }) behind a balancer, memory engine', () => {
     const times = handshakesOnB.map((t) => t - started);
     const spread = Math.max(...times) - Math.min(...times);
     assert.ok(spread > window / 4, `handshakes on b spread over ${Math.round(spread)} ms`);
-    assert.ok(densest(times) <= times.length / 3, `${densest(times)} of ${times.length} handshakes on b in one 100 ms slice`);
+    assert.ok(densest(times) <= times.length / 2, `${densest(times)} of ${times.length} handshakes on b in one 100 ms slice`);
   });
 });
 
@@ -237,7 +242,8 @@ describe('close({ drain }) on Redis: sessions go on on the other node', { skip: 
     assert.equal(new Set(handedOff).size, handedOff.length, 'one drain event per session');
     // The hand-offs reached node 2 spread over the window, not in one burst.
     const times = connectsOnTwo.map((t) => t - started).filter((t) => t >= 0);
-    assert.ok(densest(times) <= Math.max(3, times.length / 3), `${densest(times)} of ${times.length} first connects on node 2 in one 100 ms slice`);
+    assert.ok(times.length >= 5, `${times.length} sessions taken over by node 2 during the roll`);
+    assert.ok(densest(times) <= times.length / 2, `${densest(times)} of ${times.length} first connects on node 2 in one 100 ms slice`);
     assert.ok(clients.every((c) => c.state === 'connected'));
   });
 });

@@ -36,6 +36,8 @@ export class Server extends EventEmitter<ServerEvents> {
   /** What the modules of lib/server share; never exposed. */
   readonly #core: ServerCore;
   #sockets = 0;
+  /** Settles when the server is closed (set once `close()` begins closing it). */
+  #closing: Promise<void> | undefined;
 
   constructor(options: ResolvedOptions) {
     // A listener that returns a rejected promise is routed to the rejection handler below, never left unhandled.
@@ -267,14 +269,22 @@ export class Server extends EventEmitter<ServerEvents> {
   async close(options: CloseOptions = {}): Promise<void> {
     const drainMs = checkCloseOptions(options);
     const core = this.#core;
-    if (core.closed) return;
+    if (core.closed) return this.#closing;
     if (drainMs > 0 || core.drain) {
       core.drain ??= new Drain(core, drainMs);
       if (drainMs > 0) await core.drain.done;
       else core.drain.stop();
-      if (core.closed) return;
+      // Every caller resolves when the server is closed, whichever of them closes it.
+      if (core.closed) return this.#closing;
     }
     core.closed = true;
+    this.#closing = this.#shutdown();
+    return this.#closing;
+  }
+
+  /** What `close()` does once no drain is under way: answer, wait a little, close the engine. */
+  async #shutdown(): Promise<void> {
+    const core = this.#core;
     for (const presence of core.presences.values()) presence.held?.release();
     core.holds.releaseAll();
     core.local?.stop();
