@@ -185,8 +185,30 @@ describe('close({ drain }) on Redis: sessions go on on the other node', { skip: 
     await redis?.stop();
   });
 
+  it('a session handed off outlives the advised interval, even past maxInterval', async () => {
+    redis ??= await startRedisServer();
+    const prefix = `drain-ttl-${process.pid}:`;
+    const engine = (): RedisEngine => new RedisEngine({ url: (redis as { url: string }).url }, { prefix, reconnectMaxDelay: 100 });
+    const one = await startServer({ engine: engine(), timeout: 20_000, maxInterval: 1000 });
+    const two = await startServer({ engine: engine(), timeout: 20_000, maxInterval: 1000 });
+    servers.push(one, two);
+    const wire = await openWire('long-polling', one.url);
+    const clientId = await wireSession(wire);
+    const reply = wire.send({ channel: '/meta/connect', clientId, connectionType: 'long-polling' }, 10_000);
+    await waitFor(async () => (await one.cometd.stats()).heldConnections === 1, { what: 'a held connect' });
+    const closing = one.cometd.close({ drain: 4000 });
+    const [answered] = await reply;
+    const interval = answered?.['advice']?.interval as number;
+    // Come back, to the other node, within the advised interval plus less than maxInterval: the session goes on there.
+    await sleep(interval + 300);
+    const other = await openWire('long-polling', two.url);
+    const [again] = await other.send({ channel: '/meta/connect', clientId, connectionType: 'long-polling', advice: { timeout: 0 } });
+    assert.equal(again?.['successful'], true, `after ${interval} + 300 ms: ${JSON.stringify(again)}`);
+    await within(closing, 10_000, 'close({ drain })');
+  });
+
   it('40 clients with acks, half WebSocket, half long-polling: every message once, in order, while node 1 drains', async () => {
-    redis = await startRedisServer();
+    redis ??= await startRedisServer();
     const prefix = `drain-${process.pid}:`;
     const engine = (): RedisEngine => new RedisEngine({ url: (redis as { url: string }).url }, { prefix, reconnectMaxDelay: 100 });
     const one = await startServer({ engine: engine(), timeout: 20_000 });

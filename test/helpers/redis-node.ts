@@ -37,7 +37,7 @@ export type NodeRequest =
   | { type: 'publish'; id: number; channel: string; data: unknown }
   | { type: 'deliver'; id: number; clientId: string; channel: string; data: unknown }
   | { type: 'stats'; id: number }
-  | { type: 'close'; id: number };
+  | { type: 'close'; id: number; drain?: number };
 
 /** node → parent */
 export type NodeReport =
@@ -134,7 +134,7 @@ async function answer(request: NodeRequest): Promise<unknown> {
     case 'stats':
       return cometd.stats();
     case 'close':
-      await cometd.close();
+      await cometd.close(request.drain ? { drain: request.drain } : {});
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       setImmediate(() => process.exit(0));

@@ -252,7 +252,10 @@ export async function connectReply(core: ServerCore, decision: ConnectDecision):
   const { drain } = core;
   if (drain?.due(clientId)) {
     // Handed off by a drain: come back after the advised interval (to another node), socket closed once this is written.
-    const out = reply(message, { clientId, successful: true, advice: drain.handOff(clientId) });
+    const advice = drain.handOff(clientId);
+    // The session must outlive the advised wait (up to the whole window, which may be longer than maxInterval).
+    await core.engine.touch(clientId, (advice.interval ?? 0) + options.maxInterval).catch(() => undefined);
+    const out = reply(message, { clientId, successful: true, advice });
     if (result.batch !== undefined) out.ext = { ack: result.batch };
     decision.conn?.drain?.();
     presence.sink?.drain?.();
