@@ -34,6 +34,12 @@ export const ProtocolErrors = {
   serverError: () => new BayeuxError(500, 'server_error'),
   /** The engine's store is out of reach; the client is told to retry. */
   engineUnavailable: () => new BayeuxError(503, 'engine_unavailable'),
+  /** A handshake over `maxHandshakeRate` (`node`) or `handshakeRatePerIp` (`address`); advised to handshake later. */
+  handshakeRateLimited: (limit: 'node' | 'address') => new BayeuxError(429, 'handshake_rate_limited', [limit]),
+  /** A message over the session's `rateLimit` (`messages` or `bytes`). */
+  rateLimited: (limit: 'messages' | 'bytes') => new BayeuxError(429, 'rate_limited', [limit]),
+  /** A handshake on a node that is draining (`close({ drain })`); advised to handshake again elsewhere. */
+  draining: () => new BayeuxError(503, 'server_draining'),
   /** The server is closing; the client is told to retry. */
   serverClosing: () => new BayeuxError(503, 'server_closing'),
   /** A recovery (`ext.recover` on `/meta/subscribe`) whose `field` is not valid (`recover`, `epoch`, `offset`, `last`). */

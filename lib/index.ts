@@ -9,9 +9,9 @@ export type {
 } from './engines/engine.js';
 export type { HistoryMessage, HistoryOptions, HistoryPatternOptions, HistoryResult } from './server/history.js';
 export type { MemoryHistoryStats } from './engines/memory-history.js';
-export type { BayeuxOptions, CorsOptions, Logger, SlowConsumerPolicy } from './options.js';
+export type { BayeuxOptions, CorsOptions, Logger, RateBucket, RateLimitOptions, RateLimitPolicy, SlowConsumerPolicy } from './options.js';
 export type {
-  BayeuxSocket, Context, LocalListener, LocalMessageInfo, LocalSubscription, Middleware, Next, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats, TransportName,
+  BayeuxSocket, CloseOptions, Context, LocalListener, LocalMessageInfo, LocalSubscription, Middleware, Next, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats, TransportName,
 } from './server/types.js';
 export type { Advice, Message } from './protocol/message.js';
 export type { AttachOptions, UpgradeMiddleware } from './transports/attach.js';

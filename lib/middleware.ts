@@ -12,7 +12,7 @@ import { type BayeuxOptions, resolveOptions } from './options.js';
 import { registerServer } from './internal.js';
 import type { LocalListener, LocalSubscription } from './server/types.js';
 import { Server } from './server/server.js';
-import type { Middleware, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats } from './server/types.js';
+import type { CloseOptions, Middleware, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats } from './server/types.js';
 import type { HistoryOptions, HistoryResult } from './server/history.js';
 import { CallbackPollingTransport } from './transports/callback-polling.js';
 import { HttpError } from './errors.js';
@@ -105,8 +105,14 @@ export interface BayeuxMiddleware {
    * request); call it on every server the middleware serves.
    */
   attach(server: HttpServer, options?: AttachOptions): BayeuxMiddleware;
-  /** Answer held connects, close sockets, stop timers, close the engine. */
-  close(): Promise<void>;
+  /**
+   * Answer held connects, close sockets, stop timers, close the engine.
+   * `{ drain: ms }` first takes the node out of service gracefully over
+   * that window: health answers 503 `draining`, new handshakes are refused
+   * with advice to retry, and sessions are handed off in evenly spread
+   * slices (see the Deploying page).
+   */
+  close(options?: CloseOptions): Promise<void>;
 }
 
 /** Where the browser client bundle is, next to the compiled package (`dist/browser/client.js`). */
@@ -260,9 +266,9 @@ export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
     });
     return middleware;
   };
-  api.close = async function close(): Promise<void> {
+  api.close = async function close(closeOptions?: CloseOptions): Promise<void> {
     // Held connects are answered first, on their sockets; then the sockets close.
-    await server.close();
+    await server.close(closeOptions);
     await websocket?.close();
     for (const http of shaped) http.off('request', shapes.prepare);
     shaped.clear();

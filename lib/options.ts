@@ -31,6 +31,25 @@ export interface Logger {
   debug(message: string): unknown;
 }
 
+/** A token bucket: refilled at `perSecond`, holding at most `burst`. */
+export interface RateBucket {
+  /** Tokens added a second (messages, or bytes). */
+  perSecond: number;
+  /** Most tokens held: how much may come at once after a quiet spell. */
+  burst: number;
+}
+
+/** Per-session rate limits (`rateLimit`): either or both. */
+export interface RateLimitOptions {
+  /** Messages a session may send (every message but `/meta/handshake`, `/meta/connect` and `/meta/disconnect`). */
+  messages?: RateBucket;
+  /** Characters of those messages' JSON text (bytes, for ASCII JSON); a message longer than `burst` is always refused. */
+  bytes?: RateBucket;
+}
+
+/** What a session over its `rateLimit` gets. */
+export type RateLimitPolicy = 'refuse' | 'disconnect';
+
 /** What a slow consumer gets when its queue reaches `maxQueue` or its socket's buffer `wsHighWaterMark`. */
 export type SlowConsumerPolicy = 'drop-oldest' | 'disconnect';
 
@@ -55,6 +74,39 @@ export interface BayeuxOptions {
    * (behind a reverse proxy every client can share one address).
    */
   maxConnectionsPerIp?: number;
+  /**
+   * Most handshakes a second this node accepts (a token bucket holding one
+   * second's worth). A handshake beyond it is answered at once with
+   * `429:node:handshake_rate_limited` and `advice: { reconnect:
+   * 'handshake', interval }`, the interval drawn at random over as many
+   * seconds as demand is over the rate, so a thundering herd spreads
+   * itself out. `0` turns it off. Default `2000`.
+   */
+  maxHandshakeRate?: number;
+  /**
+   * Most handshakes a second from one client address (the address
+   * `maxConnectionsPerIp` uses: `req.ip`). Beyond it:
+   * `429:address:handshake_rate_limited`, with the same advice as
+   * `maxHandshakeRate`. `0` turns it off. Default `0` (behind a reverse
+   * proxy every client can share one address).
+   */
+  handshakeRatePerIp?: number;
+  /**
+   * Per-session rate limits, as token buckets: `{ messages: { perSecond,
+   * burst }, bytes: { perSecond, burst } }` (either or both). Every
+   * message counts but `/meta/handshake`, `/meta/connect` and
+   * `/meta/disconnect`. A message over a limit is refused with
+   * `429:messages:rate_limited` (or `429:bytes:rate_limited`), never
+   * dropped silently; see `rateLimitPolicy`. Counted per node. Default:
+   * none (off).
+   */
+  rateLimit?: RateLimitOptions;
+  /**
+   * What a session over its `rateLimit` gets: `'refuse'` refuses the
+   * message; `'disconnect'` also ends the session (`disconnect` event,
+   * reason `server`). Default `'refuse'`.
+   */
+  rateLimitPolicy?: RateLimitPolicy;
   /** Largest request body or WebSocket frame, in bytes; larger gets 413 `entity.too.large`. Default `1048576` (1 MiB). */
   maxBodyBytes?: number;
   /** Most messages in one request; more and the request is refused with 400. Default `1000`. */
@@ -186,6 +238,11 @@ export interface ResolvedOptions {
   engine: Engine;
   anonymousPublish: boolean;
   maxConnectionsPerIp: number;
+  maxHandshakeRate: number;
+  handshakeRatePerIp: number;
+  /** Undefined when off. */
+  rateLimit: RateLimitOptions | undefined;
+  rateLimitPolicy: RateLimitPolicy;
   maxBodyBytes: number;
   maxBatch: number;
   maxMessageBytes: number;
@@ -220,6 +277,7 @@ const KNOWN = new Set([
   'logFile', 'services', 'ack', 'jsonp', 'wsPingInterval', 'wsPerMessageDeflate', 'wsHighWaterMark',
   'maxQueueBytes', 'maxSubscriptions', 'maxSessionDataBytes', 'broadcastToPublisher', 'timesync', 'bodyTimeout',
   'maxMessageBytes', 'upgradeTimeout', 'history', 'maxHistoryBytes',
+  'maxHandshakeRate', 'handshakeRatePerIp', 'rateLimit', 'rateLimitPolicy',
 ]);
 
 /** Time options a Faye user might give in seconds. */
@@ -263,6 +321,35 @@ function resolveCors(value: BayeuxOptions['cors']): CorsOptions | false {
   return { origin, credentials: value.credentials === true, maxAge };
 }
 
+function resolveBucket(value: unknown, name: string): RateBucket | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null) throw new TypeError(`option ${name} must be { perSecond, burst }`);
+  for (const key of Object.keys(value)) {
+    if (key !== 'perSecond' && key !== 'burst') throw new TypeError(`unknown option ${name}.${key}`);
+  }
+  const { perSecond, burst } = value as Record<string, unknown>;
+  if (typeof perSecond !== 'number' || !Number.isFinite(perSecond) || perSecond <= 0) {
+    throw new TypeError(`option ${name}.perSecond must be a number above 0`);
+  }
+  if (typeof burst !== 'number' || !Number.isInteger(burst) || burst < 1) throw new TypeError(`option ${name}.burst must be an integer from 1`);
+  return { perSecond, burst };
+}
+
+function resolveRateLimit(value: BayeuxOptions['rateLimit']): RateLimitOptions | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null) throw new TypeError('option rateLimit must be { messages?, bytes? }');
+  for (const key of Object.keys(value)) {
+    if (key !== 'messages' && key !== 'bytes') throw new TypeError(`unknown option rateLimit.${key}`);
+  }
+  const messages = resolveBucket(value.messages, 'rateLimit.messages');
+  const bytes = resolveBucket(value.bytes, 'rateLimit.bytes');
+  if (!messages && !bytes) return undefined;
+  const out: RateLimitOptions = {};
+  if (messages) out.messages = messages;
+  if (bytes) out.bytes = bytes;
+  return out;
+}
+
 function defaultLogger(options: BayeuxOptions): winston.Logger {
   const level = options.logLevel ?? (options.debug ? 'debug' : 'warn');
   if (typeof level !== 'string' || !(level in winston.config.npm.levels)) {
@@ -299,6 +386,10 @@ export function resolveOptions(options: BayeuxOptions = {}): ResolvedOptions {
   if (slowConsumer !== 'drop-oldest' && slowConsumer !== 'disconnect') {
     throw new TypeError("option slowConsumer must be 'drop-oldest' or 'disconnect'");
   }
+  const rateLimitPolicy = options.rateLimitPolicy ?? 'refuse';
+  if (rateLimitPolicy !== 'refuse' && rateLimitPolicy !== 'disconnect') {
+    throw new TypeError("option rateLimitPolicy must be 'refuse' or 'disconnect'");
+  }
   const services = options.services ?? {};
   if (typeof services !== 'object' || services === null) throw new TypeError('option services must be an object');
   for (const [name, fn] of Object.entries(services)) {
@@ -320,6 +411,10 @@ export function resolveOptions(options: BayeuxOptions = {}): ResolvedOptions {
     engine,
     anonymousPublish: boolean(options, 'anonymousPublish', false),
     maxConnectionsPerIp: integer(options, 'maxConnectionsPerIp', 0, 0),
+    maxHandshakeRate: integer(options, 'maxHandshakeRate', 2000, 0),
+    handshakeRatePerIp: integer(options, 'handshakeRatePerIp', 0, 0),
+    rateLimit: resolveRateLimit(options.rateLimit),
+    rateLimitPolicy,
     maxBodyBytes,
     maxBatch: integer(options, 'maxBatch', 1000, 1),
     maxMessageBytes: integer(options, 'maxMessageBytes', maxBodyBytes, 64),

@@ -203,7 +203,7 @@ describe('repeated handshakes back off', () => {
       // Polling every 600 ms: slow enough not to count as idle polling.
       return reply(message, { advice: { reconnect: 'retry', interval: 600, timeout: 0 } });
     });
-    // A backoff would wait at least half of retryDelay (2 s); a prompt handshake comes within one connect interval.
+    // A backoff would wait up to retryDelay (4 s, at random); a prompt handshake comes within one connect interval.
     const c = client(h.url, { retryDelay: 4000, maxRetryDelay: 4000 });
     await c.connect();
     await sleep(4200);

@@ -80,6 +80,43 @@ describe('serve --admin without a password', () => {
   });
 });
 
+describe('serve drains on SIGTERM', () => {
+  test('health says draining, the held connect is handed off with retry advice, and the process exits 0', async () => {
+    const serve = run(BIN, ['serve', '--port', '0', '--drain', '3000']);
+    const [, portText] = await output(serve, 'stdout', /listening on http:\/\/127\.0\.0\.1:(\d+)\/cometd/);
+    const origin = `http://127.0.0.1:${portText}`;
+    const post = async (body: unknown): Promise<Array<Record<string, any>>> => {
+      const res = await fetch(`${origin}/cometd`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(15_000),
+      });
+      return (await res.json()) as Array<Record<string, any>>;
+    };
+    const [hs] = await post([{ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['long-polling'] }]);
+    const clientId = hs?.['clientId'] as string;
+    await post([{ channel: '/meta/connect', clientId, connectionType: 'long-polling', advice: { timeout: 0 } }]);
+    const held = post([{ channel: '/meta/connect', clientId, connectionType: 'long-polling' }]);
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the connect is held by now (it would be answered at the drain either way)
+
+    serve.child.kill('SIGTERM');
+    await output(serve, 'stderr', /SIGTERM: draining for up to 3000 ms/);
+    const health = await fetch(`${origin}/health`, { signal: AbortSignal.timeout(5000) });
+    assert.equal(health.status, 503);
+    assert.deepEqual(await health.json(), { status: 'draining' });
+    const [answer] = await held;
+    assert.equal(answer?.['successful'], true);
+    assert.equal(answer?.['advice']?.reconnect, 'retry');
+    assert.ok(answer?.['advice']?.interval >= 0 && answer?.['advice']?.interval <= 3000);
+    assert.equal(await exitCode(serve, 20_000), 0, serve.stderr);
+    assert.match(serve.stderr, /serve: stopped/);
+  });
+
+  test('--drain takes a number of ms', async () => {
+    const bad = await finish(run(BIN, ['serve', '--port', '0', '--drain', 'soon']));
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--drain must be a number of ms from 0 to 2147483647, got soon/);
+  });
+});
+
 /** A copy of the built package whose node_modules has everything but redis. */
 function packageWithoutRedis(): string {
   const dir = mkdtempSync(join(tmpdir(), 'express-bayeux-noredis-'));

@@ -24,6 +24,10 @@ test('defaults match the documentation', () => {
   assert.equal(o.wsPerMessageDeflate, false);
   assert.equal(o.maxMessageBytes, 1_048_576);
   assert.equal(o.upgradeTimeout, 10_000);
+  assert.equal(o.maxHandshakeRate, 2000);
+  assert.equal(o.handshakeRatePerIp, 0);
+  assert.equal(o.rateLimit, undefined);
+  assert.equal(o.rateLimitPolicy, 'refuse');
 });
 
 test('maxMessageBytes follows maxBodyBytes unless set', () => {

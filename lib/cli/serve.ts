@@ -18,9 +18,11 @@ export const SERVE_USAGE = `Usage: express-bayeux serve [options]
 
 Run a Bayeux server: Express with the middleware at --mount, WebSocket on
 the same port, and a health check at /health (200 when the engine answers,
-503 otherwise). SIGTERM or SIGINT shut it down gracefully: held connects
-are answered, sockets closed, then the process exits (a second signal
-exits at once).
+503 otherwise). SIGTERM drains the node first (see --drain): /health
+answers 503 "draining", new handshakes are refused with advice to retry,
+and sessions are handed off spread over the window. SIGINT skips the
+drain. Then held connects are answered, sockets closed, and the process
+exits 0 (a second signal exits at once).
 
 Options:
   --port N             port to listen on (default: $PORT, else 8080; 0 picks one)
@@ -40,6 +42,9 @@ Options:
                        any other Host header, against DNS rebinding)
   --metrics            serve Prometheus metrics at /metrics
   --cors               answer cross-origin requests (any origin)
+  --drain MS           on SIGTERM, hand the sessions off over this many ms
+                       before closing (default 10000; 0: close at once);
+                       keep it below the orchestrator's grace period
   --log-level LEVEL    error, warn, info or debug (default warn)
   -h, --help           show this help
 
@@ -151,6 +156,7 @@ export async function serve(args: string[], io: CliIo): Promise<number> {
     metrics: { type: 'boolean' },
     cors: { type: 'boolean' },
     'log-level': { type: 'string' },
+    drain: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -168,6 +174,9 @@ export async function serve(args: string[], io: CliIo): Promise<number> {
   if (['/health', '/metrics', '/admin'].includes(mount)) throw new UsageError(`--mount ${mount} is taken by the server's own pages`);
   const logLevel = values['log-level'] ?? 'warn';
   if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${logLevel}`);
+  const drainText = values.drain ?? '10000';
+  const drain = Number(drainText);
+  if (!/^\d+$/.test(drainText) || drain > 2 ** 31 - 1) throw new UsageError(`--drain must be a number of ms from 0 to 2147483647, got ${drainText}`);
   const adminToken = values['admin-token'] ?? (io.env['EXPRESS_BAYEUX_ADMIN_TOKEN'] || undefined);
   if (values.admin && !adminToken && !isLoopback(host)) {
     throw new UsageError(`--admin on ${host} needs a password: --admin-token TOKEN or EXPRESS_BAYEUX_ADMIN_TOKEN (the page has no other protection)`);
@@ -247,16 +256,22 @@ export async function serve(args: string[], io: CliIo): Promise<number> {
   });
 
   const signal = await signalled;
-  io.stderr.write(`serve: ${signal}: shutting down (answering held connects, closing sockets)\n`);
   const forced = io.onSignal(() => {
     io.stderr.write('serve: second signal: exiting now\n');
     io.exit(EXIT_FAILED);
   });
   try {
+    const drained = signal === 'SIGTERM' && drain > 0;
+    if (drained) {
+      // Still listening: the balancer reads /health (503 draining) while the sessions are handed off.
+      io.stderr.write(`serve: ${signal}: draining for up to ${drain} ms (/health answers 503 draining)\n`);
+      await cometd.close({ drain });
+    }
+    io.stderr.write(`serve: ${signal}: shutting down (answering held connects, closing sockets)\n`);
     const closed = new Promise<void>((resolve) => http.close(() => resolve()));
     metrics?.close();
     admin?.close();
-    await cometd.close();
+    if (!drained) await cometd.close();
     http.closeIdleConnections();
     const cut = setTimeout(() => http.closeAllConnections(), SHUTDOWN_GRACE_MS);
     await closed;

@@ -512,7 +512,8 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     if (report) this.#report.error(error);
     if (wasConnected) this.emit('disconnected', { reason: 'network', error });
     const next = this.#epoch;
-    this.#backoff.retry(() => this.#report.guard(this.#reconnectAttempt(next)));
+    // A draining server advised an interval before it closed the socket: wait at least that long.
+    this.#backoff.retry(() => this.#report.guard(this.#reconnectAttempt(next)), this.#advice.interval);
   }
 
   /** After a network failure: a new socket (or long-polling) if the session used one, then a connect. */

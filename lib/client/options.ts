@@ -27,7 +27,8 @@ export interface BayeuxClientOptions {
   /**
    * First delay, in ms, before reconnecting after a network failure. Each
    * further failure doubles it, up to {@link maxRetryDelay}; the actual
-   * delay is drawn at random between half of it and all of it. The same
+   * delay is drawn at random between 0 and all of it (full jitter), and is
+   * never shorter than the server's advised `interval`. The same
    * schedule spaces handshakes that follow each other within
    * {@link maxRetryDelay}, whatever asked for them (the server's advice, a
    * refused connect, `connect()` or `reconnect()`), and connects after

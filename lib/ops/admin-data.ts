@@ -61,7 +61,7 @@ export interface AdminDisconnect {
   at: number;
   /** The first 8 characters of the session id (the whole id is a bearer secret). */
   client: string;
-  reason: 'client' | 'timeout' | 'server';
+  reason: 'client' | 'timeout' | 'server' | 'drain';
 }
 
 /** A node: this one, or on a shared engine that lists them (Redis), each node of the cluster. */

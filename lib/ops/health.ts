@@ -20,7 +20,7 @@ export interface HealthOptions {
    * that arrive while a check is under way always share it, so however many
    * probes (or strangers: `express-bayeux serve` exposes `/health` without
    * authentication) call, the engine sees at most one check per `maxAge`.
-   * A server that is closing answers `closing` at once, whatever is cached.
+   * A server that is draining or closing answers so at once, whatever is cached.
    * 0 shares only the check in flight. Default 1000.
    */
   maxAge?: number;
@@ -28,8 +28,12 @@ export interface HealthOptions {
 
 /** What a health check found: the body of its answer. */
 export interface HealthReport {
-  /** `ok` (200), `unavailable` (503: the engine did not answer) or `closing` (503: the server is shutting down). */
-  status: 'ok' | 'unavailable' | 'closing';
+  /**
+   * `ok` (200), `unavailable` (503: the engine did not answer), `draining`
+   * (503: `close({ drain })` is handing the sessions off) or `closing`
+   * (503: the server is shutting down).
+   */
+  status: 'ok' | 'unavailable' | 'draining' | 'closing';
   /** Why it is not `ok`. */
   error?: string;
   /**
@@ -50,13 +54,21 @@ const inFlight = new WeakMap<OpsSource, Promise<HealthReport>>();
  * server is under way share it (and its `timeout`).
  */
 export function checkHealth(server: OpsSource, timeout = 2000): Promise<HealthReport> {
-  if (server.closed) return Promise.resolve({ status: 'closing' });
+  const stopping = stoppingReport(server);
+  if (stopping) return Promise.resolve(stopping);
   let check = inFlight.get(server);
   if (!check) {
     check = runCheck(server, timeout).finally(() => inFlight.delete(server));
     inFlight.set(server, check);
   }
   return check;
+}
+
+/** A server draining or closing answers so at once, whatever the engine says. */
+function stoppingReport(server: OpsSource): HealthReport | undefined {
+  if (server.closed) return { status: 'closing' };
+  if (server.draining === true) return { status: 'draining' };
+  return undefined;
 }
 
 async function runCheck(server: OpsSource, timeout: number): Promise<HealthReport> {
@@ -73,8 +85,9 @@ async function runCheck(server: OpsSource, timeout: number): Promise<HealthRepor
 /**
  * A handler answering GET and HEAD with 200 `{"status":"ok"}` when the
  * engine is reachable, and 503 `{"status":"unavailable","error":...}`
- * when it is not (or `{"status":"closing"}` once `close()` was called, so
- * a balancer stops sending work during a graceful shutdown). Other methods
+ * when it is not (or `{"status":"draining"}` from the first moment of
+ * `close({ drain })`, and `{"status":"closing"}` once the server closes,
+ * so a balancer stops sending work during a graceful shutdown). Other methods
  * go to `next`, or get a 405. Concurrent requests share one engine check,
  * and its result is reused for `maxAge` ms. Throws a `TypeError` naming a
  * bad option.
@@ -91,10 +104,11 @@ export function createHealthHandler(server: OpsSource, options: HealthOptions = 
   let last: HealthReport['status'] = 'ok';
   let cached: { report: HealthReport; at: number } | undefined;
   function report(): Promise<HealthReport> {
-    if (server.closed) return Promise.resolve({ status: 'closing' });
+    const stopping = stoppingReport(server);
+    if (stopping) return Promise.resolve(stopping);
     if (cached && performance.now() - cached.at < maxAge) return Promise.resolve(cached.report);
     return checkHealth(server, timeout).then((found) => {
-      if (found.status !== 'closing') cached = { report: found, at: performance.now() };
+      if (found.status === 'ok' || found.status === 'unavailable') cached = { report: found, at: performance.now() };
       return found;
     });
   }

@@ -140,6 +140,11 @@ class LatencyHistogram extends Histogram {
  * - `bayeux_messages_in_total`, `bayeux_messages_out_total`,
  *   `bayeux_dropped_total`, `bayeux_errors_total{code}`,
  *   `bayeux_engine_errors_total` (counters; this node);
+ * - `bayeux_handshakes_refused_total{reason}` (`node`: over
+ *   `maxHandshakeRate`, `address`: over `handshakeRatePerIp`, `draining`),
+ *   `bayeux_rate_limited_total` (messages refused over `rateLimit`),
+ *   `bayeux_drained_sessions_total` (sessions handed off by
+ *   `close({ drain })`) (counters; this node);
  * - `bayeux_delivery_latency_seconds` (histogram; publish to write on the
  *   subscriber's connection, for messages published on this node). It is
  *   sampled: one delivered copy in 16 is timed, and counted for itself and
@@ -171,7 +176,8 @@ export function createMetricsHandler(server: OpsSource, options: MetricsOptions 
 
   // Check every name first, so a clash registers nothing rather than half the metrics.
   const names = ['delivery_latency_seconds', 'sessions', 'subscriptions', 'held_connections', 'websockets', 'engine_up',
-    'messages_in_total', 'messages_out_total', 'dropped_total', 'engine_errors_total', 'errors_total'].map((name) => prefix + name);
+    'messages_in_total', 'messages_out_total', 'dropped_total', 'engine_errors_total', 'errors_total',
+    'handshakes_refused_total', 'rate_limited_total', 'drained_sessions_total'].map((name) => prefix + name);
   for (const name of names) {
     if (registry.getSingleMetric(name)) throw new Error(`A metric with the name ${name} has already been registered.`);
   }
@@ -179,6 +185,9 @@ export function createMetricsHandler(server: OpsSource, options: MetricsOptions 
   // ---- what the observer counts (numbers only; handed over at scrape time)
   let dropped = 0;
   let engineErrors = 0;
+  let rateLimited = 0;
+  let drained = 0;
+  const handshakesRefused = new Map<string, number>();
   const refusals = new Map<number | 'other', number>();
   const latency = new LatencyHistogram(
     `${prefix}delivery_latency_seconds`,
@@ -196,6 +205,15 @@ export function createMetricsHandler(server: OpsSource, options: MetricsOptions 
     },
     engineError() {
       engineErrors++;
+    },
+    handshakeRefused(reason) {
+      handshakesRefused.set(reason, (handshakesRefused.get(reason) ?? 0) + 1);
+    },
+    rateLimited() {
+      rateLimited++;
+    },
+    drained() {
+      drained++;
     },
     dropped(count) {
       dropped += count;
@@ -291,6 +309,22 @@ export function createMetricsHandler(server: OpsSource, options: MetricsOptions 
   statCounter('messages_out_total', 'Bayeux messages sent by this node (replies and deliveries)', (s) => s.messagesOut);
   observedCounter('dropped_total', 'Messages dropped for sessions on this node (maxQueue, maxQueueBytes, slow consumers)', () => dropped);
   observedCounter('engine_errors_total', 'Engine calls that failed on this node', () => engineErrors);
+  observedCounter('rate_limited_total', 'Messages refused on this node over their session\'s rateLimit', () => rateLimited);
+  observedCounter('drained_sessions_total', 'Sessions handed off by a drain of this node (close({ drain }))', () => drained);
+  const seenRefusals = new Map<string, number>();
+  new Counter({
+    name: `${prefix}handshakes_refused_total`,
+    help: 'Handshakes refused by this node: over maxHandshakeRate (node), over handshakeRatePerIp (address), or draining',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      for (const [reason, count] of handshakesRefused) {
+        const before = seenRefusals.get(reason) ?? 0;
+        if (count > before) this.inc({ reason }, count - before);
+        seenRefusals.set(reason, count);
+      }
+    },
+  });
   const seenCodes = new Map<number | 'other', number>();
   new Counter({
     name: `${prefix}errors_total`,

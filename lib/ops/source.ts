@@ -14,6 +14,8 @@ import type { ServerEvents, Stats } from '../server/types.js';
 export interface OpsSource {
   /** True once `close()` was called. */
   readonly closed: boolean;
+  /** True while `close({ drain })` hands the node's sessions off. */
+  readonly draining?: boolean;
   /** The engine (asked directly for its own stats and subscriber counts) and the logger. */
   readonly options: { readonly engine: Engine; readonly logger: Logger };
   /** Open the engine, or wait for it to be open (a failed open is tried again on the next call). */

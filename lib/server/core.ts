@@ -11,7 +11,9 @@ import { clientIdCheck } from '../engines/client-id.js';
 import type { Engine, EngineUnavailableError } from '../engines/engine.js';
 import type { ResolvedOptions } from '../options.js';
 import { MessageContext } from './context.js';
+import type { Drain } from './drain.js';
 import { Holds } from './hold.js';
+import { Admission, RateLimits } from './limits.js';
 import type { LocalClient } from './local-client.js';
 import { Observers } from './observer.js';
 import { Outgoing } from './outgoing.js';
@@ -66,6 +68,12 @@ export class ServerCore {
    * transport's connection object is never written to.
    */
   readonly #bindings = new WeakMap<Connection, string>();
+  /** Admission control for handshakes (`maxHandshakeRate`, `handshakeRatePerIp`). */
+  readonly admission: Admission;
+  /** Per-session rate limits (`rateLimit`); undefined when off. */
+  readonly rateLimits: RateLimits | undefined;
+  /** The drain under way (`close({ drain })`), if any. */
+  drain: Drain | undefined;
   /** In-process subscribers' session, made on first use. */
   local: LocalClient | undefined;
   closed = false;
@@ -98,6 +106,8 @@ export class ServerCore {
       options.logger.error(`an observer threw: ${describeError(err)}`);
     });
     this.presences = new Presences(handlers.flush);
+    this.admission = new Admission(options.maxHandshakeRate, options.handshakeRatePerIp);
+    this.rateLimits = options.rateLimit ? new RateLimits(options.rateLimit) : undefined;
     // A hint only (a miss answers one connect at once), so a plain bounded LRU will do.
     this.connected = new LRUCache({ max: 200_000 });
   }

@@ -11,6 +11,7 @@ import { connect } from './meta/connect.js';
 import { disconnect } from './meta/disconnect.js';
 import { handshake } from './meta/handshake.js';
 import { subscribe, unsubscribe } from './meta/subscription.js';
+import { kick } from './session-end.js';
 import { publishMessage, type RequestState } from './publish.js';
 import { answer, failure, type Outcome, refusal, serializeReply, sessionUnknown, stringifyReply } from './reply.js';
 import { timesync } from './timesync.js';
@@ -115,6 +116,10 @@ async function route(
   if (typeof message.clientId === 'string' && channel !== '/meta/handshake' && !core.isClientId(message.clientId)) {
     return { reply: sessionUnknown(core, message) };
   }
+  if (core.rateLimits && channel !== '/meta/connect' && channel !== '/meta/handshake' && channel !== '/meta/disconnect') {
+    const over = rateLimited(core, message, conn);
+    if (over) return over;
+  }
   const ctx = core.context(message, conn);
   const received = Date.now();
   try {
@@ -151,4 +156,23 @@ function isPlainPublish(raw: unknown): boolean {
   if (!isObject(raw)) return false;
   const channel = raw['channel'];
   return typeof channel === 'string' && !isMeta(channel) && !isService(channel);
+}
+
+/**
+ * Count a message against its session's `rateLimit`; over it, the
+ * refusal (and, with `rateLimitPolicy: 'disconnect'`, the session ends).
+ * A message without a session (an anonymous publish) is not counted.
+ */
+function rateLimited(core: ServerCore, message: Message, conn: Connection): Outcome | undefined {
+  const limits = core.rateLimits;
+  const clientId = typeof message.clientId === 'string' ? message.clientId : core.boundTo(conn);
+  if (!limits || clientId === undefined) return undefined;
+  const over = limits.check(clientId, limits.measuresBytes ? (JSON.stringify(message)?.length ?? 0) : 0);
+  if (!over) return undefined;
+  core.observers.rateLimited();
+  if (core.options.rateLimitPolicy === 'disconnect') {
+    limits.forget(clientId);
+    void kick(core, clientId, 'rate_limited');
+  }
+  return { reply: refusal(core, message, ProtocolErrors.rateLimited(over)) };
 }

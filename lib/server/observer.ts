@@ -8,6 +8,12 @@ import { unspliced } from './history.js';
 export interface ServerObserver {
   /** A Bayeux refusal (`successful: false`) was sent, with its code (`402`, `403`, ...). */
   refused?(code: number): void;
+  /** A handshake was refused: over `maxHandshakeRate` (`node`), `handshakeRatePerIp` (`address`), or on a draining node (`draining`). */
+  handshakeRefused?(reason: 'node' | 'address' | 'draining'): void;
+  /** A message was refused over its session's `rateLimit`. */
+  rateLimited?(): void;
+  /** A session was handed off by a drain (`close({ drain })`). */
+  drained?(): void;
   /** An engine call failed (the store is out of reach, or a bug). */
   engineError?(): void;
   /** Messages were dropped for a session (`maxQueue`, `maxQueueBytes`, slow consumer). */
@@ -74,6 +80,18 @@ export class Observers {
 
   refused(code: number): void {
     for (const o of this.#list) this.#call(() => o.refused?.(code));
+  }
+
+  handshakeRefused(reason: 'node' | 'address' | 'draining'): void {
+    for (const o of this.#list) this.#call(() => o.handshakeRefused?.(reason));
+  }
+
+  rateLimited(): void {
+    for (const o of this.#list) this.#call(() => o.rateLimited?.());
+  }
+
+  drained(): void {
+    for (const o of this.#list) this.#call(() => o.drained?.());
   }
 
   engineError(): void {

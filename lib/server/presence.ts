@@ -63,6 +63,11 @@ export class Presences {
     return presence;
   }
 
+  /** Sessions with a connection here. */
+  get size(): number {
+    return this.#byId.size;
+  }
+
   values(): IterableIterator<Presence> {
     return this.#byId.values();
   }

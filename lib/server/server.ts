@@ -13,13 +13,14 @@ import { ServerCore } from './core.js';
 import { flush } from './delivery.js';
 import { type HistoryOptions, type HistoryResult, readHistory } from './history.js';
 import { dispatch } from './dispatch.js';
+import { Drain } from './drain.js';
 import { LocalClient } from './local-client.js';
 import { subscribeSession } from './meta/subscription.js';
 import type { ServerObserver } from './observer.js';
 import { broadcast, deliverTo } from './publish.js';
 import { expired } from './session-end.js';
 import type {
-  Connection, LocalListener, LocalSubscription, Message, Middleware, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats,
+  CloseOptions, Connection, LocalListener, LocalSubscription, Message, Middleware, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats,
 } from './types.js';
 import { isObject, shortId } from './util.js';
 import { describeError } from '../protocol/error.js';
@@ -36,6 +37,8 @@ export class Server extends EventEmitter<ServerEvents> {
   /** What the modules of lib/server share; never exposed. */
   readonly #core: ServerCore;
   #sockets = 0;
+  /** Settles when the server is closed (set once `close()` begins closing it). */
+  #closing: Promise<void> | undefined;
 
   constructor(options: ResolvedOptions) {
     // A listener that returns a rejected promise is routed to the rejection handler below, never left unhandled.
@@ -62,6 +65,11 @@ export class Server extends EventEmitter<ServerEvents> {
 
   get closed(): boolean {
     return this.#core.closed;
+  }
+
+  /** True while a drain (`close({ drain })`) is under way. */
+  get draining(): boolean {
+    return this.#core.drain !== undefined && !this.#core.closed;
   }
 
   /** Connection types offered in handshake replies. The WebSocket transport adds itself. */
@@ -263,11 +271,30 @@ export class Server extends EventEmitter<ServerEvents> {
     };
   }
 
-  /** Answer every held connect now, stop timers, close the engine. */
-  async close(): Promise<void> {
+  /**
+   * Answer every held connect now, stop timers, close the engine. With
+   * `drain`, first hand the sessions off over that many ms (see `drain.ts`);
+   * a `close()` without it during a drain cuts the drain short.
+   */
+  async close(options: CloseOptions = {}): Promise<void> {
+    const drainMs = checkCloseOptions(options);
     const core = this.#core;
-    if (core.closed) return;
+    if (core.closed) return this.#closing;
+    if (drainMs > 0 || core.drain) {
+      core.drain ??= new Drain(core, drainMs);
+      if (drainMs > 0) await core.drain.done;
+      else core.drain.stop();
+      // Every caller resolves when the server is closed, whichever of them closes it.
+      if (core.closed) return this.#closing;
+    }
     core.closed = true;
+    this.#closing = this.#shutdown();
+    return this.#closing;
+  }
+
+  /** What `close()` does once no drain is under way: answer, wait a little, close the engine. */
+  async #shutdown(): Promise<void> {
+    const core = this.#core;
     for (const presence of core.presences.values()) presence.held?.release();
     core.holds.releaseAll();
     core.local?.stop();
@@ -283,6 +310,19 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     await core.closeEngine();
   }
+}
+
+/** Validate `close()` options; the drain window in ms (0: none). */
+function checkCloseOptions(options: CloseOptions): number {
+  if (!isObject(options)) throw new TypeError('close options must be an object');
+  for (const key of Object.keys(options)) {
+    if (key !== 'drain') throw new TypeError(`unknown close option ${key}`);
+  }
+  const { drain = 0 } = options;
+  if (typeof drain !== 'number' || !Number.isInteger(drain) || drain < 0 || drain > 2 ** 31 - 1) {
+    throw new TypeError('close option drain must be an integer number of ms from 0 to 2147483647');
+  }
+  return drain;
 }
 
 function checkRoom(clientId: unknown, channel: unknown): void {

@@ -52,6 +52,7 @@ export function ended(core: ServerCore, presence: Presence, reason: string): voi
  */
 export function forget(core: ServerCore, clientId: string, ended?: Presence['ended']): void {
   core.connected.delete(clientId);
+  core.rateLimits?.forget(clientId);
   const presence = core.presences.delete(clientId);
   if (presence && ended) presence.ended = ended;
   presence?.held?.release();

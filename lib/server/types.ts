@@ -62,6 +62,13 @@ export interface Connection {
   congested?(): boolean;
   /** False once the connection is closing: nothing should be taken from the queue for it. */
   writable?(): boolean;
+  /**
+   * A drain hands its session off: a WebSocket closes once the replies
+   * under way are written (at once if none is); an HTTP request's answer
+   * closes its connection, so the next request may go to another node.
+   * Idempotent.
+   */
+  drain?(): void;
 }
 
 /** Told when a connection's client went away (see `Connection.onAbort`). */
@@ -138,13 +145,25 @@ export type OutgoingHook = (message: Message, ctx: Context) => Message | void | 
 export interface ServerEvents {
   handshake: [clientId: string, ctx: Context];
   connect: [clientId: string, ctx: Context];
-  disconnect: [clientId: string, reason: 'client' | 'timeout' | 'server'];
+  /** `drain`: handed off by `close({ drain })` (on a shared engine it goes on on another node). */
+  disconnect: [clientId: string, reason: 'client' | 'timeout' | 'server' | 'drain'];
   subscribe: [clientId: string, channel: string];
   unsubscribe: [clientId: string, channel: string];
   /** A publish (clientId undefined for the server's own), with the message as published. */
   publish: [clientId: string | undefined, channel: string, data: unknown, message: Message];
   /** `deliver()` queued a message for one session. */
   deliver: [clientId: string, channel: string, data: unknown];
+}
+
+/** Options of `cometd.close()`. */
+export interface CloseOptions {
+  /**
+   * Take the node out of service gracefully over this many ms: health
+   * answers 503 `draining`, new handshakes are refused with advice to try
+   * again, and the sessions here are handed off in evenly spread slices
+   * over the window; then the server closes. `0` or absent: close now.
+   */
+  drain?: number;
 }
 
 /** Options of `cometd.publish()`. */

@@ -126,6 +126,15 @@ class HttpConnection implements Connection {
     if (this.#listener === listener) this.#listener = undefined;
   }
 
+  /**
+   * A drain hands the session off (or refuses a handshake): the answer
+   * closes the connection, so the client's next request opens a new one,
+   * which a balancer sends to another node.
+   */
+  drain(): void {
+    if (!this.res.headersSent) this.res.setHeader('Connection', 'close');
+  }
+
   /** @internal the response closed */
   closed(): void {
     const listener = this.#listener;

@@ -86,6 +86,8 @@ class WsConnection implements Connection {
   chain: Promise<void> = Promise.resolve();
   /** Frames received and not yet answered. */
   pending = 0;
+  /** A drain handed its session off: closed once no frame waits for an answer. */
+  draining = false;
 
   constructor(owner: Sockets, ws: WebSocket, req: IncomingMessage, highWater: number) {
     this.owner = owner;
@@ -107,6 +109,25 @@ class WsConnection implements Connection {
   writable(): boolean {
     return this.socket.readyState === WebSocket.OPEN;
   }
+
+  drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    if (this.pending === 0) closeDrained(this);
+    // A frame whose answer never comes (a held connect of another session's) must not keep it open.
+    else setTimeout(() => closeDrained(this), DRAIN_CLOSE_GRACE_MS).unref();
+  }
+}
+
+/** How long a socket handed off by a drain waits for the answers under way before it closes anyway. */
+const DRAIN_CLOSE_GRACE_MS = 2000;
+
+/** Close a socket a drain handed off (1001, going away); the client reconnects, to another node. */
+function closeDrained(conn: WsConnection): void {
+  const ws = conn.socket;
+  if (ws.readyState !== WebSocket.OPEN) return;
+  ws.close(1001, 'server draining');
+  setTimeout(() => ws.terminate(), SLOW_CLOSE_GRACE_MS).unref();
 }
 
 function onPong(this: WebSocket): void {
@@ -330,6 +351,7 @@ class Sockets {
   #answer(conn: WsConnection, replies: readonly string[]): void {
     conn.pending--;
     if (replies.length > 0) this.#reply(conn.socket, jsonArray(replies));
+    if (conn.draining && conn.pending === 0) closeDrained(conn);
   }
 
   /**

@@ -219,6 +219,12 @@ export class NodeProcess {
     this.#child.kill('SIGSTOP');
   }
 
+  /** `cometd.close({ drain: ms })` on the node (a rolling deploy), then wait until the process is gone. */
+  async drain(ms: number): Promise<void> {
+    await this.#request({ type: 'close', drain: ms }, ms + 10_000);
+    await timeout(this.#exited, 5000, `${this.name} exit after its drain`);
+  }
+
   /** `kill -9`, and wait until the process is gone. */
   async kill(): Promise<void> {
     if (!this.alive) return;

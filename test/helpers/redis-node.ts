@@ -40,7 +40,7 @@ export type NodeRequest =
   /** Publish `{ i, pad }` for i = 1..count with at most `window` in flight; answers the ms it took (bench/publish-paths.ts). */
   | { type: 'publishMany'; id: number; channel: string; count: number; window: number; pad: string }
   | { type: 'stats'; id: number }
-  | { type: 'close'; id: number };
+  | { type: 'close'; id: number; drain?: number };
 
 /** node → parent */
 export type NodeReport =
@@ -152,7 +152,7 @@ async function answer(request: NodeRequest): Promise<unknown> {
     case 'stats':
       return cometd.stats();
     case 'close':
-      await cometd.close();
+      await cometd.close(request.drain ? { drain: request.drain } : {});
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       setImmediate(() => process.exit(0));

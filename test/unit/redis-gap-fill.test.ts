@@ -144,12 +144,25 @@ test('resync reads every followed log from its last entry to the end', async () 
 test('caughtUp moves the last applied entry forward, never back, and not during a fill', async () => {
   const { logs, reads, applied, announce, session } = setup();
   await logs.follow(session, '/a');
-  logs.caughtUp('/a', { id: '5-0', ms: 5, seq: 0 });
+  logs.caughtUp('/a', { id: '5-0', ms: 5, seq: 0 }, session);
   announce('/a', '5-0', ['6-0']);
-  logs.caughtUp('/a', { id: '1-0', ms: 1, seq: 0 });
+  logs.caughtUp('/a', { id: '1-0', ms: 1, seq: 0 }, session);
   announce('/a', '6-0', ['7-0']);
   announce('/a', '4-0', ['5-0']); // old: dropped
   assert.deepEqual(applied, ['6-0', '7-0']);
+  assert.equal(reads.length, 0);
+});
+
+test('caughtUp of a session taken over does not skip what other followers still wait for (an announcement in flight)', async () => {
+  const { logs, reads, applied, announce, session } = setup();
+  const other = {} as LocalSession;
+  await logs.follow(other, '/a');
+  announce('/a', '0-0', ['1-0']);
+  // A session taken over here read the log up to 2-0, whose announcement has not arrived yet.
+  await logs.follow(session, '/a');
+  logs.caughtUp('/a', { id: '2-0', ms: 2, seq: 0 }, session);
+  announce('/a', '1-0', ['2-0']);
+  assert.deepEqual(applied, ['1-0', '2-0'], 'the other follower gets 2-0');
   assert.equal(reads.length, 0);
 });
 

@@ -318,7 +318,7 @@ export class LocalSessions {
       session.apply(entry, limits, true);
       last.set(entry.src, entry);
     }
-    for (const [src, entry] of last) if (src !== '') this.#c.logs.caughtUp(src, entry);
+    for (const [src, entry] of last) if (src !== '') this.#c.logs.caughtUp(src, entry, session);
   }
 
   /** A hash's fields and values, a page at a time. */

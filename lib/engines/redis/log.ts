@@ -145,10 +145,20 @@ export class PatternLogs {
     this.#byChannel.clear();
   }
 
-  /** Where a session's catch-up read ended: entries up to there reached it. */
-  caughtUp(pattern: string, position: Position): void {
+  /**
+   * Where `session`'s catch-up read ended: entries up to there reached it.
+   * Recorded as the last applied only when it is the one session here
+   * following the pattern: another session may still wait for the
+   * announcement of an entry the read already saw (a session taken over
+   * while messages flow, as in a rolling deploy), which would then be
+   * dropped as applied. With other followers, an announcement whose
+   * `prev` is beyond `last` reads the gap instead, and each session's
+   * cursor drops what it already has.
+   */
+  caughtUp(pattern: string, position: Position, session: LocalSession): void {
     const followed = this.#followed.get(pattern);
-    if (followed && (followed.last === undefined || isAfter(position, followed.last)) && !followed.filling) followed.last = position;
+    if (!followed || followed.filling || followed.sessions.size !== 1 || !followed.sessions.has(session)) return;
+    if (followed.last === undefined || isAfter(position, followed.last)) followed.last = position;
   }
 
   // -------------------------------------------------------------------------

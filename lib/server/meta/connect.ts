@@ -50,7 +50,8 @@ export async function connect(
   }
 
   const requestedTimeout = message.advice?.timeout;
-  let hold = respond !== undefined && !firstConnect && requestedTimeout !== 0 && timeout > 0 && !core.closed;
+  // A draining node holds only the connects of sessions whose slice has not come.
+  let hold = respond !== undefined && !firstConnect && requestedTimeout !== 0 && timeout > 0 && !core.closed && !core.drain?.due(clientId);
   let multipleClients = false;
   // The address only when it is counted: behind Express, req.ip parses X-Forwarded-For each time.
   const ip = maxConnectionsPerIp > 0 ? conn.ip : undefined;
@@ -70,7 +71,7 @@ export async function connect(
     } finally {
       presences.prune(presence);
     }
-    return connectReply(core, { message, presence, result, aborted: false, ctx: firstConnect ? ctx : undefined, multipleClients });
+    return connectReply(core, { message, presence, result, aborted: false, ctx: firstConnect ? ctx : undefined, multipleClients, conn });
   }
   const ms = typeof requestedTimeout === 'number' && requestedTimeout > 0 ? Math.min(requestedTimeout, timeout) : timeout;
   return new HeldConnect(core, message, conn, presence, ip, ack, received, respond).hold(ms);

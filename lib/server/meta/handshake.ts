@@ -5,7 +5,7 @@
 import { ProtocolErrors } from '../../errors.js';
 import { MessageContext } from '../context.js';
 import type { ServerCore } from '../core.js';
-import { connectAdvice, type Outcome, reply } from '../reply.js';
+import { connectAdvice, type Outcome, refusal, reply } from '../reply.js';
 import { PendingSessionData } from '../session-data.js';
 import type { Connection, Context, Message } from '../types.js';
 import { shortId } from '../util.js';
@@ -20,6 +20,8 @@ const BAYEUX_VERSION = '1.0';
  */
 export async function handshake(core: ServerCore, message: Message, ctx: Context, conn: Connection): Promise<Outcome> {
   const { options } = core;
+  const refused = admit(core, message, conn);
+  if (refused) return refused;
   const { version, supportedConnectionTypes: types } = message;
   if (typeof version !== 'string') throw ProtocolErrors.badMessage('version missing');
   if (!/^1(\.|$)/.test(version)) throw ProtocolErrors.versionUnsupported(version);
@@ -42,4 +44,26 @@ export async function handshake(core: ServerCore, message: Message, ctx: Context
   options.logger.info(`session ${shortId(clientId)} started (handshake over ${conn.transport}${ack ? ', acks' : ''})`);
   core.emit('handshake', clientId, new MessageContext(clientId, conn, core.openSession));
   return { reply: out };
+}
+
+/**
+ * Admission: a draining node, and a handshake over `maxHandshakeRate` or
+ * `handshakeRatePerIp`, answer at once with advice to handshake again
+ * after a random interval (over what is left of the drain; over as many
+ * seconds as demand is over the rate).
+ */
+function admit(core: ServerCore, message: Message, conn: Connection): Outcome | undefined {
+  const { drain, options, admission } = core;
+  if (drain) {
+    core.observers.handshakeRefused('draining');
+    conn.drain?.(); // the next try opens a new connection, which a balancer sends elsewhere
+    return { reply: refusal(core, message, ProtocolErrors.draining(), undefined, { reconnect: 'handshake', interval: drain.interval() }) };
+  }
+  if (options.maxHandshakeRate === 0 && options.handshakeRatePerIp === 0) return undefined;
+  // The address only when it is counted: behind Express, req.ip parses X-Forwarded-For each time.
+  const limit = admission.admit(options.handshakeRatePerIp > 0 ? conn.ip : undefined);
+  if (!limit) return undefined;
+  core.observers.handshakeRefused(limit);
+  const interval = admission.backoff(limit === 'node' ? options.maxHandshakeRate : options.handshakeRatePerIp);
+  return { reply: refusal(core, message, ProtocolErrors.handshakeRateLimited(limit), undefined, { reconnect: 'handshake', interval }) };
 }

@@ -128,7 +128,7 @@ export class HeldConnect implements AbortListener, Holdable {
       if (taken) first = joined(first, await taken.catch(() => first));
       else if (first.messages.length === 0 && !this.pushMode) first = await this.#take().catch(() => first);
     }
-    return connectReply(core, { message: this.message, presence, result: first, aborted });
+    return connectReply(core, { message: this.message, presence, result: first, aborted, conn: this.conn });
   }
 
   /**
@@ -188,7 +188,7 @@ export class HeldConnect implements AbortListener, Holdable {
     const { core, message } = this;
     const messages = aborted ? Promise.resolve(NOTHING_TAKEN) : (taken ?? this.#take());
     messages
-      .then((result) => connectReply(core, { message, presence: this.presence, result, aborted }))
+      .then((result) => connectReply(core, { message, presence: this.presence, result, aborted, conn: this.conn }))
       .catch((err: unknown): Outcome => ({ reply: failure(core, message, err) }))
       .then((outcome) => answer(core, this.conn, [timesync(core.options, message, this.received, outcome)]))
       .then((texts) => core.finish(this.#respond, texts))
@@ -220,6 +220,8 @@ export interface ConnectDecision {
   readonly aborted: boolean;
   /** A session's first connect (never held): the `connect` event is emitted with this context. */
   readonly ctx?: Context;
+  /** The connection the connect arrived on (a drain's hand-off closes it after the answer). */
+  readonly conn?: Connection;
   /** Not held because its address holds `maxConnectionsPerIp` already: advise `multiple-clients`. */
   readonly multipleClients?: boolean;
 }
@@ -246,6 +248,21 @@ export async function connectReply(core: ServerCore, decision: ConnectDecision):
     return {
       reply: refusal(core, message, ProtocolErrors.slowConsumer(), undefined, { reconnect: 'handshake', interval: 0 }),
     };
+  }
+  const { drain } = core;
+  if (drain?.due(clientId)) {
+    // Handed off by a drain: come back after the advised interval (to another node), socket closed once this is written.
+    const advice = drain.handOff(clientId);
+    // The session must outlive the advised wait (up to the whole window, which may be longer than maxInterval).
+    await core.engine.touch(clientId, (advice.interval ?? 0) + options.maxInterval).catch(() => undefined);
+    const out = reply(message, { clientId, successful: true, advice });
+    if (result.batch !== undefined) out.ext = { ack: result.batch };
+    decision.conn?.drain?.();
+    presence.sink?.drain?.();
+    if (ctx) core.emit('connect', clientId, ctx);
+    if (decision.aborted) return { reply: out };
+    core.observers.delivered(result.messages);
+    return { reply: out, deliveries: result.messages };
   }
   const advice = connectAdvice(options);
   if (decision.multipleClients) {

@@ -1,0 +1,183 @@
+/**
+ * Rolling restart on Redis (issue #22): N nodes (child processes,
+ * test/helpers/redis-node.ts) on one throw-away `redis-server`, behind a
+ * round-robin TCP balancer with no affinity; C package clients with acks
+ * (half WebSocket, half long-polling) subscribed to one channel; a
+ * publisher at a steady rate through a node that is not draining. Each
+ * node in turn is taken out of the balancer (as a failing `/health`
+ * would), drained with `close({ drain })`, and replaced by a fresh node.
+ *
+ * Reported: messages lost and handed twice to the application (both must
+ * be 0 with acks), the most sessions a node took on in one second during
+ * the roll (handshakes plus first connects: hand-offs arriving), and
+ * publish-to-handler latency percentiles before the roll and during it.
+ * Written to bench/results/rolling-latest.json.
+ *
+ *   npx tsc -p . && node dist/bench/rolling.js
+ *
+ * Options (flag or environment variable):
+ *   --clients=1000     BENCH_CLIENTS    package clients (in this process)
+ *   --nodes=2          BENCH_NODES
+ *   --drain=5000       BENCH_DRAIN      each node's drain window, ms
+ *   --rate=20          BENCH_RATE       messages a second
+ *   --before=5         BENCH_BEFORE     seconds measured before the roll
+ */
+import { fileURLToPath } from 'node:url';
+import { BayeuxClient } from '../lib/client/node.js';
+import { killAllNodes, NodeProcess } from '../test/helpers/node-process.js';
+import { findRedisServer, startRedisServer } from '../test/helpers/redis-server.js';
+import { startBalancer } from '../test/helpers/tcp-balancer.js';
+import { Histogram, nowUs, numberOption, quantile, runMain, sleep, writeResults } from './common.js';
+import { backgroundLoad, fmt } from './machine.js';
+
+const CLIENTS = numberOption('clients', 1000, 2, 20_000);
+const NODES = numberOption('nodes', 2, 2, 5);
+const DRAIN_MS = numberOption('drain', 5000, 100, 600_000);
+const RATE = numberOption('rate', 20, 1, 1000);
+const BEFORE_S = numberOption('before', 5, 1, 600);
+const CHANNEL = '/bench/roll';
+
+interface Tick {
+  seq: number;
+  at: number;
+}
+
+async function main(): Promise<void> {
+  if (!findRedisServer()) throw new Error('redis-server is not on PATH');
+  const started = Date.now();
+  const background = await backgroundLoad();
+  const redis = await startRedisServer();
+  const nodeOptions = { redisUrl: redis.url, timeout: 20_000, lifetime: 30 * 60_000 };
+  let nodes = await Promise.all(Array.from({ length: NODES }, (_, i) => NodeProcess.start(`node${i + 1}`, nodeOptions)));
+  const retired: NodeProcess[] = [];
+  const balancer = await startBalancer(nodes.map((n) => n.port));
+  const clients: BayeuxClient[] = [];
+  const seen: Array<Map<number, number>> = [];
+  const before = new Histogram();
+  const during = new Histogram();
+  let phase: 'setup' | 'before' | 'during' | 'after' = 'setup';
+  let sessionsLost = 0;
+  try {
+    console.log(`rolling restart: ${NODES} nodes, ${CLIENTS} clients, ${RATE} msg/s, drain ${DRAIN_MS} ms each`);
+    for (let i = 0; i < CLIENTS; i += 50) {
+      await Promise.all(Array.from({ length: Math.min(50, CLIENTS - i) }, async (_, k) => {
+        const n = i + k;
+        const counts = new Map<number, number>();
+        seen[n] = counts;
+        const client = new BayeuxClient(`${balancer.origin}/cometd`, { transports: n % 2 === 0 ? ['websocket'] : ['long-polling'] });
+        client.on('error', () => undefined);
+        // A session lost (expired, or unknown to the node it reached): the client handshakes again, and what was published meanwhile is gone.
+        client.on('disconnected', (event) => {
+          if (event.reason === 'session' && phase !== 'setup') sessionsLost++;
+        });
+        clients[n] = client;
+        await client.subscribe(CHANNEL, (data) => {
+          const { seq, at } = data as Tick;
+          counts.set(seq, (counts.get(seq) ?? 0) + 1);
+          if (phase === 'before') before.record(nowUs() - at);
+          else if (phase === 'during') during.record(nowUs() - at);
+        });
+      }));
+    }
+    console.log(`${CLIENTS} clients subscribed`);
+
+    // The publisher: through the first node not being drained.
+    let sent = 0;
+    const failed = new Set<number>();
+    let publishing = true;
+    let draining: NodeProcess | undefined;
+    const publisher = (async () => {
+      while (publishing) {
+        const via = nodes.find((n) => n !== draining && n.alive);
+        if (via) {
+          const seq = sent++;
+          // A failed publish (the node went away under it) would show as lost to everyone: counted apart.
+          await via.publish(CHANNEL, { seq, at: nowUs() } satisfies Tick).catch(() => failed.add(seq));
+        }
+        await sleep(1000 / RATE);
+      }
+    })();
+
+    phase = 'before';
+    await sleep(BEFORE_S * 1000);
+    phase = 'during';
+    const rollStarted = Date.now();
+    for (let i = 0; i < NODES; i++) {
+      const old = nodes[i] as NodeProcess;
+      draining = old;
+      balancer.setBackends(nodes.filter((n) => n !== old).map((n) => n.port));
+      await old.drain(DRAIN_MS);
+      retired.push(old);
+      const fresh = await NodeProcess.start(`node${i + 1}b`, nodeOptions);
+      nodes = nodes.map((n) => (n === old ? fresh : n));
+      draining = undefined;
+      balancer.setBackends(nodes.map((n) => n.port));
+      console.log(`${old.name} drained and replaced (${((Date.now() - rollStarted) / 1000).toFixed(1)} s into the roll)`);
+    }
+    const rollEnded = Date.now();
+    await sleep(1000);
+    phase = 'after';
+    publishing = false;
+    await publisher;
+
+    // Everything published must arrive, once.
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline && seen.some((counts) => counts.size < sent - failed.size)) await sleep(200);
+    let lost = 0;
+    let duplicates = 0;
+    /** Per client that missed any: how many, and which client (transport, state). */
+    const missing: string[] = [];
+    for (const [i, counts] of seen.entries()) {
+      let own = 0;
+      for (let seq = 0; seq < sent; seq++) {
+        if (failed.has(seq)) continue;
+        const n = counts.get(seq) ?? 0;
+        if (n === 0) own++;
+        else duplicates += n - 1;
+      }
+      lost += own;
+      if (own > 0 && missing.length < 20) missing.push(`#${i} ${clients[i]?.transport ?? '?'} ${clients[i]?.state ?? '?'}: ${own} missing`);
+    }
+    if (missing.length > 0) console.log(`clients missing messages (first 20): ${missing.join('; ')}`);
+
+    // Sessions a node took on per second during the roll: handshakes and first connects (hand-offs arriving).
+    let busiest = 0;
+    for (const node of [...nodes, ...retired]) {
+      const times = node.events
+        .filter((e) => (e.event === 'handshake' || e.event === 'connect') && e.at >= rollStarted && e.at <= rollEnded + 5000)
+        .map((e) => e.at)
+        .sort((a, b) => a - b);
+      let from = 0;
+      for (let to = 0; to < times.length; to++) {
+        while ((times[to] as number) - (times[from] as number) >= 1000) from++;
+        busiest = Math.max(busiest, to - from + 1);
+      }
+    }
+    const ms = (h: Histogram, q: number): number => Math.round(quantile(h.toJSON(), q) / 100) / 10;
+    const result = {
+      config: { clients: CLIENTS, nodes: NODES, drainMs: DRAIN_MS, rate: RATE, beforeSeconds: BEFORE_S },
+      published: sent,
+      failedPublishes: failed.size,
+      lost,
+      duplicates,
+      sessionsLost,
+      rollSeconds: (rollEnded - rollStarted) / 1000,
+      busiestNodeSessionsPerSecond: busiest,
+      latencyMs: {
+        before: { p50: ms(before, 0.5), p99: ms(before, 0.99), max: Math.round(before.max / 1000) },
+        during: { p50: ms(during, 0.5), p99: ms(during, 0.99), max: Math.round(during.max / 1000) },
+      },
+    };
+    console.log(`published ${sent} (${failed.size} failed), lost ${lost}, duplicates ${duplicates}, sessions lost (handshook again) ${sessionsLost}`);
+    console.log(`busiest node took on ${busiest} sessions in one second during a ${fmt(result.rollSeconds, 1)} s roll`);
+    console.log(`latency p50/p99: before ${result.latencyMs.before.p50}/${result.latencyMs.before.p99} ms, during ${result.latencyMs.during.p50}/${result.latencyMs.during.p99} ms`);
+    writeResults(fileURLToPath(new URL('../../bench/results/', import.meta.url)), 'rolling-latest.json', 'rolling', started, background, result);
+  } finally {
+    await Promise.all(clients.map((c) => c.disconnect().catch(() => undefined)));
+    await balancer.close();
+    await killAllNodes();
+    await redis.stop();
+  }
+}
+
+runMain(main, 30 * 60_000);
