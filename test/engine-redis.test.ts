@@ -48,6 +48,7 @@ if (!findRedisServer()) {
   engineSuite({
     name: 'RedisEngine',
     create: async () => new RedisEngine({ url: server.url }, { ...fast, prefix: uniquePrefix() }),
+    history: true,
   });
 
   /** An opened engine ("a node") whose close() runs when the test ends. */

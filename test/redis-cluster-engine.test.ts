@@ -28,6 +28,7 @@ if (!findRedisServer()) {
   engineSuite({
     name: 'RedisEngine on Redis Cluster',
     create: async () => new RedisEngine(source(), { ...fast, prefix: uniquePrefix() }),
+    history: true,
   });
 
   async function node(t: TestContext, prefix: string, config: Partial<EngineConfig> = {}) {

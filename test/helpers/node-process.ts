@@ -38,6 +38,8 @@ export interface NodeOptions {
   startTimeout?: number;
   /** The node exits by itself after this long, ms. Default 120000. */
   lifetime?: number;
+  /** bayeux `history` for one pattern: `PATTERN:SIZE:TTL`. Default none. */
+  history?: string;
 }
 
 export interface NodeEvent {
@@ -117,6 +119,7 @@ export class NodeProcess {
     add('log-level', options.logLevel);
     add('port', options.port);
     add('lifetime', options.lifetime ?? 120_000);
+    add('history', options.history);
     const child = fork(nodeScript, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     children.add(child);
     const exited = new Promise<void>((resolve) => {
