@@ -14,7 +14,7 @@ import type { BayeuxClient, RecoverOutcome } from '../lib/client/node.js';
 import { testClients } from './helpers/clients.js';
 import { killAllNodes, NodeProcess, type NodeOptions } from './helpers/node-process.js';
 import { announceRedisSkip, findRedisServer, startRedisServer } from './helpers/redis-server.js';
-import { startBalancer, type TcpBalancer } from './helpers/tcp-balancer.js';
+import { startBalancer } from './helpers/tcp-balancer.js';
 import { waitFor } from './helpers/wait.js';
 
 const MAX_INTERVAL = 500;
@@ -110,7 +110,7 @@ if (!findRedisServer()) {
       for (let i = 4; i <= 20; i++) await b.publish('/chat/kill', i);
       await expiredOn(b, s.c);
       for (let i = 21; i <= 30; i++) await b.publish('/chat/kill', i);
-      (s.balancer as TcpBalancer).setBackends([b.port]);
+      s.balancer.setBackends([b.port]);
       await waitFor(() => s.recovers.length === 1, { timeout: 10_000, what: 'the recovery through B' });
       assert.notEqual(s.c.clientId, first, 'a new session');
       assert.deepEqual(s.recovers, [['/chat/kill', { recovered: true, missed: 27 }]]);
