@@ -92,6 +92,51 @@ if (!findRedisServer()) {
       assert.deepEqual(messages, ['"3"']);
     });
 
+    it('history under two concurrent publishers: the exact channel\'s subscribers get offset order; a wildcard\'s, each node\'s publishes in its order', async (t) => {
+      const prefix = uniquePrefix();
+      const a = await node(t, prefix);
+      const b = await node(t, prefix);
+      // The subscribers are held by a third node, which does not publish.
+      const c = await node(t, prefix);
+      // Each node's scripts loaded on every primary first: a script's first EVALSHA on a primary is refused
+      // (NOSCRIPT) and sent again as EVAL, which a later script of the same node may overtake.
+      for (const n of [a, b]) await n.engine.publish(expand('/o/a'), '"warm-up"');
+      const exact = await c.engine.createSession({ ack: false, ttl: 10_000 });
+      const wild = await c.engine.createSession({ ack: false, ttl: 10_000 });
+      await c.engine.subscribe(exact, '/o/a');
+      await c.engine.subscribe(wild, '/o/*');
+      const history = { channel: '/o/a', size: 500, ttl: 60_000, tail: 2 };
+      const text = (from: string, n: number) => JSON.stringify({ from, n }).slice(0, -1) + ',"ext":{"position":}}';
+      const publishes: Array<Promise<number>> = [];
+      // Batches of a few per tick from each node, interleaved, so the scripts of the two nodes cross.
+      for (let i = 1; i <= 60; i++) {
+        publishes.push(a.engine.publish(expand('/o/a'), text('a', i), { history }));
+        publishes.push(b.engine.publish(expand('/o/a'), text('b', i), { history }));
+        if (i % 3 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      await Promise.all(publishes);
+      type Got = { from: string; n: number; ext: { position: { offset: number } } };
+      const collect = async (engine: RedisEngine, id: string) => {
+        const got: Got[] = [];
+        for (let round = 0; round < 100 && got.length < 120; round++) {
+          got.push(...((await engine.take(id))?.messages ?? []).map((m) => JSON.parse(m) as Got));
+          if (got.length < 120) await sleep(20);
+        }
+        return got;
+      };
+      const onExact = await collect(c.engine, exact);
+      const onWild = await collect(c.engine, wild);
+      assert.deepEqual(onExact.map((m) => m.ext.position.offset), Array.from({ length: 120 }, (_, i) => i + 1), 'the exact channel: offset order');
+      assert.equal(onWild.length, 120);
+      assert.deepEqual(new Set(onWild.map((m) => m.ext.position.offset)).size, 120, 'the wildcard: each once');
+      for (const from of ['a', 'b']) {
+        const mine = onWild.filter((m) => m.from === from);
+        assert.deepEqual(mine.map((m) => m.n), Array.from({ length: 60 }, (_, i) => i + 1), `the wildcard: ${from}'s publishes in its order`);
+        const offsets = mine.map((m) => m.ext.position.offset);
+        assert.deepEqual(offsets, [...offsets].sort((x, y) => x - y), `the wildcard: ${from}'s offsets rise`);
+      }
+    });
+
     it('each expired session is reported once across nodes', async (t) => {
       const prefix = uniquePrefix();
       const nodes = [await node(t, prefix, { sweepInterval: 10 }), await node(t, prefix, { sweepInterval: 13 })];

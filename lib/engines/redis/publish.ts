@@ -87,6 +87,8 @@ export class Publisher {
   readonly #prefix: string;
   #counter = 0;
   #batch: Batch | undefined;
+  /** A Cluster: resolves when the last batch with history sent its second scripts; later batches send theirs after. */
+  #unsent: Promise<void> | undefined;
   readonly #onTick = () => this.flush();
 
   /**
@@ -143,21 +145,32 @@ export class Publisher {
     }
     // A Cluster: the scripts of history channels' exact patterns first (they give the positions), then
     // the other patterns' scripts with the spliced texts (a publish whose position failed goes no further).
-    const calls = perPattern(batch.publishes, all);
+    // Those second scripts, and every later batch's scripts, are sent in batch order: a wildcard pattern's
+    // log gets this node's publishes in call order.
     const channels = new Set<string>();
     for (const p of batch.publishes) if (p.history) channels.add(p.history.channel);
-    if (channels.size === 0) {
-      batch.send(Promise.all(calls.map((call) => this.#run(batch.publishes, call))));
+    const before = this.#unsent;
+    if (channels.size === 0 && before === undefined) {
+      batch.send(Promise.all(perPattern(batch.publishes, all).map((call) => this.#run(batch.publishes, call))));
       return;
     }
-    const first = calls.filter((call) => channels.has(call.patterns[0] as string));
+    let sent = () => {};
+    const unsent = new Promise<void>((resolve) => {
+      sent = resolve;
+    });
+    this.#unsent = unsent;
+    const first = channels.size === 0 ? [] : perPattern(batch.publishes, all).filter((call) => channels.has(call.patterns[0] as string));
     batch.send(Promise.all(first.map((call) => this.#run(batch.publishes, call))).then(async (done) => {
+      await before;
       const ready = all.filter((i) => {
         const p = batch.publishes[i] as Publish;
         return !p.history || p.spliced !== undefined;
       });
       const second = perPattern(batch.publishes, ready).filter((call) => !channels.has(call.patterns[0] as string));
-      return [...done, ...await Promise.all(second.map((call) => this.#run(batch.publishes, call)))];
+      const running = second.map((call) => this.#run(batch.publishes, call));
+      sent();
+      if (this.#unsent === unsent) this.#unsent = undefined;
+      return [...done, ...await Promise.all(running)];
     }));
   }
 
