@@ -20,6 +20,7 @@
  * | `{p:<pattern>}:index`         | list   | the log's entries, oldest first: `<stream id> <bytes>` (trimming) |
  * | `{p:<pattern>}:bytes`         | string | the sum of those bytes                                    |
  * | `{p:<pattern>}:last`          | string | the log's newest entry id                                 |
+ * | `{p:<channel>}:h`, `:hm`      | string, list | channel history: `<epoch> <offset> <bytes>`; kept texts `<ms> <text>` (DESIGN.md) |
  *
  * `k` is a hash of the session id modulo 16. Channels: `{p:<pattern>}`
  * (sharded Pub/Sub on Redis 7, else plain), on which a publish announces

@@ -112,9 +112,16 @@ local function h_open(base, ttl, now, t)
   end
   return h
 end
--- Drops the oldest entries beyond size and maxbytes.
+-- Drops the oldest entries beyond size (one LRANGE and one LTRIM), then beyond maxbytes.
 local function h_bound(h, size, maxbytes)
-  while h.len > 0 and (h.len > size or h.bytes > maxbytes) do
+  local excess = h.len - size
+  if excess > 0 then
+    local gone = redis.call('LRANGE', h.list, 0, excess - 1)
+    for i = 1, #gone do h.bytes = h.bytes - #gone[i] end
+    redis.call('LTRIM', h.list, excess, -1)
+    h.len = size
+  end
+  while h.len > 0 and h.bytes > maxbytes do
     local head = redis.call('LPOP', h.list)
     h.bytes = h.bytes - #head
     h.len = h.len - 1
@@ -194,9 +201,9 @@ end
 local kept, counts = {}, {}
 local nargs = #ARGV
 local at, ordinal = 7, 0
-local now, clock
--- Channel histories opened by this script (by key index, in the order opened), their ttls, the positions given.
-local hs, hts, horder, positions = {}, {}, {}, {}
+local now, clock, nowtext
+-- Channel histories opened by this script (by key index, in the order opened), their ttls and sizes, the positions given.
+local hs, hts, hsizes, horder, positions = {}, {}, {}, {}, {}
 local hmax = tonumber(ARGV[5]) or math.huge
 while at <= nargs do
   ordinal = ordinal + 1
@@ -211,22 +218,24 @@ while at <= nargs do
     if not now then
       clock = redis.call('TIME')
       now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+      nowtext = string.format('%.0f ', now)
     end
     local h = hs[hj]
     if not h then
       h = h_open(KEYS[hj], ttl, now, clock)
+      h.pending = {}
       hs[hj] = h
       horder[#horder + 1] = hj
     end
-    hts[hj] = ttl
+    hts[hj], hsizes[hj] = ttl, size
     h.offset = h.offset + 1
     local pos = '{"epoch":"' .. h.epoch .. '","offset":' .. string.format('%.0f', h.offset) .. '}'
     message = string.sub(message, 1, #message - tail) .. pos .. string.sub(message, #message - tail + 1)
     length = tostring(tonumber(length) + #pos)
-    local entry = string.format('%.0f', now) .. ' ' .. message
-    h.len = redis.call('RPUSH', h.list, entry)
+    -- Kept with one RPUSH per channel at the end of the script.
+    local entry = nowtext .. message
+    h.pending[#h.pending + 1] = entry
     h.bytes = h.bytes + #entry
-    h_bound(h, size, hmax)
     positions[#positions + 1] = pos
   end
   local inR, r = {}, 0
@@ -294,6 +303,8 @@ announce()
 for i = 1, #horder do
   local hj = horder[i]
   local h = hs[hj]
+  h.len = redis.call('RPUSH', h.list, unpack(h.pending))
+  h_bound(h, hsizes[hj], hmax)
   h_save(h, hts[hj])
   if h.len > 0 then redis.call('PEXPIRE', h.list, hts[hj]) end
 end
