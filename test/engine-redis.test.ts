@@ -560,6 +560,28 @@ if (!findRedisServer()) {
       assert.equal((await second.engine.recover(late, '/k/a', { epoch: before.epoch, offset: 4 }, settings))?.recovered, false);
     });
 
+    it('recover through a node that does not hold the session: the holder queues the recovered messages first, then live ones', async (t) => {
+      const prefix = uniquePrefix();
+      const a = await node(t, { url: server.url }, { prefix });
+      const b = await node(t, { url: server.url }, { prefix });
+      for (let i = 1; i <= 5; i++) await publishKept(b.engine, '/k/held', i);
+      const { epoch } = await read(b.engine, '/k/held');
+      const id = await a.engine.createSession({ ack: false, ttl: 10_000 });
+      assert.equal(await a.engine.touch(id, 10_000), true);
+      const recovering = b.engine.recover(id, '/k/held', { epoch, offset: 2 }, settings);
+      const live: Array<Promise<number>> = [];
+      for (let i = 6; i <= 10; i++) live.push(publishKept(b.engine, '/k/held', i));
+      assert.deepEqual(await recovering, { recovered: true, epoch, offset: 5, missed: 3 });
+      await Promise.all(live);
+      const data: unknown[] = [];
+      for (let round = 0; round < 100 && data.length < 8; round++) {
+        data.push(...((await a.engine.take(id))?.messages ?? []).map((m) => (JSON.parse(m) as { data: unknown }).data));
+        if (data.length < 8) await sleep(20);
+      }
+      assert.deepEqual(data, [3, 4, 5, 6, 7, 8, 9, 10]);
+      assert.deepEqual(await b.engine.subscriptions(id), ['/k/held']);
+    });
+
     it('maxHistoryBytes bounds each channel: its oldest messages go first; keys expire with the ttl', async (t) => {
       const prefix = uniquePrefix();
       const { engine } = await node(t, { url: server.url }, { prefix }, { maxHistoryBytes: 1000 });
