@@ -56,15 +56,26 @@ export const ENTRY_OVERHEAD = 100;
  * Only the excluded ids that are subscribers of the pattern are stored
  * with an entry and announced (the engine refuses more than MAX_EXCEPT).
  *
+ * Channel history: a publish whose history argument names its channel's
+ * key gets the channel's next position, spliced into its text `tail`
+ * characters before the end; the spliced text is kept in the channel's
+ * history (`<base>:h`, `<base>:hm`, see {@link HISTORY}), logged and
+ * announced, and the position is in the reply. History is kept even when
+ * no pattern has subscribers. On a Cluster the other patterns' scripts
+ * get the spliced text, without a history argument (publish.ts).
+ *
  * ARGV: maxlen ('' none), retention ms, 'S' (SPUBLISH) or 'P' (PUBLISH),
- * maxbytes ('' none), then per publish: the number of its keys, their
- * indexes in KEYS, then message, publish id, except (comma-separated
- * ids, or '-'), the message's length in JS characters.
+ * maxbytes ('' none), history maxbytes per channel ('' none), the number
+ * of publishes with history, then per publish: the number of its keys,
+ * their indexes in KEYS, then message, publish id, except
+ * (comma-separated ids, or '-'), the message's length in JS characters,
+ * history ('-' or `<channel's key index> <size> <ttl> <tail>`).
  *
  * → { 0 } when no pattern has subscribers, else { 1, then for each key
  * the log's previous stream id ('' no subscribers), then for each publish
  * and each of its keys with subscribers: subscribers not in except,
- * stream id ('' when not appended), then the ordinals (from 1) of the
+ * stream id ('' when not appended), then per publish with history its
+ * position, then the ordinals (from 1) of the
  * publishes before which the waiting announcements were sent }: the
  * publishing node applies its own publishes in the same announcements.
  *
