@@ -1,6 +1,7 @@
 /**
  * What channel history costs Redis per publish (issue #20): Redis CPU per
- * publish with history on against off, at 1 and 500 subscribers, on a
+ * publish and one node's publish throughput with history on against off,
+ * at 1 and 500 subscribers, on a
  * throw-away `redis-server` (redis-publish-cost.ts measures). Prints the
  * ratios docs/history.md quotes.
  *
@@ -31,14 +32,19 @@ try {
     let on = Infinity;
     let commandsOff = 0;
     let commandsOn = 0;
+    let rateOff = 0;
+    let rateOn = 0;
     for (let round = 0; round < rounds; round++) {
       const a = await measurePublishCost(redis.url, subscribers, publishes, `hc-${++run}:`);
       const b = await measurePublishCost(redis.url, subscribers, publishes, `hc-${++run}:`, { size: 100, ttl: 300_000 });
       if (a.redisCpuUsPerPublish < off) [off, commandsOff] = [a.redisCpuUsPerPublish, a.commandsPerPublish];
       if (b.redisCpuUsPerPublish < on) [on, commandsOn] = [b.redisCpuUsPerPublish, b.commandsPerPublish];
+      rateOff = Math.max(rateOff, a.publishesPerSec);
+      rateOn = Math.max(rateOn, b.publishesPerSec);
     }
     console.log(`${subscribers} subscriber(s): Redis CPU per publish ${off.toFixed(1)} µs without history, ${on.toFixed(1)} µs with ` +
-      `(${(on / off).toFixed(2)}×); commands per publish ${commandsOff.toFixed(1)} → ${commandsOn.toFixed(1)}`);
+      `(${(on / off).toFixed(2)}×); commands per publish ${commandsOff.toFixed(1)} → ${commandsOn.toFixed(1)}; ` +
+      `publishes/s ${rateOff.toFixed(0)} → ${rateOn.toFixed(0)} (${(rateOn / rateOff).toFixed(2)}×)`);
   }
 } finally {
   await redis.stop();
