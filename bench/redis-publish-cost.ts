@@ -21,6 +21,8 @@ export interface PublishCost {
   redisCpuPer100k: number;
   /** Redis CPU microseconds per session to write the positions a push took (once per positionFlush, however many messages). */
   positionFlushUsPerSession: number;
+  /** Publishes per second this one node made (10 in flight at a time), the wall clock over the measured publishes. */
+  publishesPerSec: number;
 }
 
 /** Redis's CPU seconds so far, its commands (scripts' inner ones included, INFO left out) in all and by name. */
@@ -45,8 +47,18 @@ export async function redisCounters(url: string): Promise<{ cpu: number; command
   }
 }
 
-/** Measure `publishes` publishes to `subscribers` sessions on the Redis at `url`. */
-export async function measurePublishCost(url: string, subscribers: number, publishes: number, prefix: string): Promise<PublishCost> {
+/**
+ * Measure `publishes` publishes to `subscribers` sessions on the Redis at
+ * `url`; with `history`, the channel keeps history (`size`, `ttl`) and
+ * each publish gets a position, as the Server's `history` option does.
+ */
+export async function measurePublishCost(
+  url: string,
+  subscribers: number,
+  publishes: number,
+  prefix: string,
+  history?: { size: number; ttl: number },
+): Promise<PublishCost> {
   const host: EngineHost = { wake() {}, expired() {} };
   const engine = new RedisEngine({ url }, { prefix, logger: { warn() {} } });
   await engine.open(host, { maxQueue: 100_000, maxQueueBytes: Infinity, maxSubscriptions: Infinity, maxSessionDataBytes: Infinity, sweepInterval: 60_000 });
@@ -59,15 +71,19 @@ export async function measurePublishCost(url: string, subscribers: number, publi
         return id;
       }))));
     }
-    const message = JSON.stringify({ channel: '/cost/channel', data: { padding: 'x'.repeat(64) } });
-    await engine.publish(expand('/cost/channel'), message);
+    // The text as the Server writes it for a history channel (the position goes before the final `}}`), with or without history.
+    const message = JSON.stringify({ channel: '/cost/channel', data: { padding: 'x'.repeat(64) } }).slice(0, -1) + ',"ext":{"position":}}';
+    const options = history ? { history: { channel: '/cost/channel', ...history, tail: 2 } } : undefined;
+    await engine.publish(expand('/cost/channel'), message, options);
     await engine.takeMany(ids);
     // Let the warm-up's positions be written first.
     await new Promise((resolve) => setTimeout(resolve, 300));
     const before = await redisCounters(url);
+    const started = performance.now();
     for (let i = 0; i < publishes; i += 10) {
-      await Promise.all(Array.from({ length: Math.min(10, publishes - i) }, () => engine.publish(expand('/cost/channel'), message)));
+      await Promise.all(Array.from({ length: Math.min(10, publishes - i) }, () => engine.publish(expand('/cost/channel'), message, options)));
     }
+    const elapsed = performance.now() - started;
     const after = await redisCounters(url);
     // Then the nodes' side: one push takes every queue; its positions are written by the next flush.
     await engine.takeMany(ids);
@@ -81,6 +97,7 @@ export async function measurePublishCost(url: string, subscribers: number, publi
       commandsPerPublish: (after.commands - before.commands - 1) / publishes,
       redisCpuPer100k: (cpu / (publishes * subscribers)) * 100_000,
       positionFlushUsPerSession: ((flushed.cpu - after.cpu) / subscribers) * 1e6,
+      publishesPerSec: publishes / (elapsed / 1000),
     };
   } finally {
     await engine.close();

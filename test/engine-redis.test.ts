@@ -48,6 +48,7 @@ if (!findRedisServer()) {
   engineSuite({
     name: 'RedisEngine',
     create: async () => new RedisEngine({ url: server.url }, { ...fast, prefix: uniquePrefix() }),
+    history: true,
   });
 
   /** An opened engine ("a node") whose close() runs when the test ends. */
@@ -525,6 +526,78 @@ if (!findRedisServer()) {
         return later.length > 0;
       }, { timeout: 5000, what: 'the publish on A at B' });
       assert.deepEqual(later, ['"after"']);
+    });
+  });
+
+  describe('RedisEngine: channel history', () => {
+    const settings = { size: 100, ttl: 60_000 };
+    const marked = (data: unknown) => JSON.stringify({ data }).slice(0, -1) + ',"ext":{"position":}}';
+    const publishKept = (engine: RedisEngine, channel: string, data: unknown) =>
+      engine.publish(expand(channel), marked(data), { history: { channel, ...settings, tail: 2 } });
+    const read = (engine: RedisEngine, channel: string) => engine.history(channel, settings, {});
+
+    it('a fleet restarted while Redis stays up keeps the epoch and the offsets; Redis losing its data starts a new epoch', async (t) => {
+      const prefix = uniquePrefix();
+      const first = await node(t, { url: server.url }, { prefix });
+      for (let i = 1; i <= 3; i++) await publishKept(first.engine, '/k/a', i);
+      const before = await read(first.engine, '/k/a');
+      await first.engine.close();
+      const second = await node(t, { url: server.url }, { prefix });
+      await publishKept(second.engine, '/k/a', 4);
+      const after = await read(second.engine, '/k/a');
+      assert.equal(after.epoch, before.epoch);
+      assert.equal(after.offset, 4);
+      assert.equal(after.messages.length, 4);
+      const id = await second.engine.createSession({ ack: false, ttl: 10_000 });
+      assert.deepEqual(await second.engine.recover(id, '/k/a', { epoch: before.epoch, offset: 3 }, settings), { recovered: true, epoch: before.epoch, offset: 4, missed: 1 });
+      // Redis loses the channel's keys.
+      const redis = await admin(t);
+      for (const key of await redis.keys(`${prefix}{p:/k/a}:h*`)) await redis.del(key);
+      const lost = await read(second.engine, '/k/a');
+      assert.notEqual(lost.epoch, before.epoch);
+      assert.deepEqual([lost.offset, lost.messages], [0, []]);
+      const late = await second.engine.createSession({ ack: false, ttl: 10_000 });
+      assert.equal((await second.engine.recover(late, '/k/a', { epoch: before.epoch, offset: 4 }, settings))?.recovered, false);
+    });
+
+    it('recover through a node that does not hold the session: the holder queues the recovered messages first, then live ones', async (t) => {
+      const prefix = uniquePrefix();
+      const a = await node(t, { url: server.url }, { prefix });
+      const b = await node(t, { url: server.url }, { prefix });
+      for (let i = 1; i <= 5; i++) await publishKept(b.engine, '/k/held', i);
+      const { epoch } = await read(b.engine, '/k/held');
+      const id = await a.engine.createSession({ ack: false, ttl: 10_000 });
+      assert.equal(await a.engine.touch(id, 10_000), true);
+      const recovering = b.engine.recover(id, '/k/held', { epoch, offset: 2 }, settings);
+      const live: Array<Promise<number>> = [];
+      for (let i = 6; i <= 10; i++) live.push(publishKept(b.engine, '/k/held', i));
+      assert.deepEqual(await recovering, { recovered: true, epoch, offset: 5, missed: 3 });
+      await Promise.all(live);
+      const data: unknown[] = [];
+      for (let round = 0; round < 100 && data.length < 8; round++) {
+        data.push(...((await a.engine.take(id))?.messages ?? []).map((m) => (JSON.parse(m) as { data: unknown }).data));
+        if (data.length < 8) await sleep(20);
+      }
+      assert.deepEqual(data, [3, 4, 5, 6, 7, 8, 9, 10]);
+      assert.deepEqual(await b.engine.subscriptions(id), ['/k/held']);
+    });
+
+    it('maxHistoryBytes bounds each channel: its oldest messages go first; keys expire with the ttl', async (t) => {
+      const prefix = uniquePrefix();
+      const { engine } = await node(t, { url: server.url }, { prefix }, { maxHistoryBytes: 1000 });
+      const padding = 'x'.repeat(200);
+      for (let i = 1; i <= 10; i++) await publishKept(engine, '/k/big', `${i}${padding}`);
+      await publishKept(engine, '/k/other', 'small');
+      const kept = await read(engine, '/k/big');
+      assert.equal(kept.offset, 10);
+      assert.ok(kept.messages.length >= 2 && kept.messages.length <= 4, `about 1000 bytes kept (${kept.messages.length} messages)`);
+      assert.match(kept.messages.at(-1) ?? '', /"data":"10x/, 'the newest stay');
+      assert.equal((await read(engine, '/k/other')).messages.length, 1, 'per channel');
+      const redis = await admin(t);
+      const ttl = await redis.pTTL(`${prefix}{p:/k/big}:hm`);
+      assert.ok(ttl > 0 && ttl <= settings.ttl, `the kept messages expire with the ttl (${ttl})`);
+      const positionTtl = await redis.pTTL(`${prefix}{p:/k/big}:h`);
+      assert.ok(positionTtl > settings.ttl, `the position outlives them (${positionTtl})`);
     });
   });
 

@@ -22,7 +22,7 @@ export interface EngineSuiteOptions {
   /**
    * The engine keeps channel history (`recover` and `history`, the
    * `history` publish option): run the history cases. Without it they are
-   * skipped, and say so (RedisEngine until its history is written).
+   * skipped, and say so.
    */
   history?: boolean;
 }

@@ -28,6 +28,7 @@ if (!findRedisServer()) {
   engineSuite({
     name: 'RedisEngine on Redis Cluster',
     create: async () => new RedisEngine(source(), { ...fast, prefix: uniquePrefix() }),
+    history: true,
   });
 
   async function node(t: TestContext, prefix: string, config: Partial<EngineConfig> = {}) {
@@ -89,6 +90,75 @@ if (!findRedisServer()) {
         if (!messages?.includes('"3"')) await sleep(20);
       }
       assert.deepEqual(messages, ['"3"']);
+    });
+
+    it('history under two concurrent publishers: the exact channel\'s subscribers get offset order; a wildcard\'s, each node\'s publishes in its order', async (t) => {
+      const prefix = uniquePrefix();
+      const a = await node(t, prefix);
+      const b = await node(t, prefix);
+      // The subscribers are held by a third node, which does not publish.
+      const c = await node(t, prefix);
+      // Each node's scripts loaded on every primary first: a script's first EVALSHA on a primary is refused
+      // (NOSCRIPT) and sent again as EVAL, which a later script of the same node may overtake.
+      for (const n of [a, b]) await n.engine.publish(expand('/o/a'), '"warm-up"');
+      const exact = await c.engine.createSession({ ack: false, ttl: 10_000 });
+      const wild = await c.engine.createSession({ ack: false, ttl: 10_000 });
+      await c.engine.subscribe(exact, '/o/a');
+      await c.engine.subscribe(wild, '/o/*');
+      const history = { channel: '/o/a', size: 500, ttl: 60_000, tail: 2 };
+      const text = (from: string, n: number) => JSON.stringify({ from, n }).slice(0, -1) + ',"ext":{"position":}}';
+      const publishes: Array<Promise<number>> = [];
+      // Batches of a few per tick from each node, interleaved, so the scripts of the two nodes cross.
+      for (let i = 1; i <= 60; i++) {
+        publishes.push(a.engine.publish(expand('/o/a'), text('a', i), { history }));
+        publishes.push(b.engine.publish(expand('/o/a'), text('b', i), { history }));
+        if (i % 3 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      await Promise.all(publishes);
+      type Got = { from: string; n: number; ext: { position: { offset: number } } };
+      const collect = async (engine: RedisEngine, id: string) => {
+        const got: Got[] = [];
+        for (let round = 0; round < 100 && got.length < 120; round++) {
+          got.push(...((await engine.take(id))?.messages ?? []).map((m) => JSON.parse(m) as Got));
+          if (got.length < 120) await sleep(20);
+        }
+        return got;
+      };
+      const onExact = await collect(c.engine, exact);
+      const onWild = await collect(c.engine, wild);
+      assert.deepEqual(onExact.map((m) => m.ext.position.offset), Array.from({ length: 120 }, (_, i) => i + 1), 'the exact channel: offset order');
+      assert.equal(onWild.length, 120);
+      assert.deepEqual(new Set(onWild.map((m) => m.ext.position.offset)).size, 120, 'the wildcard: each once');
+      for (const from of ['a', 'b']) {
+        const mine = onWild.filter((m) => m.from === from);
+        assert.deepEqual(mine.map((m) => m.n), Array.from({ length: 60 }, (_, i) => i + 1), `the wildcard: ${from}'s publishes in its order`);
+        const offsets = mine.map((m) => m.ext.position.offset);
+        assert.deepEqual(offsets, [...offsets].sort((x, y) => x - y), `the wildcard: ${from}'s offsets rise`);
+      }
+    });
+
+    it('recover through a node that does not hold the session: the holder queues the recovered messages first, then live ones', async (t) => {
+      const prefix = uniquePrefix();
+      const a = await node(t, prefix);
+      const b = await node(t, prefix);
+      const settings = { size: 100, ttl: 60_000 };
+      const history = { channel: '/k/held', ...settings, tail: 2 };
+      const marked = (data: unknown) => JSON.stringify({ data }).slice(0, -1) + ',"ext":{"position":}}';
+      for (let i = 1; i <= 5; i++) await b.engine.publish(expand('/k/held'), marked(i), { history });
+      const { epoch } = await b.engine.history('/k/held', settings, {});
+      const id = await a.engine.createSession({ ack: false, ttl: 10_000 });
+      assert.equal(await a.engine.touch(id, 10_000), true);
+      const recovering = b.engine.recover(id, '/k/held', { epoch, offset: 2 }, settings);
+      const live: Array<Promise<number>> = [];
+      for (let i = 6; i <= 10; i++) live.push(b.engine.publish(expand('/k/held'), marked(i), { history }));
+      assert.deepEqual(await recovering, { recovered: true, epoch, offset: 5, missed: 3 });
+      await Promise.all(live);
+      const data: unknown[] = [];
+      for (let round = 0; round < 100 && data.length < 8; round++) {
+        data.push(...((await a.engine.take(id))?.messages ?? []).map((m) => (JSON.parse(m) as { data: unknown }).data));
+        if (data.length < 8) await sleep(20);
+      }
+      assert.deepEqual(data, [3, 4, 5, 6, 7, 8, 9, 10]);
     });
 
     it('each expired session is reported once across nodes', async (t) => {

@@ -40,6 +40,8 @@ export interface NodeOptions {
   lifetime?: number;
   /** Serve `cometd.publishHandler({ token })` at `POST /publish` with this token. */
   publishToken?: string;
+  /** bayeux `history` for one pattern: `PATTERN:SIZE:TTL`. Default none. */
+  history?: string;
 }
 
 export interface NodeEvent {
@@ -120,6 +122,7 @@ export class NodeProcess {
     add('port', options.port);
     add('lifetime', options.lifetime ?? 120_000);
     add('publish-token', options.publishToken);
+    add('history', options.history);
     const child = fork(nodeScript, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     children.add(child);
     const exited = new Promise<void>((resolve) => {

@@ -19,6 +19,7 @@
  *   --log-level=LEVEL         default 'error'
  *   --lifetime=MS             exit after this long whatever happens, default 300000
  *   --publish-token=TOKEN     also serve cometd.publishHandler({ token }) at POST /publish
+ *   --history=PATTERN:SIZE:TTL  bayeux history for one pattern (e.g. /chat/**:1000:60000), default none
  *
  * Reporting: when started with an IPC channel (`fork`), it sends
  * `{ type: 'ready', port, nodeId, pid }`, then one `{ type: 'event', ... }`
@@ -107,7 +108,14 @@ const cometd = bayeux({
   timeout: numberFlag('timeout', 30_000),
   maxInterval: numberFlag('max-interval', 10_000),
   logLevel: flag('log-level') ?? 'error',
+  ...historyOption(flag('history')),
 });
+
+function historyOption(raw: string | undefined): { history?: Record<string, { size: number; ttl: number }> } {
+  if (raw === undefined) return {};
+  const [pattern, size, ttl] = raw.split(':');
+  return { history: { [pattern as string]: { size: Number(size), ttl: Number(ttl) } } };
+}
 for (const event of ['handshake', 'connect', 'subscribe', 'unsubscribe'] as const) {
   cometd.on(event, (clientId: string, second: unknown) => {
     // subscribe/unsubscribe: the channel; handshake/connect: the transport.

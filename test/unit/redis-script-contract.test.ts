@@ -14,7 +14,7 @@ import * as pattern from '../../lib/engines/redis/lua/pattern.js';
 import * as session from '../../lib/engines/redis/lua/session.js';
 import { SESSION_PRELUDE } from '../../lib/engines/redis/lua/prelude.js';
 
-const LUA = { ...Object.fromEntries(Object.entries(session).filter(([, v]) => typeof v === 'string')), PUBLISH: pattern.PUBLISH, ADD_SUBSCRIBER: pattern.ADD_SUBSCRIBER } as Record<string, string>;
+const LUA = { ...Object.fromEntries(Object.entries(session).filter(([, v]) => typeof v === 'string')), PUBLISH: pattern.PUBLISH, ADD_SUBSCRIBER: pattern.ADD_SUBSCRIBER, HISTORY: pattern.HISTORY } as Record<string, string>;
 const ALL_LUA = SESSION_PRELUDE + Object.values(LUA).join('\n');
 
 test('every script starts with a header naming itself, its KEYS, its ARGV and its reply', () => {
@@ -53,7 +53,7 @@ test('each status enum gives every meaning its own name, with the wire values', 
 test('the names stand for what the Lua writes and tests', () => {
   for (const field of Object.values(SessionField)) assert.match(ALL_LUA, new RegExp(`'${field}'`), `hash field ${field}`);
   for (const suffix of Object.values(SessionKey)) assert.ok(ALL_LUA.includes(`h .. '${suffix}'`) || ALL_LUA.includes(`'${suffix}'`), `session key ${suffix}`);
-  for (const suffix of Object.values(PatternKey)) assert.ok(pattern.PUBLISH.includes(`'${suffix}'`) || pattern.ADD_SUBSCRIBER.includes(`'${suffix}'`), `pattern key ${suffix}`);
+  for (const suffix of Object.values(PatternKey)) assert.ok([pattern.PUBLISH, pattern.ADD_SUBSCRIBER, pattern.HISTORY].some((lua) => lua.includes(`'${suffix}'`)), `pattern key ${suffix}`);
   assert.match(pattern.PUBLISH, /'m', message, 'u', pub, 'x', x/);
   assert.deepEqual(StreamField, { Message: 'm', Publish: 'u', Except: 'x' });
   for (const letter of Object.values(NodeMessage)) assert.match(ALL_LUA, new RegExp(`'${letter} ' \\.\\. id`), `node message ${letter}`);
@@ -76,11 +76,20 @@ test('arguments are built in the order the headers name them', () => {
   session.pushPositions(positions, 2, 'id1', 4, new Map([['', '1-0'], ['/a', '2-0']]));
   session.pushPositions(positions, 1, 'id2', 1, new Map());
   assert.deepEqual(positions, ['n:', '2', 'id1', '4', '2', '', '1-0', '/a', '2-0', '1', 'id2', '1', '0']);
-  const args = pattern.publishArgs('1000', 60000, true, '');
-  pattern.pushPublish(args, [0, 1], 'hé', 'p1', []);
+  const args = pattern.publishArgs('1000', 60000, true, '', '4096', 1);
+  pattern.pushPublish(args, [0, 1], 'hé', 'p1', [], { key: 0, size: 100, ttl: 60000, tail: 2 });
   pattern.pushPublish(args, [1], 'x', 'p2', ['a', 'b']);
-  // Per publish: its number of keys, their indexes in KEYS (from 1), message, publish id, except, length.
-  assert.deepEqual(args, ['1000', '60000', 'S', '', '2', '1', '2', 'hé', 'p1', '-', '2', '1', '2', 'x', 'p2', 'a,b', '1']);
+  // Per publish: its number of keys, their indexes in KEYS (from 1), message, publish id, except, length, history.
+  assert.deepEqual(args, [
+    '1000', '60000', 'S', '', '4096', '1',
+    '2', '1', '2', 'hé', 'p1', '-', '2', '1 100 60000 2',
+    '1', '2', 'x', 'p2', 'a,b', '1', '-',
+  ]);
+  assert.deepEqual(pattern.historyArgs(5, 1000, '', 'id1', { after: { epoch: 'e.1', offset: 3 } }), ['5', '1000', '', 'id1', 'p', 'e.1', '3']);
+  assert.deepEqual(pattern.historyArgs(5, 1000, '99', 'id1', { newest: 2 }), ['5', '1000', '99', 'id1', 'n', '2']);
+  assert.deepEqual(pattern.historyArgs(5, 1000, '', '', { newest: undefined }), ['5', '1000', '', '', 'n', '']);
+  assert.deepEqual(pattern.historyArgs(5, 1000, '', '', { since: { epoch: 'e', offset: 1 }, limit: 2 }), ['5', '1000', '', '', 's', 'e', '1', '2']);
+  assert.deepEqual(pattern.historyArgs(5, 1000, '', '', { since: undefined, limit: undefined }), ['5', '1000', '', '', 's', '', '0', '']);
 });
 
 test('TOUCH_OR_ADOPT: gone, short, full with inline subscriptions, full with too many to inline', () => {
@@ -147,4 +156,22 @@ test('PUBLISH: the reply read in place, per key and per publish', () => {
   assert.equal(reply.id(3), '5-0');
   assert.equal(reply.recipients(5), 0);
   assert.equal(reply.id(5), '');
+});
+
+test('HISTORY and PUBLISH with history: the reply read into named fields; the splice as the Lua does it', () => {
+  const reply = pattern.parseHistory(['1765.42', '7', 1, '12-0', '1700000000000 {"a":1,"ext":{"position":{"epoch":"1765.42","offset":6}}}', '1700000000001 x y']);
+  assert.deepEqual(reply, {
+    epoch: '1765.42', offset: 7, recovered: true, last: '12-0',
+    texts: ['{"a":1,"ext":{"position":{"epoch":"1765.42","offset":6}}}', 'x y'],
+  });
+  assert.deepEqual(pattern.parseHistory(['e', '0', 0, '']), { epoch: 'e', offset: 0, recovered: false, last: '', texts: [] });
+  const position = '{"epoch":"e","offset":3}';
+  assert.equal(pattern.splice('{"d":"é","ext":{"position":}}', 2, position), '{"d":"é","ext":{"position":{"epoch":"e","offset":3}}}');
+  assert.equal(pattern.splice('ab', 0, 'P'), 'abP');
+  // PUBLISH's reply: prev per key, results, then the positions, then the cuts.
+  const answer = new pattern.PublishReply([1, '4-0', 2, '5-0', position, 2], 1);
+  assert.equal(answer.position(answer.firstResult + 2), position);
+  assert.deepEqual([...answer.cuts(answer.firstResult + 3)], [2]);
+  // The Lua splices as the TypeScript does: tail characters before the end.
+  assert.match(pattern.PUBLISH, /string\.sub\(message, 1, #message - tail\) \.\. pos \.\. string\.sub\(message, #message - tail \+ 1\)/);
 });

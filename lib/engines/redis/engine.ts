@@ -20,6 +20,7 @@
  * | `{p:<pattern>}:index`         | list   | the log's entries, oldest first: `<stream id> <bytes>` (trimming) |
  * | `{p:<pattern>}:bytes`         | string | the sum of those bytes                                    |
  * | `{p:<pattern>}:last`          | string | the log's newest entry id                                 |
+ * | `{p:<channel>}:h`, `:hm`      | string, list | channel history: `<epoch> <offset> <bytes>`; kept texts `<ms> <text>` (DESIGN.md) |
  *
  * `k` is a hash of the session id modulo 16. Channels: `{p:<pattern>}`
  * (sharded Pub/Sub on Redis 7, else plain), on which a publish announces
@@ -45,7 +46,12 @@ import {
   type EngineHost,
   type EngineNode,
   type EngineStats,
+  type HistoryQuery,
+  type HistoryRead,
+  type HistorySettings,
   type PublishOptions,
+  type RecoverFrom,
+  type RecoverResult,
   type SessionOptions,
   type TakeResult,
 } from '../engine.js';
@@ -58,7 +64,7 @@ import { Keys } from './keys.js';
 import { PatternLogs } from './log.js';
 import { PatternKey } from './lua/contract.js';
 import { Scripts } from './lua/index.js';
-import { addSubscriberArgs, parseAddSubscriber } from './lua/pattern.js';
+import { addSubscriberArgs, historyArgs, parseAddSubscriber, parseHistory } from './lua/pattern.js';
 import {
   createArgs, CreateStatus, dataGetArgs, dataSetArgs, DataSetStatus, deliverArgs, DestroyStatus, parseCreate, parseDataAll,
   parseDataGet, parseDataSet, parseDeliver, parseDestroy, parseStats, parseStatus, parseSubscribeCheck, parseSubscribeCommit,
@@ -289,6 +295,72 @@ export class RedisEngine implements Engine {
     }
     if (reply.added) this.#sessions.subscribed(clientId, reply.gen, pattern, position);
     return true;
+  }
+
+  /**
+   * See `Engine.recover`. One script on the channel's slot (HISTORY) adds
+   * the session to the channel's subscribers, reads the log's newest id and
+   * the kept messages in one step; it is sent at once, after this tick's
+   * publishes so far, so publishes called before come in the recovery and
+   * publishes called after through the subscription. The messages are then
+   * delivered to the session (DELIVER: its box, and a `b` message to its
+   * holder, on any node), then the subscription is committed from the log
+   * position read (SUBSCRIBE_COMMIT: an `s` message to the holder, which
+   * catches up from there): the holder queues the recovered messages before
+   * anything newer on the channel.
+   */
+  async recover(clientId: string, channel: string, from: RecoverFrom, history: HistorySettings): Promise<RecoverResult | null> {
+    this.#publisher.flush();
+    const start = 'last' in from ? { newest: Math.max(0, Math.floor(from.last)) } : { after: from };
+    const reading = this.#runner.run(Scripts.history, this.#keys.pattern(channel), historyArgs(history.size, history.ttl, this.#settings.historyBytes, clientId, start));
+    const checking = this.#scripts.run(Scripts.subscribeCheck, clientId, subscribeCheckArgs(channel, this.#settings.maxSubscriptions));
+    const [read, check] = await Promise.allSettled([reading, checking]);
+    if (read.status === 'rejected' || check.status === 'rejected') {
+      // The session may have been added: it is removed, as a failed subscribe does.
+      if (check.status !== 'fulfilled' || parseSubscribeCheck(check.value) !== SubscribeCheckStatus.AlreadySubscribed) {
+        await this.#expiry.removeSubscriber(channel, clientId).catch(() => undefined);
+      }
+      throw read.status === 'rejected' ? read.reason : (check as PromiseRejectedResult).reason;
+    }
+    const reply = parseHistory(read.value);
+    const status = parseSubscribeCheck(check.value);
+    if (status !== SubscribeCheckStatus.May && status !== SubscribeCheckStatus.AlreadySubscribed) {
+      await this.#expiry.removeSubscriber(channel, clientId);
+      if (status === SubscribeCheckStatus.Limit) throw this.#subscriptionLimit();
+      this.#checkLive(clientId, status);
+      return null;
+    }
+    const recovered = 'last' in from || reply.recovered;
+    const texts = recovered ? reply.texts : [];
+    const delivered = await Promise.all(texts.map((text) => this.deliver(clientId, text)));
+    if (delivered.includes(false)) {
+      await this.#expiry.removeSubscriber(channel, clientId);
+      return null;
+    }
+    if (status === SubscribeCheckStatus.May) {
+      let commit: SubscribeCommitReply;
+      try {
+        commit = parseSubscribeCommit(await this.#scripts.run(Scripts.subscribeCommit, clientId, subscribeCommitArgs(channel, reply.last, this.#settings.maxSubscriptions, this.#nodeId)));
+      } catch (err) {
+        await this.#expiry.removeSubscriber(channel, clientId).catch(() => undefined);
+        throw err;
+      }
+      if (commit.status !== SubscribeCommitStatus.Done) {
+        await this.#expiry.removeSubscriber(channel, clientId);
+        if (commit.status === SubscribeCommitStatus.Limit) throw this.#subscriptionLimit();
+        this.#checkLive(clientId, commit.status);
+        return null;
+      }
+      if (commit.added) this.#sessions.subscribed(clientId, commit.gen, channel, reply.last);
+    }
+    return { recovered, epoch: reply.epoch, offset: reply.offset, missed: texts.length };
+  }
+
+  /** See `Engine.history`: one HISTORY script on the channel's slot. */
+  async history(channel: string, history: HistorySettings, query: HistoryQuery): Promise<HistoryRead> {
+    const start = query.since === undefined ? { newest: query.limit } : { since: query.since, limit: query.limit };
+    const reply = parseHistory(await this.#runner.run(Scripts.history, this.#keys.pattern(channel), historyArgs(history.size, history.ttl, this.#settings.historyBytes, '', start)));
+    return { epoch: reply.epoch, offset: reply.offset, messages: reply.texts };
   }
 
   async unsubscribe(clientId: string, pattern: string): Promise<boolean> {

@@ -7,14 +7,14 @@
  * so other nodes hand them to their sessions in one pass, and this node
  * applies them from the script's answer (log.ts `own`), in call order.
  */
-import type { PublishOptions } from '../engine.js';
+import type { HistoryPublish, PublishOptions } from '../engine.js';
 import { list } from './replies.js';
 import { makeEntry, type Entry } from './local-session.js';
 import type { Keys } from './keys.js';
 import type { Announcement, PatternLogs } from './log.js';
 import { PatternKey } from './lua/contract.js';
 import { Scripts } from './lua/index.js';
-import { publishArgs, PublishReply, PublishStatus, pushPublish } from './lua/pattern.js';
+import { publishArgs, PublishReply, PublishStatus, pushPublish, splice, type HistoryArg } from './lua/pattern.js';
 import type { CallOrder } from './order.js';
 import type { Runner } from './runner.js';
 import { scanSet } from './scan.js';
@@ -46,6 +46,10 @@ interface Publish {
   readonly except: readonly string[];
   /** Count a session subscribed to several reached patterns once (reads their sets); else the sum over patterns. */
   readonly count: boolean;
+  /** The channel keeps history: the script of its exact pattern gives the position. */
+  readonly history: HistoryPublish | undefined;
+  /** With history: the text with its position spliced in, once the channel's script answered. */
+  spliced?: string;
   readonly resolve: (recipients: number) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -61,6 +65,8 @@ interface Call {
   readonly keys: ReadonlyArray<readonly number[]>;
   reply?: unknown[];
   error?: unknown;
+  /** How many positions (publishes with history) the reply holds after the results. */
+  positions?: number;
 }
 
 /** The publishes of one tick, to any channels. */
@@ -81,6 +87,8 @@ export class Publisher {
   readonly #prefix: string;
   #counter = 0;
   #batch: Batch | undefined;
+  /** A Cluster: resolves when the last batch with history sent its second scripts; later batches send theirs after. */
+  #unsent: Promise<void> | undefined;
   readonly #onTick = () => this.flush();
 
   /**
@@ -115,7 +123,7 @@ export class Publisher {
     const publishes = batch.publishes;
     const count = options?.count !== false;
     const sent = new Promise<number>((resolve, reject) => {
-      publishes.push({ patterns, message, pub, except, count, resolve, reject });
+      publishes.push({ patterns, message, pub, except, count, history: options?.history, resolve, reject });
     });
     batch.chars += message.length;
     if (publishes.length >= MAX_BATCH || batch.chars >= MAX_BATCH_CHARS) this.flush();
@@ -130,26 +138,80 @@ export class Publisher {
     const batch = this.#batch;
     if (!batch) return;
     this.#batch = undefined;
-    const calls = this.#runner.isCluster ? perPattern(batch.publishes) : [oneCall(batch.publishes)];
+    const all = batch.publishes.map((_, i) => i);
+    if (!this.#runner.isCluster) {
+      batch.send(Promise.all([this.#run(batch.publishes, oneCall(batch.publishes))]));
+      return;
+    }
+    // A Cluster: the scripts of history channels' exact patterns first (they give the positions), then
+    // the other patterns' scripts with the spliced texts (a publish whose position failed goes no further).
+    // Those second scripts, and every later batch's scripts, are sent in batch order: a wildcard pattern's
+    // log gets this node's publishes in call order.
+    const channels = new Set<string>();
+    for (const p of batch.publishes) if (p.history) channels.add(p.history.channel);
+    const before = this.#unsent;
+    if (channels.size === 0 && before === undefined) {
+      batch.send(Promise.all(perPattern(batch.publishes, all).map((call) => this.#run(batch.publishes, call))));
+      return;
+    }
+    let sent = () => {};
+    const unsent = new Promise<void>((resolve) => {
+      sent = resolve;
+    });
+    this.#unsent = unsent;
+    const first = channels.size === 0 ? [] : perPattern(batch.publishes, all).filter((call) => channels.has(call.patterns[0] as string));
+    batch.send(Promise.all(first.map((call) => this.#run(batch.publishes, call))).then(async (done) => {
+      await before;
+      const ready = all.filter((i) => {
+        const p = batch.publishes[i] as Publish;
+        return !p.history || p.spliced !== undefined;
+      });
+      const second = perPattern(batch.publishes, ready).filter((call) => !channels.has(call.patterns[0] as string));
+      const running = second.map((call) => this.#run(batch.publishes, call));
+      sent();
+      if (this.#unsent === unsent) this.#unsent = undefined;
+      return [...done, ...await Promise.all(running)];
+    }));
+  }
+
+  /** Run one script of a batch; a publish with history whose channel is among its patterns gets its position here. */
+  #run(publishes: readonly Publish[], call: Call): Promise<Call> {
     const settings = this.#settings;
-    batch.send(Promise.all(calls.map((call) => {
-      const args = publishArgs(settings.logLength, settings.retention, this.#runner.sharded, settings.logBytes);
-      for (let c = 0; c < call.publishes.length; c++) {
-        const p = batch.publishes[call.publishes[c] as number] as Publish;
-        pushPublish(args, call.keys[c] as readonly number[], p.message, p.pub, p.except);
-      }
-      const keys = call.patterns.map((pattern) => this.#keys.pattern(pattern));
-      return this.#runner.run(Scripts.publish, keys, args).then(
-        (reply) => {
-          call.reply = list(reply);
-          return call;
-        },
-        (err: unknown) => {
-          call.error = err;
-          return call;
-        },
-      );
-    })));
+    const histories: Array<Publish | undefined> = [];
+    let count = 0;
+    for (let c = 0; c < call.publishes.length; c++) {
+      const p = publishes[call.publishes[c] as number] as Publish;
+      const inCall = p.history && p.spliced === undefined ? call.patterns.indexOf(p.history.channel) : -1;
+      histories.push(inCall >= 0 ? p : undefined);
+      if (inCall >= 0) count++;
+    }
+    const args = publishArgs(settings.logLength, settings.retention, this.#runner.sharded, settings.logBytes, settings.historyBytes, count);
+    for (let c = 0; c < call.publishes.length; c++) {
+      const p = publishes[call.publishes[c] as number] as Publish;
+      const h = histories[c];
+      const history: HistoryArg | undefined = h?.history
+        ? { key: call.patterns.indexOf(h.history.channel), size: h.history.size, ttl: h.history.ttl, tail: h.history.tail }
+        : undefined;
+      pushPublish(args, call.keys[c] as readonly number[], history ? p.message : p.spliced ?? p.message, p.pub, p.except, history);
+    }
+    const keys = call.patterns.map((pattern) => this.#keys.pattern(pattern));
+    return this.#runner.run(Scripts.publish, keys, args).then(
+      (reply) => {
+        call.reply = list(reply);
+        if (count > 0) {
+          // The positions follow the results: one per publish with history, in call order.
+          const answer = new PublishReply(call.reply, call.patterns.length);
+          let at = answer.firstResult + 2 * resultCount(call, answer);
+          for (const p of histories) if (p?.history) p.spliced = splice(p.message, p.history.tail, answer.position(at++));
+          call.positions = count;
+        }
+        return call;
+      },
+      (err: unknown) => {
+        call.error = err;
+        return call;
+      },
+    );
   }
 
   #startBatch(): Batch {
@@ -181,10 +243,8 @@ export class Publisher {
       const answer = new PublishReply(reply, call.patterns.length);
       if (answer.status !== PublishStatus.Published) continue;
       const last = call.patterns.map((_, j) => answer.prev(j));
-      let results = 0;
-      for (const keys of call.keys) for (const j of keys) if (last[j] !== '') results++;
       // Applied here in the announcements the script sent: cut where it cut (see PUBLISH).
-      const cuts = answer.cuts(answer.firstResult + 2 * results);
+      const cuts = answer.cuts(answer.firstResult + 2 * resultCount(call, answer) + (call.positions ?? 0));
       let pending = new Map<number, Announcement & { entries: Entry[] }>();
       const announce = () => {
         for (const [j, announcement] of pending) applied.push(this.#logs.own(call.patterns[j] as string, announcement));
@@ -208,7 +268,7 @@ export class Publisher {
             announcement = { prev: last[j] as string, entries: [] };
             pending.set(j, announcement);
           }
-          announcement.entries.push(makeEntry(call.patterns[j] as string, id, p.message, p.pub, p.except.length > 0 ? p.except : undefined));
+          announcement.entries.push(makeEntry(call.patterns[j] as string, id, p.spliced ?? p.message, p.pub, p.except.length > 0 ? p.except : undefined));
           last[j] = id;
         }
       }
@@ -257,10 +317,17 @@ function oneCall(publishes: readonly Publish[]): Call {
   return { patterns, publishes: publishes.map((_, i) => i), keys };
 }
 
-/** A Cluster: one script per pattern (slot), with the publishes that reach it, in call order. */
-function perPattern(publishes: readonly Publish[]): Call[] {
+/** PUBLISH's results in a reply: one per publish and pattern with subscribers. */
+function resultCount(call: Call, answer: PublishReply): number {
+  let results = 0;
+  for (const keys of call.keys) for (const j of keys) if (answer.prev(j) !== '') results++;
+  return results;
+}
+
+/** A Cluster: one script per pattern (slot), with the publishes (of `indexes`) that reach it, in call order. */
+function perPattern(publishes: readonly Publish[], indexes: readonly number[]): Call[] {
   const byPattern = new Map<string, number[]>();
-  for (let i = 0; i < publishes.length; i++) {
+  for (const i of indexes) {
     for (const pattern of new Set((publishes[i] as Publish).patterns)) {
       let list = byPattern.get(pattern);
       if (!list) byPattern.set(pattern, (list = []));

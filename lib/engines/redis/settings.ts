@@ -9,6 +9,12 @@ import type { QueueLimits } from './local-session.js';
 import type { ResolvedOptions } from './options.js';
 import { describeError } from './replies.js';
 
+/**
+ * Default `maxHistoryBytes` on RedisEngine: characters (bytes of UTF-8,
+ * with 14 of overhead per message) of history kept per channel.
+ */
+export const DEFAULT_REDIS_MAX_HISTORY_BYTES = 1_048_576;
+
 /** Limits and retention: set by `open()` and by session ttls, read by publish, fan-out, loads and expiry. */
 export class EngineSettings {
   readonly #options: ResolvedOptions;
@@ -20,6 +26,8 @@ export class EngineSettings {
   maxSubscriptions = '';
   /** `maxSessionDataBytes` as a script argument ('' none). */
   maxSessionDataBytes = '';
+  /** `maxHistoryBytes` (per channel) as a script argument. */
+  historyBytes = String(DEFAULT_REDIS_MAX_HISTORY_BYTES);
 
   constructor(options: ResolvedOptions) {
     this.#options = options;
@@ -33,6 +41,7 @@ export class EngineSettings {
     this.#queue = { maxQueue: config.maxQueue, maxQueueBytes: config.maxQueueBytes };
     this.maxSubscriptions = argument(config.maxSubscriptions);
     this.maxSessionDataBytes = argument(config.maxSessionDataBytes);
+    this.historyBytes = config.maxHistoryBytes === undefined ? String(DEFAULT_REDIS_MAX_HISTORY_BYTES) : argument(config.maxHistoryBytes);
     const maxQueue = config.maxQueue;
     this.#logLength = String(Number.isFinite(maxQueue) ? Math.max(1, Math.min(this.#options.logLength, Math.floor(maxQueue))) : this.#options.logLength);
     const maxBytes = config.maxQueueBytes;

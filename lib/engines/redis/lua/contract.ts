@@ -59,6 +59,10 @@ export const PatternKey = {
   Bytes: ':bytes',
   /** Stream id of the newest entry. */
   Last: ':last',
+  /** Channel history (on the exact channel's base only): `<epoch> <offset> <bytes>`, the channel's position and the characters kept. */
+  History: ':h',
+  /** Channel history: the kept messages, oldest first, each `<ms> <text>` (its publish time on the Redis clock, the text as delivered). */
+  HistoryMessages: ':hm',
 } as const;
 
 /** Fields of a log or box entry (a stream entry). */

@@ -36,4 +36,5 @@ export const Scripts = {
   restoreScan: onSession('restoreScan', session.RESTORE_SCAN),
   publish: script('publish', pattern.PUBLISH),
   addSubscriber: script('addSubscriber', pattern.ADD_SUBSCRIBER),
+  history: script('history', pattern.HISTORY),
 } as const;

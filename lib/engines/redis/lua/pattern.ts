@@ -56,15 +56,26 @@ export const ENTRY_OVERHEAD = 100;
  * Only the excluded ids that are subscribers of the pattern are stored
  * with an entry and announced (the engine refuses more than MAX_EXCEPT).
  *
+ * Channel history: a publish whose history argument names its channel's
+ * key gets the channel's next position, spliced into its text `tail`
+ * characters before the end; the spliced text is kept in the channel's
+ * history (`<base>:h`, `<base>:hm`, see {@link HISTORY}), logged and
+ * announced, and the position is in the reply. History is kept even when
+ * no pattern has subscribers. On a Cluster the other patterns' scripts
+ * get the spliced text, without a history argument (publish.ts).
+ *
  * ARGV: maxlen ('' none), retention ms, 'S' (SPUBLISH) or 'P' (PUBLISH),
- * maxbytes ('' none), then per publish: the number of its keys, their
- * indexes in KEYS, then message, publish id, except (comma-separated
- * ids, or '-'), the message's length in JS characters.
+ * maxbytes ('' none), history maxbytes per channel ('' none), the number
+ * of publishes with history, then per publish: the number of its keys,
+ * their indexes in KEYS, then message, publish id, except
+ * (comma-separated ids, or '-'), the message's length in JS characters,
+ * history ('-' or `<channel's key index> <size> <ttl> <tail>`).
  *
  * → { 0 } when no pattern has subscribers, else { 1, then for each key
  * the log's previous stream id ('' no subscribers), then for each publish
  * and each of its keys with subscribers: subscribers not in except,
- * stream id ('' when not appended), then the ordinals (from 1) of the
+ * stream id ('' when not appended), then per publish with history its
+ * position, then the ordinals (from 1) of the
  * publishes before which the waiting announcements were sent }: the
  * publishing node applies its own publishes in the same announcements.
  *
@@ -72,13 +83,78 @@ export const ENTRY_OVERHEAD = 100;
  * <length> <message>`: the length lets a reader cut the message out, and
  * `prev` (the log's entry before these) lets it see a gap.
  */
+
+/**
+ * How long, beyond its `ttl`, a channel's position (`<base>:h`: epoch,
+ * offset) outlives its last publish or read, in ms: a client that comes
+ * back within a day to a channel that went quiet recovers (nothing was
+ * missed) instead of finding a new epoch. About 100 bytes per channel.
+ */
+export const HISTORY_POSITION_KEEP = 86_400_000;
+
+/**
+ * Lua shared by PUBLISH and HISTORY: a channel's history on its exact
+ * pattern base (`<base>:h` position and bytes, `<base>:hm` the kept
+ * entries `<ms> <text>`, oldest first).
+ */
+const HISTORY_LUA = `
+-- Opens a channel's history: its position (a new epoch when it has none: new, expired, or Redis lost it), without
+-- what is past ttl.
+local function h_open(base, ttl, now, t)
+  local h = { base = base, list = base .. ':hm' }
+  local got = redis.call('GET', base .. ':h')
+  local epoch, offset, bytes
+  if got then epoch, offset, bytes = string.match(got, '^(%S+) (%d+) (%d+)$') end
+  if epoch then
+    h.epoch, h.offset, h.bytes = epoch, tonumber(offset), tonumber(bytes)
+    h.len = redis.call('LLEN', h.list)
+  else
+    h.epoch, h.offset, h.bytes, h.len = t[1] .. '.' .. t[2], 0, 0, 0
+    redis.call('DEL', h.list)
+  end
+  if h.len == 0 then h.bytes = 0 end
+  local cutoff = now - ttl
+  while h.len > 0 do
+    local head = redis.call('LINDEX', h.list, 0)
+    if (tonumber(string.match(head, '^(%d+)')) or 0) > cutoff then break end
+    redis.call('LPOP', h.list)
+    h.bytes = h.bytes - #head
+    h.len = h.len - 1
+  end
+  return h
+end
+-- Drops the oldest entries beyond size (one LRANGE and one LTRIM), then beyond maxbytes.
+local function h_bound(h, size, maxbytes)
+  local excess = h.len - size
+  if excess > 0 then
+    local gone = redis.call('LRANGE', h.list, 0, excess - 1)
+    for i = 1, #gone do h.bytes = h.bytes - #gone[i] end
+    redis.call('LTRIM', h.list, excess, -1)
+    h.len = size
+  end
+  while h.len > 0 and h.bytes > maxbytes do
+    local head = redis.call('LPOP', h.list)
+    h.bytes = h.bytes - #head
+    h.len = h.len - 1
+  end
+end
+local function h_save(h, ttl)
+  if h.len <= 0 or h.bytes < 0 then h.bytes = 0 end
+  redis.call('SET', h.base .. ':h', h.epoch .. ' ' .. string.format('%.0f', h.offset) .. ' ' .. string.format('%.0f', h.bytes), 'PX', ttl + ${HISTORY_POSITION_KEEP})
+end
+`;
+
 export const PUBLISH = `
 -- PUBLISH: a tick's publishes, logged once per pattern with subscribers, announced in call order.
 -- KEYS[1..] pattern bases (of one slot on a Cluster)
 -- ARGV[1] maxlen ('' none)   ARGV[2] retention (ms)   ARGV[3] 'S' SPUBLISH | 'P' PUBLISH   ARGV[4] maxbytes ('' none)
--- ARGV[5..] per publish: nk, nk indexes into KEYS, message, publish id, except ids or '-', length in JS characters
+-- ARGV[5] history maxbytes per channel   ARGV[6] number of publishes with history
+-- ARGV[7..] per publish: nk, nk indexes into KEYS, message, publish id, except ids or '-', length in JS characters,
+--   history '-' or '<index of the channel in KEYS> <size> <ttl ms> <tail>'
 -- Reply: { 0 NoSubscribers } | { 1 Published, prev per key ('' none), then per publish, per its keys with subscribers: recipients, stream id or '',
---   then the ordinals (from 1) of the publishes before which the waiting announcements were sent }
+--   then per publish with history its position '{"epoch":"...","offset":N}', then the ordinals (from 1) of the publishes before which the
+--   waiting announcements were sent }
+${HISTORY_LUA}
 local nkeys = #KEYS
 local n = {}
 local any = false
@@ -86,7 +162,7 @@ for j = 1, nkeys do
   n[j] = redis.call('SCARD', KEYS[j] .. ':subs')
   if n[j] > 0 then any = true end
 end
-if not any then return { 0 } end
+if not any and ARGV[6] == '0' then return { 0 } end
 local out = { 1 }
 -- Per key with subscribers: the newest id, the log's bytes, when its keys expire (ms; see the end), the ms of the
 -- index's head (nil: unknown), the index length.
@@ -135,12 +211,44 @@ local function keepsOrder(inR)
 end
 local kept, counts = {}, {}
 local nargs = #ARGV
-local at, ordinal = 5, 0
+local at, ordinal = 7, 0
+local now, clock, nowtext
+-- Channel histories opened by this script (by key index, in the order opened), their ttls and sizes, the positions given.
+local hs, hts, hsizes, horder, positions = {}, {}, {}, {}, {}
+local hmax = tonumber(ARGV[5]) or math.huge
 while at <= nargs do
   ordinal = ordinal + 1
   local nk = tonumber(ARGV[at])
   local m = at + nk + 1
   local message, pub, except, length = ARGV[m], ARGV[m + 1], ARGV[m + 2], ARGV[m + 3]
+  local hist = ARGV[m + 4]
+  if hist ~= '-' then
+    -- The channel's next position, spliced tail characters before the end; kept, then logged and announced as spliced.
+    local hj, size, ttl, tail = string.match(hist, '^(%d+) (%d+) (%d+) (%d+)$')
+    hj, size, ttl, tail = tonumber(hj), tonumber(size), tonumber(ttl), tonumber(tail)
+    if not now then
+      clock = redis.call('TIME')
+      now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+      nowtext = string.format('%.0f ', now)
+    end
+    local h = hs[hj]
+    if not h then
+      h = h_open(KEYS[hj], ttl, now, clock)
+      h.pending = {}
+      hs[hj] = h
+      horder[#horder + 1] = hj
+    end
+    hts[hj], hsizes[hj] = ttl, size
+    h.offset = h.offset + 1
+    local pos = '{"epoch":"' .. h.epoch .. '","offset":' .. string.format('%.0f', h.offset) .. '}'
+    message = string.sub(message, 1, #message - tail) .. pos .. string.sub(message, #message - tail + 1)
+    length = tostring(tonumber(length) + #pos)
+    -- Kept with one RPUSH per channel at the end of the script.
+    local entry = nowtext .. message
+    h.pending[#h.pending + 1] = entry
+    h.bytes = h.bytes + #entry
+    positions[#positions + 1] = pos
+  end
   local inR, r = {}, 0
   for q = 1, nk do
     local j = tonumber(ARGV[at + q])
@@ -200,12 +308,20 @@ while at <= nargs do
       out[#out + 1] = ''
     end
   end
-  at = m + 4
+  at = m + 5
 end
 announce()
+for i = 1, #horder do
+  local hj = horder[i]
+  local h = hs[hj]
+  h.len = redis.call('RPUSH', h.list, unpack(h.pending))
+  h_bound(h, hsizes[hj], hmax)
+  h_save(h, hts[hj])
+  if h.len > 0 then redis.call('PEXPIRE', h.list, hts[hj]) end
+end
 local maxlen, retention = tonumber(ARGV[1]) or math.huge, tonumber(ARGV[2])
 local maxbytes = tonumber(ARGV[4]) or math.huge
-local now, cutoff
+local cutoff
 for j = 1, nkeys do
   if n[j] > 0 and last[j] ~= out[j + 1] then
     local base = KEYS[j]
@@ -213,8 +329,8 @@ for j = 1, nkeys do
     if not now then
       local t = redis.call('TIME')
       now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-      cutoff = now - retention
     end
+    cutoff = now - retention
     local total = bytes[j]
     local len = lens[j]
     local hms = heads[j]
@@ -254,6 +370,7 @@ for j = 1, nkeys do
     redis.call('SET', base .. ':last', last[j], 'PX', at - now)
   end
 end
+for p = 1, #positions do out[#out + 1] = positions[p] end
 for c = 1, #cuts do out[#out + 1] = cuts[c] end
 return out
 `;
@@ -268,6 +385,56 @@ redis.call('SADD', KEYS[1] .. ':subs', ARGV[1])
 return redis.call('GET', KEYS[1] .. ':last') or '0-0'
 `;
 
+/**
+ * A channel's history, read in one step with, for a recovery, the
+ * subscription's start: the recovering session is added to the exact
+ * channel's subscribers and the log's newest id is read in the same
+ * script as the kept messages, so every message is either kept before it
+ * (recovered) or logged after it (delivered through the subscription),
+ * never both (the history and the exact channel's log share a slot).
+ */
+export const HISTORY = `
+-- HISTORY: a channel's kept messages and position; with an id, it also subscribes it (as ADD_SUBSCRIBER) in the same step.
+-- KEYS[1] the channel's pattern base (its exact channel's)
+-- ARGV[1] size   ARGV[2] ttl (ms)   ARGV[3] maxbytes ('' none)   ARGV[4] subscriber id ('' none)
+-- ARGV[5] 'p' after a position (ARGV[6] epoch, ARGV[7] offset) | 'n' the newest (ARGV[6] count, '' all)
+--   | 's' since (ARGV[6] epoch, '' none, ARGV[7] offset, ARGV[8] limit, '' none)
+-- Reply: { epoch, offset, 1 | 0 ('p': everything after the position is kept), the log's newest id ('' without an id; '0-0' none),
+--   then the entries '<ms> <text>' asked for, oldest first }
+${HISTORY_LUA}
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local base = KEYS[1]
+local ttl = tonumber(ARGV[2])
+local h = h_open(base, ttl, now, t)
+h_bound(h, tonumber(ARGV[1]), tonumber(ARGV[3]) or math.huge)
+h_save(h, ttl)
+local last = ''
+if ARGV[4] ~= '' then
+  redis.call('SADD', base .. ':subs', ARGV[4])
+  last = redis.call('GET', base .. ':last') or '0-0'
+end
+local mode, from, count, recovered = ARGV[5], 0, 0, 1
+if mode == 'p' then
+  local off = tonumber(ARGV[7]) or -1
+  if ARGV[6] == h.epoch and off <= h.offset and off >= h.offset - h.len then count = h.offset - off else recovered = 0 end
+elseif mode == 'n' then
+  count = math.min(tonumber(ARGV[6]) or h.len, h.len)
+else
+  local after = h.len
+  if ARGV[6] == h.epoch then after = math.max(0, math.min(h.len, h.offset - (tonumber(ARGV[7]) or 0))) end
+  from = h.len - after
+  count = math.min(tonumber(ARGV[8]) or after, after)
+end
+if mode ~= 's' then from = h.len - count end
+local out = { h.epoch, string.format('%.0f', h.offset), recovered, last }
+if count > 0 then
+  local got = redis.call('LRANGE', h.list, from, from + count - 1)
+  for i = 1, #got do out[#out + 1] = got[i] end
+end
+return out
+`;
+
 /** PUBLISH's first reply element. */
 export const PublishStatus = { NoSubscribers: 0, Published: 1 } as const;
 export type PublishStatus = (typeof PublishStatus)[keyof typeof PublishStatus];
@@ -276,8 +443,16 @@ export type PublishStatus = (typeof PublishStatus)[keyof typeof PublishStatus];
  * PUBLISH's ARGV before the publishes; {@link pushPublish} adds each
  * (the publish path builds one array, no intermediate lists).
  */
-export function publishArgs(maxlen: string, retention: number, sharded: boolean, maxbytes: string): string[] {
-  return [maxlen, String(retention), sharded ? 'S' : 'P', maxbytes];
+export function publishArgs(maxlen: string, retention: number, sharded: boolean, maxbytes: string, historyBytes = '', histories = 0): string[] {
+  return [maxlen, String(retention), sharded ? 'S' : 'P', maxbytes, historyBytes, String(histories)];
+}
+
+/** What a publish tells PUBLISH to keep: its channel's index in the script's KEYS (from 0 here), `size`, `ttl`, `tail`. */
+export interface HistoryArg {
+  readonly key: number;
+  readonly size: number;
+  readonly ttl: number;
+  readonly tail: number;
 }
 
 /**
@@ -285,10 +460,13 @@ export function publishArgs(maxlen: string, retention: number, sharded: boolean,
  * (`keys`, from 0 here, from 1 in Lua), message, publish id, except ('-'
  * none), length in JS characters.
  */
-export function pushPublish(args: string[], keys: readonly number[], message: string, pub: string, except: readonly string[]): void {
+export function pushPublish(args: string[], keys: readonly number[], message: string, pub: string, except: readonly string[], history?: HistoryArg): void {
   args.push(String(keys.length));
   for (const j of keys) args.push(String(j + 1));
-  args.push(message, pub, except.length > 0 ? except.join(',') : '-', String(message.length));
+  args.push(
+    message, pub, except.length > 0 ? except.join(',') : '-', String(message.length),
+    history ? `${history.key + 1} ${history.size} ${history.ttl} ${history.tail}` : '-',
+  );
 }
 
 /**
@@ -328,7 +506,12 @@ export class PublishReply {
     return text(this.#reply[at + 1]);
   }
 
-  /** After the results (ending at `end`): the ordinals (from 1) of the publishes before which the script sent its waiting announcements. */
+  /** The position PUBLISH gave a publish with history (`{"epoch":"…","offset":N}`), at `at`, after the results. */
+  position(at: number): string {
+    return text(this.#reply[at]);
+  }
+
+  /** After the results and the positions (ending at `end`): the ordinals (from 1) of the publishes before which the script sent its waiting announcements. */
   cuts(end: number): Set<number> {
     const cuts = new Set<number>();
     for (let i = end; i < this.#reply.length; i++) cuts.add(int(this.#reply[i]));
@@ -343,4 +526,54 @@ export function addSubscriberArgs(id: string): string[] {
 /** ADD_SUBSCRIBER's reply: the new subscriber's position. */
 export function parseAddSubscriber(reply: unknown): string {
   return text(reply);
+}
+
+/** Where HISTORY starts: after a position (a recovery), the newest `count` ('' all), or a `since`/`limit` read. */
+export type HistoryFrom =
+  | { readonly after: { readonly epoch: string; readonly offset: number } }
+  | { readonly newest: number | undefined }
+  | { readonly since: { readonly epoch: string; readonly offset: number } | undefined; readonly limit: number | undefined };
+
+/**
+ * HISTORY's ARGV: `size`, `ttl`, `maxbytes` ('' none), the id to
+ * subscribe ('' none: a read), then where to start.
+ */
+export function historyArgs(size: number, ttl: number, maxbytes: string, id: string, from: HistoryFrom): string[] {
+  const args = [String(size), String(ttl), maxbytes, id];
+  if ('after' in from) args.push('p', from.after.epoch, String(from.after.offset));
+  else if ('newest' in from) args.push('n', from.newest === undefined ? '' : String(from.newest));
+  else args.push('s', from.since?.epoch ?? '', String(from.since?.offset ?? 0), from.limit === undefined ? '' : String(from.limit));
+  return args;
+}
+
+/** HISTORY's reply. */
+export interface HistoryReply {
+  readonly epoch: string;
+  readonly offset: number;
+  /** For a recovery from a position: everything after it is kept (and returned). */
+  readonly recovered: boolean;
+  /** The exact channel's log's newest id when an id was subscribed ('0-0' none), else ''. */
+  readonly last: string;
+  /** The kept texts asked for, as delivered, oldest first. */
+  readonly texts: string[];
+}
+
+export function parseHistory(reply: unknown): HistoryReply {
+  const items = Array.isArray(reply) ? reply : [];
+  const texts: string[] = [];
+  for (let i = 4; i < items.length; i++) {
+    const entry = text(items[i]);
+    // '<ms> <text>': the text as delivered, after the publish time.
+    texts.push(entry.slice(entry.indexOf(' ') + 1));
+  }
+  return { epoch: text(items[0]), offset: Number(text(items[1])), recovered: int(items[2]) === 1, last: text(items[3]), texts };
+}
+
+/**
+ * The text with `position` spliced in `tail` characters before its end
+ * (`HistoryPublish`), as PUBLISH splices it in Lua: the publishing node's
+ * own copy, and the text a Cluster's wildcard scripts log and announce.
+ */
+export function splice(message: string, tail: number, position: string): string {
+  return message.slice(0, message.length - tail) + position + message.slice(message.length - tail);
 }
