@@ -9,6 +9,7 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { BayeuxClient } from '../lib/client/node.js';
 import { RedisEngine } from '../lib/engines/redis/index.js';
 import { get, nextEvent, startServer, type TestServer } from './helpers/http-server.js';
@@ -122,6 +123,48 @@ describe('close({ drain }) on one node', () => {
     await event;
     await waitFor(async () => (await server.cometd.stats()).sockets === 0, { what: 'the socket to close' });
     await within(closing, 10_000, 'close({ drain })');
+  });
+
+  it('once closed, a request on a kept-alive connection is refused and its connection closed, so the retry can go to another node', async () => {
+    // A long-polling client keeps idle connections to a node (one per request it had under way at once); the
+    // hand-off closes only the one its connect came on. Its next connect may reuse another: if a closed node
+    // kept that one open, every retry came back to it (behind a balancer) while its session expired.
+    const server = await startServer({ timeout: 20_000 });
+    servers.push(server);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const sockets = new Set<unknown>();
+    const send = (message: Msg) => new Promise<{ headers: http.IncomingHttpHeaders; body: Msg[]; reused: boolean }>((resolve, reject) => {
+      const req = http.request(server.url, { method: 'POST', agent, headers: { 'Content-Type': 'application/json' } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ headers: res.headers, body: JSON.parse(text) as Msg[], reused: req.reusedSocket }));
+        res.on('error', reject);
+      });
+      req.on('socket', (socket) => sockets.add(socket));
+      req.on('error', reject);
+      req.setTimeout(10_000, () => req.destroy(new Error('no answer within 10 s')));
+      req.end(JSON.stringify([message]));
+    });
+    try {
+      const shook = await send({ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['long-polling'] });
+      const clientId = shook.body[0]?.['clientId'] as string;
+      assert.equal(typeof clientId, 'string');
+      assert.notEqual(shook.headers.connection, 'close', 'kept alive while the server serves');
+      await within(server.cometd.close({ drain: 200 }), 10_000, 'close({ drain })');
+      // The same connection, after the drain: refused with retry advice, and closed.
+      const late = await send({ channel: '/meta/connect', clientId, connectionType: 'long-polling' });
+      assert.equal(late.reused, true, 'the request went on the kept-alive connection');
+      assert.equal(late.body[0]?.['error'], '503::server_closing');
+      assert.equal(late.body[0]?.['advice']?.reconnect, 'retry');
+      assert.equal(late.headers.connection, 'close');
+      // So the next request opens a new connection.
+      const again = await send({ channel: '/meta/connect', clientId, connectionType: 'long-polling' });
+      assert.equal(again.reused, false, 'the retry opened a new connection');
+      assert.equal(sockets.size, 2);
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('bad close options throw a TypeError', async () => {

@@ -110,6 +110,9 @@ async function route(
     return { reply: refusal(core, message, ProtocolErrors.channelInvalid(channel)) };
   }
   if (core.closed) {
+    // The answer closes the connection: a kept-alive one would bring the client's retries back here for as
+    // long as the host serves, while its session expires, instead of letting a balancer pick another node.
+    conn.drain?.();
     return { reply: refusal(core, message, ProtocolErrors.serverClosing(), undefined, { reconnect: 'retry', interval: 1000 }) };
   }
   // A clientId not of the engine's form is no session's: answered here, it never becomes part of an engine key.
