@@ -38,17 +38,24 @@ class Entry implements Holdable {
   }
 }
 
-test('connects held for different durations expire in deadline order, each once', async () => {
+test('connects held for different durations expire in deadline order, each once', (t) => {
+  // Mocked clock and timers: the order is the test, not how fast a loaded machine runs them.
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
   const holds = new Holds();
   const order: string[] = [];
   for (const [name, ms] of [['a', 120], ['b', 40], ['c', 120], ['d', 80]] as const) holds.add(new Entry(name, order), ms);
   assert.equal(holds.size, 4);
-  await sleep(250);
+  t.mock.timers.tick(40);
+  assert.deepEqual(order, ['b']);
+  t.mock.timers.tick(40);
+  assert.deepEqual(order, ['b', 'd']);
+  t.mock.timers.tick(40);
   assert.deepEqual(order, ['b', 'd', 'a', 'c']);
   assert.equal(holds.size, 0);
 });
 
-test('a released entry leaves the deadline lists at once and never expires', async () => {
+test('a released entry leaves the deadline lists at once and never expires', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
   const holds = new Holds();
   const seen: string[] = [];
   const a = new Entry('a', seen);
@@ -59,7 +66,7 @@ test('a released entry leaves the deadline lists at once and never expires', asy
   b.release();
   assert.deepEqual(seen, ['b']);
   assert.equal(holds.size, 1);
-  await sleep(100);
+  t.mock.timers.tick(100);
   assert.deepEqual(seen, ['b', 'a'], 'nothing fires twice');
   assert.equal(holds.size, 0);
 });
