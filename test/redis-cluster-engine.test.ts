@@ -161,6 +161,34 @@ if (!findRedisServer()) {
       assert.deepEqual(data, [3, 4, 5, 6, 7, 8, 9, 10]);
     });
 
+    // A known loss, found in issue #20's work and reproduced on the code of before this session (single Redis
+    // passes the same test): on a Cluster, a node that holds subscribers and publishes while another node
+    // publishes to the same channel sometimes never hands some of its own publishes (a whole tick's batch) to its
+    // own subscribers. Kept here as `todo` until fixed (it runs and reports, and does not fail the suite).
+    it('a node publishing while another does: its own subscribers get every message', { todo: 'known loss on a Cluster: own publishes dropped under concurrent publishers (see the CHANGELOG)' }, async (t) => {
+      const prefix = uniquePrefix();
+      const a = await node(t, prefix);
+      const b = await node(t, prefix);
+      for (const n of [a, b]) await n.engine.publish(expand('/l/a'), '"warm-up"');
+      const id = await a.engine.createSession({ ack: false, ttl: 10_000 });
+      await a.engine.subscribe(id, '/l/a');
+      const publishes: Array<Promise<number>> = [];
+      for (let i = 1; i <= 60; i++) {
+        publishes.push(a.engine.publish(expand('/l/a'), JSON.stringify({ from: 'a', n: i })));
+        publishes.push(b.engine.publish(expand('/l/a'), JSON.stringify({ from: 'b', n: i })));
+        if (i % 3 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      await Promise.all(publishes);
+      const got: string[] = [];
+      for (let round = 0; round < 100 && got.length < 120; round++) {
+        got.push(...((await a.engine.take(id))?.messages ?? []));
+        if (got.length < 120) await sleep(20);
+      }
+      const missing = Array.from({ length: 60 }, (_, i) => i + 1).filter((n) => !got.includes(JSON.stringify({ from: 'a', n })));
+      assert.deepEqual(missing, [], `A's own publishes missing for A's subscriber: ${missing.join(',')}`);
+      assert.equal(got.length, 120);
+    });
+
     it('each expired session is reported once across nodes', async (t) => {
       const prefix = uniquePrefix();
       const nodes = [await node(t, prefix, { sweepInterval: 10 }), await node(t, prefix, { sweepInterval: 13 })];
