@@ -220,6 +220,27 @@ if (!findRedisServer()) {
       await client.close();
     });
 
+    it('history: given the nodes\' history option, a publish to a history channel gets its position and is kept, as a node\'s is', async () => {
+      const history = { '/h/**': { size: 10, ttl: 60_000 } };
+      const cometd = bayeux({ engine: new RedisEngine({ url: server.url }, { prefix: 'hist:' }), history });
+      const publisher = new RedisPublisher({ url: server.url }, { prefix: 'hist:', history });
+      try {
+        await cometd.publish('/h/a', 'from the node');
+        for (let i = 1; i <= 3; i++) await publisher.publish('/h/a', i, { ext: { position: 'forged', other: true } });
+        const kept = await cometd.history('/h/a');
+        assert.deepEqual(kept.messages.map((m) => m.data), ['from the node', 1, 2, 3]);
+        assert.deepEqual(kept.messages.map((m) => m.position.offset), [1, 2, 3, 4]);
+        assert.equal(new Set(kept.messages.map((m) => m.position.epoch)).size, 1, 'one epoch');
+        assert.deepEqual(kept.messages[1]?.ext, { other: true, position: kept.messages[1]?.position }, 'a forged position is replaced');
+        // A channel without history: no position.
+        assert.equal(await publisher.publish('/plain', 1), 0);
+        assert.throws(() => new RedisPublisher({ url: server.url }, { history: { '/meta/x': {} } }), /history/);
+      } finally {
+        await publisher.close();
+        await cometd.close();
+      }
+    });
+
     it('Redis hangs: publish rejects within commandTimeout, then works again when Redis answers', async () => {
       const warnings: string[] = [];
       const publisher = new RedisPublisher({ url: server.url }, { prefix: 'hang:', commandTimeout: 400, logger: { warn: (m) => warnings.push(m), info: () => {} } });

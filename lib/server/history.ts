@@ -88,6 +88,20 @@ export class HistoryConfig {
  * what is wrong.
  */
 export function resolveHistory(value: unknown, engine: Engine): HistoryConfig | undefined {
+  const config = parseHistory(value);
+  if (config && (typeof engine.recover !== 'function' || typeof engine.history !== 'function')) {
+    throw new TypeError('option history needs an engine that keeps channel history (recover() and history() methods, as MemoryEngine has); ' +
+      `this engine (${engine.constructor.name}) has none`);
+  }
+  return config;
+}
+
+/**
+ * The `history` option alone (also `RedisPublisher`'s, which has no
+ * engine to check): undefined when no channel keeps history; a
+ * `TypeError` naming what is wrong.
+ */
+export function parseHistory(value: unknown): HistoryConfig | undefined {
   if (value === undefined) return undefined;
   if (!isObject(value)) throw new TypeError('option history must be an object: channel pattern → { size, ttl }');
   const patterns = new Map<string, HistorySettings>();
@@ -104,12 +118,7 @@ export function resolveHistory(value: unknown, engine: Engine): HistoryConfig | 
       ttl: bounded(settings['ttl'], DEFAULT_HISTORY_TTL, 1, MAX_HISTORY_TTL, `history['${pattern}'].ttl`),
     });
   }
-  if (patterns.size === 0) return undefined;
-  if (typeof engine.recover !== 'function' || typeof engine.history !== 'function') {
-    throw new TypeError('option history needs an engine that keeps channel history (recover() and history() methods, as MemoryEngine has); ' +
-      `this engine (${engine.constructor.name}) has none`);
-  }
-  return new HistoryConfig(patterns);
+  return patterns.size === 0 ? undefined : new HistoryConfig(patterns);
 }
 
 function bounded(value: unknown, fallback: number, min: number, max: number, name: string): number {

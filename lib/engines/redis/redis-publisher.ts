@@ -15,8 +15,9 @@ import { ProtocolErrors } from '../../errors.js';
 import { isPublishable, isService } from '../../protocol/channel.js';
 import type { Message } from '../../protocol/message.js';
 import { expand } from '../../server/expand.js';
+import { historyText, MAX_POSITION_CHARS, parseHistory, type HistoryConfig, type HistoryPatternOptions } from '../../server/history.js';
 import { isClientId, newClientId } from '../client-id.js';
-import { EngineUnavailableError, type EngineLogger } from '../engine.js';
+import { EngineUnavailableError, type EngineLogger, type PublishOptions } from '../engine.js';
 import { ExpiryReports } from './expiry.js';
 import { Keys } from './keys.js';
 import { PatternLogs } from './log.js';
@@ -68,6 +69,14 @@ export interface RedisPublisherOptions extends Pick<RedisEngineOptions, 'prefix'
    * @default 1048576 (1 MiB, the nodes' default)
    */
   maxMessageBytes?: number;
+  /**
+   * The nodes' `history` option (channel pattern → `{ size, ttl }`): give
+   * the same, so a publish to a history channel gets its position and is
+   * kept, as a node's `cometd.publish` is. Without it such a publish is
+   * delivered without a position and not kept.
+   * @default undefined (no channel keeps history)
+   */
+  history?: Record<string, HistoryPatternOptions>;
 }
 
 /** `RedisPublisher.publish` options, as `cometd.publish`'s. */
@@ -85,6 +94,7 @@ const OPTION_NAMES: ReadonlySet<string> = new Set(['prefix', 'openTimeout', 'com
 export class RedisPublisher {
   readonly #options: ResolvedOptions;
   readonly #maxMessageBytes: number;
+  readonly #history: HistoryConfig | undefined;
   readonly #runner: Runner;
   readonly #keys: Keys;
   /** Publishes and delivers, settled in the order they were called. */
@@ -106,7 +116,8 @@ export class RedisPublisher {
       throw new TypeError('RedisPublisher needs { url }, { client } or { cluster: { rootNodes } }');
     }
     if (options === null || typeof options !== 'object') throw new TypeError('RedisPublisher options must be an object');
-    const { maxMessageBytes, ...engineOptions } = options;
+    const { maxMessageBytes, history, ...engineOptions } = options;
+    this.#history = parseHistory(history);
     if (maxMessageBytes !== undefined && (typeof maxMessageBytes !== 'number' || !Number.isInteger(maxMessageBytes) || maxMessageBytes < 64)) {
       throw new TypeError('RedisPublisher option maxMessageBytes must be an integer >= 64');
     }
@@ -148,9 +159,15 @@ export class RedisPublisher {
     const copy: Message = { channel, data };
     if (id !== undefined) copy.id = id;
     if (ext !== undefined) copy.ext = ext;
-    const message = this.#serialize(copy);
+    // A history channel's copy has the place of its position marked, as the Server writes it; the script fills it in.
+    const settings = this.#history?.settingsFor(channel);
+    const kept = settings ? historyText(copy, channel, settings) : undefined;
+    const message = this.#checked(kept ? kept.text : JSON.stringify(copy), kept ? MAX_POSITION_CHARS : 0);
     await this.#open();
-    return this.#publisher.publish(expand(channel), message, except ? { except } : undefined);
+    const engineOptions: PublishOptions = {};
+    if (except) engineOptions.except = except;
+    if (kept) engineOptions.history = kept.history;
+    return this.#publisher.publish(expand(channel), message, engineOptions);
   }
 
   /**
@@ -205,9 +222,14 @@ export class RedisPublisher {
 
   /** JSON text of a message, within `maxMessageBytes` (measured as the Server measures). */
   #serialize(message: Message): string {
-    const json = JSON.stringify(message);
+    return this.#checked(JSON.stringify(message), 0);
+  }
+
+  /** `json`, if it is within `maxMessageBytes` with `added` more characters (a position to come). */
+  #checked(json: string, added: number): string {
     const max = this.#maxMessageBytes;
-    if (json.length * 3 > max && (json.length > max || Buffer.byteLength(json) > max)) throw ProtocolErrors.messageTooLarge(max);
+    const length = json.length + added;
+    if (length * 3 > max && (length > max || Buffer.byteLength(json) + added > max)) throw ProtocolErrors.messageTooLarge(max);
     return json;
   }
 }
