@@ -16,6 +16,7 @@ import { engineSuite, RecordingHost } from './engine-suite.js';
 import { announceRedisSkip, findRedisServer, freePort, startRedisServer } from './helpers/redis-server.js';
 import { redisMajor } from './helpers/redis-v5.js';
 import { startDelayProxy, startSwitchProxy } from './helpers/tcp-proxy.js';
+import { checkRecoverThroughOtherNode, marked } from './helpers/redis-history-checks.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 /** Errors that escaped to the process: there must be none. */
@@ -531,7 +532,6 @@ if (!findRedisServer()) {
 
   describe('RedisEngine: channel history', () => {
     const settings = { size: 100, ttl: 60_000 };
-    const marked = (data: unknown) => JSON.stringify({ data }).slice(0, -1) + ',"ext":{"position":}}';
     const publishKept = (engine: RedisEngine, channel: string, data: unknown) =>
       engine.publish(expand(channel), marked(data), { history: { channel, ...settings, tail: 2 } });
     const read = (engine: RedisEngine, channel: string) => engine.history(channel, settings, {});
@@ -564,23 +564,9 @@ if (!findRedisServer()) {
       const prefix = uniquePrefix();
       const a = await node(t, { url: server.url }, { prefix });
       const b = await node(t, { url: server.url }, { prefix });
-      for (let i = 1; i <= 5; i++) await publishKept(b.engine, '/k/held', i);
-      const { epoch } = await read(b.engine, '/k/held');
-      const id = await a.engine.createSession({ ack: false, ttl: 10_000 });
-      assert.equal(await a.engine.touch(id, 10_000), true);
-      const recovering = b.engine.recover(id, '/k/held', { epoch, offset: 2 }, settings);
-      const live: Array<Promise<number>> = [];
-      for (let i = 6; i <= 10; i++) live.push(publishKept(b.engine, '/k/held', i));
-      assert.deepEqual(await recovering, { recovered: true, epoch, offset: 5, missed: 3 });
-      await Promise.all(live);
-      const data: unknown[] = [];
-      for (let round = 0; round < 100 && data.length < 8; round++) {
-        data.push(...((await a.engine.take(id))?.messages ?? []).map((m) => (JSON.parse(m) as { data: unknown }).data));
-        if (data.length < 8) await sleep(20);
-      }
-      assert.deepEqual(data, [3, 4, 5, 6, 7, 8, 9, 10]);
-      assert.deepEqual(await b.engine.subscriptions(id), ['/k/held']);
+      await checkRecoverThroughOtherNode(a.engine, b.engine, settings);
     });
+
 
     it('maxHistoryBytes bounds each channel: its oldest messages go first; keys expire with the ttl', async (t) => {
       const prefix = uniquePrefix();

@@ -12,6 +12,7 @@ import { RedisEngine, type RedisEngineOptions } from '../lib/engines/redis/index
 import { engineSuite, RecordingHost } from './engine-suite.js';
 import { startRedisCluster } from './helpers/redis-cluster.js';
 import { announceRedisSkip, findRedisServer } from './helpers/redis-server.js';
+import { checkRecoverThroughOtherNode } from './helpers/redis-history-checks.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 if (!findRedisServer()) {
@@ -141,25 +142,9 @@ if (!findRedisServer()) {
       const prefix = uniquePrefix();
       const a = await node(t, prefix);
       const b = await node(t, prefix);
-      const settings = { size: 100, ttl: 60_000 };
-      const history = { channel: '/k/held', ...settings, tail: 2 };
-      const marked = (data: unknown) => JSON.stringify({ data }).slice(0, -1) + ',"ext":{"position":}}';
-      for (let i = 1; i <= 5; i++) await b.engine.publish(expand('/k/held'), marked(i), { history });
-      const { epoch } = await b.engine.history('/k/held', settings, {});
-      const id = await a.engine.createSession({ ack: false, ttl: 10_000 });
-      assert.equal(await a.engine.touch(id, 10_000), true);
-      const recovering = b.engine.recover(id, '/k/held', { epoch, offset: 2 }, settings);
-      const live: Array<Promise<number>> = [];
-      for (let i = 6; i <= 10; i++) live.push(b.engine.publish(expand('/k/held'), marked(i), { history }));
-      assert.deepEqual(await recovering, { recovered: true, epoch, offset: 5, missed: 3 });
-      await Promise.all(live);
-      const data: unknown[] = [];
-      for (let round = 0; round < 100 && data.length < 8; round++) {
-        data.push(...((await a.engine.take(id))?.messages ?? []).map((m) => (JSON.parse(m) as { data: unknown }).data));
-        if (data.length < 8) await sleep(20);
-      }
-      assert.deepEqual(data, [3, 4, 5, 6, 7, 8, 9, 10]);
+      await checkRecoverThroughOtherNode(a.engine, b.engine, { size: 100, ttl: 60_000 });
     });
+
 
     // A known loss, found in issue #20's work and reproduced on the code of before this session (single Redis
     // passes the same test): on a Cluster, a node that holds subscribers and publishes while another node
