@@ -18,9 +18,9 @@ import type { LocalClient } from './local-client.js';
 import { Observers } from './observer.js';
 import { Outgoing } from './outgoing.js';
 import { Pipeline } from './pipeline.js';
-import { Presences } from './presence.js';
+import { Attachments } from './attachment.js';
 import { EngineSessionData, NO_SESSION, PendingSessionData } from './session-data.js';
-import type { Presence } from './presence.js';
+import type { Attachment } from './attachment.js';
 import type { Connection, Message, ServerEvents, ServiceHandler, SessionData } from './types.js';
 import { isObject, shortId } from './util.js';
 import { describeError } from '../protocol/error.js';
@@ -31,7 +31,7 @@ const CLIENT_ID_IN_JSON = /("clientId":"[^"]{0,6})[^"]*"/g;
 
 /** What the Server wires into its core: what happens on a wake and on an expiry. */
 export interface CoreHandlers {
-  flush: (woken: readonly Presence[]) => void;
+  flush: (woken: readonly Attachment[]) => void;
   expired: (clientId: string) => void;
 }
 
@@ -53,7 +53,7 @@ export class ServerCore {
   readonly services = new Map<string, ServiceHandler>();
   readonly observers: Observers;
   /** The sessions with a connection on this node: their held connects and sockets. */
-  readonly presences: Presences;
+  readonly attachments: Attachments;
   /** Held `/meta/connect`s and their deadlines. */
   readonly holds = new Holds();
   /** Connection types offered in handshake replies, preferred first. */
@@ -105,7 +105,7 @@ export class ServerCore {
     this.observers = new Observers((err) => {
       options.logger.error(`an observer threw: ${describeError(err)}`);
     });
-    this.presences = new Presences(handlers.flush);
+    this.attachments = new Attachments(handlers.flush);
     this.admission = new Admission(options.maxHandshakeRate, options.handshakeRatePerIp);
     this.rateLimits = options.rateLimit ? new RateLimits(options.rateLimit) : undefined;
     // A hint only (a miss answers one connect at once), so a plain bounded LRU will do.
@@ -118,7 +118,7 @@ export class ServerCore {
     const { options } = this;
     const opening = this.engine.open(
       {
-        wake: (ids) => this.presences.wake(ids),
+        wake: (ids) => this.attachments.wake(ids),
         expired: (id) => this.#expired(id),
       },
       {

@@ -7,7 +7,7 @@
 import { EngineUnavailableError, type TakeResult } from '../engines/engine.js';
 import type { ServerCore } from './core.js';
 import type { HeldConnect } from './meta/held-connect.js';
-import type { Presence } from './presence.js';
+import type { Attachment } from './attachment.js';
 import { ended, kick } from './session-end.js';
 import type { Connection } from './types.js';
 import { describeError } from '../protocol/error.js';
@@ -33,26 +33,26 @@ export function takeQueues(core: ServerCore, clientIds: readonly string[]): Prom
 
 /**
  * Messages are waiting for these sessions, which have a connection here
- * (`Presences` calls this once per tick with every session woken in it):
+ * (`Attachments` calls this once per tick with every session woken in it):
  * answer their held connects, or push to their sockets. All the pushes of
  * one tick take their queues in one engine call, and so do all the
  * long-polls.
  */
-export function flush(core: ServerCore, woken: readonly Presence[]): void {
-  const pushers: Presence[] = [];
+export function flush(core: ServerCore, woken: readonly Attachment[]): void {
+  const pushers: Attachment[] = [];
   let polls: HeldConnect[] | undefined;
-  for (const presence of woken) {
-    const { sink } = presence;
-    if (!sink || presence.ack) {
+  for (const attachment of woken) {
+    const { sink } = attachment;
+    if (!sink || attachment.ack) {
       // A long-polling session without acks: its queue is taken below, with the others', in one engine call.
-      if (!sink && !presence.ack && presence.held) (polls ??= []).push(presence.held);
-      else presence.held?.release();
+      if (!sink && !attachment.ack && attachment.held) (polls ??= []).push(attachment.held);
+      else attachment.held?.release();
       continue;
     }
     // A closing socket would lose what is taken for it; leave it queued for the next connect.
     if (sink.writable && !sink.writable()) continue;
-    if (sink.congested?.()) void congested(core, presence, sink);
-    else pushers.push(presence);
+    if (sink.congested?.()) void congested(core, attachment, sink);
+    else pushers.push(attachment);
   }
   if (pushers.length > 0) void push(core, pushers);
   if (polls) answerPolls(core, polls);
@@ -61,11 +61,11 @@ export function flush(core: ServerCore, woken: readonly Presence[]): void {
 /**
  * Answer the held long-polling connects woken in one tick with one take:
  * each is released at once with its share of the batch (a release takes
- * it off its presence), so nothing taken can go to a connect that was
+ * it off its attachment), so nothing taken can go to a connect that was
  * answered otherwise meanwhile, and no later wake takes for it again.
  */
 function answerPolls(core: ServerCore, polls: readonly HeldConnect[]): void {
-  const batch = takeQueues(core, polls.map((held) => held.presence.clientId));
+  const batch = takeQueues(core, polls.map((held) => held.attachment.clientId));
   batch.catch(() => undefined); // each connect's share reports the failure
   for (let i = 0; i < polls.length; i++) {
     (polls[i] as HeldConnect).release(batch.then((results) => results[i] ?? null));
@@ -73,7 +73,7 @@ function answerPolls(core: ServerCore, polls: readonly HeldConnect[]): void {
 }
 
 /** Take the queues of sockets without acks and push what was taken. */
-async function push(core: ServerCore, pushers: readonly Presence[]): Promise<void> {
+async function push(core: ServerCore, pushers: readonly Attachment[]): Promise<void> {
   let results: Array<TakeResult | null>;
   try {
     results = await takeQueues(core, pushers.map((p) => p.clientId));
@@ -85,23 +85,23 @@ async function push(core: ServerCore, pushers: readonly Presence[]): Promise<voi
   }
   for (let i = 0; i < pushers.length; i++) {
     const result = results[i];
-    const presence = pushers[i] as Presence;
+    const attachment = pushers[i] as Attachment;
     if (!result) {
       // The session is gone (ended on another node, or expired): tell the socket's client.
-      if (core.presences.get(presence.clientId) === presence) ended(core, presence, 'server');
+      if (core.attachments.get(attachment.clientId) === attachment) ended(core, attachment, 'server');
       continue;
     }
     if (result.batch !== undefined) {
       // An acked session whose client left ext.ack off its connect: what was
       // taken stays unacknowledged and goes out in its next connect reply.
-      presence.ack = true;
+      attachment.ack = true;
       continue;
     }
-    if (result.dropped > 0 && (await overflowed(core, presence.clientId, result.dropped))) continue;
-    if (result.messages.length > 0 && presence.sink?.push) {
+    if (result.dropped > 0 && (await overflowed(core, attachment.clientId, result.dropped))) continue;
+    if (result.messages.length > 0 && attachment.sink?.push) {
       core.messagesOut += result.messages.length;
       core.observers.delivered(result.messages);
-      presence.sink.push(result.messages);
+      attachment.sink.push(result.messages);
     }
   }
 }
@@ -109,18 +109,18 @@ async function push(core: ServerCore, pushers: readonly Presence[]): Promise<voi
 // ---------------------------------------------------------------- slow consumers
 
 /** A socket over its high-water mark: apply the slow-consumer policy. */
-async function congested(core: ServerCore, presence: Presence, sink: Connection): Promise<void> {
+async function congested(core: ServerCore, attachment: Attachment, sink: Connection): Promise<void> {
   if (core.options.slowConsumer === 'disconnect') {
-    await kick(core, presence.clientId, 'slow_consumer');
+    await kick(core, attachment.clientId, 'slow_consumer');
     return;
   }
   // drop-oldest: leave messages queued (the engine bounds the queue) and
   // look again shortly; one timer per session, however many wakes come.
-  if (presence.retrying) return;
-  presence.retrying = true;
+  if (attachment.retrying) return;
+  attachment.retrying = true;
   setTimeout(() => {
-    presence.retrying = false;
-    if (core.presences.get(presence.clientId)?.sink === sink) core.presences.wake([presence.clientId]);
+    attachment.retrying = false;
+    if (core.attachments.get(attachment.clientId)?.sink === sink) core.attachments.wake([attachment.clientId]);
   }, 50).unref();
 }
 

@@ -43,7 +43,7 @@ export class Drain {
     this.#core = core;
     const start = performance.now();
     this.#end = start + ms;
-    const ids = [...core.presences.values()].map((p) => p.clientId);
+    const ids = [...core.attachments.values()].map((p) => p.clientId);
     shuffle(ids);
     // Session i of n goes at the middle of its share of the window.
     this.#order = ids.map((id, i): [string, number] => [id, start + ((i + 0.5) / ids.length) * ms]);
@@ -101,7 +101,7 @@ export class Drain {
       this.#release((order[this.#next++] as [string, number])[0]);
     }
     // Over when the window is, or sooner once every session is handed off and none has a connection here.
-    if (now >= this.#end || (this.#next >= order.length && this.#core.presences.size === 0)) {
+    if (now >= this.#end || (this.#next >= order.length && this.#core.attachments.size === 0)) {
       this.stop();
       return;
     }
@@ -110,9 +110,9 @@ export class Drain {
 
   /** A session's slice came: answer its held connect (with the hand-off advice), close its socket once answered. */
   #release(clientId: string): void {
-    const presence = this.#core.presences.get(clientId);
-    if (!presence) return; // between two connects: its next one is answered at once
-    const { held, sink } = presence;
+    const attachment = this.#core.attachments.get(clientId);
+    if (!attachment) return; // between two connects: its next one is answered at once
+    const { held, sink } = attachment;
     if (held) held.release();
     else if (sink) this.handOff(clientId);
     sink?.drain?.();

@@ -4,7 +4,7 @@
  */
 import { channelMatches } from '../protocol/channel.js';
 import { unspliced } from './history.js';
-import type { Presences } from './presence.js';
+import type { Attachments } from './attachment.js';
 import type { ResolvedOptions } from '../options.js';
 import type { LocalListener, LocalMessageInfo, LocalSubscription, Message } from './types.js';
 import { describeError } from '../protocol/error.js';
@@ -22,7 +22,7 @@ export interface LocalHost {
  */
 export class LocalClient {
   readonly #server: LocalHost;
-  readonly #presences: Presences;
+  readonly #attachments: Attachments;
   readonly #listeners = new Map<string, Set<LocalListener>>();
   #id: Promise<string> | undefined;
   #pending: Promise<unknown> = Promise.resolve();
@@ -33,9 +33,9 @@ export class LocalClient {
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
-  constructor(server: LocalHost, presences: Presences) {
+  constructor(server: LocalHost, attachments: Attachments) {
     this.#server = server;
-    this.#presences = presences;
+    this.#attachments = attachments;
   }
 
   /** This node's local session id, once it has one. */
@@ -103,8 +103,8 @@ export class LocalClient {
     const { engine, maxInterval } = this.#server.options;
     await this.#server.open();
     const id = await engine.createSession({ ack: false, ttl: maxInterval });
-    const presence = this.#presences.ensure(id, false);
-    presence.sink = {
+    const attachment = this.#attachments.ensure(id, false);
+    attachment.sink = {
       transport: 'local',
       push: (messages) => this.#dispatch(messages),
     };
@@ -122,7 +122,7 @@ export class LocalClient {
     try {
       const id = await this.#id;
       if (await engine.touch(id, maxInterval)) return;
-      this.#presences.delete(id);
+      this.#attachments.delete(id);
       this.#id = this.#create();
       const fresh = await this.#id;
       for (const pattern of this.#listeners.keys()) await engine.subscribe(fresh, pattern);

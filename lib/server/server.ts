@@ -118,11 +118,11 @@ export class Server extends EventEmitter<ServerEvents> {
     const core = this.#core;
     const id = core.boundTo(conn);
     if (id === undefined) return;
-    const presence = core.presences.get(id);
-    if (!presence) return;
-    if (presence.sink === conn) presence.sink = undefined;
-    if (presence.held?.conn === conn) presence.held.abort(); // nothing is taken for a gone socket
-    core.presences.prune(presence);
+    const attachment = core.attachments.get(id);
+    if (!attachment) return;
+    if (attachment.sink === conn) attachment.sink = undefined;
+    if (attachment.held?.conn === conn) attachment.held.abort(); // nothing is taken for a gone socket
+    core.attachments.prune(attachment);
   }
 
   // ---------------------------------------------------------------- requests
@@ -253,7 +253,7 @@ export class Server extends EventEmitter<ServerEvents> {
     if (!isValidPattern(pattern) || isMeta(pattern)) throw ProtocolErrors.channelInvalid(pattern);
     if (typeof listener !== 'function') throw new TypeError('listener must be a function');
     const core = this.#core;
-    core.local ??= new LocalClient(core, core.presences);
+    core.local ??= new LocalClient(core, core.attachments);
     return core.local.add(pattern, listener);
   }
 
@@ -295,7 +295,7 @@ export class Server extends EventEmitter<ServerEvents> {
   /** What `close()` does once no drain is under way: answer, wait a little, close the engine. */
   async #shutdown(): Promise<void> {
     const core = this.#core;
-    for (const presence of core.presences.values()) presence.held?.release();
+    for (const attachment of core.attachments.values()) attachment.held?.release();
     core.holds.releaseAll();
     core.local?.stop();
     // Let the released connects (and any request under way) take their

@@ -6,7 +6,7 @@
  */
 import { ProtocolErrors } from '../errors.js';
 import type { ServerCore } from './core.js';
-import type { Presence } from './presence.js';
+import type { Attachment } from './attachment.js';
 import { shortId } from './util.js';
 
 /** The engine expired a session (it was not touched in time). */
@@ -18,12 +18,12 @@ export function expired(core: ServerCore, clientId: string): void {
 
 /** End a session on the server's initiative (`reason`: `slow_consumer`). */
 export async function kick(core: ServerCore, clientId: string, reason: string): Promise<void> {
-  const presence = core.presences.get(clientId);
+  const attachment = core.attachments.get(clientId);
   if (await core.engine.destroy(clientId).catch(() => false)) {
     core.options.logger.warn(`session ${shortId(clientId)} ended by the server: ${reason}`);
     core.emit('disconnect', clientId, 'server');
   }
-  if (presence) ended(core, presence, reason);
+  if (attachment) ended(core, attachment, reason);
   else forget(core, clientId);
 }
 
@@ -32,9 +32,9 @@ export async function kick(core: ServerCore, clientId: string, reason: string): 
  * (402, re-handshake), its socket told with a `/meta/disconnect` carrying
  * `reconnect: 'handshake'`.
  */
-export function ended(core: ServerCore, presence: Presence, reason: string): void {
-  const { clientId, sink } = presence;
-  forget(core, clientId, presence.ended ?? 'server');
+export function ended(core: ServerCore, attachment: Attachment, reason: string): void {
+  const { clientId, sink } = attachment;
+  forget(core, clientId, attachment.ended ?? 'server');
   sink?.push?.([
     JSON.stringify({
       channel: '/meta/disconnect',
@@ -48,12 +48,12 @@ export function ended(core: ServerCore, presence: Presence, reason: string): voi
 
 /**
  * Forget a session on this node; its held connect is answered. `ended`
- * says who ended it, for that answer (see `Presence.ended`).
+ * says who ended it, for that answer (see `Attachment.ended`).
  */
-export function forget(core: ServerCore, clientId: string, ended?: Presence['ended']): void {
+export function forget(core: ServerCore, clientId: string, ended?: Attachment['ended']): void {
   core.connected.delete(clientId);
   core.rateLimits?.forget(clientId);
-  const presence = core.presences.delete(clientId);
-  if (presence && ended) presence.ended = ended;
-  presence?.held?.release();
+  const attachment = core.attachments.delete(clientId);
+  if (attachment && ended) attachment.ended = ended;
+  attachment?.held?.release();
 }

@@ -23,7 +23,7 @@ export async function connect(
   core: ServerCore, message: Message, ctx: Context, conn: Connection, received: number, respond: ((replies: string[]) => void) | undefined,
 ): Promise<Outcome> {
   const { clientId } = message;
-  const { engine, options, presences } = core;
+  const { engine, options, attachments } = core;
   const { timeout, maxInterval, maxConnectionsPerIp } = options;
   if (typeof clientId !== 'string') return { reply: sessionUnknown(core, message) };
   // While held, the session must outlive the wait.
@@ -36,17 +36,17 @@ export async function connect(
 
   // A client that acknowledges batches sends ext.ack on every connect; its
   // deliveries then travel only in connect replies.
-  const presence = presences.ensure(clientId, ack !== undefined);
-  if (ack !== undefined) presence.ack = true;
+  const attachment = attachments.ensure(clientId, ack !== undefined);
+  if (ack !== undefined) attachment.ack = true;
   if (conn.push) {
-    presence.sink = conn;
+    attachment.sink = conn;
     core.bind(conn, clientId);
-  } else if (presence.sink) {
-    presence.sink = undefined; // the session moved to long-polling
+  } else if (attachment.sink) {
+    attachment.sink = undefined; // the session moved to long-polling
   }
-  if (presence.held) {
-    presence.held.release(); // an older connect for this session is answered now
-    presences.keep(presence); // its answer pruned the presence this connect goes on using
+  if (attachment.held) {
+    attachment.held.release(); // an older connect for this session is answered now
+    attachments.keep(attachment); // its answer pruned the attachment this connect goes on using
   }
 
   const requestedTimeout = message.advice?.timeout;
@@ -63,16 +63,16 @@ export async function connect(
   // On a socket, a session without acks has its messages pushed, and only
   // delivery's flush takes and pushes them: one ordered path. Its connects carry none.
   const pushMode = conn.push !== undefined && ack === undefined;
-  if (pushMode) presences.wake([clientId]);
+  if (pushMode) attachments.wake([clientId]);
   if (!hold || respond === undefined) {
     let result: TakeResult | null;
     try {
       result = await takeFor(core, clientId, pushMode, ack);
     } finally {
-      presences.prune(presence);
+      attachments.prune(attachment);
     }
-    return connectReply(core, { message, presence, result, aborted: false, ctx: firstConnect ? ctx : undefined, multipleClients, conn });
+    return connectReply(core, { message, attachment, result, aborted: false, ctx: firstConnect ? ctx : undefined, multipleClients, conn });
   }
   const ms = typeof requestedTimeout === 'number' && requestedTimeout > 0 ? Math.min(requestedTimeout, timeout) : timeout;
-  return new HeldConnect(core, message, conn, presence, ip, ack, received, respond).hold(ms);
+  return new HeldConnect(core, message, conn, attachment, ip, ack, received, respond).hold(ms);
 }

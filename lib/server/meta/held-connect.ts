@@ -11,7 +11,7 @@ import { describeError } from '../../protocol/error.js';
 import type { ServerCore } from '../core.js';
 import { overflowed, takeQueue } from '../delivery.js';
 import type { Holdable, HoldList } from '../hold.js';
-import type { Presence } from '../presence.js';
+import type { Attachment } from '../attachment.js';
 import { answer, connectAdvice, failure, type Outcome, refusal, reply, sessionUnknown } from '../reply.js';
 import { timesync } from '../timesync.js';
 import type { AbortListener, Connection, Context, Message } from '../types.js';
@@ -33,7 +33,7 @@ const DONE = 4;
 
 /**
  * A `/meta/connect` held until messages arrive: its request (`message`,
- * `conn`, `respond`), its place in the deadline lists, on its presence and
+ * `conn`, `respond`), its place in the deadline lists, on its attachment and
  * in the per-address count, and its answer. One object per held connect,
  * and no closure: it is its connection's abort listener, and one function
  * (`#answer`) answers them all.
@@ -49,7 +49,7 @@ export class HeldConnect implements AbortListener, Holdable {
   readonly message: Message;
   /** The connection it arrived on (`Server.detach` compares it with a socket). */
   readonly conn: Connection;
-  readonly presence: Presence;
+  readonly attachment: Attachment;
   /** The client's address, when connects are counted per address. */
   readonly ip: string | undefined;
   /** The last batch its client acknowledged (ack extension). */
@@ -71,13 +71,13 @@ export class HeldConnect implements AbortListener, Holdable {
   #taken: Promise<TakeResult | null> | undefined = undefined;
 
   constructor(
-    core: ServerCore, message: Message, conn: Connection, presence: Presence, ip: string | undefined, ack: number | undefined,
+    core: ServerCore, message: Message, conn: Connection, attachment: Attachment, ip: string | undefined, ack: number | undefined,
     received: number, respond: (replies: string[]) => void,
   ) {
     this.core = core;
     this.message = message;
     this.conn = conn;
-    this.presence = presence;
+    this.attachment = attachment;
     this.ip = ip;
     this.ack = ack;
     this.received = received;
@@ -90,16 +90,16 @@ export class HeldConnect implements AbortListener, Holdable {
   }
 
   /**
-   * Hold it for `ms`: in the deadline lists, on its presence, counted for
+   * Hold it for `ms`: in the deadline lists, on its attachment, counted for
    * its address. Then its first take, so that a publish landing between the
    * take and the wait releases it instead of being missed. Resolves to its
    * answer when one is due now (messages were waiting, or the wait already
    * ended), or to `{ held }`: it waits, and answers through `respond`.
    */
   async hold(ms: number): Promise<Outcome> {
-    const { core, presence, ip } = this;
+    const { core, attachment, ip } = this;
     core.holds.add(this, ms);
-    presence.held = this;
+    attachment.held = this;
     if (ip !== undefined) core.heldPerIp.set(ip, (core.heldPerIp.get(ip) ?? 0) + 1);
     let first: TakeResult | null;
     try {
@@ -128,7 +128,7 @@ export class HeldConnect implements AbortListener, Holdable {
       if (taken) first = joined(first, await taken.catch(() => first));
       else if (first.messages.length === 0 && !this.pushMode) first = await this.#take().catch(() => first);
     }
-    return connectReply(core, { message: this.message, presence, result: first, aborted, conn: this.conn });
+    return connectReply(core, { message: this.message, attachment, result: first, aborted, conn: this.conn });
   }
 
   /**
@@ -166,21 +166,21 @@ export class HeldConnect implements AbortListener, Holdable {
 
   /** What its reply carries: the session's queue, or, in push mode, nothing (after checking the session lives). */
   #take(): Promise<TakeResult | null> {
-    return takeFor(this.core, this.presence.clientId, this.pushMode, this.ack);
+    return takeFor(this.core, this.attachment.clientId, this.pushMode, this.ack);
   }
 
-  /** It no longer waits: out of the deadline lists, its connection, its presence and the per-address count. */
+  /** It no longer waits: out of the deadline lists, its connection, its attachment and the per-address count. */
   #unhold(): void {
-    const { core, presence, ip } = this;
+    const { core, attachment, ip } = this;
     this.list?.remove(this);
     this.conn.offAbort?.(this);
-    if (presence.held === this) presence.held = undefined;
+    if (attachment.held === this) attachment.held = undefined;
     if (ip !== undefined) {
       const n = (core.heldPerIp.get(ip) ?? 1) - 1;
       if (n > 0) core.heldPerIp.set(ip, n);
       else core.heldPerIp.delete(ip);
     }
-    core.presences.prune(presence);
+    core.attachments.prune(attachment);
   }
 
   /** Released while waiting: take its messages (unless the tick's batch did, or its client went away), and answer. */
@@ -188,7 +188,7 @@ export class HeldConnect implements AbortListener, Holdable {
     const { core, message } = this;
     const messages = aborted ? Promise.resolve(NOTHING_TAKEN) : (taken ?? this.#take());
     messages
-      .then((result) => connectReply(core, { message, presence: this.presence, result, aborted, conn: this.conn }))
+      .then((result) => connectReply(core, { message, attachment: this.attachment, result, aborted, conn: this.conn }))
       .catch((err: unknown): Outcome => ({ reply: failure(core, message, err) }))
       .then((outcome) => answer(core, this.conn, [timesync(core.options, message, this.received, outcome)]))
       .then((texts) => core.finish(this.#respond, texts))
@@ -213,7 +213,7 @@ function joined(first: TakeResult, later: TakeResult | null): TakeResult | null 
 /** What a connect is answered with, once its messages are taken (or its wait was aborted). */
 export interface ConnectDecision {
   readonly message: Message;
-  readonly presence: Presence;
+  readonly attachment: Attachment;
   /** What was taken for it; null when the session is gone. */
   readonly result: TakeResult | null;
   /** Its client went away: the reply carries no deliveries. */
@@ -228,18 +228,18 @@ export interface ConnectDecision {
 
 /** The reply to a connect once its messages are taken (or its wait was aborted). */
 export async function connectReply(core: ServerCore, decision: ConnectDecision): Promise<Outcome> {
-  const { message, presence, result, ctx } = decision;
-  const { clientId } = presence;
+  const { message, attachment, result, ctx } = decision;
+  const { clientId } = attachment;
   const { options } = core;
   if (!result) {
-    core.presences.delete(clientId);
+    core.attachments.delete(clientId);
     // The client disconnected while this connect was held: tell it not to come back.
-    if (presence.ended === 'client') {
+    if (attachment.ended === 'client') {
       return { reply: reply(message, { clientId, successful: true, advice: { reconnect: 'none', interval: 0 } }) };
     }
     return { reply: sessionUnknown(core, message) };
   }
-  if (result.batch !== undefined) presence.ack = true;
+  if (result.batch !== undefined) attachment.ack = true;
   // The session lives maxInterval after this connect ends. If the engine
   // fails here the messages taken must still go out; the earlier touch
   // (timeout + maxInterval) keeps the session alive meanwhile.
@@ -258,7 +258,7 @@ export async function connectReply(core: ServerCore, decision: ConnectDecision):
     const out = reply(message, { clientId, successful: true, advice });
     if (result.batch !== undefined) out.ext = { ack: result.batch };
     decision.conn?.drain?.();
-    presence.sink?.drain?.();
+    attachment.sink?.drain?.();
     if (ctx) core.emit('connect', clientId, ctx);
     if (decision.aborted) return { reply: out };
     core.observers.delivered(result.messages);

@@ -1,13 +1,13 @@
 /**
  * Per-node bookkeeping of the sessions that have a connection on this node:
  * a held `/meta/connect`, a WebSocket that deliveries are pushed to, or both.
- * A wake-up from the engine for a session with no presence here is ignored;
+ * A wake-up from the engine for a session with no attachment here is ignored;
  * its messages wait in the engine for the next connect.
  */
 import type { HeldConnect } from './meta/held-connect.js';
 import type { Connection } from './types.js';
 
-export interface Presence {
+export interface Attachment {
   readonly clientId: string;
   /** Its held `/meta/connect` on this node, until it is released. */
   held: HeldConnect | undefined;
@@ -21,46 +21,46 @@ export interface Presence {
   ended?: 'client' | 'server';
 }
 
-export class Presences {
-  readonly #byId = new Map<string, Presence>();
+export class Attachments {
+  readonly #byId = new Map<string, Attachment>();
   #pending = new Set<string>();
   #scheduled = false;
-  readonly #flush: (presences: Presence[]) => void;
+  readonly #flush: (attachments: Attachment[]) => void;
 
   /** `flush` gets, once per tick, every present session that was woken in it. */
-  constructor(flush: (presences: Presence[]) => void) {
+  constructor(flush: (attachments: Attachment[]) => void) {
     this.#flush = flush;
   }
 
-  get(clientId: string): Presence | undefined {
+  get(clientId: string): Attachment | undefined {
     return this.#byId.get(clientId);
   }
 
-  ensure(clientId: string, ack: boolean): Presence {
-    let presence = this.#byId.get(clientId);
-    if (!presence) {
-      presence = { clientId, held: undefined, sink: undefined, ack };
-      this.#byId.set(clientId, presence);
+  ensure(clientId: string, ack: boolean): Attachment {
+    let attachment = this.#byId.get(clientId);
+    if (!attachment) {
+      attachment = { clientId, held: undefined, sink: undefined, ack };
+      this.#byId.set(clientId, attachment);
     }
-    return presence;
+    return attachment;
   }
 
-  /** Put back a presence that was pruned while still in use (its older connect was just answered). */
-  keep(presence: Presence): void {
-    if (!this.#byId.has(presence.clientId)) this.#byId.set(presence.clientId, presence);
+  /** Put back a attachment that was pruned while still in use (its older connect was just answered). */
+  keep(attachment: Attachment): void {
+    if (!this.#byId.has(attachment.clientId)) this.#byId.set(attachment.clientId, attachment);
   }
 
-  /** Forget a presence that has nothing left on this node. */
-  prune(presence: Presence): void {
-    if (!presence.held && !presence.sink && this.#byId.get(presence.clientId) === presence) {
-      this.#byId.delete(presence.clientId);
+  /** Forget a attachment that has nothing left on this node. */
+  prune(attachment: Attachment): void {
+    if (!attachment.held && !attachment.sink && this.#byId.get(attachment.clientId) === attachment) {
+      this.#byId.delete(attachment.clientId);
     }
   }
 
-  delete(clientId: string): Presence | undefined {
-    const presence = this.#byId.get(clientId);
+  delete(clientId: string): Attachment | undefined {
+    const attachment = this.#byId.get(clientId);
     this.#byId.delete(clientId);
-    return presence;
+    return attachment;
   }
 
   /** Sessions with a connection here. */
@@ -68,7 +68,7 @@ export class Presences {
     return this.#byId.size;
   }
 
-  values(): IterableIterator<Presence> {
+  values(): IterableIterator<Attachment> {
     return this.#byId.values();
   }
 
@@ -87,10 +87,10 @@ export class Presences {
       this.#scheduled = false;
       const ids = this.#pending;
       this.#pending = new Set();
-      const woken: Presence[] = [];
+      const woken: Attachment[] = [];
       for (const id of ids) {
-        const presence = this.#byId.get(id);
-        if (presence) woken.push(presence);
+        const attachment = this.#byId.get(id);
+        if (attachment) woken.push(attachment);
       }
       if (woken.length > 0) this.#flush(woken);
     });
