@@ -48,6 +48,12 @@ export const ProtocolErrors = {
   recoverNeedsChannel: (subscription: string) => new BayeuxError(400, 'recover_needs_one_channel', [subscription]),
   /** A recovery or `history()` on a channel that matches no pattern of the `history` option. */
   noHistory: (channel: string) => new BayeuxError(404, 'no_history', [channel]),
+  /** `ext.presence` on a wildcard pattern or a list of subscriptions: presence is per channel. */
+  presenceNeedsChannel: (subscription: string) => new BayeuxError(400, 'presence_needs_one_channel', [subscription]),
+  /** `ext.presence`, `presence()` or `presenceCount()` on a channel that matches no pattern of the `presence` option. */
+  noPresence: (channel: string) => new BayeuxError(404, 'no_presence', [channel]),
+  /** A handshake of a user who already has `maxSessionsPerUser` sessions; advised not to retry. */
+  tooManySessions: (max: number) => new BayeuxError(403, 'too_many_sessions', [String(max)]),
 } as const;
 
 /**

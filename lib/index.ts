@@ -3,11 +3,14 @@ export { HttpError } from './errors.js';
 export { BayeuxError, type BayeuxErrorReply } from './protocol/error.js';
 export { MemoryEngine } from './engines/memory.js';
 export { EngineLimitError, EngineUnavailableError } from './engines/engine.js';
-export type { Engine, EngineConfig, EngineHost, EngineLogger, EngineNode, EngineStats, SessionOptions, TakeResult } from './engines/engine.js';
+export type {
+  Engine, EngineConfig, EngineHost, EngineLogger, EngineNode, EngineStats, PresenceChange, PresenceCount, PresenceEntry, PresenceMember, SessionOptions, SubscribeOptions, TakeResult,
+} from './engines/engine.js';
 export type {
   HistoryPosition, HistoryPublish, HistoryQuery, HistoryRead, HistorySettings, PublishOptions as EnginePublishOptions, RecoverFrom, RecoverResult,
 } from './engines/engine.js';
 export type { HistoryMessage, HistoryOptions, HistoryPatternOptions, HistoryResult } from './server/history.js';
+export type { Identity, IdentifyFunction, PresenceNoticeEntry, PresenceSnapshot, PresenceUser } from './server/users.js';
 export type { MemoryHistoryStats } from './engines/memory-history.js';
 export type { BayeuxOptions, CorsOptions, Logger, RateBucket, RateLimitOptions, RateLimitPolicy, SlowConsumerPolicy } from './options.js';
 export type {

@@ -14,6 +14,8 @@ import type { LocalListener, LocalSubscription } from './server/types.js';
 import { Server } from './server/server.js';
 import type { CloseOptions, Middleware, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats } from './server/types.js';
 import type { HistoryOptions, HistoryResult } from './server/history.js';
+import type { PresenceUser } from './server/users.js';
+import type { PresenceCount } from './engines/engine.js';
 import { CallbackPollingTransport } from './transports/callback-polling.js';
 import { HttpError } from './errors.js';
 import { LongPollingTransport } from './transports/long-polling.js';
@@ -75,6 +77,22 @@ export interface BayeuxMiddleware {
   disconnect(clientId: string): Promise<boolean>;
   /** A session's data: async `get`, `set`, `delete`, `all`; shared by every node. */
   session(clientId: string): SessionData;
+  /**
+   * Who is subscribed to a presence channel (`presence` option), on every
+   * node: one entry per user with their clientIds there (anonymous
+   * sessions: one entry each, `user` undefined); at most `presenceLimit`
+   * sessions read. Rejects with `404:<channel>:no_presence` for a channel
+   * without presence.
+   */
+  presence(channel: string): Promise<PresenceUser[]>;
+  /** How many users and sessions are on a presence channel, on every node; never capped. */
+  presenceCount(channel: string): Promise<PresenceCount>;
+  /** The live sessions of a user (`identify`), on every node. */
+  sessionsOf(userId: string): Promise<string[]>;
+  /** Push one message to every session of a user, on every node; resolves to how many it reached. */
+  deliverToUser(userId: string, channel: string, data: unknown): Promise<number>;
+  /** End every session of a user, as {@link disconnect} does; resolves to how many ended. */
+  disconnectUser(userId: string): Promise<number>;
   on<K extends keyof ServerEvents>(event: K, listener: Listener<K>): BayeuxMiddleware;
   once<K extends keyof ServerEvents>(event: K, listener: Listener<K>): BayeuxMiddleware;
   off<K extends keyof ServerEvents>(event: K, listener: Listener<K>): BayeuxMiddleware;
@@ -212,6 +230,11 @@ export function bayeux(options: BayeuxOptions = {}): BayeuxMiddleware {
   api.subscribers = (channel) => server.subscribers(channel);
   api.disconnect = (clientId) => server.disconnect(clientId);
   api.session = (clientId) => server.session(clientId);
+  api.presence = (channel) => server.presence(channel);
+  api.presenceCount = (channel) => server.presenceCount(channel);
+  api.sessionsOf = (userId) => server.sessionsOf(userId);
+  api.deliverToUser = (userId, channel, data) => server.deliverToUser(userId, channel, data);
+  api.disconnectUser = (userId) => server.disconnectUser(userId);
   api.on = (event, listener) => (server.on(event, listener as never), middleware);
   api.once = (event, listener) => (server.once(event, listener as never), middleware);
   api.off = (event, listener) => (server.off(event, listener as never), middleware);

@@ -5,6 +5,7 @@ import winston from 'winston';
 import type { Engine } from './engines/engine.js';
 import { MemoryEngine } from './engines/memory.js';
 import { type HistoryConfig, type HistoryPatternOptions, resolveHistory } from './server/history.js';
+import { checkEngine, type IdentifyFunction, type PresenceConfig, resolvePresence } from './server/users.js';
 import type { ServiceHandler } from './server/types.js';
 
 /** Who may call the endpoint from another origin. */
@@ -228,6 +229,37 @@ export interface BayeuxOptions {
    * nodes. Default: the engine's (`67108864`, 64 MiB, for MemoryEngine).
    */
   maxHistoryBytes?: number;
+  /**
+   * Who a session is: called once per successful handshake, after the
+   * handshake middleware, with the same `ctx` (`ctx.req.user`,
+   * `ctx.session`, a token in `handshake.ext`). Resolve to a user id, to
+   * `{ id, info }` (`info`: small JSON shown to others, counted in
+   * `maxSessionDataBytes`), or to undefined for an anonymous session.
+   * Needed by `sessionsOf`, `deliverToUser`, `disconnectUser` and
+   * `maxSessionsPerUser`; presence lists users by it. Default: none
+   * (every session anonymous).
+   */
+  identify?: IdentifyFunction;
+  /**
+   * Channel patterns whose channels keep presence: `['/chat/**']`. Who is
+   * subscribed to each such channel (by user) can be read
+   * (`cometd.presence()`), `join` and `leave` fire, and clients that
+   * subscribe with `ext.presence` get a snapshot and notices. Needs an
+   * engine with presence (MemoryEngine, RedisEngine). Default: none.
+   */
+  presence?: string | readonly string[];
+  /**
+   * Most sessions read for one presence list: the snapshot a subscribe
+   * with `ext.presence` replies with, and `cometd.presence()`. Counts
+   * (`presenceCount`) are never capped. Default `1000`.
+   */
+  presenceLimit?: number;
+  /**
+   * Most live sessions one user (`identify`) may have; a handshake beyond
+   * it is refused with `403:<max>:too_many_sessions` and
+   * `advice.reconnect: 'none'`. `0`: no limit. Default `0`.
+   */
+  maxSessionsPerUser?: number;
 }
 
 /** The options after defaults and validation. */
@@ -269,6 +301,11 @@ export interface ResolvedOptions {
   history: HistoryConfig | undefined;
   /** Undefined: the engine's default. */
   maxHistoryBytes: number | undefined;
+  identify: IdentifyFunction | undefined;
+  /** The channels that keep presence; undefined when none does. */
+  presence: PresenceConfig | undefined;
+  presenceLimit: number;
+  maxSessionsPerUser: number;
 }
 
 const KNOWN = new Set([
@@ -278,6 +315,7 @@ const KNOWN = new Set([
   'maxQueueBytes', 'maxSubscriptions', 'maxSessionDataBytes', 'broadcastToPublisher', 'timesync', 'bodyTimeout',
   'maxMessageBytes', 'upgradeTimeout', 'history', 'maxHistoryBytes',
   'maxHandshakeRate', 'handshakeRatePerIp', 'rateLimit', 'rateLimitPolicy',
+  'identify', 'presence', 'presenceLimit', 'maxSessionsPerUser',
 ]);
 
 /** Time options a Faye user might give in seconds. */
@@ -404,6 +442,12 @@ export function resolveOptions(options: BayeuxOptions = {}): ResolvedOptions {
   const logger = options.logger ?? defaultLogger(options);
   const level = options.logLevel ?? (options.debug ? 'debug' : undefined);
   const maxBodyBytes = integer(options, 'maxBodyBytes', 1_048_576, 64);
+  if (options.identify !== undefined) {
+    if (typeof options.identify !== 'function') throw new TypeError('option identify must be a function (handshake, ctx) => userId | { id, info } | undefined');
+    checkEngine('identify', engine);
+  }
+  const maxSessionsPerUser = integer(options, 'maxSessionsPerUser', 0, 0);
+  if (maxSessionsPerUser > 0 && options.identify === undefined) throw new TypeError('option maxSessionsPerUser needs the identify option');
   const resolved: ResolvedOptions = {
     timeout: integer(options, 'timeout', 30_000, 0, MAX_TIMER_MS),
     interval: integer(options, 'interval', 0, 0, MAX_TIMER_MS),
@@ -438,6 +482,10 @@ export function resolveOptions(options: BayeuxOptions = {}): ResolvedOptions {
     wsHighWaterMark: integer(options, 'wsHighWaterMark', 4 * 1_048_576, 1024),
     history: resolveHistory(options.history, engine),
     maxHistoryBytes: options.maxHistoryBytes === undefined ? undefined : integer(options, 'maxHistoryBytes', 0, 1024),
+    identify: options.identify,
+    presence: resolvePresence(options.presence, engine),
+    presenceLimit: integer(options, 'presenceLimit', 1000, 1),
+    maxSessionsPerUser,
   };
   warnAboutSeconds(options, logger);
   return resolved;

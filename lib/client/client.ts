@@ -33,6 +33,7 @@ import type { BayeuxClientEvents, ClientState, DisconnectReason } from './state.
 import {
   checkRecoverOption, Subscriptions, type ChannelListener, type MessageHandler, type SubscribeOptions, type Subscription, type SubscriptionsHost,
 } from './subscriptions.js';
+import type { PresentUser } from './presence.js';
 import { TimeSync } from './timesync.js';
 import { Transports, type TransportsHost } from './transports.js';
 
@@ -237,6 +238,10 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
    * gap (a new session, a server restart), subscribe again from there;
    * `true` starts now, a position `{ epoch, offset }` or `{ last: N }`
    * start earlier. Each recovery is reported by the `recover` event.
+   *
+   * `options.presence: true` (a channel with presence on the server):
+   * follow who is on the channel: {@link presence} lists them, and the
+   * `join` and `leave` events report each change.
    */
   async subscribe<T = unknown>(channel: string, handler: MessageHandler<T>, options?: SubscribeOptions): Promise<Subscription> {
     if (typeof handler !== 'function') throw new TypeError('subscribe() needs a handler function');
@@ -245,13 +250,32 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
     if (recover !== undefined && isValidPattern(channel) && isWildcard(channel)) {
       throw new TypeError(`subscribe() option recover needs a channel, not a pattern: positions are per channel (${channel})`);
     }
+    const presence = options?.presence;
+    if (presence !== undefined && typeof presence !== 'boolean') throw new TypeError('subscribe() option presence must be a boolean');
+    if (presence && isValidPattern(channel) && isWildcard(channel)) {
+      throw new TypeError(`subscribe() option presence needs a channel, not a pattern: presence is per channel (${channel})`);
+    }
     const template: BayeuxMessage = { channel: '/meta/subscribe', subscription: channel };
     if (!isValidPattern(channel)) throw this.#report.refuse(new BayeuxError(405, 'Invalid channel', [String(channel)]), template);
     if (isMeta(channel)) throw this.#report.refuse(new BayeuxError(403, 'Forbidden channel', [channel]), template);
     if (this.#state === 'disconnecting') throw new BayeuxClientError('disconnected', 'The client is disconnecting');
-    const { subscription, ready } = this.#subscriptions.subscribe(channel, handler as MessageHandler, recover);
+    const { subscription, ready } = this.#subscriptions.subscribe(channel, handler as MessageHandler, recover, presence === true);
     if (ready) await ready;
     return subscription;
+  }
+
+  /**
+   * Who is on `channel`, which this client follows with
+   * `subscribe(channel, fn, { presence: true })`: the subscribe reply's
+   * snapshot kept up to date by the server's notices (at most the
+   * server's `presenceLimit` users from the snapshot). Resolves once the
+   * subscribe is answered; rejects with a `TypeError` for a channel not
+   * followed with presence.
+   */
+  async presence(channel: string): Promise<PresentUser[]> {
+    const users = await this.#subscriptions.presence(channel);
+    if (!users) throw new TypeError(`presence(${String(channel)}): subscribe to it with { presence: true } first`);
+    return users;
   }
 
   /**
@@ -338,6 +362,10 @@ export class BayeuxClient extends TypedEmitter<BayeuxClientEvents> {
       start: () => this.#start(),
       handlerFailed: (error) => this.#report.handlerFailed(error),
       recovered: (channel, outcome) => void this.emit('recover', channel, outcome),
+      presenceChanged: (channel, event, user) => {
+        if (event === 'join') this.emit('join', channel, user);
+        else this.emit('leave', channel, { user: user.user, ...(user.session === undefined ? {} : { session: user.session }) });
+      },
       connectAnswered: (reply, epoch) => this.#connectAnswered(reply, epoch),
     };
   }

@@ -254,7 +254,8 @@ export class Dispatcher {
       const message = this.#extensions.isEmpty ? original : this.#extensions.incoming(original);
       if (!message) continue;
       if (isMeta(message.channel) || typeof message.successful === 'boolean') replies.push(message);
-      else if (message.data !== undefined) deliveries.push(message);
+      // A presence notice has no data: it goes to the subscriptions, which hand it to the channel's presence view.
+      else if (message.data !== undefined || message.ext?.['presence'] !== undefined) deliveries.push(message);
     }
     for (const reply of replies) {
       if (reply.channel !== '/meta/connect') continue;

@@ -21,6 +21,7 @@ export type { BayeuxClientEvents, ClientState, DisconnectReason } from './state.
 export type {
   ChannelListener, HistoryPosition, MessageHandler, RecoverOption, RecoverOutcome, SubscribeOptions, Subscription,
 } from './subscriptions.js';
+export type { PresentUser } from './presence.js';
 export { BayeuxError, BayeuxClientError } from './errors.js';
 export type { BayeuxClientErrorType, BayeuxErrorReply } from './errors.js';
 export type { Advice, BayeuxExtension, BayeuxMessage, ExtensionResult, TransportName } from './message.js';

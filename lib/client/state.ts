@@ -6,6 +6,7 @@
  */
 
 import type { TransportName } from './message.js';
+import type { PresentUser } from './presence.js';
 import type { RecoverOutcome } from './subscriptions.js';
 
 /**
@@ -44,4 +45,8 @@ export type BayeuxClientEvents = {
    * order, before newer ones.
    */
   recover: [channel: string, outcome: RecoverOutcome];
+  /** Someone joined a channel followed with `subscribe(channel, fn, { presence: true })`: a user's first session, or an anonymous session. */
+  join: [channel: string, user: PresentUser];
+  /** A user's last session (or an anonymous session) left a channel followed with presence. */
+  leave: [channel: string, user: Pick<PresentUser, 'user' | 'session'>];
 };

@@ -13,6 +13,7 @@
 import { channelMatches } from '../protocol/channel.js';
 import { isThenable } from './errors.js';
 import type { BayeuxMessage } from './message.js';
+import { type PresenceEvent, presenceNotice, PresenceView, type PresentUser } from './presence.js';
 import type { ClientState } from './state.js';
 
 /**
@@ -60,6 +61,13 @@ export interface SubscribeOptions {
    * Each recovery is reported with the client's `recover` event.
    */
   recover?: RecoverOption;
+  /**
+   * Follow who is on this channel (it must keep presence on the server,
+   * see the server's `presence` option): the subscribe's reply carries who
+   * is there (`client.presence(channel)`), and the client's `join` and
+   * `leave` events report each change. Default `false`.
+   */
+  presence?: boolean;
 }
 
 /** What the client's `recover` event reports. */
@@ -102,6 +110,8 @@ export interface SubscriptionsHost {
   handlerFailed(error: unknown): void;
   /** The server answered a subscribe that asked to recover. */
   recovered(channel: string, outcome: RecoverOutcome): void;
+  /** Someone joined or left a channel followed with `presence`. */
+  presenceChanged(channel: string, event: PresenceEvent, user: PresentUser): void;
 }
 
 /** One channel (or pattern) subscribed on the server, and its handlers. */
@@ -116,6 +126,10 @@ interface ChannelEntry {
   recovering: boolean;
   /** The position of the last message handed to the handlers (the highest offset of its epoch). */
   position: HistoryPosition | undefined;
+  /** Followed with `presence`: who is there (set by the first answered subscribe that asked). */
+  presence: PresenceView | undefined;
+  /** Some `subscribe()` asked for presence: every subscribe of the channel asks. */
+  wantsPresence: boolean;
 }
 
 export class Subscriptions {
@@ -133,23 +147,26 @@ export class Subscriptions {
    * while the server has not answered, the promise of its answer: the
    * subscription is not active once that rejects.
    */
-  subscribe(channel: string, handler: MessageHandler, recover?: RecoverOption): { subscription: Subscription; ready: Promise<void> | undefined } {
+  subscribe(channel: string, handler: MessageHandler, recover?: RecoverOption, presence = false): { subscription: Subscription; ready: Promise<void> | undefined } {
     const subscription = new ClientSubscription(channel, handler, (sub) => this.#removeSubscription(sub), () => this.#position(channel));
     let entry = this.#channels.get(channel);
     if (!entry) {
       const created: ChannelEntry = {
         channel, subscriptions: new Set(), confirmed: false, pending: undefined, recovering: recover !== undefined, position: undefined,
+        presence: undefined, wantsPresence: presence,
       };
       this.#channels.set(channel, created);
       const template: BayeuxMessage = { channel: '/meta/subscribe', subscription: channel };
       // recover: true starts from now: { last: 0 } gets the channel's position to recover from after a gap.
       if (recover !== undefined) template.ext = { recover: recover === true ? { last: 0 } : { ...recover } };
+      if (presence) template.ext = { ...template.ext, presence: true };
       created.pending = this.#host.send('subscribe', template).then(
         (reply) => {
           created.pending = undefined;
           if (this.#channels.get(channel) !== created) return;
           created.confirmed = true;
           if (recover !== undefined) this.#answered(created, reply, recover !== true);
+          if (presence) this.#presenceAnswered(created, reply);
         },
         (error: unknown) => {
           created.pending = undefined;
@@ -160,12 +177,44 @@ export class Subscriptions {
       );
       entry = created;
       this.#host.start();
-    } else if (recover !== undefined) {
+    } else {
       // The channel is subscribed already: it recovers after later gaps, from its next message on.
-      entry.recovering = true;
+      if (recover !== undefined) entry.recovering = true;
+      if (presence && !entry.wantsPresence) this.#followPresence(entry);
     }
     entry.subscriptions.add(subscription);
     return { subscription, ready: entry.pending };
+  }
+
+  /**
+   * Who is on a channel followed with `presence`, once its subscribe is
+   * answered; undefined for a channel not followed so.
+   */
+  async presence(channel: string): Promise<PresentUser[] | undefined> {
+    const entry = this.#channels.get(channel);
+    if (!entry?.wantsPresence) return undefined;
+    if (entry.pending) await entry.pending;
+    return entry.presence?.list();
+  }
+
+  /** A channel subscribed without presence starts following it: one more subscribe that asks. */
+  #followPresence(entry: ChannelEntry): void {
+    entry.wantsPresence = true;
+    const before = entry.pending ?? Promise.resolve();
+    const template: BayeuxMessage = { channel: '/meta/subscribe', subscription: entry.channel, ext: { presence: true } };
+    const asking = before.then(() => this.#host.send('subscribe', template)).then((reply) => {
+      if (this.#channels.get(entry.channel) === entry) this.#presenceAnswered(entry, reply);
+    });
+    entry.pending = asking.finally(() => {
+      if (entry.pending === settled) entry.pending = undefined;
+    });
+    const settled = entry.pending;
+  }
+
+  #presenceAnswered(entry: ChannelEntry, reply: BayeuxMessage): void {
+    const initial = entry.presence === undefined;
+    entry.presence ??= new PresenceView();
+    entry.presence.snapshot(reply.ext?.['presence'], initial, (event, user) => this.#host.presenceChanged(entry.channel, event, user));
   }
 
   /** Remove every handler of `channel` and unsubscribe on the server. */
@@ -201,6 +250,7 @@ export class Subscriptions {
       // A recovering channel asks for what it missed since the last message handed to its handlers.
       const from = entry.recovering ? entry.position : undefined;
       if (entry.recovering) template.ext = { recover: from ? { ...from } : { last: 0 } };
+      if (entry.wantsPresence) template.ext = { ...template.ext, presence: true };
       entry.pending = this.#host.send('subscribe', template, { barrier: true, front: true })
         .then(
           (reply) => {
@@ -208,6 +258,7 @@ export class Subscriptions {
             if (this.#channels.get(entry.channel) !== entry) return;
             entry.confirmed = true;
             if (entry.recovering) this.#answered(entry, reply, from !== undefined);
+            if (entry.wantsPresence) this.#presenceAnswered(entry, reply);
           },
           () => {
             entry.pending = undefined;
@@ -232,6 +283,13 @@ export class Subscriptions {
    * above it), and remembers the position of each one it hands them.
    */
   dispatch(message: BayeuxMessage): void {
+    const notice = presenceNotice(message);
+    if (notice !== undefined) {
+      // Join and leave notices go to the presence view, never to handlers.
+      const entry = this.#channels.get(message.channel);
+      entry?.presence?.apply(notice, (event, user) => this.#host.presenceChanged(entry.channel, event, user));
+      return;
+    }
     for (const entry of [...this.#channels.values()]) {
       if (!channelMatches(entry.channel, message.channel)) continue;
       if (entry.recovering) {

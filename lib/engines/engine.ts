@@ -34,6 +34,66 @@ export interface EngineHost {
    * once per cluster for each expired session, on one node.
    */
   expired(clientId: string): void;
+  /**
+   * A user's presence on a channel changed (engines with
+   * {@link Engine.presence}): called once per cluster for each change, on
+   * the node whose call made it: the subscribe that added a user's first
+   * session to the channel (`join`), the unsubscribe, destroy or expiry
+   * that removed the user's last one (`leave`). An anonymous session
+   * joins and leaves by itself. A second session of the same user is no
+   * change. Like {@link wake}, it only records and never calls back into
+   * the engine synchronously.
+   */
+  presence?(change: PresenceChange): void;
+}
+
+/**
+ * Who a session is on a presence channel: the user it belongs to (none:
+ * anonymous) and the JSON text of what the application shows of them.
+ * An id is 1 to {@link MAX_USER_LENGTH} characters with no control
+ * characters, so an engine may use it in a key or separate it with a
+ * newline.
+ */
+export interface PresenceMember {
+  user?: string;
+  /** JSON text; only with a user. */
+  info?: string;
+}
+
+/** Longest user id the Server accepts from `identify`. */
+export const MAX_USER_LENGTH = 256;
+
+/** What {@link EngineHost.presence} reports. */
+export interface PresenceChange extends PresenceMember {
+  type: 'join' | 'leave';
+  channel: string;
+  /** The session whose subscribe or end made the change. */
+  clientId: string;
+}
+
+/** One session present on a channel, as {@link Engine.presence} lists it. */
+export interface PresenceEntry extends PresenceMember {
+  clientId: string;
+}
+
+/** What {@link Engine.presenceCount} counts. */
+export interface PresenceCount {
+  /** Distinct users, each anonymous session counted as one. */
+  users: number;
+  /** Sessions. */
+  clients: number;
+}
+
+/** Options of one {@link Engine.subscribe}. */
+export interface SubscribeOptions {
+  /**
+   * Record the session as present on the channel (a channel, never a
+   * wildcard, that keeps presence): the engine reports a `join` when it is
+   * the user's first session there, and removes it (reporting a `leave`
+   * for the user's last) when the session unsubscribes, is destroyed or
+   * expires. Only given to engines with {@link Engine.presence}.
+   */
+  presence?: PresenceMember;
 }
 
 /**
@@ -137,6 +197,11 @@ export interface SessionOptions {
   ack: boolean;
   /** Time to live in ms before the first {@link Engine.touch}. */
   ttl: number;
+  /**
+   * The user the session belongs to (the Server's `identify`), for
+   * {@link Engine.userSessions}. Only given to engines with presence.
+   */
+  user?: string;
   /**
    * Per-session data to start with (key → JSON text), as set by handshake
    * middleware before the session existed. Counted against
@@ -355,7 +420,7 @@ export interface Engine {
    * session. Rejects with {@link EngineLimitError} when the session already
    * holds `maxSubscriptions` other patterns. Works from any node.
    */
-  subscribe(clientId: string, pattern: string): Promise<boolean>;
+  subscribe(clientId: string, pattern: string, options?: SubscribeOptions): Promise<boolean>;
   /** Remove one subscription. False for an unknown session. */
   unsubscribe(clientId: string, pattern: string): Promise<boolean>;
   /** The session's subscriptions (empty for an unknown session). */
@@ -431,7 +496,7 @@ export interface Engine {
    * the channel's position after the recovery (its newest message's).
    * Resolves to null for an unknown session.
    */
-  recover?(clientId: string, channel: string, from: RecoverFrom, history: HistorySettings): Promise<RecoverResult | null>;
+  recover?(clientId: string, channel: string, from: RecoverFrom, history: HistorySettings, options?: SubscribeOptions): Promise<RecoverResult | null>;
 
   /**
    * Optional (see {@link recover}): the kept messages of `channel`, their
@@ -440,6 +505,23 @@ export interface Engine {
    * offset 0) when it has none.
    */
   history?(channel: string, history: HistorySettings, query: HistoryQuery): Promise<HistoryRead>;
+
+  /**
+   * Optional, with {@link presenceCount} and {@link userSessions} (an
+   * engine without all three cannot be used with the Server's `presence`
+   * or `identify` options): the sessions present on `channel` (subscribed
+   * with {@link SubscribeOptions.presence}), cluster-wide, at most `limit`
+   * of them, in no particular order.
+   */
+  presence?(channel: string, limit: number): Promise<PresenceEntry[]>;
+  /** Optional (see {@link presence}): how many users and sessions are present on `channel`. */
+  presenceCount?(channel: string): Promise<PresenceCount>;
+  /**
+   * Optional (see {@link presence}): the live sessions created with
+   * {@link SessionOptions.user} `user`, cluster-wide. A session leaves the
+   * list when it is destroyed or expires.
+   */
+  userSessions?(user: string): Promise<string[]>;
 
   stats(): Promise<EngineStats>;
 

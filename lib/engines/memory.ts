@@ -5,9 +5,11 @@
 import { isClientId, newClientId } from './client-id.js';
 import {
   type Engine, type EngineConfig, type EngineHost, EngineLimitError, type EngineStats, type HistoryQuery, type HistoryRead, type HistorySettings,
-  type PublishOptions, type RecoverFrom, type RecoverResult, type SessionOptions, type TakeResult,
+  type PresenceChange, type PresenceCount, type PresenceEntry, type PublishOptions, type RecoverFrom, type RecoverResult, type SessionOptions,
+  type SubscribeOptions, type TakeResult,
 } from './engine.js';
 import { MemoryHistory, type MemoryHistoryStats } from './memory-history.js';
+import { MemoryPresence } from './memory-presence.js';
 
 interface MemorySession {
   readonly id: string;
@@ -27,6 +29,10 @@ interface MemorySession {
   batch: number;
   dropped: number;
   readonly subscriptions: Set<string>;
+  /** Its user (`SessionOptions.user`), for `userSessions`. */
+  readonly user: string | undefined;
+  /** The channels it is present on (subscribed with `presence`). */
+  present: Set<string> | undefined;
   /** The last publish that queued for this session (one copy per publish, however many patterns match). */
   lastPublish: number;
 }
@@ -46,6 +52,8 @@ export class MemoryEngine implements Engine {
   #subscriptionCount = 0;
   /** Channel history (`history` option): bounded rings, dropped with the engine, so a new engine is a new epoch. */
   readonly #history = new MemoryHistory();
+  /** Presence (`presence` option) and each user's sessions. */
+  readonly #presence = new MemoryPresence();
 
   async open(host: EngineHost, config: EngineConfig): Promise<void> {
     this.#host = host;
@@ -65,6 +73,7 @@ export class MemoryEngine implements Engine {
     this.#subscribers.clear();
     this.#subscriptionCount = 0;
     this.#history.clear();
+    this.#presence.clear();
   }
 
   /** The form of the ids this engine issues ({@link newClientId}): checked by the Server before any call. */
@@ -93,7 +102,10 @@ export class MemoryEngine implements Engine {
       batch: 0,
       dropped: 0,
       subscriptions: new Set(),
+      user: options.user,
+      present: undefined,
     });
+    if (options.user !== undefined) this.#presence.addSession(options.user, id);
     return id;
   }
 
@@ -115,18 +127,18 @@ export class MemoryEngine implements Engine {
     return this.#remove(clientId);
   }
 
-  async subscribe(clientId: string, pattern: string): Promise<boolean> {
+  async subscribe(clientId: string, pattern: string, options?: SubscribeOptions): Promise<boolean> {
     const session = this.#live(clientId);
     if (!session) return false;
-    this.#subscribe(session, pattern);
+    this.#subscribe(session, pattern, options);
     return true;
   }
 
   /** Subscribe and queue what the session missed, in one synchronous step: no publish comes between. */
-  async recover(clientId: string, channel: string, from: RecoverFrom, history: HistorySettings): Promise<RecoverResult | null> {
+  async recover(clientId: string, channel: string, from: RecoverFrom, history: HistorySettings, options?: SubscribeOptions): Promise<RecoverResult | null> {
     const session = this.#live(clientId);
     if (!session) return null;
-    this.#subscribe(session, channel);
+    this.#subscribe(session, channel, options);
     const { recovered, position, texts } = this.#history.recover(channel, from, history, Date.now());
     for (const text of texts) this.#enqueue(session, text);
     if (texts.length > 0) this.#host?.wake([clientId]);
@@ -143,7 +155,19 @@ export class MemoryEngine implements Engine {
     return this.#history.stats();
   }
 
-  #subscribe(session: MemorySession, pattern: string): void {
+  async presence(channel: string, limit: number): Promise<PresenceEntry[]> {
+    return this.#presence.list(channel, limit);
+  }
+
+  async presenceCount(channel: string): Promise<PresenceCount> {
+    return this.#presence.count(channel);
+  }
+
+  async userSessions(user: string): Promise<string[]> {
+    return this.#presence.sessions(user).filter((id) => this.#live(id) !== undefined);
+  }
+
+  #subscribe(session: MemorySession, pattern: string, options: SubscribeOptions | undefined): void {
     const clientId = session.id;
     if (!session.subscriptions.has(pattern) && session.subscriptions.size >= this.#maxSubscriptions) {
       throw new EngineLimitError('maxSubscriptions', `a session may hold at most ${this.#maxSubscriptions} subscriptions`);
@@ -155,6 +179,24 @@ export class MemoryEngine implements Engine {
     let sessions = this.#subscribers.get(pattern);
     if (!sessions) this.#subscribers.set(pattern, (sessions = new Map<string, MemorySession>()));
     sessions.set(clientId, session);
+    if (options?.presence) {
+      (session.present ??= new Set()).add(pattern);
+      this.#report(this.#presence.add(pattern, clientId, options.presence));
+    }
+  }
+
+  /** Leave every channel the session is present on (`pattern`: only that one). */
+  #absent(session: MemorySession, pattern?: string): void {
+    const present = session.present;
+    if (!present) return;
+    for (const channel of pattern === undefined ? [...present] : [pattern]) {
+      if (!present.delete(channel)) continue;
+      this.#report(this.#presence.remove(channel, session.id));
+    }
+  }
+
+  #report(change: PresenceChange | undefined): void {
+    if (change) this.#host?.presence?.(change);
   }
 
   async unsubscribe(clientId: string, pattern: string): Promise<boolean> {
@@ -162,6 +204,7 @@ export class MemoryEngine implements Engine {
     if (!session) return false;
     if (session.subscriptions.delete(pattern)) this.#subscriptionCount--;
     this.#unindex(clientId, pattern);
+    this.#absent(session, pattern);
     return true;
   }
 
@@ -349,6 +392,8 @@ export class MemoryEngine implements Engine {
     this.#sessions.delete(clientId);
     this.#subscriptionCount -= session.subscriptions.size;
     for (const pattern of session.subscriptions) this.#unindex(clientId, pattern);
+    this.#absent(session);
+    if (session.user !== undefined) this.#presence.removeSession(session.user, clientId);
     // Whoever holds its connection learns it is gone (its take is null).
     this.#host?.wake([clientId]);
     return true;

@@ -19,6 +19,7 @@ import { Observers } from './observer.js';
 import { Outgoing } from './outgoing.js';
 import { Pipeline } from './pipeline.js';
 import { Attachments } from './attachment.js';
+import { PresenceNotices } from './users.js';
 import { EngineSessionData, NO_SESSION, PendingSessionData } from './session-data.js';
 import type { Attachment } from './attachment.js';
 import type { Connection, Message, ServerEvents, ServiceHandler, SessionData } from './types.js';
@@ -54,6 +55,8 @@ export class ServerCore {
   readonly observers: Observers;
   /** The sessions with a connection on this node: their held connects and sockets. */
   readonly attachments: Attachments;
+  /** Presence reports from the engine, turned into events and batched notices. */
+  readonly notices: PresenceNotices = new PresenceNotices(this);
   /** Held `/meta/connect`s and their deadlines. */
   readonly holds = new Holds();
   /** Connection types offered in handshake replies, preferred first. */
@@ -120,6 +123,7 @@ export class ServerCore {
       {
         wake: (ids) => this.attachments.wake(ids),
         expired: (id) => this.#expired(id),
+        presence: (change) => this.notices.report(change),
       },
       {
         maxQueue: options.maxQueue,

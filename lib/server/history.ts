@@ -7,6 +7,7 @@
  */
 import {
   type Engine, type HistoryPosition, type HistoryPublish, type HistoryQuery, type HistorySettings, MAX_EPOCH_LENGTH, type RecoverFrom, type RecoverResult,
+  type SubscribeOptions,
 } from '../engines/engine.js';
 import { EngineLimitError } from '../engines/engine.js';
 import { ProtocolErrors } from '../errors.js';
@@ -215,10 +216,10 @@ function position(value: Record<string, unknown>, fail: (field: string) => Error
  * Subscribe with a recovery: the engine subscribes and queues what was
  * missed in one step. Null for an unknown session.
  */
-export async function recoverSession(core: ServerCore, clientId: string, request: RecoverRequest): Promise<RecoverResult | null> {
+export async function recoverSession(core: ServerCore, clientId: string, request: RecoverRequest, options?: SubscribeOptions): Promise<RecoverResult | null> {
   const engine = core.engine;
   try {
-    return await (engine.recover as NonNullable<Engine['recover']>).call(engine, clientId, request.channel, request.from, request.settings);
+    return await (engine.recover as NonNullable<Engine['recover']>).call(engine, clientId, request.channel, request.from, request.settings, options);
   } catch (err) {
     if (err instanceof EngineLimitError) throw ProtocolErrors.subscriptionLimit(core.options.maxSubscriptions);
     throw err;

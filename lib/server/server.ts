@@ -19,6 +19,8 @@ import { subscribeSession } from './meta/subscription.js';
 import type { ServerObserver } from './observer.js';
 import { broadcast, deliverTo } from './publish.js';
 import { expired } from './session-end.js';
+import { presenceCountOf, presenceOf, type PresenceUser, sessionsOf, unfollowPresence } from './users.js';
+import type { PresenceCount } from '../engines/engine.js';
 import type {
   CloseOptions, Connection, LocalListener, LocalSubscription, Message, Middleware, OutgoingHook, PublishOptions, ServerEvents, ServiceHandler, SessionData, Stats,
 } from './types.js';
@@ -208,7 +210,10 @@ export class Server extends EventEmitter<ServerEvents> {
     await core.open();
     if (isService(channel)) return core.engine.exists(clientId);
     const ok = await core.engine.unsubscribe(clientId, channel);
-    if (ok) core.emit('unsubscribe', clientId, channel);
+    if (ok) {
+      await unfollowPresence(core, clientId, channel);
+      core.emit('unsubscribe', clientId, channel);
+    }
     return ok;
   }
 
@@ -239,6 +244,35 @@ export class Server extends EventEmitter<ServerEvents> {
     this.options.logger.info(`session ${shortId(clientId)} ended: server`);
     core.emit('disconnect', clientId, 'server');
     return true;
+  }
+
+  /** Who is on a presence channel, by user (see `users.ts` `presenceOf`). */
+  presence(channel: string): Promise<PresenceUser[]> {
+    return presenceOf(this.#core, channel);
+  }
+
+  presenceCount(channel: string): Promise<PresenceCount> {
+    return presenceCountOf(this.#core, channel);
+  }
+
+  /** The live sessions of a user, cluster-wide. */
+  sessionsOf(userId: string): Promise<string[]> {
+    return sessionsOf(this.#core, userId);
+  }
+
+  /** `deliver` to every session of a user; resolves to how many it reached. */
+  async deliverToUser(userId: string, channel: string, data: unknown): Promise<number> {
+    if (!isPublishable(channel)) throw ProtocolErrors.channelInvalid(channel);
+    const ids = await sessionsOf(this.#core, userId);
+    const reached = await Promise.all(ids.map((id) => deliverTo(this.#core, id, channel, data)));
+    return reached.filter(Boolean).length;
+  }
+
+  /** `disconnect` every session of a user; resolves to how many ended. */
+  async disconnectUser(userId: string): Promise<number> {
+    const ids = await sessionsOf(this.#core, userId);
+    const ended = await Promise.all(ids.map((id) => this.disconnect(id)));
+    return ended.filter(Boolean).length;
   }
 
   /** The per-session data of `clientId` (every method rejects with 402 for an unknown session). */
@@ -298,6 +332,7 @@ export class Server extends EventEmitter<ServerEvents> {
     for (const attachment of core.attachments.values()) attachment.held?.release();
     core.holds.releaseAll();
     core.local?.stop();
+    core.notices.flush();
     // Let the released connects (and any request under way) take their
     // queues and reply before the engine goes; at most CLOSE_GRACE_MS.
     if (core.inFlight > 0) {

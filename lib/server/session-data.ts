@@ -7,9 +7,13 @@ import { ProtocolErrors } from '../errors.js';
 import { BayeuxError } from '../protocol/error.js';
 import type { SessionData } from './types.js';
 
+/** Keys the server keeps its own entries under (the identity, `users.ts`): never shown to or set by the application. */
+const RESERVED = '\u0000';
+
 /** A value as stored: its JSON text. */
 function serialize(key: string, value: unknown): string {
   if (typeof key !== 'string' || key.length === 0) throw new TypeError('session data key must be a non-empty string');
+  if (key.startsWith(RESERVED)) throw new TypeError('session data keys starting with \\u0000 are the server\'s own');
   const text = JSON.stringify(value);
   if (typeof text !== 'string') throw new TypeError(`session data ${key}: the value cannot be stored as JSON`);
   return text;
@@ -22,6 +26,7 @@ function tooLarge(max: number): BayeuxError {
 function toObject(entries: Iterable<[string, string]>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, text] of entries) {
+    if (key.startsWith(RESERVED)) continue;
     Object.defineProperty(out, key, { value: JSON.parse(text) as unknown, enumerable: true, writable: true, configurable: true });
   }
   return out;
@@ -40,6 +45,7 @@ export class EngineSessionData implements SessionData {
   }
 
   async get<T = unknown>(key: string): Promise<T | undefined> {
+    if (typeof key === 'string' && key.startsWith(RESERVED)) return undefined;
     const text = await this.#engine.getSessionData(this.#clientId, key);
     if (text === null) throw ProtocolErrors.sessionUnknown();
     return text === undefined ? undefined : (JSON.parse(text) as T);

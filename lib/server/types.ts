@@ -153,6 +153,16 @@ export interface ServerEvents {
   publish: [clientId: string | undefined, channel: string, data: unknown, message: Message];
   /** `deliver()` queued a message for one session. */
   deliver: [clientId: string, channel: string, data: unknown];
+  /**
+   * A user's first session subscribed to a presence channel (anonymous
+   * sessions: each one). Once per cluster, on the node that subscribed it.
+   */
+  join: [channel: string, user: string | undefined, info: unknown, clientId: string];
+  /**
+   * A user's last session left a presence channel: it unsubscribed,
+   * disconnected or expired. Once per cluster, on the node that saw it go.
+   */
+  leave: [channel: string, user: string | undefined, clientId: string];
 }
 
 /** Options of `cometd.close()`. */

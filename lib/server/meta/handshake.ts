@@ -8,7 +8,9 @@ import type { ServerCore } from '../core.js';
 import { connectAdvice, type Outcome, refusal, reply } from '../reply.js';
 import { PendingSessionData } from '../session-data.js';
 import type { Connection, Context, Message } from '../types.js';
+import { admitUser, identify, IDENTITY_KEY, identityEntry } from '../users.js';
 import { shortId } from '../util.js';
+import type { PresenceMember } from '../../engines/engine.js';
 
 const BAYEUX_VERSION = '1.0';
 
@@ -28,10 +30,11 @@ export async function handshake(core: ServerCore, message: Message, ctx: Context
   if (!Array.isArray(types)) throw ProtocolErrors.badMessage('supportedConnectionTypes missing');
   if (!types.some((t) => core.connectionTypes.includes(t))) throw ProtocolErrors.transportUnsupported(types);
   await core.pipeline.run(message, ctx);
+  const member = await identify(core, message, ctx);
+  await admitUser(core, member);
   const ack = options.ack && message.ext?.['ack'] === true;
-  const pending = ctx.session instanceof PendingSessionData ? ctx.session.entries : undefined;
-  const data = pending && pending.size > 0 ? pending : undefined;
-  const clientId = await core.engine.createSession({ ack, ttl: options.maxInterval, data });
+  const data = sessionData(core, ctx, member);
+  const clientId = await core.engine.createSession({ ack, ttl: options.maxInterval, data, ...(member?.user === undefined ? {} : { user: member.user }) });
   core.bind(conn, clientId);
   const out = reply(message, {
     version: BAYEUX_VERSION,
@@ -44,6 +47,21 @@ export async function handshake(core: ServerCore, message: Message, ctx: Context
   options.logger.info(`session ${shortId(clientId)} started (handshake over ${conn.transport}${ack ? ', acks' : ''})`);
   core.emit('handshake', clientId, new MessageContext(clientId, conn, core.openSession));
   return { reply: out };
+}
+
+/**
+ * The data the session starts with: what handshake middleware set, and
+ * who it is (`identify`), together within `maxSessionDataBytes`.
+ */
+function sessionData(core: ServerCore, ctx: Context, member: PresenceMember | undefined): Map<string, string> | undefined {
+  const pending = ctx.session instanceof PendingSessionData ? ctx.session.entries : undefined;
+  if (!member) return pending && pending.size > 0 ? pending : undefined;
+  const data = new Map(pending);
+  data.set(IDENTITY_KEY, identityEntry(member));
+  let size = 0;
+  for (const [key, value] of data) size += key.length + value.length;
+  if (size > core.options.maxSessionDataBytes) throw ProtocolErrors.sessionDataTooLarge(core.options.maxSessionDataBytes);
+  return data;
 }
 
 /**

@@ -8,6 +8,7 @@ import { isMeta, isService, isValidPattern } from '../../protocol/channel.js';
 import type { ServerCore } from '../core.js';
 import { type RecoverRequest, recoverRequest, recoverSession } from '../history.js';
 import { type Outcome, reply, sessionUnknown } from '../reply.js';
+import { followPresence, presenceRequest, subscribeOptions, unfollowPresence } from '../users.js';
 import type { Context, Message } from '../types.js';
 
 /**
@@ -20,23 +21,36 @@ import type { Context, Message } from '../types.js';
  */
 export async function subscribe(core: ServerCore, message: Message, ctx: Context): Promise<Outcome> {
   let recover: RecoverRequest | undefined;
-  // ext.recover is checked before the middleware runs; the middleware then decides as for any subscribe.
-  const patterns = await subscriptionRequest(core, message, ctx, (checked) => (recover = recoverRequest(core, message, checked)));
+  let presence: string | undefined;
+  // ext.recover and ext.presence are checked before the middleware runs; the middleware then decides as for any subscribe.
+  const patterns = await subscriptionRequest(core, message, ctx, (checked) => {
+    recover = recoverRequest(core, message, checked);
+    presence = presenceRequest(core, message, checked);
+  });
   if (!Array.isArray(patterns)) return { reply: patterns };
   const clientId = message.clientId as string;
+  const ext: Record<string, unknown> = {};
   if (recover) {
-    const result = await recoverSession(core, clientId, recover);
+    const result = await recoverSession(core, clientId, recover, await subscribeOptions(core, clientId, recover.channel));
     if (!result) return { reply: sessionUnknown(core, message) };
     core.emit('subscribe', clientId, recover.channel);
     const { recovered, epoch, offset, missed } = result;
-    return { reply: reply(message, { clientId, subscription: message.subscription, successful: true, ext: { recover: { recovered, epoch, offset, missed } } }) };
+    ext['recover'] = { recovered, epoch, offset, missed };
+  } else {
+    for (const pattern of patterns) {
+      if (isService(pattern)) continue;
+      if (!(await subscribeSession(core, clientId, pattern))) return { reply: sessionUnknown(core, message) };
+      core.emit('subscribe', clientId, pattern);
+    }
   }
-  for (const pattern of patterns) {
-    if (isService(pattern)) continue;
-    if (!(await subscribeSession(core, clientId, pattern))) return { reply: sessionUnknown(core, message) };
-    core.emit('subscribe', clientId, pattern);
+  if (presence !== undefined) {
+    const snapshot = await followPresence(core, clientId, presence);
+    if (!snapshot) return { reply: sessionUnknown(core, message) };
+    ext['presence'] = snapshot;
   }
-  return { reply: reply(message, { clientId, subscription: message.subscription, successful: true }) };
+  const out = reply(message, { clientId, subscription: message.subscription, successful: true });
+  if (recover || presence !== undefined) out.ext = ext;
+  return { reply: out };
 }
 
 /**
@@ -50,6 +64,7 @@ export async function unsubscribe(core: ServerCore, message: Message, ctx: Conte
   for (const pattern of patterns) {
     if (isService(pattern)) continue;
     if (!(await core.engine.unsubscribe(clientId, pattern))) return { reply: sessionUnknown(core, message) };
+    await unfollowPresence(core, clientId, pattern);
     core.emit('unsubscribe', clientId, pattern);
   }
   return { reply: reply(message, { clientId, subscription: message.subscription, successful: true }) };
@@ -58,7 +73,7 @@ export async function unsubscribe(core: ServerCore, message: Message, ctx: Conte
 /** engine.subscribe, with the per-session cap turned into the refusal the client sees. */
 export async function subscribeSession(core: ServerCore, clientId: string, pattern: string): Promise<boolean> {
   try {
-    return await core.engine.subscribe(clientId, pattern);
+    return await core.engine.subscribe(clientId, pattern, await subscribeOptions(core, clientId, pattern));
   } catch (err) {
     if (err instanceof EngineLimitError) throw ProtocolErrors.subscriptionLimit(core.options.maxSubscriptions);
     throw err;
