@@ -99,13 +99,21 @@ export async function identify(core: ServerCore, message: Message, ctx: Context)
   const identity = await fn(message, ctx);
   if (identity === undefined || identity === null) return undefined;
   const { id, info } = typeof identity === 'string' ? { id: identity, info: undefined } : isObject(identity) ? identity : { id: undefined, info: undefined };
-  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_USER_LENGTH || /[\u0000-\u001f\u007f]/.test(id)) {
+  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_USER_LENGTH || hasControl(id)) {
     throw new TypeError(`identify must resolve to a user id (1 to ${MAX_USER_LENGTH} characters, no control characters), { id, info } or undefined`);
   }
   if (info === undefined) return { user: id };
   const text = JSON.stringify(info);
   if (typeof text !== 'string') throw new TypeError('identify: info cannot be stored as JSON');
   return { user: id, info: text };
+}
+
+function hasControl(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
 }
 
 /** `maxSessionsPerUser`: refuse a handshake of a user who has that many sessions. */
