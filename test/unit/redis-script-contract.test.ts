@@ -53,12 +53,15 @@ test('each status enum gives every meaning its own name, with the wire values', 
 test('the names stand for what the Lua writes and tests', () => {
   for (const field of Object.values(SessionField)) assert.match(ALL_LUA, new RegExp(`'${field}'`), `hash field ${field}`);
   for (const suffix of Object.values(SessionKey)) assert.ok(ALL_LUA.includes(`h .. '${suffix}'`) || ALL_LUA.includes(`'${suffix}'`), `session key ${suffix}`);
-  for (const suffix of Object.values(PatternKey)) assert.ok([pattern.PUBLISH, pattern.ADD_SUBSCRIBER, pattern.HISTORY].some((lua) => lua.includes(`'${suffix}'`)), `pattern key ${suffix}`);
+  for (const suffix of Object.values(PatternKey)) assert.ok([pattern.CHANNEL_HISTORY, pattern.PUBLISH, pattern.ADD_SUBSCRIBER, pattern.HISTORY].some((lua) => lua.includes(`'${suffix}'`)), `pattern key ${suffix}`);
   assert.match(pattern.PUBLISH, /'m', message, 'u', pub, 'x', x/);
   assert.deepEqual(StreamField, { Message: 'm', Publish: 'u', Except: 'x' });
   for (const letter of Object.values(NodeMessage)) assert.match(ALL_LUA, new RegExp(`'${letter} ' \\.\\. id`), `node message ${letter}`);
   assert.match(session.RECORD_TAKE, new RegExp(`kind == '${PositionKind.Acked}'`));
   assert.equal(PositionKind.Sent, 's');
+  // Constants the Lua writes as literals.
+  assert.ok(pattern.PUBLISH.includes(`local size = #message + #pub + #x + ${pattern.ENTRY_OVERHEAD}\n`), 'ENTRY_OVERHEAD in publish.lua');
+  assert.ok(pattern.CHANNEL_HISTORY.includes(`'PX', ttl + ${pattern.HISTORY_POSITION_KEEP})\n`), 'HISTORY_POSITION_KEEP in channel-history.lua');
 });
 
 test('arguments are built in the order the headers name them', () => {
