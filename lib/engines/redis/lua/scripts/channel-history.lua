@@ -1,3 +1,7 @@
+-- CHANNEL_HISTORY: in front of PUBLISH and HISTORY.
+-- A channel's history, on its exact pattern base: <base>:h '<epoch> <offset> <bytes kept>', <base>:hm the kept entries '<ms> <text>', oldest first.
+-- Gives h_open(base, ttl, now, time) (the history, without what is past ttl), h_bound(h, size, maxbytes), h_save(h, ttl)
+
 -- Opens a channel's history: its position (a new epoch when it has none: new, expired, or Redis lost it), without
 -- what is past ttl.
 local function h_open(base, ttl, now, t)
