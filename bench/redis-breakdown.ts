@@ -6,7 +6,7 @@
  * (`takeMany`, lazy positions). Prints Redis CPU µs per publish and the
  * commands per publish by name (scripts' inner commands included).
  *
- *   npx tsc -p . && node dist/bench/redis-breakdown.js [--channels=2000] [--publishes=20000] [--position-flush=100] [--url=redis://127.0.0.1:6379]
+ *   npx tsc -p . && node scripts/copy-lua.mjs && node dist/bench/redis-breakdown.js [--channels=2000] [--publishes=20000] [--position-flush=100] [--url=redis://127.0.0.1:6379]
  */
 import { expand } from '../lib/server/expand.js';
 import type { EngineHost } from '../lib/engines/engine.js';

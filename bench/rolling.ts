@@ -13,7 +13,7 @@
  * publish-to-handler latency percentiles before the roll and during it.
  * Written to bench/results/rolling-latest.json.
  *
- *   npx tsc -p . && node dist/bench/rolling.js
+ *   npx tsc -p . && node scripts/copy-lua.mjs && node dist/bench/rolling.js
  *
  * Options (flag or environment variable):
  *   --clients=1000     BENCH_CLIENTS    package clients (in this process)

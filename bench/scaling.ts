@@ -22,7 +22,7 @@
  * and commands) at 20 and 5,000 subscribers (bench/redis-publish-cost.ts).
  * Written to bench/results/scaling.json.
  *
- *   npx tsc -p . && node dist/bench/scaling.js
+ *   npx tsc -p . && node scripts/copy-lua.mjs && node dist/bench/scaling.js
  *
  * Options (flag or environment variable):
  *   --subscribers=500       BENCH_SUBSCRIBERS

@@ -53,6 +53,8 @@ test('npm pack makes a tarball that installs into an empty project and works the
     const files = new Set(info.files.map((f) => f.path));
     for (const file of ['package.json', 'README.md', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/client/index.js', 'dist/lib/client/node.js',
       'dist/lib/engines/redis/index.js', 'dist/lib/engines/redis.d.ts', 'dist/lib/cli/bin.js', 'dist/browser/client.js',
+      // The Redis engine reads its Lua scripts from files when it loads.
+      'dist/lib/engines/redis/lua/scripts/publish.lua', 'dist/lib/engines/redis/lua/scripts/session-prelude.lua',
       // The README links into docs/: the pages ship with it, so the links work in an installed copy too.
       'docs/README.md', 'docs/history.md', 'docs/publishing.md']) {
       assert.ok(files.has(file), `the tarball has ${file}`);
@@ -70,6 +72,9 @@ test('npm pack makes a tarball that installs into an empty project and works the
       `const cometd = bayeux();`,
       `if (typeof cometd !== 'function' || typeof cometd.attach !== 'function') throw new Error('bayeux() is not a middleware');`,
       `if (typeof BayeuxClient !== 'function' || typeof BayeuxError !== 'function') throw new Error('missing exports');`,
+      // Loading the Redis engine reads its .lua files (the redis client itself is loaded only when an engine opens).
+      `const { RedisEngine } = await import('express-bayeux/redis');`,
+      `if (typeof RedisEngine !== 'function') throw new Error('express-bayeux/redis lacks RedisEngine');`,
       `await cometd.close();`,
       `console.log('esm ok');`,
     ].join('\n'));

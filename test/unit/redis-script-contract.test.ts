@@ -1,31 +1,78 @@
 /**
  * The contract between the engine and its Lua scripts
- * (lib/engines/redis/lua/): every script names its KEYS and ARGV at the
- * top of its text; every status has one meaning per script; the parsers
- * read each reply form into named fields; and the names stand for the
- * values the Lua really writes and tests. No Redis: replies are written
- * here in the form the scripts return them.
+ * (lib/engines/redis/lua/): every script is a `.lua` file of its own
+ * (lua/scripts/) that names its KEYS and ARGV at the top; every status
+ * has one meaning per script; the parsers read each reply form into named
+ * fields; and the names stand for the values the Lua really writes and
+ * tests. No Redis: replies are written here in the form the scripts
+ * return them.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { NodeMessage, PatternKey, PositionKind, SessionField, SessionKey, SessionStatus, StreamField } from '../../lib/engines/redis/lua/contract.js';
+import { LUA_DIR } from '../../lib/engines/redis/lua/files.js';
 import { Scripts } from '../../lib/engines/redis/lua/index.js';
 import * as pattern from '../../lib/engines/redis/lua/pattern.js';
 import * as session from '../../lib/engines/redis/lua/session.js';
-import { SESSION_PRELUDE } from '../../lib/engines/redis/lua/prelude.js';
 
-const LUA = { ...Object.fromEntries(Object.entries(session).filter(([, v]) => typeof v === 'string')), PUBLISH: pattern.PUBLISH, ADD_SUBSCRIBER: pattern.ADD_SUBSCRIBER, HISTORY: pattern.HISTORY } as Record<string, string>;
-const ALL_LUA = SESSION_PRELUDE + Object.values(LUA).join('\n');
+/** The `.lua` files in a folder, by name: `touch-or-adopt.lua` → TOUCH_OR_ADOPT. */
+function luaFiles(dir: URL): Map<string, string> {
+  const files = readdirSync(dir).filter((file) => file.endsWith('.lua')).sort();
+  return new Map(files.map((file) => [file.slice(0, -'.lua'.length).toUpperCase().replaceAll('-', '_'), readFileSync(new URL(file, dir), 'utf8')]));
+}
 
-test('every script starts with a header naming itself, its KEYS, its ARGV and its reply', () => {
-  assert.equal(Object.keys(LUA).length, Object.keys(Scripts).length, 'one Lua text per script');
-  for (const [name, source] of Object.entries(LUA)) {
-    const header = source.trimStart().split('\n').filter((line) => line.startsWith('--'));
-    assert.ok(header[0]?.startsWith(`-- ${name}`), `${name}: the first line names it`);
-    assert.ok(header.some((l) => l.includes('KEYS[1')), `${name}: KEYS`);
-    assert.ok(header.some((l) => l.includes('ARGV[1]')), `${name}: ARGV`);
-    assert.ok(header.some((l) => l.startsWith('-- Reply:')), `${name}: reply`);
+/** The files the engine reads: the build's copy, beside the compiled modules. */
+const FILES = luaFiles(LUA_DIR);
+/** The Lua put in front of scripts; every other file is a script. */
+const SHARED = ['SESSION_PRELUDE', 'CHANNEL_HISTORY'];
+const LUA = Object.fromEntries([...FILES].filter(([name]) => !SHARED.includes(name)));
+const ALL_LUA = [...FILES.values()].join('\n');
+
+/** A file's header: its first lines, while they are comments. */
+function header(text: string): string[] {
+  const lines = text.split('\n');
+  const end = lines.findIndex((line) => !line.startsWith('--'));
+  return lines.slice(0, end === -1 ? lines.length : end);
+}
+
+test('every .lua file opens with a header naming itself, its KEYS, its ARGV and its reply (shared Lua: what it gives)', () => {
+  assert.ok(FILES.size > 0, `.lua files in ${LUA_DIR.href}`);
+  for (const [name, text] of FILES) {
+    const lines = header(text);
+    assert.ok(lines[0]?.startsWith(`-- ${name}`), `${name}: the first line names it`);
+    if (SHARED.includes(name)) {
+      assert.ok(lines.some((l) => l.startsWith('-- Gives')), `${name}: what it gives`);
+      continue;
+    }
+    assert.ok(lines.some((l) => l.includes('KEYS[1')), `${name}: KEYS`);
+    assert.ok(lines.some((l) => l.includes('ARGV[1]')), `${name}: ARGV`);
+    assert.ok(lines.some((l) => l.startsWith('-- Reply:')), `${name}: reply`);
   }
+});
+
+test('one .lua file per script, each ending its script; every shared file in front of some script', () => {
+  assert.equal(Object.keys(LUA).length, Object.keys(Scripts).length, 'one file per script');
+  for (const [key, script] of Object.entries(Scripts)) {
+    const name = key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+    const own = FILES.get(name);
+    assert.ok(own !== undefined, `${key}: scripts/${name.toLowerCase().replaceAll('_', '-')}.lua`);
+    assert.ok(script.source.endsWith(`\n${own}`), `${key}: its file is its script's end`);
+  }
+  for (const name of SHARED) {
+    const text = FILES.get(name);
+    assert.ok(text !== undefined && Object.values(Scripts).some((script) => script.source.startsWith(`\n${text}\n`)), `${name} is in front of some script`);
+  }
+  // The exported texts are the files.
+  assert.equal(session.CREATE, FILES.get('CREATE'));
+  assert.equal(pattern.CHANNEL_HISTORY, FILES.get('CHANNEL_HISTORY'));
+});
+
+test('the build has every .lua file of lib/, as it is there (scripts/copy-lua.mjs)', () => {
+  const sources = luaFiles(new URL('../../../lib/engines/redis/lua/scripts/', import.meta.url));
+  assert.notEqual(LUA_DIR.href, new URL('../../../lib/engines/redis/lua/scripts/', import.meta.url).href, 'the test runs from dist/');
+  assert.deepEqual([...FILES.keys()], [...sources.keys()]);
+  for (const [name, text] of sources) assert.equal(FILES.get(name), text, `${name}: the copy is the file`);
 });
 
 test('each status enum gives every meaning its own name, with the wire values', () => {
@@ -53,12 +100,15 @@ test('each status enum gives every meaning its own name, with the wire values', 
 test('the names stand for what the Lua writes and tests', () => {
   for (const field of Object.values(SessionField)) assert.match(ALL_LUA, new RegExp(`'${field}'`), `hash field ${field}`);
   for (const suffix of Object.values(SessionKey)) assert.ok(ALL_LUA.includes(`h .. '${suffix}'`) || ALL_LUA.includes(`'${suffix}'`), `session key ${suffix}`);
-  for (const suffix of Object.values(PatternKey)) assert.ok([pattern.PUBLISH, pattern.ADD_SUBSCRIBER, pattern.HISTORY].some((lua) => lua.includes(`'${suffix}'`)), `pattern key ${suffix}`);
+  for (const suffix of Object.values(PatternKey)) assert.ok([pattern.CHANNEL_HISTORY, pattern.PUBLISH, pattern.ADD_SUBSCRIBER, pattern.HISTORY].some((lua) => lua.includes(`'${suffix}'`)), `pattern key ${suffix}`);
   assert.match(pattern.PUBLISH, /'m', message, 'u', pub, 'x', x/);
   assert.deepEqual(StreamField, { Message: 'm', Publish: 'u', Except: 'x' });
   for (const letter of Object.values(NodeMessage)) assert.match(ALL_LUA, new RegExp(`'${letter} ' \\.\\. id`), `node message ${letter}`);
   assert.match(session.RECORD_TAKE, new RegExp(`kind == '${PositionKind.Acked}'`));
   assert.equal(PositionKind.Sent, 's');
+  // Constants the Lua writes as literals.
+  assert.ok(pattern.PUBLISH.includes(`local size = #message + #pub + #x + ${pattern.ENTRY_OVERHEAD}\n`), 'ENTRY_OVERHEAD in publish.lua');
+  assert.ok(pattern.CHANNEL_HISTORY.includes(`'PX', ttl + ${pattern.HISTORY_POSITION_KEEP})\n`), 'HISTORY_POSITION_KEEP in channel-history.lua');
 });
 
 test('arguments are built in the order the headers name them', () => {

@@ -10,11 +10,18 @@ export interface Script {
   readonly sha: string;
 }
 
-function script(name: string, source: string): Script {
+/**
+ * A script made of `parts` (the texts of its `.lua` files, shared Lua
+ * first), each after a line break as the template strings they were
+ * began with one: the session scripts' and ADD_SUBSCRIBER's sources and
+ * SHA1s stayed the same when their Lua moved into files.
+ */
+function script(name: string, ...parts: string[]): Script {
+  const source = parts.map((part) => `\n${part}`).join('');
   return { name, source, sha: createHash('sha1').update(source).digest('hex') };
 }
 
-const onSession = (name: string, body: string) => script(name, SESSION_PRELUDE + body);
+const onSession = (name: string, body: string) => script(name, SESSION_PRELUDE, body);
 
 export const Scripts = {
   create: onSession('create', session.CREATE),
@@ -34,7 +41,7 @@ export const Scripts = {
   dataSet: onSession('dataSet', session.DATA_SET),
   dataAll: onSession('dataAll', session.DATA_ALL),
   restoreScan: onSession('restoreScan', session.RESTORE_SCAN),
-  publish: script('publish', pattern.PUBLISH),
+  publish: script('publish', pattern.CHANNEL_HISTORY, pattern.PUBLISH),
   addSubscriber: script('addSubscriber', pattern.ADD_SUBSCRIBER),
-  history: script('history', pattern.HISTORY),
+  history: script('history', pattern.CHANNEL_HISTORY, pattern.HISTORY),
 } as const;
