@@ -42,6 +42,8 @@ export interface NodeOptions {
   publishToken?: string;
   /** bayeux `history` for one pattern: `PATTERN:SIZE:TTL`. Default none. */
   history?: string;
+  /** bayeux `presence` for one pattern, users identified by the handshake's `ext.user`. Default none. */
+  presence?: string;
 }
 
 export interface NodeEvent {
@@ -123,6 +125,7 @@ export class NodeProcess {
     add('lifetime', options.lifetime ?? 120_000);
     add('publish-token', options.publishToken);
     add('history', options.history);
+    add('presence', options.presence);
     const child = fork(nodeScript, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     children.add(child);
     const exited = new Promise<void>((resolve) => {

@@ -20,6 +20,7 @@
  *   --lifetime=MS             exit after this long whatever happens, default 300000
  *   --publish-token=TOKEN     also serve cometd.publishHandler({ token }) at POST /publish
  *   --history=PATTERN:SIZE:TTL  bayeux history for one pattern (e.g. /chat/**:1000:60000), default none
+ *   --presence=PATTERN        bayeux presence for one pattern, with identify taking the user from the handshake's ext.user
  *
  * Reporting: when started with an IPC channel (`fork`), it sends
  * `{ type: 'ready', port, nodeId, pid }`, then one `{ type: 'event', ... }`
@@ -30,7 +31,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { bayeux, MemoryEngine, type Engine } from '../../lib/index.js';
+import { bayeux, type BayeuxOptions, MemoryEngine, type Engine } from '../../lib/index.js';
 import { RedisEngine } from '../../lib/engines/redis/index.js';
 import { serverOf } from '../../lib/internal.js';
 
@@ -50,7 +51,7 @@ export type NodeReport =
   | { type: 'reply'; id: number; ok: true; value: unknown }
   | { type: 'reply'; id: number; ok: false; error: string };
 
-export type NodeEventName = 'handshake' | 'connect' | 'disconnect' | 'subscribe' | 'unsubscribe';
+export type NodeEventName = 'handshake' | 'connect' | 'disconnect' | 'subscribe' | 'unsubscribe' | 'join' | 'leave';
 
 function flag(name: string): string | undefined {
   const prefix = `--${name}=`;
@@ -109,7 +110,16 @@ const cometd = bayeux({
   maxInterval: numberFlag('max-interval', 10_000),
   logLevel: flag('log-level') ?? 'error',
   ...historyOption(flag('history')),
+  ...presenceOption(flag('presence')),
 });
+
+function presenceOption(pattern: string | undefined): Pick<BayeuxOptions, 'presence' | 'identify'> {
+  if (pattern === undefined) return {};
+  return { presence: [pattern], identify: (handshake) => (handshake.ext as { user?: string } | undefined)?.user };
+}
+// join/leave: detail is '<channel> <user>' ('-' anonymous).
+cometd.on('join', (channel, user, _info, clientId) => report({ type: 'event', event: 'join', clientId, detail: `${channel} ${user ?? '-'}`, at: Date.now() }));
+cometd.on('leave', (channel, user, clientId) => report({ type: 'event', event: 'leave', clientId, detail: `${channel} ${user ?? '-'}`, at: Date.now() }));
 
 function historyOption(raw: string | undefined): { history?: Record<string, { size: number; ttl: number }> } {
   if (raw === undefined) return {};

@@ -15,6 +15,7 @@ import { LUA_DIR } from '../../lib/engines/redis/lua/files.js';
 import { Scripts } from '../../lib/engines/redis/lua/index.js';
 import * as pattern from '../../lib/engines/redis/lua/pattern.js';
 import * as session from '../../lib/engines/redis/lua/session.js';
+import * as presence from '../../lib/engines/redis/lua/presence.js';
 
 /** The `.lua` files in a folder, by name: `touch-or-adopt.lua` → TOUCH_OR_ADOPT. */
 function luaFiles(dir: URL): Map<string, string> {
@@ -25,7 +26,7 @@ function luaFiles(dir: URL): Map<string, string> {
 /** The files the engine reads: the build's copy, beside the compiled modules. */
 const FILES = luaFiles(LUA_DIR);
 /** The Lua put in front of scripts; every other file is a script. */
-const SHARED = ['SESSION_PRELUDE', 'CHANNEL_HISTORY'];
+const SHARED = ['SESSION_PRELUDE', 'CHANNEL_HISTORY', 'PRESENCE'];
 const LUA = Object.fromEntries([...FILES].filter(([name]) => !SHARED.includes(name)));
 const ALL_LUA = [...FILES.values()].join('\n');
 
@@ -100,7 +101,7 @@ test('each status enum gives every meaning its own name, with the wire values', 
 test('the names stand for what the Lua writes and tests', () => {
   for (const field of Object.values(SessionField)) assert.match(ALL_LUA, new RegExp(`'${field}'`), `hash field ${field}`);
   for (const suffix of Object.values(SessionKey)) assert.ok(ALL_LUA.includes(`h .. '${suffix}'`) || ALL_LUA.includes(`'${suffix}'`), `session key ${suffix}`);
-  for (const suffix of Object.values(PatternKey)) assert.ok([pattern.CHANNEL_HISTORY, pattern.PUBLISH, pattern.ADD_SUBSCRIBER, pattern.HISTORY].some((lua) => lua.includes(`'${suffix}'`)), `pattern key ${suffix}`);
+  for (const suffix of Object.values(PatternKey)) assert.ok([pattern.CHANNEL_HISTORY, pattern.PUBLISH, pattern.ADD_SUBSCRIBER, pattern.HISTORY, presence.PRESENCE, presence.PRESENCE_COUNT].some((lua) => lua.includes(`'${suffix}'`)), `pattern key ${suffix}`);
   assert.match(pattern.PUBLISH, /'m', message, 'u', pub, 'x', x/);
   assert.deepEqual(StreamField, { Message: 'm', Publish: 'u', Except: 'x' });
   for (const letter of Object.values(NodeMessage)) assert.match(ALL_LUA, new RegExp(`'${letter} ' \\.\\. id`), `node message ${letter}`);
@@ -112,7 +113,14 @@ test('the names stand for what the Lua writes and tests', () => {
 });
 
 test('arguments are built in the order the headers name them', () => {
-  assert.deepEqual(session.createArgs('n:', 'id1', true, 5000, 'node1', 7, ['k', 'v', '2']), ['n:', 'id1', '1', '5000', 'node1', '7', 'k', 'v', '2']);
+  assert.deepEqual(session.createArgs('n:', 'id1', true, 5000, 'node1', 7, undefined, ['k', 'v', '2']), ['n:', 'id1', '1', '5000', 'node1', '7', '', 'k', 'v', '2']);
+  assert.deepEqual(session.createArgs('n:', 'id1', false, 5000, 'node1', 0, 'alice', []), ['n:', 'id1', '0', '5000', 'node1', '0', 'alice']);
+  assert.deepEqual(pattern.addSubscriberArgs('id1'), ['id1']);
+  assert.deepEqual(pattern.addSubscriberArgs('id1', { user: 'u', info: '{}' }), ['id1', 'p', 'u', '{}']);
+  assert.deepEqual(pattern.addSubscriberArgs('id1', {}), ['id1', 'p', '', '']);
+  // HISTORY: the start padded to ARGV[8], the presence at ARGV[9..11].
+  assert.equal(pattern.historyArgs(1, 2, '', 'id', { newest: 3 }, { user: 'u' }).indexOf('p', 5), 8);
+  assert.equal(pattern.historyArgs(1, 2, '', 'id', { after: { epoch: 'e', offset: 1 } }, {}).lastIndexOf('p'), 8);
   assert.deepEqual(session.touchOrAdoptArgs('-', 'node1', true, 500), ['-', 'node1', '1', '500']);
   assert.deepEqual(session.touchOrAdoptArgs('30000', 'node1', false, 500), ['30000', 'node1', '0', '500']);
   assert.deepEqual(session.subscribeCommitArgs('/a', '1-0', '', 'node1'), ['/a', '1-0', '', 'node1']);
@@ -135,9 +143,9 @@ test('arguments are built in the order the headers name them', () => {
     '2', '1', '2', 'hé', 'p1', '-', '2', '1 100 60000 2',
     '1', '2', 'x', 'p2', 'a,b', '1', '-',
   ]);
-  assert.deepEqual(pattern.historyArgs(5, 1000, '', 'id1', { after: { epoch: 'e.1', offset: 3 } }), ['5', '1000', '', 'id1', 'p', 'e.1', '3']);
-  assert.deepEqual(pattern.historyArgs(5, 1000, '99', 'id1', { newest: 2 }), ['5', '1000', '99', 'id1', 'n', '2']);
-  assert.deepEqual(pattern.historyArgs(5, 1000, '', '', { newest: undefined }), ['5', '1000', '', '', 'n', '']);
+  assert.deepEqual(pattern.historyArgs(5, 1000, '', 'id1', { after: { epoch: 'e.1', offset: 3 } }), ['5', '1000', '', 'id1', 'p', 'e.1', '3', '']);
+  assert.deepEqual(pattern.historyArgs(5, 1000, '99', 'id1', { newest: 2 }), ['5', '1000', '99', 'id1', 'n', '2', '', '']);
+  assert.deepEqual(pattern.historyArgs(5, 1000, '', '', { newest: undefined }), ['5', '1000', '', '', 'n', '', '', '']);
   assert.deepEqual(pattern.historyArgs(5, 1000, '', '', { since: { epoch: 'e', offset: 1 }, limit: 2 }), ['5', '1000', '', '', 's', 'e', '1', '2']);
   assert.deepEqual(pattern.historyArgs(5, 1000, '', '', { since: undefined, limit: undefined }), ['5', '1000', '', '', 's', '', '0', '']);
 });
@@ -190,7 +198,9 @@ test('plain statuses, SWEEP, STATS, data, RESTORE_SCAN, ADD_SUBSCRIBER', () => {
   assert.deepEqual([...session.parseDataAll([1, new Map([['a', '1']])]).data], [['a', '1']], 'RESP3 map');
   assert.equal(session.parseDataAll([-1]).status, -1);
   assert.deepEqual(session.parseRestoreScan(['0', 'id1', ['/a', '/b'], 'id2', []]), { cursor: '0', sessions: [{ id: 'id1', patterns: ['/a', '/b'] }, { id: 'id2', patterns: [] }] });
-  assert.equal(pattern.parseAddSubscriber(Buffer.from('5-1')), '5-1');
+  assert.deepEqual(pattern.parseAddSubscriber(Buffer.from('5-1')), { position: '5-1', joined: false });
+  assert.deepEqual(pattern.parseAddSubscriber(['5-1', 1]), { position: '5-1', joined: true });
+  assert.deepEqual(pattern.parseAddSubscriber(['0-0', 0]), { position: '0-0', joined: false });
   assert.equal(session.parsePositions('3'), 3);
 });
 
@@ -209,12 +219,12 @@ test('PUBLISH: the reply read in place, per key and per publish', () => {
 });
 
 test('HISTORY and PUBLISH with history: the reply read into named fields; the splice as the Lua does it', () => {
-  const reply = pattern.parseHistory(['1765.42', '7', 1, '12-0', '1700000000000 {"a":1,"ext":{"position":{"epoch":"1765.42","offset":6}}}', '1700000000001 x y']);
+  const reply = pattern.parseHistory(['1765.42', '7', 1, '12-0', 0, '1700000000000 {"a":1,"ext":{"position":{"epoch":"1765.42","offset":6}}}', '1700000000001 x y']);
   assert.deepEqual(reply, {
-    epoch: '1765.42', offset: 7, recovered: true, last: '12-0',
+    epoch: '1765.42', offset: 7, recovered: true, last: '12-0', joined: false,
     texts: ['{"a":1,"ext":{"position":{"epoch":"1765.42","offset":6}}}', 'x y'],
   });
-  assert.deepEqual(pattern.parseHistory(['e', '0', 0, '']), { epoch: 'e', offset: 0, recovered: false, last: '', texts: [] });
+  assert.deepEqual(pattern.parseHistory(['e', '0', 0, '', 1]), { epoch: 'e', offset: 0, recovered: false, last: '', joined: true, texts: [] });
   const position = '{"epoch":"e","offset":3}';
   assert.equal(pattern.splice('{"d":"é","ext":{"position":}}', 2, position), '{"d":"é","ext":{"position":{"epoch":"e","offset":3}}}');
   assert.equal(pattern.splice('ab', 0, 'P'), 'abP');
@@ -224,4 +234,20 @@ test('HISTORY and PUBLISH with history: the reply read into named fields; the sp
   assert.deepEqual([...answer.cuts(answer.firstResult + 3)], [2]);
   // The Lua splices as the TypeScript does: tail characters before the end.
   assert.match(pattern.PUBLISH, /string\.sub\(message, 1, #message - tail\) \.\. pos \.\. string\.sub\(message, #message - tail \+ 1\)/);
+});
+
+test('presence: REMOVE_SUBSCRIBER, PRESENCE_COUNT, the members kept, USER_SESSIONS', () => {
+  assert.equal(presence.parseRemoveSubscriber(0), undefined);
+  assert.deepEqual(presence.parseRemoveSubscriber([1, 'alice']), { leave: true, user: 'alice' });
+  assert.deepEqual(presence.parseRemoveSubscriber([0, 'alice']), { leave: false, user: 'alice' });
+  assert.deepEqual(presence.parseRemoveSubscriber([1, '']), { leave: true, user: undefined });
+  assert.deepEqual(presence.parsePresenceCount([3, 4]), { users: 3, clients: 4 });
+  assert.deepEqual(presence.parseMember('alice\n{"name":"A\\nB"}'), { user: 'alice', info: '{"name":"A\\nB"}' });
+  assert.deepEqual(presence.parseMember('bob\n'), { user: 'bob' });
+  assert.deepEqual(presence.parseMember('\n'), {});
+  assert.deepEqual(presence.parseUserSessions(['a', Buffer.from('b')]), ['a', 'b']);
+  assert.deepEqual(presence.presenceArgs(undefined), []);
+  // The user index and the hash field: written by CREATE, removed with the session.
+  assert.ok(session.CREATE.includes("redis.call('SADD', B .. ':u:' .. ARGV[7], id)"));
+  assert.ok(ALL_LUA.includes("redis.call('SREM', B .. ':u:' .. fields[3], id)"));
 });

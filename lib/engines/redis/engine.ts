@@ -52,9 +52,14 @@ import {
   type PublishOptions,
   type RecoverFrom,
   type RecoverResult,
+  type PresenceCount,
+  type PresenceEntry,
   type SessionOptions,
+  type SubscribeOptions,
   type TakeResult,
 } from '../engine.js';
+import { parseMember, parsePresenceCount, parseUserSessions } from './lua/presence.js';
+import { list, text, texts } from './replies.js';
 import { isClientId, newClientId } from '../client-id.js';
 import { ExpiryReports, Sweeper } from './expiry.js';
 import { MAX_PAGES, PAGE, scanSet } from './scan.js';
@@ -234,7 +239,7 @@ export class RedisEngine implements Engine {
       const id = newClientId();
       const ttl = Math.max(0, options.ttl);
       const created = parseCreate(await this.#runner.run(Scripts.create, this.#keys.session(id), createArgs(
-        this.#keys.nodeChannelPrefix, id, options.ack, ttl, this.#nodeId, size, data,
+        this.#keys.nodeChannelPrefix, id, options.ack, ttl, this.#nodeId, size, options.user, data,
       )));
       if (created === CreateStatus.Created) {
         this.#sessions.created(id, options.ack, Date.now() + ttl);
@@ -269,7 +274,7 @@ export class RedisEngine implements Engine {
     return true;
   }
 
-  async subscribe(clientId: string, pattern: string): Promise<boolean> {
+  async subscribe(clientId: string, pattern: string, options?: SubscribeOptions): Promise<boolean> {
     const check = parseSubscribeCheck(await this.#scripts.run(Scripts.subscribeCheck, clientId, subscribeCheckArgs(pattern, this.#settings.maxSubscriptions)));
     if (check === SubscribeCheckStatus.AlreadySubscribed) return true;
     if (check === SubscribeCheckStatus.Limit) throw this.#subscriptionLimit();
@@ -278,22 +283,24 @@ export class RedisEngine implements Engine {
       return false;
     }
     const base = this.#keys.pattern(pattern);
-    const position = parseAddSubscriber(await this.#runner.run(Scripts.addSubscriber, base, addSubscriberArgs(clientId)));
+    const presence = options?.presence;
+    const { position, joined } = parseAddSubscriber(await this.#runner.run(Scripts.addSubscriber, base, addSubscriberArgs(clientId, presence)));
     let reply: SubscribeCommitReply;
     try {
       reply = parseSubscribeCommit(await this.#scripts.run(Scripts.subscribeCommit, clientId, subscribeCommitArgs(pattern, position, this.#settings.maxSubscriptions, this.#nodeId)));
     } catch (err) {
-      await this.#expiry.removeSubscriber(pattern, clientId).catch(() => undefined);
+      await this.#expiry.removeSubscriber(pattern, clientId, false).catch(() => undefined);
       throw err;
     }
     const status = reply.status;
     if (status !== SubscribeCommitStatus.Done) {
-      await this.#expiry.removeSubscriber(pattern, clientId);
+      await this.#expiry.removeSubscriber(pattern, clientId, false);
       if (status === SubscribeCommitStatus.Limit) throw this.#subscriptionLimit();
       this.#checkLive(clientId, status);
       return false;
     }
     if (reply.added) this.#sessions.subscribed(clientId, reply.gen, pattern, position);
+    if (joined && presence) this.#host.presence({ type: 'join', channel: pattern, clientId, ...presence });
     return true;
   }
 
@@ -309,23 +316,24 @@ export class RedisEngine implements Engine {
    * catches up from there): the holder queues the recovered messages before
    * anything newer on the channel.
    */
-  async recover(clientId: string, channel: string, from: RecoverFrom, history: HistorySettings): Promise<RecoverResult | null> {
+  async recover(clientId: string, channel: string, from: RecoverFrom, history: HistorySettings, options?: SubscribeOptions): Promise<RecoverResult | null> {
     this.#publisher.flush();
     const start = 'last' in from ? { newest: Math.max(0, Math.floor(from.last)) } : { after: from };
-    const reading = this.#runner.run(Scripts.history, this.#keys.pattern(channel), historyArgs(history.size, history.ttl, this.#settings.historyBytes, clientId, start));
+    const presence = options?.presence;
+    const reading = this.#runner.run(Scripts.history, this.#keys.pattern(channel), historyArgs(history.size, history.ttl, this.#settings.historyBytes, clientId, start, presence));
     const checking = this.#scripts.run(Scripts.subscribeCheck, clientId, subscribeCheckArgs(channel, this.#settings.maxSubscriptions));
     const [read, check] = await Promise.allSettled([reading, checking]);
     if (read.status === 'rejected' || check.status === 'rejected') {
       // The session may have been added: it is removed, as a failed subscribe does.
       if (check.status !== 'fulfilled' || parseSubscribeCheck(check.value) !== SubscribeCheckStatus.AlreadySubscribed) {
-        await this.#expiry.removeSubscriber(channel, clientId).catch(() => undefined);
+        await this.#expiry.removeSubscriber(channel, clientId, false).catch(() => undefined);
       }
       throw read.status === 'rejected' ? read.reason : (check as PromiseRejectedResult).reason;
     }
     const reply = parseHistory(read.value);
     const status = parseSubscribeCheck(check.value);
     if (status !== SubscribeCheckStatus.May && status !== SubscribeCheckStatus.AlreadySubscribed) {
-      await this.#expiry.removeSubscriber(channel, clientId);
+      await this.#expiry.removeSubscriber(channel, clientId, false);
       if (status === SubscribeCheckStatus.Limit) throw this.#subscriptionLimit();
       this.#checkLive(clientId, status);
       return null;
@@ -334,7 +342,7 @@ export class RedisEngine implements Engine {
     const texts = recovered ? reply.texts : [];
     const delivered = await Promise.all(texts.map((text) => this.deliver(clientId, text)));
     if (delivered.includes(false)) {
-      await this.#expiry.removeSubscriber(channel, clientId);
+      await this.#expiry.removeSubscriber(channel, clientId, false);
       return null;
     }
     if (status === SubscribeCheckStatus.May) {
@@ -342,17 +350,18 @@ export class RedisEngine implements Engine {
       try {
         commit = parseSubscribeCommit(await this.#scripts.run(Scripts.subscribeCommit, clientId, subscribeCommitArgs(channel, reply.last, this.#settings.maxSubscriptions, this.#nodeId)));
       } catch (err) {
-        await this.#expiry.removeSubscriber(channel, clientId).catch(() => undefined);
+        await this.#expiry.removeSubscriber(channel, clientId, false).catch(() => undefined);
         throw err;
       }
       if (commit.status !== SubscribeCommitStatus.Done) {
-        await this.#expiry.removeSubscriber(channel, clientId);
+        await this.#expiry.removeSubscriber(channel, clientId, false);
         if (commit.status === SubscribeCommitStatus.Limit) throw this.#subscriptionLimit();
         this.#checkLive(clientId, commit.status);
         return null;
       }
       if (commit.added) this.#sessions.subscribed(clientId, commit.gen, channel, reply.last);
     }
+    if (reply.joined && presence) this.#host.presence({ type: 'join', channel, clientId, ...presence });
     return { recovered, epoch: reply.epoch, offset: reply.offset, missed: texts.length };
   }
 
@@ -384,6 +393,35 @@ export class RedisEngine implements Engine {
       if (cursor === '0') break;
     }
     return [...new Set(patterns)];
+  }
+
+  /** See `Engine.presence`: HSCAN of the channel's `:pc`, up to `limit`. */
+  async presence(channel: string, limit: number): Promise<PresenceEntry[]> {
+    const key = this.#keys.pattern(channel) + PatternKey.PresenceClients;
+    const out: PresenceEntry[] = [];
+    let cursor = '0';
+    for (let page = 0; page < MAX_PAGES && out.length < limit; page++) {
+      const reply = list(await this.#runner.command(key, ['HSCAN', key, cursor, 'COUNT', String(PAGE)]));
+      cursor = text(reply[0]);
+      const flat = texts(reply[1]);
+      for (let i = 0; i + 1 < flat.length && out.length < limit; i += 2) out.push({ clientId: flat[i] as string, ...parseMember(flat[i + 1] as string) });
+      if (cursor === '0') break;
+    }
+    // HSCAN may return a field twice across pages.
+    const seen = new Set<string>();
+    return out.filter((entry) => !seen.has(entry.clientId) && seen.add(entry.clientId));
+  }
+
+  /** See `Engine.presenceCount`: one PRESENCE_COUNT script on the channel's slot. */
+  async presenceCount(channel: string): Promise<PresenceCount> {
+    return parsePresenceCount(await this.#runner.run(Scripts.presenceCount, this.#keys.pattern(channel), []));
+  }
+
+  /** See `Engine.userSessions`: USER_SESSIONS on every bucket (a user's sessions are spread over them). */
+  async userSessions(user: string): Promise<string[]> {
+    const replies = await Promise.all(this.#keys.buckets().map((bucket) =>
+      this.#runner.run(Scripts.userSessions, bucket, [this.#keys.nodeChannelPrefix, user])));
+    return replies.flatMap(parseUserSessions);
   }
 
   subscribers(pattern: string): Promise<string[]> {

@@ -17,6 +17,7 @@ import { PatternKey } from './lua/contract.js';
 import { MAX_PAGES, PAGE } from './scan.js';
 import { Scripts } from './lua/index.js';
 import { parseSweep, sweepArgs } from './lua/session.js';
+import { parseRemoveSubscriber } from './lua/presence.js';
 import type { ResolvedOptions } from './options.js';
 import type { Runner } from './runner.js';
 import type { EngineSettings, HostLink } from './settings.js';
@@ -65,9 +66,14 @@ export class ExpiryReports {
     await this.#runner.command(grave, ['UNLINK', grave]);
   }
 
-  async removeSubscriber(pattern: string, clientId: string): Promise<void> {
-    const key = this.#keys.pattern(pattern) + PatternKey.Subs;
-    await this.#runner.command(key, ['SREM', key, clientId]);
+  /**
+   * Remove a session from a pattern's subscribers and, on a presence
+   * channel, from its presence: a leave is reported unless `report` is
+   * false (a subscribe that failed, whose join was never reported).
+   */
+  async removeSubscriber(pattern: string, clientId: string, report = true): Promise<void> {
+    const removed = parseRemoveSubscriber(await this.#runner.run(Scripts.removeSubscriber, this.#keys.pattern(pattern), [clientId]));
+    if (report && removed?.leave) this.#host.presence({ type: 'leave', channel: pattern, clientId, user: removed.user });
   }
 }
 

@@ -4,7 +4,7 @@
  * the way back to the Server (`EngineHost`). One object each, handed to
  * the parts that read them, instead of a closure per value.
  */
-import type { EngineConfig, EngineHost } from '../engine.js';
+import type { EngineConfig, EngineHost, PresenceChange } from '../engine.js';
 import type { QueueLimits } from './local-session.js';
 import type { ResolvedOptions } from './options.js';
 import { describeError } from './replies.js';
@@ -97,6 +97,15 @@ export class HostLink {
       this.#host?.wake(ids);
     } catch (err) {
       this.#log(`express-bayeux: EngineHost.wake threw: ${describeError(err)}`);
+    }
+  }
+
+  /** `EngineHost.presence` */
+  presence(change: PresenceChange): void {
+    try {
+      this.#host?.presence?.(change);
+    } catch (err) {
+      this.#log(`express-bayeux: EngineHost.presence threw: ${describeError(err)}`);
     }
   }
 

@@ -34,6 +34,8 @@ export const SessionField = {
   BoxLast: 'bl',
   /** Bytes the box's entries hold (the sum of `:bi`). */
   BoxBytes: 'bb',
+  /** The user the session belongs to (`SessionOptions.user`); absent for an anonymous session. */
+  User: 'u',
 } as const;
 
 /** Suffixes of a session's other keys, after `<bucket base>:<id>`. */
@@ -63,7 +65,14 @@ export const PatternKey = {
   History: ':h',
   /** Channel history: the kept messages, oldest first, each `<ms> <text>` (its publish time on the Redis clock, the text as delivered). */
   HistoryMessages: ':hm',
+  /** Presence (on a presence channel's exact base only): session id → `<user>\n<info>` ('' user: anonymous). */
+  PresenceClients: ':pc',
+  /** Presence: user → how many of its sessions are present ('' → anonymous sessions). */
+  PresenceUsers: ':pu',
 } as const;
+
+/** A user's sessions in one bucket: `<bucket base>:u:<user>`, a set of ids. */
+export const USER_INDEX = ':u:';
 
 /** Fields of a log or box entry (a stream entry). */
 export const StreamField = {

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { SESSION_PRELUDE } from './prelude.js';
 import * as session from './session.js';
 import * as pattern from './pattern.js';
+import * as presence from './presence.js';
 
 export interface Script {
   readonly name: string;
@@ -42,6 +43,9 @@ export const Scripts = {
   dataAll: onSession('dataAll', session.DATA_ALL),
   restoreScan: onSession('restoreScan', session.RESTORE_SCAN),
   publish: script('publish', pattern.CHANNEL_HISTORY, pattern.PUBLISH),
-  addSubscriber: script('addSubscriber', pattern.ADD_SUBSCRIBER),
-  history: script('history', pattern.CHANNEL_HISTORY, pattern.HISTORY),
+  addSubscriber: script('addSubscriber', presence.PRESENCE, pattern.ADD_SUBSCRIBER),
+  history: script('history', pattern.CHANNEL_HISTORY, presence.PRESENCE, pattern.HISTORY),
+  removeSubscriber: script('removeSubscriber', presence.PRESENCE, presence.REMOVE_SUBSCRIBER),
+  presenceCount: script('presenceCount', presence.PRESENCE_COUNT),
+  userSessions: onSession('userSessions', presence.USER_SESSIONS),
 } as const;

@@ -8,6 +8,8 @@
  */
 import { int, text } from '../replies.js';
 import { readLua } from './files.js';
+import { presenceArgs } from './presence.js';
+import type { PresenceMember } from '../../engine.js';
 
 /**
  * What a log entry costs Redis beyond its message, publish id and except
@@ -203,13 +205,14 @@ export class PublishReply {
   }
 }
 
-export function addSubscriberArgs(id: string): string[] {
-  return [id];
+export function addSubscriberArgs(id: string, presence?: PresenceMember): string[] {
+  return [id, ...presenceArgs(presence)];
 }
 
-/** ADD_SUBSCRIBER's reply: the new subscriber's position. */
-export function parseAddSubscriber(reply: unknown): string {
-  return text(reply);
+/** ADD_SUBSCRIBER's reply: the new subscriber's position, and whether its presence is a join. */
+export function parseAddSubscriber(reply: unknown): { position: string; joined: boolean } {
+  if (Array.isArray(reply)) return { position: text(reply[0]), joined: int(reply[1]) === 1 };
+  return { position: text(reply), joined: false };
 }
 
 /** Where HISTORY starts: after a position (a recovery), the newest `count` ('' all), or a `since`/`limit` read. */
@@ -222,11 +225,13 @@ export type HistoryFrom =
  * HISTORY's ARGV: `size`, `ttl`, `maxbytes` ('' none), the id to
  * subscribe ('' none: a read), then where to start.
  */
-export function historyArgs(size: number, ttl: number, maxbytes: string, id: string, from: HistoryFrom): string[] {
+export function historyArgs(size: number, ttl: number, maxbytes: string, id: string, from: HistoryFrom, presence?: PresenceMember): string[] {
   const args = [String(size), String(ttl), maxbytes, id];
-  if ('after' in from) args.push('p', from.after.epoch, String(from.after.offset));
-  else if ('newest' in from) args.push('n', from.newest === undefined ? '' : String(from.newest));
+  if ('after' in from) args.push('p', from.after.epoch, String(from.after.offset), '');
+  else if ('newest' in from) args.push('n', from.newest === undefined ? '' : String(from.newest), '', '');
   else args.push('s', from.since?.epoch ?? '', String(from.since?.offset ?? 0), from.limit === undefined ? '' : String(from.limit));
+  // ARGV[9..11]: the subscriber's presence.
+  args.push(...presenceArgs(presence));
   return args;
 }
 
@@ -238,6 +243,8 @@ export interface HistoryReply {
   readonly recovered: boolean;
   /** The exact channel's log's newest id when an id was subscribed ('0-0' none), else ''. */
   readonly last: string;
+  /** The subscriber's presence (asked for) was its user's first on the channel. */
+  readonly joined: boolean;
   /** The kept texts asked for, as delivered, oldest first. */
   readonly texts: string[];
 }
@@ -245,12 +252,12 @@ export interface HistoryReply {
 export function parseHistory(reply: unknown): HistoryReply {
   const items = Array.isArray(reply) ? reply : [];
   const texts: string[] = [];
-  for (let i = 4; i < items.length; i++) {
+  for (let i = 5; i < items.length; i++) {
     const entry = text(items[i]);
     // '<ms> <text>': the text as delivered, after the publish time.
     texts.push(entry.slice(entry.indexOf(' ') + 1));
   }
-  return { epoch: text(items[0]), offset: Number(text(items[1])), recovered: int(items[2]) === 1, last: text(items[3]), texts };
+  return { epoch: text(items[0]), offset: Number(text(items[1])), recovered: int(items[2]) === 1, last: text(items[3]), joined: int(items[4]) === 1, texts };
 }
 
 /**

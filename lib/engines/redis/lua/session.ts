@@ -107,8 +107,8 @@ export const CreateStatus = { Created: 1, IdTaken: 0 } as const;
 export type CreateStatus = (typeof CreateStatus)[keyof typeof CreateStatus];
 
 /** CREATE's full ARGV (it takes nodech and id itself: it runs before the session exists). */
-export function createArgs(nodech: string, id: string, ack: boolean, ttl: number, node: string, dataSize: number, data: readonly string[]): string[] {
-  return [nodech, id, ack ? '1' : '0', String(ttl), node, String(dataSize), ...data];
+export function createArgs(nodech: string, id: string, ack: boolean, ttl: number, node: string, dataSize: number, user: string | undefined, data: readonly string[]): string[] {
+  return [nodech, id, ack ? '1' : '0', String(ttl), node, String(dataSize), user ?? '', ...data];
 }
 
 export function parseCreate(reply: unknown): CreateStatus {

@@ -3,7 +3,9 @@
 -- ARGV[1] size   ARGV[2] ttl (ms)   ARGV[3] maxbytes ('' none)   ARGV[4] subscriber id ('' none)
 -- ARGV[5] 'p' after a position (ARGV[6] epoch, ARGV[7] offset) | 'n' the newest (ARGV[6] count, '' all)
 --   | 's' since (ARGV[6] epoch, '' none, ARGV[7] offset, ARGV[8] limit, '' none)
+-- ARGV[9] 'p' the subscriber is also present on the channel (ARGV[10] user, '' anonymous; ARGV[11] info, '' none), or ''
 -- Reply: { epoch, offset, 1 | 0 ('p': everything after the position is kept), the log's newest id ('' without an id; '0-0' none),
+--   1 if the subscriber's presence is its user's first on the channel (a join) else 0,
 --   then the entries '<ms> <text>' asked for, oldest first }
 
 local t = redis.call('TIME')
@@ -13,10 +15,11 @@ local ttl = tonumber(ARGV[2])
 local h = h_open(base, ttl, now, t)
 h_bound(h, tonumber(ARGV[1]), tonumber(ARGV[3]) or math.huge)
 h_save(h, ttl)
-local last = ''
+local last, joined = '', 0
 if ARGV[4] ~= '' then
   redis.call('SADD', base .. ':subs', ARGV[4])
   last = redis.call('GET', base .. ':last') or '0-0'
+  if ARGV[9] == 'p' then joined = p_add(base, ARGV[4], ARGV[10], ARGV[11]) end
 end
 local mode, from, count, recovered = ARGV[5], 0, 0, 1
 if mode == 'p' then
@@ -31,7 +34,7 @@ else
   count = math.min(tonumber(ARGV[8]) or after, after)
 end
 if mode ~= 's' then from = h.len - count end
-local out = { h.epoch, string.format('%.0f', h.offset), recovered, last }
+local out = { h.epoch, string.format('%.0f', h.offset), recovered, last, joined }
 if count > 0 then
   local got = redis.call('LRANGE', h.list, from, from + count - 1)
   for i = 1, #got do out[#out + 1] = got[i] end

@@ -21,9 +21,10 @@ end
 local function remove(id)
   local h = B .. ':' .. id
   local subs = h .. ':subs'
-  local fields = redis.call('HMGET', h, 'node', 'n')
+  local fields = redis.call('HMGET', h, 'node', 'n', 'u')
   local n = tonumber(fields[2] or '0') or 0
   redis.call('ZREM', B .. ':deadlines', id)
+  if fields[3] then redis.call('SREM', B .. ':u:' .. fields[3], id) end
   if n ~= 0 then redis.call('HINCRBY', B .. ':stats', 'subs', -n) end
   redis.call('UNLINK', h, h .. ':sent', h .. ':box', h .. ':bi', h .. ':data', h .. ':dl')
   local dead = 1
