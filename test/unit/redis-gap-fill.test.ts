@@ -178,3 +178,48 @@ test('the last unfollow unsubscribes, after a fill in progress ends', async () =
   assert.deepEqual(unsubscribed, ['t:{p:/a}']);
   assert.equal(logs.size, 0);
 });
+
+test('a gap behind a backlog announcement is read too: this node\'s own entries, answered after a later announcement, are not dropped', async () => {
+  // As on a Cluster: another node's announcements come on the channel at once, this node's own publishes are
+  // applied when every script of their tick answered, so the chain arrives out of log order (seen in
+  // test/redis-cluster-engine.test.ts, "a node publishing while another does").
+  const { logs, reads, applied, announce, session } = setup();
+  const own = (prev: string, ids: string[]) => logs.own('/a', {
+    prev,
+    entries: ids.map((id) => ({ src: '/a', id, ms: Number(id.split('-')[0]), seq: 0, text: `m${id}`, pub: `own-${id}`, except: undefined })),
+  });
+  await logs.follow(session, '/a');
+  announce('/a', '0-0', ['1-0']);
+  announce('/a', '3-0', ['4-0']); // 2-0 and 3-0 are this node's, not answered yet
+  assert.equal(reads.length, 1);
+  announce('/a', '6-0', ['7-0']); // 5-0 and 6-0 are this node's too: waits in the backlog
+  const first = own('1-0', ['2-0', '3-0']);
+  reads[0]?.answer(['2-0', '3-0']);
+  await flush();
+  assert.deepEqual(applied, ['1-0', '2-0', '3-0', '4-0'], '7-0 waits: 5-0 and 6-0 come before it');
+  assert.deepEqual(reads[1]?.args, ['XRANGE', 't:{p:/a}:log', '(4-0', '6-0']);
+  let settled = false;
+  void first.then(() => (settled = true));
+  const second = own('4-0', ['5-0', '6-0']);
+  await flush();
+  assert.equal(settled, false, 'own() settles when the backlog is applied');
+  reads[1]?.answer(['5-0', '6-0']);
+  await Promise.all([first, second]);
+  assert.deepEqual(applied, ['1-0', '2-0', '3-0', '4-0', '5-0', '6-0', '7-0']);
+  assert.equal(reads.length, 2);
+  assert.equal(logs.busy(['/a']), false);
+});
+
+test('a backlog announcement after an empty read to the end is checked against where the log ended', async () => {
+  const { logs, reads, applied, announce, session } = setup();
+  await logs.follow(session, '/a');
+  announce('/a', '0-0', ['1-0']);
+  logs.resync();
+  announce('/a', '2-0', ['3-0']); // 2-0 was appended after the read below
+  reads[0]?.answer([]);
+  await flush();
+  assert.deepEqual(reads[1]?.args, ['XRANGE', 't:{p:/a}:log', '(1-0', '2-0']);
+  reads[1]?.answer(['2-0']);
+  await logs.settled(['/a']);
+  assert.deepEqual(applied, ['1-0', '2-0', '3-0']);
+});

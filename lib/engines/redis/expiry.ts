@@ -13,7 +13,6 @@
 import { EngineUnavailableError } from '../engine.js';
 import { describeError, list, text, texts } from './replies.js';
 import type { Keys } from './keys.js';
-import { PatternKey } from './lua/contract.js';
 import { MAX_PAGES, PAGE } from './scan.js';
 import { Scripts } from './lua/index.js';
 import { parseSweep, sweepArgs } from './lua/session.js';

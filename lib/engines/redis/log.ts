@@ -175,16 +175,19 @@ export class PatternLogs {
       followed.backlog.push(announcement);
       return;
     }
-    const last = followed.last;
-    const entries = last === undefined ? announcement.entries : newer(announcement.entries, last);
+    const entries = this.#fresh(followed, announcement);
     if (entries.length === 0) return;
-    const { prev } = announcement;
-    if (last !== undefined && entries === announcement.entries && prev !== last.id && compareIds(prev, last.id) > 0) {
+    if (followed.last !== undefined && entries === announcement.entries && compareIds(announcement.prev, followed.last.id) > 0) {
       // Entries before these were not applied here: read them first.
-      this.#fill(followed, prev, [announcement]);
+      this.#fill(followed, announcement.prev, [announcement]);
       return;
     }
     this.#deliver(followed, entries);
+  }
+
+  /** An announcement's entries not applied here yet. */
+  #fresh(followed: Followed, announcement: Announcement): readonly Entry[] {
+    return followed.last === undefined ? announcement.entries : newer(announcement.entries, followed.last);
   }
 
   #deliver(followed: Followed, entries: readonly Entry[]): void {
@@ -192,35 +195,72 @@ export class PatternLogs {
     this.#fanOut.fanOut(followed.sessions, followed.pattern, entries);
   }
 
-  /** Read the log from the last applied entry up to `to`, then the backlog. */
+  /**
+   * Read the log from the last applied entry up to `to`, then apply the
+   * backlog in arrival order. Arrival order is not log order: this node's
+   * own announcements are applied when Redis answers its publish (on a
+   * Cluster, when every slot's script of the tick answered, in call order),
+   * while other nodes' come on the channel as soon as they are sent. So a
+   * backlog announcement whose `prev` is past the last applied entry and
+   * past what was read is another gap, read before going on, as `#receive`
+   * does: applied anyway, it would move `last` past entries still on their
+   * way (this node's own publish), which would then be dropped as applied.
+   * Each further read ends further on, so the fill ends once the backlog
+   * has no gap left. Settles when all is applied (`own` waits for it).
+   */
   #fill(followed: Followed, to: string, backlog: Announcement[]): void {
     followed.backlog = backlog;
-    const from = followed.last?.id ?? '0-0';
     followed.filling = (async () => {
       try {
-        const entries = await this.read(followed.pattern, from, to);
-        const fresh = followed.last === undefined ? entries : newer(entries, followed.last);
-        if (fresh.length > 0) this.#deliver(followed, fresh);
-      } catch (err) {
-        this.#runner.failed('reading a log', err);
+        let until: string | undefined = to;
+        while (until !== undefined && this.#followed.get(followed.pattern) === followed) {
+          let entries: Entry[];
+          try {
+            entries = await this.read(followed.pattern, followed.last?.id ?? '0-0', until);
+          } catch (err) {
+            this.#runner.failed('reading a log', err);
+            // Whatever the read missed is accepted as is: the chain restarts here.
+            this.#applyBacklog(followed, undefined);
+            return;
+          }
+          const fresh = followed.last === undefined ? entries : newer(entries, followed.last);
+          if (fresh.length > 0) this.#deliver(followed, fresh);
+          // The log is read up to here: what it lacked there is gone (trimmed), not on its way.
+          until = this.#applyBacklog(followed, until === '+' ? followed.last?.id : until);
+        }
       } finally {
         followed.filling = undefined;
-        const waiting = followed.backlog;
-        followed.backlog = [];
-        for (const announcement of waiting) {
-          // Whatever the read missed (an error) is accepted as is: the chain restarts here.
-          const fresh = followed.last === undefined ? announcement.entries : newer(announcement.entries, followed.last);
-          if (fresh.length === 0) continue;
-          if (!followed.filling) this.#deliver(followed, fresh);
-          else followed.backlog.push(announcement);
-        }
-        if (followed.sessions.size === 0 && !followed.filling && this.#followed.get(followed.pattern) === followed) {
+        if (followed.sessions.size === 0 && this.#followed.get(followed.pattern) === followed) {
           this.#followed.delete(followed.pattern);
           this.#byChannel.delete(followed.channel);
           void this.#runner.unsubscribePattern(followed.channel);
         }
       }
     })();
+  }
+
+  /**
+   * Apply the backlog in order until an announcement whose `prev` is past
+   * both the last applied entry and `read` (the log was read up to there;
+   * undefined: accept everything).
+   * Returns that `prev`, the backlog left from that announcement on; or
+   * undefined when all of it was applied.
+   */
+  #applyBacklog(followed: Followed, read: string | undefined): string | undefined {
+    const waiting = followed.backlog;
+    followed.backlog = [];
+    for (let i = 0; i < waiting.length; i++) {
+      const announcement = waiting[i] as Announcement;
+      const fresh = this.#fresh(followed, announcement);
+      if (fresh.length === 0) continue;
+      const { prev } = announcement;
+      if (read !== undefined && fresh === announcement.entries && compareIds(prev, read) > 0 && (followed.last === undefined || compareIds(prev, followed.last.id) > 0)) {
+        followed.backlog = [...waiting.slice(i), ...followed.backlog];
+        return prev;
+      }
+      this.#deliver(followed, fresh);
+    }
+    return undefined;
   }
 }
 
