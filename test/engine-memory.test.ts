@@ -10,6 +10,7 @@ engineSuite({
   name: 'MemoryEngine',
   create: async () => new MemoryEngine(),
   history: true,
+  presence: true,
 });
 
 describe('MemoryEngine history', () => {

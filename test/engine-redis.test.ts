@@ -50,6 +50,7 @@ if (!findRedisServer()) {
     name: 'RedisEngine',
     create: async () => new RedisEngine({ url: server.url }, { ...fast, prefix: uniquePrefix() }),
     history: true,
+    presence: true,
   });
 
   /** An opened engine ("a node") whose close() runs when the test ends. */

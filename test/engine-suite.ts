@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it, type TestContext } from 'node:test';
 import { expand } from '../lib/server/expand.js';
 import {
-  EngineLimitError, type Engine, type EngineConfig, type EngineHost, type HistoryPosition, type HistoryQuery, type RecoverFrom, type TakeResult,
+  EngineLimitError, type Engine, type EngineConfig, type EngineHost, type PresenceChange, type HistoryPosition, type HistoryQuery, type RecoverFrom, type TakeResult,
 } from '../lib/engines/engine.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
@@ -25,6 +25,8 @@ export interface EngineSuiteOptions {
    * skipped, and say so.
    */
   history?: boolean;
+  /** The engine keeps presence (`presence`, `presenceCount`, `userSessions`): run the presence cases. */
+  presence?: boolean;
 }
 
 /** An `EngineHost` that records what the engine tells it. */
@@ -33,6 +35,8 @@ export class RecordingHost implements EngineHost {
   readonly wakes: string[][] = [];
   /** Every `expired` call, in order. */
   readonly expiredIds: string[] = [];
+  /** Every `presence` call, in order, as `<type> <channel> <user or -> <clientId>`. */
+  readonly presences: string[] = [];
 
   wake(clientIds: readonly string[]): void {
     this.wakes.push([...clientIds]);
@@ -40,6 +44,10 @@ export class RecordingHost implements EngineHost {
 
   expired(clientId: string): void {
     this.expiredIds.push(clientId);
+  }
+
+  presence(change: PresenceChange): void {
+    this.presences.push(`${change.type} ${change.channel} ${change.user ?? '-'} ${change.clientId}`);
   }
 
   /** The ids passed to `wake` since the last `clear`. */
@@ -50,6 +58,7 @@ export class RecordingHost implements EngineHost {
   clear(): void {
     this.wakes.length = 0;
     this.expiredIds.length = 0;
+    this.presences.length = 0;
   }
 }
 
@@ -65,7 +74,7 @@ const sorted = (values: Iterable<string>) => [...values].sort();
 
 /** Register the suite's tests for one engine. */
 export function engineSuite(options: EngineSuiteOptions): void {
-  const { name, create, cleanup, history } = options;
+  const { name, create, cleanup, history, presence } = options;
 
   describe(`engine suite: ${name}`, () => {
     if (cleanup) after(cleanup);
@@ -956,6 +965,69 @@ export function engineSuite(options: EngineSuiteOptions): void {
         const id = await session(engine);
         const result = await (engine.recover as NonNullable<Engine['recover']>).call(engine, id, '/h/t', { last: 5 }, short);
         assert.equal(result?.missed, 0);
+      });
+    });
+
+    describe('presence', { skip: presence ? false : `${name} keeps no presence: the presence cases are skipped` }, () => {
+      const present = (engine: Engine, channel: string) => (engine.presence as NonNullable<Engine['presence']>).call(engine, channel, 1000);
+      const count = (engine: Engine, channel: string) => (engine.presenceCount as NonNullable<Engine['presenceCount']>).call(engine, channel);
+      const sessionsOf = (engine: Engine, user: string) => (engine.userSessions as NonNullable<Engine['userSessions']>).call(engine, user);
+
+      it('a user\'s first session joins, its last leaves (unsubscribe, destroy); anonymous sessions each join and leave', async (t) => {
+        const { engine, host } = await setup(t);
+        const ids = [];
+        for (let i = 0; i < 3; i++) ids.push(await engine.createSession({ ack: false, ttl: 10_000, user: 'alice' }));
+        const [a1, a2, a3] = ids as [string, string, string];
+        const anon = await session(engine);
+        const info = JSON.stringify({ name: 'Alice' });
+        for (const id of ids) assert.equal(await engine.subscribe(id, '/p/room', { presence: { user: 'alice', info } }), true);
+        assert.equal(await engine.subscribe(anon, '/p/room', { presence: {} }), true);
+        assert.equal(await engine.subscribe(a1, '/p/room', { presence: { user: 'alice', info } }), true, 'again: no second join');
+        await engine.subscribe(a1, '/p/other');
+        assert.deepEqual(host.presences, [`join /p/room alice ${a1}`, `join /p/room - ${anon}`]);
+        const entries = await present(engine, '/p/room');
+        assert.deepEqual(sorted(entries.map((e) => `${e.clientId} ${e.user ?? '-'} ${e.info ?? '-'}`)), sorted([...ids.map((id) => `${id} alice ${info}`), `${anon} - -`]));
+        assert.deepEqual(await count(engine, '/p/room'), { users: 2, clients: 4 });
+        assert.deepEqual(await present(engine, '/p/other'), [], 'a subscription without presence is not present');
+        assert.equal((await present(engine, '/p/room')).length, 4);
+        assert.equal((await (engine.presence as NonNullable<Engine['presence']>).call(engine, '/p/room', 2)).length, 2, 'limit');
+        assert.deepEqual(sorted(await sessionsOf(engine, 'alice')), sorted(ids));
+        assert.deepEqual(await sessionsOf(engine, 'nobody'), []);
+        host.presences.length = 0;
+        await engine.unsubscribe(a1, '/p/room');
+        await engine.destroy(a2);
+        assert.deepEqual(host.presences, [], 'two of three sessions gone: no leave');
+        assert.deepEqual(await count(engine, '/p/room'), { users: 2, clients: 2 });
+        await engine.destroy(a3);
+        await engine.unsubscribe(anon, '/p/room');
+        await waitFor(() => host.presences.length === 2, { timeout: 3000, what: 'two leaves' });
+        assert.deepEqual(host.presences, [`leave /p/room alice ${a3}`, `leave /p/room - ${anon}`]);
+        assert.deepEqual(await count(engine, '/p/room'), { users: 0, clients: 0 });
+        assert.deepEqual(await present(engine, '/p/room'), []);
+        assert.deepEqual(await sessionsOf(engine, 'alice'), [a1]);
+      });
+
+      it('an expired session leaves once and leaves the user\'s sessions', async (t) => {
+        const { engine, host } = await setup(t);
+        const id = await engine.createSession({ ack: false, ttl: 100, user: 'bob' });
+        await engine.subscribe(id, '/p/x', { presence: { user: 'bob' } });
+        await engine.subscribe(id, '/p/y', { presence: { user: 'bob' } });
+        await waitFor(() => host.expiredIds.includes(id), { timeout: 5000, what: 'the expiry' });
+        await waitFor(() => host.presences.length === 4, { timeout: 3000, what: 'the leaves' });
+        await sleep(100);
+        assert.deepEqual(sorted(host.presences), sorted([`join /p/x bob ${id}`, `join /p/y bob ${id}`, `leave /p/x bob ${id}`, `leave /p/y bob ${id}`]));
+        assert.deepEqual(await sessionsOf(engine, 'bob'), []);
+        assert.deepEqual(await count(engine, '/p/x'), { users: 0, clients: 0 });
+      });
+
+      it('recover with presence joins as subscribe does', { skip: history ? false : 'no history' }, async (t) => {
+        const { engine, host } = await setup(t);
+        const id = await engine.createSession({ ack: false, ttl: 10_000, user: 'cy' });
+        const recover = engine.recover as NonNullable<Engine['recover']>;
+        const result = await recover.call(engine, id, '/p/h', { last: 0 }, { size: 10, ttl: 60_000 }, { presence: { user: 'cy' } });
+        assert.equal(result?.recovered, true);
+        assert.deepEqual(host.presences, [`join /p/h cy ${id}`]);
+        assert.deepEqual(await count(engine, '/p/h'), { users: 1, clients: 1 });
       });
     });
 

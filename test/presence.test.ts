@@ -9,7 +9,7 @@ import { after, describe, it, type TestContext } from 'node:test';
 import { bayeux, BayeuxError, type BayeuxOptions, type Message } from '../lib/index.js';
 import type { BayeuxClient, PresentUser } from '../lib/client/node.js';
 import { testClients } from './helpers/clients.js';
-import { nextEvent, startServer, type TestServer } from './helpers/http-server.js';
+import { handshake, nextEvent, post, startServer, type TestServer } from './helpers/http-server.js';
 import { type Msg, openWire, type Wire, wireSession } from './helpers/wire.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
@@ -190,6 +190,51 @@ describe('presence by user (memory engine)', () => {
     assert.equal(await refusal('/other/a'), '404:/other/a:no_presence');
     assert.equal(await refusal('/chat/a', 'yes'), '400::ext.presence must be true');
     assert.deepEqual(await server.cometd.subscribers('/chat/a'), [], 'nothing was subscribed');
+  });
+});
+
+describe('a burst of joins', () => {
+  it('2,000 users join one room at once: watchers get a few batched notices listing all 2,000, and the server keeps serving', async (t) => {
+    const server = await setup(t, { maxHandshakeRate: 0 });
+    const room = '/chat/burst';
+    const watchers: Array<{ w: Wire; id: string }> = [];
+    for (let i = 0; i < 10; i++) {
+      const watcher = await wire(server, { user: `watcher${i}` });
+      await watcher.w.send({ channel: '/meta/subscribe', clientId: watcher.id, subscription: room, ext: { presence: true } });
+      watchers.push(watcher);
+    }
+    const bystander = await wire(server);
+    await bystander.w.send({ channel: '/meta/subscribe', clientId: bystander.id, subscription: '/other/news' });
+    const joins: string[] = [];
+    server.cometd.on('join', (channel, user) => channel === room && joins.push(String(user)));
+    const started = Date.now();
+    const USERS = 2000;
+    let next = 0;
+    const worker = async () => {
+      while (next < USERS) {
+        const i = next++;
+        const id = await handshake(server.url, { user: `u${i}` });
+        const res = await post(server.url, [{ channel: '/meta/subscribe', clientId: id, subscription: room }]);
+        assert.equal(res.json?.[0]?.successful, true);
+      }
+    };
+    const burst = Promise.all(Array.from({ length: 40 }, worker));
+    // During the burst, the server keeps delivering to others.
+    await server.cometd.publish('/other/news', 'during');
+    await bystander.w.waitDelivered(1, 10_000);
+    await burst;
+    const elapsed = Date.now() - started;
+    await waitFor(() => joins.length === USERS, { timeout: 10_000, what: `${USERS} joins (have ${joins.length})` });
+    assert.deepEqual(await server.cometd.presenceCount(room), { users: USERS + 10, clients: USERS + 10 });
+    const joined = (w: Wire) => w.delivered.flatMap((m) => (m['ext']?.presence?.events ?? []) as Array<{ event: string; user?: string }>)
+      .filter((e) => e.event === 'join' && e.user?.startsWith('u')).length;
+    for (const { w } of watchers) await waitFor(() => joined(w) === USERS, { timeout: 10_000, what: `every join in the notices (have ${joined(w)})` });
+    // At most one notice per 100 ms (NOTICE_INTERVAL_MS) per channel, however many joins.
+    const bound = Math.ceil((Date.now() - started) / 100) + 2;
+    for (const { w } of watchers) {
+      const notices = w.delivered.filter((m) => m['ext']?.presence).length;
+      assert.ok(notices <= bound, `${notices} notices for ${USERS} joins in ${elapsed} ms: at most ${bound}`);
+    }
   });
 });
 

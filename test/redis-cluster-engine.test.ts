@@ -30,6 +30,7 @@ if (!findRedisServer()) {
     name: 'RedisEngine on Redis Cluster',
     create: async () => new RedisEngine(source(), { ...fast, prefix: uniquePrefix() }),
     history: true,
+    presence: true,
   });
 
   async function node(t: TestContext, prefix: string, config: Partial<EngineConfig> = {}) {

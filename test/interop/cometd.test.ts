@@ -83,7 +83,7 @@ for (const mode of ['long-polling', 'websocket'] as const satisfies readonly Mod
           }),
         ],
       });
-      server = await startServer({ timeout: 2000, maxInterval: 3000, logger });
+      server = await startServer({ timeout: 2000, maxInterval: 3000, logger, presence: ['/presence/**'] });
       arrivals = [];
       server.cometd.use((message, ctx, next) => {
         arrivals.push({ channel: message.channel, transport: ctx.transport, clientId: ctx.client, ext: message.ext });
@@ -183,6 +183,32 @@ for (const mode of ['long-polling', 'websocket'] as const satisfies readonly Mod
       // Same machine, same clock: the estimate is within a generous bound of the truth.
       assert.ok(Math.abs(sync.getTimeOffset()) < 1000, `offset ${sync.getTimeOffset()}`);
       assert.ok(Math.abs(sync.getServerTime() - Date.now()) < 1000);
+    });
+
+    it('presence: a CometD client that did not ask sees only the channel\'s messages; one that asks through subscribeProps gets the snapshot and notices', async () => {
+      const spy = (cd: CometDClient, seen: CometDMessage[]) => cd.registerExtension('spy', { incoming: (m: CometDMessage) => (seen.push(m), m) });
+      const plain = await connected();
+      const plainSeen: CometDMessage[] = [];
+      spy(plain, plainSeen);
+      const got: CometDMessage[] = [];
+      await cometdApi.subscribe(plain, '/presence/room', got);
+      const asking = await connected();
+      const askingSeen: CometDMessage[] = [];
+      spy(asking, askingSeen);
+      const reply = await within(new Promise<CometDMessage>((resolve) => {
+        asking.subscribe('/presence/room', () => undefined, { ext: { presence: true } }, resolve);
+      }), 5000, 'subscribe with ext.presence');
+      assert.equal(reply.successful, true, JSON.stringify(reply));
+      assert.deepEqual((reply.ext as { presence: { count: unknown } }).presence.count, { users: 2, clients: 2 });
+      const joiner = await connected();
+      await cometdApi.subscribe(joiner, '/presence/room', []);
+      await waitFor(() => askingSeen.some((m) => (m.ext as { presence?: unknown } | undefined)?.presence !== undefined && m.channel === '/presence/room'), { timeout: 5000, what: 'a notice to the client that asked' });
+      await cometdApi.publish(joiner, '/presence/room', 'hello');
+      await waitFor(() => got.length === 1, { timeout: 5000, what: 'the message' });
+      assert.deepEqual(got.map((m) => m.data), ['hello']);
+      const subscribeReply = plainSeen.find((m) => m.channel === '/meta/subscribe');
+      assert.equal(subscribeReply?.ext, undefined, 'no snapshot for a client that did not ask');
+      assert.deepEqual(plainSeen.filter((m) => (m.ext as { presence?: unknown } | undefined)?.presence !== undefined), [], 'no notice ever reaches it');
     });
 
     it('delivers a publish from one client to another', async () => {
