@@ -11,6 +11,7 @@ import type { BayeuxClient, PresentUser } from '../lib/client/node.js';
 import { testClients } from './helpers/clients.js';
 import { handshake, nextEvent, post, startServer, type TestServer } from './helpers/http-server.js';
 import { type Msg, openWire, type Wire, wireSession } from './helpers/wire.js';
+import { startSwitchProxy } from './helpers/tcp-proxy.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 const { client } = testClients();
@@ -131,6 +132,54 @@ describe('presence by user (memory engine)', () => {
       assert.deepEqual(got, ['hello'], 'notices never reach the handler');
     });
   }
+
+  it('the package client: presence asked for on a channel already subscribed; refused on a channel without presence, the subscription stays', async (t) => {
+    const server = await setup(t);
+    const channel = fresh();
+    const c = userClient(server, 'nia');
+    const got: unknown[] = [];
+    await c.subscribe(channel, (data) => got.push(data));
+    await assert.rejects(c.presence(channel), TypeError);
+    await c.subscribe(channel, noop, { presence: true });
+    assert.deepEqual(await c.presence(channel), [{ user: 'nia', info: { name: 'NIA' } }]);
+    await c.subscribe('/other/plain', (data) => got.push(data));
+    await assert.rejects(c.subscribe('/other/plain', noop, { presence: true }), (err: BayeuxError) => err.code === 404);
+    await assert.rejects(c.presence('/other/plain'), TypeError);
+    await server.cometd.publish('/other/plain', 'still here');
+    await server.cometd.publish(channel, 'and here');
+    await waitFor(() => got.length === 2, { timeout: 3000, what: 'the messages' });
+    assert.deepEqual([...got].sort(), ['and here', 'still here']);
+    await assert.rejects(c.subscribe('/chat/*', noop, { presence: true }), TypeError);
+  });
+
+  it('the package client whose session expired while cut off subscribes again and reports who came and went meanwhile', async (t) => {
+    const server = await setup(t, { maxInterval: 500, timeout: 2000 });
+    const proxy = await startSwitchProxy(server.port);
+    t.after(() => proxy.close());
+    const channel = fresh();
+    const bob = userClient(server, 'bob');
+    await bob.subscribe(channel, noop);
+    const watcher = client(`http://127.0.0.1:${proxy.port}/cometd`, {
+      transports: ['websocket'],
+      extensions: [{ outgoing: (m) => (m.channel === '/meta/handshake' ? { ...m, ext: { ...m.ext, user: 'wes' } } : m) }],
+    });
+    const seen: string[] = [];
+    watcher.on('join', (_ch, u) => seen.push(`join ${u.user}`));
+    watcher.on('leave', (_ch, u) => seen.push(`leave ${u.user}`));
+    await watcher.subscribe(channel, noop, { presence: true });
+    const first = watcher.clientId as string;
+    const expired = nextEvent<[string, string]>(server, 'disconnect', (id, reason) => id === first && reason === 'timeout', 10_000);
+    proxy.down();
+    await expired;
+    await bob.disconnect();
+    const cy = userClient(server, 'cy');
+    await cy.subscribe(channel, noop);
+    proxy.up();
+    await waitFor(() => seen.length === 2, { timeout: 10_000, what: `the differences (have ${seen.join(', ')})` });
+    assert.deepEqual(seen.sort(), ['join cy', 'leave bob']);
+    assert.notEqual(watcher.clientId, first);
+    assert.deepEqual(sortUsers(await watcher.presence(channel)).map((u) => u.user), ['cy', 'wes']);
+  });
 
   it('a client that did not ask gets no notices; one refused by the subscribe middleware gets no presence', async (t) => {
     const server = await setup(t);

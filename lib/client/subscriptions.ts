@@ -197,18 +197,29 @@ export class Subscriptions {
     return entry.presence?.list();
   }
 
-  /** A channel subscribed without presence starts following it: one more subscribe that asks. */
+  /**
+   * A channel subscribed without presence starts following it: one more
+   * subscribe that asks, after the one in flight. Refused, the channel
+   * stays subscribed without presence (and the `subscribe()` that asked
+   * rejects).
+   */
   #followPresence(entry: ChannelEntry): void {
     entry.wantsPresence = true;
-    const before = entry.pending ?? Promise.resolve();
     const template: BayeuxMessage = { channel: '/meta/subscribe', subscription: entry.channel, ext: { presence: true } };
-    const asking = before.then(() => this.#host.send('subscribe', template)).then((reply) => {
-      if (this.#channels.get(entry.channel) === entry) this.#presenceAnswered(entry, reply);
-    });
-    entry.pending = asking.finally(() => {
-      if (entry.pending === settled) entry.pending = undefined;
-    });
-    const settled = entry.pending;
+    const asking: Promise<void> = (entry.pending ?? Promise.resolve())
+      .then(() => this.#host.send('subscribe', template))
+      .then(
+        (reply) => {
+          if (entry.pending === asking) entry.pending = undefined;
+          if (this.#channels.get(entry.channel) === entry) this.#presenceAnswered(entry, reply);
+        },
+        (error: unknown) => {
+          if (entry.pending === asking) entry.pending = undefined;
+          if (!entry.presence) entry.wantsPresence = false;
+          throw error;
+        },
+      );
+    entry.pending = asking;
   }
 
   #presenceAnswered(entry: ChannelEntry, reply: BayeuxMessage): void {
