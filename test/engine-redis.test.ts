@@ -485,7 +485,7 @@ if (!findRedisServer()) {
       const id = await a.engine.createSession({ ack: false, ttl: 10_000 });
       const redis = await admin(t);
       const { Keys } = await import('../lib/engines/redis/keys.js');
-      const hash = `${new Keys(prefix).session(id)}:${id}`;
+      const hash = `${new Keys(prefix).bucket(id)}:${id}`;
       proxy.delayFirst(1000);
       const touched = b.engine.touch(id, 10_000);
       await waitFor(async () => String(await redis.sendCommand(['HGET', hash, 'node'])) === b.engine.nodeId, { timeout: 5000, what: 'B\'s touch done in Redis', every: 5 });

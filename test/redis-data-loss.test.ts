@@ -76,11 +76,11 @@ if (!findRedisServer()) {
       const a = await node(t, source, prefix);
       const b = await node(t, source, prefix);
       const id = await a.engine.createSession({ ack: false, ttl: 120_000 });
-      const home = await ownerOf(keys.session(id));
+      const home = await ownerOf(keys.bucket(id));
       let channel = '';
       let shard = -1;
       for (let i = 0; i < 100 && shard < 0; i++) {
-        const owner = await ownerOf(keys.pattern(`/shard/${i}`));
+        const owner = await ownerOf(keys.patternBase(`/shard/${i}`));
         if (owner !== home) [channel, shard] = [`/shard/${i}`, owner];
       }
       assert.ok(shard >= 0, 'a channel on another primary than the session');
@@ -133,7 +133,7 @@ if (!findRedisServer()) {
       const shard = 1;
       const channels: string[] = [];
       for (let i = 0; i < 200 && channels.length < 2; i++) {
-        if ((await primaryOf(cluster.urls, keys.pattern(`/room/${i}`))) === shard) channels.push(`/room/${i}`);
+        if ((await primaryOf(cluster.urls, keys.patternBase(`/room/${i}`))) === shard) channels.push(`/room/${i}`);
       }
       assert.equal(channels.length, 2, 'two channels whose keys live on the primary to restart');
       const common = { redisCluster: cluster.urls.join(','), prefix, timeout: 5000, maxInterval: 5000, commandTimeout: 1000, reconnectMaxDelay: 100 };

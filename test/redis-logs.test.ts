@@ -107,8 +107,8 @@ function suite(label: string, setUp: () => Promise<{ source: () => RedisEngineSo
       const b = await node(t, { prefix: p });
       const id = await b.engine.createSession({ ack: false, ttl: 30_000 });
       const { Keys } = await import('../lib/engines/redis/keys.js');
-      const box = `${new Keys(p).session(id)}:${id}:box`;
-      const index = `${new Keys(p).session(id)}:${id}:bi`;
+      const box = `${new Keys(p).bucket(id)}:${id}:box`;
+      const index = `${new Keys(p).bucket(id)}:${id}:bi`;
       let most = 0;
       for (let i = 0; i < 24; i++) {
         assert.equal(await a.engine.deliver(id, BIG.slice(0, -1) + `${i}"`), true);

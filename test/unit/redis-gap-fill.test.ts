@@ -56,12 +56,12 @@ function setup() {
   const announce = (pattern: string, prev: string, ids: string[]) => {
     let message = `${prev} ${ids.length}`;
     for (const id of ids) message += ` ${id} other-${id} - ${`m${id}`.length} m${id}`;
-    const channel = keys.pattern(pattern);
+    const channel = keys.patternBase(pattern);
     listeners.get(channel)?.(message, channel);
   };
   /** This node's own announcement, as it comes back on the channel. */
   const ownAnnounce = (pattern: string, prev: string, id: string) => {
-    const channel = keys.pattern(pattern);
+    const channel = keys.patternBase(pattern);
     listeners.get(channel)?.(`${prev} 1 ${id} own-1 - 1 x`, channel);
   };
   const session = {} as LocalSession;

@@ -47,8 +47,8 @@ test('a flush writes every pushed session in one script on a single Redis, and n
   positions.add(a);
   await positions.flush();
   assert.equal(calls.length, 1);
-  const bucketA = keys.session('a');
-  const bucketB = keys.session('b');
+  const bucketA = keys.bucket('a');
+  const bucketB = keys.bucket('b');
   const expectedKeys = bucketA === bucketB ? [bucketA] : [bucketA, bucketB];
   assert.deepEqual(calls[0]?.keys, expectedKeys);
   assert.deepEqual(calls[0]?.args, ['t:node:', '1', 'a', '3', '2', '', '1-0', '/x', '2-0', String(expectedKeys.indexOf(bucketB) + 1), 'b', '3', '1', '/y', '5-0']);
@@ -60,10 +60,10 @@ test('a flush writes every pushed session in one script on a single Redis, and n
 test('on a Cluster, one script per bucket', async () => {
   const { positions, calls, keys } = setup({ cluster: true });
   const ids: string[] = [];
-  for (let i = 0; ids.length < 2; i++) if (!ids.some((id) => keys.session(id) === keys.session(`s${i}`))) ids.push(`s${i}`);
+  for (let i = 0; ids.length < 2; i++) if (!ids.some((id) => keys.bucket(id) === keys.bucket(`s${i}`))) ids.push(`s${i}`);
   for (const id of ids) positions.add(pushed(id, [['', '1-0']]));
   await positions.flush();
-  assert.deepEqual(calls.map((c) => c.keys), ids.map((id) => [keys.session(id)]));
+  assert.deepEqual(calls.map((c) => c.keys), ids.map((id) => [keys.bucket(id)]));
 });
 
 test('a failed flush keeps the positions for the next one, under newer ones taken meanwhile', async () => {

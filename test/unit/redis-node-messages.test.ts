@@ -125,5 +125,5 @@ test('unknown sessions and malformed messages change nothing', () => {
 
 /** The bucket `Keys` puts an id in (the test's key must match the engine's). */
 function boxBucket(id: string): number {
-  return Number(/\{s(\d+)\}/.exec(new Keys('t:').session(id))?.[1]);
+  return Number(/\{s(\d+)\}/.exec(new Keys('t:').bucket(id))?.[1]);
 }

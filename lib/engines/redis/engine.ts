@@ -238,7 +238,7 @@ export class RedisEngine implements Engine {
     for (let attempt = 0; attempt < 3; attempt++) {
       const id = newClientId();
       const ttl = Math.max(0, options.ttl);
-      const created = parseCreate(await this.#runner.run(Scripts.create, this.#keys.session(id), createArgs(
+      const created = parseCreate(await this.#runner.run(Scripts.create, this.#keys.bucket(id), createArgs(
         this.#keys.nodeChannelPrefix, id, options.ack, ttl, this.#nodeId, size, options.user, data,
       )));
       if (created === CreateStatus.Created) {
@@ -282,7 +282,7 @@ export class RedisEngine implements Engine {
       this.#checkLive(clientId, check);
       return false;
     }
-    const base = this.#keys.pattern(pattern);
+    const base = this.#keys.patternBase(pattern);
     const presence = options?.presence;
     const { position, joined } = parseAddSubscriber(await this.#runner.run(Scripts.addSubscriber, base, addSubscriberArgs(clientId, presence)));
     let reply: SubscribeCommitReply;
@@ -320,7 +320,7 @@ export class RedisEngine implements Engine {
     this.#publisher.flush();
     const start = 'last' in from ? { newest: Math.max(0, Math.floor(from.last)) } : { after: from };
     const presence = options?.presence;
-    const reading = this.#runner.run(Scripts.history, this.#keys.pattern(channel), historyArgs(history.size, history.ttl, this.#settings.historyBytes, clientId, start, presence));
+    const reading = this.#runner.run(Scripts.history, this.#keys.patternBase(channel), historyArgs(history.size, history.ttl, this.#settings.historyBytes, clientId, start, presence));
     const checking = this.#scripts.run(Scripts.subscribeCheck, clientId, subscribeCheckArgs(channel, this.#settings.maxSubscriptions));
     const [read, check] = await Promise.allSettled([reading, checking]);
     if (read.status === 'rejected' || check.status === 'rejected') {
@@ -368,7 +368,7 @@ export class RedisEngine implements Engine {
   /** See `Engine.history`: one HISTORY script on the channel's slot. */
   async history(channel: string, history: HistorySettings, query: HistoryQuery): Promise<HistoryRead> {
     const start = query.since === undefined ? { newest: query.limit } : { since: query.since, limit: query.limit };
-    const reply = parseHistory(await this.#runner.run(Scripts.history, this.#keys.pattern(channel), historyArgs(history.size, history.ttl, this.#settings.historyBytes, '', start)));
+    const reply = parseHistory(await this.#runner.run(Scripts.history, this.#keys.patternBase(channel), historyArgs(history.size, history.ttl, this.#settings.historyBytes, '', start)));
     return { epoch: reply.epoch, offset: reply.offset, messages: reply.texts };
   }
 
@@ -397,7 +397,7 @@ export class RedisEngine implements Engine {
 
   /** See `Engine.presence`: HSCAN of the channel's `:pc`, up to `limit`. */
   async presence(channel: string, limit: number): Promise<PresenceEntry[]> {
-    const key = this.#keys.pattern(channel) + PatternKey.PresenceClients;
+    const key = this.#keys.patternBase(channel) + PatternKey.PresenceClients;
     const out: PresenceEntry[] = [];
     let cursor = '0';
     for (let page = 0; page < MAX_PAGES && out.length < limit; page++) {
@@ -414,7 +414,7 @@ export class RedisEngine implements Engine {
 
   /** See `Engine.presenceCount`: one PRESENCE_COUNT script on the channel's slot. */
   async presenceCount(channel: string): Promise<PresenceCount> {
-    return parsePresenceCount(await this.#runner.run(Scripts.presenceCount, this.#keys.pattern(channel), []));
+    return parsePresenceCount(await this.#runner.run(Scripts.presenceCount, this.#keys.patternBase(channel), []));
   }
 
   /** See `Engine.userSessions`: USER_SESSIONS on every bucket (a user's sessions are spread over them). */
@@ -425,7 +425,7 @@ export class RedisEngine implements Engine {
   }
 
   subscribers(pattern: string): Promise<string[]> {
-    return scanSet(this.#runner, this.#keys.pattern(pattern) + PatternKey.Subs);
+    return scanSet(this.#runner, this.#keys.patternBase(pattern) + PatternKey.Subs);
   }
 
   async getSessionData(clientId: string, key: string): Promise<string | undefined | null> {

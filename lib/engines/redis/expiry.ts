@@ -71,7 +71,7 @@ export class ExpiryReports {
    * false (a subscribe that failed, whose join was never reported).
    */
   async removeSubscriber(pattern: string, clientId: string, report = true): Promise<void> {
-    const removed = parseRemoveSubscriber(await this.#runner.run(Scripts.removeSubscriber, this.#keys.pattern(pattern), [clientId]));
+    const removed = parseRemoveSubscriber(await this.#runner.run(Scripts.removeSubscriber, this.#keys.patternBase(pattern), [clientId]));
     if (report && removed?.leave) this.#host.presence({ type: 'leave', channel: pattern, clientId, user: removed.user });
   }
 }

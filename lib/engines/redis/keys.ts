@@ -33,7 +33,7 @@ export class Keys {
   }
 
   /** The base of the bucket that holds `id`'s keys. */
-  session(id: string): string {
+  bucket(id: string): string {
     return this.#buckets[bucketOf(id)] as string;
   }
 
@@ -43,13 +43,13 @@ export class Keys {
   }
 
   /** The base of a pattern's keys, and its notification channel. */
-  pattern(pattern: string): string {
+  patternBase(pattern: string): string {
     return `${this.#prefix}{p:${pattern}}`;
   }
 
   /** The key of the session's subscriptions once it is gone (for chunked cleanup). */
   grave(id: string): string {
-    return `${this.session(id)}:dead:${id}`;
+    return `${this.bucket(id)}:dead:${id}`;
   }
 
   /** The hash of the nodes' reports (node id → JSON), for `nodes()`. */

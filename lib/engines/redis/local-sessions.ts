@@ -260,7 +260,7 @@ export class LocalSessions {
     session.pending = [];
     const loading = (async () => {
       try {
-        const base = `${keys.session(clientId)}:${clientId}`;
+        const base = `${keys.bucket(clientId)}:${clientId}`;
         const subs = !reread && state.subs ? state.subs : await this.#scan(base + SessionKey.Subs);
         const sent = !session.ack ? [] : !reread && state.sent ? state.sent : await this.#scan(base + SessionKey.Sent);
         for (const [pattern, position] of subs) session.follow(pattern, position);
@@ -378,7 +378,7 @@ export class LocalSessions {
     const limits = this.#c.settings.queue;
     if (prev !== session.box.id && compareIds(prev, session.box.id) > 0 && !session.pending) {
       // Something was delivered before this that has not reached us yet: read it from the box.
-      const box = `${this.#c.keys.session(session.id)}:${session.id}${SessionKey.Box}`;
+      const box = `${this.#c.keys.bucket(session.id)}:${session.id}${SessionKey.Box}`;
       const items = list(await this.#c.runner.command(box, ['XRANGE', box, `(${session.box.id}`, entry.id], true));
       for (const item of items) if (session.apply(entryOf('', item), limits)) this.#c.wakes.session(session);
       return;

@@ -70,7 +70,7 @@ export class PatternLogs {
   follow(session: LocalSession, pattern: string): Promise<void> {
     let followed = this.#followed.get(pattern);
     if (!followed) {
-      const channel = this.#keys.pattern(pattern);
+      const channel = this.#keys.patternBase(pattern);
       const created: Followed = { pattern, channel, sessions: new Set(), last: undefined, subscribed: Promise.resolve(), filling: undefined, backlog: [] };
       created.subscribed = this.#runner.subscribePattern(channel, this.#onMessage).catch((err: unknown) => {
         // Try again on the next follow.
@@ -101,7 +101,7 @@ export class PatternLogs {
 
   /** Read a log's entries after `from` (exclusive) up to `to` (inclusive; '+' for the end). */
   async read(pattern: string, from: string, to = '+'): Promise<Entry[]> {
-    const key = this.#keys.pattern(pattern) + PatternKey.Log;
+    const key = this.#keys.patternBase(pattern) + PatternKey.Log;
     const reply = list(await this.#runner.command(key, ['XRANGE', key, `(${from}`, to], true));
     return reply.map((item) => entryOf(pattern, item));
   }

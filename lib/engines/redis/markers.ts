@@ -143,7 +143,7 @@ export class DataLossWatch {
           }
         }
         await Promise.all([...byPattern].map(([pattern, ids]) => {
-          const key = this.#keys.pattern(pattern) + PatternKey.Subs;
+          const key = this.#keys.patternBase(pattern) + PatternKey.Subs;
           restored += ids.length;
           return this.#runner.command(key, ['SADD', key, ...ids]);
         }));

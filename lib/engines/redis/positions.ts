@@ -65,7 +65,7 @@ export class LazyPositions {
       if (!lazy || session.gone) continue;
       session.lazy = undefined;
       written.push([session, lazy]);
-      const bucket = this.#keys.session(session.id);
+      const bucket = this.#keys.bucket(session.id);
       const group = cluster ? bucket : '';
       let call = open.get(group);
       if (!call) open.set(group, (call = { keys: [], args: positionsArgs(this.#keys.nodeChannelPrefix), sessions: 0 }));

@@ -194,7 +194,7 @@ export class Publisher {
         : undefined;
       pushPublish(args, call.keys[c] as readonly number[], history ? p.message : p.spliced ?? p.message, p.pub, p.except, history);
     }
-    const keys = call.patterns.map((pattern) => this.#keys.pattern(pattern));
+    const keys = call.patterns.map((pattern) => this.#keys.patternBase(pattern));
     return this.#runner.run(Scripts.publish, keys, args).then(
       (reply) => {
         call.reply = list(reply);
@@ -288,7 +288,7 @@ export class Publisher {
 
   /** A session subscribed to several of these patterns is one recipient. */
   async #count(patterns: readonly string[], except: readonly string[]): Promise<number> {
-    const sets = await Promise.all(patterns.map((pattern) => scanSet(this.#runner, this.#keys.pattern(pattern) + PatternKey.Subs)));
+    const sets = await Promise.all(patterns.map((pattern) => scanSet(this.#runner, this.#keys.patternBase(pattern) + PatternKey.Subs)));
     const recipients = new Set(sets.flat());
     for (const id of except) recipients.delete(id);
     return recipients.size;

@@ -183,7 +183,7 @@ export class RedisPublisher {
     // Publishes called before it reach Redis before it.
     this.#publisher.flush();
     const args = [this.#keys.nodeChannelPrefix, clientId, ...deliverArgs(message, String(this.#options.logLength), this.#callerId, String(this.#options.maxLogBytes))];
-    const reply = parseDeliver(await this.#order.ordered(this.#runner.run(Scripts.deliver, this.#keys.session(clientId), args)));
+    const reply = parseDeliver(await this.#order.ordered(this.#runner.run(Scripts.deliver, this.#keys.bucket(clientId), args)));
     if (reply.status === SessionStatus.Live) return true;
     // Expired by this script: its subscriptions leave the patterns' sets (no node reports this expiry).
     if (reply.status === SessionStatus.Expired || reply.status === SessionStatus.ExpiredWithGrave) {

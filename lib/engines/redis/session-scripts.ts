@@ -26,6 +26,6 @@ export class SessionScripts {
 
   run(script: Script, clientId: string, args: readonly string[]): Promise<unknown> {
     if (!this.#open) return Promise.reject(new EngineUnavailableError(`Redis engine is not open (${this.#runner.where})`));
-    return this.#runner.run(script, this.#keys.session(clientId), [this.#keys.nodeChannelPrefix, clientId, ...args]);
+    return this.#runner.run(script, this.#keys.bucket(clientId), [this.#keys.nodeChannelPrefix, clientId, ...args]);
   }
 }
