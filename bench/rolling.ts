@@ -21,6 +21,14 @@
  *   --drain=5000       BENCH_DRAIN      each node's drain window, ms
  *   --rate=20          BENCH_RATE       messages a second
  *   --before=5         BENCH_BEFORE     seconds measured before the roll
+ *   --max-interval=10000 BENCH_MAX_INTERVAL the nodes' maxInterval: how long a session outlives its last connect
+ *   --recover=0        BENCH_RECOVER    1: the channel keeps history and clients subscribe with { recover: true },
+ *                                       so a client whose session expired gets what it missed
+ *
+ * Losses are split by whether the client's session was lost during the
+ * roll (it expired, or a node did not know it, and the client handshook
+ * again): a message published while a client has no session is lost by
+ * design unless it recovers; a loss in a session that stayed live is a bug.
  */
 import { fileURLToPath } from 'node:url';
 import { BayeuxClient } from '../lib/client/node.js';
@@ -35,6 +43,8 @@ const NODES = numberOption('nodes', 2, 2, 5);
 const DRAIN_MS = numberOption('drain', 5000, 100, 600_000);
 const RATE = numberOption('rate', 20, 1, 1000);
 const BEFORE_S = numberOption('before', 5, 1, 600);
+const MAX_INTERVAL = numberOption('max-interval', 10_000, 1000, 600_000);
+const RECOVER = numberOption('recover', 0, 0, 1) === 1;
 const CHANNEL = '/bench/roll';
 
 interface Tick {
@@ -47,7 +57,10 @@ async function main(): Promise<void> {
   const started = Date.now();
   const background = await backgroundLoad();
   const redis = await startRedisServer();
-  const nodeOptions = { redisUrl: redis.url, timeout: 20_000, lifetime: 30 * 60_000 };
+  const nodeOptions = {
+    redisUrl: redis.url, timeout: 20_000, lifetime: 30 * 60_000, maxInterval: MAX_INTERVAL,
+    ...(RECOVER ? { history: `${CHANNEL}:1000:600000` } : {}),
+  };
   let nodes = await Promise.all(Array.from({ length: NODES }, (_, i) => NodeProcess.start(`node${i + 1}`, nodeOptions)));
   const retired: NodeProcess[] = [];
   const balancer = await startBalancer(nodes.map((n) => n.port));
@@ -57,8 +70,10 @@ async function main(): Promise<void> {
   const during = new Histogram();
   let phase: 'setup' | 'before' | 'during' | 'after' = 'setup';
   let sessionsLost = 0;
+  /** The clients whose session was lost after setup. */
+  const relost = new Set<number>();
   try {
-    console.log(`rolling restart: ${NODES} nodes, ${CLIENTS} clients, ${RATE} msg/s, drain ${DRAIN_MS} ms each`);
+    console.log(`rolling restart: ${NODES} nodes, ${CLIENTS} clients, ${RATE} msg/s, drain ${DRAIN_MS} ms each, maxInterval ${MAX_INTERVAL} ms${RECOVER ? ', recover' : ''}`);
     for (let i = 0; i < CLIENTS; i += 50) {
       await Promise.all(Array.from({ length: Math.min(50, CLIENTS - i) }, async (_, k) => {
         const n = i + k;
@@ -68,7 +83,10 @@ async function main(): Promise<void> {
         client.on('error', () => undefined);
         // A session lost (expired, or unknown to the node it reached): the client handshakes again, and what was published meanwhile is gone.
         client.on('disconnected', (event) => {
-          if (event.reason === 'session' && phase !== 'setup') sessionsLost++;
+          if (event.reason === 'session' && phase !== 'setup') {
+            sessionsLost++;
+            relost.add(n);
+          }
         });
         clients[n] = client;
         await client.subscribe(CHANNEL, (data) => {
@@ -76,7 +94,7 @@ async function main(): Promise<void> {
           counts.set(seq, (counts.get(seq) ?? 0) + 1);
           if (phase === 'before') before.record(nowUs() - at);
           else if (phase === 'during') during.record(nowUs() - at);
-        });
+        }, RECOVER ? { recover: true } : undefined);
       }));
     }
     console.log(`${CLIENTS} clients subscribed`);
@@ -124,6 +142,7 @@ async function main(): Promise<void> {
     const deadline = Date.now() + 120_000;
     while (Date.now() < deadline && seen.some((counts) => counts.size < sent - failed.size)) await sleep(200);
     let lost = 0;
+    let lostInLostSessions = 0;
     let duplicates = 0;
     /** Per client that missed any: how many, and which client (transport, state). */
     const missing: string[] = [];
@@ -136,6 +155,7 @@ async function main(): Promise<void> {
         else duplicates += n - 1;
       }
       lost += own;
+      if (relost.has(i)) lostInLostSessions += own;
       if (own > 0 && missing.length < 20) missing.push(`#${i} ${clients[i]?.transport ?? '?'} ${clients[i]?.state ?? '?'}: ${own} missing`);
     }
     if (missing.length > 0) console.log(`clients missing messages (first 20): ${missing.join('; ')}`);
@@ -155,10 +175,13 @@ async function main(): Promise<void> {
     }
     const ms = (h: Histogram, q: number): number => Math.round(quantile(h.toJSON(), q) / 100) / 10;
     const result = {
-      config: { clients: CLIENTS, nodes: NODES, drainMs: DRAIN_MS, rate: RATE, beforeSeconds: BEFORE_S },
+      config: { clients: CLIENTS, nodes: NODES, drainMs: DRAIN_MS, rate: RATE, beforeSeconds: BEFORE_S, maxInterval: MAX_INTERVAL, recover: RECOVER },
       published: sent,
       failedPublishes: failed.size,
       lost,
+      lostInLostSessions,
+      lostInLiveSessions: lost - lostInLostSessions,
+      clientsWhoseSessionWasLost: relost.size,
       duplicates,
       sessionsLost,
       rollSeconds: (rollEnded - rollStarted) / 1000,
@@ -168,7 +191,7 @@ async function main(): Promise<void> {
         during: { p50: ms(during, 0.5), p99: ms(during, 0.99), max: Math.round(during.max / 1000) },
       },
     };
-    console.log(`published ${sent} (${failed.size} failed), lost ${lost}, duplicates ${duplicates}, sessions lost (handshook again) ${sessionsLost}`);
+    console.log(`published ${sent} (${failed.size} failed), lost ${lost} (${lostInLostSessions} by the ${relost.size} clients whose session was lost, ${lost - lostInLostSessions} by clients whose session stayed live), duplicates ${duplicates}, sessions lost (handshook again) ${sessionsLost}`);
     console.log(`busiest node took on ${busiest} sessions in one second during a ${fmt(result.rollSeconds, 1)} s roll`);
     console.log(`latency p50/p99: before ${result.latencyMs.before.p50}/${result.latencyMs.before.p99} ms, during ${result.latencyMs.during.p50}/${result.latencyMs.during.p99} ms`);
     writeResults(fileURLToPath(new URL('../../bench/results/', import.meta.url)), 'rolling-latest.json', 'rolling', started, background, result);
