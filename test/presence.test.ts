@@ -229,6 +229,22 @@ describe('presence by user (memory engine)', () => {
     assert.deepEqual(all.filter((e) => e['session']).map((e) => e['session'] === snapshot.users[0].session), [true, false]);
   });
 
+  it('notices go through the outgoing hooks, like every message sent', async (t) => {
+    const server = await setup(t);
+    server.cometd.outgoing((message) => {
+      if ((message.ext as { presence?: unknown } | undefined)?.presence !== undefined && message.channel !== '/meta/subscribe') {
+        return { ...message, ext: { ...message.ext, stamped: true } };
+      }
+      return message;
+    });
+    const channel = fresh();
+    const { w, id } = await wire(server);
+    await w.send({ channel: '/meta/subscribe', clientId: id, subscription: channel, ext: { presence: true } });
+    await userClient(server, 'hook').subscribe(channel, noop);
+    await waitFor(() => w.delivered.some((m) => m['ext']?.presence?.events?.some((e: { user?: string }) => e.user === 'hook')), { timeout: 3000, what: 'the notice' });
+    assert.ok(w.delivered.filter((m) => m['ext']?.presence).every((m) => m['ext'].stamped === true));
+  });
+
   it('refuses ext.presence on a wildcard, a list, or a channel without presence, and a value other than true', async (t) => {
     const server = await setup(t);
     const { w, id } = await wire(server);

@@ -288,11 +288,18 @@ export class PresenceNotices {
     this.#pending = new Map();
     const core = this.#core;
     for (const [channel, events] of pending) {
-      const text = JSON.stringify({ channel, ext: { presence: { events } } });
-      core.engine.publish([noticePattern(channel)], text, { count: false }).catch((err: unknown) => {
+      void this.#publish({ channel, ext: { presence: { events } } }).catch((err: unknown) => {
         core.options.logger.warn(`presence notice on ${channel} not sent: ${describeError(err)}`);
       });
     }
+  }
+
+  /** One notice, through the outgoing hooks like every message sent (a hook's failure, logged there, drops it). */
+  async #publish(notice: Message): Promise<void> {
+    const core = this.#core;
+    const message = core.outgoing.any ? await core.outgoing.apply(notice, core.serverContext()) : notice;
+    if (!message) return;
+    await core.engine.publish([noticePattern(notice.channel)], JSON.stringify(message), { count: false });
   }
 }
 
