@@ -7,6 +7,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import { LRUCache } from 'lru-cache';
+import type { PresenceMember } from '../engines/engine.js';
 import { clientIdCheck } from '../engines/client-id.js';
 import type { Engine, EngineUnavailableError } from '../engines/engine.js';
 import type { ResolvedOptions } from '../options.js';
@@ -63,6 +64,12 @@ export class ServerCore {
   readonly connectionTypes: string[];
   /** Sessions that have connected at least once (on this node): their later connects may be held. */
   readonly connected: LRUCache<string, true>;
+  /**
+   * Who sessions are (`identify`; `{}` anonymous), for presence subscribes:
+   * set at handshake on this node, read from the session's data elsewhere.
+   * A session's identity never changes, so a bounded LRU will do.
+   */
+  readonly identities = new LRUCache<string, PresenceMember>({ max: 100_000 });
   /** Held connects per client address, for `maxConnectionsPerIp`. */
   readonly heldPerIp = new Map<string, number>();
   /**

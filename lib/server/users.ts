@@ -116,6 +116,11 @@ function hasControl(text: string): boolean {
   return false;
 }
 
+/** Remember who a session just handshaken is, so its presence subscribes need not read it back. */
+export function rememberIdentity(core: ServerCore, clientId: string, member: PresenceMember | undefined): void {
+  if (core.options.presence) core.identities.set(clientId, member ?? {});
+}
+
 /** `maxSessionsPerUser`: refuse a handshake of a user who has that many sessions. */
 export async function admitUser(core: ServerCore, member: PresenceMember | undefined): Promise<void> {
   const max = core.options.maxSessionsPerUser;
@@ -131,10 +136,18 @@ export function identityEntry(member: PresenceMember): string {
 
 /** Who a live session is, read from its data; anonymous when it has no identity. */
 async function memberOf(core: ServerCore, clientId: string): Promise<PresenceMember> {
+  const known = core.identities.get(clientId);
+  if (known) return known;
   const text = await core.engine.getSessionData(clientId, IDENTITY_KEY);
-  if (typeof text !== 'string') return {};
-  const { user, info } = JSON.parse(text) as { user?: string; info?: string };
-  return info === undefined ? { user } : { user, info };
+  // An unknown session (null) is not cached: its subscribe fails anyway.
+  if (text === null) return {};
+  let member: PresenceMember = {};
+  if (typeof text === 'string') {
+    const { user, info } = JSON.parse(text) as { user?: string; info?: string };
+    member = info === undefined ? { user } : { user, info };
+  }
+  core.identities.set(clientId, member);
+  return member;
 }
 
 /**

@@ -8,7 +8,7 @@ import type { ServerCore } from '../core.js';
 import { connectAdvice, type Outcome, refusal, reply } from '../reply.js';
 import { PendingSessionData } from '../session-data.js';
 import type { Connection, Context, Message } from '../types.js';
-import { admitUser, identify, IDENTITY_KEY, identityEntry } from '../users.js';
+import { admitUser, identify, IDENTITY_KEY, identityEntry, rememberIdentity } from '../users.js';
 import { shortId } from '../util.js';
 import type { PresenceMember } from '../../engines/engine.js';
 
@@ -36,6 +36,7 @@ export async function handshake(core: ServerCore, message: Message, ctx: Context
   const data = sessionData(core, ctx, member);
   const clientId = await core.engine.createSession({ ack, ttl: options.maxInterval, data, ...(member?.user === undefined ? {} : { user: member.user }) });
   core.bind(conn, clientId);
+  rememberIdentity(core, clientId, member);
   const out = reply(message, {
     version: BAYEUX_VERSION,
     supportedConnectionTypes: [...core.connectionTypes],
