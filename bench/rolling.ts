@@ -16,7 +16,8 @@
  *   npx tsc -p . && node scripts/copy-lua.mjs && node dist/bench/rolling.js
  *
  * Options (flag or environment variable):
- *   --clients=1000     BENCH_CLIENTS    package clients (in this process)
+ *   --clients=1000     BENCH_CLIENTS    package clients
+ *   --client-procs=0   BENCH_CLIENT_PROCS child processes the clients are spread over (0: in this process)
  *   --nodes=2          BENCH_NODES
  *   --drain=5000       BENCH_DRAIN      each node's drain window, ms
  *   --rate=20          BENCH_RATE       messages a second
@@ -30,13 +31,14 @@
  * again): a message published while a client has no session is lost by
  * design unless it recovers; a loss in a session that stayed live is a bug.
  */
+import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { BayeuxClient } from '../lib/client/node.js';
 import { killAllNodes, NodeProcess } from '../test/helpers/node-process.js';
 import { findRedisServer, startRedisServer } from '../test/helpers/redis-server.js';
 import { startBalancer } from '../test/helpers/tcp-balancer.js';
-import { Histogram, nowUs, numberOption, quantile, runMain, sleep, writeResults } from './common.js';
+import { type HistogramData, mergeHistograms, nowUs, numberOption, quantile, runMain, sleep, writeResults } from './common.js';
 import { backgroundLoad, fmt } from './machine.js';
+import { CHANNEL, type ClientsReply, type ClientsRequest, type GroupReport, type Phase, RollingClients, type Tick } from './rolling-clients.js';
 
 const CLIENTS = numberOption('clients', 1000, 2, 20_000);
 const NODES = numberOption('nodes', 2, 2, 5);
@@ -45,11 +47,52 @@ const RATE = numberOption('rate', 20, 1, 1000);
 const BEFORE_S = numberOption('before', 5, 1, 600);
 const MAX_INTERVAL = numberOption('max-interval', 10_000, 1000, 600_000);
 const RECOVER = numberOption('recover', 0, 0, 1) === 1;
-const CHANNEL = '/bench/roll';
+const CLIENT_PROCS = numberOption('client-procs', 0, 0, 16);
 
-interface Tick {
-  seq: number;
-  at: number;
+/** Some of the subscribers: in this process, or in a child process. */
+interface ClientGroup {
+  start(url: string, from: number, count: number): Promise<void>;
+  phase(phase: Phase): void;
+  complete(sent: number, failed: ReadonlySet<number>): Promise<boolean>;
+  report(sent: number, failed: ReadonlySet<number>): Promise<GroupReport>;
+  stop(): Promise<void>;
+}
+
+function localGroup(): ClientGroup {
+  const clients = new RollingClients();
+  return {
+    start: (url, from, count) => clients.start(url, from, count, RECOVER),
+    phase: (phase) => (clients.phase = phase),
+    complete: async (sent, failed) => clients.complete(sent, failed),
+    report: async (sent, failed) => clients.report(sent, failed),
+    stop: () => clients.stop(),
+  };
+}
+
+function childGroup(): ClientGroup {
+  const child = fork(fileURLToPath(new URL('./rolling-clients.js', import.meta.url)), ['--child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const ask = <T extends ClientsReply['type']>(request: ClientsRequest, answer: T, ms: number): Promise<Extract<ClientsReply, { type: T }>> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`rolling clients: no ${answer} within ${ms} ms`)), ms);
+      const listener = (reply: ClientsReply) => {
+        if (reply.type !== answer) return;
+        clearTimeout(timer);
+        child.off('message', listener);
+        resolve(reply as Extract<ClientsReply, { type: T }>);
+      };
+      child.on('message', listener);
+      child.send(request);
+    });
+  return {
+    start: async (url, from, count) => void (await ask({ type: 'start', url, from, count, recover: RECOVER }, 'ready', 300_000)),
+    phase: (phase) => void child.send({ type: 'phase', phase } satisfies ClientsRequest),
+    complete: async (sent, failed) => (await ask({ type: 'complete', sent, failed: [...failed] }, 'complete', 30_000)).complete,
+    report: async (sent, failed) => (await ask({ type: 'report', sent, failed: [...failed] }, 'report', 60_000)).report,
+    stop: async () => {
+      await ask({ type: 'stop' }, 'stopped', 30_000).catch(() => undefined);
+      child.kill();
+    },
+  };
 }
 
 async function main(): Promise<void> {
@@ -64,39 +107,14 @@ async function main(): Promise<void> {
   let nodes = await Promise.all(Array.from({ length: NODES }, (_, i) => NodeProcess.start(`node${i + 1}`, nodeOptions)));
   const retired: NodeProcess[] = [];
   const balancer = await startBalancer(nodes.map((n) => n.port));
-  const clients: BayeuxClient[] = [];
-  const seen: Array<Map<number, number>> = [];
-  const before = new Histogram();
-  const during = new Histogram();
-  let phase: 'setup' | 'before' | 'during' | 'after' = 'setup';
-  let sessionsLost = 0;
-  /** The clients whose session was lost after setup. */
-  const relost = new Set<number>();
+  const groups: ClientGroup[] = CLIENT_PROCS === 0 ? [localGroup()] : Array.from({ length: CLIENT_PROCS }, childGroup);
+  const setPhase = (phase: Phase) => {
+    for (const group of groups) group.phase(phase);
+  };
   try {
     console.log(`rolling restart: ${NODES} nodes, ${CLIENTS} clients, ${RATE} msg/s, drain ${DRAIN_MS} ms each, maxInterval ${MAX_INTERVAL} ms${RECOVER ? ', recover' : ''}`);
-    for (let i = 0; i < CLIENTS; i += 50) {
-      await Promise.all(Array.from({ length: Math.min(50, CLIENTS - i) }, async (_, k) => {
-        const n = i + k;
-        const counts = new Map<number, number>();
-        seen[n] = counts;
-        const client = new BayeuxClient(`${balancer.origin}/cometd`, { transports: n % 2 === 0 ? ['websocket'] : ['long-polling'] });
-        client.on('error', () => undefined);
-        // A session lost (expired, or unknown to the node it reached): the client handshakes again, and what was published meanwhile is gone.
-        client.on('disconnected', (event) => {
-          if (event.reason === 'session' && phase !== 'setup') {
-            sessionsLost++;
-            relost.add(n);
-          }
-        });
-        clients[n] = client;
-        await client.subscribe(CHANNEL, (data) => {
-          const { seq, at } = data as Tick;
-          counts.set(seq, (counts.get(seq) ?? 0) + 1);
-          if (phase === 'before') before.record(nowUs() - at);
-          else if (phase === 'during') during.record(nowUs() - at);
-        }, RECOVER ? { recover: true } : undefined);
-      }));
-    }
+    const share = Math.ceil(CLIENTS / groups.length);
+    await Promise.all(groups.map((group, g) => group.start(`${balancer.origin}/cometd`, g * share, Math.max(0, Math.min(share, CLIENTS - g * share)))));
     console.log(`${CLIENTS} clients subscribed`);
 
     // The publisher: through the first node not being drained.
@@ -116,9 +134,9 @@ async function main(): Promise<void> {
       }
     })();
 
-    phase = 'before';
+    setPhase('before');
     await sleep(BEFORE_S * 1000);
-    phase = 'during';
+    setPhase('during');
     const rollStarted = Date.now();
     for (let i = 0; i < NODES; i++) {
       const old = nodes[i] as NodeProcess;
@@ -134,31 +152,25 @@ async function main(): Promise<void> {
     }
     const rollEnded = Date.now();
     await sleep(1000);
-    phase = 'after';
+    setPhase('after');
     publishing = false;
     await publisher;
 
     // Everything published must arrive, once.
     const deadline = Date.now() + 120_000;
-    while (Date.now() < deadline && seen.some((counts) => counts.size < sent - failed.size)) await sleep(200);
-    let lost = 0;
-    let lostInLostSessions = 0;
-    let duplicates = 0;
-    /** Per client that missed any: how many, and which client (transport, state). */
-    const missing: string[] = [];
-    for (const [i, counts] of seen.entries()) {
-      let own = 0;
-      for (let seq = 0; seq < sent; seq++) {
-        if (failed.has(seq)) continue;
-        const n = counts.get(seq) ?? 0;
-        if (n === 0) own++;
-        else duplicates += n - 1;
-      }
-      lost += own;
-      if (relost.has(i)) lostInLostSessions += own;
-      if (own > 0 && missing.length < 20) missing.push(`#${i} ${clients[i]?.transport ?? '?'} ${clients[i]?.state ?? '?'}: ${own} missing`);
-    }
-    if (missing.length > 0) console.log(`clients missing messages (first 20): ${missing.join('; ')}`);
+    while (Date.now() < deadline && !(await Promise.all(groups.map((group) => group.complete(sent, failed)))).every(Boolean)) await sleep(500);
+    const reports = await Promise.all(groups.map((group) => group.report(sent, failed)));
+    const sum = (field: 'lost' | 'lostInLostSessions' | 'duplicates' | 'sessionsLost' | 'clientsWhoseSessionWasLost' | 'incomplete') =>
+      reports.reduce((total, report) => total + report[field], 0);
+    const lost = sum('lost');
+    const lostInLostSessions = sum('lostInLostSessions');
+    const duplicates = sum('duplicates');
+    const sessionsLost = sum('sessionsLost');
+    const relost = sum('clientsWhoseSessionWasLost');
+    const missing = reports.flatMap((report) => report.missing);
+    if (missing.length > 0) console.log(`clients missing messages (first few per group): ${missing.join('; ')}`);
+    const before: HistogramData = mergeHistograms(reports.map((report) => report.before));
+    const during: HistogramData = mergeHistograms(reports.map((report) => report.during));
 
     // Sessions a node took on per second during the roll: handshakes and first connects (hand-offs arriving).
     let busiest = 0;
@@ -173,15 +185,15 @@ async function main(): Promise<void> {
         busiest = Math.max(busiest, to - from + 1);
       }
     }
-    const ms = (h: Histogram, q: number): number => Math.round(quantile(h.toJSON(), q) / 100) / 10;
+    const ms = (h: HistogramData, q: number): number => Math.round(quantile(h, q) / 100) / 10;
     const result = {
-      config: { clients: CLIENTS, nodes: NODES, drainMs: DRAIN_MS, rate: RATE, beforeSeconds: BEFORE_S, maxInterval: MAX_INTERVAL, recover: RECOVER },
+      config: { clients: CLIENTS, clientProcs: CLIENT_PROCS, nodes: NODES, drainMs: DRAIN_MS, rate: RATE, beforeSeconds: BEFORE_S, maxInterval: MAX_INTERVAL, recover: RECOVER },
       published: sent,
       failedPublishes: failed.size,
       lost,
       lostInLostSessions,
       lostInLiveSessions: lost - lostInLostSessions,
-      clientsWhoseSessionWasLost: relost.size,
+      clientsWhoseSessionWasLost: relost,
       duplicates,
       sessionsLost,
       rollSeconds: (rollEnded - rollStarted) / 1000,
@@ -191,12 +203,12 @@ async function main(): Promise<void> {
         during: { p50: ms(during, 0.5), p99: ms(during, 0.99), max: Math.round(during.max / 1000) },
       },
     };
-    console.log(`published ${sent} (${failed.size} failed), lost ${lost} (${lostInLostSessions} by the ${relost.size} clients whose session was lost, ${lost - lostInLostSessions} by clients whose session stayed live), duplicates ${duplicates}, sessions lost (handshook again) ${sessionsLost}`);
+    console.log(`published ${sent} (${failed.size} failed), lost ${lost} (${lostInLostSessions} by the ${relost} clients whose session was lost, ${lost - lostInLostSessions} by clients whose session stayed live), duplicates ${duplicates}, sessions lost (handshook again) ${sessionsLost}`);
     console.log(`busiest node took on ${busiest} sessions in one second during a ${fmt(result.rollSeconds, 1)} s roll`);
     console.log(`latency p50/p99: before ${result.latencyMs.before.p50}/${result.latencyMs.before.p99} ms, during ${result.latencyMs.during.p50}/${result.latencyMs.during.p99} ms`);
     writeResults(fileURLToPath(new URL('../../bench/results/', import.meta.url)), 'rolling-latest.json', 'rolling', started, background, result);
   } finally {
-    await Promise.all(clients.map((c) => c.disconnect().catch(() => undefined)));
+    await Promise.all(groups.map((group) => group.stop()));
     await balancer.close();
     await killAllNodes();
     await redis.stop();
