@@ -37,6 +37,8 @@ export class RecordingHost implements EngineHost {
   readonly expiredIds: string[] = [];
   /** Every `presence` call, in order, as `<type> <channel> <user or -> <clientId>`. */
   readonly presences: string[] = [];
+  /** The `version` of each `presence` call, in order. */
+  readonly versions: number[] = [];
 
   wake(clientIds: readonly string[]): void {
     this.wakes.push([...clientIds]);
@@ -48,6 +50,7 @@ export class RecordingHost implements EngineHost {
 
   presence(change: PresenceChange): void {
     this.presences.push(`${change.type} ${change.channel} ${change.user ?? '-'} ${change.clientId}`);
+    this.versions.push(change.version);
   }
 
   /** The ids passed to `wake` since the last `clear`. */
@@ -59,6 +62,7 @@ export class RecordingHost implements EngineHost {
     this.wakes.length = 0;
     this.expiredIds.length = 0;
     this.presences.length = 0;
+    this.versions.length = 0;
   }
 }
 
@@ -985,24 +989,27 @@ export function engineSuite(options: EngineSuiteOptions): void {
         assert.equal(await engine.subscribe(a1, '/p/room', { presence: { user: 'alice', info } }), true, 'again: no second join');
         await engine.subscribe(a1, '/p/other');
         assert.deepEqual(host.presences, [`join /p/room alice ${a1}`, `join /p/room - ${anon}`]);
+        assert.deepEqual(host.versions, [1, 2], 'each join or leave raises the channel\'s version');
         const entries = await present(engine, '/p/room');
         assert.deepEqual(sorted(entries.map((e) => `${e.clientId} ${e.user ?? '-'} ${e.info ?? '-'}`)), sorted([...ids.map((id) => `${id} alice ${info}`), `${anon} - -`]));
-        assert.deepEqual(await count(engine, '/p/room'), { users: 2, clients: 4 });
+        assert.deepEqual(await count(engine, '/p/room'), { users: 2, clients: 4, version: 2 });
         assert.deepEqual(await present(engine, '/p/other'), [], 'a subscription without presence is not present');
         assert.equal((await present(engine, '/p/room')).length, 4);
         assert.equal((await (engine.presence as NonNullable<Engine['presence']>).call(engine, '/p/room', 2)).length, 2, 'limit');
         assert.deepEqual(sorted(await sessionsOf(engine, 'alice')), sorted(ids));
         assert.deepEqual(await sessionsOf(engine, 'nobody'), []);
         host.presences.length = 0;
+        host.versions.length = 0;
         await engine.unsubscribe(a1, '/p/room');
         await engine.destroy(a2);
         assert.deepEqual(host.presences, [], 'two of three sessions gone: no leave');
-        assert.deepEqual(await count(engine, '/p/room'), { users: 2, clients: 2 });
+        assert.deepEqual(await count(engine, '/p/room'), { users: 2, clients: 2, version: 2 });
         await engine.destroy(a3);
         await engine.unsubscribe(anon, '/p/room');
         await waitFor(() => host.presences.length === 2, { timeout: 3000, what: 'two leaves' });
         assert.deepEqual(host.presences, [`leave /p/room alice ${a3}`, `leave /p/room - ${anon}`]);
-        assert.deepEqual(await count(engine, '/p/room'), { users: 0, clients: 0 });
+        assert.deepEqual(host.versions, [3, 4]);
+        assert.deepEqual(await count(engine, '/p/room'), { users: 0, clients: 0, version: 0 }, 'no one present: the version starts again');
         assert.deepEqual(await present(engine, '/p/room'), []);
         assert.deepEqual(await sessionsOf(engine, 'alice'), [a1]);
       });
@@ -1017,7 +1024,7 @@ export function engineSuite(options: EngineSuiteOptions): void {
         await sleep(100);
         assert.deepEqual(sorted(host.presences), sorted([`join /p/x bob ${id}`, `join /p/y bob ${id}`, `leave /p/x bob ${id}`, `leave /p/y bob ${id}`]));
         assert.deepEqual(await sessionsOf(engine, 'bob'), []);
-        assert.deepEqual(await count(engine, '/p/x'), { users: 0, clients: 0 });
+        assert.deepEqual(await count(engine, '/p/x'), { users: 0, clients: 0, version: 0 });
       });
 
       it('recover with presence joins as subscribe does', { skip: history ? false : 'no history' }, async (t) => {
@@ -1027,7 +1034,7 @@ export function engineSuite(options: EngineSuiteOptions): void {
         const result = await recover.call(engine, id, '/p/h', { last: 0 }, { size: 10, ttl: 60_000 }, { presence: { user: 'cy' } });
         assert.equal(result?.recovered, true);
         assert.deepEqual(host.presences, [`join /p/h cy ${id}`]);
-        assert.deepEqual(await count(engine, '/p/h'), { users: 1, clients: 1 });
+        assert.deepEqual(await count(engine, '/p/h'), { users: 1, clients: 1, version: 1 });
       });
     });
 

@@ -35,8 +35,19 @@ function entryOf(value: unknown): { key: string; user: PresentUser } | undefined
   return undefined;
 }
 
+/**
+ * Events carry the channel's presence version (`v`), and the snapshot the
+ * version it was read at. Notices from several server nodes may arrive
+ * out of order, so an event is applied only when it is newer than the
+ * snapshot and than the last event applied for the same user: a leave
+ * that overtook its user's join wins, whatever order they arrive in.
+ */
 export class PresenceView {
   #members = new Map<string, PresentUser>();
+  /** The snapshot's version: events at or below it are in it. */
+  #floor = 0;
+  /** Per user (key), the version of the last event applied. */
+  #applied = new Map<string, number>();
 
   /** Everyone present, in no particular order. */
   list(): PresentUser[] {
@@ -49,6 +60,7 @@ export class PresenceView {
    */
   snapshot(value: unknown, initial: boolean, changed: (event: PresenceEvent, user: PresentUser) => void): void {
     const users = isRecord(value) && Array.isArray(value['users']) ? (value['users'] as unknown[]) : [];
+    const version = isRecord(value) && typeof value['version'] === 'number' ? value['version'] : 0;
     const next = new Map<string, PresentUser>();
     for (const raw of users) {
       const entry = entryOf(raw);
@@ -56,15 +68,18 @@ export class PresenceView {
     }
     const before = this.#members;
     this.#members = next;
+    this.#floor = version;
+    this.#applied.clear();
     if (initial) return;
     for (const [key, user] of before) if (!next.has(key)) changed('leave', user);
     for (const [key, user] of next) if (!before.has(key)) changed('join', user);
   }
 
   /**
-   * Apply a notice's events (`ext.presence.events`) in order; `changed`
-   * gets each that changes the view (a join of someone listed, or a leave
-   * of someone not listed, changes nothing: the snapshot saw it already).
+   * Apply a notice's events (`ext.presence.events`); `changed` gets each
+   * that changes the view. A join of someone listed, or a leave of someone
+   * not listed, changes nothing; an event not newer than the snapshot or
+   * than the user's last applied event is dropped.
    */
   apply(value: unknown, changed: (event: PresenceEvent, user: PresentUser) => void): void {
     const events = isRecord(value) && Array.isArray(value['events']) ? (value['events'] as unknown[]) : [];
@@ -72,6 +87,11 @@ export class PresenceView {
       if (!isRecord(raw)) continue;
       const entry = entryOf(raw);
       if (!entry) continue;
+      const v = typeof raw['v'] === 'number' ? raw['v'] : undefined;
+      if (v !== undefined) {
+        if (v <= Math.max(this.#floor, this.#applied.get(entry.key) ?? 0)) continue;
+        this.#applied.set(entry.key, v);
+      }
       if (raw['event'] === 'join') {
         if (this.#members.has(entry.key)) continue;
         this.#members.set(entry.key, entry.user);

@@ -69,6 +69,13 @@ export interface PresenceChange extends PresenceMember {
   channel: string;
   /** The session whose subscribe or end made the change. */
   clientId: string;
+  /**
+   * The channel's presence version after this change: it goes up by one
+   * with each join or leave on the channel, cluster-wide, so a change
+   * reported on one node and a later one reported on another can be put
+   * back in order; it may start again from 1 once no one is present.
+   */
+  version: number;
 }
 
 /** One session present on a channel, as {@link Engine.presence} lists it. */
@@ -82,6 +89,11 @@ export interface PresenceCount {
   users: number;
   /** Sessions. */
   clients: number;
+}
+
+/** What {@link Engine.presenceCount} reads: the counts and the channel's presence version (0: no one present). */
+export interface PresenceState extends PresenceCount {
+  version: number;
 }
 
 /** Options of one {@link Engine.subscribe}. */
@@ -515,7 +527,7 @@ export interface Engine {
    */
   presence?(channel: string, limit: number): Promise<PresenceEntry[]>;
   /** Optional (see {@link presence}): how many users and sessions are present on `channel`. */
-  presenceCount?(channel: string): Promise<PresenceCount>;
+  presenceCount?(channel: string): Promise<PresenceState>;
   /**
    * Optional (see {@link presence}): the live sessions created with
    * {@link SessionOptions.user} `user`, cluster-wide. A session leaves the

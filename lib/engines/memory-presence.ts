@@ -3,7 +3,7 @@
  * each user's sessions. Plain maps, changed synchronously with the
  * subscriptions they follow, so a join or leave is decided exactly once.
  */
-import type { PresenceChange, PresenceCount, PresenceEntry, PresenceMember } from './engine.js';
+import type { PresenceChange, PresenceEntry, PresenceMember, PresenceState } from './engine.js';
 
 interface Channel {
   /** clientId → who it is. */
@@ -12,6 +12,8 @@ interface Channel {
   readonly users: Map<string, number>;
   /** Sessions present without a user. */
   anonymous: number;
+  /** Joins and leaves so far (`PresenceChange.version`). */
+  version: number;
 }
 
 export class MemoryPresence {
@@ -22,7 +24,7 @@ export class MemoryPresence {
   /** Record a session as present; the join it makes, if any. */
   add(channel: string, clientId: string, member: PresenceMember): PresenceChange | undefined {
     let state = this.#channels.get(channel);
-    if (!state) this.#channels.set(channel, (state = { members: new Map(), users: new Map(), anonymous: 0 }));
+    if (!state) this.#channels.set(channel, (state = { members: new Map(), users: new Map(), anonymous: 0, version: 0 }));
     if (state.members.has(clientId)) return undefined;
     state.members.set(clientId, member);
     const { user } = member;
@@ -33,7 +35,7 @@ export class MemoryPresence {
       state.users.set(user, n);
       if (n > 1) return undefined;
     }
-    return { type: 'join', channel, clientId, ...member };
+    return { type: 'join', channel, clientId, ...member, version: ++state.version };
   }
 
   /** Remove a session from a channel's presence; the leave it makes, if any. */
@@ -54,7 +56,7 @@ export class MemoryPresence {
       }
       state.users.delete(user);
     }
-    return { type: 'leave', channel, clientId, user };
+    return { type: 'leave', channel, clientId, user, version: ++state.version };
   }
 
   list(channel: string, limit: number): PresenceEntry[] {
@@ -66,10 +68,10 @@ export class MemoryPresence {
     return out;
   }
 
-  count(channel: string): PresenceCount {
+  count(channel: string): PresenceState {
     const state = this.#channels.get(channel);
-    if (!state) return { users: 0, clients: 0 };
-    return { users: state.users.size + state.anonymous, clients: state.members.size };
+    if (!state) return { users: 0, clients: 0, version: 0 };
+    return { users: state.users.size + state.anonymous, clients: state.members.size, version: state.version };
   }
 
   /** A session of `user` was created. */

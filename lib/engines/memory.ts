@@ -5,7 +5,7 @@
 import { isClientId, newClientId } from './client-id.js';
 import {
   type Engine, type EngineConfig, type EngineHost, EngineLimitError, type EngineStats, type HistoryQuery, type HistoryRead, type HistorySettings,
-  type PresenceChange, type PresenceCount, type PresenceEntry, type PublishOptions, type RecoverFrom, type RecoverResult, type SessionOptions,
+  type PresenceChange, type PresenceEntry, type PresenceState, type PublishOptions, type RecoverFrom, type RecoverResult, type SessionOptions,
   type SubscribeOptions, type TakeResult,
 } from './engine.js';
 import { MemoryHistory, type MemoryHistoryStats } from './memory-history.js';
@@ -159,7 +159,7 @@ export class MemoryEngine implements Engine {
     return this.#presence.list(channel, limit);
   }
 
-  async presenceCount(channel: string): Promise<PresenceCount> {
+  async presenceCount(channel: string): Promise<PresenceState> {
     return this.#presence.count(channel);
   }
 

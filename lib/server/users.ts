@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  type Engine, EngineLimitError, MAX_USER_LENGTH, type PresenceChange, type PresenceCount, type PresenceEntry, type PresenceMember,
+  type Engine, EngineLimitError, MAX_USER_LENGTH, type PresenceChange, type PresenceCount, type PresenceEntry, type PresenceMember, type PresenceState,
   type SubscribeOptions,
 } from '../engines/engine.js';
 import { ProtocolErrors } from '../errors.js';
@@ -189,6 +189,14 @@ export interface PresenceNoticeEntry {
 export interface PresenceSnapshot {
   users: PresenceNoticeEntry[];
   count: PresenceCount;
+  /**
+   * The channel's presence version when the snapshot was read: a notice
+   * event (each carries its `v`) at or below it is already in the
+   * snapshot. Events from several nodes may arrive out of order; a
+   * client applies, per user, only an event newer than the last it
+   * applied.
+   */
+  version: number;
 }
 
 /**
@@ -206,7 +214,9 @@ export async function followPresence(core: ServerCore, clientId: string, channel
     throw err;
   }
   if (!followed) return null;
-  const [entries, count] = await Promise.all([readEntries(core, channel), readCount(core, channel)]);
+  // The version before the list: a change made while the list is read comes again as a notice, newer than it.
+  const { users: userCount, clients, version } = await readCount(core, channel);
+  const entries = await readEntries(core, channel);
   const seen = new Set<string>();
   const users: PresenceNoticeEntry[] = [];
   for (const entry of entries) {
@@ -216,7 +226,7 @@ export async function followPresence(core: ServerCore, clientId: string, channel
     }
     users.push(clientEntry(entry));
   }
-  return { users, count };
+  return { users, count: { users: userCount, clients }, version };
 }
 
 /** Stop following a channel's notices (an unsubscribe from a presence channel). */
@@ -254,7 +264,7 @@ export class PresenceNotices {
   /** `EngineHost.presence`: only records, then acts after the engine's call returns. */
   report(change: PresenceChange): void {
     queueMicrotask(() => this.#emit(change));
-    const entry: Record<string, unknown> = { event: change.type, ...clientEntry(change) };
+    const entry: Record<string, unknown> = { event: change.type, ...clientEntry(change), v: change.version };
     if (change.type === 'leave') delete entry['info'];
     let list = this.#pending.get(change.channel);
     if (!list) this.#pending.set(change.channel, (list = []));
@@ -333,7 +343,7 @@ function readEntries(core: ServerCore, channel: string): Promise<PresenceEntry[]
   return (engine.presence as NonNullable<Engine['presence']>).call(engine, channel, core.options.presenceLimit);
 }
 
-function readCount(core: ServerCore, channel: string): Promise<PresenceCount> {
+function readCount(core: ServerCore, channel: string): Promise<PresenceState> {
   const engine = core.engine;
   return (engine.presenceCount as NonNullable<Engine['presenceCount']>).call(engine, channel);
 }
@@ -367,7 +377,8 @@ export async function presenceCountOf(core: ServerCore, channel: unknown): Promi
   const checked = checkChannel(channel);
   if (!core.options.presence?.tracks(checked)) throw ProtocolErrors.noPresence(checked);
   await core.open();
-  return readCount(core, checked);
+  const { users, clients } = await readCount(core, checked);
+  return { users, clients };
 }
 
 /** `cometd.sessionsOf(userId)`. */

@@ -198,9 +198,9 @@ test('plain statuses, SWEEP, STATS, data, RESTORE_SCAN, ADD_SUBSCRIBER', () => {
   assert.deepEqual([...session.parseDataAll([1, new Map([['a', '1']])]).data], [['a', '1']], 'RESP3 map');
   assert.equal(session.parseDataAll([-1]).status, -1);
   assert.deepEqual(session.parseRestoreScan(['0', 'id1', ['/a', '/b'], 'id2', []]), { cursor: '0', sessions: [{ id: 'id1', patterns: ['/a', '/b'] }, { id: 'id2', patterns: [] }] });
-  assert.deepEqual(pattern.parseAddSubscriber(Buffer.from('5-1')), { position: '5-1', joined: false });
-  assert.deepEqual(pattern.parseAddSubscriber(['5-1', 1]), { position: '5-1', joined: true });
-  assert.deepEqual(pattern.parseAddSubscriber(['0-0', 0]), { position: '0-0', joined: false });
+  assert.deepEqual(pattern.parseAddSubscriber(Buffer.from('5-1')), { position: '5-1', joined: 0 });
+  assert.deepEqual(pattern.parseAddSubscriber(['5-1', 3]), { position: '5-1', joined: 3 });
+  assert.deepEqual(pattern.parseAddSubscriber(['0-0', 0]), { position: '0-0', joined: 0 });
   assert.equal(session.parsePositions('3'), 3);
 });
 
@@ -221,10 +221,10 @@ test('PUBLISH: the reply read in place, per key and per publish', () => {
 test('HISTORY and PUBLISH with history: the reply read into named fields; the splice as the Lua does it', () => {
   const reply = pattern.parseHistory(['1765.42', '7', 1, '12-0', 0, '1700000000000 {"a":1,"ext":{"position":{"epoch":"1765.42","offset":6}}}', '1700000000001 x y']);
   assert.deepEqual(reply, {
-    epoch: '1765.42', offset: 7, recovered: true, last: '12-0', joined: false,
+    epoch: '1765.42', offset: 7, recovered: true, last: '12-0', joined: 0,
     texts: ['{"a":1,"ext":{"position":{"epoch":"1765.42","offset":6}}}', 'x y'],
   });
-  assert.deepEqual(pattern.parseHistory(['e', '0', 0, '', 1]), { epoch: 'e', offset: 0, recovered: false, last: '', joined: true, texts: [] });
+  assert.deepEqual(pattern.parseHistory(['e', '0', 0, '', 1]), { epoch: 'e', offset: 0, recovered: false, last: '', joined: 1, texts: [] });
   const position = '{"epoch":"e","offset":3}';
   assert.equal(pattern.splice('{"d":"é","ext":{"position":}}', 2, position), '{"d":"é","ext":{"position":{"epoch":"e","offset":3}}}');
   assert.equal(pattern.splice('ab', 0, 'P'), 'abP');
@@ -238,10 +238,10 @@ test('HISTORY and PUBLISH with history: the reply read into named fields; the sp
 
 test('presence: REMOVE_SUBSCRIBER, PRESENCE_COUNT, the members kept, USER_SESSIONS', () => {
   assert.equal(presence.parseRemoveSubscriber(0), undefined);
-  assert.deepEqual(presence.parseRemoveSubscriber([1, 'alice']), { leave: true, user: 'alice' });
-  assert.deepEqual(presence.parseRemoveSubscriber([0, 'alice']), { leave: false, user: 'alice' });
-  assert.deepEqual(presence.parseRemoveSubscriber([1, '']), { leave: true, user: undefined });
-  assert.deepEqual(presence.parsePresenceCount([3, 4]), { users: 3, clients: 4 });
+  assert.deepEqual(presence.parseRemoveSubscriber([7, 'alice']), { version: 7, user: 'alice' });
+  assert.deepEqual(presence.parseRemoveSubscriber([0, 'alice']), { version: 0, user: 'alice' });
+  assert.deepEqual(presence.parseRemoveSubscriber([2, '']), { version: 2, user: undefined });
+  assert.deepEqual(presence.parsePresenceCount([3, 4, 9]), { users: 3, clients: 4, version: 9 });
   assert.deepEqual(presence.parseMember('alice\n{"name":"A\\nB"}'), { user: 'alice', info: '{"name":"A\\nB"}' });
   assert.deepEqual(presence.parseMember('bob\n'), { user: 'bob' });
   assert.deepEqual(presence.parseMember('\n'), {});

@@ -52,8 +52,8 @@ import {
   type PublishOptions,
   type RecoverFrom,
   type RecoverResult,
-  type PresenceCount,
   type PresenceEntry,
+  type PresenceState,
   type SessionOptions,
   type SubscribeOptions,
   type TakeResult,
@@ -300,7 +300,7 @@ export class RedisEngine implements Engine {
       return false;
     }
     if (reply.added) this.#sessions.subscribed(clientId, reply.gen, pattern, position);
-    if (joined && presence) this.#host.presence({ type: 'join', channel: pattern, clientId, ...presence });
+    if (joined > 0 && presence) this.#host.presence({ type: 'join', channel: pattern, clientId, ...presence, version: joined });
     return true;
   }
 
@@ -361,7 +361,7 @@ export class RedisEngine implements Engine {
       }
       if (commit.added) this.#sessions.subscribed(clientId, commit.gen, channel, reply.last);
     }
-    if (reply.joined && presence) this.#host.presence({ type: 'join', channel, clientId, ...presence });
+    if (reply.joined > 0 && presence) this.#host.presence({ type: 'join', channel, clientId, ...presence, version: reply.joined });
     return { recovered, epoch: reply.epoch, offset: reply.offset, missed: texts.length };
   }
 
@@ -413,7 +413,7 @@ export class RedisEngine implements Engine {
   }
 
   /** See `Engine.presenceCount`: one PRESENCE_COUNT script on the channel's slot. */
-  async presenceCount(channel: string): Promise<PresenceCount> {
+  async presenceCount(channel: string): Promise<PresenceState> {
     return parsePresenceCount(await this.#runner.run(Scripts.presenceCount, this.#keys.patternBase(channel), []));
   }
 

@@ -72,7 +72,7 @@ export class ExpiryReports {
    */
   async removeSubscriber(pattern: string, clientId: string, report = true): Promise<void> {
     const removed = parseRemoveSubscriber(await this.#runner.run(Scripts.removeSubscriber, this.#keys.patternBase(pattern), [clientId]));
-    if (report && removed?.leave) this.#host.presence({ type: 'leave', channel: pattern, clientId, user: removed.user });
+    if (report && removed && removed.version > 0) this.#host.presence({ type: 'leave', channel: pattern, clientId, user: removed.user, version: removed.version });
   }
 }
 

@@ -209,10 +209,10 @@ export function addSubscriberArgs(id: string, presence?: PresenceMember): string
   return [id, ...presenceArgs(presence)];
 }
 
-/** ADD_SUBSCRIBER's reply: the new subscriber's position, and whether its presence is a join. */
-export function parseAddSubscriber(reply: unknown): { position: string; joined: boolean } {
-  if (Array.isArray(reply)) return { position: text(reply[0]), joined: int(reply[1]) === 1 };
-  return { position: text(reply), joined: false };
+/** ADD_SUBSCRIBER's reply: the new subscriber's position, and the version of the join its presence made (0: none). */
+export function parseAddSubscriber(reply: unknown): { position: string; joined: number } {
+  if (Array.isArray(reply)) return { position: text(reply[0]), joined: int(reply[1]) };
+  return { position: text(reply), joined: 0 };
 }
 
 /** Where HISTORY starts: after a position (a recovery), the newest `count` ('' all), or a `since`/`limit` read. */
@@ -243,8 +243,8 @@ export interface HistoryReply {
   readonly recovered: boolean;
   /** The exact channel's log's newest id when an id was subscribed ('0-0' none), else ''. */
   readonly last: string;
-  /** The subscriber's presence (asked for) was its user's first on the channel. */
-  readonly joined: boolean;
+  /** The version of the join the subscriber's presence made (its user's first session on the channel); 0 none. */
+  readonly joined: number;
   /** The kept texts asked for, as delivered, oldest first. */
   readonly texts: string[];
 }
@@ -257,7 +257,7 @@ export function parseHistory(reply: unknown): HistoryReply {
     // '<ms> <text>': the text as delivered, after the publish time.
     texts.push(entry.slice(entry.indexOf(' ') + 1));
   }
-  return { epoch: text(items[0]), offset: Number(text(items[1])), recovered: int(items[2]) === 1, last: text(items[3]), joined: int(items[4]) === 1, texts };
+  return { epoch: text(items[0]), offset: Number(text(items[1])), recovered: int(items[2]) === 1, last: text(items[3]), joined: int(items[4]), texts };
 }
 
 /**

@@ -6,7 +6,7 @@
  * user's sessions, kept in the session's bucket (CREATE adds, `remove()`
  * removes, USER_SESSIONS reads).
  */
-import type { PresenceMember } from '../../engine.js';
+import type { PresenceMember, PresenceState } from '../../engine.js';
 import { int, list, text, texts } from '../replies.js';
 import { readLua } from './files.js';
 
@@ -27,16 +27,16 @@ export function presenceArgs(member: PresenceMember | undefined): string[] {
   return member ? ['p', member.user ?? '', member.info ?? ''] : [];
 }
 
-/** REMOVE_SUBSCRIBER's reply: undefined when the session was not present; else whether it was a leave, and whose. */
-export function parseRemoveSubscriber(reply: unknown): { leave: boolean; user: string | undefined } | undefined {
+/** REMOVE_SUBSCRIBER's reply: undefined when the session was not present; else the version of the leave it made (0: none), and whose. */
+export function parseRemoveSubscriber(reply: unknown): { version: number; user: string | undefined } | undefined {
   if (!Array.isArray(reply)) return undefined;
   const user = text(reply[1]);
-  return { leave: int(reply[0]) === 1, user: user === '' ? undefined : user };
+  return { version: int(reply[0]), user: user === '' ? undefined : user };
 }
 
-export function parsePresenceCount(reply: unknown): { users: number; clients: number } {
+export function parsePresenceCount(reply: unknown): PresenceState {
   const items = list(reply);
-  return { users: int(items[0]), clients: int(items[1]) };
+  return { users: int(items[0]), clients: int(items[1]), version: int(items[2]) };
 }
 
 /** A `:pc` field's value, `<user>\n<info>`, as a member ('' user: anonymous). */

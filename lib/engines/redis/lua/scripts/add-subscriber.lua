@@ -2,7 +2,7 @@
 -- KEYS[1] pattern base
 -- ARGV[1] id   ARGV[2] 'p' also present on the channel (ARGV[3] user, '' anonymous; ARGV[4] info JSON, '' none), or absent
 -- Reply: the stream id of the log's newest entry ('0-0' none): the subscriber's position;
---   with 'p': { that id, 1 if this is the user's first session on the channel (a join) else 0 }
+--   with 'p': { that id, the presence version of the join it makes (the user's first session on the channel) or 0 }
 redis.call('SADD', KEYS[1] .. ':subs', ARGV[1])
 local last = redis.call('GET', KEYS[1] .. ':last') or '0-0'
 if ARGV[2] ~= 'p' then return last end

@@ -5,7 +5,7 @@
 --   | 's' since (ARGV[6] epoch, '' none, ARGV[7] offset, ARGV[8] limit, '' none)
 -- ARGV[9] 'p' the subscriber is also present on the channel (ARGV[10] user, '' anonymous; ARGV[11] info, '' none), or ''
 -- Reply: { epoch, offset, 1 | 0 ('p': everything after the position is kept), the log's newest id ('' without an id; '0-0' none),
---   1 if the subscriber's presence is its user's first on the channel (a join) else 0,
+--   the presence version of the join the subscriber makes (its user's first session on the channel) or 0,
 --   then the entries '<ms> <text>' asked for, oldest first }
 
 local t = redis.call('TIME')
