@@ -34,7 +34,7 @@ export type FromLoad =
    * Per session (in order): notice messages and join events received since the last reset;
    * `lastEventAt`: when the last notice arrived (µs, nowUs; 0: none).
    */
-  | { type: 'counts'; messages: number[]; events: number[]; lastEventAt: number; cpu: number };
+  | { type: 'counts'; messages: number[]; events: number[]; snapshotUsers: number[]; lastEventAt: number; cpu: number };
 
 if (!process.send) {
   console.error('presence-load.js is started by bench/presence.js over IPC');
@@ -47,6 +47,8 @@ interface Entry {
   session: Session;
   messages: number;
   events: number;
+  /** Users present in the snapshot of its subscribe's reply (`count.users`; NaN: none). */
+  snapshotUsers: number;
 }
 const sessions: Entry[] = [];
 let lastEventAt = 0;
@@ -72,7 +74,7 @@ async function open(m: Extract<ToLoad, { type: 'open' }>): Promise<void> {
   const worker = async (): Promise<void> => {
     while (next < m.n) {
       const i = next++;
-      const counts = { messages: 0, events: 0 };
+      const counts = { messages: 0, events: 0, snapshotUsers: NaN };
       try {
         const session = await openSession({ transport: 'websocket', port: m.port, path: m.path }, {
           delivery() {},
@@ -116,7 +118,9 @@ async function subscribe(m: Extract<ToLoad, { type: 'subscribe' }>): Promise<voi
   let error: string | undefined;
   const one = (i: number): Promise<void> =>
     (targets[i] as Entry).session.subscribe(channelOf(i), ext).then(
-      () => {
+      (reply) => {
+        const snapshot = (reply['ext'] as { presence?: { count?: { users?: number } } } | undefined)?.presence;
+        if (snapshot) (targets[i] as Entry).snapshotUsers = snapshot.count?.users ?? NaN;
         ok++;
         lastAt = nowUs();
       },
@@ -157,13 +161,14 @@ process.on('message', (m: ToLoad) => {
       for (const e of sessions) {
         e.messages = 0;
         e.events = 0;
+        e.snapshotUsers = NaN;
       }
       lastEventAt = 0;
       return;
     case 'counts':
       if (errors > 0) console.error(`presence load: ${errors} error(s), last: ${lastError}`);
       errors = 0;
-      send({ type: 'counts', messages: sessions.map((e) => e.messages), events: sessions.map((e) => e.events), lastEventAt, cpu: cpuNow() });
+      send({ type: 'counts', messages: sessions.map((e) => e.messages), events: sessions.map((e) => e.events), snapshotUsers: sessions.map((e) => e.snapshotUsers), lastEventAt, cpu: cpuNow() });
       return;
     case 'exit':
       for (const e of sessions) e.session.close();

@@ -51,6 +51,8 @@
  *   --burst=2000 --burst-seconds=1       burst: B joins spread over this long
  *   --subscribers=200 --rate=10          burst: K latency subscribers, batches of 10 per second
  *   --quiet=3                            burst: seconds of the quiet window
+ *   --presence-limit=N                   the server's presenceLimit (default: the option's default, 1,000)
+ *   --modes=off,on,ext,watch             only these modes
  *   --quiet-wait=60                      seconds to wait for a quiet machine before each server
  *   --profile=DIR                        a CPU profile of the server over each burst window (first round),
  *                                        DIR/burst-<engine>-<mode>.cpuprofile, summarized at the end
@@ -69,6 +71,7 @@ import type { FromLoad, ToLoad } from './presence-load.js';
 import { summarizeProfile } from './profile.js';
 import { BATCH } from './publisher.js';
 import { redisCpu } from './redis-cpu.js';
+import { createClient } from 'redis';
 import { openSession, type Session, type WireMessage } from './wire.js';
 import { findRedisServer, startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
 import { within } from '../test/helpers/within.js';
@@ -102,6 +105,8 @@ interface Config {
   rate: number;
   quiet: number;
   profile: string | undefined;
+  presenceLimit: number | undefined;
+  modes: Mode[];
 }
 
 function list<T extends string>(name: string, all: readonly T[]): T[] {
@@ -125,6 +130,8 @@ function readConfig(): Config {
     rate: number('rate', 10, 1, 100),
     quiet: number('quiet', 3, 1, 60),
     profile: option('profile'),
+    presenceLimit: option('presence-limit') === undefined ? undefined : Math.floor(number('presence-limit', 1000, 1, 1_000_000)),
+    modes: list<Mode>('modes', ['off', 'on', 'ext', 'watch']),
   };
 }
 
@@ -194,11 +201,12 @@ interface Rig {
   redis: RedisServer | undefined;
 }
 
-async function rig(engine: EngineKind, presence: boolean): Promise<Rig> {
+async function rig(engine: EngineKind, presence: boolean, config: Config): Promise<Rig> {
   await waitForQuiet();
   const redis = engine === 'redis' ? await startRedisServer() : undefined;
   try {
-    const args = [...(redis ? [redis.url] : []), ...(presence ? [`--presence=${PRESENCE_PATTERN}`] : [])];
+    const limit = presence && config.presenceLimit !== undefined ? [`--presence-limit=${config.presenceLimit}`] : [];
+    const args = [...(redis ? [redis.url] : []), ...(presence ? [`--presence=${PRESENCE_PATTERN}`] : []), ...limit];
     const server = await ServerProcess.start(engine === 'redis' ? 'bayeux-redis' : 'bayeux', undefined, '', args);
     return { server, redis };
   } catch (err) {
@@ -228,6 +236,30 @@ function otherCores(a: Clock, b: Clock, ownUs: number): number {
   const s = (b.at - a.at) / 1000;
   const ours = (b.server - a.server + (Number.isFinite(b.redis) ? b.redis - a.redis : 0) + b.self - a.self + ownUs) / 1e6;
   return (b.machine - a.machine - ours) / s;
+}
+
+/** Redis's calls and µs by command so far (`INFO commandstats`; a script's own commands included). */
+async function commandStats(url: string | undefined): Promise<Map<string, { calls: number; usec: number }>> {
+  const out = new Map<string, { calls: number; usec: number }>();
+  if (!url) return out;
+  const client = createClient({ url });
+  client.on('error', () => undefined);
+  try {
+    await within(client.connect(), 5000, 'redis connect');
+    const text = await within(client.info('commandstats'), 5000, 'redis INFO commandstats');
+    for (const [, name, calls, usec] of text.matchAll(/cmdstat_([a-z|_]+):calls=(\d+),usec=(\d+)/g)) {
+      if (name !== 'info') out.set(name as string, { calls: Number(calls), usec: Number(usec) });
+    }
+    return out;
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+}
+
+/** The commands that took the most Redis time between two readings: `name calls×, µs`. */
+function topCommands(a: Map<string, { calls: number; usec: number }>, b: Map<string, { calls: number; usec: number }>, n = 5): Record<string, { calls: number; usec: number }> {
+  const rows = [...b].map(([name, v]) => [name, { calls: v.calls - (a.get(name)?.calls ?? 0), usec: v.usec - (a.get(name)?.usec ?? 0) }] as const);
+  return Object.fromEntries(rows.filter(([, v]) => v.calls > 0).sort((x, y) => y[1].usec - x[1].usec).slice(0, n));
 }
 
 async function teardown(r: Rig | undefined, ...others: Array<{ exit(): Promise<void> } | undefined>): Promise<void> {
@@ -260,7 +292,7 @@ async function subscribeRun(engine: EngineKind, mode: Mode, round: number, confi
   let r: Rig | undefined;
   let load: LoadProcess | undefined;
   try {
-    r = await rig(engine, mode !== 'off');
+    r = await rig(engine, mode !== 'off', config);
     const { server } = r;
     load = LoadProcess.start();
     const a = await clock(r);
@@ -326,7 +358,7 @@ async function noticeRun(engine: EngineKind, mode: Mode, round: number, config: 
   let load: LoadProcess | undefined;
   const watch = mode === 'watch';
   try {
-    r = await rig(engine, watch);
+    r = await rig(engine, watch, config);
     const { server } = r;
     load = LoadProcess.start();
     const w = await load.open(server.port, server.path, config.watchers, 'w');
@@ -459,6 +491,13 @@ interface BurstRun {
   redisCpuS: number;
   messagesPerWatcher: number;
   eventsPerWatcher: number;
+  /**
+   * Watchers that learnt of every join: the users in their subscribe's snapshot plus the join events they got
+   * afterwards reach the joins (a necessary condition: a join may be in both), per watcher (NaN unless ext).
+   */
+  complete: number;
+  /** Redis: the commands that took the most of its time over the burst window. */
+  redisCommands: Record<string, { calls: number; usec: number }>;
   otherCores: number;
   contended: boolean;
 }
@@ -469,7 +508,7 @@ async function burstRun(engine: EngineKind, mode: Mode, round: number, config: C
   let clients: LoadClients | undefined;
   let publisher: PacedPublisher | undefined;
   try {
-    r = await rig(engine, mode !== 'off');
+    r = await rig(engine, mode !== 'off', config);
     const { server } = r;
     const kind = engine === 'redis' ? 'bayeux-redis' : 'bayeux';
     clients = await LoadClients.start(1, {
@@ -497,6 +536,7 @@ async function burstRun(engine: EngineKind, mode: Mode, round: number, config: C
     const loadCpu0 = (await load.counts()).cpu;
     const profile = config.profile && round === 0 ? profileFile(config.profile, engine, mode) : undefined;
     if (profile) await server.profileStart();
+    const stats0 = await commandStats(r.redis?.url);
     const a = await clock(r);
     fromSeq = publisher.sent + 1;
     clients.start(fromSeq);
@@ -509,9 +549,15 @@ async function burstRun(engine: EngineKind, mode: Mode, round: number, config: C
     clients.stop(toSeq);
     const counts = await load.counts();
     const b = await clock(r);
+    const stats1 = await commandStats(r.redis?.url);
     if (profile) await server.profileStop(profile);
-    await sleep(500);
-    const reports = await clients.report();
+    // Wait (bounded) for the window's last messages: a stalled server delivers them late, not never.
+    const expected = (toSeq - fromSeq + 1) * BATCH * clients.subscribers;
+    let reports = await clients.report();
+    for (const until = Date.now() + 30_000; reports.reduce((x, y) => x + y.received, 0) < expected && Date.now() < until; ) {
+      await sleep(500);
+      reports = await clients.report();
+    }
     const burst = windowOf(reports, toSeq - fromSeq + 1, clients.subscribers);
     await publisher.exit();
     publisher = undefined;
@@ -537,6 +583,8 @@ async function burstRun(engine: EngineKind, mode: Mode, round: number, config: C
       redisCpuS: (b.redis - a.redis) / 1e6,
       messagesPerWatcher: ext ? median(counts.messages) : NaN,
       eventsPerWatcher: ext ? median(counts.events) : NaN,
+      redisCommands: topCommands(stats0, stats1),
+      complete: ext ? counts.events.filter((n, i) => n + (counts.snapshotUsers[i] ?? NaN) >= sub.ok).length / counts.events.length : NaN,
       otherCores: other,
       contended: other > CONTENDED_CORES,
     };
@@ -560,7 +608,7 @@ function medianOf<T extends Run>(runs: T[]): T & { rounds: number; contendedRoun
   const out: Record<string, unknown> = { ...first };
   for (const [k, v] of Object.entries(first)) {
     if (typeof v === 'number') out[k] = median(runs.map((x) => (x as unknown as Record<string, number>)[k] as number));
-    else if (typeof v === 'object' && v !== null) {
+    else if (typeof v === 'object' && v !== null && Object.values(v).every((n) => typeof n === 'number')) {
       const inner: Record<string, number> = {};
       for (const ik of Object.keys(v)) inner[ik] = median(runs.map((x) => ((x as unknown as Record<string, Record<string, number>>)[k] as Record<string, number>)[ik] as number));
       out[k] = inner;
@@ -697,7 +745,7 @@ async function main(): Promise<void> {
   }
   console.log(
     `presence benchmark: ${config.scenarios.join(', ')}; engines ${config.engines.join(', ')}; ${config.rounds} round(s); ` +
-      `node ${process.version}, ${os.cpus().length} cores. Socket.IO has no presence: no peer row.`,
+      `presenceLimit ${config.presenceLimit ?? 'default (1,000)'}; node ${process.version}, ${os.cpus().length} cores. Socket.IO has no presence: no peer row.`,
   );
   const background = await backgroundLoad();
   if (background > 0.15) console.log(`warning: ${fmt(background, 2)} cores busy before the benchmark started; other work skews the numbers`);
@@ -705,7 +753,8 @@ async function main(): Promise<void> {
   const runs: Record<Scenario, Run[]> = { subscribe: [], notice: [], burst: [] };
   for (let round = 0; round < config.rounds; round++) {
     for (const scenario of config.scenarios) {
-      const modes = round % 2 ? [...MODES[scenario]].reverse() : MODES[scenario];
+      const chosen = MODES[scenario].filter((m) => config.modes.includes(m));
+      const modes = round % 2 ? [...chosen].reverse() : chosen;
       for (const engine of config.engines) {
         for (const mode of modes) {
           let m: Run;
@@ -727,8 +776,10 @@ async function main(): Promise<void> {
             console.log(`round ${round + 1} burst ${engine} ${mode}: joins took ${fmt(b.joinSeconds, 2)} s; p50/p99 quiet ${fmt(b.quiet.p50Ms, 1)}/${fmt(b.quiet.p99Ms, 1)} ms, ` +
               `burst ${fmt(b.burst.p50Ms, 1)}/${fmt(b.burst.p99Ms, 1)} ms (max ${fmt(b.burst.maxMs, 0)}), ${fmt(b.burst.delivered * 100, 1)}% delivered; ` +
               `RSS ${fmt(b.rssBeforeMiB, 0)} → ${fmt(b.rssAfterMiB, 0)} MiB; node ${fmt(b.nodeCpuS, 2)} CPU s` +
-              (mode === 'ext' ? `; ${fmt(b.messagesPerWatcher, 0)} notice messages, ${fmt(b.eventsPerWatcher, 0)} events per watcher` : '') +
-              `${b.contended ? `; CONTENDED ${fmt(b.otherCores, 2)} cores` : ''}${b.failed ? `; ${b.failed} failed` : ''}`);
+              (mode === 'ext' ? `; ${fmt(b.messagesPerWatcher, 0)} notice messages, ${fmt(b.eventsPerWatcher, 0)} events per watcher, ` +
+                `${fmt(b.complete * 100, 1)}% of watchers learnt of every join` : '') +
+              `${b.contended ? `; CONTENDED ${fmt(b.otherCores, 2)} cores` : ''}${b.failed ? `; ${b.failed} failed` : ''}` +
+              (engine === 'redis' ? `\n    Redis: ${Object.entries(b.redisCommands).map(([k, v]) => `${k} ${v.calls}× ${fmt(v.usec / 1000, 0)} ms`).join(', ')}` : ''));
             m = b;
           }
           runs[scenario].push(m);

@@ -15,6 +15,7 @@
  *   --presence=P1,P2   the `presence` option, and `identify` taking the
  *                      user from the handshake's `ext.user` (anonymous without)
  *   --identify         just that `identify`, no presence
+ *   --presence-limit=N the `presenceLimit` option (with --presence)
  */
 import { createServer, OutgoingMessage, type Server as HttpServer } from 'node:http';
 import { createRequire } from 'node:module';
@@ -48,7 +49,8 @@ const identify = (handshake: { ext?: unknown }): string | undefined => {
   const user = (handshake.ext as { user?: unknown } | undefined)?.user;
   return typeof user === 'string' ? user : undefined;
 };
-const userOptions = presence?.length ? { presence, identify } : flag('identify') !== undefined ? { identify } : {};
+const presenceLimit = flag('presence-limit') ? { presenceLimit: Number(flag('presence-limit')) } : {};
+const userOptions = presence?.length ? { presence, identify, ...presenceLimit } : flag('identify') !== undefined ? { identify } : {};
 const KINDS: readonly ServerKind[] = ['bayeux', 'faye', 'bayeux-http', 'ws', 'bayeux-redis', 'sio', 'sio-redis'];
 if (!KINDS.includes(kind) || ((kind === 'bayeux-redis' || kind === 'sio-redis') && !redisUrl)) {
   console.error(`usage: server.js ${KINDS.join('|')} [redis-url]`);
