@@ -10,6 +10,12 @@
  *   node --expose-gc dist/bench/server.js bayeux|faye|bayeux-http|ws
  *   node --expose-gc dist/bench/server.js bayeux-redis|sio-redis redis://127.0.0.1:PORT
  *   node --expose-gc dist/bench/server.js sio
+ *
+ * Flags after the kind (express-bayeux only; the presence bench):
+ *   --presence=P1,P2   the `presence` option, and `identify` taking the
+ *                      user from the handshake's `ext.user` (anonymous without)
+ *   --identify         just that `identify`, no presence
+ *   --presence-limit=N the `presenceLimit` option (with --presence)
  */
 import { createServer, OutgoingMessage, type Server as HttpServer } from 'node:http';
 import { createRequire } from 'node:module';
@@ -32,7 +38,19 @@ interface FayeModule {
 }
 
 const kind = process.argv[2] as ServerKind;
-const redisUrl = process.argv[3];
+const redisUrl = process.argv.slice(3).find((a) => !a.startsWith('--'));
+const flag = (name: string): string | undefined => {
+  const a = process.argv.slice(3).find((x) => x === `--${name}` || x.startsWith(`--${name}=`));
+  return a === undefined ? undefined : a.includes('=') ? a.slice(a.indexOf('=') + 1) : '';
+};
+const presence = flag('presence')?.split(',').filter(Boolean);
+/** Who a session is: the handshake's `ext.user`, as a token check would give it. */
+const identify = (handshake: { ext?: unknown }): string | undefined => {
+  const user = (handshake.ext as { user?: unknown } | undefined)?.user;
+  return typeof user === 'string' ? user : undefined;
+};
+const presenceLimit = flag('presence-limit') ? { presenceLimit: Number(flag('presence-limit')) } : {};
+const userOptions = presence?.length ? { presence, identify, ...presenceLimit } : flag('identify') !== undefined ? { identify } : {};
 const KINDS: readonly ServerKind[] = ['bayeux', 'faye', 'bayeux-http', 'ws', 'bayeux-redis', 'sio', 'sio-redis'];
 if (!KINDS.includes(kind) || ((kind === 'bayeux-redis' || kind === 'sio-redis') && !redisUrl)) {
   console.error(`usage: server.js ${KINDS.join('|')} [redis-url]`);
@@ -52,7 +70,7 @@ async function start(): Promise<{ http: HttpServer; path: string }> {
     const app = express();
     const engine = kind === 'bayeux-redis' ? new RedisEngine({ url: redisUrl as string }) : undefined;
     // Setting up thousands of load clients at once is not a herd to admit slowly.
-    const cometd = bayeux({ timeout: 30_000, logLevel: 'error', maxHandshakeRate: 0, ...(engine ? { engine } : {}) });
+    const cometd = bayeux({ timeout: 30_000, logLevel: 'error', maxHandshakeRate: 0, ...userOptions, ...(engine ? { engine } : {}) });
     // The Redis engine connects before the server takes requests.
     if (engine) await serverOf(cometd).open();
     if (process.env['BENCH_OPS'] === '1') {

@@ -33,6 +33,8 @@ export interface SessionHooks {
    * Without this hook publish replies are only checked for errors.
    */
   reply?(id: string, successful: boolean): void;
+  /** Every WebSocket frame's text, before the session reads it (the presence bench counts notices with it). */
+  frame?(text: string, receivedUs: number): void;
 }
 
 export interface Endpoint {
@@ -98,6 +100,7 @@ export abstract class Session {
   connecting = false;
   #nextId = 0;
   #subscriptions: string[] = [];
+  #handshakeExt: Record<string, unknown> | undefined;
 
   constructor(hooks: SessionHooks) {
     this.hooks = hooks;
@@ -115,21 +118,26 @@ export abstract class Session {
     return String(++this.#nextId);
   }
 
-  async handshake(): Promise<void> {
+  /** `ext`: the handshake's ext (the presence bench says who the session is in it). */
+  async handshake(ext = this.#handshakeExt): Promise<void> {
+    this.#handshakeExt = ext;
     const reply = await this.request({
       channel: '/meta/handshake',
       version: '1.0',
       minimumVersion: '1.0',
       supportedConnectionTypes: this.connectionTypes,
+      ...(ext ? { ext } : {}),
     });
     if (!reply.successful || typeof reply.clientId !== 'string') throw new Error(`handshake refused: ${reply.error ?? '?'}`);
     this.clientId = reply.clientId;
   }
 
-  async subscribe(channel: string): Promise<void> {
-    const reply = await this.request({ channel: '/meta/subscribe', clientId: this.clientId, subscription: channel });
+  /** `ext`: the subscribe's ext (`{ presence: true }`); resolves to the reply. */
+  async subscribe(channel: string, ext?: Record<string, unknown>): Promise<WireMessage> {
+    const reply = await this.request({ channel: '/meta/subscribe', clientId: this.clientId, subscription: channel, ...(ext ? { ext } : {}) });
     if (!reply.successful) throw new Error(`subscribe refused: ${reply.error ?? '?'}`);
     this.#subscriptions.push(channel);
+    return reply;
   }
 
   /**
@@ -231,6 +239,7 @@ export class WsSession extends Session {
   #frame(data: RawData): void {
     const now = nowUs();
     const text = data.toString();
+    this.hooks.frame?.(text, now);
     if (!text.includes('"/meta/')) {
       // Deliveries (both servers push them outside connect replies over
       // WebSocket), or the publisher's publish acknowledgements.
