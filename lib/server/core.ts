@@ -20,7 +20,7 @@ import { Observers } from './observer.js';
 import { Outgoing } from './outgoing.js';
 import { Pipeline } from './pipeline.js';
 import { Attachments } from './attachment.js';
-import { PresenceNotices } from './users.js';
+import { PresenceNotices, SnapshotReads } from './users.js';
 import { EngineSessionData, NO_SESSION, PendingSessionData } from './session-data.js';
 import type { Attachment } from './attachment.js';
 import type { Connection, Message, ServerEvents, ServiceHandler, SessionData } from './types.js';
@@ -56,6 +56,8 @@ export class ServerCore {
   readonly observers: Observers;
   /** The sessions with a connection on this node: their held connects and sockets. */
   readonly attachments: Attachments;
+  /** Presence snapshot reads, shared by the `ext.presence` subscribes that come at once. */
+  readonly snapshots = new SnapshotReads();
   /** Presence reports from the engine, turned into events and batched notices. */
   readonly notices: PresenceNotices = new PresenceNotices(this);
   /** Held `/meta/connect`s and their deadlines. */

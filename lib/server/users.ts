@@ -214,6 +214,11 @@ export async function followPresence(core: ServerCore, clientId: string, channel
     throw err;
   }
   if (!followed) return null;
+  return core.snapshots.read(channel, () => readSnapshot(core, channel));
+}
+
+/** A channel's snapshot, read now. */
+async function readSnapshot(core: ServerCore, channel: string): Promise<PresenceSnapshot> {
   // The version before the list: a change made while the list is read comes again as a notice, newer than it.
   const { users: userCount, clients, version } = await readCount(core, channel);
   const entries = await readEntries(core, channel);
@@ -227,6 +232,47 @@ export async function followPresence(core: ServerCore, clientId: string, channel
     users.push(clientEntry(entry));
   }
   return { users, count: { users: userCount, clients }, version };
+}
+
+/**
+ * Snapshot reads, shared: when many sessions subscribe with
+ * `ext.presence` to one channel at once (a room everyone watches), each
+ * does not read and build the whole list for itself. A read serves the
+ * sessions that followed the notices before it started, and only those (a
+ * change after a session followed must come to it as a notice or be in
+ * its snapshot): one read runs per channel, and every caller that comes
+ * meanwhile shares the next, which starts when it ends.
+ */
+export class SnapshotReads {
+  readonly #channels = new Map<string, { running: Promise<PresenceSnapshot>; next: Promise<PresenceSnapshot> | undefined }>();
+
+  read(channel: string, read: () => Promise<PresenceSnapshot>): Promise<PresenceSnapshot> {
+    const state = this.#channels.get(channel);
+    if (!state) {
+      const running = read();
+      this.#channels.set(channel, { running, next: undefined });
+      this.#whenDone(channel, running);
+      return running;
+    }
+    state.next ??= state.running.then(read, read);
+    return state.next;
+  }
+
+  /** When `running` settles, the next read (if any callers wait for one) becomes the running one. */
+  #whenDone(channel: string, running: Promise<PresenceSnapshot>): void {
+    const advance = (): void => {
+      const state = this.#channels.get(channel);
+      if (!state || state.running !== running) return;
+      if (!state.next) {
+        this.#channels.delete(channel);
+        return;
+      }
+      state.running = state.next;
+      state.next = undefined;
+      this.#whenDone(channel, state.running);
+    };
+    running.then(advance, advance);
+  }
 }
 
 /** Stop following a channel's notices (an unsubscribe from a presence channel). */

@@ -399,17 +399,24 @@ export class RedisEngine implements Engine {
   async presence(channel: string, limit: number): Promise<PresenceEntry[]> {
     const key = this.#keys.patternBase(channel) + PatternKey.PresenceClients;
     const out: PresenceEntry[] = [];
-    let cursor = '0';
-    for (let page = 0; page < MAX_PAGES && out.length < limit; page++) {
-      const reply = list(await this.#runner.command(key, ['HSCAN', key, cursor, 'COUNT', String(PAGE)]));
-      cursor = text(reply[0]);
-      const flat = texts(reply[1]);
-      for (let i = 0; i + 1 < flat.length && out.length < limit; i += 2) out.push({ clientId: flat[i] as string, ...parseMember(flat[i + 1] as string) });
-      if (cursor === '0') break;
-    }
     // HSCAN may return a field twice across pages.
     const seen = new Set<string>();
-    return out.filter((entry) => !seen.has(entry.clientId) && seen.add(entry.clientId));
+    let cursor = '0';
+    for (let page = 0; page < MAX_PAGES && out.length < limit; page++) {
+      // Asks for no more than is still wanted: the limit bounds Redis's work too (COUNT is a hint).
+      const count = Math.max(1, Math.min(PAGE, limit - out.length));
+      const reply = list(await this.#runner.command(key, ['HSCAN', key, cursor, 'COUNT', String(count)]));
+      cursor = text(reply[0]);
+      const flat = texts(reply[1]);
+      for (let i = 0; i + 1 < flat.length && out.length < limit; i += 2) {
+        const clientId = flat[i] as string;
+        if (seen.has(clientId)) continue;
+        seen.add(clientId);
+        out.push({ clientId, ...parseMember(flat[i + 1] as string) });
+      }
+      if (cursor === '0') break;
+    }
+    return out;
   }
 
   /** See `Engine.presenceCount`: one PRESENCE_COUNT script on the channel's slot. */
