@@ -48,6 +48,9 @@ export class RollingClients {
   readonly #before = new Histogram();
   readonly #during = new Histogram();
   #phase: Phase = 'setup';
+  /** Per client, what happened to it after setup (for the report of a client that missed messages). */
+  readonly #history: string[][] = [];
+  #t0 = Date.now();
   #sessionsLost = 0;
 
   /** Subscribe `count` clients (client numbers `from`…), 50 at a time. */
@@ -58,14 +61,25 @@ export class RollingClients {
         const counts = new Map<number, number>();
         this.#seen[n] = counts;
         const client = new BayeuxClient(url, { transports: (from + n) % 2 === 0 ? ['websocket'] : ['long-polling'] });
-        client.on('error', () => undefined);
-        // A session lost (expired, or unknown to the node it reached): the client handshakes again, and what was published meanwhile is gone unless it recovers.
-        client.on('disconnected', (event) => {
-          if (event.reason === 'session' && this.#phase !== 'setup') {
+        const history: string[] = [];
+        this.#history[n] = history;
+        const note = (what: string) => {
+          if (this.#phase !== 'setup' && history.length < 40) history.push(`${((Date.now() - this.#t0) / 1000).toFixed(1)}s ${what}`);
+        };
+        client.on('error', (error) => note(`error ${error.message.slice(0, 80)}`));
+        // A new clientId is a new session (the old one expired, or the node reached did not know it), however the client
+        // learnt it was gone (while connected, or while reconnecting): what was published meanwhile is lost unless it recovers.
+        let sessionId: string | undefined;
+        client.on('connected', ({ clientId, transport }) => {
+          note(`connected ${transport}`);
+          if (sessionId !== undefined && clientId !== sessionId && this.#phase !== 'setup') {
             this.#sessionsLost++;
             this.#relost.add(n);
           }
+          sessionId = clientId;
         });
+        client.on('transport', (name) => note(`transport ${name}`));
+        client.on('disconnected', (event) => note(`disconnected ${event.reason}`));
         this.#clients[n] = client;
         await client.subscribe(CHANNEL, (data) => {
           const { seq, at } = data as Tick;
@@ -78,6 +92,7 @@ export class RollingClients {
   }
 
   set phase(phase: Phase) {
+    if (this.#phase === 'setup') this.#t0 = Date.now();
     this.#phase = phase;
   }
 
@@ -104,7 +119,13 @@ export class RollingClients {
       if (own > 0) incomplete++;
       if (this.#relost.has(i)) lostInLostSessions += own;
       const client = this.#clients[i];
-      if (own > 0 && missing.length < 5) missing.push(`${client?.transport ?? '?'} ${client?.state ?? '?'}${this.#relost.has(i) ? ' (session lost)' : ''}: ${own} missing`);
+      if (own > 0 && missing.length < 5) {
+        const got = [...counts.keys()].sort((a, b) => a - b);
+        const first = got.find((seq, k) => seq !== k);
+        missing.push(`${client?.transport ?? '?'} ${client?.state ?? '?'}${this.#relost.has(i) ? ' (session lost)' : ''}: ${own} missing, ` +
+          `got ${got.length} (up to ${got[got.length - 1] ?? '-'}; first gap after ${first === undefined ? got.length - 1 : got.indexOf(first) - 1})` +
+          (missing.length < 2 ? ` [${this.#history[i]?.join('; ') ?? ''}]` : ''));
+      }
     }
     return {
       clients: this.#clients.length, lost, lostInLostSessions, duplicates, sessionsLost: this.#sessionsLost,
