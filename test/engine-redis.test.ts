@@ -380,8 +380,10 @@ if (!findRedisServer()) {
       t.after(() => own.stop());
       const redis = await admin(t, own.url);
       const prefix = uniquePrefix();
-      const a = await node(t, { url: own.url }, { prefix }, { sweepInterval: 60_000 });
-      const b = await node(t, { url: own.url }, { prefix }, { sweepInterval: 60_000 });
+      // About paging, not timing: the takeover's 3,000 pattern subscriptions may queue for seconds on a loaded machine.
+      const patient = { prefix, commandTimeout: 20_000 };
+      const a = await node(t, { url: own.url }, patient, { sweepInterval: 60_000 });
+      const b = await node(t, { url: own.url }, patient, { sweepInterval: 60_000 });
       const id = await a.engine.createSession({ ack: false, ttl: 60_000 });
       const patterns = Array.from({ length: 3000 }, (_, i) => `/many/${i}`);
       for (let i = 0; i < patterns.length; i += 300) await Promise.all(patterns.slice(i, i + 300).map((p) => a.engine.subscribe(id, p)));
