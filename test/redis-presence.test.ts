@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { BayeuxClient, PresentUser } from '../lib/client/node.js';
 import { RedisEngine } from '../lib/engines/redis/index.js';
-import type { BayeuxOptions, Message } from '../lib/index.js';
+import { BayeuxError, type BayeuxOptions, type Message } from '../lib/index.js';
 import { testClients } from './helpers/clients.js';
 import { startServer, type TestServer } from './helpers/http-server.js';
 import { killAllNodes, NodeProcess } from './helpers/node-process.js';
@@ -134,7 +134,16 @@ if (!findRedisServer()) {
         await assert.rejects(third.subscribe('/notes/gus', noop), (err: Error) => /too_many_sessions/.test(String(err)));
         const ids = tabs.map((c) => c.clientId as string);
         const ended: string[] = [];
-        for (const node of [a, b]) node.cometd.on('disconnect', (id, reason) => ended.push(`${id} ${reason}`));
+        // The documented way to keep a user out: each ended client is told to
+        // handshake again, so the next handshake is refused.
+        const banned = new Set<string>();
+        for (const node of [a, b]) {
+          node.cometd.on('disconnect', (id, reason) => ended.push(`${id} ${reason}`));
+          node.cometd.use('/meta/handshake', (m) => {
+            if (banned.has(String((m.ext as { user?: string } | undefined)?.user))) throw new BayeuxError(403, 'logged out');
+          });
+        }
+        banned.add('gus');
         assert.equal(await b.cometd.disconnectUser('gus'), 2);
         await waitFor(() => ended.length >= 2, { timeout: 5000, what: `both ended (${ended.join(', ')})` });
         assert.deepEqual(ended.sort(), ids.map((id) => `${id} server`).sort());
