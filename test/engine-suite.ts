@@ -207,6 +207,44 @@ export function engineSuite(options: EngineSuiteOptions): void {
         assert.equal(await engine.publish(expand('/a/b'), msg('/a/b', 1)), 0);
       });
 
+      it('a session with many patterns, then few: each publish reaches it once while it has a matching one', async (t) => {
+        const { engine } = await setup(t);
+        const id = await session(engine);
+        const many = Array.from({ length: 20 }, (_, i) => `/m/${i}`);
+        for (const pattern of many) assert.equal(await engine.subscribe(id, pattern), true);
+        assert.equal(await engine.subscribe(id, '/m/*'), true);
+        assert.deepEqual(sorted(await engine.subscriptions(id)), sorted([...many, '/m/*']));
+        for (const pattern of many.slice(1)) assert.equal(await engine.unsubscribe(id, pattern), true);
+        assert.deepEqual(sorted(await engine.subscriptions(id)), sorted(['/m/0', '/m/*']));
+        assert.equal(await engine.publish(expand('/m/0'), msg('/m/0', 1)), 1);
+        assert.equal(await engine.publish(expand('/m/5'), msg('/m/5', 2)), 1);
+        await engine.unsubscribe(id, '/m/*');
+        assert.equal(await engine.publish(expand('/m/5'), msg('/m/5', 3)), 0);
+        assert.deepEqual((await engine.take(id))?.messages, [msg('/m/0', 1), msg('/m/5', 2)]);
+        assert.deepEqual((await engine.stats()).subscriptions, 1);
+      });
+
+      it('a channel\'s subscribers come and go (one, two, one, none, one): each publish reaches exactly those there', async (t) => {
+        const { engine } = await setup(t);
+        const [a, b] = [await session(engine), await session(engine)];
+        const round = async (n: number, expected: string[]): Promise<void> => {
+          assert.equal(await engine.publish(expand('/c/x'), msg('/c/x', n)), expected.length, `publish ${n}`);
+          assert.deepEqual(sorted(await engine.subscribers('/c/x')), sorted(expected), `subscribers at ${n}`);
+        };
+        await engine.subscribe(a, '/c/x');
+        await round(1, [a]);
+        await engine.subscribe(b, '/c/x');
+        await round(2, [a, b]);
+        await engine.unsubscribe(a, '/c/x');
+        await round(3, [b]);
+        await engine.destroy(b);
+        await round(4, []);
+        await engine.subscribe(a, '/c/x');
+        await engine.subscribe(a, '/c/x');
+        await round(5, [a]);
+        assert.deepEqual((await engine.take(a))?.messages, [msg('/c/x', 1), msg('/c/x', 2), msg('/c/x', 5)]);
+      });
+
       it('subscriptions of one session do not leak into another', async (t) => {
         const { engine } = await setup(t);
         const a = await session(engine);

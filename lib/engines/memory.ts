@@ -28,13 +28,50 @@ interface MemorySession {
   dataBytes: number;
   batch: number;
   dropped: number;
-  readonly subscriptions: Set<string>;
+  subscriptions: Patterns;
   /** Its user (`SessionOptions.user`), for `userSessions`. */
   readonly user: string | undefined;
   /** The channels it is present on (subscribed with `presence`). */
   present: Set<string> | undefined;
   /** The last publish that queued for this session (one copy per publish, however many patterns match). */
   lastPublish: number;
+}
+
+/**
+ * A session's patterns: a small array while it has few (most sessions
+ * follow one to a handful of channels, and a Set's hash table would cost
+ * each of them about 100 bytes more), a Set beyond {@link SMALL_PATTERNS}.
+ * Replaced, never changed in place while an array, so an array can be shared.
+ */
+type Patterns = readonly string[] | Set<string>;
+const NO_PATTERNS: readonly string[] = [];
+const SMALL_PATTERNS = 8;
+
+function hasPattern(patterns: Patterns, pattern: string): boolean {
+  return patterns instanceof Set ? patterns.has(pattern) : patterns.includes(pattern);
+}
+
+function patternCount(patterns: Patterns): number {
+  return patterns instanceof Set ? patterns.size : patterns.length;
+}
+
+/** `patterns` with `pattern`, which it lacks. */
+function withPattern(patterns: Patterns, pattern: string): Patterns {
+  if (patterns instanceof Set) return patterns.add(pattern);
+  return patterns.length < SMALL_PATTERNS ? [...patterns, pattern] : new Set([...patterns, pattern]);
+}
+
+/** `patterns` without `pattern`, which it has. */
+function withoutPattern(patterns: Patterns, pattern: string): Patterns {
+  if (!(patterns instanceof Set)) return patterns.length === 1 ? NO_PATTERNS : patterns.filter((p) => p !== pattern);
+  patterns.delete(pattern);
+  return patterns;
+}
+
+/** The sessions of a `#subscribers` entry. */
+function sessionsOf(subscribers: MemorySession | Map<string, MemorySession> | undefined): Iterable<MemorySession> {
+  if (subscribers === undefined) return [];
+  return subscribers instanceof Map ? subscribers.values() : [subscribers];
 }
 
 export class MemoryEngine implements Engine {
@@ -45,10 +82,10 @@ export class MemoryEngine implements Engine {
   #maxSessionDataBytes = Infinity;
   #sweeper: NodeJS.Timeout | undefined;
   readonly #sessions = new Map<string, MemorySession>();
-  /** pattern → the sessions subscribed to it, by id */
-  readonly #subscribers = new Map<string, Map<string, MemorySession>>();
+  /** pattern → the session subscribed to it, or, when several are, a Map of them by id (most channels have one subscriber: a Map each would cost it about 150 bytes) */
+  readonly #subscribers = new Map<string, MemorySession | Map<string, MemorySession>>();
   #publishes = 0;
-  /** Subscriptions of every session (the sum of their `subscriptions.size`), kept as they change so `stats()` is O(1). */
+  /** Subscriptions of every session (the sum of their patterns), kept as they change so `stats()` is O(1). */
   #subscriptionCount = 0;
   /** Channel history (`history` option): bounded rings, dropped with the engine, so a new engine is a new epoch. */
   readonly #history = new MemoryHistory();
@@ -101,7 +138,7 @@ export class MemoryEngine implements Engine {
       unacked: [],
       batch: 0,
       dropped: 0,
-      subscriptions: new Set(),
+      subscriptions: NO_PATTERNS,
       user: options.user,
       present: undefined,
     });
@@ -169,16 +206,17 @@ export class MemoryEngine implements Engine {
 
   #subscribe(session: MemorySession, pattern: string, options: SubscribeOptions | undefined): void {
     const clientId = session.id;
-    if (!session.subscriptions.has(pattern) && session.subscriptions.size >= this.#maxSubscriptions) {
-      throw new EngineLimitError('maxSubscriptions', `a session may hold at most ${this.#maxSubscriptions} subscriptions`);
-    }
-    if (!session.subscriptions.has(pattern)) {
-      session.subscriptions.add(pattern);
+    if (!hasPattern(session.subscriptions, pattern)) {
+      if (patternCount(session.subscriptions) >= this.#maxSubscriptions) {
+        throw new EngineLimitError('maxSubscriptions', `a session may hold at most ${this.#maxSubscriptions} subscriptions`);
+      }
+      session.subscriptions = withPattern(session.subscriptions, pattern);
       this.#subscriptionCount++;
     }
-    let sessions = this.#subscribers.get(pattern);
-    if (!sessions) this.#subscribers.set(pattern, (sessions = new Map<string, MemorySession>()));
-    sessions.set(clientId, session);
+    const subscribers = this.#subscribers.get(pattern);
+    if (subscribers === undefined) this.#subscribers.set(pattern, session);
+    else if (subscribers instanceof Map) subscribers.set(clientId, session);
+    else if (subscribers !== session) this.#subscribers.set(pattern, new Map([[subscribers.id, subscribers], [clientId, session]]));
     if (options?.presence) {
       (session.present ??= new Set()).add(pattern);
       this.#report(this.#presence.add(pattern, clientId, options.presence));
@@ -202,7 +240,10 @@ export class MemoryEngine implements Engine {
   async unsubscribe(clientId: string, pattern: string): Promise<boolean> {
     const session = this.#live(clientId);
     if (!session) return false;
-    if (session.subscriptions.delete(pattern)) this.#subscriptionCount--;
+    if (hasPattern(session.subscriptions, pattern)) {
+      session.subscriptions = withoutPattern(session.subscriptions, pattern);
+      this.#subscriptionCount--;
+    }
     this.#unindex(clientId, pattern);
     this.#absent(session, pattern);
     return true;
@@ -215,7 +256,7 @@ export class MemoryEngine implements Engine {
   async subscribers(pattern: string): Promise<string[]> {
     const now = Date.now();
     const ids: string[] = [];
-    for (const session of this.#subscribers.get(pattern)?.values() ?? []) if (session.deadline > now) ids.push(session.id);
+    for (const session of sessionsOf(this.#subscribers.get(pattern))) if (session.deadline > now) ids.push(session.id);
     return ids;
   }
 
@@ -265,9 +306,9 @@ export class MemoryEngine implements Engine {
     }
     let woken: string[] | undefined;
     for (const pattern of patterns) {
-      const sessions = this.#subscribers.get(pattern);
-      if (!sessions) continue;
-      for (const session of sessions.values()) {
+      const subscribers = this.#subscribers.get(pattern);
+      if (subscribers === undefined) continue;
+      for (const session of sessionsOf(subscribers)) {
         if (session.lastPublish === publish || session.deadline <= now) continue;
         session.lastPublish = publish;
         this.#enqueue(session, message);
@@ -380,17 +421,21 @@ export class MemoryEngine implements Engine {
 
 
   #unindex(clientId: string, pattern: string): void {
-    const sessions = this.#subscribers.get(pattern);
-    if (!sessions) return;
-    sessions.delete(clientId);
-    if (sessions.size === 0) this.#subscribers.delete(pattern);
+    const subscribers = this.#subscribers.get(pattern);
+    if (subscribers === undefined) return;
+    if (!(subscribers instanceof Map)) {
+      if (subscribers.id === clientId) this.#subscribers.delete(pattern);
+      return;
+    }
+    subscribers.delete(clientId);
+    if (subscribers.size === 1) this.#subscribers.set(pattern, subscribers.values().next().value as MemorySession);
   }
 
   #remove(clientId: string): boolean {
     const session = this.#sessions.get(clientId);
     if (!session) return false;
     this.#sessions.delete(clientId);
-    this.#subscriptionCount -= session.subscriptions.size;
+    this.#subscriptionCount -= patternCount(session.subscriptions);
     for (const pattern of session.subscriptions) this.#unindex(clientId, pattern);
     this.#absent(session);
     if (session.user !== undefined) this.#presence.removeSession(session.user, clientId);

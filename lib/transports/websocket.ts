@@ -71,7 +71,8 @@ type TaggedSocket = WebSocket & { [CONNECTION]: WsConnection };
 /**
  * One WebSocket as the Server sees it, and its frame bookkeeping. Its
  * methods live on the prototype and its event listeners are shared by
- * every socket: a subscriber's socket costs no closures of its own.
+ * every socket: a subscriber's socket costs one closure (`answer`), which
+ * its held connects share.
  */
 class WsConnection implements Connection {
   readonly transport = 'websocket' as const;
@@ -88,6 +89,8 @@ class WsConnection implements Connection {
   pending = 0;
   /** A drain handed its session off: closed once no frame waits for an answer. */
   draining = false;
+  /** Where the Server's replies to a frame go: one function per socket, so a held connect makes no closure of its own. */
+  readonly answer: (replies: readonly string[]) => void;
 
   constructor(owner: Sockets, ws: WebSocket, req: IncomingMessage, highWater: number) {
     this.owner = owner;
@@ -95,6 +98,7 @@ class WsConnection implements Connection {
     this.req = req;
     this.ip = (req as IncomingMessage & { ip?: string }).ip ?? req.socket.remoteAddress;
     this.#highWater = highWater;
+    this.answer = (replies) => owner.answer(this, replies);
   }
 
   push(messages: readonly string[]): void {
@@ -165,7 +169,8 @@ export class WebSocketTransport {
     this.#options = options;
     this.#hub = new Sockets(server, options);
     const { maxBodyBytes, wsPerMessageDeflate } = options;
-    this.#wss = new WebSocketServer({ noServer: true, maxPayload: maxBodyBytes, perMessageDeflate: wsPerMessageDeflate });
+    // `Sockets` tracks the sockets; ws's own set would cost every subscriber a second entry and a close listener.
+    this.#wss = new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: maxBodyBytes, perMessageDeflate: wsPerMessageDeflate });
     server.addConnectionType('websocket');
   }
 
@@ -335,12 +340,13 @@ class Sockets {
     // waits here but its callback.
     const lone = messages.length === 1 && (messages[0] as { channel?: unknown } | null)?.channel === '/meta/connect';
     if (lone) {
-      void conn.chain.then(() => this.#server.handle(messages, conn, (replies) => this.#answer(conn, replies)));
+      // Held for as long as a connect is: no closure of its own, only the connection's `answer`.
+      void conn.chain.then(() => this.#server.handle(messages, conn, conn.answer));
     } else {
       conn.chain = conn.chain.then(
         () => new Promise<void>((resolve) => {
           this.#server.handle(messages, conn, (replies) => {
-            this.#answer(conn, replies);
+            this.answer(conn, replies);
             resolve();
           });
         }),
@@ -348,7 +354,8 @@ class Sockets {
     }
   }
 
-  #answer(conn: WsConnection, replies: readonly string[]): void {
+  /** Send a frame's replies (`WsConnection.answer`). */
+  answer(conn: WsConnection, replies: readonly string[]): void {
     conn.pending--;
     if (replies.length > 0) this.#reply(conn.socket, jsonArray(replies));
     if (conn.draining && conn.pending === 0) closeDrained(conn);
