@@ -4,10 +4,20 @@
  * here; batches of 10 publishes to distinct channels, round-robin, each
  * batch awaited, every woken session taken as a WebSocket push is
  * (`takeMany`, lazy positions). Prints Redis CPU µs per publish and the
- * commands per publish by name (scripts' inner commands included).
+ * commands per publish by name (scripts' inner commands included), and
+ * how Redis's time splits between the commands and the scripts' own Lua
+ * (EVALSHA's time minus the commands it ran: argument conversion, string
+ * building, `tonumber`, `string.format`, tables).
+ *
+ * Then, for the same shape, what the tick log proposed in
+ * lib/engines/redis/DESIGN.md ("Next: the tick log") would cost: one
+ * script per tick that appends the tick's publishes as one entry of a
+ * shard's stream and announces it once (a prototype script, not the
+ * engine's), for ticks of 1 and of 10 publishes.
  *
  *   npx tsc -p . && node scripts/copy-lua.mjs && node dist/bench/redis-breakdown.js [--channels=2000] [--publishes=20000] [--position-flush=100] [--url=redis://127.0.0.1:6379]
  */
+import { createClient } from 'redis';
 import { expand } from '../lib/server/expand.js';
 import type { EngineHost } from '../lib/engines/engine.js';
 import { RedisEngine } from '../lib/engines/redis/index.js';
@@ -48,7 +58,48 @@ async function main(): Promise<void> {
   await engine.close();
   console.log(`${channels} channels x 1, ${publishes} publishes: Redis ${(((after.cpu - before.cpu) * 1e6) / publishes).toFixed(1)} µs/publish`);
   const rows = [...after.byCommand].map(([name, calls]) => [name, (calls - (before.byCommand.get(name) ?? 0)) / publishes] as const).filter(([, n]) => n > 0.001).sort((a, b) => b[1] - a[1]);
-  for (const [name, n] of rows) console.log(`  ${name.padEnd(12)} ${n.toFixed(2)} per publish`);
+  const usec = (name: string): number => ((after.usecByCommand.get(name) ?? 0) - (before.usecByCommand.get(name) ?? 0)) / publishes;
+  for (const [name, n] of rows) console.log(`  ${name.padEnd(12)} ${n.toFixed(2)} per publish, ${usec(name).toFixed(2)} µs`);
+  const scripts = usec('evalsha') + usec('eval');
+  const commands = rows.filter(([name]) => name !== 'evalsha' && name !== 'eval').reduce((sum, [name]) => sum + usec(name), 0);
+  console.log(`  in scripts ${scripts.toFixed(1)} µs per publish: their commands ${commands.toFixed(1)} µs, their own Lua ${(scripts - commands).toFixed(1)} µs`);
+  await tickPrototype(url, channels);
+}
+
+/** The proposed tick log's publish, as a prototype script: see DESIGN.md "Next: the tick log". */
+const TICK_PROTOTYPE = `
+local prev = redis.call('GET', KEYS[1] .. ':last') or '0-0'
+local id = redis.call('XADD', KEYS[1] .. ':log', 'MAXLEN', '~', ARGV[1], '*', 'p', ARGV[2])
+redis.call('SET', KEYS[1] .. ':last', id)
+redis.call('PUBLISH', KEYS[1], prev .. ' ' .. id .. ' ' .. ARGV[2])
+return { prev, id }`;
+
+async function tickPrototype(url: string, channels: number): Promise<void> {
+  const client = createClient({ url });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    const sha = String(await client.sendCommand(['SCRIPT', 'LOAD', TICK_PROTOTYPE]));
+    const base = `tick${Date.now()}:{t0}`;
+    const message = JSON.stringify({ channel: '/c/0', data: { data: 'x'.repeat(64) }, id: '12' });
+    for (const perTick of [1, 10]) {
+      const ticks = 2000;
+      const before = await counters(url);
+      for (let t = 0; t < ticks; t++) {
+        const packed = Array.from({ length: perTick }, (_, i) => `/c/${(t * perTick + i) % channels} p.${t}.${i} - ${message.length} ${message}`).join(' ');
+        await client.sendCommand(['EVALSHA', sha, '1', base, '10000', packed]);
+      }
+      const after = await counters(url);
+      const inScript = ((after.usecByCommand.get('evalsha') ?? 0) - (before.usecByCommand.get('evalsha') ?? 0)) / (ticks * perTick);
+      console.log(
+        `tick log prototype, ticks of ${perTick} (one script per tick, as the engine's): Redis ${(((after.cpu - before.cpu) * 1e6) / (ticks * perTick)).toFixed(1)} µs/publish, ` +
+        `${inScript.toFixed(1)} of them in the script (no node on the shard's channel; no position writes)`,
+      );
+    }
+    await client.sendCommand(['DEL', base, `${base}:log`, `${base}:last`]);
+  } finally {
+    await client.close().catch(() => undefined);
+  }
 }
 
 runMain(main, 10 * 60_000);

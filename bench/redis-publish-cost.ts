@@ -26,7 +26,7 @@ export interface PublishCost {
 }
 
 /** Redis's CPU seconds so far, its commands (scripts' inner ones included, INFO left out) in all and by name. */
-export async function redisCounters(url: string): Promise<{ cpu: number; commands: number; byCommand: Map<string, number> }> {
+export async function redisCounters(url: string): Promise<{ cpu: number; commands: number; byCommand: Map<string, number>; usecByCommand: Map<string, number> }> {
   const client = createClient({ url });
   client.on('error', () => undefined);
   await client.connect();
@@ -36,12 +36,14 @@ export async function redisCounters(url: string): Promise<{ cpu: number; command
     const stats = await client.info('commandstats');
     let commands = 0;
     const byCommand = new Map<string, number>();
-    for (const [, name, calls] of stats.matchAll(/cmdstat_([a-z|_]+):calls=(\d+)/g)) {
+    const usecByCommand = new Map<string, number>();
+    for (const [, name, calls, usec] of stats.matchAll(/cmdstat_([a-z|_]+):calls=(\d+),usec=(\d+)/g)) {
       if (name === 'info') continue;
       commands += Number(calls);
       byCommand.set(name as string, Number(calls));
+      usecByCommand.set(name as string, Number(usec));
     }
-    return { cpu: field('used_cpu_user') + field('used_cpu_sys'), commands, byCommand };
+    return { cpu: field('used_cpu_user') + field('used_cpu_sys'), commands, byCommand, usecByCommand };
   } finally {
     await client.close().catch(() => undefined);
   }
