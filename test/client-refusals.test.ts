@@ -208,8 +208,8 @@ describe('an answer longer than maxResponseBytes, with acks', () => {
       const got: unknown[] = [];
       await c.subscribe('/feed', (data) => got.push(typeof data === 'string' ? `${data.length} chars` : data));
       assert.equal(c.ackEnabled, true);
-      // The connect is held by now: the server numbers a batch when it arrives and another when it is released.
-      await sleep(300);
+      // The connect is held (the server numbers a batch when it arrives and another when it is released): waited for, not assumed after a sleep.
+      await waitFor(async () => (await s.cometd.stats()).heldConnections === 1, { timeout: 5000, what: 'the connect to be held' });
 
       await s.cometd.publish('/feed', 'z'.repeat(100_000));
       await waitFor(() => tooLarge.length > 0, { timeout: 10_000, what: 'the too-large error' });

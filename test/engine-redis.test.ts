@@ -216,6 +216,8 @@ if (!findRedisServer()) {
       await sleep(100);
       assert.equal(await idle.engine.publish(expand('/n/x'), '"1"'), 2);
       await waitFor(() => a.host.woken().has(onA) && b.host.woken().has(onB), { timeout: 2000, what: 'both holders woken' });
+      // The watcher is a connection of its own: its copies may come after the holders' wakes.
+      await waitFor(() => seen.length >= 2, { timeout: 5000, what: `the watcher's copies (have ${seen.join(' ')})` });
       await sleep(50);
       assert.deepEqual(seen.sort(), [`${prefix}{p:/n/**}`, `${prefix}{p:/n/x}`]);
       assert.deepEqual(idle.host.wakes, []);

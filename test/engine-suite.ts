@@ -171,12 +171,14 @@ export function engineSuite(options: EngineSuiteOptions): void {
 
       it('destroy ends a session with its subscriptions and queue, and does not call expired()', async (t) => {
         const { engine, host } = await setup(t);
-        const id = await session(engine, false, 200);
+        const id = await session(engine);
         const other = await session(engine);
         await engine.subscribe(id, '/a/b');
         await engine.subscribe(id, '/a/**');
         await engine.subscribe(other, '/a/b');
         await engine.deliver(id, msg('/a/b', 1));
+        // A deadline that passes during the wait below, set only now: made with ttl 200, a loaded machine expired it before the destroy.
+        assert.equal(await engine.touch(id, 200), true);
         assert.equal(await engine.destroy(id), true);
         assert.equal(await engine.destroy(id), false);
         assert.equal(await engine.exists(id), false);
@@ -1054,9 +1056,11 @@ export function engineSuite(options: EngineSuiteOptions): void {
 
       it('an expired session leaves once and leaves the user\'s sessions', async (t) => {
         const { engine, host } = await setup(t);
-        const id = await engine.createSession({ ack: false, ttl: 100, user: 'bob' });
-        await engine.subscribe(id, '/p/x', { presence: { user: 'bob' } });
-        await engine.subscribe(id, '/p/y', { presence: { user: 'bob' } });
+        // A short ttl set once subscribed: made with ttl 100, a loaded machine expired it before its subscriptions.
+        const id = await engine.createSession({ ack: false, ttl: 60_000, user: 'bob' });
+        assert.equal(await engine.subscribe(id, '/p/x', { presence: { user: 'bob' } }), true);
+        assert.equal(await engine.subscribe(id, '/p/y', { presence: { user: 'bob' } }), true);
+        assert.equal(await engine.touch(id, 100), true);
         await waitFor(() => host.expiredIds.includes(id), { timeout: 5000, what: 'the expiry' });
         await waitFor(() => host.presences.length === 4, { timeout: 3000, what: 'the leaves' });
         await sleep(100);

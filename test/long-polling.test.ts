@@ -5,7 +5,7 @@ import http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import express from 'express';
 import { get, handshake, post, startServer, type TestServer } from './helpers/http-server.js';
-import { sleep } from './helpers/wait.js';
+import { waitFor } from './helpers/wait.js';
 
 const hs = { channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['long-polling'] };
 
@@ -133,25 +133,27 @@ describe('long-polling', () => {
     assert.equal(r.headers.get('allow'), 'GET, POST, OPTIONS');
   });
 
-  test('a client that goes away during a held connect does not lose its messages', async () => {
-    const id = await handshake(s.url);
-    await post(s.url, [{ channel: '/meta/connect', clientId: id, connectionType: 'long-polling' }]);
-    await post(s.url, [{ channel: '/meta/subscribe', clientId: id, subscription: '/gone' }]);
+  test('a client that goes away during a held connect does not lose its messages', async (t) => {
+    // A server of its own holding for 20 s: only the client going away ends the hold (with 300 ms, a loaded
+    // machine reached the timeout before the checks, and 50 ms of sleep did not make sure the connect was held).
+    const own = await startServer({ timeout: 20_000 });
+    t.after(() => own.close());
+    const id = await handshake(own.url);
+    await post(own.url, [{ channel: '/meta/connect', clientId: id, connectionType: 'long-polling' }]);
+    await post(own.url, [{ channel: '/meta/subscribe', clientId: id, subscription: '/gone' }]);
     const controller = new AbortController();
-    const held = fetch(s.url, {
+    const held = fetch(own.url, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify([{ channel: '/meta/connect', clientId: id, connectionType: 'long-polling' }]),
       signal: controller.signal,
     }).catch(() => undefined);
-    await sleep(50);
-    assert.equal((await s.cometd.stats()).heldConnections, 1);
+    await waitFor(async () => (await own.cometd.stats()).heldConnections === 1, { what: 'the connect to be held' });
     controller.abort();
     await held;
-    await sleep(50);
-    assert.equal((await s.cometd.stats()).heldConnections, 0, 'the hold ends when its client goes away');
-    await s.cometd.publish('/gone', 'kept');
-    const r = await post(s.url, [{ channel: '/meta/connect', clientId: id, connectionType: 'long-polling' }]);
+    await waitFor(async () => (await own.cometd.stats()).heldConnections === 0, { what: 'the hold to end when its client goes away' });
+    await own.cometd.publish('/gone', 'kept');
+    const r = await post(own.url, [{ channel: '/meta/connect', clientId: id, connectionType: 'long-polling', advice: { timeout: 0 } }]);
     assert.deepEqual(r.json.filter((m: { channel: string }) => m.channel === '/gone').map((m: { data: string }) => m.data), ['kept']);
   });
 });

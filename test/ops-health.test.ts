@@ -155,10 +155,12 @@ describe('MemoryEngine stats', () => {
     assert.deepEqual(await engine.stats(), { sessions: 999, subscriptions: 1497 });
 
     // Expiry: a session found past its deadline goes with its subscriptions.
-    const short = await engine.createSession({ ack: false, ttl: 1 });
-    await engine.subscribe(short, '/a');
-    await engine.subscribe(short, '/c');
+    // Made with a long ttl and cut short once subscribed: with ttl 1 a millisecond ticking between the calls expired it early.
+    const short = await engine.createSession({ ack: false, ttl: 60_000 });
+    assert.equal(await engine.subscribe(short, '/a'), true);
+    assert.equal(await engine.subscribe(short, '/c'), true);
     assert.deepEqual(await engine.stats(), { sessions: 1000, subscriptions: 1499 });
+    assert.equal(await engine.touch(short, 1), true);
     await waitFor(async () => !(await engine.exists(short)), { timeout: 5000, what: 'the short session to expire' });
     assert.deepEqual(await engine.stats(), { sessions: 999, subscriptions: 1497 });
 

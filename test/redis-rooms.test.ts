@@ -11,7 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { get, startServer, type TestServer } from './helpers/http-server.js';
 import { announceRedisSkip, findRedisServer, startRedisServer, type RedisServer } from './helpers/redis-server.js';
 import { openWire, wireSession, type Kind, type Msg, type Wire } from './helpers/wire.js';
-import { sleep } from './helpers/wait.js';
+import { sleep, waitFor } from './helpers/wait.js';
 
 const fast = { reconnectMaxDelay: 100, commandTimeout: 2000, openTimeout: 3000 };
 
@@ -88,7 +88,8 @@ if (!findRedisServer()) {
         let answer: Msg | undefined;
         if (kind === 'long-polling') {
           const held = dave.wire.send({ channel: '/meta/connect', clientId: dave.clientId, connectionType: kind });
-          await sleep(200); // the connect is held on A
+          // The connect is held on A (the earlier sessions' connects were answered at once).
+          await waitFor(async () => (await a.cometd.stats()).heldConnections === 1, { what: 'the connect held on A' });
           assert.equal(await b.cometd.disconnect(dave.clientId), true);
           [answer] = await held;
           assert.match(String(answer?.['error']), /^402:/);

@@ -130,7 +130,7 @@ for (const kind of KINDS) {
       let answer: Msg | undefined;
       if (kind === 'long-polling') {
         const held = a.wire.send({ channel: '/meta/connect', clientId: a.clientId, connectionType: kind });
-        await sleep(100);
+        await waitFor(async () => (await server.cometd.stats()).heldConnections === 1, { what: 'the connect to be held' });
         assert.equal(await server.cometd.disconnect(a.clientId), true);
         [answer] = await held;
         assert.equal(answer?.['successful'], false);
