@@ -249,6 +249,11 @@ export class RedisEngine implements Engine {
     throw new Error('RedisEngine: could not create a unique session id');
   }
 
+  /**
+   * Always asks Redis, even for a session this node holds: a session
+   * ended on another node must be refused at once (`cometd.disconnect`
+   * resolves before the holder hears of it on its node channel).
+   */
   async exists(clientId: string): Promise<boolean> {
     return this.#checkLive(clientId, parseStatus(await this.#scripts.run(Scripts.exists, clientId, [])));
   }

@@ -58,6 +58,13 @@ export class SessionFanOut implements FanOut {
 /** Bound on the ids remembered in LocalSessions.#strays. */
 const MAX_STRAYS = 10_000;
 
+/**
+ * How long a session held here must still have before its deadline for
+ * its local copy to be trusted without Redis (a lazy take, `exists`): a
+ * session closer to expiry asks Redis, which may have expired it already.
+ */
+export const LOCAL_TRUST_MS = 1000;
+
 export class LocalSessions {
   readonly #sessions = new Map<string, LocalSession>();
   /**
@@ -165,7 +172,7 @@ export class LocalSessions {
    */
   async takeMany(clientIds: readonly string[]): Promise<Array<TakeResult | null>> {
     const results = new Array<TakeResult | null>(clientIds.length);
-    const until = Date.now() + 1000;
+    const until = Date.now() + LOCAL_TRUST_MS;
     let waiting: Promise<unknown>[] | undefined;
     for (let i = 0; i < clientIds.length; i++) {
       const id = clientIds[i] as string;
@@ -182,7 +189,7 @@ export class LocalSessions {
     let found = this.#sessions.get(clientId);
     if (push && found && found.takes === 0) {
       // The common case, a WebSocket push: from memory, without waiting for anything.
-      const result = this.#takeLazily(found, Date.now() + 1000);
+      const result = this.#takeLazily(found, Date.now() + LOCAL_TRUST_MS);
       if (result) return result;
     }
     if (!found || found.gone) {
@@ -196,7 +203,7 @@ export class LocalSessions {
       await session.ready;
       await logs.settled(session.cursors.keys());
       if (session.gone) return 'stale';
-      const lazy = push && !session.ack && session.deadline > Date.now() + 1000 && runner.healthy;
+      const lazy = push && !session.ack && session.deadline > Date.now() + LOCAL_TRUST_MS && runner.healthy;
       const prepared = session.prepare(ack, this.#c.settings.queue, lazy);
       if (lazy) {
         session.commit(prepared);
