@@ -155,6 +155,16 @@ function suite(label: string, setUp: () => Promise<{ source: () => RedisEngineSo
         ttls.push(ttl);
       }
       assert.ok(Math.max(...ttls) - Math.min(...ttls) < 500, `the keys expire together: ${ttls.join(' ')}`);
+      // A publish between renewals keeps the expiry of :last and :bytes (KEEPTTL); one that finds :last
+      // missing (evicted) gives every key a new one, never a key without expiry.
+      const expiries = async () => Promise.all([`${base}:log`, `${base}:last`, `${base}:index`, `${base}:bytes`].map(async (key) => Number(await send(key, ['PTTL', key]))));
+      await a.engine.publish(expand('/kept'), '"again"');
+      const kept = await expiries();
+      assert.ok(kept.every((ttl) => ttl > 0 && ttl <= 2250) && Math.max(...kept) - Math.min(...kept) < 500, `kept together: ${kept.join(' ')}`);
+      await send(`${base}:last`, ['DEL', `${base}:last`]);
+      await a.engine.publish(expand('/kept'), '"after an eviction"');
+      const renewed = await expiries();
+      assert.ok(renewed.every((ttl) => ttl > 1500 - 500 && ttl <= 2250) && Math.max(...renewed) - Math.min(...renewed) < 500, `renewed together: ${renewed.join(' ')}`);
       // Keep the session alive (its ttl is below logRetention, which it would raise) and publish once in the middle.
       for (let i = 0; i < 4; i++) {
         await sleep(400);

@@ -19,12 +19,13 @@ if not any and ARGV[6] == '0' then return { 0 } end
 local out = { 1 }
 -- Per key with subscribers: the newest id, the log's bytes, when its keys expire (ms; see the end), the ms of the
 -- index's head (nil: unknown), the index length.
-local last, bytes, expires, heads, lens = {}, {}, {}, {}, {}
+local last, bytes, expires, heads, lens, had = {}, {}, {}, {}, {}, {}
 for j = 1, nkeys do
   local prev = ''
   if n[j] > 0 then
     local got = redis.call('MGET', KEYS[j] .. ':last', KEYS[j] .. ':bytes')
     prev = got[1] or '0-0'
+    had[j] = got[1] ~= false and got[2] ~= false
     last[j] = prev
     local b, e, h = string.match(got[2] or '', '^(%d+) ?(%d*) ?(%d*)$')
     bytes[j] = tonumber(b) or 0
@@ -178,7 +179,6 @@ local cutoff
 for j = 1, nkeys do
   if n[j] > 0 and last[j] ~= out[j + 1] then
     local base = KEYS[j]
-    local log, index = base .. ':log', base .. ':index'
     if not now then
       local t = redis.call('TIME')
       now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -191,6 +191,7 @@ for j = 1, nkeys do
     if hms == nil or len > maxlen or total > maxbytes or hms < cutoff then
       local head
       local trimmed = false
+      local index = base .. ':index'
       while len > 1 do
         head = redis.call('LINDEX', index, 0)
         hms = tonumber(string.match(head, '^(%d+)')) or 0
@@ -207,20 +208,29 @@ for j = 1, nkeys do
       head = head or redis.call('LINDEX', index, 0)
       hms = tonumber(string.match(head, '^(%d+)')) or 0
       if trimmed then
-        redis.call('XTRIM', log, 'MINID', string.sub(head, 1, string.find(head, ' ', 1, true) - 1))
+        redis.call('XTRIM', base .. ':log', 'MINID', string.sub(head, 1, string.find(head, ' ', 1, true) - 1))
       end
     end
     if total < 0 then total = 0 end
     -- The pattern's keys expire together, between retention and 1.5 x retention after its last publish:
     -- log and index get a new expiry only when less than retention of it is left, not at every publish.
+    -- :bytes and :last get the same expiry then; between renewals they keep it (KEEPTTL), which only
+    -- keys that exist may do (a key missing here gets a new expiry, and so do the others).
     local at = expires[j]
-    if at - now < retention then
+    local keep = had[j] and at - now >= retention
+    if not keep then
       at = now + math.floor(retention * 1.5)
-      redis.call('PEXPIRE', log, at - now)
-      redis.call('PEXPIRE', index, at - now)
+      redis.call('PEXPIRE', base .. ':log', at - now)
+      redis.call('PEXPIRE', base .. ':index', at - now)
     end
-    redis.call('SET', base .. ':bytes', string.format('%.0f %.0f %.0f', total, at, hms), 'PX', at - now)
-    redis.call('SET', base .. ':last', last[j], 'PX', at - now)
+    local bytesText = string.format('%.0f %.0f %.0f', total, at, hms)
+    if keep then
+      redis.call('SET', base .. ':bytes', bytesText, 'KEEPTTL')
+      redis.call('SET', base .. ':last', last[j], 'KEEPTTL')
+    else
+      redis.call('SET', base .. ':bytes', bytesText, 'PX', at - now)
+      redis.call('SET', base .. ':last', last[j], 'PX', at - now)
+    end
   end
 end
 for p = 1, #positions do out[#out + 1] = positions[p] end
