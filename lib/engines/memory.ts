@@ -304,21 +304,26 @@ export class MemoryEngine implements Engine {
         if (session) session.lastPublish = publish;
       }
     }
-    let woken: string[] | undefined;
+    const woken: string[] = [];
     for (const pattern of patterns) {
       const subscribers = this.#subscribers.get(pattern);
       if (subscribers === undefined) continue;
-      for (const session of sessionsOf(subscribers)) {
-        if (session.lastPublish === publish || session.deadline <= now) continue;
-        session.lastPublish = publish;
-        this.#enqueue(session, message);
-        (woken ??= []).push(session.id);
-      }
+      // A lone subscriber (most small channels) without an iterator or an array per publish.
+      if (!(subscribers instanceof Map)) this.#reach(subscribers, publish, now, message, woken);
+      else for (const session of subscribers.values()) this.#reach(session, publish, now, message, woken);
     }
-    if (!woken) return 0;
+    if (woken.length === 0) return 0;
     // The host gathers the wakes of a tick: one call per publish is enough.
     this.#host?.wake(woken);
     return woken.length;
+  }
+
+  /** Queue one publish for `session`, once, if it is live; its id goes to `woken`. */
+  #reach(session: MemorySession, publish: number, now: number, message: string, woken: string[]): void {
+    if (session.lastPublish === publish || session.deadline <= now) return;
+    session.lastPublish = publish;
+    this.#enqueue(session, message);
+    woken.push(session.id);
   }
 
   async deliver(clientId: string, message: string): Promise<boolean> {
