@@ -70,8 +70,7 @@ import { LoadClients, ServerProcess, type ClientReport } from './procs.js';
 import type { FromLoad, ToLoad } from './presence-load.js';
 import { summarizeProfile } from './profile.js';
 import { BATCH } from './publisher.js';
-import { redisCpu } from './redis-cpu.js';
-import { createClient } from 'redis';
+import { commandStats, redisCpu, topCommands } from './redis-cpu.js';
 import { openSession, type Session, type WireMessage } from './wire.js';
 import { findRedisServer, startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
 import { within } from '../test/helpers/within.js';
@@ -236,30 +235,6 @@ function otherCores(a: Clock, b: Clock, ownUs: number): number {
   const s = (b.at - a.at) / 1000;
   const ours = (b.server - a.server + (Number.isFinite(b.redis) ? b.redis - a.redis : 0) + b.self - a.self + ownUs) / 1e6;
   return (b.machine - a.machine - ours) / s;
-}
-
-/** Redis's calls and µs by command so far (`INFO commandstats`; a script's own commands included). */
-async function commandStats(url: string | undefined): Promise<Map<string, { calls: number; usec: number }>> {
-  const out = new Map<string, { calls: number; usec: number }>();
-  if (!url) return out;
-  const client = createClient({ url });
-  client.on('error', () => undefined);
-  try {
-    await within(client.connect(), 5000, 'redis connect');
-    const text = await within(client.info('commandstats'), 5000, 'redis INFO commandstats');
-    for (const [, name, calls, usec] of text.matchAll(/cmdstat_([a-z|_]+):calls=(\d+),usec=(\d+)/g)) {
-      if (name !== 'info') out.set(name as string, { calls: Number(calls), usec: Number(usec) });
-    }
-    return out;
-  } finally {
-    await client.close().catch(() => undefined);
-  }
-}
-
-/** The commands that took the most Redis time between two readings: `name calls×, µs`. */
-function topCommands(a: Map<string, { calls: number; usec: number }>, b: Map<string, { calls: number; usec: number }>, n = 5): Record<string, { calls: number; usec: number }> {
-  const rows = [...b].map(([name, v]) => [name, { calls: v.calls - (a.get(name)?.calls ?? 0), usec: v.usec - (a.get(name)?.usec ?? 0) }] as const);
-  return Object.fromEntries(rows.filter(([, v]) => v.calls > 0).sort((x, y) => y[1].usec - x[1].usec).slice(0, n));
 }
 
 async function teardown(r: Rig | undefined, ...others: Array<{ exit(): Promise<void> } | undefined>): Promise<void> {

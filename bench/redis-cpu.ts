@@ -30,3 +30,27 @@ export async function redisMemory(url: string | undefined): Promise<number> {
   if (!url) return NaN;
   return (await info(url, 'memory'))('used_memory');
 }
+
+/** Redis's calls and µs by command so far (`INFO commandstats`; a script's own commands included). */
+export async function commandStats(url: string | undefined): Promise<Map<string, { calls: number; usec: number }>> {
+  const out = new Map<string, { calls: number; usec: number }>();
+  if (!url) return out;
+  const client = createClient({ url });
+  client.on('error', () => undefined);
+  try {
+    await timeout(client.connect(), 5000, 'redis connect');
+    const text = await timeout(client.info('commandstats'), 5000, 'redis INFO commandstats');
+    for (const [, name, calls, usec] of text.matchAll(/cmdstat_([a-z|_]+):calls=(\d+),usec=(\d+)/g)) {
+      if (name !== 'info') out.set(name as string, { calls: Number(calls), usec: Number(usec) });
+    }
+    return out;
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+}
+
+/** The commands that took the most Redis time between two readings: `name calls×, µs`. */
+export function topCommands(a: Map<string, { calls: number; usec: number }>, b: Map<string, { calls: number; usec: number }>, n = 5): Record<string, { calls: number; usec: number }> {
+  const rows = [...b].map(([name, v]) => [name, { calls: v.calls - (a.get(name)?.calls ?? 0), usec: v.usec - (a.get(name)?.usec ?? 0) }] as const);
+  return Object.fromEntries(rows.filter(([, v]) => v.calls > 0).sort((x, y) => y[1].usec - x[1].usec).slice(0, n));
+}

@@ -62,7 +62,7 @@ import {
 import { CONTENDED_CORES, backgroundLoad, fmt, label, machineBusy, median, openFileLimit, ratio, waitForQuiet } from './machine.js';
 import { LoadClients, ServerProcess } from './procs.js';
 import { BATCH } from './publisher.js';
-import { redisCpu, redisMemory } from './redis-cpu.js';
+import { commandStats, redisCpu, redisMemory, topCommands } from './redis-cpu.js';
 import { openRoomsPublisher, type RoomsPublisher } from './rooms-publisher.js';
 import { summarizeProfile } from './profile.js';
 import { findRedisServer, startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
@@ -149,6 +149,8 @@ interface Measured {
   otherCores: number;
   contended: boolean;
   clientErrors: number;
+  /** Redis's busiest commands in the window (scripts' inner commands included): calls and µs per published message. */
+  redisCommands: Record<string, { calls: number; usec: number }>;
 }
 
 async function one(sc: Scenario, kind: RoomsServer, round: number, config: Config): Promise<Measured> {
@@ -235,6 +237,7 @@ async function one(sc: Scenario, kind: RoomsServer, round: number, config: Confi
     if (config.profile) await server.profileStart();
     const cpu0 = await server.cpu();
     const redis0 = redis ? await redisCpu(redis.url) : NaN;
+    const stats0 = await commandStats(redis?.url);
     const self0 = process.cpuUsage();
     const machine0 = machineBusy();
     const acked0 = pub.acked;
@@ -251,6 +254,7 @@ async function one(sc: Scenario, kind: RoomsServer, round: number, config: Confi
     const self = process.cpuUsage(self0);
     const cpu1 = await server.cpu();
     const redis1 = redis ? await redisCpu(redis.url) : NaN;
+    const stats1 = await commandStats(redis?.url);
     if (config.profile) await server.profileStop(profileFile(config.profile, kind, sc, round));
     running = false;
     unpark();
@@ -297,6 +301,7 @@ async function one(sc: Scenario, kind: RoomsServer, round: number, config: Confi
       otherCores,
       contended: otherCores > CONTENDED_CORES,
       clientErrors: reports.reduce((a, r) => a + r.errors, 0),
+      redisCommands: perPublish(topCommands(stats0, stats1, 8), published),
     };
   } catch (err) {
     server?.kill();
@@ -307,6 +312,11 @@ async function one(sc: Scenario, kind: RoomsServer, round: number, config: Confi
     await server?.stop();
     await redis?.stop();
   }
+}
+
+function perPublish(commands: Record<string, { calls: number; usec: number }>, published: number): Record<string, { calls: number; usec: number }> {
+  const n = Math.max(1, published);
+  return Object.fromEntries(Object.entries(commands).map(([name, v]) => [name, { calls: v.calls / n, usec: v.usec / n }]));
 }
 
 function profileFile(dir: string, kind: RoomsServer, sc: Scenario, round: number): string {
@@ -322,7 +332,10 @@ function describe(m: Measured): string {
     `cores: server ${fmt(m.serverCores, 2)}, redis ${fmt(m.redisCores, 2)}, clients ${fmt(m.clientCores, 2)}, publisher ${fmt(m.publisherCores, 2)}` +
     (m.contended ? ` — CONTENDED: ${fmt(m.otherCores, 2)} cores of other work` : '') +
     (m.delivered < 0.999 ? `; only ${fmt(m.delivered * 100, 1)}% delivered` : '') +
-    (m.clientErrors ? `, ${m.clientErrors} client errors` : '')
+    (m.clientErrors ? `, ${m.clientErrors} client errors` : '') +
+    (Object.keys(m.redisCommands).length
+      ? '\n    Redis per publish: ' + Object.entries(m.redisCommands).map(([name, v]) => `${name} ${fmt(v.calls, 2)}× ${fmt(v.usec, 1)} µs`).join(', ')
+      : '')
   );
 }
 
