@@ -100,3 +100,47 @@ test('a gone session is not written; the timer flushes every interval', async (t
   assert.deepEqual(calls[0]?.args.slice(2), ['a', '3', '1', '', '1-0']);
   positions.stop();
 });
+
+test('a big flush goes in scripts of 100 sessions, one after another; a failure leaves that script and the later ones to the next flush', async () => {
+  const calls: Array<{ sessions: number; answer: (ok: boolean) => void }> = [];
+  const failures: unknown[] = [];
+  const runner = {
+    isCluster: false,
+    ready: true,
+    failed(_what: string, err: unknown): void {
+      failures.push(err);
+    },
+    run(_script: unknown, _keys: readonly string[], args: readonly string[]): Promise<unknown> {
+      return new Promise((resolve, reject) => {
+        // Per session: bucket index, id, gen, n, then n pairs.
+        let sessions = 0;
+        for (let i = 1; i < args.length; i += 4 + 2 * Number(args[i + 3])) sessions++;
+        calls.push({ sessions, answer: (ok) => (ok ? resolve(sessions) : reject(new Error('down'))) });
+      });
+    },
+  } as unknown as Runner;
+  const positions = new LazyPositions(runner, new Keys('t:'));
+  const sessions = Array.from({ length: 250 }, (_, i) => pushed(`s${i}`, [['', `${i + 1}-0`]]));
+  for (const s of sessions) positions.add(s);
+  const flushing = positions.flush();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(calls.map((c) => c.sessions), [100], 'the second script waits for the first');
+  calls[0]?.answer(true);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(calls.map((c) => c.sessions), [100, 100]);
+  calls[1]?.answer(false);
+  await flushing;
+  assert.equal(calls.length, 2, 'the third script is not sent after a failure');
+  assert.equal(failures.length, 1);
+  assert.equal(sessions.filter((s) => s.lazy).length, 150, 'the failed script\'s sessions and the unsent ones are kept');
+  assert.equal(sessions.slice(0, 100).some((s) => s.lazy), false, 'the written ones are not');
+  const next = positions.flush();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(calls.slice(2).map((c) => c.sessions), [100]);
+  calls[2]?.answer(true);
+  await new Promise((resolve) => setImmediate(resolve));
+  calls[3]?.answer(true);
+  await next;
+  assert.deepEqual(calls.slice(2).map((c) => c.sessions), [100, 50]);
+  assert.equal(sessions.some((s) => s.lazy), false);
+});

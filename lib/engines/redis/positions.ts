@@ -12,13 +12,18 @@ import { Scripts } from './lua/index.js';
 import { positionsArgs, pushPositions } from './lua/session.js';
 import type { Runner } from './runner.js';
 
-/** Most sessions one script writes: no script holds Redis for long. */
-const SESSIONS_PER_SCRIPT = 500;
+/**
+ * Most sessions one script writes (about 4 µs of Redis time each): a
+ * flush's scripts go one after another, so a publish issued meanwhile
+ * waits behind one script, not behind the whole flush.
+ */
+const SESSIONS_PER_SCRIPT = 100;
 
 interface Call {
   readonly keys: string[];
   readonly args: string[];
-  sessions: number;
+  /** The sessions this call writes, with what it writes for each. */
+  readonly written: Array<[LocalSession, Map<string, string>]>;
 }
 
 export class LazyPositions {
@@ -50,47 +55,65 @@ export class LazyPositions {
     if (session.lazy) this.#unflushed.add(session);
   }
 
-  /** Write the positions lazy takes left: one script on a single Redis, one per bucket (slot) on a cluster. */
+  /**
+   * Write the positions lazy takes left: scripts of up to 100 sessions,
+   * one after another (per bucket, i.e. slot, on a Cluster, the buckets
+   * side by side). A script that fails leaves its sessions, and those of
+   * the scripts after it, to the next flush.
+   */
   async flush(): Promise<void> {
     if (this.#unflushed.size === 0 || this.#flushing || !this.#runner.ready) return;
     this.#flushing = true;
     const sessions = [...this.#unflushed];
     this.#unflushed.clear();
     const cluster = this.#runner.isCluster;
-    const open = new Map<string, Call>();
-    const calls: Call[] = [];
-    const written: Array<[LocalSession, Map<string, string>]> = [];
+    /** Per group (bucket on a Cluster, one on a single Redis): its calls, in order. */
+    const groups = new Map<string, Call[]>();
     for (const session of sessions) {
       const lazy = session.lazy;
       if (!lazy || session.gone) continue;
       session.lazy = undefined;
-      written.push([session, lazy]);
       const bucket = this.#keys.bucket(session.id);
       const group = cluster ? bucket : '';
-      let call = open.get(group);
-      if (!call) open.set(group, (call = { keys: [], args: positionsArgs(this.#keys.nodeChannelPrefix), sessions: 0 }));
+      let calls = groups.get(group);
+      if (!calls) groups.set(group, (calls = []));
+      let call = calls[calls.length - 1];
+      if (!call || call.written.length >= SESSIONS_PER_SCRIPT) {
+        calls.push((call = { keys: [], args: positionsArgs(this.#keys.nodeChannelPrefix), written: [] }));
+      }
       let index = call.keys.indexOf(bucket);
       if (index < 0) index = call.keys.push(bucket) - 1;
       pushPositions(call.args, index + 1, session.id, session.gen, lazy);
-      if (++call.sessions >= SESSIONS_PER_SCRIPT) {
-        calls.push(call);
-        open.delete(group);
-      }
+      call.written.push([session, lazy]);
     }
-    calls.push(...open.values());
     try {
-      await Promise.all(calls.map(({ keys, args }) => this.#runner.run(Scripts.positions, keys, args)));
-    } catch (err) {
-      // Not written: try again with the next flush, unless a newer take wrote them.
-      for (const [session, lazy] of written) {
-        if (session.gone) continue;
-        if (!session.lazy) session.lazy = lazy;
-        else for (const [src, position] of lazy) if (!session.lazy.has(src)) session.lazy.set(src, position);
-        this.#unflushed.add(session);
-      }
-      this.#runner.failed('writing positions', err);
+      await Promise.all([...groups.values()].map((calls) => this.#write(calls)));
     } finally {
       this.#flushing = false;
+    }
+  }
+
+  /** One group's calls in turn; on a failure, the rest go back for the next flush. */
+  async #write(calls: readonly Call[]): Promise<void> {
+    for (let c = 0; c < calls.length; c++) {
+      const call = calls[c] as Call;
+      try {
+        await this.#runner.run(Scripts.positions, call.keys, call.args);
+      } catch (err) {
+        for (const rest of calls.slice(c)) this.#retry(rest.written);
+        this.#runner.failed('writing positions', err);
+        return;
+      }
+    }
+  }
+
+  /** Not written: try again with the next flush, unless a newer take wrote them. */
+  #retry(written: ReadonlyArray<[LocalSession, Map<string, string>]>): void {
+    for (const [session, lazy] of written) {
+      if (session.gone) continue;
+      if (!session.lazy) session.lazy = lazy;
+      else for (const [src, position] of lazy) if (!session.lazy.has(src)) session.lazy.set(src, position);
+      this.#unflushed.add(session);
     }
   }
 }
