@@ -1,69 +1,122 @@
 /**
  * Where Redis CPU per publish goes on small channels (issue #23): one
- * RedisEngine, C sessions each subscribed to a channel of its own, held
- * here; batches of 10 publishes to distinct channels, round-robin, each
- * batch awaited, every woken session taken as a WebSocket push is
- * (`takeMany`, lazy positions). Prints Redis CPU µs per publish and the
- * commands per publish by name (scripts' inner commands included), and
- * how Redis's time splits between the commands and the scripts' own Lua
- * (EVALSHA's time minus the commands it ran: argument conversion, string
- * building, `tonumber`, `string.format`, tables).
+ * RedisEngine, C channels with N sessions subscribed to each (held here;
+ * N = 1: a channel per session); batches of 10 publishes to distinct
+ * channels, round-robin, each batch awaited, every woken session taken as
+ * a WebSocket push is (`takeMany`, lazy positions). Prints Redis CPU µs
+ * per publish and the commands per publish by name (scripts' inner
+ * commands included), and how Redis's time splits between the commands
+ * and the scripts' own Lua (EVALSHA's time minus the commands it ran:
+ * argument conversion, string building, `tonumber`, `string.format`,
+ * tables).
  *
- * Then, for the same shape, what the tick log proposed in
- * lib/engines/redis/DESIGN.md ("Next: the tick log") would cost: one
- * script per tick that appends the tick's publishes as one entry of a
- * shard's stream and announces it once (a prototype script, not the
- * engine's), for ticks of 1 and of 10 publishes.
+ * With `--cluster`, on a throw-away Redis Cluster of three primaries
+ * (test/helpers/redis-cluster.ts): CPU and commands are summed over the
+ * primaries, and each primary's CPU µs per publish is printed too (the
+ * spread). Else on one Redis: `--url`, or without it a throw-away
+ * `redis-server` (test/helpers/redis-server.ts).
  *
- *   npx tsc -p . && node scripts/copy-lua.mjs && node dist/bench/redis-breakdown.js [--channels=2000] [--publishes=20000] [--position-flush=100] [--url=redis://127.0.0.1:6379]
+ * Then, on one Redis only (skipped on a Cluster), for the same shape, what
+ * the tick log proposed in lib/engines/redis/DESIGN.md ("Next: the tick
+ * log") would cost: one script per tick that appends the tick's publishes
+ * as one entry of a shard's stream and announces it once (a prototype
+ * script, not the engine's), for ticks of 1 and of 10 publishes.
+ *
+ *   npx tsc -p . && node scripts/copy-lua.mjs && node dist/bench/redis-breakdown.js [--channels=2000] [--per-channel=1] [--publishes=20000] [--position-flush=100] [--url=redis://… | --cluster]
+ *
+ * 500 rooms of 4: `--channels=500 --per-channel=4`.
  */
 import { createClient } from 'redis';
 import { expand } from '../lib/server/expand.js';
 import type { EngineHost } from '../lib/engines/engine.js';
 import { RedisEngine } from '../lib/engines/redis/index.js';
 import { numberOption, option, runMain } from './common.js';
-import { redisCounters as counters } from './redis-publish-cost.js';
+import { redisCounters } from './redis-publish-cost.js';
+import { startRedisCluster } from '../test/helpers/redis-cluster.js';
+import { startRedisServer } from '../test/helpers/redis-server.js';
+
+type Counters = Awaited<ReturnType<typeof redisCounters>> & {
+  /** Each server's CPU seconds so far, in the order of the URLs. */
+  perServer: number[];
+};
+
+/** `redisCounters` summed over the servers at `urls` (a Cluster's primaries; or one Redis). */
+async function counters(urls: string | readonly string[]): Promise<Counters> {
+  const each = await Promise.all((typeof urls === 'string' ? [urls] : urls).map((url) => redisCounters(url)));
+  const byCommand = new Map<string, number>();
+  const usecByCommand = new Map<string, number>();
+  for (const c of each) {
+    for (const [name, n] of c.byCommand) byCommand.set(name, (byCommand.get(name) ?? 0) + n);
+    for (const [name, n] of c.usecByCommand) usecByCommand.set(name, (usecByCommand.get(name) ?? 0) + n);
+  }
+  return {
+    cpu: each.reduce((sum, c) => sum + c.cpu, 0),
+    commands: each.reduce((sum, c) => sum + c.commands, 0),
+    byCommand,
+    usecByCommand,
+    perServer: each.map((c) => c.cpu),
+  };
+}
 
 async function main(): Promise<void> {
-  const url = option('url') ?? 'redis://127.0.0.1:6379';
   const channels = numberOption('channels', 2000, 1, 1_000_000);
+  const perChannel = numberOption('per-channel', 1, 1, 10_000);
   const publishes = numberOption('publishes', 20_000, 10, 10_000_000);
   const positionFlush = numberOption('position-flush', 100, 1, 60_000);
-  const woken = new Set<string>();
-  const host: EngineHost = { wake: (ids) => ids.forEach((id) => woken.add(id)), expired: () => undefined };
-  const engine = new RedisEngine({ url }, { prefix: `bd${Date.now()}:`, positionFlush });
-  await engine.open(host, { maxQueue: 1000, maxQueueBytes: Infinity, maxSubscriptions: Infinity, maxSessionDataBytes: Infinity, sweepInterval: 1000 });
-  const ids: string[] = [];
-  for (let c = 0; c < channels; c++) {
-    const id = await engine.createSession({ ack: false, ttl: 60_000 });
-    await engine.subscribe(id, `/c/${c}`);
-    ids.push(id);
-  }
-  const payload = JSON.stringify({ data: 'x'.repeat(64) });
-  const before = await counters(url);
-  let next = 0;
-  for (let sent = 0; sent < publishes; sent += 10) {
-    const batch: Array<Promise<number>> = [];
-    for (let i = 0; i < 10; i++) batch.push(engine.publish(expand(`/c/${next++ % channels}`), payload, { count: false }));
-    await Promise.all(batch);
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    if (woken.size > 0) {
-      const take = [...woken];
-      woken.clear();
-      await engine.takeMany(take);
+  const onCluster = option('cluster') !== undefined;
+  const given = option('url');
+  if (onCluster && given !== undefined) throw new TypeError('give --url or --cluster, not both');
+  const cluster = onCluster ? await startRedisCluster() : undefined;
+  const server = !onCluster && given === undefined ? await startRedisServer() : undefined;
+  try {
+    const urls = cluster ? cluster.urls : [given ?? (server as { url: string }).url];
+    const url = urls[0] as string;
+    const woken = new Set<string>();
+    const host: EngineHost = { wake: (ids) => ids.forEach((id) => woken.add(id)), expired: () => undefined };
+    const source = cluster ? { cluster: { rootNodes: cluster.rootNodes } } : { url };
+    const engine = new RedisEngine(source, { prefix: `bd${Date.now()}:`, positionFlush });
+    await engine.open(host, { maxQueue: 1000, maxQueueBytes: Infinity, maxSubscriptions: Infinity, maxSessionDataBytes: Infinity, sweepInterval: 1000 });
+    for (let c = 0; c < channels; c++) {
+      for (let s = 0; s < perChannel; s++) {
+        const id = await engine.createSession({ ack: false, ttl: 60_000 });
+        await engine.subscribe(id, `/c/${c}`);
+      }
     }
+    const payload = JSON.stringify({ data: 'x'.repeat(64) });
+    const before = await counters(urls);
+    let next = 0;
+    for (let sent = 0; sent < publishes; sent += 10) {
+      const batch: Array<Promise<number>> = [];
+      for (let i = 0; i < 10; i++) batch.push(engine.publish(expand(`/c/${next++ % channels}`), payload, { count: false }));
+      await Promise.all(batch);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      if (woken.size > 0) {
+        const take = [...woken];
+        woken.clear();
+        await engine.takeMany(take);
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const after = await counters(urls);
+    await engine.close();
+    const where = cluster ? ` on a Cluster of ${urls.length} primaries (summed)` : '';
+    console.log(`${channels} channels x ${perChannel}, ${publishes} publishes${where}: Redis ${(((after.cpu - before.cpu) * 1e6) / publishes).toFixed(1)} µs/publish`);
+    if (cluster) {
+      const each = after.perServer.map((cpu, i) => (((cpu - (before.perServer[i] as number)) * 1e6) / publishes).toFixed(1));
+      console.log(`  per primary: ${each.join(', ')} µs/publish`);
+    }
+    const rows = [...after.byCommand].map(([name, calls]) => [name, (calls - (before.byCommand.get(name) ?? 0)) / publishes] as const).filter(([, n]) => n > 0.001).sort((a, b) => b[1] - a[1]);
+    const usec = (name: string): number => ((after.usecByCommand.get(name) ?? 0) - (before.usecByCommand.get(name) ?? 0)) / publishes;
+    for (const [name, n] of rows) console.log(`  ${name.padEnd(12)} ${n.toFixed(2)} per publish, ${usec(name).toFixed(2)} µs`);
+    const scripts = usec('evalsha') + usec('eval');
+    const commands = rows.filter(([name]) => name !== 'evalsha' && name !== 'eval').reduce((sum, [name]) => sum + usec(name), 0);
+    console.log(`  in scripts ${scripts.toFixed(1)} µs per publish: their commands ${commands.toFixed(1)} µs, their own Lua ${(scripts - commands).toFixed(1)} µs`);
+    if (cluster) console.log('tick log prototype: skipped on a Cluster (one Redis only)');
+    else await tickPrototype(url, channels);
+  } finally {
+    await cluster?.stop();
+    await server?.stop();
   }
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  const after = await counters(url);
-  await engine.close();
-  console.log(`${channels} channels x 1, ${publishes} publishes: Redis ${(((after.cpu - before.cpu) * 1e6) / publishes).toFixed(1)} µs/publish`);
-  const rows = [...after.byCommand].map(([name, calls]) => [name, (calls - (before.byCommand.get(name) ?? 0)) / publishes] as const).filter(([, n]) => n > 0.001).sort((a, b) => b[1] - a[1]);
-  const usec = (name: string): number => ((after.usecByCommand.get(name) ?? 0) - (before.usecByCommand.get(name) ?? 0)) / publishes;
-  for (const [name, n] of rows) console.log(`  ${name.padEnd(12)} ${n.toFixed(2)} per publish, ${usec(name).toFixed(2)} µs`);
-  const scripts = usec('evalsha') + usec('eval');
-  const commands = rows.filter(([name]) => name !== 'evalsha' && name !== 'eval').reduce((sum, [name]) => sum + usec(name), 0);
-  console.log(`  in scripts ${scripts.toFixed(1)} µs per publish: their commands ${commands.toFixed(1)} µs, their own Lua ${(scripts - commands).toFixed(1)} µs`);
-  await tickPrototype(url, channels);
 }
 
 /** The proposed tick log's publish, as a prototype script: see DESIGN.md "Next: the tick log". */
