@@ -20,7 +20,9 @@
  * the tick log proposed in lib/engines/redis/DESIGN.md ("Next: the tick
  * log") would cost: one script per tick that appends the tick's publishes
  * as one entry of a shard's stream and announces it once (a prototype
- * script, not the engine's), for ticks of 1 and of 10 publishes.
+ * script, not the engine's), for ticks of 1 and of 10 publishes, with one
+ * node listening on the shard's channel; and, for ticks of 10, the same with
+ * one stream entry per publish.
  *
  *   npx tsc -p . && node scripts/copy-lua.mjs && node dist/bench/redis-breakdown.js [--channels=2000] [--per-channel=1] [--publishes=20000] [--position-flush=100] [--url=redis://… | --cluster]
  *
@@ -127,13 +129,33 @@ redis.call('SET', KEYS[1] .. ':last', id)
 redis.call('PUBLISH', KEYS[1], prev .. ' ' .. id .. ' ' .. ARGV[2])
 return { prev, id }`;
 
+/** The same with one stream entry per publish (exact positions without an index inside an entry), for comparison. */
+const ENTRY_PER_PUBLISH_PROTOTYPE = `
+local prev = redis.call('GET', KEYS[1] .. ':last') or '0-0'
+local log = KEYS[1] .. ':log'
+local parts = { prev }
+local id
+for i = 1, #ARGV, 4 do
+  id = redis.call('XADD', log, '*', 'c', ARGV[i], 'u', ARGV[i + 1], 'x', ARGV[i + 2], 'm', ARGV[i + 3])
+  parts[#parts + 1] = id .. ' ' .. ARGV[i] .. ' ' .. ARGV[i + 1] .. ' ' .. ARGV[i + 2] .. ' ' .. #ARGV[i + 3] .. ' ' .. ARGV[i + 3]
+end
+redis.call('SET', KEYS[1] .. ':last', id)
+redis.call('PUBLISH', KEYS[1], table.concat(parts, ' '))
+return id`;
+
 async function tickPrototype(url: string, channels: number): Promise<void> {
   const client = createClient({ url });
   client.on('error', () => undefined);
   await client.connect();
   try {
     const sha = String(await client.sendCommand(['SCRIPT', 'LOAD', TICK_PROTOTYPE]));
+    const perPublishSha = String(await client.sendCommand(['SCRIPT', 'LOAD', ENTRY_PER_PUBLISH_PROTOTYPE]));
     const base = `tick${Date.now()}:{t0}`;
+    // A node on the shard's channel, as every node would be: Redis's cost of delivering each tick's message is counted.
+    const listener = client.duplicate();
+    listener.on('error', () => undefined);
+    await listener.connect();
+    await listener.subscribe(base, () => undefined);
     const message = JSON.stringify({ channel: '/c/0', data: { data: 'x'.repeat(64) }, id: '12' });
     for (const perTick of [1, 10]) {
       const ticks = 2000;
@@ -146,9 +168,22 @@ async function tickPrototype(url: string, channels: number): Promise<void> {
       const inScript = ((after.usecByCommand.get('evalsha') ?? 0) - (before.usecByCommand.get('evalsha') ?? 0)) / (ticks * perTick);
       console.log(
         `tick log prototype, ticks of ${perTick} (one script per tick, as the engine's): Redis ${(((after.cpu - before.cpu) * 1e6) / (ticks * perTick)).toFixed(1)} µs/publish, ` +
-        `${inScript.toFixed(1)} of them in the script (no node on the shard's channel; no position writes)`,
+        `${inScript.toFixed(1)} of them in the script (one node on the shard's channel; no position writes)`,
       );
     }
+    {
+      const ticks = 2000;
+      const before = await counters(url);
+      for (let t = 0; t < ticks; t++) {
+        const args = Array.from({ length: 10 }, (_, i) => [`/c/${(t * 10 + i) % channels}`, `p.${t}.${i}`, '-', message]).flat();
+        await client.sendCommand(['EVALSHA', perPublishSha, '1', base, ...args]);
+      }
+      const after = await counters(url);
+      console.log(
+        `the same with one stream entry per publish, ticks of 10: Redis ${(((after.cpu - before.cpu) * 1e6) / (ticks * 10)).toFixed(1)} µs/publish`,
+      );
+    }
+    await listener.close().catch(() => undefined);
     await client.sendCommand(['DEL', base, `${base}:log`, `${base}:last`]);
   } finally {
     await client.close().catch(() => undefined);
