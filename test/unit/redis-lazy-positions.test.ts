@@ -144,3 +144,34 @@ test('a big flush goes in scripts of 100 sessions, one after another; a failure 
   assert.deepEqual(calls.slice(2).map((c) => c.sessions), [100, 50]);
   assert.equal(sessions.some((s) => s.lazy), false);
 });
+
+test('flushAll (close) waits for a flush under way, then writes what was pushed meanwhile', async () => {
+  const answers: Array<() => void> = [];
+  const written: string[] = [];
+  const runner = {
+    isCluster: false,
+    ready: true,
+    failed(): void {},
+    run(_script: unknown, _keys: readonly string[], args: readonly string[]): Promise<unknown> {
+      return new Promise((resolve) => answers.push(() => {
+        written.push(String(args[2]));
+        resolve(1);
+      }));
+    },
+  } as unknown as Runner;
+  const positions = new LazyPositions(runner, new Keys('t:'));
+  positions.add(pushed('a', [['', '1-0']]));
+  const timer = positions.flush();
+  await new Promise((resolve) => setImmediate(resolve));
+  positions.add(pushed('b', [['', '2-0']]));
+  const closing = positions.flushAll();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(answers.length, 1, 'the second flush waits for the first');
+  answers[0]?.();
+  await timer;
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(answers.length, 2);
+  answers[1]?.();
+  await closing;
+  assert.deepEqual(written, ['a', 'b']);
+});

@@ -215,8 +215,8 @@ export class RedisEngine implements Engine {
     this.#dataLoss.stop();
     await this.#reports.stop();
     this.#positions.stop();
-    // What WebSocket pushes took is written before the connections go.
-    await this.#positions.flush().catch(() => undefined);
+    // What WebSocket pushes took is written before the connections go, after a flush under way.
+    await this.#positions.flushAll().catch(() => undefined);
     this.#sessions.clear();
     this.#logs.clear();
     await this.#runner.close();

@@ -31,7 +31,8 @@ export class LazyPositions {
   readonly #keys: Keys;
   /** Sessions whose positions a lazy take left unwritten. */
   readonly #unflushed = new Set<LocalSession>();
-  #flushing = false;
+  /** The flush under way, if any. */
+  #flushing: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(runner: Runner, keys: Keys) {
@@ -63,7 +64,22 @@ export class LazyPositions {
    */
   async flush(): Promise<void> {
     if (this.#unflushed.size === 0 || this.#flushing || !this.#runner.ready) return;
-    this.#flushing = true;
+    const flushing = this.#flush();
+    this.#flushing = flushing;
+    try {
+      await flushing;
+    } finally {
+      this.#flushing = undefined;
+    }
+  }
+
+  /** The flush under way, then one more for what was added meanwhile (close). */
+  async flushAll(): Promise<void> {
+    await this.#flushing;
+    await this.flush();
+  }
+
+  async #flush(): Promise<void> {
     const sessions = [...this.#unflushed];
     this.#unflushed.clear();
     const cluster = this.#runner.isCluster;
@@ -86,11 +102,7 @@ export class LazyPositions {
       pushPositions(call.args, index + 1, session.id, session.gen, lazy);
       call.written.push([session, lazy]);
     }
-    try {
-      await Promise.all([...groups.values()].map((calls) => this.#write(calls)));
-    } finally {
-      this.#flushing = false;
-    }
+    await Promise.all([...groups.values()].map((calls) => this.#write(calls)));
   }
 
   /** One group's calls in turn; on a failure, the rest go back for the next flush. */
