@@ -487,6 +487,15 @@ export interface Engine {
   takeMany?(clientIds: readonly string[]): Promise<Array<TakeResult | null>>;
 
   /**
+   * Optional: the session's WebSocket on this node closed (the Server
+   * calls it when a push connection goes away; the session lives on). An
+   * engine that keeps what pushes took only in this process's memory
+   * writes it now: the client's next request may come through another
+   * node, which should not send those messages again. Must not throw.
+   */
+  detached?(clientId: string): void;
+
+  /**
    * Optional (with {@link history}; an engine without both cannot be
    * used with the Server's `history` option): subscribe a session to
    * `channel` (a channel, never a wildcard, that keeps history) and queue

@@ -122,7 +122,11 @@ export class Server extends EventEmitter<ServerEvents> {
     if (id === undefined) return;
     const attachment = core.attachments.get(id);
     if (!attachment) return;
-    if (attachment.sink === conn) attachment.sink = undefined;
+    if (attachment.sink === conn) {
+      attachment.sink = undefined;
+      // What pushes took may be kept in the engine's memory only: the client may come back through another node.
+      core.engine.detached?.(id);
+    }
     if (attachment.held?.conn === conn) attachment.held.abort(); // nothing is taken for a gone socket
     core.attachments.prune(attachment);
   }

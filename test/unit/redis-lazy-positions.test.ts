@@ -175,3 +175,48 @@ test('flushAll (close) waits for a flush under way, then writes what was pushed 
   await closing;
   assert.deepEqual(written, ['a', 'b']);
 });
+
+test('soon (a socket closed) writes at the end of the turn, with whatever else waits, or after the flush under way', async () => {
+  const answers: Array<() => void> = [];
+  const written: string[][] = [];
+  const runner = {
+    isCluster: false,
+    ready: true,
+    failed(): void {},
+    run(_script: unknown, _keys: readonly string[], args: readonly string[]): Promise<unknown> {
+      const ids: string[] = [];
+      for (let i = 1; i < args.length; i += 4 + 2 * Number(args[i + 3])) ids.push(String(args[i + 1]));
+      return new Promise((resolve) => answers.push(() => {
+        written.push(ids);
+        resolve(ids.length);
+      }));
+    },
+  } as unknown as Runner;
+  const positions = new LazyPositions(runner, new Keys('t:'));
+  const a = pushed('a', [['', '1-0']]);
+  const b = pushed('b', [['', '2-0']]);
+  positions.add(a);
+  positions.soon(b);
+  const nothing = pushed('c', []);
+  nothing.lazy = undefined;
+  positions.soon(nothing);
+  assert.equal(answers.length, 0, 'not before the end of the turn');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(answers.length, 1, 'one flush for both');
+  // Another socket closes while that flush is under way: written after it, without the timer.
+  const d = pushed('d', [['', '3-0']]);
+  positions.soon(d);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(answers.length, 1);
+  answers[0]?.();
+  await waitUntil(() => answers.length === 2);
+  answers[1]?.();
+  await waitUntil(() => written.length === 2);
+  assert.deepEqual(written, [['a', 'b'], ['d']]);
+  assert.equal(d.lazy, undefined);
+});
+
+async function waitUntil(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !done(); i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(done(), 'within 100 turns');
+}

@@ -490,6 +490,16 @@ export class RedisEngine implements Engine {
     return this.#sessions.takeMany(clientIds);
   }
 
+  /**
+   * A session's WebSocket on this node closed: the positions its pushes
+   * reached are written now, not at the next flush, so a node that takes
+   * it over does not send them again.
+   */
+  detached(clientId: string): void {
+    const session = this.#sessions.get(clientId);
+    if (session) this.#positions.soon(session);
+  }
+
   /** The nodes that reported in the last few seconds (each reports every 2 s). */
   nodes(): Promise<EngineNode[]> {
     return this.#reports.list();

@@ -33,6 +33,8 @@ export class LazyPositions {
   readonly #unflushed = new Set<LocalSession>();
   /** The flush under way, if any. */
   #flushing: Promise<void> | undefined;
+  /** A flush is due at the end of this turn (or after the one under way), for sessions whose sockets closed. */
+  #soon = false;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(runner: Runner, keys: Keys) {
@@ -54,6 +56,25 @@ export class LazyPositions {
   /** A lazy take left `session.lazy` to write. */
   add(session: LocalSession): void {
     if (session.lazy) this.#unflushed.add(session);
+  }
+
+  /**
+   * Write this session's positions without waiting for the timer (its
+   * socket closed): at the end of this turn, with every other session
+   * that waits, or after the flush under way.
+   */
+  soon(session: LocalSession): void {
+    if (!session.lazy || session.gone) return;
+    this.#unflushed.add(session);
+    if (this.#soon) return;
+    this.#soon = true;
+    setImmediate(() => void this.#flushSoon());
+  }
+
+  async #flushSoon(): Promise<void> {
+    await this.#flushing;
+    this.#soon = false;
+    await this.flush();
   }
 
   /**
