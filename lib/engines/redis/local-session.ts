@@ -44,6 +44,16 @@ export interface QueueLimits {
 /** Bound on the publish ids remembered per session for de-duplication across patterns. */
 const RECENT_PUBLISHES = 4096;
 
+/**
+ * A settled promise shared by every session with no load, catch-up or
+ * take in progress (`ready`, `lock`): one each would cost every idle
+ * session its bytes. Awaiting it is awaiting any settled promise.
+ */
+export const SETTLED: Promise<void> = Promise.resolve();
+
+/** Where a session created on this node starts in its box (shared: positions are never changed in place). */
+const BOX_START = positionOf('0-0');
+
 export class LocalSession {
   readonly id: string;
   readonly ack: boolean;
@@ -73,12 +83,12 @@ export class LocalSession {
   pending: Entry[] | undefined;
   /** Loads and catch-ups in progress. */
   loads = 0;
-  /** Settles when loads and catch-ups in progress are done. */
-  ready: Promise<void> = Promise.resolve();
+  /** Settles when loads and catch-ups in progress are done ({@link SETTLED} again once they are). */
+  ready: Promise<void> = SETTLED;
   /** Takes waiting for or holding the lock. */
   takes = 0;
-  /** Takes of this session run one at a time. */
-  lock: Promise<unknown> = Promise.resolve();
+  /** Takes of this session run one at a time ({@link SETTLED} again when none is waiting). */
+  lock: Promise<unknown> = SETTLED;
   /** Local deadline (ms since the epoch), to forget sessions nobody touched. */
   deadline: number;
   /** Already in this tick's wake list. */
@@ -92,7 +102,7 @@ export class LocalSession {
     this.ack = ack;
     this.gen = gen;
     this.batch = batch;
-    this.box = positionOf(box);
+    this.box = box === '0-0' ? BOX_START : positionOf(box);
     this.ackedAt.set('', box);
     if (ack) this.sentAt.set('', box);
     this.deadline = deadline;

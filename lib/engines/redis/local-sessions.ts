@@ -8,7 +8,7 @@
 import { EngineUnavailableError, type TakeResult } from '../engine.js';
 import { list, text } from './replies.js';
 import { MAX_PAGES, PAGE } from './scan.js';
-import { LocalSession, makeEntry, type Entry } from './local-session.js';
+import { LocalSession, makeEntry, SETTLED, type Entry } from './local-session.js';
 import { compareIds, type Keys } from './keys.js';
 import { entryOf, type FanOut, type PatternLogs } from './log.js';
 import { NodeMessage, SessionKey, SessionStatus } from './lua/contract.js';
@@ -48,10 +48,16 @@ export class SessionFanOut implements FanOut {
     this.#wakes = wakes;
   }
 
-  fanOut(sessions: ReadonlySet<LocalSession>, pattern: string, entries: readonly Entry[]): void {
+  fanOut(sessions: LocalSession | ReadonlySet<LocalSession>, pattern: string, entries: readonly Entry[]): void {
     const limits = this.#settings.queue;
     const wakes = this.#wakes;
-    for (const session of sessions) if (session.applyLog(pattern, entries, limits)) wakes.session(session);
+    if (!(sessions instanceof Set)) {
+      // A channel's lone subscriber (the common case): no iterator.
+      const session = sessions as LocalSession;
+      if (session.applyLog(pattern, entries, limits)) wakes.session(session);
+      return;
+    }
+    for (const session of sessions as ReadonlySet<LocalSession>) if (session.applyLog(pattern, entries, limits)) wakes.session(session);
   }
 }
 
@@ -224,7 +230,8 @@ export class LocalSessions {
       return result;
     });
     session.lock = run.catch(() => undefined).finally(() => {
-      session.takes--;
+      // No take is chained after this one: the next may start from a shared settled promise.
+      if (--session.takes === 0) session.lock = SETTLED;
     });
     const result = await run;
     if (result !== 'stale') return result;
@@ -294,13 +301,16 @@ export class LocalSessions {
         this.#loaded(session);
       }
     })();
-    session.ready = loading.catch(() => undefined);
+    const ready = loading.catch(() => undefined);
+    session.ready = ready;
     try {
       await loading;
     } catch (err) {
       this.forget(clientId);
       throw runner.unavailable(err);
     }
+    // Settled, and no catch-up came after it: the shared settled promise does the same.
+    if (session.ready === ready) session.ready = SETTLED;
     return session;
   }
 
@@ -360,7 +370,7 @@ export class LocalSessions {
     session.loads++;
     session.pending ??= [];
     const previous = session.ready;
-    session.ready = (async () => {
+    const ready = (async () => {
       try {
         await logs.follow(session, pattern);
         const entries = await this.#c.order.ordered(logs.read(pattern, position));
@@ -374,6 +384,11 @@ export class LocalSessions {
         this.#loaded(session);
       }
     })();
+    session.ready = ready;
+    // Once settled, and if no catch-up came after it, the shared settled promise does the same.
+    void ready.then(() => {
+      if (session.ready === ready) session.ready = SETTLED;
+    });
   }
 
   #unfollow(session: LocalSession, pattern: string): void {
