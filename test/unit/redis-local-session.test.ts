@@ -29,7 +29,7 @@ test('apply queues entries after the cursor only, from the box and followed patt
   assert.equal(s.apply(entry('', '1-0', 'boxed'), LIMITS), true);
   assert.deepEqual(s.queue.map((e) => e.text), ['m6-0', 'boxed']);
   assert.equal(s.bytes, 'm6-0'.length + 'boxed'.length);
-  assert.equal(s.cursors.get('/a')?.id, '6-0');
+  assert.equal(s.cursorOf('/a')?.id, '6-0');
   assert.equal(s.box.id, '1-0');
 });
 
@@ -39,7 +39,7 @@ test('except and a publish reaching two patterns: queued once, excluded never', 
   s.follow('/a/**', '0-0');
   assert.equal(s.apply(entry('/a/*', '1-0', 'x', 'p1'), LIMITS), true);
   assert.equal(s.apply(entry('/a/**', '7-0', 'x', 'p1'), LIMITS), false, 'same publish through the other pattern');
-  assert.equal(s.cursors.get('/a/**')?.id, '7-0', 'its cursor still moves');
+  assert.equal(s.cursorOf('/a/**')?.id, '7-0', 'its cursor still moves');
   assert.equal(s.apply(entry('/a/*', '2-0', 'y', 'p2', ['other', 'me']), LIMITS), false);
   assert.deepEqual(s.queue.map((e) => e.text), ['x']);
 });
@@ -108,8 +108,8 @@ test('a take without acks: every message, the moved positions, then commit empti
   s.commit(take);
   assert.deepEqual(s.queue.map((e) => e.id), ['4-0']);
   assert.equal(s.bytes, 'm4-0'.length);
-  assert.equal(s.ackedAt.get(''), '3-0');
-  assert.equal(s.ackedAt.get('/a'), '2-0');
+  assert.equal(s.ackedOf(''), '3-0');
+  assert.equal(s.ackedOf('/a'), '2-0');
   const next = s.prepare(undefined, LIMITS);
   assert.deepEqual(next.writes, ['a', '/b', '4-0']);
 });
@@ -161,8 +161,8 @@ test('an acked session: sent positions first, acked ones when the batch is ackno
   s.commit(acking);
   assert.deepEqual(s.queue.map((e) => e.id), ['5-0']);
   assert.equal(s.sent, 1);
-  assert.equal(s.ackedAt.get('/a'), '4-0');
-  assert.equal(s.sentAt.get('/a'), '5-0');
+  assert.equal(s.ackedOf('/a'), '4-0');
+  assert.equal(s.sentOf('/a'), '5-0');
 });
 
 test('takeLazily returns every message and leaves the positions for the flush; the next take writes them', () => {
@@ -194,7 +194,7 @@ test('a lazy prepare and commit leaves its writes for the flush', () => {
   assert.equal(take.lazy, true);
   s.commit(take);
   assert.deepEqual([...(s.lazy ?? [])], [['/a', '2-0']]);
-  assert.equal(s.ackedAt.get('/a'), '2-0');
+  assert.equal(s.ackedOf('/a'), '2-0');
 });
 
 test('unfollow forgets the pattern\'s positions: a take writes nothing for it', () => {

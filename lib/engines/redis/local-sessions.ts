@@ -150,7 +150,7 @@ export class LocalSessions {
     if (!session) return;
     session.gone = true;
     this.#sessions.delete(clientId);
-    for (const pattern of session.cursors.keys()) this.#c.logs.unfollow(session, pattern);
+    for (const pattern of session.patterns()) this.#c.logs.unfollow(session, pattern);
   }
 
   /** Forget the sessions nobody touched since `before` (ms since the epoch). */
@@ -207,7 +207,7 @@ export class LocalSessions {
     session.takes++;
     const run = session.lock.then(async (): Promise<TakeResult | null | 'stale'> => {
       await session.ready;
-      await logs.settled(session.cursors.keys());
+      await logs.settled(session.patterns());
       if (session.gone) return 'stale';
       const lazy = push && !session.ack && session.deadline > Date.now() + LOCAL_TRUST_MS && runner.healthy;
       const prepared = session.prepare(ack, this.#c.settings.queue, lazy);
@@ -246,7 +246,7 @@ export class LocalSessions {
    */
   #takeLazily(session: LocalSession, until: number): TakeResult | undefined {
     if (session.gone || session.ack || session.loads > 0 || session.deadline <= until || !this.#c.runner.healthy) return undefined;
-    if (this.#c.logs.busy(session.cursors.keys())) return undefined;
+    if (this.#c.logs.busy(session.patterns())) return undefined;
     const result = session.takeLazily(this.#c.settings.queue);
     this.#c.positions.add(session);
     return result;
@@ -279,8 +279,8 @@ export class LocalSessions {
         const sent = !session.ack ? [] : !reread && state.sent ? state.sent : await this.#scan(base + SessionKey.Sent);
         for (const [pattern, position] of subs) session.follow(pattern, position);
         if (session.ack) {
-          session.sentAt.set('', state.boxSent);
-          for (const [pattern, position] of sent) if (session.cursors.has(pattern)) session.sentAt.set(pattern, position);
+          session.sentIs('', state.boxSent);
+          for (const [pattern, position] of sent) session.sentIs(pattern, position);
         }
         await Promise.all(subs.map(([pattern]) => logs.follow(session, pattern)));
         const box = base + SessionKey.Box;
@@ -292,8 +292,8 @@ export class LocalSessions {
         this.#applyRead(session, [...(boxEntries ?? []), ...read.flat()].sort(byId));
         if (session.ack && session.batch > 0) {
           // What was sent in the last batch goes first, as it was sent.
-          const sentFirst = session.queue.filter((e) => compareIds(e.id, session.sentAt.get(e.src) ?? '0-0') <= 0);
-          const rest = session.queue.filter((e) => compareIds(e.id, session.sentAt.get(e.src) ?? '0-0') > 0);
+          const sentFirst = session.queue.filter((e) => compareIds(e.id, session.sentOf(e.src) ?? '0-0') <= 0);
+          const rest = session.queue.filter((e) => compareIds(e.id, session.sentOf(e.src) ?? '0-0') > 0);
           session.queue = sentFirst.concat(rest);
           session.sent = sentFirst.length;
         }
@@ -436,7 +436,7 @@ export class LocalSessions {
       }
       case NodeMessage.Subscribed: {
         const [gen, position, pattern] = rest.split(' ');
-        if (session && pattern && position && session.gen === Number(gen) && !session.cursors.has(pattern)) this.#catchUp(session, pattern, position);
+        if (session && pattern && position && session.gen === Number(gen) && !session.follows(pattern)) this.#catchUp(session, pattern, position);
         else if (!session || session.gen < Number(gen)) this.#stray(id);
         return;
       }
