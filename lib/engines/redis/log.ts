@@ -76,7 +76,6 @@ export class PatternLogs {
   readonly #keys: Keys;
   readonly #fanOut: FanOut;
   readonly #followed = new Map<string, Followed>();
-  readonly #byChannel = new Map<string, Followed>();
   readonly #onMessage = (message: string, channel: string) => this.#announced(channel, message);
 
   /** This node's publish ids start with this: its own announcements are applied when Redis answers the publish, in call order. */
@@ -107,17 +106,13 @@ export class PatternLogs {
         },
         (err: unknown) => {
           // Try again on the next follow.
-          if (this.#followed.get(pattern) === created) {
-            this.#followed.delete(pattern);
-            this.#byChannel.delete(channel);
-          }
+          if (this.#followed.get(pattern) === created) this.#followed.delete(pattern);
           throw err;
         },
       );
       created.subscribed = subscribing;
       followed = created;
       this.#followed.set(pattern, followed);
-      this.#byChannel.set(channel, followed);
     }
     followed.sessions = withFollower(followed.sessions, session);
     return followed.subscribed ?? SUBSCRIBED;
@@ -129,7 +124,6 @@ export class PatternLogs {
     followed.sessions = withoutFollower(followed.sessions, session);
     if (followed.sessions === undefined && !followed.filling) {
       this.#followed.delete(pattern);
-      this.#byChannel.delete(followed.channel);
       void this.#runner.unsubscribePattern(followed.channel);
     }
   }
@@ -177,7 +171,6 @@ export class PatternLogs {
   /** Forget everything (close). */
   clear(): void {
     this.#followed.clear();
-    this.#byChannel.clear();
   }
 
   /**
@@ -199,7 +192,9 @@ export class PatternLogs {
   // -------------------------------------------------------------------------
 
   #announced(channel: string, message: string): void {
-    const followed = this.#byChannel.get(channel);
+    // The pattern is in the channel's name: no second Map by channel (an entry per followed pattern).
+    const pattern = this.#keys.patternOf(channel);
+    const followed = pattern === undefined ? undefined : this.#followed.get(pattern);
     if (!followed) return;
     const announcement = parseAnnouncement(followed.pattern, message, this.#ownPrefix);
     if (announcement) this.#receive(followed, announcement);
@@ -267,7 +262,6 @@ export class PatternLogs {
         followed.filling = undefined;
         if (followed.sessions === undefined && this.#followed.get(followed.pattern) === followed) {
           this.#followed.delete(followed.pattern);
-          this.#byChannel.delete(followed.channel);
           void this.#runner.unsubscribePattern(followed.channel);
         }
       }
