@@ -66,15 +66,19 @@ export interface FollowedPattern {
 }
 
 /**
- * A session's followed patterns: a small array while it has few (most
- * sessions follow one to a handful of channels, and a Map would cost each
+ * A session's followed patterns: the one it follows (most follow one
+ * channel), a small array while it has few (a Map would cost each session
  * about 200 bytes; three of them, cursors, acked and sent, did), a Map by
  * pattern beyond {@link SMALL_FOLLOWED}. Replaced, never changed in place
  * while an array, so iterating one is iterating a snapshot.
  */
-type FollowedSet = readonly FollowedPattern[] | Map<string, FollowedPattern>;
+type FollowedSet = FollowedPattern | readonly FollowedPattern[] | Map<string, FollowedPattern>;
 const NOTHING_FOLLOWED: readonly FollowedPattern[] = [];
 const SMALL_FOLLOWED = 8;
+
+function isList(followed: FollowedSet): followed is readonly FollowedPattern[] {
+  return Array.isArray(followed);
+}
 
 export class LocalSession {
   readonly id: string;
@@ -133,13 +137,19 @@ export class LocalSession {
   /** How many patterns it follows. */
   get followCount(): number {
     const followed = this.#followed;
-    return followed instanceof Map ? followed.size : followed.length;
+    return followed instanceof Map ? followed.size : isList(followed) ? followed.length : 1;
   }
 
   /** The patterns it follows (a snapshot while they are few; live beyond). */
   patterns(): Iterable<string> {
     const followed = this.#followed;
-    return followed instanceof Map ? followed.keys() : followed.map((f) => f.pattern);
+    return followed instanceof Map ? followed.keys() : isList(followed) ? followed.map((f) => f.pattern) : [followed.pattern];
+  }
+
+  /** Its followed patterns' records (a snapshot while they are few; live beyond). */
+  #all(): Iterable<FollowedPattern> {
+    const followed = this.#followed;
+    return followed instanceof Map ? followed.values() : isList(followed) ? followed : [followed];
   }
 
   follows(pattern: string): boolean {
@@ -149,6 +159,7 @@ export class LocalSession {
   #find(pattern: string): FollowedPattern | undefined {
     const followed = this.#followed;
     if (followed instanceof Map) return followed.get(pattern);
+    if (!isList(followed)) return followed.pattern === pattern ? followed : undefined;
     for (let i = 0; i < followed.length; i++) if ((followed[i] as FollowedPattern).pattern === pattern) return followed[i];
     return undefined;
   }
@@ -183,6 +194,8 @@ export class LocalSession {
     const added: FollowedPattern = { pattern, cursor: positionOf(position), acked: position, sent: position };
     const followed = this.#followed;
     if (followed instanceof Map) followed.set(pattern, added);
+    else if (!isList(followed)) this.#followed = [followed, added];
+    else if (followed.length === 0) this.#followed = added;
     // concat, not a spread: a spread's array keeps room for 16 more (136 bytes).
     else if (followed.length < SMALL_FOLLOWED) this.#followed = followed.concat(added);
     else this.#followed = new Map([...followed, added].map((f) => [f.pattern, f]));
@@ -195,9 +208,15 @@ export class LocalSession {
       followed.delete(pattern);
       return;
     }
+    if (!isList(followed)) {
+      if (followed.pattern === pattern) this.#followed = NOTHING_FOLLOWED;
+      return;
+    }
     const i = followed.findIndex((f) => f.pattern === pattern);
+    if (i < 0) return;
     // slice and concat, not filter: their arrays have no spare room.
-    if (i >= 0) this.#followed = followed.length === 1 ? NOTHING_FOLLOWED : followed.slice(0, i).concat(followed.slice(i + 1));
+    if (followed.length === 2) this.#followed = followed[1 - i] as FollowedPattern;
+    else this.#followed = followed.slice(0, i).concat(followed.slice(i + 1));
   }
 
   /** Apply one entry; true if it was queued (the session should be woken). */
@@ -315,7 +334,7 @@ export class LocalSession {
       this.#boxAcked = this.box.id;
       (this.lazy ??= new Map()).set('', this.box.id);
     }
-    for (const followed of this.#followed.values()) {
+    for (const followed of this.#all()) {
       const position = followed.cursor.id;
       if (followed.acked === position) continue;
       followed.acked = position;
@@ -336,7 +355,7 @@ export class LocalSession {
     if (!this.ack) {
       const count = this.queue.length;
       if (this.#boxAcked !== this.box.id) writes.push(PositionKind.Acked, '', this.box.id);
-      for (const followed of this.#followed.values()) {
+      for (const followed of this.#all()) {
         if (followed.acked !== followed.cursor.id) writes.push(PositionKind.Acked, followed.pattern, followed.cursor.id);
       }
       // Positions a lazy take left unwritten go with this one (those of patterns still followed).
@@ -349,10 +368,10 @@ export class LocalSession {
     }
     if (acking) {
       if (this.#boxAcked !== this.#boxSent) writes.push(PositionKind.Acked, '', this.#boxSent);
-      for (const followed of this.#followed.values()) if (followed.acked !== followed.sent) writes.push(PositionKind.Acked, followed.pattern, followed.sent);
+      for (const followed of this.#all()) if (followed.acked !== followed.sent) writes.push(PositionKind.Acked, followed.pattern, followed.sent);
     }
     if (this.#boxSent !== this.box.id) writes.push(PositionKind.Sent, '', this.box.id);
-    for (const followed of this.#followed.values()) {
+    for (const followed of this.#all()) {
       if (followed.sent !== followed.cursor.id) writes.push(PositionKind.Sent, followed.pattern, followed.cursor.id);
     }
     const from = acking ? this.sent : 0;
