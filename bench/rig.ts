@@ -9,6 +9,7 @@ import { sleep, type ServerKind, type TransportKind } from './common.js';
 import { waitForQuiet } from './machine.js';
 import { LoadClients, ServerProcess } from './procs.js';
 import { Publisher } from './publisher.js';
+import { startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
 
 export interface RigOptions {
   kind: ServerKind;
@@ -37,8 +38,11 @@ export class Rig {
   readonly rssKiBPerSub: number;
   /** seq → load-client processes done with it, and the latest arrival time among them (µs). */
   readonly #done: Map<number, { count: number; at: number }>;
+  /** bayeux-redis: its own throw-away redis-server. */
+  readonly #redis: RedisServer | undefined;
 
-  private constructor(server: ServerProcess, clients: LoadClients, publisher: Publisher, heap: number, rss: number, done: DoneMap) {
+  private constructor(server: ServerProcess, clients: LoadClients, publisher: Publisher, heap: number, rss: number, done: DoneMap, redis: RedisServer | undefined) {
+    this.#redis = redis;
     this.server = server;
     this.clients = clients;
     this.publisher = publisher;
@@ -49,7 +53,14 @@ export class Rig {
 
   static async up(o: RigOptions): Promise<Rig> {
     await waitForQuiet();
-    const server = await ServerProcess.start(o.kind, o.profileDir, o.tag);
+    const redis = o.kind === 'bayeux-redis' ? await startRedisServer() : undefined;
+    let server: ServerProcess;
+    try {
+      server = await ServerProcess.start(o.kind, o.profileDir, o.tag, redis ? [redis.url] : []);
+    } catch (err) {
+      await redis?.stop();
+      throw err;
+    }
     try {
       const publisher = await Publisher.open({ transport: o.transport, port: server.port, path: server.path }, o.payload);
       publisher.batch(o.batch); // warm the publish path with nobody subscribed
@@ -77,7 +88,7 @@ export class Rig {
         },
       );
       if (clients.failed > 0) console.error(`  ${clients.failed} of ${o.subscribers} subscribers failed to set up`);
-      const rig = new Rig(server, clients, publisher, NaN, NaN, done);
+      const rig = new Rig(server, clients, publisher, NaN, NaN, done, redis);
       await rig.settle(20_000);
       const after = await server.heap();
       if (o.snapshot) {
@@ -91,6 +102,7 @@ export class Rig {
       });
     } catch (err) {
       server.kill();
+      await redis?.stop();
       throw err;
     }
   }
@@ -135,5 +147,6 @@ export class Rig {
     this.publisher.close();
     await this.clients.exit();
     await this.server.stop();
+    await this.#redis?.stop();
   }
 }

@@ -51,6 +51,9 @@
  *   --profile=DIR            BENCH_PROFILE    a CPU profile of each server's measured window only, into
  *                                             DIR/<server>-<scenario>-r<round>.cpuprofile, summarized at the
  *                                             end (the profiler's cost is in that run's figures)
+ *   --snapshots=DIR          BENCH_SNAPSHOTS  heap snapshots of each server without and with its subscribers
+ *                                             (after the heap figures are read), first round only:
+ *                                             DIR/<server>-<scenario>-without.heapsnapshot and -with
  */
 import { mkdirSync } from 'node:fs';
 import os from 'node:os';
@@ -89,6 +92,7 @@ interface Config {
   payload: number;
   publisher: TransportKind;
   profile: string | undefined;
+  snapshots: string | undefined;
 }
 
 function readConfig(): Config {
@@ -115,6 +119,7 @@ function readConfig(): Config {
     payload: Math.floor(number('payload', 64, 0, 100_000)),
     publisher,
     profile: option('profile'),
+    snapshots: option('snapshots'),
   };
 }
 
@@ -171,6 +176,8 @@ async function one(sc: Scenario, kind: RoomsServer, round: number, config: Confi
     await sleep(300);
     const before = await server.heap();
     const redisBefore = await redisMemory(redis?.url);
+    const snapshot = config.snapshots && round === 0 ? `${config.snapshots}/${kind}-${sc.name}` : undefined;
+    if (snapshot) await server.snapshot(`${snapshot}-without.heapsnapshot`);
     clients = await LoadClients.start(
       config.clients,
       {
@@ -189,6 +196,10 @@ async function one(sc: Scenario, kind: RoomsServer, round: number, config: Confi
     await sleep(500);
     const after = await server.heap();
     const redisAfter = await redisMemory(redis?.url);
+    if (snapshot) {
+      await server.snapshot(`${snapshot}-with.heapsnapshot`);
+      console.log(`  heap snapshots: ${snapshot}-without.heapsnapshot, ${snapshot}-with.heapsnapshot (${clients.subscribers} subscribers)`);
+    }
 
     // Closed loop: the next batch when the last is answered. The window
     // opens and closes with the loop parked between batches, so the load
@@ -452,6 +463,7 @@ async function main(): Promise<void> {
   const config = readConfig();
   const started = Date.now();
   if (config.profile) mkdirSync(config.profile, { recursive: true });
+  if (config.snapshots) mkdirSync(config.snapshots, { recursive: true });
   const biggest = Math.max(...config.scenarios.map((s) => s.channels * s.perChannel));
   const limit = openFileLimit();
   if (Number.isFinite(limit) && limit < biggest + 500) {

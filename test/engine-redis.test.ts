@@ -377,6 +377,54 @@ if (!findRedisServer()) {
       assert.deepEqual(got, Array.from({ length: 30 }, (_, i) => String(i)));
     });
 
+    it('a session\'s positions survive a takeover as its patterns go from one to many (past the small array) to one to none, with and without acks', async (t) => {
+      const prefix = uniquePrefix();
+      const a = await node(t, { url: server.url }, { prefix });
+      const b = await node(t, { url: server.url }, { prefix });
+      const plain = await a.engine.createSession({ ack: false, ttl: 10_000 });
+      const acked = await a.engine.createSession({ ack: true, ttl: 10_000 });
+      const many = Array.from({ length: 12 }, (_, i) => `/p/${i}`);
+      let batch: number | undefined;
+      /** Take both on `n`: the plain session's messages, and the acked one's new batch (acknowledging the last). */
+      const takeBoth = async (n: RedisEngine, expected: string[], what: string): Promise<void> => {
+        assert.deepEqual((await n.take(plain))?.messages, expected, `plain: ${what}`);
+        const result = await n.take(acked, batch);
+        assert.deepEqual(result?.messages, expected, `acked: ${what}`);
+        batch = result?.batch;
+      };
+      for (const id of [plain, acked]) await a.engine.subscribe(id, '/p/0');
+      await a.engine.publish(expand('/p/0'), '"1"');
+      await takeBoth(a.engine, ['"1"'], 'one pattern');
+      for (const id of [plain, acked]) for (const pattern of many.slice(1)) await a.engine.subscribe(id, pattern);
+      await a.engine.publish(expand('/p/5'), '"2"');
+      await a.engine.publish(expand('/p/11'), '"3"');
+      await takeBoth(a.engine, ['"2"', '"3"'], 'twelve patterns');
+      for (const id of [plain, acked]) for (const pattern of many.slice(1)) if (pattern !== '/p/7') await a.engine.unsubscribe(id, pattern);
+      await a.engine.publish(expand('/p/7'), '"4"');
+      await a.engine.publish(expand('/p/3'), '"not subscribed"');
+      await a.engine.publish(expand('/p/0'), '"5"');
+      await takeBoth(a.engine, ['"4"', '"5"'], 'two patterns left');
+      for (const id of [plain, acked]) await a.engine.unsubscribe(id, '/p/7');
+      await a.engine.publish(expand('/p/7'), '"not subscribed either"');
+      await a.engine.publish(expand('/p/0'), '"6"');
+      // B takes both over: it starts from the positions A wrote, so only "6" comes (and nothing again).
+      for (const id of [plain, acked]) assert.equal(await b.engine.touch(id, 10_000), true);
+      await takeBoth(b.engine, ['"6"'], 'one pattern, taken over');
+      for (const id of [plain, acked]) await b.engine.unsubscribe(id, '/p/0');
+      await a.engine.publish(expand('/p/0'), '"none"');
+      await takeBoth(b.engine, [], 'no pattern');
+      for (const id of [plain, acked]) await b.engine.subscribe(id, '/p/0');
+      b.host.clear();
+      await a.engine.publish(expand('/p/0'), '"7"');
+      // Published on A, announced to B.
+      await waitFor(() => [plain, acked].every((id) => b.host.woken().has(id)), { timeout: 3000, what: 'B woken for "7"' });
+      await takeBoth(b.engine, ['"7"'], 'one again');
+      // And back to A: nothing again.
+      for (const id of [plain, acked]) assert.equal(await a.engine.touch(id, 10_000), true);
+      await a.engine.publish(expand('/p/0'), '"8"');
+      await takeBoth(a.engine, ['"8"'], 'back on A');
+    });
+
     it('a session with thousands of subscriptions is taken over and removed a page at a time', async (t) => {
       const own = await startRedisServer();
       t.after(() => own.stop());

@@ -239,6 +239,7 @@ export function engineSuite(options: EngineSuiteOptions): void {
         await round(2, [a, b]);
         await engine.unsubscribe(a, '/c/x');
         await round(3, [b]);
+        assert.deepEqual((await engine.take(b))?.messages, [msg('/c/x', 2), msg('/c/x', 3)]);
         await engine.destroy(b);
         await round(4, []);
         await engine.subscribe(a, '/c/x');

@@ -58,12 +58,18 @@ function patternCount(patterns: Patterns): number {
 /** `patterns` with `pattern`, which it lacks. */
 function withPattern(patterns: Patterns, pattern: string): Patterns {
   if (patterns instanceof Set) return patterns.add(pattern);
-  return patterns.length < SMALL_PATTERNS ? [...patterns, pattern] : new Set([...patterns, pattern]);
+  // concat, not a spread: a spread's array keeps room for 16 more (136 bytes each).
+  return patterns.length < SMALL_PATTERNS ? patterns.concat(pattern) : new Set([...patterns, pattern]);
 }
 
 /** `patterns` without `pattern`, which it has. */
 function withoutPattern(patterns: Patterns, pattern: string): Patterns {
-  if (!(patterns instanceof Set)) return patterns.length === 1 ? NO_PATTERNS : patterns.filter((p) => p !== pattern);
+  if (!(patterns instanceof Set)) {
+    if (patterns.length === 1) return NO_PATTERNS;
+    // slice and concat, not filter: their arrays have no spare room.
+    const i = patterns.indexOf(pattern);
+    return i < 0 ? patterns : patterns.slice(0, i).concat(patterns.slice(i + 1));
+  }
   patterns.delete(pattern);
   return patterns;
 }

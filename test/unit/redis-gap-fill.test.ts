@@ -48,7 +48,7 @@ function setup() {
   } as unknown as Runner;
   const applied: string[] = [];
   const logs = new PatternLogs(runner, keys, {
-    fanOut: (_sessions: ReadonlySet<LocalSession>, _pattern: string, entries: readonly Entry[]) => {
+    fanOut: (_sessions: LocalSession | ReadonlySet<LocalSession>, _pattern: string, entries: readonly Entry[]) => {
       for (const e of entries) applied.push(e.id);
     },
   }, 'own-');

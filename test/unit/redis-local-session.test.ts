@@ -29,7 +29,7 @@ test('apply queues entries after the cursor only, from the box and followed patt
   assert.equal(s.apply(entry('', '1-0', 'boxed'), LIMITS), true);
   assert.deepEqual(s.queue.map((e) => e.text), ['m6-0', 'boxed']);
   assert.equal(s.bytes, 'm6-0'.length + 'boxed'.length);
-  assert.equal(s.cursors.get('/a')?.id, '6-0');
+  assert.equal(s.cursorOf('/a')?.id, '6-0');
   assert.equal(s.box.id, '1-0');
 });
 
@@ -39,7 +39,7 @@ test('except and a publish reaching two patterns: queued once, excluded never', 
   s.follow('/a/**', '0-0');
   assert.equal(s.apply(entry('/a/*', '1-0', 'x', 'p1'), LIMITS), true);
   assert.equal(s.apply(entry('/a/**', '7-0', 'x', 'p1'), LIMITS), false, 'same publish through the other pattern');
-  assert.equal(s.cursors.get('/a/**')?.id, '7-0', 'its cursor still moves');
+  assert.equal(s.cursorOf('/a/**')?.id, '7-0', 'its cursor still moves');
   assert.equal(s.apply(entry('/a/*', '2-0', 'y', 'p2', ['other', 'me']), LIMITS), false);
   assert.deepEqual(s.queue.map((e) => e.text), ['x']);
 });
@@ -108,8 +108,8 @@ test('a take without acks: every message, the moved positions, then commit empti
   s.commit(take);
   assert.deepEqual(s.queue.map((e) => e.id), ['4-0']);
   assert.equal(s.bytes, 'm4-0'.length);
-  assert.equal(s.ackedAt.get(''), '3-0');
-  assert.equal(s.ackedAt.get('/a'), '2-0');
+  assert.equal(s.ackedOf(''), '3-0');
+  assert.equal(s.ackedOf('/a'), '2-0');
   const next = s.prepare(undefined, LIMITS);
   assert.deepEqual(next.writes, ['a', '/b', '4-0']);
 });
@@ -161,8 +161,8 @@ test('an acked session: sent positions first, acked ones when the batch is ackno
   s.commit(acking);
   assert.deepEqual(s.queue.map((e) => e.id), ['5-0']);
   assert.equal(s.sent, 1);
-  assert.equal(s.ackedAt.get('/a'), '4-0');
-  assert.equal(s.sentAt.get('/a'), '5-0');
+  assert.equal(s.ackedOf('/a'), '4-0');
+  assert.equal(s.sentOf('/a'), '5-0');
 });
 
 test('takeLazily returns every message and leaves the positions for the flush; the next take writes them', () => {
@@ -194,7 +194,7 @@ test('a lazy prepare and commit leaves its writes for the flush', () => {
   assert.equal(take.lazy, true);
   s.commit(take);
   assert.deepEqual([...(s.lazy ?? [])], [['/a', '2-0']]);
-  assert.equal(s.ackedAt.get('/a'), '2-0');
+  assert.equal(s.ackedOf('/a'), '2-0');
 });
 
 test('unfollow forgets the pattern\'s positions: a take writes nothing for it', () => {
@@ -205,4 +205,63 @@ test('unfollow forgets the pattern\'s positions: a take writes nothing for it', 
   assert.equal(s.apply(entry('/a', '3-0'), LIMITS), false);
   const take = s.prepare(undefined, LIMITS);
   assert.deepEqual(take.writes, []);
+});
+
+test('patterns kept as one, a few, many (past the small array), then fewer, one and none: each keeps its cursor and positions', () => {
+  const s = session();
+  const patterns = Array.from({ length: 12 }, (_, i) => `/p/${i}`);
+  const takeWrites = (): string[] => {
+    const take = s.prepare(undefined, LIMITS);
+    s.commit(take);
+    return take.writes;
+  };
+  // One.
+  s.follow('/p/0', '1-0');
+  s.follow('/p/0', '9-0');
+  assert.equal(s.followCount, 1);
+  assert.equal(s.cursorOf('/p/0')?.id, '1-0', 'following again changes nothing');
+  assert.equal(s.applyLog('/p/0', [entry('/p/0', '2-0')], LIMITS), true);
+  assert.deepEqual(takeWrites(), ['a', '/p/0', '2-0']);
+  // Two, then all twelve.
+  for (const pattern of patterns) s.follow(pattern, '1-0');
+  assert.equal(s.followCount, 12);
+  assert.deepEqual([...s.patterns()], patterns);
+  for (const [i, pattern] of patterns.entries()) assert.equal(s.apply(entry(pattern, `3-${i}`, `m${i}`, `p${i}`), LIMITS), true, pattern);
+  assert.deepEqual(s.queue.map((e) => e.text), patterns.map((_, i) => `m${i}`));
+  assert.deepEqual(takeWrites(), patterns.flatMap((pattern, i) => ['a', pattern, `3-${i}`]));
+  assert.deepEqual(takeWrites(), [], 'written: nothing again');
+  // Fewer: down to /p/3 and /p/7, then /p/7 alone, then none.
+  for (const pattern of patterns) if (pattern !== '/p/3' && pattern !== '/p/7') s.unfollow(pattern);
+  assert.deepEqual([...s.patterns()], ['/p/3', '/p/7']);
+  s.unfollow('/p/3');
+  s.unfollow('/p/3');
+  assert.deepEqual([...s.patterns()], ['/p/7']);
+  assert.equal(s.follows('/p/3'), false);
+  assert.equal(s.apply(entry('/p/3', '4-0'), LIMITS), false, 'unfollowed');
+  assert.equal(s.apply(entry('/p/7', '4-1'), LIMITS), true);
+  assert.equal(s.ackedOf('/p/7'), '3-7');
+  assert.deepEqual(takeWrites(), ['a', '/p/7', '4-1']);
+  s.unfollow('/p/7');
+  assert.equal(s.followCount, 0);
+  assert.deepEqual([...s.patterns()], []);
+  assert.equal(s.cursorOf('/p/7'), undefined);
+  // One again, from a new position.
+  s.follow('/p/7', '5-0');
+  assert.equal(s.ackedOf('/p/7'), '5-0');
+  assert.equal(s.apply(entry('/p/7', '4-9'), LIMITS), false, 'before the new position');
+  assert.equal(s.apply(entry('/p/7', '5-1'), LIMITS), true);
+  assert.deepEqual(takeWrites(), ['a', '/p/7', '5-1']);
+});
+
+test('a small set of patterns: two, then either one left keeps its own positions', () => {
+  for (const gone of ['/a', '/b']) {
+    const s = session(true);
+    s.follow('/a', '1-0');
+    s.follow('/b', '2-0');
+    s.unfollow(gone);
+    const kept = gone === '/a' ? '/b' : '/a';
+    assert.deepEqual([...s.patterns()], [kept]);
+    assert.equal(s.sentOf(kept), kept === '/a' ? '1-0' : '2-0');
+    assert.equal(s.sentOf(gone), undefined);
+  }
 });

@@ -90,9 +90,9 @@ test('Boxed after a gap: the box is read from the last applied entry up to this 
 test('Unsubscribed: only for the copy\'s generation', () => {
   const { sessions, s1, events } = setup();
   sessions.nodeMessage(`${NodeMessage.Unsubscribed} s1 2 /a`);
-  assert.ok(s1.cursors.has('/a'));
+  assert.ok(s1.follows('/a'));
   sessions.nodeMessage(`${NodeMessage.Unsubscribed} s1 1 /a`);
-  assert.equal(s1.cursors.has('/a'), false);
+  assert.equal(s1.follows('/a'), false);
   assert.deepEqual(events, ['unfollow s1 /a']);
 });
 
@@ -100,9 +100,9 @@ test('Subscribed: follows the pattern from the position, reads what the log got 
   const { sessions, s1, events, logReads } = setup();
   logReads.set('/b', [makeEntry('/b', '4-0', 'b4', '', undefined)]);
   sessions.nodeMessage(`${NodeMessage.Subscribed} s1 2 3-0 /b`);
-  assert.equal(s1.cursors.has('/b'), false, 'another generation: ignored');
+  assert.equal(s1.follows('/b'), false, 'another generation: ignored');
   sessions.nodeMessage(`${NodeMessage.Subscribed} s1 1 3-0 /b`);
-  assert.equal(s1.cursors.get('/b')?.id, '3-0');
+  assert.equal(s1.cursorOf('/b')?.id, '3-0');
   await s1.ready;
   assert.deepEqual(events, ['follow /b', 'read /b 3-0', 'wake s1']);
   assert.deepEqual(s1.queue.map((e) => e.text), ['b4']);

@@ -47,6 +47,13 @@ export class Keys {
     return `${this.#prefix}{p:${pattern}}`;
   }
 
+  /** The pattern whose base (and announcement channel) `base` is; undefined for anything else. */
+  patternOf(base: string): string | undefined {
+    const prefix = this.#prefix;
+    if (base.length < prefix.length + 4 || !base.startsWith(prefix) || !base.startsWith('{p:', prefix.length) || !base.endsWith('}')) return undefined;
+    return base.slice(prefix.length + 3, -1);
+  }
+
   /** The key of the session's subscriptions once it is gone (for chunked cleanup). */
   grave(id: string): string {
     return `${this.bucket(id)}:dead:${id}`;

@@ -44,24 +44,60 @@ export interface QueueLimits {
 /** Bound on the publish ids remembered per session for de-duplication across patterns. */
 const RECENT_PUBLISHES = 4096;
 
+/**
+ * A settled promise shared by every session with no load, catch-up or
+ * take in progress (`ready`, `lock`): one each would cost every idle
+ * session its bytes. Awaiting it is awaiting any settled promise.
+ */
+export const SETTLED: Promise<void> = Promise.resolve();
+
+/** Where a session created on this node starts in its box (shared: positions are never changed in place). */
+const BOX_START = positionOf('0-0');
+
+/** A followed pattern's positions in a session. */
+export interface FollowedPattern {
+  readonly pattern: string;
+  /** The last entry applied from its log (at first, the subscription's position). */
+  cursor: Position;
+  /** The acked (taken) position Redis has. */
+  acked: string;
+  /** The sent position Redis has (read for acked sessions only). */
+  sent: string;
+}
+
+/**
+ * A session's followed patterns: the one it follows (most follow one
+ * channel), a small array while it has few (a Map would cost each session
+ * about 200 bytes; three of them, cursors, acked and sent, did), a Map by
+ * pattern beyond {@link SMALL_FOLLOWED}. Replaced, never changed in place
+ * while an array, so iterating one is iterating a snapshot.
+ */
+type FollowedSet = FollowedPattern | readonly FollowedPattern[] | Map<string, FollowedPattern>;
+const NOTHING_FOLLOWED: readonly FollowedPattern[] = [];
+const SMALL_FOLLOWED = 8;
+
+function isList(followed: FollowedSet): followed is readonly FollowedPattern[] {
+  return Array.isArray(followed);
+}
+
 export class LocalSession {
   readonly id: string;
   readonly ack: boolean;
   /** The generation of the session's holder in Redis when this copy was made. */
   gen: number;
-  /** pattern → the last entry applied from its log (at first, the subscription's position) */
-  readonly cursors = new Map<string, Position>();
+  /** The patterns it follows, with their positions. */
+  #followed: FollowedSet = NOTHING_FOLLOWED;
   /** The last entry applied from the box. */
   box: Position;
+  /** The box's position written to Redis: acked (taken), and for acked sessions sent. */
+  #boxAcked: string;
+  #boxSent: string;
   /** Waiting messages; for an acked session the first `sent` of them were sent in batch `batch`. */
   queue: Entry[] = [];
   sent = 0;
   bytes = 0;
   batch: number;
   dropped = 0;
-  /** Positions written to Redis: acked (a) and, for acked sessions, sent (s). src → id */
-  readonly ackedAt = new Map<string, string>();
-  readonly sentAt = new Map<string, string>();
   /**
    * Sessions without acks taken by a WebSocket push: positions taken but
    * not yet written to Redis (src → position), written by the next flush.
@@ -73,12 +109,12 @@ export class LocalSession {
   pending: Entry[] | undefined;
   /** Loads and catch-ups in progress. */
   loads = 0;
-  /** Settles when loads and catch-ups in progress are done. */
-  ready: Promise<void> = Promise.resolve();
+  /** Settles when loads and catch-ups in progress are done ({@link SETTLED} again once they are). */
+  ready: Promise<void> = SETTLED;
   /** Takes waiting for or holding the lock. */
   takes = 0;
-  /** Takes of this session run one at a time. */
-  lock: Promise<unknown> = Promise.resolve();
+  /** Takes of this session run one at a time ({@link SETTLED} again when none is waiting). */
+  lock: Promise<unknown> = SETTLED;
   /** Local deadline (ms since the epoch), to forget sessions nobody touched. */
   deadline: number;
   /** Already in this tick's wake list. */
@@ -92,24 +128,95 @@ export class LocalSession {
     this.ack = ack;
     this.gen = gen;
     this.batch = batch;
-    this.box = positionOf(box);
-    this.ackedAt.set('', box);
-    if (ack) this.sentAt.set('', box);
+    this.box = box === '0-0' ? BOX_START : positionOf(box);
+    this.#boxAcked = box;
+    this.#boxSent = box;
     this.deadline = deadline;
+  }
+
+  /** How many patterns it follows. */
+  get followCount(): number {
+    const followed = this.#followed;
+    return followed instanceof Map ? followed.size : isList(followed) ? followed.length : 1;
+  }
+
+  /** The patterns it follows (a snapshot while they are few; live beyond). */
+  patterns(): Iterable<string> {
+    const followed = this.#followed;
+    return followed instanceof Map ? followed.keys() : isList(followed) ? followed.map((f) => f.pattern) : [followed.pattern];
+  }
+
+  /** Its followed patterns' records (a snapshot while they are few; live beyond). */
+  #all(): Iterable<FollowedPattern> {
+    const followed = this.#followed;
+    return followed instanceof Map ? followed.values() : isList(followed) ? followed : [followed];
+  }
+
+  follows(pattern: string): boolean {
+    return this.#find(pattern) !== undefined;
+  }
+
+  #find(pattern: string): FollowedPattern | undefined {
+    const followed = this.#followed;
+    if (followed instanceof Map) return followed.get(pattern);
+    if (!isList(followed)) return followed.pattern === pattern ? followed : undefined;
+    for (let i = 0; i < followed.length; i++) if ((followed[i] as FollowedPattern).pattern === pattern) return followed[i];
+    return undefined;
+  }
+
+  /** The last entry applied from `src` ('' the box); undefined for a pattern it does not follow. */
+  cursorOf(src: string): Position | undefined {
+    return src === '' ? this.box : this.#find(src)?.cursor;
+  }
+
+  /** The acked position Redis has for `src` ('' the box); undefined for a pattern it does not follow. */
+  ackedOf(src: string): string | undefined {
+    return src === '' ? this.#boxAcked : this.#find(src)?.acked;
+  }
+
+  /** The sent position Redis has for `src` (acked sessions); undefined for a pattern it does not follow. */
+  sentOf(src: string): string | undefined {
+    return src === '' ? this.#boxSent : this.#find(src)?.sent;
+  }
+
+  /** Redis has `position` as the sent position of `src` (a load read it); ignored for a pattern it does not follow. */
+  sentIs(src: string, position: string): void {
+    if (src === '') this.#boxSent = position;
+    else {
+      const followed = this.#find(src);
+      if (followed) followed.sent = position;
+    }
   }
 
   /** Start following a pattern at `position` (entries after it are the session's). */
   follow(pattern: string, position: string): void {
-    if (!this.cursors.has(pattern)) this.cursors.set(pattern, positionOf(position));
-    if (!this.ackedAt.has(pattern)) this.ackedAt.set(pattern, position);
-    if (this.ack && !this.sentAt.has(pattern)) this.sentAt.set(pattern, position);
-    if (this.cursors.size > 1 && !this.#recent) this.#recent = new Set();
+    if (this.#find(pattern)) return;
+    const added: FollowedPattern = { pattern, cursor: positionOf(position), acked: position, sent: position };
+    const followed = this.#followed;
+    if (followed instanceof Map) followed.set(pattern, added);
+    else if (!isList(followed)) this.#followed = [followed, added];
+    else if (followed.length === 0) this.#followed = added;
+    // concat, not a spread: a spread's array keeps room for 16 more (136 bytes).
+    else if (followed.length < SMALL_FOLLOWED) this.#followed = followed.concat(added);
+    else this.#followed = new Map([...followed, added].map((f) => [f.pattern, f]));
+    if (this.followCount > 1 && !this.#recent) this.#recent = new Set();
   }
 
   unfollow(pattern: string): void {
-    this.cursors.delete(pattern);
-    this.ackedAt.delete(pattern);
-    this.sentAt.delete(pattern);
+    const followed = this.#followed;
+    if (followed instanceof Map) {
+      followed.delete(pattern);
+      return;
+    }
+    if (!isList(followed)) {
+      if (followed.pattern === pattern) this.#followed = NOTHING_FOLLOWED;
+      return;
+    }
+    const i = followed.findIndex((f) => f.pattern === pattern);
+    if (i < 0) return;
+    // slice and concat, not filter: their arrays have no spare room.
+    if (followed.length === 2) this.#followed = followed[1 - i] as FollowedPattern;
+    else this.#followed = followed.slice(0, i).concat(followed.slice(i + 1));
   }
 
   /** Apply one entry; true if it was queued (the session should be woken). */
@@ -119,10 +226,14 @@ export class LocalSession {
       this.pending.push(entry);
       return false;
     }
-    const cursor = entry.src === '' ? this.box : this.cursors.get(entry.src);
-    if (cursor === undefined || !isAfter(entry, cursor)) return false;
-    if (entry.src === '') this.box = entry;
-    else this.cursors.set(entry.src, entry);
+    if (entry.src === '') {
+      if (!isAfter(entry, this.box)) return false;
+      this.box = entry;
+    } else {
+      const followed = this.#find(entry.src);
+      if (followed === undefined || !isAfter(entry, followed.cursor)) return false;
+      followed.cursor = entry;
+    }
     if (!this.#wants(entry)) return false;
     this.queue.push(entry);
     this.bytes += entry.text.length;
@@ -141,13 +252,14 @@ export class LocalSession {
       for (const entry of entries) this.pending.push(entry);
       return false;
     }
-    const cursor = this.cursors.get(pattern);
+    const followed = this.#find(pattern);
     const n = entries.length;
-    if (cursor === undefined || n === 0) return false;
+    if (followed === undefined || n === 0) return false;
+    const cursor = followed.cursor;
     let i = 0;
     while (i < n && !isAfter(entries[i] as Entry, cursor)) i++;
     if (i === n) return false;
-    this.cursors.set(pattern, entries[n - 1] as Entry);
+    followed.cursor = entries[n - 1] as Entry;
     let queued = false;
     for (; i < n; i++) {
       const entry = entries[i] as Entry;
@@ -217,17 +329,18 @@ export class LocalSession {
     this.sent = 0;
     const dropped = this.dropped;
     this.dropped = 0;
-    this.#takenAt('', this.box.id);
-    for (const [src, cursor] of this.cursors) this.#takenAt(src, cursor.id);
-    if (this.lazy?.size === 0) this.lazy = undefined;
+    // The positions reached, for the flush.
+    if (this.#boxAcked !== this.box.id) {
+      this.#boxAcked = this.box.id;
+      (this.lazy ??= new Map()).set('', this.box.id);
+    }
+    for (const followed of this.#all()) {
+      const position = followed.cursor.id;
+      if (followed.acked === position) continue;
+      followed.acked = position;
+      (this.lazy ??= new Map()).set(followed.pattern, position);
+    }
     return { messages, dropped };
-  }
-
-  /** A lazy take reached `position` in `src`: remember it for the flush. */
-  #takenAt(src: string, position: string): void {
-    if (this.ackedAt.get(src) === position) return;
-    this.ackedAt.set(src, position);
-    (this.lazy ??= new Map()).set(src, position);
   }
 
   /**
@@ -241,24 +354,25 @@ export class LocalSession {
     const writes: string[] = [];
     if (!this.ack) {
       const count = this.queue.length;
-      if (this.ackedAt.get('') !== this.box.id) writes.push(PositionKind.Acked, '', this.box.id);
-      for (const [src, cursor] of this.cursors) {
-        if (this.ackedAt.get(src) !== cursor.id) writes.push(PositionKind.Acked, src, cursor.id);
+      if (this.#boxAcked !== this.box.id) writes.push(PositionKind.Acked, '', this.box.id);
+      for (const followed of this.#all()) {
+        if (followed.acked !== followed.cursor.id) writes.push(PositionKind.Acked, followed.pattern, followed.cursor.id);
       }
-      // Positions a lazy take left unwritten go with this one.
+      // Positions a lazy take left unwritten go with this one (those of patterns still followed).
       if (!lazy && this.lazy) {
-        for (const [src, position] of this.lazy) if (this.ackedAt.get(src) === position && (src === '' || this.cursors.has(src))) writes.push(PositionKind.Acked, src, position);
+        for (const [src, position] of this.lazy) if (this.ackedOf(src) === position) writes.push(PositionKind.Acked, src, position);
       }
       const messages = new Array<string>(count);
       for (let i = 0; i < count; i++) messages[i] = (this.queue[i] as Entry).text;
       return { lazy, last: this.queue[count - 1], messages, batch: undefined, writes, acking: false, dropped: this.dropped };
     }
     if (acking) {
-      for (const [src, position] of this.sentAt) if (this.ackedAt.get(src) !== position) writes.push(PositionKind.Acked, src, position);
+      if (this.#boxAcked !== this.#boxSent) writes.push(PositionKind.Acked, '', this.#boxSent);
+      for (const followed of this.#all()) if (followed.acked !== followed.sent) writes.push(PositionKind.Acked, followed.pattern, followed.sent);
     }
-    if (this.sentAt.get('') !== this.box.id) writes.push(PositionKind.Sent, '', this.box.id);
-    for (const [src, cursor] of this.cursors) {
-      if (this.sentAt.get(src) !== cursor.id) writes.push(PositionKind.Sent, src, cursor.id);
+    if (this.#boxSent !== this.box.id) writes.push(PositionKind.Sent, '', this.box.id);
+    for (const followed of this.#all()) {
+      if (followed.sent !== followed.cursor.id) writes.push(PositionKind.Sent, followed.pattern, followed.cursor.id);
     }
     const from = acking ? this.sent : 0;
     const messages = new Array<string>(this.queue.length - from);
@@ -271,8 +385,19 @@ export class LocalSession {
     this.dropped = Math.max(0, this.dropped - take.dropped);
     const w = take.writes;
     for (let i = 0; i < w.length; i += 3) {
-      const map = w[i] === PositionKind.Acked ? this.ackedAt : this.sentAt;
-      map.set(w[i + 1] as string, w[i + 2] as string);
+      const acked = w[i] === PositionKind.Acked;
+      const src = w[i + 1] as string;
+      const position = w[i + 2] as string;
+      if (src === '') {
+        if (acked) this.#boxAcked = position;
+        else this.#boxSent = position;
+        continue;
+      }
+      // A pattern unfollowed since the take was prepared keeps nothing here (Redis ignores it too).
+      const followed = this.#find(src);
+      if (followed === undefined) continue;
+      if (acked) followed.acked = position;
+      else followed.sent = position;
     }
     if (this.lazy) {
       // Written now with the rest: nothing left for the flush.

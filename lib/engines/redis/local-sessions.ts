@@ -8,7 +8,7 @@
 import { EngineUnavailableError, type TakeResult } from '../engine.js';
 import { list, text } from './replies.js';
 import { MAX_PAGES, PAGE } from './scan.js';
-import { LocalSession, makeEntry, type Entry } from './local-session.js';
+import { LocalSession, makeEntry, SETTLED, type Entry } from './local-session.js';
 import { compareIds, type Keys } from './keys.js';
 import { entryOf, type FanOut, type PatternLogs } from './log.js';
 import { NodeMessage, SessionKey, SessionStatus } from './lua/contract.js';
@@ -48,10 +48,16 @@ export class SessionFanOut implements FanOut {
     this.#wakes = wakes;
   }
 
-  fanOut(sessions: ReadonlySet<LocalSession>, pattern: string, entries: readonly Entry[]): void {
+  fanOut(sessions: LocalSession | ReadonlySet<LocalSession>, pattern: string, entries: readonly Entry[]): void {
     const limits = this.#settings.queue;
     const wakes = this.#wakes;
-    for (const session of sessions) if (session.applyLog(pattern, entries, limits)) wakes.session(session);
+    if (!(sessions instanceof Set)) {
+      // A channel's lone subscriber (the common case): no iterator.
+      const session = sessions as LocalSession;
+      if (session.applyLog(pattern, entries, limits)) wakes.session(session);
+      return;
+    }
+    for (const session of sessions as ReadonlySet<LocalSession>) if (session.applyLog(pattern, entries, limits)) wakes.session(session);
   }
 }
 
@@ -144,7 +150,7 @@ export class LocalSessions {
     if (!session) return;
     session.gone = true;
     this.#sessions.delete(clientId);
-    for (const pattern of session.cursors.keys()) this.#c.logs.unfollow(session, pattern);
+    for (const pattern of session.patterns()) this.#c.logs.unfollow(session, pattern);
   }
 
   /** Forget the sessions nobody touched since `before` (ms since the epoch). */
@@ -201,7 +207,7 @@ export class LocalSessions {
     session.takes++;
     const run = session.lock.then(async (): Promise<TakeResult | null | 'stale'> => {
       await session.ready;
-      await logs.settled(session.cursors.keys());
+      await logs.settled(session.patterns());
       if (session.gone) return 'stale';
       const lazy = push && !session.ack && session.deadline > Date.now() + LOCAL_TRUST_MS && runner.healthy;
       const prepared = session.prepare(ack, this.#c.settings.queue, lazy);
@@ -224,7 +230,8 @@ export class LocalSessions {
       return result;
     });
     session.lock = run.catch(() => undefined).finally(() => {
-      session.takes--;
+      // No take is chained after this one: the next may start from a shared settled promise.
+      if (--session.takes === 0) session.lock = SETTLED;
     });
     const result = await run;
     if (result !== 'stale') return result;
@@ -239,7 +246,7 @@ export class LocalSessions {
    */
   #takeLazily(session: LocalSession, until: number): TakeResult | undefined {
     if (session.gone || session.ack || session.loads > 0 || session.deadline <= until || !this.#c.runner.healthy) return undefined;
-    if (this.#c.logs.busy(session.cursors.keys())) return undefined;
+    if (this.#c.logs.busy(session.patterns())) return undefined;
     const result = session.takeLazily(this.#c.settings.queue);
     this.#c.positions.add(session);
     return result;
@@ -272,8 +279,8 @@ export class LocalSessions {
         const sent = !session.ack ? [] : !reread && state.sent ? state.sent : await this.#scan(base + SessionKey.Sent);
         for (const [pattern, position] of subs) session.follow(pattern, position);
         if (session.ack) {
-          session.sentAt.set('', state.boxSent);
-          for (const [pattern, position] of sent) if (session.cursors.has(pattern)) session.sentAt.set(pattern, position);
+          session.sentIs('', state.boxSent);
+          for (const [pattern, position] of sent) session.sentIs(pattern, position);
         }
         await Promise.all(subs.map(([pattern]) => logs.follow(session, pattern)));
         const box = base + SessionKey.Box;
@@ -285,8 +292,8 @@ export class LocalSessions {
         this.#applyRead(session, [...(boxEntries ?? []), ...read.flat()].sort(byId));
         if (session.ack && session.batch > 0) {
           // What was sent in the last batch goes first, as it was sent.
-          const sentFirst = session.queue.filter((e) => compareIds(e.id, session.sentAt.get(e.src) ?? '0-0') <= 0);
-          const rest = session.queue.filter((e) => compareIds(e.id, session.sentAt.get(e.src) ?? '0-0') > 0);
+          const sentFirst = session.queue.filter((e) => compareIds(e.id, session.sentOf(e.src) ?? '0-0') <= 0);
+          const rest = session.queue.filter((e) => compareIds(e.id, session.sentOf(e.src) ?? '0-0') > 0);
           session.queue = sentFirst.concat(rest);
           session.sent = sentFirst.length;
         }
@@ -294,13 +301,16 @@ export class LocalSessions {
         this.#loaded(session);
       }
     })();
-    session.ready = loading.catch(() => undefined);
+    const ready = loading.catch(() => undefined);
+    session.ready = ready;
     try {
       await loading;
     } catch (err) {
       this.forget(clientId);
       throw runner.unavailable(err);
     }
+    // Settled, and no catch-up came after it: the shared settled promise does the same.
+    if (session.ready === ready) session.ready = SETTLED;
     return session;
   }
 
@@ -360,7 +370,7 @@ export class LocalSessions {
     session.loads++;
     session.pending ??= [];
     const previous = session.ready;
-    session.ready = (async () => {
+    const ready = (async () => {
       try {
         await logs.follow(session, pattern);
         const entries = await this.#c.order.ordered(logs.read(pattern, position));
@@ -374,6 +384,11 @@ export class LocalSessions {
         this.#loaded(session);
       }
     })();
+    session.ready = ready;
+    // Once settled, and if no catch-up came after it, the shared settled promise does the same.
+    void ready.then(() => {
+      if (session.ready === ready) session.ready = SETTLED;
+    });
   }
 
   #unfollow(session: LocalSession, pattern: string): void {
@@ -421,7 +436,7 @@ export class LocalSessions {
       }
       case NodeMessage.Subscribed: {
         const [gen, position, pattern] = rest.split(' ');
-        if (session && pattern && position && session.gen === Number(gen) && !session.cursors.has(pattern)) this.#catchUp(session, pattern, position);
+        if (session && pattern && position && session.gen === Number(gen) && !session.follows(pattern)) this.#catchUp(session, pattern, position);
         else if (!session || session.gen < Number(gen)) this.#stray(id);
         return;
       }

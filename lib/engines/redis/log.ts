@@ -19,14 +19,42 @@ import type { Runner } from './runner.js';
 interface Followed {
   readonly pattern: string;
   readonly channel: string;
-  readonly sessions: Set<LocalSession>;
+  /**
+   * The sessions here that follow it: the one session, or a Set when
+   * several do (most channels have one subscriber, and a Set would cost
+   * each of them about 200 bytes); undefined when none is left while a
+   * gap is read.
+   */
+  sessions: Followers;
   /** The last entry applied here; undefined before the first. */
   last: Position | undefined;
-  /** Settles when the channel subscription is active. */
-  subscribed: Promise<void>;
+  /** Settles when the channel subscription is active; undefined once it is. */
+  subscribed: Promise<void> | undefined;
   /** A gap is being read: notifications wait in the backlog. */
   filling: Promise<void> | undefined;
-  backlog: Announcement[];
+  /** Created when an announcement waits (most patterns never have a gap). */
+  backlog: Announcement[] | undefined;
+}
+
+/** The sessions here following a pattern (see `Followed.sessions`). */
+export type Followers = LocalSession | ReadonlySet<LocalSession> | undefined;
+
+const SUBSCRIBED: Promise<void> = Promise.resolve();
+
+/** `sessions` with `session` added (a Set from two on; the Set itself is changed in place). */
+function withFollower(sessions: Followers, session: LocalSession): Followers {
+  if (sessions === undefined || sessions === session) return session;
+  if (sessions instanceof Set) return (sessions as Set<LocalSession>).add(session);
+  return new Set([sessions as LocalSession, session]);
+}
+
+/** `sessions` without `session` (back to the lone session when one is left). */
+function withoutFollower(sessions: Followers, session: LocalSession): Followers {
+  if (!(sessions instanceof Set)) return sessions === session ? undefined : sessions;
+  const set = sessions as Set<LocalSession>;
+  set.delete(session);
+  if (set.size > 1) return set;
+  return set.size === 1 ? set.values().next().value : undefined;
 }
 
 /** Entries appended to a log by one script run (one node's publishes of a tick), as announced. */
@@ -39,8 +67,8 @@ export interface Announcement {
 
 /** Where the entries of a followed log go: the sessions here that follow it (`SessionFanOut` in local-sessions.ts). */
 export interface FanOut {
-  /** Hand entries of `pattern`'s log to `sessions`, in log order. */
-  fanOut(sessions: ReadonlySet<LocalSession>, pattern: string, entries: readonly Entry[]): void;
+  /** Hand entries of `pattern`'s log to `sessions` (one session, or a Set of several), in log order. */
+  fanOut(sessions: LocalSession | ReadonlySet<LocalSession>, pattern: string, entries: readonly Entry[]): void;
 }
 
 export class PatternLogs {
@@ -48,7 +76,6 @@ export class PatternLogs {
   readonly #keys: Keys;
   readonly #fanOut: FanOut;
   readonly #followed = new Map<string, Followed>();
-  readonly #byChannel = new Map<string, Followed>();
   readonly #onMessage = (message: string, channel: string) => this.#announced(channel, message);
 
   /** This node's publish ids start with this: its own announcements are applied when Redis answers the publish, in call order. */
@@ -71,30 +98,32 @@ export class PatternLogs {
     let followed = this.#followed.get(pattern);
     if (!followed) {
       const channel = this.#keys.patternBase(pattern);
-      const created: Followed = { pattern, channel, sessions: new Set(), last: undefined, subscribed: Promise.resolve(), filling: undefined, backlog: [] };
-      created.subscribed = this.#runner.subscribePattern(channel, this.#onMessage).catch((err: unknown) => {
-        // Try again on the next follow.
-        if (this.#followed.get(pattern) === created) {
-          this.#followed.delete(pattern);
-          this.#byChannel.delete(channel);
-        }
-        throw err;
-      });
+      const created: Followed = { pattern, channel, sessions: undefined, last: undefined, subscribed: undefined, filling: undefined, backlog: undefined };
+      const subscribing: Promise<void> = this.#runner.subscribePattern(channel, this.#onMessage).then(
+        () => {
+          // A settled promise each would cost every followed pattern its bytes: later follows get a shared one.
+          if (created.subscribed === subscribing) created.subscribed = undefined;
+        },
+        (err: unknown) => {
+          // Try again on the next follow.
+          if (this.#followed.get(pattern) === created) this.#followed.delete(pattern);
+          throw err;
+        },
+      );
+      created.subscribed = subscribing;
       followed = created;
       this.#followed.set(pattern, followed);
-      this.#byChannel.set(channel, followed);
     }
-    followed.sessions.add(session);
-    return followed.subscribed;
+    followed.sessions = withFollower(followed.sessions, session);
+    return followed.subscribed ?? SUBSCRIBED;
   }
 
   unfollow(session: LocalSession, pattern: string): void {
     const followed = this.#followed.get(pattern);
     if (!followed) return;
-    followed.sessions.delete(session);
-    if (followed.sessions.size === 0 && !followed.filling) {
+    followed.sessions = withoutFollower(followed.sessions, session);
+    if (followed.sessions === undefined && !followed.filling) {
       this.#followed.delete(pattern);
-      this.#byChannel.delete(followed.channel);
       void this.#runner.unsubscribePattern(followed.channel);
     }
   }
@@ -142,7 +171,6 @@ export class PatternLogs {
   /** Forget everything (close). */
   clear(): void {
     this.#followed.clear();
-    this.#byChannel.clear();
   }
 
   /**
@@ -157,14 +185,16 @@ export class PatternLogs {
    */
   caughtUp(pattern: string, position: Position, session: LocalSession): void {
     const followed = this.#followed.get(pattern);
-    if (!followed || followed.filling || followed.sessions.size !== 1 || !followed.sessions.has(session)) return;
+    if (!followed || followed.filling || followed.sessions !== session) return;
     if (followed.last === undefined || isAfter(position, followed.last)) followed.last = position;
   }
 
   // -------------------------------------------------------------------------
 
   #announced(channel: string, message: string): void {
-    const followed = this.#byChannel.get(channel);
+    // The pattern is in the channel's name: no second Map by channel (an entry per followed pattern).
+    const pattern = this.#keys.patternOf(channel);
+    const followed = pattern === undefined ? undefined : this.#followed.get(pattern);
     if (!followed) return;
     const announcement = parseAnnouncement(followed.pattern, message, this.#ownPrefix);
     if (announcement) this.#receive(followed, announcement);
@@ -172,7 +202,7 @@ export class PatternLogs {
 
   #receive(followed: Followed, announcement: Announcement): void {
     if (followed.filling) {
-      followed.backlog.push(announcement);
+      (followed.backlog ??= []).push(announcement);
       return;
     }
     const entries = this.#fresh(followed, announcement);
@@ -192,7 +222,7 @@ export class PatternLogs {
 
   #deliver(followed: Followed, entries: readonly Entry[]): void {
     followed.last = entries[entries.length - 1];
-    this.#fanOut.fanOut(followed.sessions, followed.pattern, entries);
+    if (followed.sessions !== undefined) this.#fanOut.fanOut(followed.sessions, followed.pattern, entries);
   }
 
   /**
@@ -230,9 +260,8 @@ export class PatternLogs {
         }
       } finally {
         followed.filling = undefined;
-        if (followed.sessions.size === 0 && this.#followed.get(followed.pattern) === followed) {
+        if (followed.sessions === undefined && this.#followed.get(followed.pattern) === followed) {
           this.#followed.delete(followed.pattern);
-          this.#byChannel.delete(followed.channel);
           void this.#runner.unsubscribePattern(followed.channel);
         }
       }
@@ -247,15 +276,15 @@ export class PatternLogs {
    * undefined when all of it was applied.
    */
   #applyBacklog(followed: Followed, read: string | undefined): string | undefined {
-    const waiting = followed.backlog;
-    followed.backlog = [];
+    const waiting = followed.backlog ?? [];
+    followed.backlog = undefined;
     for (let i = 0; i < waiting.length; i++) {
       const announcement = waiting[i] as Announcement;
       const fresh = this.#fresh(followed, announcement);
       if (fresh.length === 0) continue;
       const { prev } = announcement;
       if (read !== undefined && fresh === announcement.entries && compareIds(prev, read) > 0 && (followed.last === undefined || compareIds(prev, followed.last.id) > 0)) {
-        followed.backlog = [...waiting.slice(i), ...followed.backlog];
+        followed.backlog = [...waiting.slice(i), ...(followed.backlog ?? [])];
         return prev;
       }
       this.#deliver(followed, fresh);
