@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Keys } from '../../lib/engines/redis/keys.js';
-import { LocalSession } from '../../lib/engines/redis/local-session.js';
+import { LocalSession, makeEntry } from '../../lib/engines/redis/local-session.js';
 import { LazyPositions } from '../../lib/engines/redis/positions.js';
 import type { Runner } from '../../lib/engines/redis/runner.js';
 
@@ -32,9 +32,16 @@ function setup(options: { cluster?: boolean; fail?: () => boolean } = {}) {
   return { positions, calls, failures, keys };
 }
 
+const limits = { maxQueue: 1000, maxQueueBytes: 1 << 20 };
+
+/** A session that got one message at each (source, position) and was pushed them (a lazy take): they wait for a flush. */
 function pushed(id: string, lazy: Array<[string, string]>): LocalSession {
   const s = new LocalSession(id, false, 3, 0, '0-0', Date.now() + 60_000);
-  s.lazy = new Map(lazy);
+  for (const [src, position] of lazy) {
+    if (src !== '' && !s.follows(src)) s.follow(src, '0-0');
+    s.apply(makeEntry(src, position, '"m"', `${id}.${src}.${position}`, undefined), limits);
+  }
+  s.takeLazily(limits);
   return s;
 }
 
@@ -73,7 +80,8 @@ test('a failed flush keeps the positions for the next one, under newer ones take
   positions.add(a);
   const flushing = positions.flush();
   // A push meanwhile moved /x further.
-  a.lazy = new Map([['/x', '3-0']]);
+  a.apply(makeEntry('/x', '3-0', '"m"', 'a.x.3', undefined), limits);
+  a.takeLazily(limits);
   await flushing;
   assert.equal(failures.length, 1);
   assert.deepEqual([...(a.lazy ?? [])], [['/x', '3-0'], ['', '1-0']]);
@@ -176,7 +184,7 @@ test('flushAll (close) waits for a flush under way, then writes what was pushed 
   assert.deepEqual(written, ['a', 'b']);
 });
 
-test('soon (a socket closed) writes at the end of the turn, with whatever else waits, or after the flush under way', async () => {
+test('soon (a socket closed) writes at the end of the turn, with the other closed ones only, or after the flush under way', async () => {
   const answers: Array<() => void> = [];
   const written: string[][] = [];
   const runner = {
@@ -195,16 +203,19 @@ test('soon (a socket closed) writes at the end of the turn, with whatever else w
   const positions = new LazyPositions(runner, new Keys('t:'));
   const a = pushed('a', [['', '1-0']]);
   const b = pushed('b', [['', '2-0']]);
+  const c = pushed('c', [['', '3-0']]);
   positions.add(a);
+  positions.add(c);
   positions.soon(b);
-  const nothing = pushed('c', []);
+  positions.soon(c);
+  const nothing = pushed('n', []);
   nothing.lazy = undefined;
   positions.soon(nothing);
   assert.equal(answers.length, 0, 'not before the end of the turn');
   await new Promise((resolve) => setImmediate(resolve));
-  assert.equal(answers.length, 1, 'one flush for both');
+  assert.equal(answers.length, 1, 'one script for both closed sockets');
   // Another socket closes while that flush is under way: written after it, without the timer.
-  const d = pushed('d', [['', '3-0']]);
+  const d = pushed('d', [['', '4-0']]);
   positions.soon(d);
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(answers.length, 1);
@@ -212,8 +223,14 @@ test('soon (a socket closed) writes at the end of the turn, with whatever else w
   await waitUntil(() => answers.length === 2);
   answers[1]?.();
   await waitUntil(() => written.length === 2);
-  assert.deepEqual(written, [['a', 'b'], ['d']]);
-  assert.equal(d.lazy, undefined);
+  assert.deepEqual(written, [['b', 'c'], ['d']], 'a session whose socket is open waits for the timer');
+  assert.deepEqual([b.lazy, c.lazy, d.lazy], [undefined, undefined, undefined]);
+  assert.ok(a.lazy);
+  const timer = positions.flushAll();
+  await waitUntil(() => answers.length === 3);
+  answers[2]?.();
+  await timer;
+  assert.deepEqual(written[2], ['a']);
 });
 
 async function waitUntil(done: () => boolean): Promise<void> {

@@ -31,9 +31,11 @@ export class LazyPositions {
   readonly #keys: Keys;
   /** Sessions whose positions a lazy take left unwritten. */
   readonly #unflushed = new Set<LocalSession>();
-  /** The flush under way, if any. */
+  /** Of those, the ones whose sockets closed: written at the end of the turn, not by the timer. */
+  readonly #closed = new Set<LocalSession>();
+  /** The flush under way, if any: one at a time, so a session's positions reach Redis in order. */
   #flushing: Promise<void> | undefined;
-  /** A flush is due at the end of this turn (or after the one under way), for sessions whose sockets closed. */
+  /** A flush of `#closed` is due at the end of this turn (or after the one under way). */
   #soon = false;
   #timer: NodeJS.Timeout | undefined;
 
@@ -60,21 +62,32 @@ export class LazyPositions {
 
   /**
    * Write this session's positions without waiting for the timer (its
-   * socket closed): at the end of this turn, with every other session
-   * that waits, or after the flush under way.
+   * socket closed): at the end of this turn, with the other sessions whose
+   * sockets closed in it, or after the flush under way. Only those: under
+   * a steady churn of closing sockets, the others still wait for the
+   * timer, as they would without it.
    */
   soon(session: LocalSession): void {
     if (!session.lazy || session.gone) return;
-    this.#unflushed.add(session);
+    this.#unflushed.delete(session);
+    this.#closed.add(session);
     if (this.#soon) return;
     this.#soon = true;
-    setImmediate(() => void this.#flushSoon());
+    setImmediate(() => void this.#flushClosed());
   }
 
-  async #flushSoon(): Promise<void> {
-    await this.#flushing;
+  async #flushClosed(): Promise<void> {
+    while (this.#flushing) await this.#flushing;
     this.#soon = false;
-    await this.flush();
+    if (this.#closed.size === 0) return;
+    const sessions = [...this.#closed];
+    this.#closed.clear();
+    if (!this.#runner.ready) {
+      // Redis is away: the timer's flush writes them when it is back.
+      for (const session of sessions) this.#unflushed.add(session);
+      return;
+    }
+    await this.#run(sessions);
   }
 
   /**
@@ -84,8 +97,15 @@ export class LazyPositions {
    * the scripts after it, to the next flush.
    */
   async flush(): Promise<void> {
-    if (this.#unflushed.size === 0 || this.#flushing || !this.#runner.ready) return;
-    const flushing = this.#flush();
+    if ((this.#unflushed.size === 0 && this.#closed.size === 0) || this.#flushing || !this.#runner.ready) return;
+    const sessions = [...this.#unflushed, ...this.#closed];
+    this.#unflushed.clear();
+    this.#closed.clear();
+    await this.#run(sessions);
+  }
+
+  async #run(sessions: readonly LocalSession[]): Promise<void> {
+    const flushing = this.#flush(sessions);
     this.#flushing = flushing;
     try {
       await flushing;
@@ -94,15 +114,20 @@ export class LazyPositions {
     }
   }
 
-  /** The flush under way, then one more for what was added meanwhile (close). */
+  /**
+   * Everything waiting written before close: the flushes under way (a
+   * closed socket's may start right after the timer's), then one for what
+   * was added meanwhile. Gives up after a few rounds, or when Redis is away.
+   */
   async flushAll(): Promise<void> {
-    await this.#flushing;
-    await this.flush();
+    for (let round = 0; round < 5; round++) {
+      while (this.#flushing) await this.#flushing;
+      if ((this.#unflushed.size === 0 && this.#closed.size === 0) || !this.#runner.ready) return;
+      await this.flush();
+    }
   }
 
-  async #flush(): Promise<void> {
-    const sessions = [...this.#unflushed];
-    this.#unflushed.clear();
+  async #flush(sessions: readonly LocalSession[]): Promise<void> {
     const cluster = this.#runner.isCluster;
     /** Per group (bucket on a Cluster, one on a single Redis): its calls, in order. */
     const groups = new Map<string, Call[]>();
@@ -140,13 +165,19 @@ export class LazyPositions {
     }
   }
 
-  /** Not written: try again with the next flush, unless a newer take wrote them. */
+  /**
+   * Not written: try again with the next flush, the positions still the
+   * session's own (a take since may have written newer ones), under any
+   * a lazy take left meanwhile.
+   */
   #retry(written: ReadonlyArray<[LocalSession, Map<string, string>]>): void {
     for (const [session, lazy] of written) {
       if (session.gone) continue;
-      if (!session.lazy) session.lazy = lazy;
-      else for (const [src, position] of lazy) if (!session.lazy.has(src)) session.lazy.set(src, position);
-      this.#unflushed.add(session);
+      for (const [src, position] of lazy) {
+        if (session.ackedOf(src) !== position || session.lazy?.has(src)) continue;
+        (session.lazy ??= new Map()).set(src, position);
+      }
+      if (session.lazy) this.#unflushed.add(session);
     }
   }
 }

@@ -1,6 +1,10 @@
 /**
- * A WebSocket that closes on one node, its session picked up by another
- * (no sticky sessions): what the socket was pushed is not sent again.
+ * Positions across nodes. A WebSocket that closes on one node, its session
+ * picked up by another (no sticky sessions): what the socket was pushed is
+ * not sent again. And POSITIONS, the script that writes pushes' positions
+ * lazily, never moves one back: a take may have written a newer one first.
+ *
+ * The first: what the socket was pushed is not sent again.
  * Pushes over WebSocket take from the node's memory and write positions
  * lazily (`positionFlush`); a closing socket has them written at once
  * (`Engine.detached`). Here `positionFlush` is a minute, so only that can
@@ -12,6 +16,7 @@ import assert from 'node:assert/strict';
 import { createClient } from 'redis';
 import { RedisEngine } from '../lib/engines/redis/index.js';
 import { Keys } from '../lib/engines/redis/keys.js';
+import { Scripts } from '../lib/engines/redis/lua/index.js';
 import { startServer, type TestServer } from './helpers/http-server.js';
 import { announceRedisSkip, findRedisServer, startRedisServer, type RedisServer } from './helpers/redis-server.js';
 import { openWire, wireSession, type Msg, type Wire } from './helpers/wire.js';
@@ -62,7 +67,7 @@ if (!findRedisServer()) {
       return wire.delivered;
     }
 
-    it('sends again what a socket was pushed if its node never wrote it; nothing, once the socket closed', async () => {
+    it('sends nothing again once the socket closed; sends again what an open socket was pushed, its node not having written it yet', async () => {
       const closed = await pushedOnA('/d/closed');
       const open = await pushedOnA('/d/open');
       for (const n of [1, 2, 3]) {
@@ -71,10 +76,6 @@ if (!findRedisServer()) {
       }
       assert.deepEqual((await closed.wire.waitDelivered(3)).map((m) => m['data']), [1, 2, 3]);
       assert.deepEqual((await open.wire.waitDelivered(3)).map((m) => m['data']), [1, 2, 3]);
-
-      // Without a close, and with the flush a minute away, B starts from where Redis last had it.
-      // (First: a closing socket's flush writes every session waiting, this one too.)
-      assert.deepEqual((await connectOnB(open.clientId)).map((m) => m['data']), [1, 2, 3]);
 
       // The closed socket's positions reach Redis without waiting for the flush (a minute away).
       const admin = createClient({ url: redis.url });
@@ -97,6 +98,47 @@ if (!findRedisServer()) {
         return later.delivered.length > 0;
       }, { timeout: 5000, what: 'the next message on B' });
       assert.deepEqual(later.delivered.map((m) => m['data']), [4]);
+
+      // The other socket is still open on A, and the flush is a minute away: its positions were not
+      // written with the closed one's, so B starts from where Redis last had it.
+      assert.deepEqual((await connectOnB(open.clientId)).map((m) => m['data']), [1, 2, 3]);
+    });
+  });
+
+  describe('POSITIONS', () => {
+    it('moves a position forward only, and writes none for a pattern the session left', async () => {
+      const redis = await startRedisServer();
+      const prefix = 'positions:';
+      const engine = new RedisEngine({ url: redis.url }, { ...fast, prefix, positionFlush: 60_000 });
+      const admin = createClient({ url: redis.url });
+      admin.on('error', () => {});
+      try {
+        await engine.open({ wake: () => undefined, expired: () => undefined }, { maxQueue: 100, maxQueueBytes: Infinity, maxSubscriptions: 100, maxSessionDataBytes: Infinity, sweepInterval: 60_000 });
+        await admin.connect();
+        const id = await engine.createSession({ ack: false, ttl: 60_000 });
+        assert.equal(await engine.subscribe(id, '/p'), true);
+        const keys = new Keys(prefix);
+        const bucket = keys.bucket(id);
+        const hash = `${bucket}:${id}`;
+        /** POSITIONS for this session (generation 1) with these (source, position) pairs. */
+        const write = (pairs: Array<[string, string]>) => admin.sendCommand([
+          'EVAL', Scripts.positions.source, '1', bucket, keys.nodeChannelPrefix, '1', id, '1', String(pairs.length), ...pairs.flat(),
+        ]);
+        const read = async () => [await admin.hGet(`${hash}:subs`, '/p'), await admin.hGet(hash, 'bp')];
+        await write([['/p', '9999999999999-5'], ['', '9999999999999-7']]);
+        assert.deepEqual(await read(), ['9999999999999-5', '9999999999999-7']);
+        await write([['/p', '9999999999999-3'], ['', '9999999999998-9']]);
+        assert.deepEqual(await read(), ['9999999999999-5', '9999999999999-7'], 'older positions leave newer ones');
+        await write([['/p', '10000000000000-0'], ['', '9999999999999-8']]);
+        assert.deepEqual(await read(), ['10000000000000-0', '9999999999999-8'], 'newer ones are written (ids compared as numbers)');
+        assert.equal(await engine.unsubscribe(id, '/p'), true);
+        await write([['/p', '10000000000001-0']]);
+        assert.equal(await admin.hGet(`${hash}:subs`, '/p'), null, 'no position for a pattern the session left');
+      } finally {
+        await admin.close().catch(() => undefined);
+        await engine.close();
+        await redis.stop();
+      }
     });
   });
 }
