@@ -6,6 +6,6 @@
 export { RedisEngine } from './engine.js';
 export { RedisPublisher, type RedisPublisherOptions, type RedisPublishOptions } from './redis-publisher.js';
 export { redactUrl } from './redact.js';
-export type { RedisClientLike, RedisClusterLike, RedisEngineOptions, RedisEngineSource } from './options.js';
+export type { ChannelLogs, RedisClientLike, RedisClusterLike, RedisEngineOptions, RedisEngineSource } from './options.js';
 export { EngineUnavailableError, EngineLimitError } from '../engine.js';
 export type { EngineLogger } from '../engine.js';

@@ -66,6 +66,9 @@ export type RedisEngineSource =
       cluster: { rootNodes: ReadonlyArray<{ url: string }>; [option: string]: unknown };
     };
 
+/** See {@link RedisEngineOptions.channelLogs}. */
+export type ChannelLogs = 'pattern' | 'shard';
+
 export interface RedisEngineOptions {
   /**
    * Prepended to every key and Pub/Sub channel, so several applications (or
@@ -149,6 +152,23 @@ export interface RedisEngineOptions {
    */
   positionFlush?: number;
   /**
+   * Where a publish to a channel (a name without `*`) is logged.
+   * `'pattern'`: in the channel's own log, as every pattern is: a script
+   * reads the channel's subscriber set and writes its log, index and
+   * counters per publish. `'shard'`: in one log shared by every channel
+   * (a shard), one stream entry per tick of publishes, announced once;
+   * wildcard patterns keep their own logs. Much less Redis work per
+   * publish on small channels; every node that holds a session on some
+   * channel receives every channel publish and keeps what its sessions
+   * follow. A publish with `count: false` (every client publish) then
+   * resolves to 0 instead of a count. Every node and `RedisPublisher` of
+   * a deployment must use the same value: the two lay keys out
+   * differently, and sessions do not survive a switch (change `prefix`
+   * with it). Not yet on a Redis Cluster (`open()` refuses).
+   * @default 'pattern'
+   */
+  channelLogs?: ChannelLogs;
+  /**
    * Where connection trouble is reported (lost, restored; once each per
    * outage). A winston logger fits.
    * @default the Server's logger (`EngineConfig.logger`), or else `console.warn`
@@ -166,10 +186,11 @@ export interface ResolvedOptions {
   readonly maxLogBytes: number;
   readonly logRetention: number;
   readonly positionFlush: number;
+  readonly channelLogs: ChannelLogs;
   readonly logger: EngineLogger | undefined;
 }
 
-const OPTION_NAMES = new Set(['prefix', 'openTimeout', 'commandTimeout', 'reconnectMaxDelay', 'sweepBatch', 'logLength', 'maxLogBytes', 'logRetention', 'positionFlush', 'logger']);
+const OPTION_NAMES = new Set(['prefix', 'openTimeout', 'commandTimeout', 'reconnectMaxDelay', 'sweepBatch', 'logLength', 'maxLogBytes', 'logRetention', 'positionFlush', 'channelLogs', 'logger']);
 
 function checkNumber(name: string, value: unknown, min: number, what = 'RedisEngine'): number | undefined {
   if (value === undefined) return undefined;
@@ -196,8 +217,13 @@ export function resolveOptions(options: RedisEngineOptions, what = 'RedisEngine'
   if (options.logger !== undefined && typeof options.logger?.warn !== 'function') {
     throw new TypeError(`${what} option logger must have a warn(message) method`);
   }
+  const channelLogs = options.channelLogs ?? 'pattern';
+  if (channelLogs !== 'pattern' && channelLogs !== 'shard') {
+    throw new TypeError(`${what} option channelLogs must be 'pattern' or 'shard'`);
+  }
   return {
     prefix,
+    channelLogs,
     openTimeout: checkNumber('openTimeout', options.openTimeout, 1, what) ?? 10_000,
     commandTimeout: checkNumber('commandTimeout', options.commandTimeout, 0, what) ?? 5000,
     reconnectMaxDelay: checkNumber('reconnectMaxDelay', options.reconnectMaxDelay, 1, what) ?? 2000,
