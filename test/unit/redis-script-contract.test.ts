@@ -103,7 +103,8 @@ test('the names stand for what the Lua writes and tests', () => {
   for (const suffix of Object.values(SessionKey)) assert.ok(ALL_LUA.includes(`h .. '${suffix}'`) || ALL_LUA.includes(`'${suffix}'`), `session key ${suffix}`);
   for (const suffix of Object.values(PatternKey)) assert.ok([pattern.CHANNEL_HISTORY, pattern.PUBLISH, pattern.ADD_SUBSCRIBER, pattern.HISTORY, presence.PRESENCE, presence.PRESENCE_COUNT].some((lua) => lua.includes(`'${suffix}'`)), `pattern key ${suffix}`);
   assert.match(pattern.PUBLISH, /'m', message, 'u', pub, 'x', x/);
-  assert.deepEqual(StreamField, { Message: 'm', Publish: 'u', Except: 'x' });
+  assert.deepEqual(StreamField, { Message: 'm', Publish: 'u', Except: 'x', Publishes: 'p' });
+  assert.match(pattern.PUBLISH, /'\*', 'p', payload\)/, 'a shard entry: its publishes in one field');
   for (const letter of Object.values(NodeMessage)) assert.match(ALL_LUA, new RegExp(`'${letter} ' \\.\\. id`), `node message ${letter}`);
   assert.match(session.RECORD_TAKE, new RegExp(`kind == '${PositionKind.Acked}'`));
   assert.equal(PositionKind.Sent, 's');
@@ -134,15 +135,20 @@ test('arguments are built in the order the headers name them', () => {
   session.pushPositions(positions, 2, 'id1', 4, new Map([['', '1-0'], ['/a', '2-0']]));
   session.pushPositions(positions, 1, 'id2', 1, new Map());
   assert.deepEqual(positions, ['n:', '2', 'id1', '4', '2', '', '1-0', '/a', '2-0', '1', 'id2', '1', '0']);
-  const args = pattern.publishArgs('1000', 60000, true, '', '4096', 1);
+  const args = pattern.publishArgs('1000', 60000, true, '', '4096', 1, 2);
   pattern.pushPublish(args, [0, 1], 'hé', 'p1', [], { key: 0, size: 100, ttl: 60000, tail: 2 });
   pattern.pushPublish(args, [1], 'x', 'p2', ['a', 'b']);
-  // Per publish: its number of keys, their indexes in KEYS (from 1), message, publish id, except, length, history.
+  // Per publish: its number of keys, their indexes in KEYS (from 1), message, publish id, except, length, history,
+  // the channel it logs in the shard ('' none), whether to count that channel's subscribers.
   assert.deepEqual(args, [
-    '1000', '60000', 'S', '', '4096', '1',
-    '2', '1', '2', 'hé', 'p1', '-', '2', '1 100 60000 2',
-    '1', '2', 'x', 'p2', 'a,b', '1', '-',
+    '1000', '60000', 'S', '', '4096', '1', '', '2',
+    '2', '1', '2', 'hé', 'p1', '-', '2', '1 100 60000 2', '', '0',
+    '1', '2', 'x', 'p2', 'a,b', '1', '-', '', '0',
   ]);
+  // With a shard: the key prefix, the shard first in KEYS (not named by the publishes), a channel and a count flag.
+  const sharded = pattern.publishArgs('', 60000, false, '', '', 0, 2, 'bayeux:');
+  pattern.pushPublish(sharded, [1], 'm', 'p3', [], undefined, '/a/b', true);
+  assert.deepEqual(sharded, ['', '60000', 'P', '', '', '0', 'bayeux:', '2', '1', '2', 'm', 'p3', '-', '1', '-', '/a/b', '1']);
   assert.deepEqual(pattern.historyArgs(5, 1000, '', 'id1', { after: { epoch: 'e.1', offset: 3 } }), ['5', '1000', '', 'id1', 'p', 'e.1', '3', '']);
   assert.deepEqual(pattern.historyArgs(5, 1000, '99', 'id1', { newest: 2 }), ['5', '1000', '99', 'id1', 'n', '2', '', '']);
   assert.deepEqual(pattern.historyArgs(5, 1000, '', '', { newest: undefined }), ['5', '1000', '', '', 'n', '', '', '']);

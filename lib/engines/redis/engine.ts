@@ -65,7 +65,7 @@ import { ExpiryReports, Sweeper } from './expiry.js';
 import { MAX_PAGES, PAGE, scanSet } from './scan.js';
 import { makeEntry } from './local-session.js';
 import { LocalSessions, SessionFanOut } from './local-sessions.js';
-import { Keys } from './keys.js';
+import { Keys, shardEnd } from './keys.js';
 import { PatternLogs } from './log.js';
 import { PatternKey } from './lua/contract.js';
 import { Scripts } from './lua/index.js';
@@ -78,7 +78,7 @@ import {
 } from './lua/session.js';
 import { DataLossWatch, type DataLoss } from './markers.js';
 import { NodeReports } from './nodes.js';
-import { resolveOptions, type RedisEngineOptions, type RedisEngineSource, type ResolvedOptions } from './options.js';
+import { checkChannelLogs, resolveOptions, type RedisEngineOptions, type RedisEngineSource, type ResolvedOptions } from './options.js';
 import { CallOrder } from './order.js';
 import { LazyPositions } from './positions.js';
 import { Publisher } from './publish.js';
@@ -123,6 +123,7 @@ export class RedisEngine implements Engine {
     // Every part gets the parts it uses in its constructor, in this order:
     // nothing is wired through a closure or set after construction (DESIGN.md, "Wiring").
     const options_ = resolveOptions(options);
+    checkChannelLogs(source, options_, 'RedisEngine');
     this.#options = options_;
     const runner = new Runner(source, options_);
     const keys = new Keys(options_.prefix);
@@ -136,8 +137,9 @@ export class RedisEngine implements Engine {
     const wakes = new Wakes(host, this.#order);
     // Publish ids start with this node's prefix: its own announcements are told apart.
     const ownPrefix = `${randomBytes(6).toString('base64url')}.`;
-    this.#logs = new PatternLogs(runner, keys, new SessionFanOut(settings, wakes), ownPrefix);
-    this.#publisher = new Publisher(runner, keys, this.#logs, this.#order, settings, ownPrefix);
+    const shard = options_.channelLogs === 'shard';
+    this.#logs = new PatternLogs(runner, keys, new SessionFanOut(settings, wakes), ownPrefix, shard);
+    this.#publisher = new Publisher(runner, keys, this.#logs, this.#order, settings, ownPrefix, shard);
     this.#positions = new LazyPositions(runner, keys);
     this.#expiry = new ExpiryReports(runner, keys, host);
     this.#sessions = new LocalSessions({
@@ -171,6 +173,17 @@ export class RedisEngine implements Engine {
    */
   get dataLoss(): DataLoss {
     return this.#dataLoss.report;
+  }
+
+  /** A subscribe script's KEYS: the pattern's base, then, for a channel logged in the shard, the shard's (whose newest entry starts it). */
+  #logKeys(pattern: string): string | string[] {
+    const base = this.#keys.patternBase(pattern);
+    return this.#logs.inShard(pattern) ? [base, this.#keys.shardBase()] : base;
+  }
+
+  /** Where a subscription starts, from the newest entry of its log as a script read it (the shard's: its last publish). */
+  #startOf(pattern: string, last: string): string {
+    return this.#logs.inShard(pattern) ? shardEnd(last) : last;
   }
 
   async open(host: EngineHost, config: EngineConfig): Promise<void> {
@@ -287,9 +300,10 @@ export class RedisEngine implements Engine {
       this.#checkLive(clientId, check);
       return false;
     }
-    const base = this.#keys.patternBase(pattern);
     const presence = options?.presence;
-    const { position, joined } = parseAddSubscriber(await this.#runner.run(Scripts.addSubscriber, base, addSubscriberArgs(clientId, presence)));
+    const added = parseAddSubscriber(await this.#runner.run(Scripts.addSubscriber, this.#logKeys(pattern), addSubscriberArgs(clientId, presence)));
+    const position = this.#startOf(pattern, added.position);
+    const joined = added.joined;
     let reply: SubscribeCommitReply;
     try {
       reply = parseSubscribeCommit(await this.#scripts.run(Scripts.subscribeCommit, clientId, subscribeCommitArgs(pattern, position, this.#settings.maxSubscriptions, this.#nodeId)));
@@ -325,7 +339,7 @@ export class RedisEngine implements Engine {
     this.#publisher.flush();
     const start = 'last' in from ? { newest: Math.max(0, Math.floor(from.last)) } : { after: from };
     const presence = options?.presence;
-    const reading = this.#runner.run(Scripts.history, this.#keys.patternBase(channel), historyArgs(history.size, history.ttl, this.#settings.historyBytes, clientId, start, presence));
+    const reading = this.#runner.run(Scripts.history, this.#logKeys(channel), historyArgs(history.size, history.ttl, this.#settings.historyBytes, clientId, start, presence));
     const checking = this.#scripts.run(Scripts.subscribeCheck, clientId, subscribeCheckArgs(channel, this.#settings.maxSubscriptions));
     const [read, check] = await Promise.allSettled([reading, checking]);
     if (read.status === 'rejected' || check.status === 'rejected') {
@@ -335,7 +349,8 @@ export class RedisEngine implements Engine {
       }
       throw read.status === 'rejected' ? read.reason : (check as PromiseRejectedResult).reason;
     }
-    const reply = parseHistory(read.value);
+    const read_ = parseHistory(read.value);
+    const reply = read_.last === '' ? read_ : { ...read_, last: this.#startOf(channel, read_.last) };
     const status = parseSubscribeCheck(check.value);
     if (status !== SubscribeCheckStatus.May && status !== SubscribeCheckStatus.AlreadySubscribed) {
       await this.#expiry.removeSubscriber(channel, clientId, false);

@@ -54,6 +54,19 @@ export class Keys {
     return base.slice(prefix.length + 3, -1);
   }
 
+  /**
+   * The base of the shard log every channel is logged in (`channelLogs:
+   * 'shard'`), and its announcement channel: one shard on a single Redis.
+   */
+  shardBase(): string {
+    return `${this.#prefix}{t0}`;
+  }
+
+  /** The key prefix (a shard script builds a channel's subscriber set's name from it to count). */
+  get prefix(): string {
+    return this.#prefix;
+  }
+
   /** The key of the session's subscriptions once it is gone (for chunked cleanup). */
   grave(id: string): string {
     return `${this.bucket(id)}:dead:${id}`;
@@ -146,6 +159,38 @@ export function positionOf(id: string): Position {
   const dash = id.indexOf('-');
   if (dash < 0) return { id, ms: Number(id) || 0, seq: 0 };
   return { id, ms: Number(id.slice(0, dash)) || 0, seq: Number(id.slice(dash + 1)) || 0 };
+}
+
+/**
+ * Positions in a shard log (`channelLogs: 'shard'`). One stream entry holds
+ * a tick's publishes (at most 100, `MAX_BATCH`); each publish gets a
+ * position of its own, so a session's position may fall inside an entry:
+ * the entry's id with its seq times {@link SHARD_SPAN}, plus the
+ * publish's place counted so that the entry's last publish is at
+ * `SHARD_SPAN - 1`. So an entry's last publish and the entry itself have
+ * one position ({@link shardEnd}), and positions order as the publishes
+ * do. Positions stay below 2^53 while a millisecond holds fewer than
+ * 2^43 entries.
+ */
+export const SHARD_SPAN = 1024;
+
+/** The position of the publish at `index` of `count` in the shard entry `entry`. */
+export function shardPosition(entry: string, index: number, count: number): string {
+  const dash = entry.indexOf('-');
+  const seq = dash < 0 ? 0 : Number(entry.slice(dash + 1)) || 0;
+  return `${dash < 0 ? entry : entry.slice(0, dash)}-${seq * SHARD_SPAN + SHARD_SPAN - count + index}`;
+}
+
+/** The position of a shard entry's last publish: where a reader that applied the entry is ('0-0' stays '0-0': nothing yet). */
+export function shardEnd(entry: string): string {
+  return entry === '0-0' ? entry : shardPosition(entry, 0, 1);
+}
+
+/** The shard entry a position falls in (read from it, inclusive, to resume after the position). */
+export function shardEntryOf(position: string): string {
+  const dash = position.indexOf('-');
+  if (dash < 0) return position;
+  return `${position.slice(0, dash)}-${Math.floor((Number(position.slice(dash + 1)) || 0) / SHARD_SPAN)}`;
 }
 
 /** Whether `a` comes after `b` in a stream. */

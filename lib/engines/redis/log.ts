@@ -10,14 +10,25 @@
  * earlier one was announced), the node reads the gap from the log before
  * going on, so every entry is applied once and in order.
  */
-import { compareIds, isAfter, type Keys, type Position } from './keys.js';
+import { compareIds, isAfter, positionOf, shardEnd, shardEntryOf, shardPosition, type Keys, type Position } from './keys.js';
 import { list, text } from './replies.js';
 import { exceptOf, makeEntry, type Entry, type LocalSession } from './local-session.js';
 import { PatternKey, StreamField } from './lua/contract.js';
 import type { Runner } from './runner.js';
 
-interface Followed {
+/** What gap filling keeps of a log this node follows: a pattern's, or the shard. */
+interface Log {
+  /** The last entry applied here; undefined before the first. */
+  last: Position | undefined;
+  /** A gap is being read: notifications wait in the backlog. */
+  filling: Promise<void> | undefined;
+  /** Created when an announcement waits (most patterns never have a gap). */
+  backlog: Announcement[] | undefined;
+}
+
+interface Followed extends Log {
   readonly pattern: string;
+  /** Its announcement channel (a channel logged in the shard: the shard's). */
   readonly channel: string;
   /**
    * The sessions here that follow it: the one session, or a Set when
@@ -26,14 +37,24 @@ interface Followed {
    * gap is read.
    */
   sessions: Followers;
-  /** The last entry applied here; undefined before the first. */
-  last: Position | undefined;
-  /** Settles when the channel subscription is active; undefined once it is. */
+  /** Settles when the channel subscription is active; undefined once it is (and for a channel logged in the shard). */
   subscribed: Promise<void> | undefined;
-  /** A gap is being read: notifications wait in the backlog. */
-  filling: Promise<void> | undefined;
-  /** Created when an announcement waits (most patterns never have a gap). */
-  backlog: Announcement[] | undefined;
+}
+
+/**
+ * The shard (`channelLogs: 'shard'`): the one log of every channel,
+ * followed while a channel is followed here. Its positions are the
+ * publishes' (`shardPosition`); an entry's last publish has the entry's.
+ */
+interface ShardLog extends Log {
+  /** Its base and announcement channel. */
+  readonly channel: string;
+  /** Channels followed here. */
+  channels: number;
+  /** Settles when its channel subscription is active; undefined when not subscribing. */
+  subscribed: Promise<void> | undefined;
+  /** The channel subscription is active. */
+  listening: boolean;
 }
 
 /** The sessions here following a pattern (see `Followed.sessions`). */
@@ -77,15 +98,31 @@ export class PatternLogs {
   readonly #fanOut: FanOut;
   readonly #followed = new Map<string, Followed>();
   readonly #onMessage = (message: string, channel: string) => this.#announced(channel, message);
+  /** With `channelLogs: 'shard'`: the shard every channel is logged in. */
+  readonly #shard: ShardLog | undefined;
 
   /** This node's publish ids start with this: its own announcements are applied when Redis answers the publish, in call order. */
   readonly #ownPrefix: string;
 
-  constructor(runner: Runner, keys: Keys, fanOut: FanOut, ownPrefix: string) {
+  /** @param shard channels are logged in the shard (`channelLogs: 'shard'`). */
+  constructor(runner: Runner, keys: Keys, fanOut: FanOut, ownPrefix: string, shard = false) {
     this.#ownPrefix = ownPrefix;
     this.#runner = runner;
     this.#keys = keys;
     this.#fanOut = fanOut;
+    this.#shard = shard
+      ? { channel: keys.shardBase(), channels: 0, subscribed: undefined, listening: false, last: undefined, filling: undefined, backlog: undefined }
+      : undefined;
+  }
+
+  /** Whether `pattern` is logged in the shard: a channel (no wildcard), with `channelLogs: 'shard'`. */
+  inShard(pattern: string): boolean {
+    return this.#shard !== undefined && !pattern.includes('*');
+  }
+
+  /** The log a pattern's entries come through: the shard for a channel in it, else its own. */
+  #logOf(pattern: string): Log | undefined {
+    return this.#shard !== undefined && !pattern.includes('*') ? this.#shard : this.#followed.get(pattern);
   }
 
   /** How many patterns this node listens to. */
@@ -96,6 +133,16 @@ export class PatternLogs {
   /** A session follows `pattern`: resolves when its channel is listened to. */
   follow(session: LocalSession, pattern: string): Promise<void> {
     let followed = this.#followed.get(pattern);
+    const shard = this.#shard;
+    if (shard !== undefined && !pattern.includes('*')) {
+      if (!followed) {
+        followed = { pattern, channel: shard.channel, sessions: undefined, last: undefined, subscribed: undefined, filling: undefined, backlog: undefined };
+        this.#followed.set(pattern, followed);
+        shard.channels++;
+      }
+      followed.sessions = withFollower(followed.sessions, session);
+      return this.#listen(shard);
+    }
     if (!followed) {
       const channel = this.#keys.patternBase(pattern);
       const created: Followed = { pattern, channel, sessions: undefined, last: undefined, subscribed: undefined, filling: undefined, backlog: undefined };
@@ -122,17 +169,86 @@ export class PatternLogs {
     const followed = this.#followed.get(pattern);
     if (!followed) return;
     followed.sessions = withoutFollower(followed.sessions, session);
-    if (followed.sessions === undefined && !followed.filling) {
-      this.#followed.delete(pattern);
+    if (followed.sessions === undefined && !followed.filling) this.#release(followed);
+  }
+
+  /** Listen to the shard's announcements (again, after a failure). */
+  #listen(shard: ShardLog): Promise<void> {
+    if (shard.listening) return SUBSCRIBED;
+    if (shard.subscribed) return shard.subscribed;
+    const subscribing: Promise<void> = this.#runner.subscribePattern(shard.channel, this.#onMessage).then(
+      () => {
+        if (shard.subscribed !== subscribing) return;
+        shard.subscribed = undefined;
+        shard.listening = true;
+        // Every channel left while subscribing.
+        if (shard.channels === 0) this.#releaseShard(shard);
+      },
+      (err: unknown) => {
+        // Try again on the next follow.
+        if (shard.subscribed === subscribing) shard.subscribed = undefined;
+        throw err;
+      },
+    );
+    shard.subscribed = subscribing;
+    return subscribing;
+  }
+
+  /** Nothing follows `followed` here any more. */
+  #release(followed: Followed): void {
+    this.#followed.delete(followed.pattern);
+    const shard = this.#shard;
+    if (shard !== undefined && followed.channel === shard.channel) {
+      shard.channels--;
+      if (shard.channels === 0 && !shard.filling) this.#releaseShard(shard);
+    } else {
       void this.#runner.unsubscribePattern(followed.channel);
     }
   }
 
-  /** Read a log's entries after `from` (exclusive) up to `to` (inclusive; '+' for the end). */
+  /** No channel is followed here: stop listening to the shard, forget where it was. */
+  #releaseShard(shard: ShardLog): void {
+    shard.last = undefined;
+    shard.backlog = undefined;
+    if (!shard.listening) return;
+    shard.listening = false;
+    void this.#runner.unsubscribePattern(shard.channel);
+  }
+
+  /**
+   * Read a log's entries after `from` (exclusive) up to `to` (inclusive;
+   * '+' for the end). A channel in the shard: the shard's, that channel's
+   * publishes only.
+   */
   async read(pattern: string, from: string, to = '+'): Promise<Entry[]> {
-    const key = this.#keys.patternBase(pattern) + PatternKey.Log;
-    const reply = list(await this.#runner.command(key, ['XRANGE', key, `(${from}`, to], true));
-    return reply.map((item) => entryOf(pattern, item));
+    if (!this.inShard(pattern)) {
+      const key = this.#keys.patternBase(pattern) + PatternKey.Log;
+      const reply = list(await this.#runner.command(key, ['XRANGE', key, `(${from}`, to], true));
+      return reply.map((item) => entryOf(pattern, item));
+    }
+    // Positions may fall inside an entry: read from its entry on, keep what is after.
+    const after = positionOf(from);
+    const until = to === '+' ? undefined : positionOf(to);
+    const entries: Entry[] = [];
+    for (const entry of await this.#readShard(from === '0-0' ? '-' : shardEntryOf(from), to === '+' ? '+' : shardEntryOf(to))) {
+      if (entry.src === pattern && isAfter(entry, after) && (until === undefined || !isAfter(entry, until))) entries.push(entry);
+    }
+    return entries;
+  }
+
+  /** The shard's publishes in entries `start` to `end` (XRANGE bounds), every channel's. */
+  async #readShard(start: string, end: string): Promise<Entry[]> {
+    const key = this.#keys.shardBase() + PatternKey.Log;
+    const reply = list(await this.#runner.command(key, ['XRANGE', key, start, end], true));
+    const entries: Entry[] = [];
+    for (const item of reply) {
+      const [id, fields] = list(item);
+      const values = list(fields);
+      for (let i = 0; i < values.length; i += 2) {
+        if (text(values[i]) === StreamField.Publishes) parsePublishes(text(id), text(values[i + 1]), 0, entries, '');
+      }
+    }
+    return entries;
   }
 
   /**
@@ -147,16 +263,24 @@ export class PatternLogs {
     return followed.filling ?? Promise.resolve();
   }
 
-  /** Whether a gap of one of these patterns is being read. */
+  /** As {@link own}, for this node's publishes in one shard entry (positions and `prev` as `shardPosition` gives them). */
+  ownShard(announcement: Announcement): Promise<void> {
+    const shard = this.#shard;
+    if (shard === undefined || !shard.listening) return Promise.resolve();
+    this.#receive(shard, announcement);
+    return shard.filling ?? Promise.resolve();
+  }
+
+  /** Whether a gap of one of these patterns' logs is being read. */
   busy(patterns: Iterable<string>): boolean {
-    for (const pattern of patterns) if (this.#followed.get(pattern)?.filling) return true;
+    for (const pattern of patterns) if (this.#logOf(pattern)?.filling) return true;
     return false;
   }
 
-  /** Settles when no gap of these patterns is being read. */
+  /** Settles when no gap of these patterns' logs is being read. */
   async settled(patterns: Iterable<string>): Promise<void> {
     for (const pattern of patterns) {
-      const filling = this.#followed.get(pattern)?.filling;
+      const filling = this.#logOf(pattern)?.filling;
       if (filling) await filling.catch(() => undefined);
     }
   }
@@ -166,11 +290,21 @@ export class PatternLogs {
     for (const followed of this.#followed.values()) {
       if (followed.last !== undefined && !followed.filling) this.#fill(followed, '+', []);
     }
+    const shard = this.#shard;
+    if (shard?.last !== undefined && !shard.filling) this.#fill(shard, '+', []);
   }
 
   /** Forget everything (close). */
   clear(): void {
     this.#followed.clear();
+    const shard = this.#shard;
+    if (shard) {
+      shard.channels = 0;
+      shard.last = undefined;
+      shard.backlog = undefined;
+      shard.listening = false;
+      shard.subscribed = undefined;
+    }
   }
 
   /**
@@ -185,13 +319,21 @@ export class PatternLogs {
    */
   caughtUp(pattern: string, position: Position, session: LocalSession): void {
     const followed = this.#followed.get(pattern);
-    if (!followed || followed.filling || followed.sessions !== session) return;
+    // The shard is every channel's: one session's read says nothing of the others'.
+    if (!followed || followed.filling || followed.sessions !== session || this.inShard(pattern)) return;
     if (followed.last === undefined || isAfter(position, followed.last)) followed.last = position;
   }
 
   // -------------------------------------------------------------------------
 
   #announced(channel: string, message: string): void {
+    const shard = this.#shard;
+    if (shard !== undefined && channel === shard.channel) {
+      if (!shard.listening) return;
+      const announcement = parseShardAnnouncement(message, this.#ownPrefix);
+      if (announcement) this.#receive(shard, announcement);
+      return;
+    }
     // The pattern is in the channel's name: no second Map by channel (an entry per followed pattern).
     const pattern = this.#keys.patternOf(channel);
     const followed = pattern === undefined ? undefined : this.#followed.get(pattern);
@@ -200,7 +342,7 @@ export class PatternLogs {
     if (announcement) this.#receive(followed, announcement);
   }
 
-  #receive(followed: Followed, announcement: Announcement): void {
+  #receive(followed: Log, announcement: Announcement): void {
     if (followed.filling) {
       (followed.backlog ??= []).push(announcement);
       return;
@@ -216,13 +358,47 @@ export class PatternLogs {
   }
 
   /** An announcement's entries not applied here yet. */
-  #fresh(followed: Followed, announcement: Announcement): readonly Entry[] {
+  #fresh(followed: Log, announcement: Announcement): readonly Entry[] {
     return followed.last === undefined ? announcement.entries : newer(announcement.entries, followed.last);
   }
 
-  #deliver(followed: Followed, entries: readonly Entry[]): void {
-    followed.last = entries[entries.length - 1];
+  #deliver(log: Log, entries: readonly Entry[]): void {
+    log.last = entries[entries.length - 1];
+    if (log === this.#shard) {
+      this.#dispatch(entries);
+      return;
+    }
+    const followed = log as Followed;
     if (followed.sessions !== undefined) this.#fanOut.fanOut(followed.sessions, followed.pattern, entries);
+  }
+
+  /** The shard's entries to the sessions here following their channels, in log order (runs of one channel at a time). */
+  #dispatch(entries: readonly Entry[]): void {
+    let start = 0;
+    while (start < entries.length) {
+      const src = (entries[start] as Entry).src;
+      let end = start + 1;
+      while (end < entries.length && (entries[end] as Entry).src === src) end++;
+      const sessions = this.#followed.get(src)?.sessions;
+      if (sessions !== undefined) this.#fanOut.fanOut(sessions, src, start === 0 && end === entries.length ? entries : entries.slice(start, end));
+      start = end;
+    }
+  }
+
+  /** Whether this node still follows the log (a fill goes on only then). */
+  #follows(log: Log): boolean {
+    if (log === this.#shard) return this.#shard.listening;
+    const followed = log as Followed;
+    return this.#followed.get(followed.pattern) === followed;
+  }
+
+  /** Read a log after `from` up to `to` ('+' the end). */
+  #readLog(log: Log, from: string, to: string): Promise<Entry[]> {
+    if (log === this.#shard) {
+      // The shard's positions read here are entry ends: after one is the next entry.
+      return this.#readShard(from === '0-0' ? '-' : `(${shardEntryOf(from)}`, to === '+' ? '+' : shardEntryOf(to));
+    }
+    return this.read((log as Followed).pattern, from, to);
   }
 
   /**
@@ -238,15 +414,15 @@ export class PatternLogs {
    * Each further read ends further on, so the fill ends once the backlog
    * has no gap left. Settles when all is applied (`own` waits for it).
    */
-  #fill(followed: Followed, to: string, backlog: Announcement[]): void {
+  #fill(followed: Log, to: string, backlog: Announcement[]): void {
     followed.backlog = backlog;
     followed.filling = (async () => {
       try {
         let until: string | undefined = to;
-        while (until !== undefined && this.#followed.get(followed.pattern) === followed) {
+        while (until !== undefined && this.#follows(followed)) {
           let entries: Entry[];
           try {
-            entries = await this.read(followed.pattern, followed.last?.id ?? '0-0', until);
+            entries = await this.#readLog(followed, followed.last?.id ?? '0-0', until);
           } catch (err) {
             this.#runner.failed('reading a log', err);
             // Whatever the read missed is accepted as is: the chain restarts here.
@@ -260,9 +436,11 @@ export class PatternLogs {
         }
       } finally {
         followed.filling = undefined;
-        if (followed.sessions === undefined && this.#followed.get(followed.pattern) === followed) {
-          this.#followed.delete(followed.pattern);
-          void this.#runner.unsubscribePattern(followed.channel);
+        const shard = this.#shard;
+        if (followed === shard) {
+          if (shard.channels === 0) this.#releaseShard(shard);
+        } else if ((followed as Followed).sessions === undefined && this.#follows(followed)) {
+          this.#release(followed as Followed);
         }
       }
     })();
@@ -275,7 +453,7 @@ export class PatternLogs {
    * Returns that `prev`, the backlog left from that announcement on; or
    * undefined when all of it was applied.
    */
-  #applyBacklog(followed: Followed, read: string | undefined): string | undefined {
+  #applyBacklog(followed: Log, read: string | undefined): string | undefined {
     const waiting = followed.backlog ?? [];
     followed.backlog = undefined;
     for (let i = 0; i < waiting.length; i++) {
@@ -305,6 +483,52 @@ function newer(entries: readonly Entry[], last: Position): readonly Entry[] {
  * (see the publish script). Undefined for a malformed one, and for this
  * node's own (`ownPrefix`), which it applied when Redis answered.
  */
+/**
+ * A shard's announcement: `<prev entry> <entry> ` then the entry's
+ * publishes (`StreamField.Publishes`). Positions as `shardPosition` gives
+ * them; undefined for a malformed one and for this node's own.
+ */
+export function parseShardAnnouncement(message: string, ownPrefix: string): Announcement | undefined {
+  const a = message.indexOf(' ');
+  const b = a < 0 ? -1 : message.indexOf(' ', a + 1);
+  if (b < 0) return undefined;
+  const entries: Entry[] = [];
+  if (!parsePublishes(message.slice(a + 1, b), message, b + 1, entries, ownPrefix) || entries.length === 0) return undefined;
+  return { prev: shardEnd(message.slice(0, a)), entries };
+}
+
+/**
+ * A shard entry's publishes, from `at` in `text`: `<count>` then per
+ * publish ` <channel> <publish id> <except> <length> <message>`, appended
+ * to `out` with their positions in entry `id`. False for a malformed one,
+ * and for this node's own (`ownPrefix`, '' none).
+ */
+function parsePublishes(id: string, text: string, at: number, out: Entry[], ownPrefix: string): boolean {
+  const field = (): string | undefined => {
+    const end = text.indexOf(' ', at);
+    if (end < 0) return undefined;
+    const value = text.slice(at, end);
+    at = end + 1;
+    return value;
+  };
+  const count = Number(field());
+  if (!Number.isSafeInteger(count) || count <= 0 || count > SHARD_MAX_PUBLISHES) return false;
+  for (let k = 0; k < count; k++) {
+    const channel = field();
+    const pub = field();
+    if (k === 0 && pub !== undefined && ownPrefix !== '' && pub.startsWith(ownPrefix)) return false;
+    const except = field();
+    const length = Number(field());
+    if (channel === undefined || pub === undefined || except === undefined || !Number.isSafeInteger(length) || length < 0 || at + length > text.length) return false;
+    out.push(makeEntry(channel, shardPosition(id, k, count), text.slice(at, at + length), pub, exceptOf(except)));
+    at += length + 1;
+  }
+  return true;
+}
+
+/** Most publishes one shard entry holds: below `SHARD_SPAN` (a tick's batch holds at most 100). */
+const SHARD_MAX_PUBLISHES = 1000;
+
 export function parseAnnouncement(pattern: string, message: string, ownPrefix: string): Announcement | undefined {
   let at = 0;
   const field = (): string | undefined => {

@@ -235,3 +235,10 @@ export function resolveOptions(options: RedisEngineOptions, what = 'RedisEngine'
     logger: options.logger,
   };
 }
+
+/** `channelLogs: 'shard'` is not built for a Redis Cluster yet: refused at construction, with what to do. */
+export function checkChannelLogs(source: RedisEngineSource, options: ResolvedOptions, what: string): void {
+  if (options.channelLogs === 'shard' && source !== null && typeof source === 'object' && 'cluster' in source) {
+    throw new TypeError(`${what} option channelLogs: 'shard' is not supported on a Redis Cluster yet: leave it 'pattern' (the default)`);
+  }
+}

@@ -10,7 +10,7 @@
 import type { HistoryPublish, PublishOptions } from '../engine.js';
 import { list } from './replies.js';
 import { makeEntry, type Entry } from './local-session.js';
-import type { Keys } from './keys.js';
+import { shardEnd, shardPosition, type Keys } from './keys.js';
 import type { Announcement, PatternLogs } from './log.js';
 import { PatternKey } from './lua/contract.js';
 import { Scripts } from './lua/index.js';
@@ -60,9 +60,15 @@ interface Publish {
  * Redis's answer.
  */
 interface Call {
+  /** The patterns whose bases are KEYS; with a shard, {@link SHARD} first, and the history channels after the logs. */
   readonly patterns: readonly string[];
   readonly publishes: readonly number[];
+  /** Per publish, the indexes of the pattern logs it reaches (not the shard). */
   readonly keys: ReadonlyArray<readonly number[]>;
+  /** With a shard: per publish, the channel it logs there. */
+  readonly channels?: readonly string[];
+  /** How many of `patterns` are logs (the shard included): the rest are history channels. */
+  readonly logKeys: number;
   reply?: unknown[];
   error?: unknown;
   /** How many positions (publishes with history) the reply holds after the results. */
@@ -77,12 +83,17 @@ interface Batch {
   readonly send: (calls: Promise<Call[]>) => void;
 }
 
+/** In a shard call's patterns, the shard (no channel is named ''). */
+const SHARD = '';
+
 export class Publisher {
   readonly #runner: Runner;
   readonly #keys: Keys;
   readonly #logs: PatternLogs;
   readonly #order: CallOrder;
   readonly #settings: EngineSettings;
+  /** Channels are logged in the shard (`channelLogs: 'shard'`; a single Redis). */
+  readonly #shard: boolean;
   /** Publish ids: this prefix (unique per node), then a counter. */
   readonly #prefix: string;
   #counter = 0;
@@ -95,9 +106,11 @@ export class Publisher {
    * @param order publishes resolve in call order with the engine's other ordered operations (delivers, loads).
    * @param settings log bounds and retention, sent with each script.
    * @param prefix this node's publish id prefix: its own announcements are told apart (`PatternLogs`).
+   * @param shard channels are logged in the shard (`channelLogs: 'shard'`).
    */
-  constructor(runner: Runner, keys: Keys, logs: PatternLogs, order: CallOrder, settings: EngineSettings, prefix: string) {
+  constructor(runner: Runner, keys: Keys, logs: PatternLogs, order: CallOrder, settings: EngineSettings, prefix: string, shard = false) {
     this.#prefix = prefix;
+    this.#shard = shard;
     this.#runner = runner;
     this.#keys = keys;
     this.#logs = logs;
@@ -140,7 +153,7 @@ export class Publisher {
     this.#batch = undefined;
     const all = batch.publishes.map((_, i) => i);
     if (!this.#runner.isCluster) {
-      batch.send(Promise.all([this.#run(batch.publishes, oneCall(batch.publishes))]));
+      batch.send(Promise.all([this.#run(batch.publishes, this.#shard ? shardCall(batch.publishes) : oneCall(batch.publishes))]));
       return;
     }
     // A Cluster: the scripts of history channels' exact patterns first (they give the positions), then
@@ -185,16 +198,17 @@ export class Publisher {
       histories.push(inCall >= 0 ? p : undefined);
       if (inCall >= 0) count++;
     }
-    const args = publishArgs(settings.logLength, settings.retention, this.#runner.sharded, settings.logBytes, settings.historyBytes, count);
+    const channels = call.channels;
+    const args = publishArgs(settings.logLength, settings.retention, this.#runner.sharded, settings.logBytes, settings.historyBytes, count, call.logKeys, channels ? this.#keys.prefix : '');
     for (let c = 0; c < call.publishes.length; c++) {
       const p = publishes[call.publishes[c] as number] as Publish;
       const h = histories[c];
       const history: HistoryArg | undefined = h?.history
         ? { key: call.patterns.indexOf(h.history.channel), size: h.history.size, ttl: h.history.ttl, tail: h.history.tail }
         : undefined;
-      pushPublish(args, call.keys[c] as readonly number[], history ? p.message : p.spliced ?? p.message, p.pub, p.except, history);
+      pushPublish(args, call.keys[c] as readonly number[], history ? p.message : p.spliced ?? p.message, p.pub, p.except, history, channels?.[c], p.count);
     }
-    const keys = call.patterns.map((pattern) => this.#keys.patternBase(pattern));
+    const keys = call.patterns.map((pattern) => (channels && pattern === SHARD ? this.#keys.shardBase() : this.#keys.patternBase(pattern)));
     return this.#runner.run(Scripts.publish, keys, args).then(
       (reply) => {
         call.reply = list(reply);
@@ -246,9 +260,19 @@ export class Publisher {
       // Applied here in the announcements the script sent: cut where it cut (see PUBLISH).
       const cuts = answer.cuts(answer.firstResult + 2 * resultCount(call, answer) + (call.positions ?? 0));
       let pending = new Map<number, Announcement & { entries: Entry[] }>();
+      // With a shard: the publishes of its entry being read (their positions need the entry's count).
+      let sharded: Array<{ p: Publish; channel: string; id: string }> = [];
       const announce = () => {
         for (const [j, announcement] of pending) applied.push(this.#logs.own(call.patterns[j] as string, announcement));
         pending = new Map();
+        if (sharded.length === 0) return;
+        const count = sharded.length;
+        const entry = (sharded[0] as { id: string }).id;
+        const entries = sharded.map(({ p, channel }, index) =>
+          makeEntry(channel, shardPosition(entry, index, count), p.spliced ?? p.message, p.pub, p.except.length > 0 ? p.except : undefined));
+        applied.push(this.#logs.ownShard({ prev: shardEnd(last[0] as string), entries }));
+        last[0] = entry;
+        sharded = [];
       };
       let at = answer.firstResult;
       for (let c = 0; c < call.publishes.length; c++) {
@@ -270,6 +294,17 @@ export class Publisher {
           }
           announcement.entries.push(makeEntry(call.patterns[j] as string, id, p.spliced ?? p.message, p.pub, p.except.length > 0 ? p.except : undefined));
           last[j] = id;
+        }
+        const channel = call.channels?.[c];
+        if (channel) {
+          // Logged in the shard whatever its subscribers; counted only when asked (else -1).
+          const n = answer.recipients(at);
+          sharded.push({ p, channel, id: answer.id(at) });
+          at += 2;
+          if (n > 0) {
+            recipients[i] = (recipients[i] as number) + n;
+            (reached[i] as string[]).push(channel);
+          }
         }
       }
       announce();
@@ -314,14 +349,54 @@ function oneCall(publishes: readonly Publish[]): Call {
     }
     keys.push(own);
   }
-  return { patterns, publishes: publishes.map((_, i) => i), keys };
+  return { patterns, publishes: publishes.map((_, i) => i), keys, logKeys: patterns.length };
 }
 
 /** PUBLISH's results in a reply: one per publish and pattern with subscribers. */
 function resultCount(call: Call, answer: PublishReply): number {
   let results = 0;
   for (const keys of call.keys) for (const j of keys) if (answer.prev(j) !== '') results++;
+  if (call.channels) for (const channel of call.channels) if (channel !== '') results++;
   return results;
+}
+
+/**
+ * A single Redis with `channelLogs: 'shard'`: one script for the tick;
+ * KEYS: the shard, each wildcard pattern once, then the channels that
+ * keep history (their lists are on their own bases).
+ */
+function shardCall(publishes: readonly Publish[]): Call {
+  const index = new Map<string, number>();
+  const patterns: string[] = [SHARD];
+  const keys: number[][] = [];
+  const channels: string[] = [];
+  for (const p of publishes) {
+    const own: number[] = [];
+    let channel = '';
+    for (const pattern of p.patterns) {
+      if (!pattern.includes('*')) {
+        // An expansion names its channel once (a second name would be a second channel: logged as a pattern).
+        if (channel === '') {
+          channel = pattern;
+          continue;
+        }
+      }
+      let j = index.get(pattern);
+      if (j === undefined) {
+        j = patterns.length;
+        index.set(pattern, j);
+        patterns.push(pattern);
+      }
+      if (!own.includes(j)) own.push(j);
+    }
+    keys.push(own);
+    channels.push(channel);
+  }
+  const logKeys = patterns.length;
+  for (const p of publishes) {
+    if (p.history && !patterns.includes(p.history.channel)) patterns.push(p.history.channel);
+  }
+  return { patterns, publishes: publishes.map((_, i) => i), keys, channels, logKeys };
 }
 
 /** A Cluster: one script per pattern (slot), with the publishes (of `indexes`) that reach it, in call order. */
@@ -334,5 +409,5 @@ function perPattern(publishes: readonly Publish[], indexes: readonly number[]): 
       list.push(i);
     }
   }
-  return [...byPattern].map(([pattern, indexes]) => ({ patterns: [pattern], publishes: indexes, keys: indexes.map(() => [0]) }));
+  return [...byPattern].map(([pattern, indexes]) => ({ patterns: [pattern], publishes: indexes, keys: indexes.map(() => [0]), logKeys: 1 }));
 }

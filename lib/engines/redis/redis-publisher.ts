@@ -24,7 +24,7 @@ import { PatternLogs } from './log.js';
 import { SessionStatus } from './lua/contract.js';
 import { Scripts } from './lua/index.js';
 import { deliverArgs, parseDeliver } from './lua/session.js';
-import { resolveOptions, type RedisEngineOptions, type RedisEngineSource, type ResolvedOptions } from './options.js';
+import { checkChannelLogs, resolveOptions, type RedisEngineOptions, type RedisEngineSource, type ResolvedOptions } from './options.js';
 import { CallOrder } from './order.js';
 import { Publisher } from './publish.js';
 import { Runner } from './runner.js';
@@ -127,6 +127,7 @@ export class RedisPublisher {
       || ('client' in source && typeof source.client === 'object' && source.client !== null)
       || ('cluster' in source && typeof source.cluster === 'object' && source.cluster !== null && Array.isArray(source.cluster.rootNodes) && source.cluster.rootNodes.length > 0);
     if (!hasSource) throw new TypeError('RedisPublisher needs { url } (a non-empty string), { client } or { cluster: { rootNodes: [{ url }] } }');
+    checkChannelLogs(source, this.#options, 'RedisPublisher');
     const runner = new Runner(source, this.#options);
     const keys = new Keys(this.#options.prefix);
     this.#runner = runner;
@@ -134,9 +135,10 @@ export class RedisPublisher {
     // Its publish ids start with a prefix of its own, like a node's: every node applies its announcements.
     const prefix = `${randomBytes(6).toString('base64url')}.`;
     // It follows no log: the answers of its publishes are applied nowhere here.
-    const logs = new PatternLogs(runner, keys, { fanOut: () => undefined }, prefix);
+    const shard = this.#options.channelLogs === 'shard';
+    const logs = new PatternLogs(runner, keys, { fanOut: () => undefined }, prefix, shard);
     // Log bounds and retention as the options say (no Server limits lower them here).
-    this.#publisher = new Publisher(runner, keys, logs, this.#order, new EngineSettings(this.#options), prefix);
+    this.#publisher = new Publisher(runner, keys, logs, this.#order, new EngineSettings(this.#options), prefix, shard);
     // A DELIVER may find its session past its deadline and remove it: its subscriptions are cleaned up here;
     // no Server is told (the host link has none).
     this.#expiry = new ExpiryReports(runner, keys, new HostLink((message) => runner.log('warn', message)));

@@ -81,6 +81,8 @@ export const StreamField = {
   Publish: 'u',
   /** Excluded session ids, comma-separated, or `'-'`. */
   Except: 'x',
+  /** A shard entry's publishes: `<count>` then per publish ` <channel> <publish id> <except> <length> <message>`. */
+  Publishes: 'p',
 } as const;
 
 /**

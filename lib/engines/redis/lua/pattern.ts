@@ -129,8 +129,8 @@ export type PublishStatus = (typeof PublishStatus)[keyof typeof PublishStatus];
  * PUBLISH's ARGV before the publishes; {@link pushPublish} adds each
  * (the publish path builds one array, no intermediate lists).
  */
-export function publishArgs(maxlen: string, retention: number, sharded: boolean, maxbytes: string, historyBytes = '', histories = 0): string[] {
-  return [maxlen, String(retention), sharded ? 'S' : 'P', maxbytes, historyBytes, String(histories)];
+export function publishArgs(maxlen: string, retention: number, sharded: boolean, maxbytes: string, historyBytes: string, histories: number, logKeys: number, shardPrefix = ''): string[] {
+  return [maxlen, String(retention), sharded ? 'S' : 'P', maxbytes, historyBytes, String(histories), shardPrefix, String(logKeys)];
 }
 
 /** What a publish tells PUBLISH to keep: its channel's index in the script's KEYS (from 0 here), `size`, `ttl`, `tail`. */
@@ -146,12 +146,13 @@ export interface HistoryArg {
  * (`keys`, from 0 here, from 1 in Lua), message, publish id, except ('-'
  * none), length in JS characters.
  */
-export function pushPublish(args: string[], keys: readonly number[], message: string, pub: string, except: readonly string[], history?: HistoryArg): void {
+export function pushPublish(args: string[], keys: readonly number[], message: string, pub: string, except: readonly string[], history?: HistoryArg, channel = '', count = false): void {
   args.push(String(keys.length));
   for (const j of keys) args.push(String(j + 1));
   args.push(
     message, pub, except.length > 0 ? except.join(',') : '-', String(message.length),
     history ? `${history.key + 1} ${history.size} ${history.ttl} ${history.tail}` : '-',
+    channel, count ? '1' : '0',
   );
 }
 

@@ -1,5 +1,5 @@
 -- HISTORY: a channel's kept messages and position; with an id, it also subscribes it (as ADD_SUBSCRIBER) in the same step.
--- KEYS[1] the channel's pattern base (its exact channel's)
+-- KEYS[1] the channel's pattern base (its exact channel's)   KEYS[2] the shard's base, when the channel is logged there
 -- ARGV[1] size   ARGV[2] ttl (ms)   ARGV[3] maxbytes ('' none)   ARGV[4] subscriber id ('' none)
 -- ARGV[5] 'p' after a position (ARGV[6] epoch, ARGV[7] offset) | 'n' the newest (ARGV[6] count, '' all)
 --   | 's' since (ARGV[6] epoch, '' none, ARGV[7] offset, ARGV[8] limit, '' none)
@@ -18,7 +18,8 @@ h_save(h, ttl)
 local last, joined = '', 0
 if ARGV[4] ~= '' then
   redis.call('SADD', base .. ':subs', ARGV[4])
-  last = redis.call('GET', base .. ':last') or '0-0'
+  last = redis.call('GET', (KEYS[2] or base) .. ':last')
+  last = last and string.match(last, '^%S+') or '0-0'
   if ARGV[9] == 'p' then joined = p_add(base, ARGV[4], ARGV[10], ARGV[11]) end
 end
 local mode, from, count, recovered = ARGV[5], 0, 0, 1

@@ -1,22 +1,40 @@
--- PUBLISH: a tick's publishes, logged once per pattern with subscribers, announced in call order.
--- KEYS[1..] pattern bases (of one slot on a Cluster)
+-- PUBLISH: a tick's publishes, logged once per pattern with subscribers (or, for channels, in the shard), announced in call order.
+-- KEYS[1..] pattern bases (of one slot on a Cluster); with a shard, KEYS[1] is the shard's base
 -- ARGV[1] maxlen ('' none)   ARGV[2] retention (ms)   ARGV[3] 'S' SPUBLISH | 'P' PUBLISH   ARGV[4] maxbytes ('' none)
 -- ARGV[5] history maxbytes per channel   ARGV[6] number of publishes with history
--- ARGV[7..] per publish: nk, nk indexes into KEYS, message, publish id, except ids or '-', length in JS characters,
---   history '-' or '<index of the channel in KEYS> <size> <ttl ms> <tail>'
--- Reply: { 0 NoSubscribers } | { 1 Published, prev per key ('' none), then per publish, per its keys with subscribers: recipients, stream id or '',
+-- ARGV[7] '' no shard | the key prefix (channels are logged in the shard KEYS[1]; a count reads '<prefix>{p:<channel>}:subs')
+-- ARGV[8] the index of the last pattern log key (KEYS after it are channel bases for history only)
+-- ARGV[9..] per publish: nk, nk indexes into KEYS (pattern logs), message, publish id, except ids or '-', length in JS characters,
+--   history '-' or '<index of the channel in KEYS> <size> <ttl ms> <tail>', channel ('' none: no shard), '1' count its subscribers | '0'
+-- Reply: { 0 NoSubscribers } | { 1 Published, prev per key ('' none; the shard's: its last entry), then per publish, per its keys with
+--   subscribers: recipients, stream id or '', and with a shard then: its subscribers not in except (-1 not counted), the shard entry's id,
 --   then per publish with history its position '{"epoch":"...","offset":N}', then the ordinals (from 1) of the publishes before which the
 --   waiting announcements were sent }
+-- A shard entry: field 'p', '<count>' then per publish ' <channel> <publish id> <except> <length> <message>'; its announcement:
+--   '<prev entry> <entry> ' then the same, after the patterns' announcements of the same publishes.
 
 local nkeys = #KEYS
+local shard = ARGV[7] ~= ''
+local lo, hi = shard and 2 or 1, tonumber(ARGV[8])
 local n = {}
 local any = false
 for j = 1, nkeys do
-  n[j] = redis.call('SCARD', KEYS[j] .. ':subs')
+  if j >= lo and j <= hi then n[j] = redis.call('SCARD', KEYS[j] .. ':subs') else n[j] = 0 end
   if n[j] > 0 then any = true end
 end
-if not any and ARGV[6] == '0' then return { 0 } end
+if not any and ARGV[6] == '0' and not shard then return { 0 } end
 local out = { 1 }
+-- The shard: its last entry and when its keys expire; the waiting entry's parts, publishes, and the reply slots of its id.
+local slast, sexpires, sparts, sn, sout = '', 0, { '' }, 0, {}
+if shard then
+  local got = redis.call('GET', KEYS[1] .. ':last')
+  if got then
+    local l, e = string.match(got, '^(%S+) ?(%d*)$')
+    slast, sexpires = l or '0-0', tonumber(e) or 0
+  else
+    slast = '0-0'
+  end
+end
 -- Per key with subscribers: the newest id, the log's bytes, when its keys expire (ms; see the end), the ms of the
 -- index's head (nil: unknown), the index length.
 local last, bytes, expires, heads, lens, had = {}, {}, {}, {}, {}, {}
@@ -34,19 +52,30 @@ for j = 1, nkeys do
   end
   out[j + 1] = prev
 end
+if shard then out[2] = slast end
 -- Waiting announcements: per key its parts and the ordinals of its publishes; waiting[] in the order they go out.
-local pending, has, waiting = {}, {}, {}
+local pending, has, hn, waiting = {}, {}, {}, {}
 local cuts = {}
+local pubcmd = ARGV[3] == 'S' and 'SPUBLISH' or 'PUBLISH'
 local function announce()
   for w = 1, #waiting do
     local j = waiting[w]
     local parts = pending[j]
     parts[2] = tostring((#parts - 2) / 5)
     local payload = table.concat(parts, ' ')
-    if ARGV[3] == 'S' then redis.call('SPUBLISH', KEYS[j], payload) else redis.call('PUBLISH', KEYS[j], payload) end
+    redis.call(pubcmd, KEYS[j], payload)
     pending[j], has[j] = nil, nil
   end
-  waiting = {}
+  waiting, hn = {}, {}
+  -- The shard's entry goes last (see the cut rule below).
+  if sn > 0 then
+    sparts[1] = tostring(sn)
+    local payload = table.concat(sparts, ' ')
+    local id = redis.call('XADD', KEYS[1] .. ':log', 'MAXLEN', '~', '1000000', '*', 'p', payload)
+    redis.call(pubcmd, KEYS[1], slast .. ' ' .. id .. ' ' .. payload)
+    for i = 1, #sout do out[sout[i]] = id end
+    slast, sparts, sn, sout = id, { '' }, 0, {}
+  end
 end
 -- Whether a publish reaching the keys in inR may join the waiting announcements: it raises the newest
 -- entry of each waiting key X it reaches, so every key waiting after X must hold nothing X lacks.
@@ -65,7 +94,7 @@ local function keepsOrder(inR)
 end
 local kept, counts = {}, {}
 local nargs = #ARGV
-local at, ordinal = 7, 0
+local at, ordinal = 9, 0
 local now, clock, nowtext
 -- Channel histories opened by this script (by key index, in the order opened), their ttls and sizes, the positions given.
 local hs, hts, hsizes, horder, positions = {}, {}, {}, {}, {}
@@ -128,12 +157,26 @@ while at <= nargs do
       counts[q] = -1
     end
   end
-  if r > 0 and #waiting > 0 and not keepsOrder(inR) then
+  local cut = r > 0 and #waiting > 0 and not keepsOrder(inR)
+  if shard and r > 0 and not cut then
+    -- Every publish is in the shard's entry, which is announced after the patterns': a session following a channel
+    -- and a pattern gets the pattern's publishes first, then the channel's others. So a publish may join a pattern
+    -- only while every publish in the entry matched that pattern too.
+    for j in pairs(inR) do
+      if (hn[j] or 0) < sn then
+        cut = true
+        break
+      end
+    end
+  end
+  if cut then
     announce()
     cuts[#cuts + 1] = ordinal
   end
   for q = 1, nk do
     local k = counts[q]
+    -- Publishes of the entry a pattern with subscribers matched (all of them excluded: nobody there can get it).
+    if shard and k >= 0 then hn[tonumber(ARGV[at + q])] = (hn[tonumber(ARGV[at + q])] or 0) + 1 end
     if k > 0 then
       local j = tonumber(ARGV[at + q])
       local x = kept[q]
@@ -162,7 +205,30 @@ while at <= nargs do
       out[#out + 1] = ''
     end
   end
-  at = m + 5
+  local channel = ARGV[m + 5]
+  if channel ~= '' then
+    local k = -1
+    if ARGV[m + 6] == '1' then
+      local subs = ARGV[7] .. '{p:' .. channel .. '}:subs'
+      k = redis.call('SCARD', subs)
+      if k > 0 and except ~= '-' then
+        for id in string.gmatch(except, '[^,]+') do
+          if redis.call('SISMEMBER', subs, id) == 1 then k = k - 1 end
+        end
+      end
+    end
+    local p = #sparts
+    sparts[p + 1] = channel
+    sparts[p + 2] = pub
+    sparts[p + 3] = except
+    sparts[p + 4] = length
+    sparts[p + 5] = message
+    sn = sn + 1
+    out[#out + 1] = k
+    out[#out + 1] = ''
+    sout[#sout + 1] = #out
+  end
+  at = m + 7
 end
 announce()
 for i = 1, #horder do
@@ -176,6 +242,22 @@ end
 local maxlen, retention = tonumber(ARGV[1]) or math.huge, tonumber(ARGV[2])
 local maxbytes = tonumber(ARGV[4]) or math.huge
 local cutoff
+if shard and slast ~= out[2] then
+  -- The shard's keys expire together between retention and 1.5 x retention after its last publish; once per half
+  -- retention the log is trimmed to retention (approximately) and both get a new expiry.
+  if not now then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  if sexpires - now < retention then
+    local expiry = now + math.floor(retention * 1.5)
+    redis.call('XTRIM', KEYS[1] .. ':log', 'MINID', '~', string.format('%.0f', now - retention))
+    redis.call('PEXPIRE', KEYS[1] .. ':log', expiry - now)
+    redis.call('SET', KEYS[1] .. ':last', slast .. ' ' .. string.format('%.0f', expiry), 'PX', expiry - now)
+  else
+    redis.call('SET', KEYS[1] .. ':last', slast .. ' ' .. string.format('%.0f', sexpires), 'KEEPTTL')
+  end
+end
 for j = 1, nkeys do
   if n[j] > 0 and last[j] ~= out[j + 1] then
     local base = KEYS[j]
