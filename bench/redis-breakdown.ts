@@ -24,7 +24,7 @@
  * node listening on the shard's channel; and, for ticks of 10, the same with
  * one stream entry per publish.
  *
- *   npx tsc -p . && node scripts/copy-lua.mjs && node dist/bench/redis-breakdown.js [--channels=2000] [--per-channel=1] [--publishes=20000] [--position-flush=100] [--url=redis://… | --cluster]
+ *   npx tsc -p . && node scripts/copy-lua.mjs && node dist/bench/redis-breakdown.js [--channels=2000] [--per-channel=1] [--publishes=20000] [--position-flush=100] [--channel-logs=pattern|shard] [--url=redis://… | --cluster]
  *
  * 500 rooms of 4: `--channels=500 --per-channel=4`.
  */
@@ -66,6 +66,8 @@ async function main(): Promise<void> {
   const publishes = numberOption('publishes', 20_000, 10, 10_000_000);
   const positionFlush = numberOption('position-flush', 100, 1, 60_000);
   const onCluster = option('cluster') !== undefined;
+  const channelLogs = option('channel-logs') ?? 'pattern';
+  if (channelLogs !== 'pattern' && channelLogs !== 'shard') throw new TypeError('--channel-logs: pattern or shard');
   const given = option('url');
   if (onCluster && given !== undefined) throw new TypeError('give --url or --cluster, not both');
   const cluster = onCluster ? await startRedisCluster() : undefined;
@@ -76,7 +78,7 @@ async function main(): Promise<void> {
     const woken = new Set<string>();
     const host: EngineHost = { wake: (ids) => ids.forEach((id) => woken.add(id)), expired: () => undefined };
     const source = cluster ? { cluster: { rootNodes: cluster.rootNodes } } : { url };
-    const engine = new RedisEngine(source, { prefix: `bd${Date.now()}:`, positionFlush });
+    const engine = new RedisEngine(source, { prefix: `bd${Date.now()}:`, positionFlush, channelLogs });
     await engine.open(host, { maxQueue: 1000, maxQueueBytes: Infinity, maxSubscriptions: Infinity, maxSessionDataBytes: Infinity, sweepInterval: 1000 });
     for (let c = 0; c < channels; c++) {
       for (let s = 0; s < perChannel; s++) {
@@ -102,7 +104,7 @@ async function main(): Promise<void> {
     const after = await counters(urls);
     await engine.close();
     const where = cluster ? ` on a Cluster of ${urls.length} primaries (summed)` : '';
-    console.log(`${channels} channels x ${perChannel}, ${publishes} publishes${where}: Redis ${(((after.cpu - before.cpu) * 1e6) / publishes).toFixed(1)} µs/publish`);
+    console.log(`${channels} channels x ${perChannel}, ${publishes} publishes${where}, channelLogs '${channelLogs}': Redis ${(((after.cpu - before.cpu) * 1e6) / publishes).toFixed(1)} µs/publish`);
     if (cluster) {
       const each = after.perServer.map((cpu, i) => (((cpu - (before.perServer[i] as number)) * 1e6) / publishes).toFixed(1));
       console.log(`  per primary: ${each.join(', ')} µs/publish`);

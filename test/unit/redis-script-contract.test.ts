@@ -138,17 +138,17 @@ test('arguments are built in the order the headers name them', () => {
   const args = pattern.publishArgs('1000', 60000, true, '', '4096', 1, 2);
   pattern.pushPublish(args, [0, 1], 'hé', 'p1', [], { key: 0, size: 100, ttl: 60000, tail: 2 });
   pattern.pushPublish(args, [1], 'x', 'p2', ['a', 'b']);
-  // Per publish: its number of keys, their indexes in KEYS (from 1), message, publish id, except, length, history,
-  // the channel it logs in the shard ('' none), whether to count that channel's subscribers.
+  // Per publish: its number of keys, their indexes in KEYS (from 1), message, publish id, except, length, history.
   assert.deepEqual(args, [
     '1000', '60000', 'S', '', '4096', '1', '', '2',
-    '2', '1', '2', 'hé', 'p1', '-', '2', '1 100 60000 2', '', '0',
-    '1', '2', 'x', 'p2', 'a,b', '1', '-', '', '0',
+    '2', '1', '2', 'hé', 'p1', '-', '2', '1 100 60000 2',
+    '1', '2', 'x', 'p2', 'a,b', '1', '-',
   ]);
-  // With a shard: the key prefix, the shard first in KEYS (not named by the publishes), a channel and a count flag.
+  // With a shard: the key prefix, the shard first in KEYS (not named by the publishes); per publish its pattern logs, then
+  // the publish as the shard's entry holds it, history, whether to count the channel's subscribers.
   const sharded = pattern.publishArgs('', 60000, false, '', '', 0, 2, 'bayeux:');
-  pattern.pushPublish(sharded, [1], 'm', 'p3', [], undefined, '/a/b', true);
-  assert.deepEqual(sharded, ['', '60000', 'P', '', '', '0', 'bayeux:', '2', '1', '2', 'm', 'p3', '-', '1', '-', '/a/b', '1']);
+  pattern.pushShardPublish(sharded, [1], '/a/b', 'm é', 'p3', ['s1'], undefined, true);
+  assert.deepEqual(sharded, ['', '60000', 'P', '', '', '0', 'bayeux:', '2', '1', '2', '/a/b p3 s1 3 m é', '-', '1']);
   assert.deepEqual(pattern.historyArgs(5, 1000, '', 'id1', { after: { epoch: 'e.1', offset: 3 } }), ['5', '1000', '', 'id1', 'p', 'e.1', '3', '']);
   assert.deepEqual(pattern.historyArgs(5, 1000, '99', 'id1', { newest: 2 }), ['5', '1000', '99', 'id1', 'n', '2', '', '']);
   assert.deepEqual(pattern.historyArgs(5, 1000, '', '', { newest: undefined }), ['5', '1000', '', '', 'n', '', '', '']);

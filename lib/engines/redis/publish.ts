@@ -14,7 +14,7 @@ import { shardEnd, shardPosition, type Keys } from './keys.js';
 import type { Announcement, PatternLogs } from './log.js';
 import { PatternKey } from './lua/contract.js';
 import { Scripts } from './lua/index.js';
-import { publishArgs, PublishReply, PublishStatus, pushPublish, splice, type HistoryArg } from './lua/pattern.js';
+import { publishArgs, PublishReply, PublishStatus, pushPublish, pushShardPublish, splice, type HistoryArg } from './lua/pattern.js';
 import type { CallOrder } from './order.js';
 import type { Runner } from './runner.js';
 import { scanSet } from './scan.js';
@@ -206,7 +206,9 @@ export class Publisher {
       const history: HistoryArg | undefined = h?.history
         ? { key: call.patterns.indexOf(h.history.channel), size: h.history.size, ttl: h.history.ttl, tail: h.history.tail }
         : undefined;
-      pushPublish(args, call.keys[c] as readonly number[], history ? p.message : p.spliced ?? p.message, p.pub, p.except, history, channels?.[c], p.count);
+      const message = history ? p.message : p.spliced ?? p.message;
+      if (channels) pushShardPublish(args, call.keys[c] as readonly number[], channels[c] as string, message, p.pub, p.except, history, p.count);
+      else pushPublish(args, call.keys[c] as readonly number[], message, p.pub, p.except, history);
     }
     const keys = call.patterns.map((pattern) => (channels && pattern === SHARD ? this.#keys.shardBase() : this.#keys.patternBase(pattern)));
     return this.#runner.run(Scripts.publish, keys, args).then(

@@ -146,14 +146,27 @@ export interface HistoryArg {
  * (`keys`, from 0 here, from 1 in Lua), message, publish id, except ('-'
  * none), length in JS characters.
  */
-export function pushPublish(args: string[], keys: readonly number[], message: string, pub: string, except: readonly string[], history?: HistoryArg, channel = '', count = false): void {
+export function pushPublish(args: string[], keys: readonly number[], message: string, pub: string, except: readonly string[], history?: HistoryArg): void {
   args.push(String(keys.length));
   for (const j of keys) args.push(String(j + 1));
-  args.push(
-    message, pub, except.length > 0 ? except.join(',') : '-', String(message.length),
-    history ? `${history.key + 1} ${history.size} ${history.ttl} ${history.tail}` : '-',
-    channel, count ? '1' : '0',
-  );
+  args.push(message, pub, except.length > 0 ? except.join(',') : '-', String(message.length), historyArg(history));
+}
+
+/**
+ * With a shard: one publish's ARGV: the number of its pattern logs, their
+ * indexes in KEYS (from 0 here), then the publish as the shard's entry
+ * holds it (`<channel> <publish id> <except> <length> <message>`: built
+ * here, so the script copies one string), history, and whether to count
+ * the channel's subscribers.
+ */
+export function pushShardPublish(args: string[], keys: readonly number[], channel: string, message: string, pub: string, except: readonly string[], history: HistoryArg | undefined, count: boolean): void {
+  args.push(String(keys.length));
+  for (const j of keys) args.push(String(j + 1));
+  args.push(`${channel} ${pub} ${except.length > 0 ? except.join(',') : '-'} ${message.length} ${message}`, historyArg(history), count ? '1' : '0');
+}
+
+function historyArg(history: HistoryArg | undefined): string {
+  return history ? `${history.key + 1} ${history.size} ${history.ttl} ${history.tail}` : '-';
 }
 
 /**

@@ -4,8 +4,9 @@
 -- ARGV[5] history maxbytes per channel   ARGV[6] number of publishes with history
 -- ARGV[7] '' no shard | the key prefix (channels are logged in the shard KEYS[1]; a count reads '<prefix>{p:<channel>}:subs')
 -- ARGV[8] the index of the last pattern log key (KEYS after it are channel bases for history only)
--- ARGV[9..] per publish: nk, nk indexes into KEYS (pattern logs), message, publish id, except ids or '-', length in JS characters,
---   history '-' or '<index of the channel in KEYS> <size> <ttl ms> <tail>', channel ('' none: no shard), '1' count its subscribers | '0'
+-- ARGV[9..] per publish: nk, nk indexes into KEYS (pattern logs), then without a shard: message, publish id, except ids or '-',
+--   length in JS characters, history; with a shard: '<channel> <publish id> <except> <length> <message>', history, '1' count the
+--   channel's subscribers | '0'. history: '-' or '<index of the channel in KEYS> <size> <ttl ms> <tail>'
 -- Reply: { 0 NoSubscribers } | { 1 Published, prev per key ('' none; the shard's: its last entry), then per publish, per its keys with
 --   subscribers: recipients, stream id or '', and with a shard then: its subscribers not in except (-1 not counted), the shard entry's id,
 --   then per publish with history its position '{"epoch":"...","offset":N}', then the ordinals (from 1) of the publishes before which the
@@ -103,8 +104,18 @@ while at <= nargs do
   ordinal = ordinal + 1
   local nk = tonumber(ARGV[at])
   local m = at + nk + 1
-  local message, pub, except, length = ARGV[m], ARGV[m + 1], ARGV[m + 2], ARGV[m + 3]
-  local hist = ARGV[m + 4]
+  local message, pub, except, length, hist, channel, compact, countme
+  if shard then
+    -- The publish as the shard's entry holds it, built by the node; its fields are read only when needed.
+    compact, hist, countme = ARGV[m], ARGV[m + 1], ARGV[m + 2] == '1'
+    local parse = hist ~= '-' or countme
+    for q = 1, nk do
+      if n[tonumber(ARGV[at + q])] > 0 then parse = true end
+    end
+    if parse then channel, pub, except, length, message = string.match(compact, '^(%S+) (%S+) (%S+) (%d+) (.*)$') end
+  else
+    message, pub, except, length, hist = ARGV[m], ARGV[m + 1], ARGV[m + 2], ARGV[m + 3], ARGV[m + 4]
+  end
   if hist ~= '-' then
     -- The channel's next position, spliced tail characters before the end; kept, then logged and announced as spliced.
     local hj, size, ttl, tail = string.match(hist, '^(%d+) (%d+) (%d+) (%d+)$')
@@ -131,6 +142,7 @@ while at <= nargs do
     h.pending[#h.pending + 1] = entry
     h.bytes = h.bytes + #entry
     positions[#positions + 1] = pos
+    if shard then compact = channel .. ' ' .. pub .. ' ' .. except .. ' ' .. length .. ' ' .. message end
   end
   local inR, r = {}, 0
   for q = 1, nk do
@@ -205,10 +217,9 @@ while at <= nargs do
       out[#out + 1] = ''
     end
   end
-  local channel = ARGV[m + 5]
-  if channel ~= '' then
+  if shard then
     local k = -1
-    if ARGV[m + 6] == '1' then
+    if countme then
       local subs = ARGV[7] .. '{p:' .. channel .. '}:subs'
       k = redis.call('SCARD', subs)
       if k > 0 and except ~= '-' then
@@ -217,18 +228,15 @@ while at <= nargs do
         end
       end
     end
-    local p = #sparts
-    sparts[p + 1] = channel
-    sparts[p + 2] = pub
-    sparts[p + 3] = except
-    sparts[p + 4] = length
-    sparts[p + 5] = message
+    sparts[#sparts + 1] = compact
     sn = sn + 1
     out[#out + 1] = k
     out[#out + 1] = ''
     sout[#sout + 1] = #out
+    at = m + 3
+  else
+    at = m + 5
   end
-  at = m + 7
 end
 announce()
 for i = 1, #horder do
