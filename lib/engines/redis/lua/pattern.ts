@@ -153,15 +153,27 @@ export function pushPublish(args: string[], keys: readonly number[], message: st
 }
 
 /**
- * With a shard: one publish's ARGV: the number of its pattern logs, their
- * indexes in KEYS (from 0 here), then the publish as the shard's entry
- * holds it (`<channel> <publish id> <except> <length> <message>`: built
- * here, so the script copies one string), history, and whether to count
- * the channel's subscribers.
+ * With a shard, after {@link publishArgs}: per pattern log (KEYS from the
+ * second to the `logKeys`th), the publishes that reach it; `keys` holds,
+ * per publish in call order, the indexes in KEYS (from 0 here) of its
+ * pattern logs. Most publishes reach none with subscribers, and the
+ * script skips a pattern without any in one step.
  */
-export function pushShardPublish(args: string[], keys: readonly number[], channel: string, message: string, pub: string, except: readonly string[], history: HistoryArg | undefined, count: boolean): void {
-  args.push(String(keys.length));
-  for (const j of keys) args.push(String(j + 1));
+export function pushShardReach(args: string[], logKeys: number, keys: ReadonlyArray<readonly number[]>): void {
+  const reached = new Array<string>(Math.max(0, logKeys - 1)).fill('');
+  for (let c = 0; c < keys.length; c++) {
+    for (const j of keys[c] as readonly number[]) reached[j - 1] = reached[j - 1] === '' ? String(c + 1) : `${reached[j - 1] as string},${c + 1}`;
+  }
+  args.push(...reached);
+}
+
+/**
+ * With a shard, after {@link pushShardReach}: one publish's ARGV: the
+ * publish as the shard's entry holds it (`<channel> <publish id> <except>
+ * <length> <message>`: built here, so the script copies one string),
+ * history, and whether to count the channel's subscribers.
+ */
+export function pushShardPublish(args: string[], channel: string, message: string, pub: string, except: readonly string[], history: HistoryArg | undefined, count: boolean): void {
   args.push(`${channel} ${pub} ${except.length > 0 ? except.join(',') : '-'} ${message.length} ${message}`, historyArg(history), count ? '1' : '0');
 }
 

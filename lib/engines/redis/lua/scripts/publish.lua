@@ -4,9 +4,12 @@
 -- ARGV[5] history maxbytes per channel   ARGV[6] number of publishes with history
 -- ARGV[7] '' no shard | the key prefix (channels are logged in the shard KEYS[1]; a count reads '<prefix>{p:<channel>}:subs')
 -- ARGV[8] the index of the last pattern log key (KEYS after it are channel bases for history only)
--- ARGV[9..] per publish: nk, nk indexes into KEYS (pattern logs), then without a shard: message, publish id, except ids or '-',
---   length in JS characters, history; with a shard: '<channel> <publish id> <except> <length> <message>', history, '1' count the
---   channel's subscribers | '0'. history: '-' or '<index of the channel in KEYS> <size> <ttl ms> <tail>'
+-- Without a shard, ARGV[9..] per publish: nk, nk indexes into KEYS (pattern logs), message, publish id, except ids or '-',
+--   length in JS characters, history.
+-- With a shard, ARGV[9..7+ARGV[8]]: per pattern log KEYS[2..ARGV[8]], the ordinals (from 1) of the publishes that reach it,
+--   comma-separated; then per publish: '<channel> <publish id> <except> <length> <message>', history, '1' count the channel's
+--   subscribers | '0'.
+-- history: '-' or '<index of the channel in KEYS> <size> <ttl ms> <tail>'
 -- Reply: { 0 NoSubscribers } | { 1 Published, prev per key ('' none; the shard's: its last entry), then per publish, per its keys with
 --   subscribers: recipients, stream id or '', and with a shard then: its subscribers not in except (-1 not counted), the shard entry's id,
 --   then per publish with history its position '{"epoch":"...","offset":N}', then the ordinals (from 1) of the publishes before which the
@@ -96,25 +99,49 @@ end
 local kept, counts = {}, {}
 local nargs = #ARGV
 local at, ordinal = 9, 0
+-- With a shard: per publish, the pattern logs with subscribers it reaches (most publish to channels no pattern log has).
+local reach, none = {}, {}
+if shard then
+  for j = lo, hi do
+    if n[j] > 0 then
+      for o in string.gmatch(ARGV[7 + j], '%d+') do
+        o = tonumber(o)
+        local r = reach[o]
+        if not r then
+          r = {}
+          reach[o] = r
+        end
+        r[#r + 1] = j
+      end
+    end
+  end
+  at = 8 + hi
+end
 local now, clock, nowtext
 -- Channel histories opened by this script (by key index, in the order opened), their ttls and sizes, the positions given.
 local hs, hts, hsizes, horder, positions = {}, {}, {}, {}, {}
 local hmax = tonumber(ARGV[5]) or math.huge
 while at <= nargs do
   ordinal = ordinal + 1
-  local nk = tonumber(ARGV[at])
-  local m = at + nk + 1
   local message, pub, except, length, hist, channel, compact, countme
+  -- The pattern logs it reaches (indexes into KEYS).
+  local ks, nk
   if shard then
     -- The publish as the shard's entry holds it, built by the node; its fields are read only when needed.
-    compact, hist, countme = ARGV[m], ARGV[m + 1], ARGV[m + 2] == '1'
-    local parse = hist ~= '-' or countme
-    for q = 1, nk do
-      if n[tonumber(ARGV[at + q])] > 0 then parse = true end
+    compact, hist, countme = ARGV[at], ARGV[at + 1], ARGV[at + 2] == '1'
+    ks = reach[ordinal] or none
+    nk = #ks
+    if hist ~= '-' or countme or nk > 0 then
+      channel, pub, except, length, message = string.match(compact, '^(%S+) (%S+) (%S+) (%d+) (.*)$')
     end
-    if parse then channel, pub, except, length, message = string.match(compact, '^(%S+) (%S+) (%S+) (%d+) (.*)$') end
+    at = at + 3
   else
+    nk = tonumber(ARGV[at])
+    ks = {}
+    for q = 1, nk do ks[q] = tonumber(ARGV[at + q]) end
+    local m = at + nk + 1
     message, pub, except, length, hist = ARGV[m], ARGV[m + 1], ARGV[m + 2], ARGV[m + 3], ARGV[m + 4]
+    at = m + 5
   end
   if hist ~= '-' then
     -- The channel's next position, spliced tail characters before the end; kept, then logged and announced as spliced.
@@ -146,7 +173,7 @@ while at <= nargs do
   end
   local inR, r = {}, 0
   for q = 1, nk do
-    local j = tonumber(ARGV[at + q])
+    local j = ks[q]
     if n[j] > 0 then
       local k, x = n[j], '-'
       if except ~= '-' then
@@ -188,9 +215,9 @@ while at <= nargs do
   for q = 1, nk do
     local k = counts[q]
     -- Publishes of the entry a pattern with subscribers matched (all of them excluded: nobody there can get it).
-    if shard and k >= 0 then hn[tonumber(ARGV[at + q])] = (hn[tonumber(ARGV[at + q])] or 0) + 1 end
+    local j = ks[q]
+    if shard and k >= 0 then hn[j] = (hn[j] or 0) + 1 end
     if k > 0 then
-      local j = tonumber(ARGV[at + q])
       local x = kept[q]
       local id = redis.call('XADD', KEYS[j] .. ':log', '*', 'm', message, 'u', pub, 'x', x)
       local size = #message + #pub + #x + 100
@@ -233,9 +260,6 @@ while at <= nargs do
     out[#out + 1] = k
     out[#out + 1] = ''
     sout[#sout + 1] = #out
-    at = m + 3
-  else
-    at = m + 5
   end
 end
 announce()
