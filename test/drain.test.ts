@@ -18,6 +18,7 @@ import { startBalancer, type TcpBalancer } from './helpers/tcp-balancer.js';
 import { openWire, wireSession, type Msg, type Wire } from './helpers/wire.js';
 import { sleep, waitFor } from './helpers/wait.js';
 import { within } from './helpers/within.js';
+import { testChannelLogs } from './helpers/channel-logs.js';
 
 /**
  * The most of `times` (ms) that fall in one `slice`-ms slice. Everything
@@ -231,7 +232,7 @@ describe('close({ drain }) on Redis: sessions go on on the other node', { skip: 
   it('a session handed off outlives the advised interval, even past maxInterval', async () => {
     redis ??= await startRedisServer();
     const prefix = `drain-ttl-${process.pid}:`;
-    const engine = (): RedisEngine => new RedisEngine({ url: (redis as { url: string }).url }, { prefix, reconnectMaxDelay: 100 });
+    const engine = (): RedisEngine => new RedisEngine({ url: (redis as { url: string }).url }, { prefix, reconnectMaxDelay: 100, ...testChannelLogs() });
     const one = await startServer({ engine: engine(), timeout: 20_000, maxInterval: 1000 });
     const two = await startServer({ engine: engine(), timeout: 20_000, maxInterval: 1000 });
     servers.push(one, two);
@@ -253,7 +254,7 @@ describe('close({ drain }) on Redis: sessions go on on the other node', { skip: 
   it('200 clients with acks, half WebSocket, half long-polling: every message once, in order, through a roll (node 1 drains over 3 s and is replaced, then node 2)', async () => {
     redis ??= await startRedisServer();
     const prefix = `drain-${process.pid}:`;
-    const engine = (): RedisEngine => new RedisEngine({ url: (redis as { url: string }).url }, { prefix, reconnectMaxDelay: 100 });
+    const engine = (): RedisEngine => new RedisEngine({ url: (redis as { url: string }).url }, { prefix, reconnectMaxDelay: 100, ...testChannelLogs() });
     const one = await startServer({ engine: engine(), timeout: 20_000 });
     const two = await startServer({ engine: engine(), timeout: 20_000 });
     servers.push(one, two);

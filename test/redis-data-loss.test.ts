@@ -21,6 +21,7 @@ import { killAllNodes, NodeProcess } from './helpers/node-process.js';
 import { startRedisCluster } from './helpers/redis-cluster.js';
 import { announceRedisSkip, findRedisServer, startRedisServer } from './helpers/redis-server.js';
 import { sleep, waitFor } from './helpers/wait.js';
+import { onClusterSkip, testChannelLogs } from './helpers/channel-logs.js';
 
 class Lines implements EngineLogger {
   readonly lines: string[] = [];
@@ -32,7 +33,7 @@ class Lines implements EngineLogger {
   }
 }
 
-const fast: RedisEngineOptions = { reconnectMaxDelay: 100, commandTimeout: 2000, openTimeout: 5000 };
+const fast: RedisEngineOptions = { reconnectMaxDelay: 100, commandTimeout: 2000, openTimeout: 5000, ...testChannelLogs() };
 
 async function node(t: TestContext, source: RedisEngineSource, prefix: string) {
   const logger = new Lines();
@@ -65,7 +66,7 @@ if (!findRedisServer()) {
   const message = announceRedisSkip();
   it('Redis data loss', { skip: message }, () => {});
 } else {
-  describe('a Redis Cluster primary restarted empty', () => {
+  describe('a Redis Cluster primary restarted empty', onClusterSkip(), () => {
     it('a subscriber whose channel lived there receives again; the loss is logged and reported', async (t) => {
       const cluster = await startRedisCluster();
       after(() => cluster.stop());
@@ -119,7 +120,7 @@ if (!findRedisServer()) {
     });
   });
 
-  describe('a Redis Cluster primary restarted empty, two node processes, WebSocket clients (the incident)', () => {
+  describe('a Redis Cluster primary restarted empty, two node processes, WebSocket clients (the incident)', onClusterSkip(), () => {
     it('every subscriber on channels of that primary receives again while publishes go on', async (t) => {
       const cluster = await startRedisCluster();
       const clients: BayeuxClient[] = [];

@@ -19,8 +19,14 @@ import { RecordingHost } from './engine-suite.js';
 import { startRedisCluster } from './helpers/redis-cluster.js';
 import { announceRedisSkip, findRedisServer, startRedisServer } from './helpers/redis-server.js';
 import { sleep, waitFor } from './helpers/wait.js';
+import { onClusterSkip, shardLayoutTodo, shardLogs, testChannelLogs } from './helpers/channel-logs.js';
 
-const fast: RedisEngineOptions = { reconnectMaxDelay: 100, commandTimeout: 5000, openTimeout: 5000, logger: { warn() {}, info() {} } };
+const fast: RedisEngineOptions = { reconnectMaxDelay: 100, commandTimeout: 5000, openTimeout: 5000, logger: { warn() {}, info() {} }, ...testChannelLogs() };
+/**
+ * A channel whose publishes are written to a pattern's log in this run: the channel itself in the pattern
+ * layout; in the shard layout (where channels share the shard's log) a channel under a wildcard pattern.
+ */
+const logged = (name: string) => (shardLogs() ? { pattern: `${name}/*`, channel: `${name}/x` } : { pattern: name, channel: name });
 const MiB = 1_048_576;
 /** The flood of issue 27: 900 KiB messages. */
 const BIG = JSON.stringify('x'.repeat(900 * 1024));
@@ -30,8 +36,8 @@ const SLACK = 256 * 1024;
 /** One command on the node that holds `key`. */
 type Send = (key: string, args: string[]) => Promise<unknown>;
 
-function suite(label: string, setUp: () => Promise<{ source: () => RedisEngineSource; send: Send; stop: () => Promise<void> }>): void {
-  describe(`pattern logs are bounded (${label})`, () => {
+function suite(label: string, setUp: () => Promise<{ source: () => RedisEngineSource; send: Send; stop: () => Promise<void> }>, options: { skip?: string } = {}): void {
+  describe(`pattern logs are bounded (${label})`, options, () => {
     let source: () => RedisEngineSource;
     let send: Send;
     let stop: (() => Promise<void>) | undefined;
@@ -52,6 +58,7 @@ function suite(label: string, setUp: () => Promise<{ source: () => RedisEngineSo
     const memory = async (key: string) => Number(await send(key, ['MEMORY', 'USAGE', key, 'SAMPLES', '0'])) || 0;
 
     it('a client publishing 900 KiB messages to its own channel in a loop: the log stays under maxLogBytes (default 4 MiB)', async (t) => {
+      shardLayoutTodo(t);
       const p = prefix();
       const a = await node(t, { prefix: p });
       const b = await node(t, { prefix: p });
@@ -60,7 +67,8 @@ function suite(label: string, setUp: () => Promise<{ source: () => RedisEngineSo
       // A session that subscribed and never came back, held by no node.
       const idle = await b.engine.createSession({ ack: false, ttl: 30_000 });
       assert.equal(await b.engine.subscribe(idle, '/flood'), true);
-      const log = `${p}{p:/flood}:log`;
+      // The shard layout: the channel's publishes go to the shard's log, bounded the same way.
+      const log = shardLogs() ? `${p}{t0}:log` : `${p}{p:/flood}:log`;
       let most = 0;
       for (let i = 0; i < 24; i++) {
         assert.equal(await a.engine.publish(expand('/flood'), BIG.slice(0, -1) + `${i}"`), 2);
@@ -145,9 +153,10 @@ function suite(label: string, setUp: () => Promise<{ source: () => RedisEngineSo
       // stalls fit between the touches below (with 1000 there were 600 ms to spare).
       const ttl = 1400;
       const id = await a.engine.createSession({ ack: false, ttl });
-      await a.engine.subscribe(id, '/kept');
-      await a.engine.publish(expand('/kept'), '"old"');
-      const base = `${p}{p:/kept}`;
+      const keptLog = logged('/kept');
+      await a.engine.subscribe(id, keptLog.pattern);
+      await a.engine.publish(expand(keptLog.channel), '"old"');
+      const base = `${p}{p:${keptLog.pattern}}`;
       const ttls: number[] = [];
       for (const key of [`${base}:log`, `${base}:last`, `${base}:index`, `${base}:bytes`]) {
         const ttl = Number(await send(key, ['PTTL', key]));
@@ -158,20 +167,20 @@ function suite(label: string, setUp: () => Promise<{ source: () => RedisEngineSo
       // A publish between renewals keeps the expiry of :last and :bytes (KEEPTTL); one that finds :last
       // missing (evicted) gives every key a new one, never a key without expiry.
       const expiries = async () => Promise.all([`${base}:log`, `${base}:last`, `${base}:index`, `${base}:bytes`].map(async (key) => Number(await send(key, ['PTTL', key]))));
-      await a.engine.publish(expand('/kept'), '"again"');
+      await a.engine.publish(expand(keptLog.channel), '"again"');
       const kept = await expiries();
       assert.ok(kept.every((ttl) => ttl > 0 && ttl <= 2250) && Math.max(...kept) - Math.min(...kept) < 500, `kept together: ${kept.join(' ')}`);
       await send(`${base}:last`, ['DEL', `${base}:last`]);
-      await a.engine.publish(expand('/kept'), '"after an eviction"');
+      await a.engine.publish(expand(keptLog.channel), '"after an eviction"');
       const renewed = await expiries();
       assert.ok(renewed.every((ttl) => ttl > 1500 - 500 && ttl <= 2250) && Math.max(...renewed) - Math.min(...renewed) < 500, `renewed together: ${renewed.join(' ')}`);
       // Keep the session alive (its ttl is below logRetention, which it would raise) and publish once in the middle.
       for (let i = 0; i < 4; i++) {
         await sleep(400);
         assert.equal(await a.engine.touch(id, ttl), true);
-        if (i === 1) await a.engine.publish(expand('/kept'), '"middle"');
+        if (i === 1) await a.engine.publish(expand(keptLog.channel), '"middle"');
       }
-      await a.engine.publish(expand('/kept'), '"new"');
+      await a.engine.publish(expand(keptLog.channel), '"new"');
       const entries = (await send(`${base}:log`, ['XRANGE', `${base}:log`, '-', '+'])) as Array<[string, string[]]>;
       const messages = entries.map(([, fields]) => String(fields[1]));
       // "middle" may be gone too on a slow machine; "old" is older than logRetention for sure.
@@ -184,17 +193,18 @@ function suite(label: string, setUp: () => Promise<{ source: () => RedisEngineSo
       const a = await node(t, { prefix: p });
       const one = await a.engine.createSession({ ack: false, ttl: 30_000 });
       const two = await a.engine.createSession({ ack: false, ttl: 30_000 });
-      await a.engine.subscribe(one, '/ex');
-      await a.engine.subscribe(two, '/ex');
+      const ex = logged('/ex');
+      await a.engine.subscribe(one, ex.pattern);
+      await a.engine.subscribe(two, ex.pattern);
       const strangers = Array.from({ length: MAX_EXCEPT - 1 }, (_, i) => `stranger${i}`);
-      assert.equal(await a.engine.publish(expand('/ex'), '"1"', { except: [one, ...strangers] }), 1);
-      const log = `${p}{p:/ex}:log`;
+      assert.equal(await a.engine.publish(expand(ex.channel), '"1"', { except: [one, ...strangers] }), 1);
+      const log = `${p}{p:${ex.pattern}}:log`;
       const entries = (await send(log, ['XRANGE', log, '-', '+'])) as Array<[string, string[]]>;
       assert.equal(entries.length, 1);
       const fields = entries[0]![1].map(String);
       assert.equal(fields[fields.indexOf('x') + 1], one, 'only the subscriber is stored');
       await assert.rejects(
-        a.engine.publish(expand('/ex'), '"2"', { except: [one, ...strangers, 'onemore'] }),
+        a.engine.publish(expand(ex.channel), '"2"', { except: [one, ...strangers, 'onemore'] }),
         (err: unknown) => err instanceof RangeError && err.message.includes(`at most ${MAX_EXCEPT}`),
       );
       assert.equal(Number(await send(log, ['XLEN', log])), 1, 'nothing published');
@@ -235,5 +245,5 @@ if (!findRedisServer()) {
         await cluster.stop();
       },
     };
-  });
+  }, onClusterSkip());
 }

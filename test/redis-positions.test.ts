@@ -21,8 +21,9 @@ import { startServer, type TestServer } from './helpers/http-server.js';
 import { announceRedisSkip, findRedisServer, startRedisServer, type RedisServer } from './helpers/redis-server.js';
 import { openWire, wireSession, type Msg, type Wire } from './helpers/wire.js';
 import { waitFor } from './helpers/wait.js';
+import { shardLogs, testChannelLogs } from './helpers/channel-logs.js';
 
-const fast = { reconnectMaxDelay: 100, commandTimeout: 2000, openTimeout: 3000 };
+const fast = { reconnectMaxDelay: 100, commandTimeout: 2000, openTimeout: 3000, ...testChannelLogs() };
 
 if (!findRedisServer()) {
   const message = announceRedisSkip();
@@ -83,9 +84,12 @@ if (!findRedisServer()) {
       await admin.connect();
       try {
         const subs = `${new Keys(prefix).bucket(closed.clientId)}:${closed.clientId}:subs`;
-        const before = await admin.hGet(subs, '/d/closed');
+        // The pattern layout keeps the channel's position under its name; the shard layout, where the shard's
+        // log is read: any field of the session's positions.
+        const position = async () => (shardLogs() ? JSON.stringify(await admin.hGetAll(subs)) : await admin.hGet(subs, '/d/closed'));
+        const before = await position();
         closed.wire.close();
-        await waitFor(async () => (await admin.hGet(subs, '/d/closed')) !== before, { timeout: 5000, what: 'the closed socket\'s position written' });
+        await waitFor(async () => (await position()) !== before, { timeout: 5000, what: 'the closed socket\'s position written' });
       } finally {
         await admin.close().catch(() => undefined);
       }

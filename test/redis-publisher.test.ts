@@ -24,6 +24,7 @@ import { startRedisCluster, type RedisCluster } from './helpers/redis-cluster.js
 import { announceRedisSkip, findRedisServer, startRedisServer, type RedisServer } from './helpers/redis-server.js';
 import { sleep, waitFor } from './helpers/wait.js';
 import { within } from './helpers/within.js';
+import { channelLogsMode, onClusterSkip, testChannelLogs } from './helpers/channel-logs.js';
 
 const worker = fileURLToPath(new URL('./helpers/publisher-worker.js', import.meta.url));
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -71,8 +72,12 @@ if (!findRedisServer()) {
   after(() => killAllNodes());
 
   /** The tests that run the same on one Redis and on a Redis Cluster. */
-  const acrossNodes = (label: string, target: () => Promise<RedisTarget & { source: ConstructorParameters<typeof RedisPublisher>[0]; flags: string[] }>) => {
-    describe(`RedisPublisher, ${label}`, () => {
+  const acrossNodes = (
+    label: string,
+    target: () => Promise<RedisTarget & { source: ConstructorParameters<typeof RedisPublisher>[0]; flags: string[] }>,
+    options: { skip?: string } = {},
+  ) => {
+    describe(`RedisPublisher, ${label}`, options, () => {
       let redis: Awaited<ReturnType<typeof target>>;
       let nodes: Cluster;
       const peers: Peer[] = [];
@@ -84,7 +89,7 @@ if (!findRedisServer()) {
         return p;
       };
       const newPublisher = (options: ConstructorParameters<typeof RedisPublisher>[1] = {}) => {
-        const publisher = new RedisPublisher(redis.source, { prefix: nodes.prefix, ...options });
+        const publisher = new RedisPublisher(redis.source, { prefix: nodes.prefix, ...testChannelLogs(), ...options });
         publishers.push(publisher);
         return publisher;
       };
@@ -122,6 +127,7 @@ if (!findRedisServer()) {
         const run = runNode(worker, [...redis.flags, `--prefix=${nodes.prefix}`, `--channel=${channel}`, '--count=30']);
         const { code, stdout, stderr } = await finish(run, 30_000);
         assert.equal(code, 0, stderr);
+        assert.match(stdout, new RegExp(`^CHANNEL_LOGS ${channelLogsMode()}$`, 'm'), 'the worker publishes with this run\'s channelLogs');
         const counts = JSON.parse(/PUBLISHED (.*)/.exec(stdout)?.[1] ?? '[]') as number[];
         assert.deepEqual(counts, range(1, 30).map(() => 2), 'each publish reached both sessions');
 
@@ -154,7 +160,7 @@ if (!findRedisServer()) {
 
       it('in-process subscribers see info.client undefined; ext, id and except are carried as cometd.publish carries them', async () => {
         const [a] = nodes;
-        const engine = new RedisEngine(redis.source, { prefix: nodes.prefix });
+        const engine = new RedisEngine(redis.source, { prefix: nodes.prefix, ...testChannelLogs() });
         const cometd = bayeux({ engine, logLevel: 'error' });
         servers.push(cometd);
         const seen: Array<{ data: unknown; client: string | undefined; ext: unknown; id: unknown }> = [];
@@ -186,7 +192,7 @@ if (!findRedisServer()) {
       source: { cluster: { rootNodes: cluster.rootNodes } },
       flags: [`--cluster=${cluster.urls.join(',')}`],
     };
-  });
+  }, onClusterSkip());
 
   describe('RedisPublisher on a Redis of its own: your client, and outages', () => {
     let server: RedisServer;
@@ -208,7 +214,7 @@ if (!findRedisServer()) {
     it('{ client }: your client is used (connected if needed) and left open by close()', async () => {
       const client = createClient({ url: server.url });
       client.on('error', () => undefined);
-      const publisher = new RedisPublisher({ client }, { prefix: 'own:' });
+      const publisher = new RedisPublisher({ client }, { prefix: 'own:', ...testChannelLogs() });
       try {
         assert.equal(await publisher.publish('/own', 1), 0);
         assert.equal(await publisher.deliver('A'.repeat(27), '/own', 2), false);
@@ -222,8 +228,8 @@ if (!findRedisServer()) {
 
     it('history: given the nodes\' history option, a publish to a history channel gets its position and is kept, as a node\'s is', async () => {
       const history = { '/h/**': { size: 10, ttl: 60_000 } };
-      const cometd = bayeux({ engine: new RedisEngine({ url: server.url }, { prefix: 'hist:' }), history });
-      const publisher = new RedisPublisher({ url: server.url }, { prefix: 'hist:', history });
+      const cometd = bayeux({ engine: new RedisEngine({ url: server.url }, { prefix: 'hist:', ...testChannelLogs() }), history });
+      const publisher = new RedisPublisher({ url: server.url }, { prefix: 'hist:', history, ...testChannelLogs() });
       try {
         await cometd.publish('/h/a', 'from the node');
         for (let i = 1; i <= 3; i++) await publisher.publish('/h/a', i, { ext: { position: 'forged', other: true } });
@@ -243,7 +249,7 @@ if (!findRedisServer()) {
 
     it('Redis hangs: publish rejects within commandTimeout, then works again when Redis answers', async () => {
       const warnings: string[] = [];
-      const publisher = new RedisPublisher({ url: server.url }, { prefix: 'hang:', commandTimeout: 400, logger: { warn: (m) => warnings.push(m), info: () => {} } });
+      const publisher = new RedisPublisher({ url: server.url }, { prefix: 'hang:', commandTimeout: 400, ...testChannelLogs(), logger: { warn: (m) => warnings.push(m), info: () => {} } });
       try {
         assert.equal(await publisher.publish('/h', 0), 0, 'no subscribers yet');
         process.kill(pid, 'SIGSTOP');
@@ -264,7 +270,7 @@ if (!findRedisServer()) {
     });
 
     it('Redis stops: publish rejects (the process neither hangs nor crashes), then works after Redis returns', async () => {
-      const publisher = new RedisPublisher({ url: server.url }, { prefix: 'stop:', commandTimeout: 400, reconnectMaxDelay: 100, logger: { warn: () => {}, info: () => {} } });
+      const publisher = new RedisPublisher({ url: server.url }, { prefix: 'stop:', commandTimeout: 400, reconnectMaxDelay: 100, ...testChannelLogs(), logger: { warn: () => {}, info: () => {} } });
       try {
         assert.equal(await publisher.publish('/s', 0), 0);
         await server.stop();

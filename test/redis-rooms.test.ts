@@ -12,8 +12,9 @@ import { get, startServer, type TestServer } from './helpers/http-server.js';
 import { announceRedisSkip, findRedisServer, startRedisServer, type RedisServer } from './helpers/redis-server.js';
 import { openWire, wireSession, type Kind, type Msg, type Wire } from './helpers/wire.js';
 import { sleep, waitFor } from './helpers/wait.js';
+import { testChannelLogs } from './helpers/channel-logs.js';
 
-const fast = { reconnectMaxDelay: 100, commandTimeout: 2000, openTimeout: 3000 };
+const fast = { reconnectMaxDelay: 100, commandTimeout: 2000, openTimeout: 3000, ...testChannelLogs() };
 
 if (!findRedisServer()) {
   const message = announceRedisSkip();

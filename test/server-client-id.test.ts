@@ -18,6 +18,7 @@ import type { BayeuxOptions, Logger } from '../lib/options.js';
 import { startServer, type TestServer } from './helpers/http-server.js';
 import { announceRedisSkip, findRedisServer, startRedisServer, type RedisServer } from './helpers/redis-server.js';
 import { openWire, type Msg, wireSession } from './helpers/wire.js';
+import { testChannelLogs } from './helpers/channel-logs.js';
 
 class RecordingLogger implements Logger {
   readonly lines: string[] = [];
@@ -201,6 +202,6 @@ if (!findRedisServer()) {
   after(() => redis?.stop());
   await suite('redis', async () => {
     redis ??= await startRedisServer();
-    return new RedisEngine({ url: redis.url }, { reconnectMaxDelay: 100, commandTimeout: 2000, openTimeout: 3000, prefix: `cid-${process.pid}-${++n}:` });
+    return new RedisEngine({ url: redis.url }, { reconnectMaxDelay: 100, commandTimeout: 2000, openTimeout: 3000, prefix: `cid-${process.pid}-${++n}:`, ...testChannelLogs() });
   });
 }

@@ -8,7 +8,9 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { ChannelLogs } from '../../lib/engines/redis/index.js';
 import type { Stats } from '../../lib/index.js';
+import { channelLogsMode } from './channel-logs.js';
 import type { NodeEventName, NodeReport, NodeRequest } from './redis-node.js';
 import { waitFor } from './wait.js';
 import { within as timeout } from './within.js';
@@ -44,6 +46,8 @@ export interface NodeOptions {
   history?: string;
   /** bayeux `presence` for one pattern, users identified by the handshake's `ext.user`. Default none. */
   presence?: string;
+  /** RedisEngine `channelLogs`. Default: this run's (helpers/channel-logs.ts, through the environment). */
+  channelLogs?: ChannelLogs;
 }
 
 export interface NodeEvent {
@@ -71,6 +75,8 @@ export class NodeProcess {
   readonly port: number;
   readonly nodeId: string;
   readonly pid: number;
+  /** The layout the node's RedisEngine was built with (undefined on a MemoryEngine). */
+  readonly channelLogs: ChannelLogs | undefined;
   /** Every event the node reported, in order. */
   readonly events: NodeEvent[] = [];
   readonly #child: ChildProcess;
@@ -85,6 +91,7 @@ export class NodeProcess {
     this.port = ready.port;
     this.nodeId = ready.nodeId;
     this.pid = ready.pid;
+    this.channelLogs = ready.channelLogs;
     this.#exited = exited;
     this.#output = output;
     child.stdout?.on('data', (chunk: Buffer) => this.#collect(chunk));
@@ -126,6 +133,7 @@ export class NodeProcess {
     add('publish-token', options.publishToken);
     add('history', options.history);
     add('presence', options.presence);
+    add('channel-logs', options.channelLogs);
     const child = fork(nodeScript, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     children.add(child);
     const exited = new Promise<void>((resolve) => {
@@ -150,6 +158,8 @@ export class NodeProcess {
       const info = await timeout(ready, options.startTimeout ?? 15_000, `node ${name} start`);
       child.stdout?.off('data', early);
       child.stderr?.off('data', early);
+      const layout = (options.engine ?? 'redis') === 'redis' ? options.channelLogs ?? channelLogsMode() : undefined;
+      if (info.channelLogs !== layout) throw new Error(`node ${name} built its engine with channelLogs ${info.channelLogs}, not ${layout}`);
       const node = new NodeProcess(name, child, info, exited, output);
       started.add(node);
       void exited.then(() => started.delete(node));

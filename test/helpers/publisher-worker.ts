@@ -9,8 +9,11 @@
  * `--prefix`, `--channel`, `--count` (publishes 1..N, issued one after the
  * other without waiting, then awaited together). Prints `PUBLISHED <json
  * array of recipient counts>` and exits 0, or prints the error and exits 1.
+ * Its `channelLogs` is the test run's (helpers/channel-logs.ts, through the
+ * environment), printed first as `CHANNEL_LOGS <layout>`.
  */
 import { RedisPublisher } from '../../lib/engines/redis/index.js';
+import { channelLogsMode, testChannelLogs } from './channel-logs.js';
 
 function flag(name: string): string | undefined {
   const prefix = `--${name}=`;
@@ -23,8 +26,9 @@ const channel = flag('channel') ?? '/worker';
 const count = Number(flag('count') ?? '1');
 const publisher = new RedisPublisher(
   cluster ? { cluster: { rootNodes: cluster.split(',').map((u) => ({ url: u })) } } : { url: url ?? '' },
-  { prefix: flag('prefix') ?? 'bayeux:', commandTimeout: 3000 },
+  { prefix: flag('prefix') ?? 'bayeux:', commandTimeout: 3000, ...testChannelLogs() },
 );
+console.log(`CHANNEL_LOGS ${channelLogsMode()}`);
 // Never outlive the test.
 setTimeout(() => process.exit(3), 30_000).unref();
 try {

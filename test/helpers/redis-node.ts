@@ -21,9 +21,11 @@
  *   --publish-token=TOKEN     also serve cometd.publishHandler({ token }) at POST /publish
  *   --history=PATTERN:SIZE:TTL  bayeux history for one pattern (e.g. /chat/**:1000:60000), default none
  *   --presence=PATTERN        bayeux presence for one pattern, with identify taking the user from the handshake's ext.user
+ *   --channel-logs=pattern|shard  RedisEngine channelLogs; default the BAYEUX_TEST_CHANNEL_LOGS
+ *                             environment variable (helpers/channel-logs.ts), else the engine's default
  *
  * Reporting: when started with an IPC channel (`fork`), it sends
- * `{ type: 'ready', port, nodeId, pid }`, then one `{ type: 'event', ... }`
+ * `{ type: 'ready', port, nodeId, pid, channelLogs }`, then one `{ type: 'event', ... }`
  * per server event (handshake, connect, disconnect, subscribe, unsubscribe),
  * and answers the parent's requests (see {@link NodeRequest}). Without IPC
  * it prints `READY <port>` on stdout. It exits when the parent goes away.
@@ -32,8 +34,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { bayeux, type BayeuxOptions, MemoryEngine, type Engine } from '../../lib/index.js';
-import { RedisEngine } from '../../lib/engines/redis/index.js';
+import { RedisEngine, type ChannelLogs } from '../../lib/engines/redis/index.js';
 import { serverOf } from '../../lib/internal.js';
+import { testChannelLogs } from './channel-logs.js';
 
 /** parent → node */
 export type NodeRequest =
@@ -46,7 +49,8 @@ export type NodeRequest =
 
 /** node → parent */
 export type NodeReport =
-  | { type: 'ready'; port: number; nodeId: string; pid: number }
+  /** `channelLogs`: the layout the node's RedisEngine was built with (undefined on a MemoryEngine). */
+  | { type: 'ready'; port: number; nodeId: string; pid: number; channelLogs: ChannelLogs | undefined }
   | { type: 'event'; event: NodeEventName; clientId: string; detail?: string; at: number }
   | { type: 'reply'; id: number; ok: true; value: unknown }
   | { type: 'reply'; id: number; ok: false; error: string };
@@ -88,13 +92,22 @@ if (kind === 'redis' && !url && !clusterUrls) {
 
 let engine: Engine;
 let nodeId = `memory-${process.pid}`;
+let channelLogs: ChannelLogs | undefined;
 if (kind === 'redis') {
+  const raw = flag('channel-logs');
+  if (raw !== undefined && raw !== 'pattern' && raw !== 'shard') {
+    console.error('redis-node: --channel-logs must be pattern or shard');
+    process.exit(2);
+  }
+  const layout: { channelLogs?: ChannelLogs } = raw === undefined ? testChannelLogs() : { channelLogs: raw };
+  channelLogs = layout.channelLogs ?? 'pattern';
   const redisEngine = new RedisEngine(
     clusterUrls ? { cluster: { rootNodes: clusterUrls.split(',').map((u) => ({ url: u })) } } : { url: url as string },
     {
       prefix: flag('prefix') ?? 'bayeux:',
       commandTimeout: numberFlag('command-timeout', 5000),
       reconnectMaxDelay: Math.max(1, numberFlag('reconnect-max-delay', 2000)),
+      ...layout,
     },
   );
   nodeId = redisEngine.nodeId;
@@ -194,7 +207,7 @@ serverOf(cometd).open().then(
   () => {
     http.listen(numberFlag('port', 0), '127.0.0.1', () => {
       const { port } = http.address() as AddressInfo;
-      if (process.send) report({ type: 'ready', port, nodeId, pid: process.pid });
+      if (process.send) report({ type: 'ready', port, nodeId, pid: process.pid, channelLogs });
       else process.stdout.write(`READY ${port}\n`);
     });
   },

@@ -60,6 +60,8 @@ export async function openWire(kind: Kind, url: string): Promise<Wire> {
     ws.once('error', reject);
   });
   const replies: Msg[] = [];
+  let closed = false;
+  ws.on('close', () => (closed = true));
   ws.on('message', (data) => {
     const parsed = JSON.parse(String(data)) as Msg[];
     for (const r of split(parsed, delivered)) replies.push(r);
@@ -72,7 +74,10 @@ export async function openWire(kind: Kind, url: string): Promise<Wire> {
       const list = withIds(Array.isArray(messages) ? messages : [messages]);
       ws.send(JSON.stringify(list));
       const want = list.map((m) => m['id']).filter((id) => id !== undefined);
-      await waitFor(() => want.every((id) => replies.some((r) => r['id'] === id)), { timeout: timeoutMs, what: 'replies ' + want.join(','), every: 5 });
+      const answered = () => want.every((id) => replies.some((r) => r['id'] === id));
+      // A closed socket gets no more replies: stop waiting (a held connect would otherwise keep the test process up for its whole timeout).
+      await waitFor(() => closed || answered(), { timeout: timeoutMs, what: 'replies ' + want.join(','), every: 5 });
+      if (!answered()) throw new Error(`socket closed before the replies ${want.join(',')}`);
       return want.map((id) => {
         const i = replies.findIndex((r) => r['id'] === id);
         return replies.splice(i, 1)[0] as Msg;

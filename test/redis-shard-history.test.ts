@@ -1,0 +1,4 @@
+/** test/redis-history.test.ts again, with channelLogs: 'shard' (helpers/channel-logs.ts). */
+import { onShardLogs } from './helpers/channel-logs.js';
+
+await onShardLogs('./redis-history.test.js', import.meta.url);
