@@ -17,7 +17,7 @@ import { announceRedisSkip, findRedisServer, freePort, startRedisServer } from '
 import { redisMajor } from './helpers/redis-v5.js';
 import { startDelayProxy, startSwitchProxy } from './helpers/tcp-proxy.js';
 import { checkRecoverThroughOtherNode, marked } from './helpers/redis-history-checks.js';
-import { channelLogsMode, shardLayoutTodo, shardLogs, testChannelLogs } from './helpers/channel-logs.js';
+import { channelLogsMode, shardLogs, testChannelLogs } from './helpers/channel-logs.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 /** Errors that escaped to the process: there must be none. */
@@ -199,7 +199,6 @@ if (!findRedisServer()) {
     });
 
     it('a publish is announced once per pattern with subscribers; a node follows only its sessions\' patterns', async (t) => {
-      shardLayoutTodo(t);
       const prefix = uniquePrefix();
       const a = await node(t, { url: server.url }, { prefix });
       const b = await node(t, { url: server.url }, { prefix });
@@ -292,7 +291,6 @@ if (!findRedisServer()) {
     });
 
     it('publishes to different channels in one tick share announcements where order allows, and keep their order for a session on two exact channels', async (t) => {
-      shardLayoutTodo(t);
       const { a, b, here, there } = await warmPair(t, ['/q/a', '/q/b'], '/q/a');
       const redis = await admin(t);
       const before = await announcements(redis);
@@ -711,7 +709,6 @@ if (!findRedisServer()) {
 
   describe(`RedisEngine: where publishes are logged (this run: channelLogs ${channelLogsMode()})`, () => {
     it('a channel\'s publish goes to its own log (pattern) or to the shard\'s (shard); a wildcard pattern keeps its own; count: false', async (t) => {
-      shardLayoutTodo(t);
       const prefix = uniquePrefix();
       const a = await node(t, { url: server.url }, { prefix });
       const redis = await admin(t);

@@ -19,7 +19,7 @@ import { RecordingHost } from './engine-suite.js';
 import { startRedisCluster } from './helpers/redis-cluster.js';
 import { announceRedisSkip, findRedisServer, startRedisServer } from './helpers/redis-server.js';
 import { sleep, waitFor } from './helpers/wait.js';
-import { onClusterSkip, shardLayoutTodo, shardLogs, testChannelLogs } from './helpers/channel-logs.js';
+import { onClusterSkip, shardLogs, testChannelLogs } from './helpers/channel-logs.js';
 
 const fast: RedisEngineOptions = { reconnectMaxDelay: 100, commandTimeout: 5000, openTimeout: 5000, logger: { warn() {}, info() {} }, ...testChannelLogs() };
 /**
@@ -58,7 +58,6 @@ function suite(label: string, setUp: () => Promise<{ source: () => RedisEngineSo
     const memory = async (key: string) => Number(await send(key, ['MEMORY', 'USAGE', key, 'SAMPLES', '0'])) || 0;
 
     it('a client publishing 900 KiB messages to its own channel in a loop: the log stays under maxLogBytes (default 4 MiB)', async (t) => {
-      shardLayoutTodo(t);
       const p = prefix();
       const a = await node(t, { prefix: p });
       const b = await node(t, { prefix: p });

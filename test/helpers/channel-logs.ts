@@ -16,7 +16,6 @@
  * Cluster parts when {@link shardLogs} (see {@link onClusterSkip}).
  */
 import assert from 'node:assert/strict';
-import type { TestContext } from 'node:test';
 import type { ChannelLogs } from '../../lib/engines/redis/index.js';
 
 /** The environment variable that selects the layout of a test run: `pattern` (or unset) or `shard`. */
@@ -42,24 +41,6 @@ export function shardLogs(): boolean {
  */
 export function testChannelLogs(): { channelLogs?: ChannelLogs } {
   return shardLogs() ? { channelLogs: 'shard' } : {};
-}
-
-/**
- * Whether lib/ lays channel logs out in a shard yet. Until it does (the
- * engine takes `channelLogs: 'shard'` and ignores it), a shard run marks
- * the tests that assert the shard layout itself as todo
- * ({@link shardLayoutTodo}): their failures are reported, not counted.
- * Set it to true when the shard logs land, and they count.
- */
-export const SHARD_LAYOUT_BUILT = false;
-
-/**
- * Call at the start of a test whose shard-run assertions are about the
- * shard layout itself (its keys, its announcements): in a shard run, a
- * todo until {@link SHARD_LAYOUT_BUILT}.
- */
-export function shardLayoutTodo(t: TestContext): void {
-  if (shardLogs() && !SHARD_LAYOUT_BUILT) t.todo('the shard layout is being built in lib/ (SHARD_LAYOUT_BUILT in helpers/channel-logs.ts)');
 }
 
 /** `{ skip }` for a describe/it on a Redis Cluster: set in a shard run (a Cluster refuses the shard layout for now). */
