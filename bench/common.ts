@@ -10,9 +10,16 @@ import os from 'node:os';
  * ws: a floor, not a Bayeux server: a bare `ws` server speaking just enough Bayeux for the load clients, writing
  * each publish frame's messages to every subscribed socket as one pre-serialized frame (bench/ws-floor.ts).
  * bayeux-redis: express-bayeux on a RedisEngine (the server process gets the Redis URL).
+ * bayeux-redis-shard: the same with the engine's `channelLogs: 'shard'` (one shard log for every channel's
+ * publishes of a tick; wildcard patterns keep their own logs).
  * sio, sio-redis: Socket.IO 4.8, rooms, plain or with @socket.io/redis-adapter (bench/sio.ts).
  */
-export type ServerKind = 'bayeux' | 'faye' | 'bayeux-http' | 'ws' | 'bayeux-redis' | 'sio' | 'sio-redis';
+export type ServerKind = 'bayeux' | 'faye' | 'bayeux-http' | 'ws' | 'bayeux-redis' | 'bayeux-redis-shard' | 'sio' | 'sio-redis';
+
+/** The kinds whose server process needs a Redis URL (each rig starts its own throw-away redis-server). */
+export function usesRedis(kind: ServerKind): boolean {
+  return kind === 'bayeux-redis' || kind === 'bayeux-redis-shard' || kind === 'sio-redis';
+}
 export type TransportKind = 'websocket' | 'long-polling';
 
 /** The one channel every subscriber listens on. */

@@ -69,6 +69,7 @@ const LABELS: Record<ServerKind, string> = {
   'bayeux-http': 'express-bayeux, no Express',
   ws: 'bare ws (floor)',
   'bayeux-redis': 'express-bayeux, Redis',
+  'bayeux-redis-shard': 'express-bayeux, Redis, shard logs',
   sio: 'Socket.IO 4.8',
   'sio-redis': 'Socket.IO, redis-adapter',
 };

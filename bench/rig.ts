@@ -5,7 +5,7 @@
  * they joined, and completion of each published batch tracked with the
  * time its last delivery arrived.
  */
-import { sleep, type ServerKind, type TransportKind } from './common.js';
+import { sleep, usesRedis, type ServerKind, type TransportKind } from './common.js';
 import { waitForQuiet } from './machine.js';
 import { LoadClients, ServerProcess } from './procs.js';
 import { Publisher } from './publisher.js';
@@ -38,7 +38,7 @@ export class Rig {
   readonly rssKiBPerSub: number;
   /** seq → load-client processes done with it, and the latest arrival time among them (µs). */
   readonly #done: Map<number, { count: number; at: number }>;
-  /** bayeux-redis: its own throw-away redis-server. */
+  /** bayeux-redis, bayeux-redis-shard: its own throw-away redis-server. */
   readonly #redis: RedisServer | undefined;
 
   private constructor(server: ServerProcess, clients: LoadClients, publisher: Publisher, heap: number, rss: number, done: DoneMap, redis: RedisServer | undefined) {
@@ -53,7 +53,7 @@ export class Rig {
 
   static async up(o: RigOptions): Promise<Rig> {
     await waitForQuiet();
-    const redis = o.kind === 'bayeux-redis' ? await startRedisServer() : undefined;
+    const redis = usesRedis(o.kind) ? await startRedisServer() : undefined;
     let server: ServerProcess;
     try {
       server = await ServerProcess.start(o.kind, o.profileDir, o.tag, redis ? [redis.url] : []);

@@ -13,6 +13,10 @@
  *                 by an event (server-side `socket.join`), a message is one
  *                 `io.to(room).emit` (bench/sio.ts)
  *   bayeux-redis  express-bayeux on a RedisEngine, one node
+ *   bayeux-redis-shard
+ *                 the same with the engine's `channelLogs: 'shard'`: every
+ *                 channel's publishes of a tick in one entry of one shared
+ *                 stream (wildcard patterns keep their own logs)
  *   sio-redis     Socket.IO with @socket.io/redis-adapter, one node
  * The Redis servers each get a fresh throw-away redis-server (no persistence).
  *
@@ -31,16 +35,18 @@
  * p50/p99 latency, RSS and heap per subscriber (the server's after GC with
  * the subscribers, minus before), Redis memory per subscriber (used_memory
  * with them minus before), and ratios express-bayeux ÷ Socket.IO
- * (memory ÷ plain, Redis ÷ redis-adapter). Written to
+ * (memory ÷ plain; Redis ÷ redis-adapter, once for bayeux-redis and once
+ * for bayeux-redis-shard, both against sio-redis). Written to
  * bench/results/rooms-latest.json (and a dated copy); a Markdown table is
  * printed.
  *
  *   npm run bench:rooms
  *   npm run bench:rooms -- --scenarios=2000x1 --servers=bayeux,sio --rounds=1 --seconds=3
+ *   npm run bench:rooms -- --servers=bayeux-redis,bayeux-redis-shard,sio-redis
  *
  * Options (flag or environment variable):
  *   --scenarios=2000x1,500x4,15000x1   BENCH_SCENARIOS  channels x subscribers per channel
- *   --servers=bayeux,sio,bayeux-redis,sio-redis   BENCH_SERVERS
+ *   --servers=bayeux,sio,bayeux-redis,bayeux-redis-shard,sio-redis   BENCH_SERVERS
  *   --rounds=2               BENCH_ROUNDS     medians over this many rounds
  *   --seconds=8              BENCH_SECONDS    measured window per server and scenario
  *   --warmup=2               BENCH_WARMUP     seconds of publishing before the window
@@ -59,7 +65,7 @@ import { mkdirSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import {
-  mergeHistograms, numberOption as number, option, quantile, runMain, sleep, type ServerKind, type TransportKind,
+  mergeHistograms, numberOption as number, option, quantile, runMain, sleep, usesRedis, type ServerKind, type TransportKind,
   writeResults,
 } from './common.js';
 import { CONTENDED_CORES, backgroundLoad, fmt, label, machineBusy, median, openFileLimit, ratio, waitForQuiet } from './machine.js';
@@ -73,8 +79,8 @@ import { findRedisServer, startRedisServer, type RedisServer } from '../test/hel
 /** The whole run may not take longer than this. */
 const RUN_LIMIT_MS = 60 * 60_000;
 
-type RoomsServer = 'bayeux' | 'sio' | 'bayeux-redis' | 'sio-redis';
-const SERVERS: readonly RoomsServer[] = ['bayeux', 'sio', 'bayeux-redis', 'sio-redis'];
+type RoomsServer = 'bayeux' | 'sio' | 'bayeux-redis' | 'bayeux-redis-shard' | 'sio-redis';
+const SERVERS: readonly RoomsServer[] = ['bayeux', 'sio', 'bayeux-redis', 'bayeux-redis-shard', 'sio-redis'];
 
 interface Scenario {
   name: string;
@@ -160,7 +166,6 @@ interface Measured {
 
 async function one(sc: Scenario, kind: RoomsServer, round: number, config: Config): Promise<Measured> {
   const subscribers = sc.channels * sc.perChannel;
-  const usesRedis = kind === 'bayeux-redis' || kind === 'sio-redis';
   await waitForQuiet();
   let redis: RedisServer | undefined;
   let server: ServerProcess | undefined;
@@ -168,9 +173,9 @@ async function one(sc: Scenario, kind: RoomsServer, round: number, config: Confi
   let publisher: RoomsPublisher | undefined;
   try {
     // A fresh redis-server for every Redis rig: nothing left over from the last one.
-    if (usesRedis) redis = await startRedisServer();
+    if (usesRedis(kind)) redis = await startRedisServer();
     server = await ServerProcess.start(kind, undefined, '', redis ? [redis.url] : []);
-    const transport: TransportKind = kind === 'bayeux' || kind === 'bayeux-redis' ? config.publisher : 'websocket';
+    const transport: TransportKind = kind === 'sio' || kind === 'sio-redis' ? 'websocket' : config.publisher;
     publisher = await openRoomsPublisher(kind, transport, server.port, server.path, sc.channels, config.payload);
     await publisher.batch(); // warm the publish path with nobody subscribed
     await sleep(300);
@@ -395,15 +400,19 @@ function summarize(all: Measured[], config: Config): Row[] {
 
 interface Ratios {
   scenario: string;
-  /** express-bayeux (memory) ÷ Socket.IO, and express-bayeux on Redis ÷ Socket.IO with redis-adapter. */
-  pair: 'memory' | 'redis';
+  /**
+   * express-bayeux (memory) ÷ Socket.IO; express-bayeux on Redis ÷ Socket.IO with redis-adapter; and the same
+   * with the engine's shard logs ÷ Socket.IO with redis-adapter.
+   */
+  pair: 'memory' | 'redis' | 'redis-shard';
   values: Partial<Record<Metric, number>>;
 }
 
 function ratiosOf(rows: Row[], config: Config): Ratios[] {
   const out: Ratios[] = [];
   for (const sc of config.scenarios) {
-    for (const [pair, b, s] of [['memory', 'bayeux', 'sio'], ['redis', 'bayeux-redis', 'sio-redis']] as const) {
+    const pairs = [['memory', 'bayeux', 'sio'], ['redis', 'bayeux-redis', 'sio-redis'], ['redis-shard', 'bayeux-redis-shard', 'sio-redis']] as const;
+    for (const [pair, b, s] of pairs) {
       const rb = rows.find((r) => r.scenario === sc.name && r.server === b);
       const rs = rows.find((r) => r.scenario === sc.name && r.server === s);
       if (!rb || !rs) continue;
@@ -417,6 +426,12 @@ function ratiosOf(rows: Row[], config: Config): Ratios[] {
   }
   return out;
 }
+
+const PAIR_NAMES: Record<Ratios['pair'], string> = {
+  memory: 'ratio express-bayeux ÷ Socket.IO',
+  redis: 'ratio Redis: express-bayeux ÷ redis-adapter',
+  'redis-shard': 'ratio Redis (shard logs): express-bayeux ÷ redis-adapter',
+};
 
 function printMarkdown(rows: Row[], ratios: Ratios[], config: Config): void {
   const head = ['scenario', 'server', 'publishes/s', 'node CPU µs/publish', 'Redis CPU µs/publish', 'p50 ms', 'p99 ms', 'RSS KiB/sub', 'heap KiB/sub', 'Redis KiB/sub'];
@@ -435,7 +450,7 @@ function printMarkdown(rows: Row[], ratios: Ratios[], config: Config): void {
       console.log(`| ${title} | ${label(r.server)}${star}${lost} | ${cells(r).join(' | ')} |`);
     }
     for (const q of ratios.filter((x) => x.scenario === sc.name)) {
-      const name = q.pair === 'memory' ? 'ratio express-bayeux ÷ Socket.IO' : 'ratio Redis: express-bayeux ÷ redis-adapter';
+      const name = PAIR_NAMES[q.pair];
       const v = (k: Metric): string => (q.values[k] === undefined ? '-' : fmt(q.values[k], 2) + '×');
       console.log(`| ${title} | ${name} | ${METRICS.map(v).join(' | ')} |`);
     }
@@ -469,9 +484,9 @@ async function main(): Promise<void> {
   if (Number.isFinite(limit) && limit < biggest + 500) {
     console.log(`warning: open-file limit ${limit} < ${biggest + 500}: raise it (ulimit -n ${2 * (biggest + 500)}) or some subscribers will fail`);
   }
-  if (config.servers.some((s) => s.endsWith('-redis')) && !findRedisServer()) {
+  if (config.servers.some(usesRedis) && !findRedisServer()) {
     console.error('!!! redis-server not found on PATH: the Redis servers are SKIPPED !!!');
-    config.servers = config.servers.filter((s) => !s.endsWith('-redis'));
+    config.servers = config.servers.filter((s) => !usesRedis(s));
   }
   console.log(
     `rooms benchmark: ${config.scenarios.map((s) => s.name).join(', ')} (channels x subscribers each); ` +

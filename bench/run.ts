@@ -43,7 +43,8 @@
  *                                            floor, a bare `ws` server writing the same frames to every
  *                                            subscriber, bench/ws-floor.ts; WebSocket only; bayeux-redis:
  *                                            a RedisEngine on a throw-away redis-server, burst, held and
- *                                            wsheap only)
+ *                                            wsheap only; bayeux-redis-shard: the same with
+ *                                            channelLogs: 'shard')
  *   --modes=max,rate         BENCH_MODES
  *   --seconds=8              BENCH_SECONDS   measured window per mode
  *   --warmup=2               BENCH_WARMUP    seconds before each window
@@ -118,7 +119,7 @@ function readConfig(): Config {
   return {
     sizes,
     transports: list('transports', ['websocket', 'long-polling'] as const, profile ? ['websocket'] : ['websocket', 'long-polling']),
-    servers: profile ? ['bayeux'] : list('servers', ['bayeux', 'faye', 'bayeux-http', 'ws', 'bayeux-redis'] as const, ['bayeux', 'faye']),
+    servers: profile ? ['bayeux'] : list('servers', ['bayeux', 'faye', 'bayeux-http', 'ws', 'bayeux-redis', 'bayeux-redis-shard'] as const, ['bayeux', 'faye']),
     modes: list('modes', ['max', 'rate'] as const, profile ? ['max'] : ['max', 'rate']),
     seconds: number('seconds', 8, 1, 600),
     warmup: number('warmup', 2, 0, 60),
@@ -593,7 +594,8 @@ async function main(): Promise<void> {
   if (scenarios.includes('fanout') && Number.isFinite(limit) && limit < Math.max(...config.sizes) + 500) {
     console.log(`warning: open-file limit ${limit} < ${Math.max(...config.sizes) + 500}: raise it (ulimit -n) or some subscribers will fail`);
   }
-  if (scenarios.includes('fanout') && config.servers.includes('bayeux-redis')) throw new TypeError('servers: bayeux-redis runs in the burst, held and wsheap scenarios only');
+  const redisKind = config.servers.find((k) => k === 'bayeux-redis' || k === 'bayeux-redis-shard');
+  if (scenarios.includes('fanout') && redisKind) throw new TypeError(`servers: ${redisKind} runs in the burst, held and wsheap scenarios only`);
   if (scenarios.includes('fanout')) await fanout(config);
   const wanted = scenarios.filter((s): s is ScenarioName => s !== 'fanout');
   if (wanted.length === 0) return;

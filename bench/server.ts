@@ -8,7 +8,7 @@
  * with `--expose-gc`).
  *
  *   node --expose-gc dist/bench/server.js bayeux|faye|bayeux-http|ws
- *   node --expose-gc dist/bench/server.js bayeux-redis|sio-redis redis://127.0.0.1:PORT
+ *   node --expose-gc dist/bench/server.js bayeux-redis|bayeux-redis-shard|sio-redis redis://127.0.0.1:PORT
  *   node --expose-gc dist/bench/server.js sio
  *
  * Flags after the kind (express-bayeux only; the presence bench):
@@ -26,7 +26,7 @@ import express from 'express';
 import { bayeux } from '../lib/index.js';
 import { RedisEngine } from '../lib/engines/redis/index.js';
 import { serverOf } from '../lib/internal.js';
-import { nowUs, type FromServer, type ServerKind, type ToServer } from './common.js';
+import { nowUs, usesRedis, type FromServer, type ServerKind, type ToServer } from './common.js';
 import { attachSocketIo, SIO_PATH } from './sio.js';
 import { attachWsFloor } from './ws-floor.js';
 
@@ -51,8 +51,8 @@ const identify = (handshake: { ext?: unknown }): string | undefined => {
 };
 const presenceLimit = flag('presence-limit') ? { presenceLimit: Number(flag('presence-limit')) } : {};
 const userOptions = presence?.length ? { presence, identify, ...presenceLimit } : flag('identify') !== undefined ? { identify } : {};
-const KINDS: readonly ServerKind[] = ['bayeux', 'faye', 'bayeux-http', 'ws', 'bayeux-redis', 'sio', 'sio-redis'];
-if (!KINDS.includes(kind) || ((kind === 'bayeux-redis' || kind === 'sio-redis') && !redisUrl)) {
+const KINDS: readonly ServerKind[] = ['bayeux', 'faye', 'bayeux-http', 'ws', 'bayeux-redis', 'bayeux-redis-shard', 'sio', 'sio-redis'];
+if (!KINDS.includes(kind) || (usesRedis(kind) && !redisUrl)) {
   console.error(`usage: server.js ${KINDS.join('|')} [redis-url]`);
   process.exit(2);
 }
@@ -66,9 +66,9 @@ function send(message: FromServer): void {
 }
 
 async function start(): Promise<{ http: HttpServer; path: string }> {
-  if (kind === 'bayeux' || kind === 'bayeux-redis') {
+  if (kind === 'bayeux' || kind === 'bayeux-redis' || kind === 'bayeux-redis-shard') {
     const app = express();
-    const engine = kind === 'bayeux-redis' ? new RedisEngine({ url: redisUrl as string }) : undefined;
+    const engine = kind === 'bayeux' ? undefined : new RedisEngine({ url: redisUrl as string }, kind === 'bayeux-redis-shard' ? { channelLogs: 'shard' } : {});
     // Setting up thousands of load clients at once is not a herd to admit slowly.
     const cometd = bayeux({ timeout: 30_000, logLevel: 'error', maxHandshakeRate: 0, ...userOptions, ...(engine ? { engine } : {}) });
     // The Redis engine connects before the server takes requests.
