@@ -57,10 +57,12 @@ function suite(label: string, setUp: () => Promise<{ source: () => RedisEngineSo
 
     const memory = async (key: string) => Number(await send(key, ['MEMORY', 'USAGE', key, 'SAMPLES', '0'])) || 0;
 
-    it('a client publishing 900 KiB messages to its own channel in a loop: the log stays under maxLogBytes (default 4 MiB)', async (t) => {
+    it('a client publishing 900 KiB messages to its own channel in a loop: the log stays under maxLogBytes (default 4 MiB; the shard\'s under maxShardLogBytes)', async (t) => {
       const p = prefix();
-      const a = await node(t, { prefix: p });
-      const b = await node(t, { prefix: p });
+      // The shard holds every channel's publishes: its own bound, set to 4 MiB here (64 MiB by default).
+      const bound = shardLogs() ? { maxShardLogBytes: 4 * MiB } : {};
+      const a = await node(t, { prefix: p, ...bound });
+      const b = await node(t, { prefix: p, ...bound });
       const attacker = await a.engine.createSession({ ack: false, ttl: 30_000 });
       assert.equal(await a.engine.subscribe(attacker, '/flood'), true);
       // A session that subscribed and never came back, held by no node.
@@ -80,7 +82,7 @@ function suite(label: string, setUp: () => Promise<{ source: () => RedisEngineSo
       assert.ok(most <= 4 * MiB + BIG.length + SLACK, `log memory ${most} bytes within 4 MiB and one message`);
       assert.ok(Number(await send(log, ['XLEN', log])) <= 5);
       // The idle session's position fell off the trimmed log: a node that takes it over gives what is left, the newest last.
-      const c = await node(t, { prefix: p });
+      const c = await node(t, { prefix: p, ...bound });
       assert.equal(await c.engine.touch(idle, 30_000), true);
       const taken = (await c.engine.take(idle))?.messages ?? [];
       assert.ok(taken.length >= 1 && taken.length <= 5, `${taken.length} messages left for the idle session`);
@@ -106,6 +108,7 @@ function suite(label: string, setUp: () => Promise<{ source: () => RedisEngineSo
       assert.equal(Number(await send(`${p}{p:/small/*}:index`, ['LLEN', `${p}{p:/small/*}:index`])), Number(await send(log, ['XLEN', log])), 'index and log agree');
       assert.throws(() => new RedisEngine(source(), { maxLogBytes: 10 }), (err: unknown) => err instanceof TypeError && /maxLogBytes/.test(err.message));
       assert.throws(() => new RedisEngine(source(), { maxLogBytes: Number.NaN }), /maxLogBytes/);
+      assert.throws(() => new RedisEngine(source(), { maxShardLogBytes: 1000 }), /maxShardLogBytes/);
     });
 
     it('a session\'s box (what deliver sends it alone) is bounded the same way, and taken entries leave it', async (t) => {

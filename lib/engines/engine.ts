@@ -231,9 +231,11 @@ export interface PublishOptions {
    */
   except?: readonly string[];
   /**
-   * Whether the result must count a session subscribed to several of the
-   * patterns once (default true). With `false` an engine may resolve to
-   * an upper bound (the sum over patterns) and save reading who
+   * Whether the result must be the number of sessions the message was
+   * queued for, a session subscribed to several of the patterns counted
+   * once (default true). With `false` the result is no count: an engine
+   * may resolve to an upper bound (the sum over patterns) or to 0
+   * (RedisEngine with `channelLogs: 'shard'`), and save reading who
    * subscribed: the Server passes it for clients' publishes, whose reply
    * carries no count.
    */

@@ -65,7 +65,7 @@ test('the publishes of one tick to the same patterns go in one script, in order,
   assert.deepEqual(call.keys, ['t:{p:/a}', 't:{p:/*}']);
   // No shard (''), both keys are logs; per publish: its number of patterns and their indexes in KEYS (from 1), then message,
   // publish id, except, length, history.
-  assert.deepEqual(call.args, ['1000', '60000', 'P', '', '', '0', '', '2', '2', '1', '2', 'A', 'n1-1', 's1', '1', '-', '2', '1', '2', 'BB', 'n1-2', '-', '2', '-']);
+  assert.deepEqual(call.args, ['1000', '60000', 'P', '', '', '0', '', '2', '', '2', '1', '2', 'A', 'n1-1', 's1', '1', '-', '2', '1', '2', 'BB', 'n1-2', '-', '2', '-']);
   // Pattern /a has subscribers (prev 4-0), /* none: per publish on /a, recipients and id.
   call.answer([1, '4-0', '', 3, '5-0', 0, '']);
   assert.equal(await a, 3);
@@ -95,11 +95,11 @@ test('a tick\'s publishes to different channels share one script, each pattern o
   for (let i = 0; i < 98; i++) void publisher.publish(['/b', '/**'], 'x');
   assert.equal(calls.length, 1, 'sent at the 100th');
   assert.deepEqual(calls[0]?.keys, ['t:{p:/a}', 't:{p:/**}', 't:{p:/b}']);
-  assert.deepEqual(calls[0]?.args.slice(8, 20), ['2', '1', '2', 'A', 'n1-1', '-', '1', '-', '2', '3', '2', 'B']);
+  assert.deepEqual(calls[0]?.args.slice(9, 21), ['2', '1', '2', 'A', 'n1-1', '-', '1', '-', '2', '3', '2', 'B']);
   void publisher.publish(['/c'], 'C');
   await tick();
   assert.equal(calls.length, 2);
-  assert.deepEqual(calls[1]?.args.slice(8), ['1', '1', 'C', 'n1-2t', '-', '1', '-']);
+  assert.deepEqual(calls[1]?.args.slice(9), ['1', '1', 'C', 'n1-2t', '-', '1', '-']);
 });
 
 test('own announcements are applied as the script sent them: cut before the publishes its reply names', async () => {
@@ -136,7 +136,7 @@ test('on a Cluster a batch is one script per pattern, with the publishes that re
   void publisher.publish(['/b', '/*'], 'B');
   await tick();
   assert.deepEqual(calls.map((c) => c.keys), [['t:{p:/a}'], ['t:{p:/*}'], ['t:{p:/b}']]);
-  assert.deepEqual(calls.map((c) => c.args.slice(8).filter((_, i) => i % 7 === 2)), [['A'], ['A', 'B'], ['B']]);
+  assert.deepEqual(calls.map((c) => c.args.slice(9).filter((_, i) => i % 7 === 2)), [['A'], ['A', 'B'], ['B']]);
 });
 
 test('on a Cluster a publish with history goes first to its channel\'s script, then, spliced, to its other patterns\'; later batches wait their turn', async () => {
@@ -146,7 +146,7 @@ test('on a Cluster a publish with history goes first to its channel\'s script, t
   await tick();
   assert.deepEqual(calls.map((c) => c.keys), [['t:{p:/h/a}']], 'the channel\'s script alone first');
   // Its history argument: the channel's index in KEYS (from 1), size, ttl, tail; one publish with history.
-  assert.deepEqual(calls[0]?.args.slice(4), ['', '1', '', '1', '1', '1', '{"d":1,"ext":{"position":}}', 'n1-1', '-', '27', '1 10 1000 2']);
+  assert.deepEqual(calls[0]?.args.slice(4), ['', '1', '', '1', '', '1', '1', '{"d":1,"ext":{"position":}}', 'n1-1', '-', '27', '1 10 1000 2']);
   const later = publisher.publish(['/h/b', '/h/*'], 'plain');
   await tick();
   assert.equal(calls.length, 1, 'a later batch waits until the first sent its second scripts');
@@ -156,7 +156,7 @@ test('on a Cluster a publish with history goes first to its channel\'s script, t
   await tick();
   const spliced = '{"d":1,"ext":{"position":{"epoch":"e","offset":1}}}';
   assert.deepEqual(calls.slice(1).map((c) => c.keys), [['t:{p:/h/*}'], ['t:{p:/h/b}'], ['t:{p:/h/*}']]);
-  assert.deepEqual(calls[1]?.args.slice(4), ['', '0', '', '1', '1', '1', spliced, 'n1-1', '-', String(spliced.length), '-'], 'the wildcard gets the spliced text');
+  assert.deepEqual(calls[1]?.args.slice(4), ['', '0', '', '1', '', '1', '1', spliced, 'n1-1', '-', String(spliced.length), '-'], 'the wildcard gets the spliced text');
   calls[1]?.answer([1, '1-0', 1, '2-0']);
   calls[2]?.answer([0]);
   calls[3]?.answer([1, '2-0', 1, '3-0']);

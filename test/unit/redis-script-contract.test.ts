@@ -140,16 +140,16 @@ test('arguments are built in the order the headers name them', () => {
   pattern.pushPublish(args, [1], 'x', 'p2', ['a', 'b']);
   // Per publish: its number of keys, their indexes in KEYS (from 1), message, publish id, except, length, history.
   assert.deepEqual(args, [
-    '1000', '60000', 'S', '', '4096', '1', '', '2',
+    '1000', '60000', 'S', '', '4096', '1', '', '2', '',
     '2', '1', '2', 'hé', 'p1', '-', '2', '1 100 60000 2',
     '1', '2', 'x', 'p2', 'a,b', '1', '-',
   ]);
-  // With a shard: the key prefix, the shard first in KEYS (not named by the publishes); per pattern log the publishes
+  // With a shard: the key prefix and the shard's byte bound, the shard first in KEYS (not named by the publishes); per pattern log the publishes
   // reaching it; per publish the publish as the shard's entry holds it, history, whether to count the channel's subscribers.
-  const sharded = pattern.publishArgs('', 60000, false, '', '', 0, 3, 'bayeux:');
+  const sharded = pattern.publishArgs('', 60000, false, '', '', 0, 3, { prefix: 'bayeux:', maxbytes: '4096' });
   pattern.pushShardReach(sharded, 3, [[1], [], [1, 2]]);
   pattern.pushShardPublish(sharded, '/a/b', 'm é', 'p3', ['s1'], undefined, true);
-  assert.deepEqual(sharded, ['', '60000', 'P', '', '', '0', 'bayeux:', '3', '1,3', '3', '/a/b p3 s1 3 m é', '-', '1']);
+  assert.deepEqual(sharded, ['', '60000', 'P', '', '', '0', 'bayeux:', '3', '4096', '1,3', '3', '/a/b p3 s1 3 m é', '-', '1']);
   assert.deepEqual(pattern.historyArgs(5, 1000, '', 'id1', { after: { epoch: 'e.1', offset: 3 } }), ['5', '1000', '', 'id1', 'p', 'e.1', '3', '']);
   assert.deepEqual(pattern.historyArgs(5, 1000, '99', 'id1', { newest: 2 }), ['5', '1000', '99', 'id1', 'n', '2', '', '']);
   assert.deepEqual(pattern.historyArgs(5, 1000, '', '', { newest: undefined }), ['5', '1000', '', '', 'n', '', '', '']);

@@ -152,6 +152,18 @@ export interface RedisEngineOptions {
    */
   positionFlush?: number;
   /**
+   * With `channelLogs: 'shard'`: most bytes the shard's log holds, every
+   * channel's publishes together (their messages, publish ids and except
+   * lists, plus 100 bytes per tick's entry). Once over, the oldest
+   * entries are trimmed (exactly; the newest always stays): a session
+   * that falls further behind (its node died, its connection was gone
+   * for long) loses the oldest messages. It bounds what publishes can
+   * make Redis hold through the shard, as `maxLogBytes` does per pattern.
+   * At least 1024.
+   * @default 67108864 (64 MiB)
+   */
+  maxShardLogBytes?: number;
+  /**
    * Where a publish to a channel (a name without `*`) is logged.
    * `'pattern'`: in the channel's own log, as every pattern is: a script
    * reads the channel's subscriber set and writes its log, index and
@@ -187,10 +199,11 @@ export interface ResolvedOptions {
   readonly logRetention: number;
   readonly positionFlush: number;
   readonly channelLogs: ChannelLogs;
+  readonly maxShardLogBytes: number;
   readonly logger: EngineLogger | undefined;
 }
 
-const OPTION_NAMES = new Set(['prefix', 'openTimeout', 'commandTimeout', 'reconnectMaxDelay', 'sweepBatch', 'logLength', 'maxLogBytes', 'logRetention', 'positionFlush', 'channelLogs', 'logger']);
+const OPTION_NAMES = new Set(['prefix', 'openTimeout', 'commandTimeout', 'reconnectMaxDelay', 'sweepBatch', 'logLength', 'maxLogBytes', 'logRetention', 'positionFlush', 'channelLogs', 'maxShardLogBytes', 'logger']);
 
 function checkNumber(name: string, value: unknown, min: number, what = 'RedisEngine'): number | undefined {
   if (value === undefined) return undefined;
@@ -232,6 +245,7 @@ export function resolveOptions(options: RedisEngineOptions, what = 'RedisEngine'
     maxLogBytes: Math.floor(checkNumber('maxLogBytes', options.maxLogBytes, 1024, what) ?? 4 * 1_048_576),
     logRetention: checkNumber('logRetention', options.logRetention, 1, what) ?? 60_000,
     positionFlush: checkNumber('positionFlush', options.positionFlush, 1, what) ?? 1000,
+    maxShardLogBytes: Math.floor(checkNumber('maxShardLogBytes', options.maxShardLogBytes, 1024, what) ?? 64 * 1_048_576),
     logger: options.logger,
   };
 }

@@ -199,7 +199,7 @@ export class Publisher {
       if (inCall >= 0) count++;
     }
     const channels = call.channels;
-    const args = publishArgs(settings.logLength, settings.retention, this.#runner.sharded, settings.logBytes, settings.historyBytes, count, call.logKeys, channels ? this.#keys.prefix : '');
+    const args = publishArgs(settings.logLength, settings.retention, this.#runner.sharded, settings.logBytes, settings.historyBytes, count, call.logKeys, channels ? { prefix: this.#keys.prefix, maxbytes: settings.shardLogBytes } : undefined);
     if (channels) pushShardReach(args, call.logKeys, call.keys);
     for (let c = 0; c < call.publishes.length; c++) {
       const p = publishes[call.publishes[c] as number] as Publish;
@@ -319,7 +319,9 @@ export class Publisher {
       const total = recipients[i] as number;
       // On a cluster a publish may have reached some patterns and not others: it failed, as a whole.
       if (failure) p.reject(failure.error);
-      else if (!p.count || patterns.length < 2 || total > EXACT_COUNT_LIMIT) p.resolve(total);
+      // Not asked for: the sum over patterns, an upper bound; with a shard, channels are not counted at all, so 0.
+      else if (!p.count) p.resolve(this.#shard ? 0 : total);
+      else if (patterns.length < 2 || total > EXACT_COUNT_LIMIT) p.resolve(total);
       else this.#count(patterns, p.except).then(p.resolve, p.reject);
     }
   }

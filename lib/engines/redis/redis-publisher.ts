@@ -35,7 +35,7 @@ import { EngineSettings, HostLink } from './settings.js';
  * (validated the same way), plus `maxMessageBytes`. Give it the `prefix`
  * (and log bounds) your nodes use.
  */
-export interface RedisPublisherOptions extends Pick<RedisEngineOptions, 'prefix' | 'openTimeout' | 'commandTimeout' | 'reconnectMaxDelay' | 'channelLogs'> {
+export interface RedisPublisherOptions extends Pick<RedisEngineOptions, 'prefix' | 'openTimeout' | 'commandTimeout' | 'reconnectMaxDelay' | 'channelLogs' | 'maxShardLogBytes'> {
   /**
    * Most entries a pattern's log keeps, as the nodes' `logLength` (they
    * also bound it by the Server's `maxQueue`: give the smaller of the two).
@@ -89,7 +89,7 @@ export interface RedisPublishOptions {
   id?: string | number;
 }
 
-const OPTION_NAMES: ReadonlySet<string> = new Set(['prefix', 'openTimeout', 'commandTimeout', 'reconnectMaxDelay', 'logLength', 'maxLogBytes', 'logRetention', 'channelLogs', 'logger']);
+const OPTION_NAMES: ReadonlySet<string> = new Set(['prefix', 'openTimeout', 'commandTimeout', 'reconnectMaxDelay', 'logLength', 'maxLogBytes', 'logRetention', 'channelLogs', 'maxShardLogBytes', 'logger']);
 
 export class RedisPublisher {
   readonly #options: ResolvedOptions;

@@ -48,6 +48,11 @@ export class EngineSettings {
     this.#logBytes = String(Number.isFinite(maxBytes) ? Math.max(1024, Math.min(this.#options.maxLogBytes, Math.floor(maxBytes))) : this.#options.maxLogBytes);
   }
 
+  /** `maxShardLogBytes` as a script argument. */
+  get shardLogBytes(): string {
+    return String(this.#options.maxShardLogBytes);
+  }
+
   /** A session's queue bounds (`maxQueue`, `maxQueueBytes`). */
   get queue(): QueueLimits {
     return this.#queue;

@@ -129,8 +129,8 @@ export type PublishStatus = (typeof PublishStatus)[keyof typeof PublishStatus];
  * PUBLISH's ARGV before the publishes; {@link pushPublish} adds each
  * (the publish path builds one array, no intermediate lists).
  */
-export function publishArgs(maxlen: string, retention: number, sharded: boolean, maxbytes: string, historyBytes: string, histories: number, logKeys: number, shardPrefix = ''): string[] {
-  return [maxlen, String(retention), sharded ? 'S' : 'P', maxbytes, historyBytes, String(histories), shardPrefix, String(logKeys)];
+export function publishArgs(maxlen: string, retention: number, sharded: boolean, maxbytes: string, historyBytes: string, histories: number, logKeys: number, shard?: { prefix: string; maxbytes: string }): string[] {
+  return [maxlen, String(retention), sharded ? 'S' : 'P', maxbytes, historyBytes, String(histories), shard?.prefix ?? '', String(logKeys), shard?.maxbytes ?? ''];
 }
 
 /** What a publish tells PUBLISH to keep: its channel's index in the script's KEYS (from 0 here), `size`, `ttl`, `tail`. */

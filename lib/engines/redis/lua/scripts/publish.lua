@@ -4,9 +4,10 @@
 -- ARGV[5] history maxbytes per channel   ARGV[6] number of publishes with history
 -- ARGV[7] '' no shard | the key prefix (channels are logged in the shard KEYS[1]; a count reads '<prefix>{p:<channel>}:subs')
 -- ARGV[8] the index of the last pattern log key (KEYS after it are channel bases for history only)
--- Without a shard, ARGV[9..] per publish: nk, nk indexes into KEYS (pattern logs), message, publish id, except ids or '-',
+-- ARGV[9] with a shard: the most bytes its log holds ('' none)
+-- Without a shard, ARGV[10..] per publish: nk, nk indexes into KEYS (pattern logs), message, publish id, except ids or '-',
 --   length in JS characters, history.
--- With a shard, ARGV[9..7+ARGV[8]]: per pattern log KEYS[2..ARGV[8]], the ordinals (from 1) of the publishes that reach it,
+-- With a shard, ARGV[10..8+ARGV[8]]: per pattern log KEYS[2..ARGV[8]], the ordinals (from 1) of the publishes that reach it,
 --   comma-separated; then per publish: '<channel> <publish id> <except> <length> <message>', history, '1' count the channel's
 --   subscribers | '0'.
 -- history: '-' or '<index of the channel in KEYS> <size> <ttl ms> <tail>'
@@ -15,7 +16,8 @@
 --   then per publish with history its position '{"epoch":"...","offset":N}', then the ordinals (from 1) of the publishes before which the
 --   waiting announcements were sent }
 -- A shard entry: field 'p', '<count>' then per publish ' <channel> <publish id> <except> <length> <message>'; its announcement:
---   '<prev entry> <entry> ' then the same, after the patterns' announcements of the same publishes.
+--   '<prev entry> <entry> ' then the same, after the patterns' announcements of the same publishes. The shard's :last holds
+--   '<last entry> <ms its keys expire> <bytes of its entries>', its :index per entry '<entry> <bytes>', oldest first.
 
 local nkeys = #KEYS
 local shard = ARGV[7] ~= ''
@@ -29,12 +31,12 @@ end
 if not any and ARGV[6] == '0' and not shard then return { 0 } end
 local out = { 1 }
 -- The shard: its last entry and when its keys expire; the waiting entry's parts, publishes, and the reply slots of its id.
-local slast, sexpires, sparts, sn, sout = '', 0, { '' }, 0, {}
+local slast, sexpires, sbytes, slen, sparts, sn, sout = '', 0, 0, 0, { '' }, 0, {}
 if shard then
   local got = redis.call('GET', KEYS[1] .. ':last')
   if got then
-    local l, e = string.match(got, '^(%S+) ?(%d*)$')
-    slast, sexpires = l or '0-0', tonumber(e) or 0
+    local l, e, b = string.match(got, '^(%S+) ?(%d*) ?(%d*)$')
+    slast, sexpires, sbytes = l or '0-0', tonumber(e) or 0, tonumber(b) or 0
   else
     slast = '0-0'
   end
@@ -75,7 +77,10 @@ local function announce()
   if sn > 0 then
     sparts[1] = tostring(sn)
     local payload = table.concat(sparts, ' ')
-    local id = redis.call('XADD', KEYS[1] .. ':log', 'MAXLEN', '~', '1000000', '*', 'p', payload)
+    local id = redis.call('XADD', KEYS[1] .. ':log', '*', 'p', payload)
+    local size = #payload + 100
+    slen = redis.call('RPUSH', KEYS[1] .. ':index', id .. ' ' .. size)
+    sbytes = sbytes + size
     redis.call(pubcmd, KEYS[1], slast .. ' ' .. id .. ' ' .. payload)
     for i = 1, #sout do out[sout[i]] = id end
     slast, sparts, sn, sout = id, { '' }, 0, {}
@@ -98,13 +103,13 @@ local function keepsOrder(inR)
 end
 local kept, counts = {}, {}
 local nargs = #ARGV
-local at, ordinal = 9, 0
+local at, ordinal = 10, 0
 -- With a shard: per publish, the pattern logs with subscribers it reaches (most publish to channels no pattern log has).
 local reach, none = {}, {}
 if shard then
   for j = lo, hi do
     if n[j] > 0 then
-      for o in string.gmatch(ARGV[7 + j], '%d+') do
+      for o in string.gmatch(ARGV[8 + j], '%d+') do
         o = tonumber(o)
         local r = reach[o]
         if not r then
@@ -115,7 +120,7 @@ if shard then
       end
     end
   end
-  at = 8 + hi
+  at = 9 + hi
 end
 local now, clock, nowtext
 -- Channel histories opened by this script (by key index, in the order opened), their ttls and sizes, the positions given.
@@ -275,19 +280,46 @@ local maxlen, retention = tonumber(ARGV[1]) or math.huge, tonumber(ARGV[2])
 local maxbytes = tonumber(ARGV[4]) or math.huge
 local cutoff
 if shard and slast ~= out[2] then
-  -- The shard's keys expire together between retention and 1.5 x retention after its last publish; once per half
-  -- retention the log is trimmed to retention (approximately) and both get a new expiry.
+  -- The shard is trimmed exactly, oldest entries first (the newest stays), to its bytes, 1,000,000 entries, and, once per
+  -- half retention, entries older than retention; then its keys get a new expiry, between retention and 1.5 x retention
+  -- after this publish. Between renewals :last keeps its expiry.
   if not now then
     local t = redis.call('TIME')
     now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   end
-  if sexpires - now < retention then
+  local smax = tonumber(ARGV[9]) or math.huge
+  local renew = sexpires - now < retention
+  if renew or sbytes > smax or slen > 1000000 then
+    local index = KEYS[1] .. ':index'
+    local cutoff = renew and now - retention or -1
+    local head
+    local trimmed = false
+    while slen > 1 do
+      head = redis.call('LINDEX', index, 0)
+      local hid, hsize = string.match(head, '^(%S+) (%d+)$')
+      if sbytes > smax or slen > 1000000 or (tonumber(string.match(hid or '', '^(%d+)')) or 0) < cutoff then
+        redis.call('LPOP', index)
+        sbytes = sbytes - (tonumber(hsize) or 0)
+        slen = slen - 1
+        trimmed = true
+        head = nil
+      else
+        break
+      end
+    end
+    if trimmed then
+      head = head or redis.call('LINDEX', index, 0)
+      redis.call('XTRIM', KEYS[1] .. ':log', 'MINID', string.match(head, '^(%S+)'))
+    end
+    if sbytes < 0 then sbytes = 0 end
+  end
+  if renew then
     local expiry = now + math.floor(retention * 1.5)
-    redis.call('XTRIM', KEYS[1] .. ':log', 'MINID', '~', string.format('%.0f', now - retention))
     redis.call('PEXPIRE', KEYS[1] .. ':log', expiry - now)
-    redis.call('SET', KEYS[1] .. ':last', slast .. ' ' .. string.format('%.0f', expiry), 'PX', expiry - now)
+    redis.call('PEXPIRE', KEYS[1] .. ':index', expiry - now)
+    redis.call('SET', KEYS[1] .. ':last', slast .. ' ' .. string.format('%.0f %.0f', expiry, sbytes), 'PX', expiry - now)
   else
-    redis.call('SET', KEYS[1] .. ':last', slast .. ' ' .. string.format('%.0f', sexpires), 'KEEPTTL')
+    redis.call('SET', KEYS[1] .. ':last', slast .. ' ' .. string.format('%.0f %.0f', sexpires, sbytes), 'KEEPTTL')
   end
 end
 for j = 1, nkeys do
