@@ -43,7 +43,9 @@ if shard then
 end
 -- Per key with subscribers: the newest id, the log's bytes, when its keys expire (ms; see the end), the ms of the
 -- index's head (nil: unknown), the index length.
-local last, bytes, expires, heads, lens, had = {}, {}, {}, {}, {}, {}
+local last, bytes, expires, heads, lens, had
+-- (Tables cost the script its time: made only when some pattern log has subscribers.)
+if any then last, bytes, expires, heads, lens, had = {}, {}, {}, {}, {}, {} end
 for j = 1, nkeys do
   local prev = ''
   if n[j] > 0 then
@@ -124,7 +126,7 @@ if shard then
 end
 local now, clock, nowtext
 -- Channel histories opened by this script (by key index, in the order opened), their ttls and sizes, the positions given.
-local hs, hts, hsizes, horder, positions = {}, {}, {}, {}, {}
+local hs, hts, hsizes, horder, positions
 local hmax = tonumber(ARGV[5]) or math.huge
 while at <= nargs do
   ordinal = ordinal + 1
@@ -157,6 +159,7 @@ while at <= nargs do
       now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
       nowtext = string.format('%.0f ', now)
     end
+    if not hs then hs, hts, hsizes, horder, positions = {}, {}, {}, {}, {} end
     local h = hs[hj]
     if not h then
       h = h_open(KEYS[hj], ttl, now, clock)
@@ -176,7 +179,7 @@ while at <= nargs do
     positions[#positions + 1] = pos
     if shard then compact = channel .. ' ' .. pub .. ' ' .. except .. ' ' .. length .. ' ' .. message end
   end
-  local inR, r = {}, 0
+  local inR, r = nil, 0
   for q = 1, nk do
     local j = ks[q]
     if n[j] > 0 then
@@ -195,6 +198,7 @@ while at <= nargs do
       counts[q], kept[q] = k, x
       if k > 0 then
         r = r + 1
+        inR = inR or {}
         inR[j] = true
       end
     else
@@ -268,7 +272,7 @@ while at <= nargs do
   end
 end
 announce()
-for i = 1, #horder do
+for i = 1, horder and #horder or 0 do
   local hj = horder[i]
   local h = hs[hj]
   h.len = redis.call('RPUSH', h.list, unpack(h.pending))
@@ -283,10 +287,8 @@ if shard and slast ~= out[2] then
   -- The shard is trimmed exactly, oldest entries first (the newest stays), to its bytes, 1,000,000 entries, and, once per
   -- half retention, entries older than retention; then its keys get a new expiry, between retention and 1.5 x retention
   -- after this publish. Between renewals :last keeps its expiry.
-  if not now then
-    local t = redis.call('TIME')
-    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  end
+  -- Redis's clock: the ms of the entry just added.
+  now = now or tonumber(string.match(slast, '^(%d+)'))
   local smax = tonumber(ARGV[9]) or math.huge
   local renew = sexpires - now < retention
   if renew or sbytes > smax or slen > 1000000 then
@@ -379,6 +381,8 @@ for j = 1, nkeys do
     end
   end
 end
-for p = 1, #positions do out[#out + 1] = positions[p] end
+if positions then
+  for p = 1, #positions do out[#out + 1] = positions[p] end
+end
 for c = 1, #cuts do out[#out + 1] = cuts[c] end
 return out
