@@ -1,0 +1,98 @@
+/**
+ * Review of channelLogs: 'shard' (issue #23): cases found failing. Each test
+ * states the expected behaviour; a failure is the defect it names.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it, type TestContext } from 'node:test';
+import { createClient } from 'redis';
+import type { EngineConfig } from '../lib/engines/engine.js';
+import { RedisEngine, type RedisEngineOptions } from '../lib/engines/redis/index.js';
+import { expand } from '../lib/server/expand.js';
+import { RecordingHost } from './engine-suite.js';
+import { announceRedisSkip, findRedisServer, startRedisServer } from './helpers/redis-server.js';
+import { sleep, waitFor } from './helpers/wait.js';
+
+if (!findRedisServer()) {
+  it('shard review', { skip: announceRedisSkip() }, () => {});
+} else {
+  const server = await startRedisServer();
+  after(() => server.stop());
+  let counter = 0;
+  const uniquePrefix = () => `review-${process.pid}-${++counter}:`;
+  const shard: RedisEngineOptions = { reconnectMaxDelay: 100, commandTimeout: 2000, openTimeout: 3000, channelLogs: 'shard' };
+
+  async function node(t: TestContext, options: RedisEngineOptions, config: Partial<EngineConfig> = {}) {
+    const engine = new RedisEngine({ url: server.url }, { ...shard, ...options });
+    const host = new RecordingHost();
+    await engine.open(host, { maxQueue: Infinity, maxQueueBytes: Infinity, maxSubscriptions: Infinity, maxSessionDataBytes: Infinity, sweepInterval: 50, ...config });
+    t.after(() => engine.close());
+    return { engine, host };
+  }
+
+  async function admin(t: TestContext) {
+    const client = createClient({ url: server.url });
+    client.on('error', () => {});
+    await client.connect();
+    t.after(() => client.close().catch(() => {}));
+    return client;
+  }
+
+  describe('channelLogs shard: review', () => {
+    it('a tick whose publishes list two wildcard patterns in a different KEYS order than the script reaches them: each applied once, under its own id', async (t) => {
+      // The first publish puts /** at KEYS[4] (after /a/* and /a/**); the second lists /* (KEYS[5]) before /**
+      // (KEYS[4]). The script answers per publish in KEYS order (its reach table), the node reads in the
+      // publish's own order: the two results are swapped.
+      const prefix = uniquePrefix();
+      const a = await node(t, { prefix });
+      const all = await a.engine.createSession({ ack: false, ttl: 10_000 });
+      const top = await a.engine.createSession({ ack: false, ttl: 10_000 });
+      await a.engine.subscribe(all, '/**');
+      await a.engine.subscribe(top, '/*');
+      const sent = await Promise.all([
+        a.engine.publish(expand('/a/b'), '"1"'),
+        a.engine.publish(expand('/c'), '"2"'),
+      ]);
+      assert.deepEqual(sent, [1, 2]);
+      assert.deepEqual((await a.engine.take(all))?.messages ?? [], ['"1"', '"2"'], '/** on the publishing node');
+      assert.deepEqual((await a.engine.take(top))?.messages ?? [], ['"2"'], '/* on the publishing node');
+      // A later publish to both: nothing comes twice.
+      assert.deepEqual(await a.engine.publish(expand('/d'), '"3"'), 2);
+      assert.deepEqual((await a.engine.take(all))?.messages ?? [], ['"3"'], '/** after the next publish');
+      assert.deepEqual((await a.engine.take(top))?.messages ?? [], ['"3"'], '/* after the next publish');
+    });
+
+    it('the same, with except: a wildcard pattern whose subscribers are all excluded does not take the other pattern\'s result', async (t) => {
+      const prefix = uniquePrefix();
+      const a = await node(t, { prefix });
+      const all = await a.engine.createSession({ ack: false, ttl: 10_000 });
+      const top = await a.engine.createSession({ ack: false, ttl: 10_000 });
+      await a.engine.subscribe(all, '/**');
+      await a.engine.subscribe(top, '/*');
+      await Promise.all([
+        a.engine.publish(expand('/a/b'), '"1"'),
+        a.engine.publish(expand('/c'), '"2"', { except: [top] }),
+      ]);
+      assert.deepEqual((await a.engine.take(all))?.messages ?? [], ['"1"', '"2"'], '/** on the publishing node');
+      assert.deepEqual((await a.engine.take(top))?.messages ?? [], [], '/* excluded');
+    });
+  });
+
+  describe('channelLogs shard: review (what the swap leads to)', () => {
+    it('after the swapped tick and one more publish, /** has each message once, in order', async (t) => {
+      const prefix = uniquePrefix();
+      const a = await node(t, { prefix });
+      const all = await a.engine.createSession({ ack: false, ttl: 10_000 });
+      const top = await a.engine.createSession({ ack: false, ttl: 10_000 });
+      await a.engine.subscribe(all, '/**');
+      await a.engine.subscribe(top, '/*');
+      await Promise.all([a.engine.publish(expand('/a/b'), '"1"'), a.engine.publish(expand('/c'), '"2"')]);
+      await a.engine.publish(expand('/d'), '"3"');
+      const got = [...((await a.engine.take(all))?.messages ?? [])];
+      assert.deepEqual(got, ['"1"', '"2"', '"3"']);
+    });
+  });
+
+  void sleep;
+  void waitFor;
+  void admin;
+}
