@@ -92,6 +92,29 @@ if (!findRedisServer()) {
     });
   });
 
+  describe('channelLogs shard: review (loads)', () => {
+    it('taking over a session on quiet channels reads about what it gets, not the whole shard once per channel', async (t) => {
+      const prefix = uniquePrefix();
+      const a = await node(t, { prefix });
+      const b = await node(t, { prefix });
+      const redis = await admin(t);
+      const id = await a.engine.createSession({ ack: false, ttl: 10_000 });
+      for (let c = 0; c < 5; c++) await a.engine.subscribe(id, `/quiet/${c}`);
+      // Other channels are busy: 2,000 publishes of 1,000 characters, in ticks of 100 (20 shard entries).
+      const text = JSON.stringify('x'.repeat(1000));
+      for (let tick = 0; tick < 20; tick++) {
+        await Promise.all(Array.from({ length: 100 }, (_, i) => a.engine.publish(expand(`/busy/${i}`), text)));
+      }
+      assert.deepEqual((await a.engine.take(id))?.messages, []);
+      const out = async () => Number(/total_net_output_bytes:(\d+)/.exec(String(await redis.sendCommand(['INFO', 'stats'])))?.[1]);
+      const before = await out();
+      // Node B takes the session over (a long-poll reaching another node, no sticky sessions): it loads it.
+      assert.deepEqual((await b.engine.take(id))?.messages, []);
+      const read = (await out()) - before;
+      assert.ok(read < 256 * 1024, `a takeover of a session that gets nothing read ${(read / 1_048_576).toFixed(1)} MiB from Redis`);
+    });
+  });
+
   void sleep;
   void waitFor;
   void admin;
