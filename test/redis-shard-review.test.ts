@@ -115,6 +115,56 @@ if (!findRedisServer()) {
     });
   });
 
+  describe('channelLogs shard: review (order on the publishing node)', () => {
+    it('a tick of publishes to mixed channels reaches sessions on the publishing node and on another node in call order, once (seeded, 5 rounds)', async (t) => {
+      let seed = 11;
+      const random = (n: number) => {
+        seed = (seed * 1103515245 + 12345) % 2147483648;
+        return seed % n;
+      };
+      const follows = [['/**'], ['/*'], ['/*', '/**'], ['/m/a', '/*'], ['/n', '/m/**'], ['/m/b/c', '/**', '/m/*'], ['/n', '/m/a']];
+      const channels = ['/m/a', '/m/b/c', '/n', '/o/p'];
+      const prefix = uniquePrefix();
+      const a = await node(t, { prefix });
+      const b = await node(t, { prefix });
+      const sessions: Array<{ engine: RedisEngine; id: string; patterns: string[] }> = [];
+      for (const engine of [a.engine, b.engine]) {
+        for (const patterns of follows) {
+          const id = await engine.createSession({ ack: false, ttl: 10_000 });
+          for (const pattern of patterns) await engine.subscribe(id, pattern);
+          sessions.push({ engine, id, patterns });
+        }
+      }
+      for (let round = 0; round < 5; round++) {
+        const expected = sessions.map((): string[] => []);
+        const sent: Array<Promise<number>> = [];
+        for (let i = 0; i < 40; i++) {
+          const channel = channels[random(channels.length)] as string;
+          const except = random(4) === 0 ? [(sessions[random(sessions.length)] as { id: string }).id] : [];
+          const message = JSON.stringify({ round, i, channel });
+          sent.push(a.engine.publish(expand(channel), message, except.length > 0 ? { except } : undefined));
+          const reached = new Set(expand(channel));
+          sessions.forEach(({ id, patterns }, s) => {
+            if (!except.includes(id) && patterns.some((p) => reached.has(p))) (expected[s] as string[]).push(message);
+          });
+        }
+        await Promise.all(sent);
+        for (let s = 0; s < sessions.length; s++) {
+          const { engine, id, patterns } = sessions[s] as { engine: RedisEngine; id: string; patterns: string[] };
+          const want = expected[s] as string[];
+          const got: string[] = [];
+          await waitFor(async () => {
+            got.push(...((await engine.take(id))?.messages ?? []));
+            return got.length >= want.length;
+          }, { timeout: 1000, what: `round ${round}, session ${s}` }).catch(() => {});
+          await sleep(20);
+          got.push(...((await engine.take(id))?.messages ?? []));
+          assert.deepEqual(got, want, `round ${round}, session ${s} (${engine === a.engine ? 'publishing node' : 'other node'}) follows ${patterns.join(' ')}`);
+        }
+      }
+    });
+  });
+
   void sleep;
   void waitFor;
   void admin;
