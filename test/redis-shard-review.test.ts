@@ -165,6 +165,42 @@ if (!findRedisServer()) {
     });
   });
 
+  describe('channelLogs shard: review (order while the shard fills a gap)', () => {
+    it('a session on a channel and a wildcard pattern gets another node\'s publishes in its call order while its own node publishes elsewhere', async (t) => {
+      // B publishes /ord/a then /ord/b/x, tick after tick. A holds the session and publishes to /noise meanwhile:
+      // its own answers and B's announcements race, so A's shard often reads a gap; the wildcard's log does not.
+      const prefix = uniquePrefix();
+      const a = await node(t, { prefix });
+      const b = await node(t, { prefix });
+      const id = await a.engine.createSession({ ack: false, ttl: 30_000 });
+      await a.engine.subscribe(id, '/ord/a');
+      await a.engine.subscribe(id, '/ord/b/*');
+      const noisy = await a.engine.createSession({ ack: false, ttl: 30_000 });
+      await a.engine.subscribe(noisy, '/noise');
+      let stop = false;
+      const noise = (async () => {
+        for (let k = 0; k < 5000 && !stop; k++) await Promise.all(Array.from({ length: 5 }, () => a.engine.publish(expand('/noise'), '0')));
+      })();
+      const sent: string[] = [];
+      for (let k = 0; k < 300; k++) {
+        const first = JSON.stringify(`a${k}`);
+        const second = JSON.stringify(`b${k}`);
+        sent.push(first, second);
+        await Promise.all([b.engine.publish(expand('/ord/a'), first), b.engine.publish(expand('/ord/b/x'), second)]);
+      }
+      stop = true;
+      await noise;
+      const got: string[] = [];
+      await waitFor(async () => {
+        got.push(...((await a.engine.take(id))?.messages ?? []));
+        return got.length >= sent.length;
+      }, { timeout: 5000, what: 'every publish' }).catch(() => {});
+      assert.equal(got.length, sent.length, 'each once');
+      const firstOut = got.findIndex((m, i) => m !== sent[i]);
+      assert.equal(firstOut, -1, `out of call order from ${firstOut}: got ${got.slice(firstOut, firstOut + 4).join(' ')}, sent ${sent.slice(firstOut, firstOut + 4).join(' ')}`);
+    });
+  });
+
   void sleep;
   void waitFor;
   void admin;
