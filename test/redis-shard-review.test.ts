@@ -201,6 +201,26 @@ if (!findRedisServer()) {
     });
   });
 
+  describe('channelLogs shard: review (order of a load)', () => {
+    it('a session taken over gets a channel\'s and a wildcard\'s unread publishes of one tick in call order', async (t) => {
+      const prefix = uniquePrefix();
+      const a = await node(t, { prefix });
+      const b = await node(t, { prefix });
+      const id = await a.engine.createSession({ ack: false, ttl: 10_000 });
+      await a.engine.subscribe(id, '/y');
+      await a.engine.subscribe(id, '/x/*');
+      const sent: string[] = [];
+      for (let k = 0; k < 5; k++) {
+        // One tick: /y, then /x/a (the script cuts between them: the shard's entry goes first).
+        const messages = [JSON.stringify(`y${k}`), JSON.stringify(`x${k}`)];
+        sent.push(...messages);
+        await Promise.all([a.engine.publish(expand('/y'), messages[0] as string), a.engine.publish(expand('/x/a'), messages[1] as string)]);
+      }
+      // Not taken on A: B takes the session over and reads both logs.
+      assert.deepEqual((await b.engine.take(id))?.messages, sent);
+    });
+  });
+
   void sleep;
   void waitFor;
   void admin;
