@@ -221,6 +221,36 @@ if (!findRedisServer()) {
     });
   });
 
+  describe('channelLogs shard: review (retention)', () => {
+    it('the shard\'s log and :last expire together after logRetention; old entries are trimmed while publishes go on', async (t) => {
+      const prefix = uniquePrefix();
+      const a = await node(t, { prefix, logRetention: 400 });
+      const redis = await admin(t);
+      // A ttl under logRetention: the retention stays 400 ms.
+      const id = await a.engine.createSession({ ack: false, ttl: 300 });
+      await a.engine.subscribe(id, '/r');
+      await a.engine.publish(expand('/r'), '"1"');
+      const log = `${prefix}{t0}:log`;
+      const last = `${prefix}{t0}:last`;
+      const ttl = async (key: string) => Number(await redis.sendCommand(['PTTL', key]));
+      assert.ok((await ttl(log)) > 0 && (await ttl(last)) > 0, `both expire (${await ttl(log)}, ${await ttl(last)})`);
+      assert.ok(Math.abs((await ttl(log)) - (await ttl(last))) < 50, 'together');
+      // Publishes go on for 3 x retention, in ticks of 100 (so stream nodes fill up and MINID ~ can drop them).
+      const started = Date.now();
+      while (Date.now() - started < 1200) {
+        await Promise.all(Array.from({ length: 100 }, (_, i) => a.engine.publish(expand(`/t/${i}`), '"x"')));
+        await sleep(5);
+      }
+      const first = (await redis.sendCommand<Array<[string, string[]]>>(['XRANGE', log, '-', '+', 'COUNT', '1']))[0]?.[0];
+      const age = Date.now() - Number(String(first).split('-')[0]);
+      assert.ok(age < 400 * 1.5 + 400, `the oldest entry is ${age} ms old`);
+      await sleep(700);
+      assert.equal(await redis.exists(log), 0, 'the log expired');
+      assert.equal(await redis.exists(last), 0, ':last expired');
+      void id;
+    });
+  });
+
   void sleep;
   void waitFor;
   void admin;
