@@ -251,7 +251,4 @@ if (!findRedisServer()) {
     });
   });
 
-  void sleep;
-  void waitFor;
-  void admin;
 }
