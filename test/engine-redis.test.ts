@@ -744,6 +744,40 @@ if (!findRedisServer()) {
     });
   });
 
+  describe('RedisEngine: one channel-log layout per prefix', () => {
+    it('a node or publisher whose channelLogs differs from a live node\'s refuses to start; the same layout starts', async (t) => {
+      const prefix = uniquePrefix();
+      const redis = await admin(t);
+      await node(t, { url: server.url }, { prefix, channelLogs: 'pattern' });
+      const config = { maxQueue: Infinity, maxQueueBytes: Infinity, maxSubscriptions: Infinity, maxSessionDataBytes: Infinity, sweepInterval: 50 };
+      const other = new RedisEngine({ url: server.url }, { ...fast, prefix, channelLogs: 'shard' });
+      await assert.rejects(other.open(new RecordingHost(), config), (err: unknown) =>
+        err instanceof Error && /logs channels by 'pattern'/.test(err.message) && /this one by 'shard'/.test(err.message) && /channelLogs/.test(err.message));
+      await other.close();
+      // Its report went with it: the live node alone, and it carries no layout field to the admin page.
+      const reports = await redis.hGetAll(`${prefix}{nodes}`);
+      assert.equal(Object.keys(reports).length, 1);
+      const same = await node(t, { url: server.url }, { prefix, channelLogs: 'pattern' });
+      assert.deepEqual((await same.engine.nodes()).map((n) => Object.keys(n).sort()), [0, 1].map(() => ['hostname', 'id', 'pid', 'rss', 'seen', 'sessions', 'uptime']));
+      const { RedisPublisher } = await import('../lib/engines/redis/index.js');
+      const wrong = new RedisPublisher({ url: server.url }, { prefix, channelLogs: 'shard' });
+      t.after(() => wrong.close());
+      await assert.rejects(wrong.publish('/x', 1), /RedisPublisher: node .* logs channels by 'pattern'/);
+      const right = new RedisPublisher({ url: server.url }, { prefix, channelLogs: 'pattern' });
+      t.after(() => right.close());
+      assert.equal(await right.publish('/x', 1), 0);
+      // A report from a version without the field counts as 'pattern'; a stale one counts for nothing.
+      const old = uniquePrefix();
+      const seen = Date.now();
+      await redis.hSet(`${old}{nodes}`, 'old', JSON.stringify({ id: 'old', hostname: 'h', pid: 1, uptime: 1, rss: 1, sessions: 0, seen }));
+      const beside = new RedisEngine({ url: server.url }, { ...fast, prefix: old, channelLogs: 'shard' });
+      await assert.rejects(beside.open(new RecordingHost(), config), /logs channels by 'pattern'/);
+      await beside.close();
+      await redis.hSet(`${old}{nodes}`, 'old', JSON.stringify({ id: 'old', hostname: 'h', pid: 1, uptime: 1, rss: 1, sessions: 0, seen: seen - 60_000 }));
+      await node(t, { url: server.url }, { prefix: old, channelLogs: 'shard' });
+    });
+  });
+
   describe('RedisEngine: configuration', () => {
     it('keys and channels live under the prefix, bayeux: by default', async (t) => {
       const url = `${server.url}/3`;

@@ -155,7 +155,7 @@ export class RedisEngine implements Engine {
       nodeId: this.#nodeId,
     });
     this.#sweeper = new Sweeper(runner, keys, options_, settings, this.#sessions, this.#expiry);
-    this.#reports = new NodeReports(runner, keys, this.#nodeId, this.#sessions);
+    this.#reports = new NodeReports(runner, keys, this.#nodeId, this.#sessions, options_.channelLogs);
     this.#dataLoss = new DataLossWatch(runner, keys);
   }
 
@@ -200,6 +200,8 @@ export class RedisEngine implements Engine {
         },
       });
       try {
+        // Every node of a prefix lays channel logs out alike (`channelLogs`), or publishes would not reach across.
+        await this.#reports.check();
         await this.#runner.subscribe(this.#keys.nodeChannel(this.#nodeId), this.#onNodeMessage);
       } catch (err) {
         await this.#runner.close();

@@ -202,7 +202,18 @@ export class LocalSession {
     if (this.followCount > 1 && !this.#recent) this.#recent = new Set();
   }
 
-  unfollow(pattern: string): void {
+  /**
+   * With shard logs: every channel it follows has all its entries up to
+   * `last` (the shard's last entry applied on this node, which this
+   * session, not loading, got): its cursor moves there if behind.
+   */
+  advanceChannels(last: Position): void {
+    for (const followed of this.#all()) {
+      if (!followed.pattern.includes('*') && isAfter(last, followed.cursor)) followed.cursor = last;
+    }
+  }
+
+    unfollow(pattern: string): void {
     const followed = this.#followed;
     if (followed instanceof Map) {
       followed.delete(pattern);

@@ -210,6 +210,7 @@ export class LocalSessions {
       await logs.settled(session.patterns());
       if (session.gone) return 'stale';
       const lazy = push && !session.ack && session.deadline > Date.now() + LOCAL_TRUST_MS && runner.healthy;
+      this.#advance(session);
       const prepared = session.prepare(ack, this.#c.settings.queue, lazy);
       if (lazy) {
         session.commit(prepared);
@@ -247,12 +248,26 @@ export class LocalSessions {
   #takeLazily(session: LocalSession, until: number): TakeResult | undefined {
     if (session.gone || session.ack || session.loads > 0 || session.deadline <= until || !this.#c.runner.healthy) return undefined;
     if (this.#c.logs.busy(session.patterns())) return undefined;
+    this.#advance(session);
     const result = session.takeLazily(this.#c.settings.queue);
     this.#c.positions.add(session);
     return result;
   }
 
-  // ------------------------------------------------------------------------- taking a session over
+  /**
+   * With shard logs: the session has every entry this node applied (it is
+   * not loading or catching up), so its channels' positions move up to
+   * the shard's last, even those that got nothing: a take writes them, and
+   * a node that takes the session over reads the shard from there, not
+   * from where a quiet channel's subscription started.
+   */
+  #advance(session: LocalSession): void {
+    if (session.pending !== undefined || session.loads > 0) return;
+    const last = this.#c.logs.shardLast;
+    if (last !== undefined) session.advanceChannels(last);
+  }
+
+    // ------------------------------------------------------------------------- taking a session over
 
   /** Take the session over: this node becomes its holder and rebuilds its queue. */
   async #adopt(clientId: string, deadline?: number): Promise<LocalSession | null> {
@@ -285,11 +300,11 @@ export class LocalSessions {
         await Promise.all(subs.map(([pattern]) => logs.follow(session, pattern)));
         const box = base + SessionKey.Box;
         // In call order with publishes and delivers: those answered before these reads are in session.pending first.
-        const [boxEntries, ...read] = await this.#c.order.ordered(Promise.all([
+        const [boxEntries, read] = await this.#c.order.ordered(Promise.all([
           runner.command(box, ['XRANGE', box, `(${session.box.id}`, '+'], true).then((r) => list(r).map((item) => entryOf('', item))),
-          ...subs.map(([pattern, position]) => logs.read(pattern, position)),
+          logs.readEach(subs),
         ]));
-        this.#applyRead(session, [...(boxEntries ?? []), ...read.flat()].sort(byId));
+        this.#applyRead(session, mergeLogs([boxEntries, ...read]));
         if (session.ack && session.batch > 0) {
           // What was sent in the last batch goes first, as it was sent.
           const sentFirst = session.queue.filter((e) => compareIds(e.id, session.sentOf(e.src) ?? '0-0') <= 0);
@@ -476,6 +491,39 @@ export class LocalSessions {
   }
 }
 
-function byId(a: Entry, b: Entry): number {
-  return a.ms - b.ms || a.seq - b.seq;
+/**
+ * Logs read for a load (the box, each followed log), merged: each log's
+ * entries keep their order; between logs the earlier millisecond first,
+ * and in the same millisecond one node's publishes in the order it made
+ * them (its publish ids count up; a stream id's sequence says nothing
+ * across logs, a shard's least of all).
+ */
+export function mergeLogs(logs: ReadonlyArray<readonly Entry[]>): Entry[] {
+  const lists = logs.filter((l) => l.length > 0);
+  if (lists.length <= 1) return lists.length === 0 ? [] : [...(lists[0] as readonly Entry[])];
+  const at = lists.map(() => 0);
+  const out: Entry[] = [];
+  for (;;) {
+    let best = -1;
+    let head: Entry | undefined;
+    for (let i = 0; i < lists.length; i++) {
+      const entry = (lists[i] as readonly Entry[])[at[i] as number];
+      if (entry !== undefined && (head === undefined || comesBefore(entry, head))) {
+        best = i;
+        head = entry;
+      }
+    }
+    if (head === undefined) return out;
+    out.push(head);
+    at[best] = (at[best] as number) + 1;
+  }
+}
+
+function comesBefore(a: Entry, b: Entry): boolean {
+  if (a.ms !== b.ms) return a.ms < b.ms;
+  const dot = a.pub.lastIndexOf('.');
+  if (dot > 0 && b.pub.length > dot && b.pub.charCodeAt(dot) === 46 && a.pub.startsWith(b.pub.slice(0, dot + 1))) {
+    return parseInt(a.pub.slice(dot + 1), 36) < parseInt(b.pub.slice(dot + 1), 36);
+  }
+  return false;
 }

@@ -172,7 +172,35 @@ export class PatternLogs {
     if (followed.sessions === undefined && !followed.filling) this.#release(followed);
   }
 
-  /** Listen to the shard's announcements (again, after a failure). */
+  /** With shard logs: the shard's last entry applied here, while no gap is read (else undefined). */
+  get shardLast(): Position | undefined {
+    const shard = this.#shard;
+    return shard?.listening && !shard.filling ? shard.last : undefined;
+  }
+
+  /**
+   * Read each followed log after its position (`subs`: pattern, position),
+   * as {@link read} does; the channels in the shard with one read of it,
+   * from the earliest of their positions.
+   */
+  async readEach(subs: ReadonlyArray<readonly [string, string]>): Promise<Entry[][]> {
+    let from: string | undefined;
+    let sharded = 0;
+    for (const [pattern, position] of subs) {
+      if (!this.inShard(pattern)) continue;
+      sharded++;
+      if (from === undefined || compareIds(position, from) < 0) from = position;
+    }
+    if (sharded < 2 || from === undefined) return Promise.all(subs.map(([pattern, position]) => this.read(pattern, position)));
+    const shard = this.#readShard(from === '0-0' ? '-' : shardEntryOf(from), '+');
+    return Promise.all(subs.map(async ([pattern, position]) => {
+      if (!this.inShard(pattern)) return this.read(pattern, position);
+      const after = positionOf(position);
+      return (await shard).filter((entry) => entry.src === pattern && isAfter(entry, after));
+    }));
+  }
+
+    /** Listen to the shard's announcements (again, after a failure). */
   #listen(shard: ShardLog): Promise<void> {
     if (shard.listening) return SUBSCRIBED;
     if (shard.subscribed) return shard.subscribed;

@@ -394,7 +394,8 @@ function shardCall(publishes: readonly Publish[]): Call {
       }
       if (!own.includes(j)) own.push(j);
     }
-    keys.push(own);
+    // In KEYS order: the script answers a publish's pattern logs in that order (it finds them key by key).
+    keys.push(own.sort((x, y) => x - y));
     channels.push(channel);
   }
   const logKeys = patterns.length;

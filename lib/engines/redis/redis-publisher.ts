@@ -24,6 +24,7 @@ import { PatternLogs } from './log.js';
 import { SessionStatus } from './lua/contract.js';
 import { Scripts } from './lua/index.js';
 import { deliverArgs, parseDeliver } from './lua/session.js';
+import { layoutError, otherLayout } from './nodes.js';
 import { checkChannelLogs, resolveOptions, type RedisEngineOptions, type RedisEngineSource, type ResolvedOptions } from './options.js';
 import { CallOrder } from './order.js';
 import { Publisher } from './publish.js';
@@ -209,7 +210,16 @@ export class RedisPublisher {
     if (this.#closed) return Promise.reject(new EngineUnavailableError(`RedisPublisher is closed (${this.#runner.where})`));
     if (this.#opened) return Promise.resolve();
     this.#opening ??= this.#runner.open(this.#options.logger, { resubscribed: () => undefined }).then(
-      () => {
+      async () => {
+        // The nodes' channel-log layout must be this publisher's: else its publishes would not reach their sessions.
+        const other = await otherLayout(this.#runner, this.#keys, this.#options.channelLogs).catch(async (err: unknown) => {
+          await this.#runner.close();
+          throw err;
+        });
+        if (other) {
+          await this.#runner.close();
+          throw layoutError('RedisPublisher', this.#options.channelLogs, other);
+        }
         this.#opened = true;
         this.#opening = undefined;
       },
