@@ -100,6 +100,25 @@ export class PatternLogs {
   readonly #onMessage = (message: string, channel: string) => this.#announced(channel, message);
   /** With `channelLogs: 'shard'`: the shard every channel is logged in. */
   readonly #shard: ShardLog | undefined;
+  /**
+   * With shard logs: this node's shard scripts sent and answered (their
+   * entries applied here from the answer, in call order; `shardSent`,
+   * `shardAnswered`, called by the Publisher). Every node's publishes
+   * chain in the one shard, so another node's announcement often arrives
+   * before the answer of this node's publish it follows: a gap that, read
+   * from the log, would cost a read and let wildcard patterns' publishes
+   * overtake the shard's meanwhile.
+   */
+  #ownSent = 0;
+  #ownDone = 0;
+  /**
+   * So while answers sent before such a gap are on their way, and while
+   * the shard reads a gap, every announcement that comes (of any log)
+   * waits here in arrival order, and is applied in that order after:
+   * a wildcard pattern's publishes do not overtake the shard's, and a gap
+   * this node's answers close is not read.
+   */
+  #hold: { until: number; readonly queue: Array<[Log, Announcement]> } | undefined;
 
   /** This node's publish ids start with this: its own announcements are applied when Redis answers the publish, in call order. */
   readonly #ownPrefix: string;
@@ -200,7 +219,35 @@ export class PatternLogs {
     }));
   }
 
-    /** Listen to the shard's announcements (again, after a failure). */
+    /** A shard script of this node's is on its way. */
+  shardSent(): void {
+    this.#ownSent++;
+  }
+
+  /** Its answer was applied (`ownShard`, in call order), or it failed. */
+  shardAnswered(): void {
+    this.#ownDone++;
+    this.#releaseHeld();
+  }
+
+  /** The held announcements, in arrival order, once the answers waited for are in and the shard reads no gap. */
+  #releaseHeld(): void {
+    const hold = this.#hold;
+    if (hold === undefined || this.#ownDone < hold.until || this.#shard?.filling) return;
+    this.#hold = undefined;
+    const queue = hold.queue;
+    for (let i = 0; i < queue.length; i++) {
+      const [log, announcement] = queue[i] as [Log, Announcement];
+      if (this.#follows(log)) this.#receive(log, announcement);
+      if (this.#hold !== undefined) {
+        // Another gap while more answers are on their way: the rest waits again, behind it.
+        for (let k = i + 1; k < queue.length; k++) (this.#hold as { queue: Array<[Log, Announcement]> }).queue.push(queue[k] as [Log, Announcement]);
+        return;
+      }
+    }
+  }
+
+  /** Listen to the shard's announcements (again, after a failure). */
   #listen(shard: ShardLog): Promise<void> {
     if (shard.listening) return SUBSCRIBED;
     if (shard.subscribed) return shard.subscribed;
@@ -325,6 +372,7 @@ export class PatternLogs {
   /** Forget everything (close). */
   clear(): void {
     this.#followed.clear();
+    this.#hold = undefined;
     const shard = this.#shard;
     if (shard) {
       shard.channels = 0;
@@ -359,7 +407,9 @@ export class PatternLogs {
     if (shard !== undefined && channel === shard.channel) {
       if (!shard.listening) return;
       const announcement = parseShardAnnouncement(message, this.#ownPrefix);
-      if (announcement) this.#receive(shard, announcement);
+      if (!announcement) return;
+      if (this.#hold) this.#hold.queue.push([shard, announcement]);
+      else this.#receive(shard, announcement);
       return;
     }
     // The pattern is in the channel's name: no second Map by channel (an entry per followed pattern).
@@ -367,7 +417,9 @@ export class PatternLogs {
     const followed = pattern === undefined ? undefined : this.#followed.get(pattern);
     if (!followed) return;
     const announcement = parseAnnouncement(followed.pattern, message, this.#ownPrefix);
-    if (announcement) this.#receive(followed, announcement);
+    if (!announcement) return;
+    if (this.#hold) this.#hold.queue.push([followed, announcement]);
+    else this.#receive(followed, announcement);
   }
 
   #receive(followed: Log, announcement: Announcement): void {
@@ -378,6 +430,16 @@ export class PatternLogs {
     const entries = this.#fresh(followed, announcement);
     if (entries.length === 0) return;
     if (followed.last !== undefined && entries === announcement.entries && compareIds(announcement.prev, followed.last.id) > 0) {
+      if (followed === this.#shard && this.#ownDone < this.#ownSent) {
+        // Likely this node's own entries, whose answers are on their way: wait for them (see #hold).
+        if (this.#hold) {
+          this.#hold.until = this.#ownSent;
+          this.#hold.queue.unshift([followed, announcement]);
+        } else {
+          this.#hold = { until: this.#ownSent, queue: [[followed, announcement]] };
+        }
+        return;
+      }
       // Entries before these were not applied here: read them first.
       this.#fill(followed, announcement.prev, [announcement]);
       return;
@@ -444,6 +506,8 @@ export class PatternLogs {
    */
   #fill(followed: Log, to: string, backlog: Announcement[]): void {
     followed.backlog = backlog;
+    // What comes meanwhile waits (#hold): the shard's backlog holds only what was waiting already.
+    if (followed === this.#shard) this.#hold ??= { until: 0, queue: [] };
     followed.filling = (async () => {
       try {
         let until: string | undefined = to;
@@ -467,6 +531,7 @@ export class PatternLogs {
         const shard = this.#shard;
         if (followed === shard) {
           if (shard.channels === 0) this.#releaseShard(shard);
+          this.#releaseHeld();
         } else if ((followed as Followed).sessions === undefined && this.#follows(followed)) {
           this.#release(followed as Followed);
         }

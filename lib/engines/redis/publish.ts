@@ -153,6 +153,7 @@ export class Publisher {
     this.#batch = undefined;
     const all = batch.publishes.map((_, i) => i);
     if (!this.#runner.isCluster) {
+      if (this.#shard) this.#logs.shardSent();
       batch.send(Promise.all([this.#run(batch.publishes, this.#shard ? shardCall(batch.publishes) : oneCall(batch.publishes))]));
       return;
     }
@@ -312,6 +313,8 @@ export class Publisher {
       }
       announce();
     }
+    // Applied, or failed: announcements held for it may go on (PatternLogs #hold).
+    for (const call of calls) if (call.channels) this.#logs.shardAnswered();
     if (applied.length > 0) await Promise.all(applied);
     for (let i = 0; i < publishes.length; i++) {
       const p = publishes[i] as Publish;
