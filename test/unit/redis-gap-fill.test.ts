@@ -223,3 +223,76 @@ test('a backlog announcement after an empty read to the end is checked against w
   await logs.settled(['/a']);
   assert.deepEqual(applied, ['1-0', '2-0', '3-0']);
 });
+
+/** Shard logs: the shard's announcements and this node's own answers (log.ts `#hold`). */
+function shardSetup() {
+  const keys = new Keys('t:');
+  const listeners = new Map<string, (message: string, channel: string) => void>();
+  const reads: Read[] = [];
+  const runner = {
+    subscribePattern(channel: string, listener: (message: string, channel: string) => void): Promise<void> {
+      listeners.set(channel, listener);
+      return Promise.resolve();
+    },
+    unsubscribePattern: () => Promise.resolve(),
+    failed: () => undefined,
+    command(_key: string, args: readonly string[]): Promise<unknown> {
+      return new Promise((resolve, reject) => {
+        reads.push({ args, answer: () => resolve([]), fail: reject });
+      });
+    },
+  } as unknown as Runner;
+  /** What reached sessions, as `<channel or pattern>:<text>`, in order. */
+  const applied: string[] = [];
+  const logs = new PatternLogs(runner, keys, {
+    fanOut: (_sessions: LocalSession | ReadonlySet<LocalSession>, pattern: string, entries: readonly Entry[]) => {
+      for (const e of entries) applied.push(`${pattern}:${e.text}`);
+    },
+  }, 'own-', true);
+  /** Another node's shard entry `id` after `prev`, with one publish per text to `channel`. */
+  const shardEntry = (prev: string, id: string, channel: string, texts: string[]) => {
+    let message = `${prev} ${id} ${texts.length}`;
+    texts.forEach((text, i) => { message += ` ${channel} other-${id}-${i} - ${text.length} ${text}`; });
+    listeners.get(keys.shardBase())?.(message, keys.shardBase());
+  };
+  const wildcard = (pattern: string, prev: string, id: string, text: string) => {
+    listeners.get(keys.patternBase(pattern))?.(`${prev} 1 ${id} other-w${id} - ${text.length} ${text}`, keys.patternBase(pattern));
+  };
+  return { logs, reads, applied, shardEntry, wildcard, session: {} as LocalSession };
+}
+
+test('shard logs: a gap while this node\'s own answer is on its way waits for it, holding every log\'s announcements in arrival order; nothing is read', async () => {
+  const { logs, reads, applied, shardEntry, wildcard, session } = shardSetup();
+  await logs.follow(session, '/a');
+  await logs.follow(session, '/b/*');
+  shardEntry('0-0', '1-0', '/a', ['a1']);
+  assert.deepEqual(applied, ['/a:a1']);
+  // This node sends a shard script (its entry will be 2-0); another node's entry 3-0 chains after it and comes first.
+  logs.shardSent();
+  shardEntry('2-0', '3-0', '/a', ['a3']);
+  wildcard('/b/*', '0-0', '5-0', 'b3');
+  assert.deepEqual(applied, ['/a:a1'], 'held: the shard\'s gap, and the wildcard behind it');
+  // The answer: applied in call order, then what was held, in arrival order.
+  const { shardPosition, shardEnd } = await import('../../lib/engines/redis/keys.js');
+  const { makeEntry } = await import('../../lib/engines/redis/local-session.js');
+  await logs.ownShard({ prev: shardEnd('1-0'), entries: [makeEntry('/a', shardPosition('2-0', 0, 1), 'a2', 'own-1', undefined)] });
+  logs.shardAnswered();
+  assert.deepEqual(applied, ['/a:a1', '/a:a2', '/a:a3', '/b/*:b3']);
+  assert.equal(reads.length, 0, 'no read');
+});
+
+test('shard logs: a gap with no own answer on its way is read; meanwhile other logs\' announcements wait, and come after what the read brought', async () => {
+  const { logs, reads, applied, shardEntry, wildcard, session } = shardSetup();
+  await logs.follow(session, '/a');
+  await logs.follow(session, '/b/*');
+  shardEntry('0-0', '1-0', '/a', ['a1']);
+  shardEntry('2-0', '3-0', '/a', ['a3']);
+  assert.equal(reads.length, 1, 'read the gap');
+  assert.deepEqual(reads[0]?.args, ['XRANGE', 't:{t0}:log', '(1-0', '2-0']);
+  wildcard('/b/*', '0-0', '5-0', 'b3');
+  assert.deepEqual(applied, ['/a:a1'], 'the wildcard waits for the read');
+  reads[0]?.answer([]);
+  await flush();
+  await flush();
+  assert.deepEqual(applied, ['/a:a1', '/a:a3', '/b/*:b3']);
+});
