@@ -225,14 +225,14 @@ test('a backlog announcement after an empty read to the end is checked against w
 });
 
 /** Shard logs: the shard's announcements and this node's own answers (log.ts `#hold`). */
-function shardSetup() {
+function shardSetup(subscribed: Promise<void> = Promise.resolve()) {
   const keys = new Keys('t:');
   const listeners = new Map<string, (message: string, channel: string) => void>();
   const reads: Read[] = [];
   const runner = {
     subscribePattern(channel: string, listener: (message: string, channel: string) => void): Promise<void> {
       listeners.set(channel, listener);
-      return Promise.resolve();
+      return subscribed;
     },
     unsubscribePattern: () => Promise.resolve(),
     failed: () => undefined,
@@ -295,4 +295,20 @@ test('shard logs: a gap with no own answer on its way is read; meanwhile other l
   await flush();
   await flush();
   assert.deepEqual(applied, ['/a:a1', '/a:a3', '/b/*:b3']);
+});
+
+test('shard logs: this node\'s own answers are applied while the shard\'s channel subscription is on its way (else the next would find a gap, and be read)', async () => {
+  let subscribe = () => {};
+  const { logs, reads, applied, session } = shardSetup(new Promise<void>((resolve) => { subscribe = resolve; }));
+  const following = logs.follow(session, '/a');
+  const { shardPosition, shardEnd } = await import('../../lib/engines/redis/keys.js');
+  const { makeEntry } = await import('../../lib/engines/redis/local-session.js');
+  const own = (prev: string, id: string, text: string) =>
+    logs.ownShard({ prev: shardEnd(prev), entries: [makeEntry('/a', shardPosition(id, 0, 1), text, 'own-1', undefined)] });
+  await own('0-0', '1-0', 'a1');
+  subscribe();
+  await following;
+  await own('1-0', '2-0', 'a2');
+  assert.deepEqual(applied, ['/a:a1', '/a:a2']);
+  assert.equal(reads.length, 0, 'no gap read');
 });

@@ -341,7 +341,9 @@ export class PatternLogs {
   /** As {@link own}, for this node's publishes in one shard entry (positions and `prev` as `shardPosition` gives them). */
   ownShard(announcement: Announcement): Promise<void> {
     const shard = this.#shard;
-    if (shard === undefined || !shard.listening) return Promise.resolve();
+    // Applied as soon as a channel is followed here, as a pattern's own are, even while the shard's
+    // channel subscription is on its way: else the next answer would find a gap, and be read.
+    if (shard === undefined || shard.channels === 0) return Promise.resolve();
     this.#receive(shard, announcement);
     return shard.filling ?? Promise.resolve();
   }
@@ -477,7 +479,7 @@ export class PatternLogs {
 
   /** Whether this node still follows the log (a fill goes on only then). */
   #follows(log: Log): boolean {
-    if (log === this.#shard) return this.#shard.listening;
+    if (log === this.#shard) return this.#shard.channels > 0;
     const followed = log as Followed;
     return this.#followed.get(followed.pattern) === followed;
   }
@@ -596,14 +598,9 @@ export function parseShardAnnouncement(message: string, ownPrefix: string): Anno
  * to `out` with their positions in entry `id`. False for a malformed one,
  * and for this node's own (`ownPrefix`, '' none).
  */
-function parsePublishes(id: string, text: string, at: number, out: Entry[], ownPrefix: string): boolean {
-  const field = (): string | undefined => {
-    const end = text.indexOf(' ', at);
-    if (end < 0) return undefined;
-    const value = text.slice(at, end);
-    at = end + 1;
-    return value;
-  };
+function parsePublishes(id: string, text: string, start: number, out: Entry[], ownPrefix: string): boolean {
+  const fields = new Fields(text, start);
+  const field = () => fields.next();
   const count = Number(field());
   if (!Number.isSafeInteger(count) || count <= 0 || count > SHARD_MAX_PUBLISHES) return false;
   for (let k = 0; k < count; k++) {
@@ -612,25 +609,47 @@ function parsePublishes(id: string, text: string, at: number, out: Entry[], ownP
     if (k === 0 && pub !== undefined && ownPrefix !== '' && pub.startsWith(ownPrefix)) return false;
     const except = field();
     const length = Number(field());
-    if (channel === undefined || pub === undefined || except === undefined || !Number.isSafeInteger(length) || length < 0 || at + length > text.length) return false;
-    out.push(makeEntry(channel, shardPosition(id, k, count), text.slice(at, at + length), pub, exceptOf(except)));
-    at += length + 1;
+    const message = channel === undefined || pub === undefined || except === undefined ? undefined : fields.take(length);
+    if (message === undefined) return false;
+    out.push(makeEntry(channel as string, shardPosition(id, k, count), message, pub as string, exceptOf(except as string)));
   }
   return true;
+}
+
+/** Space-separated fields of an announcement or a shard entry, read in turn; a message is taken by its length. */
+class Fields {
+  readonly #text: string;
+  #at: number;
+
+  constructor(text: string, at = 0) {
+    this.#text = text;
+    this.#at = at;
+  }
+
+  /** The next field (up to a space); undefined at the end. */
+  next(): string | undefined {
+    const end = this.#text.indexOf(' ', this.#at);
+    if (end < 0) return undefined;
+    const value = this.#text.slice(this.#at, end);
+    this.#at = end + 1;
+    return value;
+  }
+
+  /** The next `length` characters (and the space after); undefined for a bad length or past the end. */
+  take(length: number): string | undefined {
+    if (!Number.isSafeInteger(length) || length < 0 || this.#at + length > this.#text.length) return undefined;
+    const value = this.#text.slice(this.#at, this.#at + length);
+    this.#at += length + 1;
+    return value;
+  }
 }
 
 /** Most publishes one shard entry holds: below `SHARD_SPAN` (a tick's batch holds at most 100). */
 const SHARD_MAX_PUBLISHES = 1000;
 
 export function parseAnnouncement(pattern: string, message: string, ownPrefix: string): Announcement | undefined {
-  let at = 0;
-  const field = (): string | undefined => {
-    const end = message.indexOf(' ', at);
-    if (end < 0) return undefined;
-    const value = message.slice(at, end);
-    at = end + 1;
-    return value;
-  };
+  const fields = new Fields(message);
+  const field = () => fields.next();
   const prev = field();
   const count = Number(field());
   if (prev === undefined || !Number.isSafeInteger(count) || count <= 0) return undefined;
@@ -641,9 +660,9 @@ export function parseAnnouncement(pattern: string, message: string, ownPrefix: s
     if (k === 0 && pub !== undefined && ownPrefix !== '' && pub.startsWith(ownPrefix)) return undefined;
     const except = field();
     const length = Number(field());
-    if (id === undefined || pub === undefined || except === undefined || !Number.isSafeInteger(length) || length < 0 || at + length > message.length) return undefined;
-    entries[k] = makeEntry(pattern, id, message.slice(at, at + length), pub, exceptOf(except));
-    at += length + 1;
+    const text = id === undefined || pub === undefined || except === undefined ? undefined : fields.take(length);
+    if (text === undefined) return undefined;
+    entries[k] = makeEntry(pattern, id as string, text, pub as string, exceptOf(except as string));
   }
   return { prev, entries };
 }

@@ -340,24 +340,37 @@ export class Publisher {
 
 /** A single Redis: one script for the whole tick; each pattern once in KEYS. */
 function oneCall(publishes: readonly Publish[]): Call {
-  const index = new Map<string, number>();
-  const patterns: string[] = [];
-  const keys: number[][] = [];
-  for (const p of publishes) {
+  const keys = new KeyList([]);
+  return { patterns: keys.patterns, publishes: publishes.map((_, i) => i), keys: publishes.map((p) => keys.indexes(p.patterns, false)), logKeys: keys.patterns.length };
+}
+
+/** A script's KEYS, as patterns, added to as publishes name them. */
+class KeyList {
+  readonly patterns: string[];
+  readonly #index = new Map<string, number>();
+
+  constructor(first: readonly string[]) {
+    this.patterns = [...first];
+  }
+
+  /**
+   * The indexes of `reached`, each once (a pattern listed twice in an
+   * expansion is published to once); `sorted`, in KEYS order: the shard
+   * script answers a publish's pattern logs in that order (it finds them
+   * key by key), the other in the order given.
+   */
+  indexes(reached: Iterable<string>, sorted = true): number[] {
     const own: number[] = [];
-    for (const pattern of p.patterns) {
-      let j = index.get(pattern);
+    for (const pattern of reached) {
+      let j = this.#index.get(pattern);
       if (j === undefined) {
-        j = patterns.length;
-        index.set(pattern, j);
-        patterns.push(pattern);
+        j = this.patterns.push(pattern) - 1;
+        this.#index.set(pattern, j);
       }
-      // A pattern listed twice in an expansion is published to once.
       if (!own.includes(j)) own.push(j);
     }
-    keys.push(own);
+    return sorted && own.length > 1 ? own.sort((x, y) => x - y) : own;
   }
-  return { patterns, publishes: publishes.map((_, i) => i), keys, logKeys: patterns.length };
 }
 
 /** PUBLISH's results in a reply: one per publish and pattern with subscribers. */
@@ -374,31 +387,14 @@ function resultCount(call: Call, answer: PublishReply): number {
  * keep history (their lists are on their own bases).
  */
 function shardCall(publishes: readonly Publish[]): Call {
-  const index = new Map<string, number>();
-  const patterns: string[] = [SHARD];
+  const list = new KeyList([SHARD]);
+  const patterns = list.patterns;
   const keys: number[][] = [];
   const channels: string[] = [];
   for (const p of publishes) {
-    const own: number[] = [];
-    let channel = '';
-    for (const pattern of p.patterns) {
-      if (!pattern.includes('*')) {
-        // An expansion names its channel once (a second name would be a second channel: logged as a pattern).
-        if (channel === '') {
-          channel = pattern;
-          continue;
-        }
-      }
-      let j = index.get(pattern);
-      if (j === undefined) {
-        j = patterns.length;
-        index.set(pattern, j);
-        patterns.push(pattern);
-      }
-      if (!own.includes(j)) own.push(j);
-    }
-    // In KEYS order: the script answers a publish's pattern logs in that order (it finds them key by key).
-    keys.push(own.sort((x, y) => x - y));
+    // The expansion's channel (its one name without a wildcard) goes to the shard; the rest have logs.
+    const channel = p.patterns.find((pattern) => !pattern.includes('*')) ?? '';
+    keys.push(list.indexes(p.patterns.filter((pattern) => pattern !== channel)));
     channels.push(channel);
   }
   const logKeys = patterns.length;

@@ -283,6 +283,30 @@ end
 local maxlen, retention = tonumber(ARGV[1]) or math.huge, tonumber(ARGV[2])
 local maxbytes = tonumber(ARGV[4]) or math.huge
 local cutoff
+-- Trim a log exactly, oldest entries first, the newest always staying: pop its index's head ('<id> <bytes>') while
+-- there are more than most entries or bytes, or the head's ms is before cutoff; then XTRIM the log to the new head.
+-- Returns the entries, bytes and head ms left.
+local function trim(base, len, total, most, bytesmost, cutoff)
+  local index = base .. ':index'
+  local head
+  local trimmed = false
+  while len > 1 do
+    head = redis.call('LINDEX', index, 0)
+    if len > most or total > bytesmost or (tonumber(string.match(head, '^(%d+)')) or 0) < cutoff then
+      redis.call('LPOP', index)
+      total = total - (tonumber(string.sub(head, string.find(head, ' ', 1, true) + 1)) or 0)
+      len = len - 1
+      trimmed = true
+      head = nil
+    else
+      break
+    end
+  end
+  head = head or redis.call('LINDEX', index, 0)
+  if trimmed then redis.call('XTRIM', base .. ':log', 'MINID', string.sub(head, 1, string.find(head, ' ', 1, true) - 1)) end
+  if total < 0 then total = 0 end
+  return len, total, tonumber(string.match(head, '^(%d+)')) or 0
+end
 if shard and slast ~= out[2] then
   -- The shard is trimmed exactly, oldest entries first (the newest stays), to its bytes, 1,000,000 entries, and, once per
   -- half retention, entries older than retention; then its keys get a new expiry, between retention and 1.5 x retention
@@ -292,28 +316,7 @@ if shard and slast ~= out[2] then
   local smax = tonumber(ARGV[9]) or math.huge
   local renew = sexpires - now < retention
   if renew or sbytes > smax or slen > 1000000 then
-    local index = KEYS[1] .. ':index'
-    local cutoff = renew and now - retention or -1
-    local head
-    local trimmed = false
-    while slen > 1 do
-      head = redis.call('LINDEX', index, 0)
-      local hid, hsize = string.match(head, '^(%S+) (%d+)$')
-      if sbytes > smax or slen > 1000000 or (tonumber(string.match(hid or '', '^(%d+)')) or 0) < cutoff then
-        redis.call('LPOP', index)
-        sbytes = sbytes - (tonumber(hsize) or 0)
-        slen = slen - 1
-        trimmed = true
-        head = nil
-      else
-        break
-      end
-    end
-    if trimmed then
-      head = head or redis.call('LINDEX', index, 0)
-      redis.call('XTRIM', KEYS[1] .. ':log', 'MINID', string.match(head, '^(%S+)'))
-    end
-    if sbytes < 0 then sbytes = 0 end
+    slen, sbytes = trim(KEYS[1], slen, sbytes, 1000000, smax, renew and now - retention or -1)
   end
   if renew then
     local expiry = now + math.floor(retention * 1.5)
@@ -337,27 +340,7 @@ for j = 1, nkeys do
     local hms = heads[j]
     -- The index is read only when something may be trimmed: the head's age is kept with the bytes.
     if hms == nil or len > maxlen or total > maxbytes or hms < cutoff then
-      local head
-      local trimmed = false
-      local index = base .. ':index'
-      while len > 1 do
-        head = redis.call('LINDEX', index, 0)
-        hms = tonumber(string.match(head, '^(%d+)')) or 0
-        if len > maxlen or total > maxbytes or hms < cutoff then
-          redis.call('LPOP', index)
-          total = total - (tonumber(string.sub(head, string.find(head, ' ', 1, true) + 1)) or 0)
-          len = len - 1
-          trimmed = true
-          head = nil
-        else
-          break
-        end
-      end
-      head = head or redis.call('LINDEX', index, 0)
-      hms = tonumber(string.match(head, '^(%d+)')) or 0
-      if trimmed then
-        redis.call('XTRIM', base .. ':log', 'MINID', string.sub(head, 1, string.find(head, ' ', 1, true) - 1))
-      end
+      len, total, hms = trim(base, len, total, maxlen, maxbytes, cutoff)
     end
     if total < 0 then total = 0 end
     -- The pattern's keys expire together, between retention and 1.5 x retention after its last publish:
