@@ -1,6 +1,8 @@
 /**
- * Review of channelLogs: 'shard' (issue #23): cases found failing. Each test
- * states the expected behaviour; a failure is the defect it names.
+ * channelLogs: 'shard' (issue #23), the cases a review of the first version
+ * found failing, kept as regression tests: results read in the script's
+ * KEYS order, what a takeover reads, call order on the publishing node and
+ * while the shard reads a gap, the order of a load, retention.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it, type TestContext } from 'node:test';
@@ -29,6 +31,16 @@ if (!findRedisServer()) {
     return { engine, host };
   }
 
+  /** A node with a session on `/**` and one on `/*`. */
+  async function wildPair(t: TestContext) {
+    const a = await node(t, { prefix: uniquePrefix() });
+    const all = await a.engine.createSession({ ack: false, ttl: 10_000 });
+    const top = await a.engine.createSession({ ack: false, ttl: 10_000 });
+    await a.engine.subscribe(all, '/**');
+    await a.engine.subscribe(top, '/*');
+    return { a, all, top };
+  }
+
   async function admin(t: TestContext) {
     const client = createClient({ url: server.url });
     client.on('error', () => {});
@@ -42,12 +54,7 @@ if (!findRedisServer()) {
       // The first publish puts /** at KEYS[4] (after /a/* and /a/**); the second lists /* (KEYS[5]) before /**
       // (KEYS[4]). The script answers per publish in KEYS order (its reach table), the node reads in the
       // publish's own order: the two results are swapped.
-      const prefix = uniquePrefix();
-      const a = await node(t, { prefix });
-      const all = await a.engine.createSession({ ack: false, ttl: 10_000 });
-      const top = await a.engine.createSession({ ack: false, ttl: 10_000 });
-      await a.engine.subscribe(all, '/**');
-      await a.engine.subscribe(top, '/*');
+      const { a, all, top } = await wildPair(t);
       const sent = await Promise.all([
         a.engine.publish(expand('/a/b'), '"1"'),
         a.engine.publish(expand('/c'), '"2"'),
@@ -62,12 +69,7 @@ if (!findRedisServer()) {
     });
 
     it('the same, with except: a wildcard pattern whose subscribers are all excluded does not take the other pattern\'s result', async (t) => {
-      const prefix = uniquePrefix();
-      const a = await node(t, { prefix });
-      const all = await a.engine.createSession({ ack: false, ttl: 10_000 });
-      const top = await a.engine.createSession({ ack: false, ttl: 10_000 });
-      await a.engine.subscribe(all, '/**');
-      await a.engine.subscribe(top, '/*');
+      const { a, all, top } = await wildPair(t);
       await Promise.all([
         a.engine.publish(expand('/a/b'), '"1"'),
         a.engine.publish(expand('/c'), '"2"', { except: [top] }),
@@ -79,12 +81,7 @@ if (!findRedisServer()) {
 
   describe('channelLogs shard: review (what the swap leads to)', () => {
     it('after the swapped tick and one more publish, /** has each message once, in order', async (t) => {
-      const prefix = uniquePrefix();
-      const a = await node(t, { prefix });
-      const all = await a.engine.createSession({ ack: false, ttl: 10_000 });
-      const top = await a.engine.createSession({ ack: false, ttl: 10_000 });
-      await a.engine.subscribe(all, '/**');
-      await a.engine.subscribe(top, '/*');
+      const { a, all } = await wildPair(t);
       await Promise.all([a.engine.publish(expand('/a/b'), '"1"'), a.engine.publish(expand('/c'), '"2"')]);
       await a.engine.publish(expand('/d'), '"3"');
       const got = [...((await a.engine.take(all))?.messages ?? [])];
