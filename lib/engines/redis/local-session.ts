@@ -213,7 +213,7 @@ export class LocalSession {
     }
   }
 
-    unfollow(pattern: string): void {
+  unfollow(pattern: string): void {
     const followed = this.#followed;
     if (followed instanceof Map) {
       followed.delete(pattern);

@@ -267,7 +267,7 @@ export class LocalSessions {
     if (last !== undefined) session.advanceChannels(last);
   }
 
-    // ------------------------------------------------------------------------- taking a session over
+  // ------------------------------------------------------------------------- taking a session over
 
   /** Take the session over: this node becomes its holder and rebuilds its queue. */
   async #adopt(clientId: string, deadline?: number): Promise<LocalSession | null> {
