@@ -351,8 +351,8 @@ export class RedisEngine implements Engine {
       }
       throw read.status === 'rejected' ? read.reason : (check as PromiseRejectedResult).reason;
     }
-    const read_ = parseHistory(read.value);
-    const reply = read_.last === '' ? read_ : { ...read_, last: this.#startOf(channel, read_.last) };
+    const kept = parseHistory(read.value);
+    const reply = kept.last === '' ? kept : { ...kept, last: this.#startOf(channel, kept.last) };
     const status = parseSubscribeCheck(check.value);
     if (status !== SubscribeCheckStatus.May && status !== SubscribeCheckStatus.AlreadySubscribed) {
       await this.#expiry.removeSubscriber(channel, clientId, false);
