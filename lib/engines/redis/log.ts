@@ -62,6 +62,13 @@ export type Followers = LocalSession | ReadonlySet<LocalSession> | undefined;
 
 const SUBSCRIBED: Promise<void> = Promise.resolve();
 
+/**
+ * With shard logs: how long a gap in the shard waits, when none of this
+ * node's answers is on its way, for another node's announcement that
+ * Redis sent before answering this node, before it is read (ms).
+ */
+const GAP_GRACE_MS = 2;
+
 /** `sessions` with `session` added (a Set from two on; the Set itself is changed in place). */
 function withFollower(sessions: Followers, session: LocalSession): Followers {
   if (sessions === undefined || sessions === session) return session;
@@ -118,7 +125,9 @@ export class PatternLogs {
    * a wildcard pattern's publishes do not overtake the shard's, and a gap
    * this node's answers close is not read.
    */
-  #hold: { until: number; readonly queue: Array<[Log, Announcement]> } | undefined;
+  #hold: { until: number; grace: boolean; readonly queue: Array<[Log, Announcement]> } | undefined;
+  /** The held announcements are being applied: a gap one of them shows is read at once (it was waited for). */
+  #replaying = false;
 
   /** This node's publish ids start with this: its own announcements are applied when Redis answers the publish, in call order. */
   readonly #ownPrefix: string;
@@ -233,17 +242,33 @@ export class PatternLogs {
   /** The held announcements, in arrival order, once the answers waited for are in and the shard reads no gap. */
   #releaseHeld(): void {
     const hold = this.#hold;
-    if (hold === undefined || this.#ownDone < hold.until || this.#shard?.filling) return;
+    if (hold === undefined || hold.grace || this.#ownDone < hold.until || this.#shard?.filling) return;
     this.#hold = undefined;
     const queue = hold.queue;
-    for (let i = 0; i < queue.length; i++) {
-      const [log, announcement] = queue[i] as [Log, Announcement];
-      if (this.#follows(log)) this.#receive(log, announcement);
-      if (this.#hold !== undefined) {
-        // Another gap while more answers are on their way: the rest waits again, behind it.
-        for (let k = i + 1; k < queue.length; k++) (this.#hold as { queue: Array<[Log, Announcement]> }).queue.push(queue[k] as [Log, Announcement]);
-        return;
+    this.#replaying = true;
+    try {
+      const shard = this.#shard;
+      for (let i = 0; i < queue.length; i++) {
+        const [log, announcement] = queue[i] as [Log, Announcement];
+        if (log === shard && shard.last !== undefined && compareIds(announcement.prev, shard.last.id) > 0) {
+          // Still a gap: shard announcements that came later may close it; those go first, in chain order.
+          for (;;) {
+            const last = shard.last as Position;
+            const k = queue.findIndex(([l, a], j) => j > i && l === shard && compareIds(a.prev, last.id) <= 0);
+            if (k < 0) break;
+            const next = (queue.splice(k, 1)[0] as [Log, Announcement])[1];
+            this.#receive(shard, next);
+          }
+        }
+        if (this.#follows(log)) this.#receive(log, announcement);
+        if (this.#hold !== undefined) {
+          // A gap read: the rest waits again, behind it.
+          for (let k = i + 1; k < queue.length; k++) (this.#hold as { queue: Array<[Log, Announcement]> }).queue.push(queue[k] as [Log, Announcement]);
+          return;
+        }
       }
+    } finally {
+      this.#replaying = false;
     }
   }
 
@@ -432,13 +457,21 @@ export class PatternLogs {
     const entries = this.#fresh(followed, announcement);
     if (entries.length === 0) return;
     if (followed.last !== undefined && entries === announcement.entries && compareIds(announcement.prev, followed.last.id) > 0) {
-      if (followed === this.#shard && this.#ownDone < this.#ownSent) {
-        // Likely this node's own entries, whose answers are on their way: wait for them (see #hold).
-        if (this.#hold) {
-          this.#hold.until = this.#ownSent;
-          this.#hold.queue.unshift([followed, announcement]);
-        } else {
-          this.#hold = { until: this.#ownSent, queue: [[followed, announcement]] };
+      if (followed === this.#shard && !this.#replaying) {
+        // Likely entries on their way: this node's own, whose answers come in call order, or another node's,
+        // which Redis announced before answering this node (they come on another connection). Wait for them
+        // (see #hold): for the answers sent so far, else a moment (GAP_GRACE_MS); then read what is still missing.
+        const own = this.#ownDone < this.#ownSent;
+        const hold = this.#hold ?? { until: 0, grace: false, queue: [] };
+        this.#hold = hold;
+        hold.until = Math.max(hold.until, this.#ownSent);
+        hold.queue.unshift([followed, announcement]);
+        if (!own && !hold.grace) {
+          hold.grace = true;
+          setTimeout(() => {
+            hold.grace = false;
+            if (this.#hold === hold) this.#releaseHeld();
+          }, GAP_GRACE_MS).unref();
         }
         return;
       }
@@ -509,7 +542,7 @@ export class PatternLogs {
   #fill(followed: Log, to: string, backlog: Announcement[]): void {
     followed.backlog = backlog;
     // What comes meanwhile waits (#hold): the shard's backlog holds only what was waiting already.
-    if (followed === this.#shard) this.#hold ??= { until: 0, queue: [] };
+    if (followed === this.#shard) this.#hold ??= { until: 0, grace: false, queue: [] };
     followed.filling = (async () => {
       try {
         let until: string | undefined = to;
