@@ -253,7 +253,8 @@ export class PatternLogs {
         if (log === shard && shard.last !== undefined && compareIds(announcement.prev, shard.last.id) > 0) {
           // Still a gap: shard announcements that came later may close it; those go first, in chain order.
           for (;;) {
-            const last = shard.last as Position;
+            const last: Position | undefined = shard.last;
+            if (last === undefined) break;
             const k = queue.findIndex(([l, a], j) => j > i && l === shard && compareIds(a.prev, last.id) <= 0);
             if (k < 0) break;
             const next = (queue.splice(k, 1)[0] as [Log, Announcement])[1];
