@@ -125,8 +125,8 @@ if (!findRedisServer()) {
         const bucket = keys.bucket(id);
         const hash = `${bucket}:${id}`;
         /** POSITIONS for this session (generation 1) with these (source, position) pairs. */
-        const write = (pairs: Array<[string, string]>) => admin.sendCommand([
-          'EVAL', Scripts.positions.source, '1', bucket, keys.nodeChannelPrefix, '1', id, '1', String(pairs.length), ...pairs.flat(),
+        const write = (pairs: Array<[string, string]>, mark = '', seen: string[] = ['', '', '']) => admin.sendCommand([
+          'EVAL', Scripts.positions.source, '1', bucket, keys.nodeChannelPrefix, 'node1', ...seen, '1', id, '1', mark, String(pairs.length), ...pairs.flat(),
         ]);
         const read = async () => [await admin.hGet(`${hash}:subs`, '/p'), await admin.hGet(hash, 'bp')];
         await write([['/p', '9999999999999-5'], ['', '9999999999999-7']]);
@@ -138,6 +138,14 @@ if (!findRedisServer()) {
         assert.equal(await engine.unsubscribe(id, '/p'), true);
         await write([['/p', '10000000000001-0']]);
         assert.equal(await admin.hGet(`${hash}:subs`, '/p'), null, 'no position for a pattern the session left');
+        // Shard logs' positions by node: a join names the node, a leave removes it; the seen is written after them.
+        await write([], 'j', [`${prefix}{t0}:seen:node1`, '10000000000002-1023', '600000']);
+        assert.equal(await admin.hGet(hash, 'sn'), 'node1');
+        assert.equal(await admin.get(`${prefix}{t0}:seen:node1`), '10000000000002-1023');
+        assert.ok(Number(await admin.pTTL(`${prefix}{t0}:seen:node1`)) > 500_000, 'the seen has its ttl');
+        await write([['', '10000000000003-0']], 'l');
+        assert.equal(await admin.hGet(hash, 'sn'), null);
+        assert.equal(await admin.hGet(hash, 'bp'), '10000000000003-0', 'a leave writes its positions too');
       } finally {
         await admin.close().catch(() => undefined);
         await engine.close();

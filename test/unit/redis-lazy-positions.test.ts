@@ -58,7 +58,7 @@ test('a flush writes every pushed session in one script on a single Redis, and n
   const bucketB = keys.bucket('b');
   const expectedKeys = bucketA === bucketB ? [bucketA] : [bucketA, bucketB];
   assert.deepEqual(calls[0]?.keys, expectedKeys);
-  assert.deepEqual(calls[0]?.args, ['t:node:', '1', 'a', '3', '2', '', '1-0', '/x', '2-0', String(expectedKeys.indexOf(bucketB) + 1), 'b', '3', '1', '/y', '5-0']);
+  assert.deepEqual(calls[0]?.args, ['t:node:', '', '', '', '', '1', 'a', '3', '', '2', '', '1-0', '/x', '2-0', String(expectedKeys.indexOf(bucketB) + 1), 'b', '3', '', '1', '/y', '5-0']);
   assert.equal(a.lazy, undefined);
   await positions.flush();
   assert.equal(calls.length, 1, 'nothing left to write');
@@ -88,7 +88,7 @@ test('a failed flush keeps the positions for the next one, under newer ones take
   failing = false;
   await positions.flush();
   assert.equal(calls.length, 2);
-  assert.deepEqual(calls[1]?.args.slice(2), ['a', '3', '2', '/x', '3-0', '', '1-0']);
+  assert.deepEqual(calls[1]?.args.slice(6), ['a', '3', '', '2', '/x', '3-0', '', '1-0']);
 });
 
 test('a gone session is not written; the timer flushes every interval', async (t) => {
@@ -105,7 +105,7 @@ test('a gone session is not written; the timer flushes every interval', async (t
   t.mock.timers.tick(1);
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(calls.length, 1);
-  assert.deepEqual(calls[0]?.args.slice(2), ['a', '3', '1', '', '1-0']);
+  assert.deepEqual(calls[0]?.args.slice(6), ['a', '3', '', '1', '', '1-0']);
   positions.stop();
 });
 
@@ -120,9 +120,9 @@ test('a big flush goes in scripts of 100 sessions, one after another; a failure 
     },
     run(_script: unknown, _keys: readonly string[], args: readonly string[]): Promise<unknown> {
       return new Promise((resolve, reject) => {
-        // Per session: bucket index, id, gen, n, then n pairs.
+        // Per session: bucket index, id, gen, seen mark, n, then n pairs.
         let sessions = 0;
-        for (let i = 1; i < args.length; i += 4 + 2 * Number(args[i + 3])) sessions++;
+        for (let i = 5; i < args.length; i += 5 + 2 * Number(args[i + 4])) sessions++;
         calls.push({ sessions, answer: (ok) => (ok ? resolve(sessions) : reject(new Error('down'))) });
       });
     },
@@ -162,7 +162,7 @@ test('flushAll (close) waits for a flush under way, then writes what was pushed 
     failed(): void {},
     run(_script: unknown, _keys: readonly string[], args: readonly string[]): Promise<unknown> {
       return new Promise((resolve) => answers.push(() => {
-        written.push(String(args[2]));
+        written.push(String(args[6]));
         resolve(1);
       }));
     },
@@ -193,7 +193,7 @@ test('soon (a socket closed) writes at the end of the turn, with the other close
     failed(): void {},
     run(_script: unknown, _keys: readonly string[], args: readonly string[]): Promise<unknown> {
       const ids: string[] = [];
-      for (let i = 1; i < args.length; i += 4 + 2 * Number(args[i + 3])) ids.push(String(args[i + 1]));
+      for (let i = 5; i < args.length; i += 5 + 2 * Number(args[i + 4])) ids.push(String(args[i + 1]));
       return new Promise((resolve) => answers.push(() => {
         written.push(ids);
         resolve(ids.length);
@@ -237,3 +237,126 @@ async function waitUntil(done: () => boolean): Promise<void> {
   for (let i = 0; i < 100 && !done(); i++) await new Promise((resolve) => setImmediate(resolve));
   assert.ok(done(), 'within 100 turns');
 }
+
+/** Shard logs: a node's seen (positions by node), with the shard's last entry applied here set by the test. */
+function seenSetup(options: { fail?: () => boolean } = {}) {
+  const calls: Array<{ keys: readonly string[]; args: readonly string[] }> = [];
+  const runner = {
+    isCluster: false,
+    ready: true,
+    failed(): void {},
+    run(_script: unknown, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+      calls.push({ keys: [...keys], args: [...args] });
+      return options.fail?.() ? Promise.reject(new Error('down')) : Promise.resolve(1);
+    },
+  } as unknown as Runner;
+  const state = { last: '5-1023' as string | undefined };
+  const positions = new LazyPositions(runner, new Keys('t:'), { node: 'n1', last: () => state.last, retention: () => 60_000 });
+  /** Each call's sessions: [id, mark, positions]. */
+  const sessionsOf = (args: readonly string[]): Array<[string, string, string[]]> => {
+    const out: Array<[string, string, string[]]> = [];
+    for (let i = 5; i < args.length; i += 5 + 2 * Number(args[i + 4])) out.push([String(args[i + 1]), String(args[i + 3]), args.slice(i + 5, i + 5 + 2 * Number(args[i + 4]))]);
+    return out;
+  };
+  return { positions, calls, state, sessionsOf };
+}
+
+test('shard logs: a session that keeps up joins the node\'s seen once, then costs no write; the seen goes last, when it moved', async () => {
+  const { positions, calls, state, sessionsOf } = seenSetup();
+  const a = pushed('a', [['/x', '2-0']]);
+  positions.add(a);
+  await positions.flush();
+  assert.equal(calls.length, 1);
+  assert.deepEqual(calls[0]?.args.slice(0, 5), ['t:node:', 'n1', 't:{t0}:seen:n1', '5-1023', '600000']);
+  assert.deepEqual(sessionsOf(calls[0]?.args ?? []), [['a', 'j', []]], 'its channel\'s position is the seen: not written');
+  // More pushes: nothing to write for the session, only the seen, which moved.
+  a.apply(makeEntry('/x', '6-0', '"m"', 'a.x.6', undefined), limits);
+  a.takeLazily(limits);
+  positions.add(a);
+  state.last = '6-1023';
+  await positions.flush();
+  assert.equal(calls.length, 2);
+  assert.deepEqual(calls[1]?.args.slice(2, 4), ['t:{t0}:seen:n1', '6-1023']);
+  assert.deepEqual(sessionsOf(calls[1]?.args ?? []), []);
+  await positions.flush();
+  assert.equal(calls.length, 2, 'the seen did not move: nothing sent');
+});
+
+test('shard logs: a following session\'s box and wildcard positions are its own, still written', async () => {
+  const { positions, calls, sessionsOf } = seenSetup();
+  const a = pushed('a', [['/x', '2-0']]);
+  positions.add(a);
+  await positions.flush();
+  for (const [src, position] of [['', '3-0'], ['/w/*', '4-0'], ['/x', '5-0']] as const) {
+    if (src !== '' && !a.follows(src)) a.follow(src, '0-0');
+    a.apply(makeEntry(src, position, '"m"', `a.${src}.${position}`, undefined), limits);
+  }
+  a.takeLazily(limits);
+  positions.add(a);
+  await positions.flush();
+  assert.deepEqual(sessionsOf(calls[1]?.args ?? []), [['a', '', ['', '3-0', '/w/*', '4-0']]]);
+});
+
+test('shard logs: a following session that falls behind leaves first, with its channels\' own positions, before the seen moves past it', async () => {
+  const { positions, calls, state, sessionsOf } = seenSetup();
+  const a = pushed('a', [['/x', '2-0']]);
+  const b = pushed('b', [['/y', '3-0']]);
+  positions.add(a);
+  positions.add(b);
+  await positions.flush();
+  assert.deepEqual(sessionsOf(calls[0]?.args ?? []).map(([id, mark]) => [id, mark]), [['a', 'j'], ['b', 'j']]);
+  // a gets a message it was not pushed (its queue holds it at the flush); b is pushed more.
+  a.apply(makeEntry('/x', '7-0', '"m"', 'a.x.7', undefined), limits);
+  b.apply(makeEntry('/y', '7-1', '"m"', 'b.y.7', undefined), limits);
+  b.takeLazily(limits);
+  positions.add(b);
+  state.last = '7-1023';
+  await positions.flush();
+  assert.deepEqual(sessionsOf(calls[1]?.args ?? []), [['a', 'l', ['/x', '2-0']]], 'what a was pushed, not what waits');
+  assert.deepEqual(calls[1]?.args.slice(2, 4), ['t:{t0}:seen:n1', '7-1023'], 'in the same script, after it');
+  // Once pushed again and keeping up, a joins again.
+  a.takeLazily(limits);
+  positions.add(a);
+  await positions.flush();
+  assert.deepEqual(sessionsOf(calls[2]?.args ?? []), [['a', 'j', []]]);
+});
+
+test('shard logs: a closed socket or a gone session leaves; a leave that failed is sent again and holds the seen back', async () => {
+  let failing = false;
+  const { positions, calls, state, sessionsOf } = seenSetup({ fail: () => failing });
+  const a = pushed('a', [['/x', '2-0']]);
+  const g = pushed('g', [['/y', '2-1']]);
+  positions.add(a);
+  positions.add(g);
+  await positions.flush();
+  positions.soon(a);
+  await waitUntil(() => calls.length === 2);
+  assert.deepEqual(sessionsOf(calls[1]?.args ?? []), [['a', 'l', ['/x', '2-0']]]);
+  assert.equal(calls[1]?.args[2], '', 'a closed socket\'s flush writes no seen');
+  g.gone = true;
+  failing = true;
+  state.last = '8-1023';
+  await positions.flush();
+  assert.deepEqual(sessionsOf(calls[2]?.args ?? []), [['g', 'l', ['/y', '2-1']]]);
+  failing = false;
+  await positions.flush();
+  assert.deepEqual(sessionsOf(calls[3]?.args ?? []), [['g', 'l', ['/y', '2-1']]], 'sent again');
+  await positions.flush();
+  assert.equal(calls.length, 4, 'nobody follows the seen any more: nothing to write');
+});
+
+test('shard logs: no join while the shard reads a gap (no seen), and a session with something queued does not join', async () => {
+  const { positions, calls, state, sessionsOf } = seenSetup();
+  state.last = undefined;
+  const a = pushed('a', [['/x', '2-0']]);
+  positions.add(a);
+  await positions.flush();
+  assert.deepEqual(sessionsOf(calls[0]?.args ?? []), [['a', '', ['/x', '2-0']]]);
+  assert.equal(calls[0]?.args[2], '');
+  state.last = '9-1023';
+  a.apply(makeEntry('/x', '9-0', '"m"', 'a.x.9', undefined), limits);
+  a.lazy = new Map([['/x', '2-0']]);
+  positions.add(a);
+  await positions.flush();
+  assert.deepEqual(sessionsOf(calls[1]?.args ?? []), [['a', '', ['/x', '2-0']]]);
+});

@@ -140,7 +140,9 @@ export class RedisEngine implements Engine {
     const shard = options_.channelLogs === 'shard';
     this.#logs = new PatternLogs(runner, keys, new SessionFanOut(settings, wakes), ownPrefix, shard);
     this.#publisher = new Publisher(runner, keys, this.#logs, this.#order, settings, ownPrefix, shard);
-    this.#positions = new LazyPositions(runner, keys);
+    const logs = this.#logs;
+    const seen = { node: this.#nodeId, last: () => logs.shardLast?.id, retention: () => settings.retention };
+    this.#positions = new LazyPositions(runner, keys, shard ? seen : undefined);
     this.#expiry = new ExpiryReports(runner, keys, host);
     this.#sessions = new LocalSessions({
       runner,
@@ -277,7 +279,7 @@ export class RedisEngine implements Engine {
     this.#settings.retain(ttl);
     const ms = String(Math.max(0, ttl));
     const local = this.#sessions.get(clientId);
-    const reply = parseTouchOrAdopt(await this.#scripts.run(Scripts.touchOrAdopt, clientId, touchOrAdoptArgs(ms, this.#nodeId, !local, PAGE)));
+    const reply = parseTouchOrAdopt(await this.#scripts.run(Scripts.touchOrAdopt, clientId, touchOrAdoptArgs(ms, this.#nodeId, !local, PAGE, this.#positions.seenPrefix)));
     if (!this.#checkLive(clientId, reply.status)) return false;
     await this.#sessions.touched(clientId, reply, local, Date.now() + Math.max(0, ttl));
     return true;

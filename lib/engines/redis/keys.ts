@@ -62,6 +62,15 @@ export class Keys {
     return `${this.#prefix}{t0}`;
   }
 
+  /**
+   * The prefix of the nodes' seen keys (`{t0}:seen:<node>`): with shard
+   * logs, the shard position every session a node pushes to lazily had
+   * when the node last wrote it (see `positions.ts`).
+   */
+  seenPrefix(): string {
+    return `${this.#prefix}{t0}:seen:`;
+  }
+
   /** The key prefix (a shard script builds a channel's subscriber set's name from it to count). */
   get prefix(): string {
     return this.#prefix;

@@ -213,6 +213,13 @@ export class LocalSession {
     }
   }
 
+  /** Adds each channel's (not wildcard's) acked position to `into`, where it holds none for it yet. */
+  ackedChannels(into: Map<string, string>): void {
+    for (const followed of this.#all()) {
+      if (!followed.pattern.includes('*') && !into.has(followed.pattern)) into.set(followed.pattern, followed.acked);
+    }
+  }
+
   unfollow(pattern: string): void {
     const followed = this.#followed;
     if (followed instanceof Map) {

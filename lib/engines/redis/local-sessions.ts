@@ -271,7 +271,7 @@ export class LocalSessions {
 
   /** Take the session over: this node becomes its holder and rebuilds its queue. */
   async #adopt(clientId: string, deadline?: number): Promise<LocalSession | null> {
-    const reply = parseTouchOrAdopt(await this.#c.scripts.run(Scripts.touchOrAdopt, clientId, touchOrAdoptArgs('-', this.#c.nodeId, true, PAGE)));
+    const reply = parseTouchOrAdopt(await this.#c.scripts.run(Scripts.touchOrAdopt, clientId, touchOrAdoptArgs('-', this.#c.nodeId, true, PAGE, this.#c.positions.seenPrefix)));
     if (!this.checkLive(clientId, reply.status)) return null;
     // A live TOUCH_OR_ADOPT with full = '1' always sends the state.
     return this.#load(clientId, reply.gen, reply.state as TouchState, deadline ?? this.#sessions.get(clientId)?.deadline ?? Date.now() + this.#c.settings.retention);

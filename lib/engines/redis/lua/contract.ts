@@ -36,6 +36,12 @@ export const SessionField = {
   BoxBytes: 'bb',
   /** The user the session belongs to (`SessionOptions.user`); absent for an anonymous session. */
   User: 'u',
+  /**
+   * With shard logs: the node whose seen (`{t0}:seen:<node>`) applies to
+   * the session's channels where it is further than their positions in
+   * `:subs` (set and removed by POSITIONS, removed by TOUCH_OR_ADOPT).
+   */
+  SeenNode: 'sn',
 } as const;
 
 /** Suffixes of a session's other keys, after `<bucket base>:<id>`. */

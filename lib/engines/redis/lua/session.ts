@@ -121,8 +121,9 @@ export function parseStatus(reply: unknown): SessionStatus {
 }
 
 /** TOUCH_OR_ADOPT: `ttl` in ms, or `'-'` to adopt without moving the deadline. */
-export function touchOrAdoptArgs(ttl: string, node: string, full: boolean, inlineMax: number): string[] {
-  return [ttl, node, full ? '1' : '0', String(inlineMax)];
+/** @param seenPrefix with shard logs, the prefix of the nodes' seen keys (`Keys.seenPrefix`); '' without. */
+export function touchOrAdoptArgs(ttl: string, node: string, full: boolean, inlineMax: number, seenPrefix = ''): string[] {
+  return [ttl, node, full ? '1' : '0', String(inlineMax), seenPrefix];
 }
 
 /** What an adopting or full TOUCH_OR_ADOPT returns besides the generation: the session's state. */
@@ -276,14 +277,29 @@ export function parseRecordTake(reply: unknown): RecordTakeStatus {
   return int(reply) as RecordTakeStatus;
 }
 
-/** POSITIONS's ARGV before the sessions (no session id); {@link pushPositions} adds each. */
-export function positionsArgs(nodech: string): string[] {
-  return [nodech];
+/**
+ * What POSITIONS does with a session's field `sn` (whose seen applies to
+ * its channels): nothing, set it to the writing node (join), or remove it
+ * after the session's own positions are written (leave).
+ */
+export const SeenMark = { None: '', Join: 'j', Leave: 'l' } as const;
+export type SeenMark = (typeof SeenMark)[keyof typeof SeenMark];
+
+/** A node's seen, written by POSITIONS after its sessions: the key, the shard position, its ttl (ms). */
+export interface SeenWrite {
+  readonly key: string;
+  readonly position: string;
+  readonly ttl: number;
 }
 
-/** One session's ARGV for POSITIONS: its bucket's index in KEYS (1-based), id, gen, then its (source, position) pairs. */
-export function pushPositions(args: string[], keyIndex: number, id: string, gen: number, positions: ReadonlyMap<string, string>): void {
-  args.push(String(keyIndex), id, String(gen), String(positions.size));
+/** POSITIONS's ARGV before the sessions (no session id); {@link pushPositions} adds each. */
+export function positionsArgs(nodech: string, node = '', seen?: SeenWrite): string[] {
+  return [nodech, node, seen?.key ?? '', seen?.position ?? '', seen ? String(seen.ttl) : ''];
+}
+
+/** One session's ARGV for POSITIONS: its bucket's index in KEYS (1-based), id, gen, seen mark, then its (source, position) pairs. */
+export function pushPositions(args: string[], keyIndex: number, id: string, gen: number, positions: ReadonlyMap<string, string>, mark: SeenMark = SeenMark.None): void {
+  args.push(String(keyIndex), id, String(gen), mark, String(positions.size));
   for (const [src, position] of positions) args.push(src, position);
 }
 

@@ -2,6 +2,8 @@
 -- KEYS[1] B      bucket base
 -- ARGV[1] nodech   ARGV[2] id   ARGV[3] ttl (ms) or '-'   ARGV[4] node
 -- ARGV[5] full ('1': the state even if the caller holds it)   ARGV[6] most subscriptions inline
+-- ARGV[7] with shard logs, the prefix of the nodes' seen keys ('' none): with the state, a session a node's seen applies to
+--   (field sn) gets it as its channels' positions where it is further, and sn is removed (the caller's positions are its own)
 -- Reply: { gone } | { 1, gen } | { 1, gen, ack, batch, bp, bs, subs flat or false, sent flat or false }
 local id = ARGV[2]
 local now = now_ms()
@@ -21,6 +23,20 @@ if f[1] ~= ARGV[4] then
   if f[1] then redis.call('PUBLISH', NODECH .. f[1], 'd ' .. id .. ' ' .. gen) end
 elseif ARGV[5] ~= '1' then
   return { 1, gen }
+end
+if ARGV[7] ~= '' then
+  local sn = redis.call('HGET', h, 'sn')
+  if sn then
+    local seen = redis.call('GET', ARGV[7] .. sn)
+    if seen then
+      local subs = redis.call('HGETALL', h .. ':subs')
+      for k = 1, #subs, 2 do
+        -- Channels only: wildcard patterns keep logs and positions of their own.
+        if not string.find(subs[k], '*', 1, true) and before(subs[k + 1], seen) then redis.call('HSET', h .. ':subs', subs[k], seen) end
+      end
+    end
+    redis.call('HDEL', h, 'sn')
+  end
 end
 -- A session with many subscriptions is read by the caller a page at a time (HSCAN): no script holds Redis for long.
 if redis.call('HLEN', h .. ':subs') > tonumber(ARGV[6]) then
