@@ -2,7 +2,7 @@ export { bayeux, type BayeuxMiddleware, type NextFunction } from './middleware.j
 export { HttpError } from './errors.js';
 export { BayeuxError, type BayeuxErrorReply } from './protocol/error.js';
 export { MemoryEngine } from './engines/memory.js';
-export { EngineLimitError, EngineUnavailableError } from './engines/engine.js';
+export { EngineLimitError, EngineUnavailableError, UnknownPublisherError } from './engines/engine.js';
 export type {
   Engine, EngineConfig, EngineHost, EngineLogger, EngineNode, EngineStats, PresenceChange, PresenceCount, PresenceEntry, PresenceMember, SessionOptions, SubscribeOptions, TakeResult,
 } from './engines/engine.js';

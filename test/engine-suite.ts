@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it, type TestContext } from 'node:test';
 import { expand } from '../lib/server/expand.js';
 import {
-  EngineLimitError, type Engine, type EngineConfig, type EngineHost, type PresenceChange, type HistoryPosition, type HistoryQuery, type RecoverFrom, type TakeResult,
+  EngineLimitError, UnknownPublisherError, type Engine, type EngineConfig, type EngineHost, type PresenceChange, type HistoryPosition, type HistoryQuery, type RecoverFrom, type TakeResult,
 } from '../lib/engines/engine.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
@@ -315,6 +315,26 @@ export function engineSuite(options: EngineSuiteOptions): void {
         await sleep(50);
         assert.deepEqual(host.wakes, []);
         assert.deepEqual((await engine.take(id))?.messages, []);
+      });
+
+      it('publish with a publisher: published while it lives, else nothing and UnknownPublisherError', async (t) => {
+        const { engine } = await setup(t);
+        assert.equal(engine.checksPublisher, true, 'both engines check publishers');
+        const publisher = await session(engine);
+        const reader = await session(engine);
+        await engine.subscribe(reader, '/p');
+        assert.equal(await engine.publish(expand('/p'), msg('/p', 1), { publisher }), 1);
+        assert.equal(await engine.destroy(publisher), true);
+        await assert.rejects(engine.publish(expand('/p'), msg('/p', 2), { publisher }), UnknownPublisherError);
+        await assert.rejects(engine.publish(expand('/p'), msg('/p', 3), { publisher: 'no-such-session' }), UnknownPublisherError);
+        // Issued together with a live publisher's: only that one is published, in order.
+        const other = await session(engine);
+        const both = await Promise.allSettled([
+          engine.publish(expand('/p'), msg('/p', 4), { publisher }),
+          engine.publish(expand('/p'), msg('/p', 5), { publisher: other }),
+        ]);
+        assert.deepEqual(both.map((r) => r.status), ['rejected', 'fulfilled']);
+        assert.deepEqual((await engine.take(reader))?.messages, [msg('/p', 1), msg('/p', 5)]);
       });
 
       it('publish wakes exactly the recipients; deliver wakes its session', async (t) => {

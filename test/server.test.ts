@@ -258,6 +258,24 @@ for (const kind of ['long-polling', 'websocket'] as Kind[]) {
       }
     });
 
+    test('a session ended on the server side: its publishes are refused with 402, nothing is published, and middleware never sees them', async () => {
+      const reader = await open();
+      const readerId = await wireSession(reader);
+      await reader.send({ channel: '/meta/subscribe', clientId: readerId, subscription: '/ended/x' });
+      const w = await open();
+      const id = await wireSession(w);
+      assert.equal(await s.cometd.disconnect(id), true);
+      // No middleware for /ended/x: the engine checks the session with the publish itself.
+      const [plain] = await w.send({ channel: '/ended/x', clientId: id, data: 'lost' });
+      assert.equal(plain?.['error'], '402::session_unknown');
+      assert.deepEqual(plain?.['advice'], { reconnect: 'handshake', interval: 0 });
+      // /private/** has middleware, which would refuse this with 403: the session is checked before it runs.
+      const [guarded] = await w.send({ channel: '/private/x', clientId: id, data: { token: 'no' } });
+      assert.equal(guarded?.['error'], '402::session_unknown');
+      await s.cometd.publish('/ended/x', 'later');
+      assert.deepEqual((await collect(reader, readerId, 1)).map((m) => m['data']), ['later'], 'the refused publish reached nobody');
+    });
+
     test('unsubscribe stops deliveries', async () => {
       const w = await open();
       const id = await wireSession(w);

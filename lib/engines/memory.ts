@@ -6,7 +6,7 @@ import { isClientId, newClientId } from './client-id.js';
 import {
   type Engine, type EngineConfig, type EngineHost, EngineLimitError, type EngineStats, type HistoryQuery, type HistoryRead, type HistorySettings,
   type PresenceChange, type PresenceEntry, type PresenceState, type PublishOptions, type RecoverFrom, type RecoverResult, type SessionOptions,
-  type SubscribeOptions, type TakeResult,
+  type SubscribeOptions, type TakeResult, UnknownPublisherError,
 } from './engine.js';
 import { MemoryHistory, type MemoryHistoryStats } from './memory-history.js';
 import { MemoryPresence } from './memory-presence.js';
@@ -297,7 +297,11 @@ export class MemoryEngine implements Engine {
     return new Map(session.data ?? []);
   }
 
+  /** {@link publish} refuses a publisher that is not a live session (`PublishOptions.publisher`). */
+  readonly checksPublisher = true;
+
   async publish(patterns: readonly string[], message: string, options?: PublishOptions): Promise<number> {
+    if (options?.publisher !== undefined && this.#live(options.publisher) === undefined) throw new UnknownPublisherError(options.publisher);
     const now = Date.now();
     // Kept, and delivered, with the channel's next position spliced in.
     if (options?.history) message = this.#history.append(options.history, message, now);

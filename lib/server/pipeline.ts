@@ -40,14 +40,24 @@ export class Pipeline {
     if (this.#layers.length === 0) return;
     const channels = channelsOf(message);
     for (const layer of this.#layers) {
-      const { pattern } = layer;
-      if (pattern !== undefined) {
-        const about = isMeta(pattern) ? [message.channel] : channels;
-        if (!about.some((c) => typeof c === 'string' && isValidPattern(c) && overlaps(pattern, c))) continue;
-      }
-      await runLayer(layer.fn, message, ctx);
+      if (appliesTo(layer, message, channels)) await runLayer(layer.fn, message, ctx);
     }
   }
+
+  /** Whether any layer would see `message`. */
+  applies(message: Message): boolean {
+    if (this.#layers.length === 0) return false;
+    const channels = channelsOf(message);
+    return this.#layers.some((layer) => appliesTo(layer, message, channels));
+  }
+}
+
+/** Whether `layer` runs for `message`, about `channels` ({@link channelsOf}). */
+function appliesTo(layer: Layer, message: Message, channels: readonly unknown[]): boolean {
+  const { pattern } = layer;
+  if (pattern === undefined) return true;
+  const about = isMeta(pattern) ? [message.channel] : channels;
+  return about.some((c) => typeof c === 'string' && isValidPattern(c) && overlaps(pattern, c));
 }
 
 /** Whatever a layer threw or rejected with refuses the message, even `undefined` or `null`. */

@@ -28,12 +28,19 @@ export async function publishMessage(core: ServerCore, message: Message, ctx: Co
   const { channel, clientId } = message;
   const { options } = core;
   if (isWildcard(channel)) throw ProtocolErrors.channelInvalid(channel);
+  /** Checked by the engine with the publish itself (`Engine.checksPublisher`), not before. */
+  let publisher: string | undefined;
   if (clientId !== undefined || !options.anonymousPublish) {
     if (typeof clientId !== 'string') return { reply: sessionUnknown(core, message) };
     // A batch of publishes from one session checks it once.
     if (!request.live.has(clientId)) {
-      if (!(await core.engine.exists(clientId))) return { reply: sessionUnknown(core, message) };
-      request.live.add(clientId);
+      // Middleware sees only live sessions' messages: with any to run, the session is checked first.
+      if (core.engine.checksPublisher === true && !isService(channel) && !core.pipeline.applies(message)) {
+        publisher = clientId;
+      } else {
+        if (!(await core.engine.exists(clientId))) return { reply: sessionUnknown(core, message) };
+        request.live.add(clientId);
+      }
     }
   }
   if (isService(channel)) return callService(core, message, ctx);
@@ -41,7 +48,7 @@ export async function publishMessage(core: ServerCore, message: Message, ctx: Co
   await core.pipeline.run(message, ctx);
   const except = !options.broadcastToPublisher && typeof clientId === 'string' ? [clientId] : undefined;
   // A client's reply carries no count: the engine need not read who subscribed to count them.
-  const published = broadcast(core, message, ctx, { except, id: message.id, count: false });
+  const published = broadcast(core, message, ctx, { except, id: message.id, count: false, publisher });
   const out = reply(message, { successful: true });
   if (core.outgoing.any) {
     // An outgoing hook may be async: the next publish must not overtake this one.
@@ -80,7 +87,14 @@ export async function broadcast(
   core: ServerCore,
   message: Message,
   ctx: Context,
-  options: { except?: readonly string[] | undefined; id?: string | number | undefined; ext?: Record<string, unknown> | undefined; count?: boolean },
+  options: {
+    except?: readonly string[] | undefined;
+    id?: string | number | undefined;
+    ext?: Record<string, unknown> | undefined;
+    count?: boolean;
+    /** The publishing session, for the engine to check (`PublishOptions.publisher`). */
+    publisher?: string | undefined;
+  },
 ): Promise<number> {
   let copy: Message = { channel: message.channel, data: message.data };
   if (options.id !== undefined) copy.id = options.id;
@@ -98,6 +112,7 @@ export async function broadcast(
   if (options.except && options.except.length > 0) engineOptions = { except: options.except };
   if (kept) (engineOptions ??= {}).history = kept.history;
   if (options.count === false) (engineOptions ??= {}).count = false;
+  if (options.publisher !== undefined) (engineOptions ??= {}).publisher = options.publisher;
   const recipients = await core.engine.publish(expand(channel), text, engineOptions);
   core.emit('publish', ctx.client, message.channel, message.data, message);
   return recipients;

@@ -3,7 +3,7 @@
  * shapes (error strings, advice), and the texts sent back (outgoing hooks
  * applied, serialized, counted, traced).
  */
-import { EngineUnavailableError } from '../engines/engine.js';
+import { EngineUnavailableError, UnknownPublisherError } from '../engines/engine.js';
 import type { ResolvedOptions } from '../options.js';
 import { ProtocolErrors } from '../errors.js';
 import { BayeuxError, describeError } from '../protocol/error.js';
@@ -68,6 +68,8 @@ export function failure(core: ServerCore, message: Message, err: unknown): Messa
     const advice: Advice | undefined = message.channel === '/meta/handshake' ? { reconnect: 'none', interval: 0 } : undefined;
     return refusal(core, message, err, undefined, advice);
   }
+  // The engine checked the publishing session with the publish (`Engine.checksPublisher`): it is gone.
+  if (err instanceof UnknownPublisherError) return sessionUnknown(core, message);
   const retry: Advice = { reconnect: 'retry', interval: Math.max(options.interval, 1000) };
   if (err instanceof EngineUnavailableError) {
     // The store is out of reach (e.g. Redis restarting): nothing is wrong with the request.

@@ -57,6 +57,7 @@ import {
   type SessionOptions,
   type SubscribeOptions,
   type TakeResult,
+  UnknownPublisherError,
 } from '../engine.js';
 import { parseMember, parsePresenceCount, parseUserSessions } from './lua/presence.js';
 import { list, text, texts } from './replies.js';
@@ -482,8 +483,16 @@ export class RedisEngine implements Engine {
     return reply.data;
   }
 
+  /** {@link publish} refuses a publisher that is not a live session (`PublishOptions.publisher`). */
+  readonly checksPublisher = true;
+
   publish(patterns: readonly string[], message: string, options?: PublishOptions): Promise<number> {
-    return this.#publisher.publish(patterns, message, options);
+    const publisher = options?.publisher;
+    if (publisher === undefined) return this.#publisher.publish(patterns, message, options);
+    return this.exists(publisher).then((live) => {
+      if (!live) throw new UnknownPublisherError(publisher);
+      return this.#publisher.publish(patterns, message, options);
+    });
   }
 
   async deliver(clientId: string, message: string): Promise<boolean> {
