@@ -489,10 +489,26 @@ export class RedisEngine implements Engine {
   publish(patterns: readonly string[], message: string, options?: PublishOptions): Promise<number> {
     const publisher = options?.publisher;
     if (publisher === undefined) return this.#publisher.publish(patterns, message, options);
-    return this.exists(publisher).then((live) => {
+    return this.#publisherLive(publisher).then((live) => {
       if (!live) throw new UnknownPublisherError(publisher);
       return this.#publisher.publish(patterns, message, options);
     });
+  }
+
+  /** Publishers checked in this tick: a run of publishes from one session checks it once. */
+  #publishers: Map<string, Promise<boolean>> | undefined;
+
+  /** Whether the session is live, asked once per tick per session. */
+  #publisherLive(clientId: string): Promise<boolean> {
+    let checks = this.#publishers;
+    if (!checks) {
+      checks = new Map();
+      this.#publishers = checks;
+      process.nextTick(() => (this.#publishers = undefined));
+    }
+    let live = checks.get(clientId);
+    if (!live) checks.set(clientId, (live = this.exists(clientId)));
+    return live;
   }
 
   async deliver(clientId: string, message: string): Promise<boolean> {
