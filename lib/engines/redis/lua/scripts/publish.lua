@@ -8,10 +8,13 @@
 -- Without a shard, ARGV[10..] per publish: nk, nk indexes into KEYS (pattern logs), message, publish id, except ids or '-',
 --   length in JS characters, history.
 -- With a shard, ARGV[10..8+ARGV[8]]: per pattern log KEYS[2..ARGV[8]], the ordinals (from 1) of the publishes that reach it,
---   comma-separated; then per publish: '<channel> <publish id> <except> <length> <message>', history, '1' count the channel's
---   subscribers | '0'.
+--   comma-separated; then the shard's entry as the node built it ('<count>' then per publish ' <channel> <publish id> <except>
+--   <length> <message>'), its bytes + 100, per publish the bytes of its part ('<channel> ... <message>'), comma-separated,
+--   the ordinals of the publishes whose channel's subscribers are counted, comma-separated ('' none), then per publish with
+--   history: '<ordinal> <history>'.
 -- history: '-' or '<index of the channel in KEYS> <size> <ttl ms> <tail>'
--- Reply: { 0 NoSubscribers } | { 1 Published, prev per key ('' none; the shard's: its last entry), then per publish, per its keys with
+-- Reply: { 0 NoSubscribers } | { 2 Logged, the shard's last entry before, the new entry's id: with a shard, no history, no count, no
+--   pattern log with subscribers: every publish is in that one entry } | { 1 Published, prev per key ('' none; the shard's: its last entry), then per publish, per its keys with
 --   subscribers: recipients, stream id or '', and with a shard then: its subscribers not in except (-1 not counted), the shard entry's id,
 --   then per publish with history its position '{"epoch":"...","offset":N}', then the ordinals (from 1) of the publishes before which the
 --   waiting announcements were sent }
@@ -22,6 +25,81 @@
 local nkeys = #KEYS
 local shard = ARGV[7] ~= ''
 local lo, hi = shard and 2 or 1, tonumber(ARGV[8])
+local retention = tonumber(ARGV[2])
+-- Trim a log exactly, oldest entries first, the newest always staying: pop its index's head ('<id> <bytes>') while
+-- there are more than most entries or bytes, or the head's ms is before cutoff; then XTRIM the log to the new head.
+-- Returns the entries, bytes and head ms left.
+local function trim(base, len, total, most, bytesmost, cutoff)
+  local index = base .. ':index'
+  local head
+  local trimmed = false
+  while len > 1 do
+    head = redis.call('LINDEX', index, 0)
+    if len > most or total > bytesmost or (tonumber(string.match(head, '^(%d+)')) or 0) < cutoff then
+      redis.call('LPOP', index)
+      total = total - (tonumber(string.sub(head, string.find(head, ' ', 1, true) + 1)) or 0)
+      len = len - 1
+      trimmed = true
+      head = nil
+    else
+      break
+    end
+  end
+  head = head or redis.call('LINDEX', index, 0)
+  if trimmed then redis.call('XTRIM', base .. ':log', 'MINID', string.sub(head, 1, string.find(head, ' ', 1, true) - 1)) end
+  if total < 0 then total = 0 end
+  return len, total, tonumber(string.match(head, '^(%d+)')) or 0
+end
+-- After the shard's new entries (slast the newest, now Redis's clock): the shard is trimmed exactly, oldest entries first
+-- (the newest stays), to its bytes, 1,000,000 entries, and, once per half retention, entries older than retention; then
+-- its keys get a new expiry, between retention and 1.5 x retention after this publish. Between renewals :last keeps its expiry.
+local function shard_save(slast, sexpires, sbytes, slen, now)
+  local smax = tonumber(ARGV[9]) or math.huge
+  local renew = sexpires - now < retention
+  if renew or sbytes > smax or slen > 1000000 then
+    slen, sbytes = trim(KEYS[1], slen, sbytes, 1000000, smax, renew and now - retention or -1)
+  end
+  if renew then
+    local expiry = now + math.floor(retention * 1.5)
+    redis.call('PEXPIRE', KEYS[1] .. ':log', expiry - now)
+    redis.call('PEXPIRE', KEYS[1] .. ':index', expiry - now)
+    redis.call('SET', KEYS[1] .. ':last', slast .. ' ' .. string.format('%.0f %.0f', expiry, sbytes), 'PX', expiry - now)
+  else
+    redis.call('SET', KEYS[1] .. ':last', slast .. ' ' .. string.format('%.0f %.0f', sexpires, sbytes), 'KEEPTTL')
+  end
+end
+-- The shard's common tick: no history, no count, no pattern log with subscribers. The node's entry is logged and announced
+-- as it came, in one XADD, RPUSH, PUBLISH and SET, with no work per publish (each string made, each number formatted and each
+-- reply slot costs Redis CPU).
+if shard and ARGV[6] == '0' and ARGV[hi + 12] == '' then
+  local quiet = true
+  for j = 2, hi do
+    if redis.call('SCARD', KEYS[j] .. ':subs') > 0 then
+      quiet = false
+      break
+    end
+  end
+  if quiet then
+    local base, payload, size = KEYS[1], ARGV[hi + 9], ARGV[hi + 10]
+    local lastkey = base .. ':last'
+    local got = redis.call('GET', lastkey)
+    local prev, e, b
+    if got then prev, e, b = string.match(got, '^(%S+) ?(%d*) ?(%d*)$') end
+    prev = prev or '0-0'
+    local id = redis.call('XADD', base .. ':log', '*', 'p', payload)
+    local len = redis.call('RPUSH', base .. ':index', id .. ' ' .. size)
+    redis.call(ARGV[3] == 'S' and 'SPUBLISH' or 'PUBLISH', base, prev .. ' ' .. id .. ' ' .. payload)
+    local bytes, expires = (tonumber(b) or 0) + size, tonumber(e) or 0
+    local now = tonumber(string.match(id, '^(%d+)'))
+    if expires - now >= retention and len <= 1000000 and bytes <= (tonumber(ARGV[9]) or math.huge) then
+      -- The expiry as read: the text shard_save would format.
+      redis.call('SET', lastkey, id .. ' ' .. e .. ' ' .. string.format('%d', bytes), 'KEEPTTL')
+    else
+      shard_save(id, expires, bytes, len, now)
+    end
+    return { 2, prev, id }
+  end
+end
 local n = {}
 local any = false
 for j = 1, nkeys do
@@ -122,26 +200,42 @@ if shard then
       end
     end
   end
-  at = 9 + hi
+end
+-- With a shard: per publish its part of the node's entry, history ('-' none) and whether to count its channel.
+local compacts, hists, counted, total
+if shard then
+  local payload = ARGV[hi + 9]
+  local from = string.find(payload, ' ', 1, true) + 1
+  compacts, hists, counted = {}, {}, {}
+  for bytes in string.gmatch(ARGV[hi + 11], '%d+') do
+    local to = from + tonumber(bytes)
+    compacts[#compacts + 1] = string.sub(payload, from, to - 1)
+    from = to + 1
+  end
+  for o in string.gmatch(ARGV[hi + 12], '%d+') do counted[tonumber(o)] = true end
+  for i = hi + 13, nargs do
+    local o, h = string.match(ARGV[i], '^(%d+) (.*)$')
+    hists[tonumber(o)] = h
+  end
+  total = #compacts
 end
 local now, clock, nowtext
 -- Channel histories opened by this script (by key index, in the order opened), their ttls and sizes, the positions given.
 local hs, hts, hsizes, horder, positions
 local hmax = tonumber(ARGV[5]) or math.huge
-while at <= nargs do
+while (shard and ordinal < total) or (not shard and at <= nargs) do
   ordinal = ordinal + 1
   local message, pub, except, length, hist, channel, compact, countme
   -- The pattern logs it reaches (indexes into KEYS).
   local ks, nk
   if shard then
     -- The publish as the shard's entry holds it, built by the node; its fields are read only when needed.
-    compact, hist, countme = ARGV[at], ARGV[at + 1], ARGV[at + 2] == '1'
+    compact, hist, countme = compacts[ordinal], hists[ordinal] or '-', counted[ordinal] == true
     ks = reach[ordinal] or none
     nk = #ks
     if hist ~= '-' or countme or nk > 0 then
       channel, pub, except, length, message = string.match(compact, '^(%S+) (%S+) (%S+) (%d+) (.*)$')
     end
-    at = at + 3
   else
     nk = tonumber(ARGV[at])
     ks = {}
@@ -280,52 +374,13 @@ for i = 1, horder and #horder or 0 do
   h_save(h, hts[hj])
   if h.len > 0 then redis.call('PEXPIRE', h.list, hts[hj]) end
 end
-local maxlen, retention = tonumber(ARGV[1]) or math.huge, tonumber(ARGV[2])
+local maxlen = tonumber(ARGV[1]) or math.huge
 local maxbytes = tonumber(ARGV[4]) or math.huge
 local cutoff
--- Trim a log exactly, oldest entries first, the newest always staying: pop its index's head ('<id> <bytes>') while
--- there are more than most entries or bytes, or the head's ms is before cutoff; then XTRIM the log to the new head.
--- Returns the entries, bytes and head ms left.
-local function trim(base, len, total, most, bytesmost, cutoff)
-  local index = base .. ':index'
-  local head
-  local trimmed = false
-  while len > 1 do
-    head = redis.call('LINDEX', index, 0)
-    if len > most or total > bytesmost or (tonumber(string.match(head, '^(%d+)')) or 0) < cutoff then
-      redis.call('LPOP', index)
-      total = total - (tonumber(string.sub(head, string.find(head, ' ', 1, true) + 1)) or 0)
-      len = len - 1
-      trimmed = true
-      head = nil
-    else
-      break
-    end
-  end
-  head = head or redis.call('LINDEX', index, 0)
-  if trimmed then redis.call('XTRIM', base .. ':log', 'MINID', string.sub(head, 1, string.find(head, ' ', 1, true) - 1)) end
-  if total < 0 then total = 0 end
-  return len, total, tonumber(string.match(head, '^(%d+)')) or 0
-end
+-- The shard's trim and expiry; Redis's clock: the ms of the entry just added (unless a history read TIME).
 if shard and slast ~= out[2] then
-  -- The shard is trimmed exactly, oldest entries first (the newest stays), to its bytes, 1,000,000 entries, and, once per
-  -- half retention, entries older than retention; then its keys get a new expiry, between retention and 1.5 x retention
-  -- after this publish. Between renewals :last keeps its expiry.
-  -- Redis's clock: the ms of the entry just added.
   now = now or tonumber(string.match(slast, '^(%d+)'))
-  local smax = tonumber(ARGV[9]) or math.huge
-  local renew = sexpires - now < retention
-  if renew or sbytes > smax or slen > 1000000 then
-    slen, sbytes = trim(KEYS[1], slen, sbytes, 1000000, smax, renew and now - retention or -1)
-  end
-  if renew then
-    local expiry = now + math.floor(retention * 1.5)
-    redis.call('PEXPIRE', KEYS[1] .. ':log', expiry - now)
-    redis.call('PEXPIRE', KEYS[1] .. ':index', expiry - now)
-    redis.call('SET', KEYS[1] .. ':last', slast .. ' ' .. string.format('%.0f %.0f', expiry, sbytes), 'PX', expiry - now)
-  else
-    redis.call('SET', KEYS[1] .. ':last', slast .. ' ' .. string.format('%.0f %.0f', sexpires, sbytes), 'KEEPTTL')
-  end
+  shard_save(slast, sexpires, sbytes, slen, now)
 end
 for j = 1, nkeys do
   if n[j] > 0 and last[j] ~= out[j + 1] then
