@@ -253,3 +253,15 @@ test('with a shard, counts and history go with the entry; the full reply gives t
   calls[0]?.answer([1, '7-0', '', 2, '9-0', -1, '9-0', '{"epoch":"e","offset":1}']);
   assert.deepEqual(await Promise.all([a, b]), [2, 0]);
 });
+
+test('with a shard, a Logged reply carries the counts asked for, in call order', async () => {
+  const { publisher, calls, owned } = setup({ shard: true });
+  const a = publisher.publish(['/a'], 'A');
+  const b = publisher.publish(['/b'], 'B', { count: false });
+  const c = publisher.publish(['/c'], 'C', { except: ['s1'] });
+  await tick();
+  assert.deepEqual(calls[0]?.args.slice(11), ['13,13,14', '1,3']);
+  calls[0]?.answer([2, '0-0', '9-0', 3, 1]);
+  assert.deepEqual(await Promise.all([a, b, c]), [3, 0, 1]);
+  assert.deepEqual(owned.map((o) => [o.announcement.prev, o.announcement.entries.map((e) => e.id)]), [['0-0', ['9-1021', '9-1022', '9-1023']]]);
+});

@@ -232,18 +232,19 @@ test('PUBLISH: the reply read in place, per key and per publish', () => {
   assert.equal(reply.id(3), '5-0');
   assert.equal(reply.recipients(5), 0);
   assert.equal(reply.id(5), '');
-  // With a shard, a tick logged in one entry and nothing else: { 2, prev, entry } reads as the Published form, every publish
-  // uncounted (-1) in that entry; other replies as they are.
-  const logged = pattern.publishedForm([pattern.PublishStatus.Logged, '3-0', '9-0'], 3, 2);
+  // With a shard, a tick logged in one entry and no pattern log reached: { 2, prev, entry, counts asked for } reads as the
+  // Published form, each publish in that entry, -1 where no count was asked for; other replies as they are.
+  const logged = pattern.publishedForm([pattern.PublishStatus.Logged, '3-0', '9-0'], 3, [false, false]);
   assert.deepEqual(logged, [1, '3-0', '', '', -1, '9-0', -1, '9-0']);
   const shard = new pattern.PublishReply(logged, 3);
   assert.equal(shard.status, pattern.PublishStatus.Published);
   assert.equal(shard.recipients(shard.firstResult + 2), -1);
   assert.equal(shard.id(shard.firstResult + 2), '9-0');
+  assert.deepEqual(pattern.publishedForm([2, '3-0', '9-0', 4, 0], 1, [true, false, true]), [1, '3-0', 4, '9-0', -1, '9-0', 0, '9-0']);
   const full = [1, '4-0', '', 3, '5-0', 0, ''];
-  assert.equal(pattern.publishedForm(full, 2, 2), full);
-  assert.deepEqual(pattern.publishedForm([0], 2, 2), [0]);
-  assert.match(pattern.PUBLISH, /return \{ 2, prev, id \}/, 'the Lua answers Logged as read here');
+  assert.equal(pattern.publishedForm(full, 2, [false, false]), full);
+  assert.deepEqual(pattern.publishedForm([0], 2, [false, false]), [0]);
+  assert.match(pattern.PUBLISH, /local out = \{ 2, prev, id \}/, 'the Lua answers Logged as read here');
 });
 
 test('HISTORY and PUBLISH with history: the reply read into named fields; the splice as the Lua does it', () => {

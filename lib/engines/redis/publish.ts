@@ -217,7 +217,7 @@ export class Publisher {
     const keys = call.patterns.map((pattern) => (channels && pattern === SHARD ? this.#keys.shardBase() : this.#keys.patternBase(pattern)));
     return this.#runner.run(Scripts.publish, keys, args).then(
       (reply) => {
-        call.reply = publishedForm(list(reply), call.patterns.length, call.publishes.length);
+        call.reply = publishedForm(list(reply), call.patterns.length, call.publishes.map((i) => (publishes[i] as Publish).count));
         if (count > 0) {
           // The positions follow the results: one per publish with history, in call order.
           const answer = new PublishReply(call.reply, call.patterns.length);

@@ -123,9 +123,10 @@ export const HISTORY = readLua('history');
 
 /**
  * PUBLISH's first reply element. `Logged`: with a shard, a tick without
- * history, counts or a pattern log with subscribers, every publish in one
- * entry: `{ 2, the shard's last entry before, the entry }`
- * ({@link publishedForm} reads it as the `Published` form).
+ * history or a pattern log with subscribers, every publish in one entry:
+ * `{ 2, the shard's last entry before, the entry, then per publish
+ * counted its count }` ({@link publishedForm} reads it as the
+ * `Published` form).
  */
 export const PublishStatus = { NoSubscribers: 0, Published: 1, Logged: 2 } as const;
 export type PublishStatus = (typeof PublishStatus)[keyof typeof PublishStatus];
@@ -214,18 +215,20 @@ function historyArg(history: HistoryArg | undefined): string {
 
 /**
  * PUBLISH's reply in the `Published` form: a `Logged` reply for `keys`
- * keys (the shard first) and `publishes` publishes is the same as
- * `{ 1, prev, '' per other key, then per publish: -1 (not counted), the
- * entry }`; any other reply as it is.
+ * keys (the shard first) and publishes whose counts were asked for or
+ * not (`counted`, in call order) is the same as `{ 1, prev, '' per other
+ * key, then per publish: its count (-1 not counted), the entry }`; any
+ * other reply as it is.
  */
-export function publishedForm(reply: unknown[], keys: number, publishes: number): unknown[] {
+export function publishedForm(reply: unknown[], keys: number, counted: readonly boolean[]): unknown[] {
   if (int(reply[0]) !== PublishStatus.Logged) return reply;
-  const full = new Array<unknown>(1 + keys + 2 * publishes);
+  const full = new Array<unknown>(1 + keys + 2 * counted.length);
   full[0] = PublishStatus.Published;
   full[1] = reply[1];
   for (let j = 2; j <= keys; j++) full[j] = '';
-  for (let at = 1 + keys; at < full.length; at += 2) {
-    full[at] = -1;
+  let count = 3;
+  for (let c = 0, at = 1 + keys; c < counted.length; c++, at += 2) {
+    full[at] = counted[c] ? reply[count++] : -1;
     full[at + 1] = reply[2];
   }
   return full;

@@ -13,8 +13,9 @@
 --   the ordinals of the publishes whose channel's subscribers are counted, comma-separated ('' none), then per publish with
 --   history: '<ordinal> <history>'.
 -- history: '-' or '<index of the channel in KEYS> <size> <ttl ms> <tail>'
--- Reply: { 0 NoSubscribers } | { 2 Logged, the shard's last entry before, the new entry's id: with a shard, no history, no count, no
---   pattern log with subscribers: every publish is in that one entry } | { 1 Published, prev per key ('' none; the shard's: its last entry), then per publish, per its keys with
+-- Reply: { 0 NoSubscribers } | { 2 Logged, the shard's last entry before, the new entry's id, then per publish counted (in order)
+--   its channel's subscribers not in except: with a shard, no history, no pattern log with subscribers, every publish is in
+--   that one entry } | { 1 Published, prev per key ('' none; the shard's: its last entry), then per publish, per its keys with
 --   subscribers: recipients, stream id or '', and with a shard then: its subscribers not in except (-1 not counted), the shard entry's id,
 --   then per publish with history its position '{"epoch":"...","offset":N}', then the ordinals (from 1) of the publishes before which the
 --   waiting announcements were sent }
@@ -68,10 +69,10 @@ local function shard_save(slast, sexpires, sbytes, slen, now)
     redis.call('SET', KEYS[1] .. ':last', slast .. ' ' .. string.format('%.0f %.0f', sexpires, sbytes), 'KEEPTTL')
   end
 end
--- The shard's common tick: no history, no count, no pattern log with subscribers. The node's entry is logged and announced
--- as it came, in one XADD, RPUSH, PUBLISH and SET, with no work per publish (each string made, each number formatted and each
--- reply slot costs Redis CPU).
-if shard and ARGV[6] == '0' and ARGV[hi + 12] == '' then
+-- The shard's common tick: no history, no pattern log with subscribers. The node's entry is logged and announced as it
+-- came, in one XADD, RPUSH, PUBLISH and SET, with no work per publish but the counts asked for (each string made, each
+-- number formatted and each reply slot costs Redis CPU).
+if shard and ARGV[6] == '0' then
   local quiet = true
   for j = 2, hi do
     if redis.call('SCARD', KEYS[j] .. ':subs') > 0 then
@@ -97,7 +98,28 @@ if shard and ARGV[6] == '0' and ARGV[hi + 12] == '' then
     else
       shard_save(id, expires, bytes, len, now)
     end
-    return { 2, prev, id }
+    local out = { 2, prev, id }
+    if ARGV[hi + 12] ~= '' then
+      -- The counts asked for: the channel's subscribers not in except, read in the publish's part of the entry.
+      local starts, o, from = {}, 0, string.find(payload, ' ', 1, true) + 1
+      for bytes in string.gmatch(ARGV[hi + 11], '%d+') do
+        o = o + 1
+        starts[o] = from
+        from = from + bytes + 1
+      end
+      for c in string.gmatch(ARGV[hi + 12], '%d+') do
+        local channel, except = string.match(payload, '^(%S+) %S+ (%S+) ', starts[tonumber(c)])
+        local subs = ARGV[7] .. '{p:' .. channel .. '}:subs'
+        local k = redis.call('SCARD', subs)
+        if k > 0 and except ~= '-' then
+          for x in string.gmatch(except, '[^,]+') do
+            if redis.call('SISMEMBER', subs, x) == 1 then k = k - 1 end
+          end
+        end
+        out[#out + 1] = k
+      end
+    end
+    return out
   end
 end
 local n = {}
@@ -109,7 +131,10 @@ end
 if not any and ARGV[6] == '0' and not shard then return { 0 } end
 local out = { 1 }
 -- The shard: its last entry and when its keys expire; the waiting entry's parts, publishes, and the reply slots of its id.
-local slast, sexpires, sbytes, slen, sparts, sn, sout = '', 0, 0, 0, { '' }, 0, {}
+local slast, sexpires, sbytes, slen, sn, sout = '', 0, 0, 0, 0, {}
+-- The node's entry: where each publish's part starts and ends in it, the parts a history changed; the waiting entry's
+-- first publish and whether a history changed one of its parts.
+local spayload, starts, ends, mods, sfirst, smod, total
 if shard then
   local got = redis.call('GET', KEYS[1] .. ':last')
   if got then
@@ -155,15 +180,25 @@ local function announce()
   waiting, hn = {}, {}
   -- The shard's entry goes last (see the cut rule below).
   if sn > 0 then
-    sparts[1] = tostring(sn)
-    local payload = table.concat(sparts, ' ')
+    -- The node's entry as it came when it is the whole tick, else the waiting publishes' parts.
+    local payload
+    local slastp = sfirst + sn - 1
+    if smod then
+      local parts = { tostring(sn) }
+      for o = sfirst, slastp do parts[#parts + 1] = mods[o] or string.sub(spayload, starts[o], ends[o]) end
+      payload = table.concat(parts, ' ')
+    elseif sn == total then
+      payload = spayload
+    else
+      payload = sn .. ' ' .. string.sub(spayload, starts[sfirst], ends[slastp])
+    end
     local id = redis.call('XADD', KEYS[1] .. ':log', '*', 'p', payload)
     local size = #payload + 100
     slen = redis.call('RPUSH', KEYS[1] .. ':index', id .. ' ' .. size)
     sbytes = sbytes + size
     redis.call(pubcmd, KEYS[1], slast .. ' ' .. id .. ' ' .. payload)
     for i = 1, #sout do out[sout[i]] = id end
-    slast, sparts, sn, sout = id, { '' }, 0, {}
+    slast, sn, smod, sout = id, 0, false, {}
   end
 end
 -- Whether a publish reaching the keys in inR may join the waiting announcements: it raises the newest
@@ -201,23 +236,25 @@ if shard then
     end
   end
 end
--- With a shard: per publish its part of the node's entry, history ('-' none) and whether to count its channel.
-local compacts, hists, counted, total
+-- With a shard: per publish its history ('-' none) and whether to count its channel.
+local hists, counted
 if shard then
-  local payload = ARGV[hi + 9]
-  local from = string.find(payload, ' ', 1, true) + 1
-  compacts, hists, counted = {}, {}, {}
+  spayload = ARGV[hi + 9]
+  local from = string.find(spayload, ' ', 1, true) + 1
+  starts, ends, mods, hists, counted = {}, {}, {}, {}, {}
+  total = 0
   for bytes in string.gmatch(ARGV[hi + 11], '%d+') do
-    local to = from + tonumber(bytes)
-    compacts[#compacts + 1] = string.sub(payload, from, to - 1)
-    from = to + 1
+    total = total + 1
+    starts[total] = from
+    from = from + tonumber(bytes)
+    ends[total] = from - 1
+    from = from + 1
   end
   for o in string.gmatch(ARGV[hi + 12], '%d+') do counted[tonumber(o)] = true end
   for i = hi + 13, nargs do
     local o, h = string.match(ARGV[i], '^(%d+) (.*)$')
     hists[tonumber(o)] = h
   end
-  total = #compacts
 end
 local now, clock, nowtext
 -- Channel histories opened by this script (by key index, in the order opened), their ttls and sizes, the positions given.
@@ -225,16 +262,21 @@ local hs, hts, hsizes, horder, positions
 local hmax = tonumber(ARGV[5]) or math.huge
 while (shard and ordinal < total) or (not shard and at <= nargs) do
   ordinal = ordinal + 1
-  local message, pub, except, length, hist, channel, compact, countme
+  local message, pub, except, length, hist, channel, countme
   -- The pattern logs it reaches (indexes into KEYS).
   local ks, nk
   if shard then
     -- The publish as the shard's entry holds it, built by the node; its fields are read only when needed.
-    compact, hist, countme = compacts[ordinal], hists[ordinal] or '-', counted[ordinal] == true
+    hist, countme = hists[ordinal] or '-', counted[ordinal] == true
     ks = reach[ordinal] or none
     nk = #ks
-    if hist ~= '-' or countme or nk > 0 then
-      channel, pub, except, length, message = string.match(compact, '^(%S+) (%S+) (%S+) (%d+) (.*)$')
+    -- Its fields, read in the node's entry only when needed: '<channel> <publish id> <except> <length> <message>'.
+    if hist ~= '-' or nk > 0 then
+      local from
+      channel, pub, except, length, from = string.match(spayload, '^(%S+) (%S+) (%S+) (%d+) ()', starts[ordinal])
+      message = string.sub(spayload, from, ends[ordinal])
+    elseif countme then
+      channel, except = string.match(spayload, '^(%S+) %S+ (%S+) ', starts[ordinal])
     end
   else
     nk = tonumber(ARGV[at])
@@ -271,7 +313,7 @@ while (shard and ordinal < total) or (not shard and at <= nargs) do
     h.pending[#h.pending + 1] = entry
     h.bytes = h.bytes + #entry
     positions[#positions + 1] = pos
-    if shard then compact = channel .. ' ' .. pub .. ' ' .. except .. ' ' .. length .. ' ' .. message end
+    if shard then mods[ordinal] = channel .. ' ' .. pub .. ' ' .. except .. ' ' .. length .. ' ' .. message end
   end
   local inR, r = nil, 0
   for q = 1, nk do
@@ -358,7 +400,8 @@ while (shard and ordinal < total) or (not shard and at <= nargs) do
         end
       end
     end
-    sparts[#sparts + 1] = compact
+    if sn == 0 then sfirst = ordinal end
+    if mods[ordinal] then smod = true end
     sn = sn + 1
     out[#out + 1] = k
     out[#out + 1] = ''
