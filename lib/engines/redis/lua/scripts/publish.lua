@@ -144,8 +144,8 @@ if shard then
     slast = '0-0'
   end
 end
--- Per key with subscribers: the newest id, the log's bytes, when its keys expire (ms; see the end), the ms of the
--- index's head (nil: unknown), the index length.
+-- Per key with subscribers: the newest id, the log's bytes, when its keys expire (ms; see the end) and the ms of the
+-- index's head ('' unknown) as read (written back as they are when unchanged: formatting a number costs), the index length.
 local last, bytes, expires, heads, lens, had
 -- (Tables cost the script its time: made only when some pattern log has subscribers.)
 if any then last, bytes, expires, heads, lens, had = {}, {}, {}, {}, {}, {} end
@@ -158,8 +158,7 @@ for j = 1, nkeys do
     last[j] = prev
     local b, e, h = string.match(got[2] or '', '^(%d+) ?(%d*) ?(%d*)$')
     bytes[j] = tonumber(b) or 0
-    expires[j] = tonumber(e) or 0
-    heads[j] = tonumber(h)
+    expires[j], heads[j] = e or '', h or ''
   end
   out[j + 1] = prev
 end
@@ -435,24 +434,28 @@ for j = 1, nkeys do
     cutoff = now - retention
     local total = bytes[j]
     local len = lens[j]
-    local hms = heads[j]
+    local htext = heads[j]
+    local hms = tonumber(htext)
     -- The index is read only when something may be trimmed: the head's age is kept with the bytes.
     if hms == nil or len > maxlen or total > maxbytes or hms < cutoff then
       len, total, hms = trim(base, len, total, maxlen, maxbytes, cutoff)
+      htext = string.format('%.0f', hms)
     end
     if total < 0 then total = 0 end
     -- The pattern's keys expire together, between retention and 1.5 x retention after its last publish:
     -- log and index get a new expiry only when less than retention of it is left, not at every publish.
     -- :bytes and :last get the same expiry then; between renewals they keep it (KEEPTTL), which only
     -- keys that exist may do (a key missing here gets a new expiry, and so do the others).
-    local at = expires[j]
+    local atext = expires[j]
+    local at = tonumber(atext) or 0
     local keep = had[j] and at - now >= retention
     if not keep then
       at = now + math.floor(retention * 1.5)
+      atext = string.format('%.0f', at)
       redis.call('PEXPIRE', base .. ':log', at - now)
       redis.call('PEXPIRE', base .. ':index', at - now)
     end
-    local bytesText = string.format('%.0f %.0f %.0f', total, at, hms)
+    local bytesText = string.format('%d %s %s', total, atext, htext)
     if keep then
       redis.call('SET', base .. ':bytes', bytesText, 'KEEPTTL')
       redis.call('SET', base .. ':last', last[j], 'KEEPTTL')
