@@ -82,9 +82,9 @@ if (!findRedisServer()) {
         if (!ids.has(id)) ids.set(id, `#${ids.size}`);
         return ids.get(id) as string;
       });
-      const log = (await client.sendCommand(['XRANGE', `${node.prefix}{t0}:log`, '-', '+'])) as Array<[string, string[]]>;
+      const log = await client.sendCommand<Array<[string, string[]]>>(['XRANGE', `${node.prefix}{t0}:log`, '-', '+']);
       const entries = log.map(([id, fields]) => norm(`${id} ${fields.join(' ')}`));
-      const index = ((await client.sendCommand(['LRANGE', `${node.prefix}{t0}:index`, '0', '-1'])) as string[]).map(norm);
+      const index = (await client.sendCommand<string[]>(['LRANGE', `${node.prefix}{t0}:index`, '0', '-1'])).map(norm);
       const last = String(await client.sendCommand(['GET', `${node.prefix}{t0}:last`])).split(' ');
       return { entries, index, last: [norm(last[0] as string), last[2]], announced: node.announced.map(norm), results: node.results };
     };
