@@ -87,6 +87,13 @@ export const ENTRY_OVERHEAD = 100;
  * The announcement: `<prev> <count>` then per entry ` <id> <pub> <except>
  * <length> <message>`: the length lets a reader cut the message out, and
  * `prev` (the log's entry before these) lets it see a gap.
+ *
+ * With a shard (`channelLogs: 'shard'`), the channels' publishes are one
+ * entry of the shard's log, which the node builds ({@link ShardEntry});
+ * a tick without history and with no pattern log with subscribers is
+ * logged and announced as it came and answered `{ 2, prev, entry,
+ * counts }` ({@link PublishStatus} `Logged`, {@link publishedForm}).
+ * The script's header (scripts/publish.lua) names every argument.
  */
 
 /**
