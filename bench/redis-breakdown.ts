@@ -24,7 +24,10 @@
  * node listening on the shard's channel; and, for ticks of 10, the same with
  * one stream entry per publish.
  *
- *   npx tsc -p . && node scripts/copy-lua.mjs && node dist/bench/redis-breakdown.js [--channels=2000] [--per-channel=1] [--publishes=20000] [--position-flush=100] [--channel-logs=pattern|shard] [--url=redis://… | --cluster]
+ *   npx tsc -p . && node scripts/copy-lua.mjs && node dist/bench/redis-breakdown.js [--channels=2000] [--per-channel=1] [--publishes=20000] [--position-flush=100] [--channel-logs=pattern|shard] [--count] [--url=redis://… | --cluster]
+ *
+ * `--count`: each publish asks for its count of recipients, as a
+ * server-side `publish` does (a client's publish does not: the default).
  *
  * 500 rooms of 4: `--channels=500 --per-channel=4`.
  */
@@ -67,6 +70,7 @@ async function main(): Promise<void> {
   const positionFlush = numberOption('position-flush', 100, 1, 60_000);
   const onCluster = option('cluster') !== undefined;
   const channelLogs = option('channel-logs') ?? 'pattern';
+  const count = option('count') !== undefined;
   if (channelLogs !== 'pattern' && channelLogs !== 'shard') throw new TypeError('--channel-logs: pattern or shard');
   const given = option('url');
   if (onCluster && given !== undefined) throw new TypeError('give --url or --cluster, not both');
@@ -91,7 +95,7 @@ async function main(): Promise<void> {
     let next = 0;
     for (let sent = 0; sent < publishes; sent += 10) {
       const batch: Array<Promise<number>> = [];
-      for (let i = 0; i < 10; i++) batch.push(engine.publish(expand(`/c/${next++ % channels}`), payload, { count: false }));
+      for (let i = 0; i < 10; i++) batch.push(engine.publish(expand(`/c/${next++ % channels}`), payload, { count }));
       await Promise.all(batch);
       await new Promise((resolve) => setTimeout(resolve, 0));
       if (woken.size > 0) {
@@ -104,7 +108,7 @@ async function main(): Promise<void> {
     const after = await counters(urls);
     await engine.close();
     const where = cluster ? ` on a Cluster of ${urls.length} primaries (summed)` : '';
-    console.log(`${channels} channels x ${perChannel}, ${publishes} publishes${where}, channelLogs '${channelLogs}': Redis ${(((after.cpu - before.cpu) * 1e6) / publishes).toFixed(1)} µs/publish`);
+    console.log(`${channels} channels x ${perChannel}, ${publishes} publishes${where}, channelLogs '${channelLogs}'${count ? ', counted' : ''}: Redis ${(((after.cpu - before.cpu) * 1e6) / publishes).toFixed(1)} µs/publish`);
     if (cluster) {
       const each = after.perServer.map((cpu, i) => (((cpu - (before.perServer[i] as number)) * 1e6) / publishes).toFixed(1));
       console.log(`  per primary: ${each.join(', ')} µs/publish`);

@@ -22,7 +22,7 @@ interface Call {
   fail(err: Error): void;
 }
 
-function setup(options: { cluster?: boolean; subscribers?: Record<string, string[]> } = {}) {
+function setup(options: { cluster?: boolean; subscribers?: Record<string, string[]>; shard?: boolean } = {}) {
   const calls: Call[] = [];
   const runner = {
     isCluster: options.cluster ?? false,
@@ -40,16 +40,24 @@ function setup(options: { cluster?: boolean; subscribers?: Record<string, string
     },
   } as unknown as Runner;
   const owned: Array<{ pattern: string; announcement: Announcement }> = [];
+  /** Shard scripts sent and answered (`shardSent`, `shardAnswered`). */
+  const shard = { sent: 0, answered: 0 };
   const logs = {
     own(pattern: string, announcement: Announcement): Promise<void> {
       owned.push({ pattern, announcement });
       return Promise.resolve();
     },
+    ownShard(announcement: Announcement): Promise<void> {
+      owned.push({ pattern: '{t0}', announcement });
+      return Promise.resolve();
+    },
+    shardSent: () => shard.sent++,
+    shardAnswered: () => shard.answered++,
   } as unknown as PatternLogs;
   const order = new CallOrder();
-  const settings = { logLength: '1000', logBytes: '', historyBytes: '', retention: 60_000 } as unknown as EngineSettings;
-  const publisher = new Publisher(runner, new Keys('t:'), logs, order, settings, 'n1-');
-  return { publisher, calls, owned, order };
+  const settings = { logLength: '1000', logBytes: '', historyBytes: '', retention: 60_000, shardLogBytes: '65536' } as unknown as EngineSettings;
+  const publisher = new Publisher(runner, new Keys('t:'), logs, order, settings, 'n1-', options.shard ?? false);
+  return { publisher, calls, owned, order, shard };
 }
 
 /** Let process.nextTick and promise callbacks run. */
@@ -210,4 +218,50 @@ test('more than MAX_EXCEPT excluded sessions is refused before anything is sent'
   assert.equal(await publisher.publish([], 'A'), 0);
   await tick();
   assert.equal(calls.length, 0);
+});
+
+test('with a shard, a tick is one entry the node builds; a Logged reply applies it whole, each publish at its position', async () => {
+  const { publisher, calls, owned, shard } = setup({ shard: true });
+  const a = publisher.publish(['/a', '/*'], 'A é', { count: false, except: ['s1'] });
+  const b = publisher.publish(['/b', '/*'], 'B', { count: false });
+  await tick();
+  assert.equal(calls.length, 1);
+  assert.deepEqual(calls[0]?.keys, ['t:{t0}', 't:{p:/*}']);
+  // The shard's prefix and bytes; /* reached by both publishes; the entry as the node built it, its bytes (UTF-8) + 100,
+  // its parts' bytes, no counts, no history.
+  const entry = '2 /a n1-1 s1 3 A é /b n1-2 - 1 B';
+  assert.deepEqual(calls[0]?.args, ['1000', '60000', 'P', '', '', '0', 't:', '2', '65536', '1,2', entry, String(Buffer.byteLength(entry) + 100), '17,13', '']);
+  assert.equal(shard.sent, 1);
+  calls[0]?.answer([2, '7-1', '9-3']);
+  assert.deepEqual(await Promise.all([a, b]), [0, 0]);
+  assert.equal(shard.answered, 1);
+  assert.deepEqual(owned.map((o) => [o.pattern, o.announcement.prev, o.announcement.entries.map((e) => [e.src, e.id, e.text, e.except])]), [
+    // The entry's publishes end at seq 3 x 1024 + 1023; the previous entry's end is its last publish's position.
+    ['{t0}', '7-2047', [['/a', '9-4094', 'A é', ['s1']], ['/b', '9-4095', 'B', undefined]]],
+  ]);
+});
+
+test('with a shard, counts and history go with the entry; the full reply gives the counts', async () => {
+  const { publisher, calls } = setup({ shard: true });
+  const a = publisher.publish(['/a'], 'A');
+  const b = publisher.publish(['/b'], '{"x":1,}}', { count: false, history: { channel: '/b', size: 5, ttl: 1000, tail: 2 } });
+  await tick();
+  // KEYS: the shard, then /b's base for its history (no pattern log). The count of /a (ordinal 1); /b's history (ordinal 2:
+  // its key 2, size, ttl, tail).
+  assert.deepEqual(calls[0]?.keys, ['t:{t0}', 't:{p:/b}']);
+  assert.deepEqual(calls[0]?.args.slice(5), ['1', 't:', '1', '65536', '2 /a n1-1 - 1 A /b n1-2 - 9 {"x":1,}}', '137', '13,21', '1', '2 2 5 1000 2']);
+  calls[0]?.answer([1, '7-0', '', 2, '9-0', -1, '9-0', '{"epoch":"e","offset":1}']);
+  assert.deepEqual(await Promise.all([a, b]), [2, 0]);
+});
+
+test('with a shard, a Logged reply carries the counts asked for, in call order', async () => {
+  const { publisher, calls, owned } = setup({ shard: true });
+  const a = publisher.publish(['/a'], 'A');
+  const b = publisher.publish(['/b'], 'B', { count: false });
+  const c = publisher.publish(['/c'], 'C', { except: ['s1'] });
+  await tick();
+  assert.deepEqual(calls[0]?.args.slice(11), ['13,13,14', '1,3']);
+  calls[0]?.answer([2, '0-0', '9-0', 3, 1]);
+  assert.deepEqual(await Promise.all([a, b, c]), [3, 0, 1]);
+  assert.deepEqual(owned.map((o) => [o.announcement.prev, o.announcement.entries.map((e) => e.id)]), [['0-0', ['9-1021', '9-1022', '9-1023']]]);
 });

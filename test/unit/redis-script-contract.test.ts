@@ -146,11 +146,20 @@ test('arguments are built in the order the headers name them', () => {
     '1', '2', 'x', 'p2', 'a,b', '1', '-',
   ]);
   // With a shard: the key prefix and the shard's byte bound, the shard first in KEYS (not named by the publishes); per pattern log the publishes
-  // reaching it; per publish the publish as the shard's entry holds it, history, whether to count the channel's subscribers.
-  const sharded = pattern.publishArgs('', 60000, false, '', '', 0, 3, { prefix: 'bayeux:', maxbytes: '4096' });
+  // reaching it; the shard's entry as the node built it, its bytes + ENTRY_OVERHEAD, per publish the bytes of its part (UTF-8), the
+  // ordinals of the publishes to count, per publish with history its ordinal and history.
+  const sharded = pattern.publishArgs('', 60000, false, '', '', 1, 3, { prefix: 'bayeux:', maxbytes: '4096' });
   pattern.pushShardReach(sharded, 3, [[1], [], [1, 2]]);
-  pattern.pushShardPublish(sharded, '/a/b', 'm é', 'p3', ['s1'], undefined, true);
-  assert.deepEqual(sharded, ['', '60000', 'P', '', '', '0', 'bayeux:', '3', '4096', '1,3', '3', '/a/b p3 s1 3 m é', '-', '1']);
+  const entry = new pattern.ShardEntry();
+  entry.add('/a/b', 'm é', 'p3', ['s1'], undefined, true);
+  entry.add('/c', 'x', 'p4', [], { key: 3, size: 10, ttl: 5000, tail: 1 }, false);
+  entry.add('/d', 'y', 'p5', ['s1', 's2'], undefined, true);
+  entry.pushTo(sharded);
+  const payload = '3 /a/b p3 s1 3 m é /c p4 - 1 x /d p5 s1,s2 1 y';
+  assert.deepEqual(sharded, [
+    '', '60000', 'P', '', '', '1', 'bayeux:', '3', '4096', '1,3', '3',
+    payload, String(Buffer.byteLength(payload) + pattern.ENTRY_OVERHEAD), '17,11,15', '1,3', '2 4 10 5000 1',
+  ]);
   assert.deepEqual(pattern.historyArgs(5, 1000, '', 'id1', { after: { epoch: 'e.1', offset: 3 } }), ['5', '1000', '', 'id1', 'p', 'e.1', '3', '']);
   assert.deepEqual(pattern.historyArgs(5, 1000, '99', 'id1', { newest: 2 }), ['5', '1000', '99', 'id1', 'n', '2', '', '']);
   assert.deepEqual(pattern.historyArgs(5, 1000, '', '', { newest: undefined }), ['5', '1000', '', '', 'n', '', '', '']);
@@ -224,6 +233,19 @@ test('PUBLISH: the reply read in place, per key and per publish', () => {
   assert.equal(reply.id(3), '5-0');
   assert.equal(reply.recipients(5), 0);
   assert.equal(reply.id(5), '');
+  // With a shard, a tick logged in one entry and no pattern log reached: { 2, prev, entry, counts asked for } reads as the
+  // Published form, each publish in that entry, -1 where no count was asked for; other replies as they are.
+  const logged = pattern.publishedForm([pattern.PublishStatus.Logged, '3-0', '9-0'], 3, [false, false]);
+  assert.deepEqual(logged, [1, '3-0', '', '', -1, '9-0', -1, '9-0']);
+  const shard = new pattern.PublishReply(logged, 3);
+  assert.equal(shard.status, pattern.PublishStatus.Published);
+  assert.equal(shard.recipients(shard.firstResult + 2), -1);
+  assert.equal(shard.id(shard.firstResult + 2), '9-0');
+  assert.deepEqual(pattern.publishedForm([2, '3-0', '9-0', 4, 0], 1, [true, false, true]), [1, '3-0', 4, '9-0', -1, '9-0', 0, '9-0']);
+  const full = [1, '4-0', '', 3, '5-0', 0, ''];
+  assert.equal(pattern.publishedForm(full, 2, [false, false]), full);
+  assert.deepEqual(pattern.publishedForm([0], 2, [false, false]), [0]);
+  assert.match(pattern.PUBLISH, /local out = \{ 2, prev, id \}/, 'the Lua answers Logged as read here');
 });
 
 test('HISTORY and PUBLISH with history: the reply read into named fields; the splice as the Lua does it', () => {

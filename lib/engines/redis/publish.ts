@@ -14,7 +14,7 @@ import { shardEnd, shardPosition, type Keys } from './keys.js';
 import type { Announcement, PatternLogs } from './log.js';
 import { PatternKey } from './lua/contract.js';
 import { Scripts } from './lua/index.js';
-import { publishArgs, PublishReply, PublishStatus, pushPublish, pushShardPublish, pushShardReach, splice, type HistoryArg } from './lua/pattern.js';
+import { publishArgs, publishedForm, PublishReply, PublishStatus, pushPublish, pushShardReach, ShardEntry, splice, type HistoryArg } from './lua/pattern.js';
 import type { CallOrder } from './order.js';
 import type { Runner } from './runner.js';
 import { scanSet } from './scan.js';
@@ -202,6 +202,7 @@ export class Publisher {
     const channels = call.channels;
     const args = publishArgs(settings.logLength, settings.retention, this.#runner.sharded, settings.logBytes, settings.historyBytes, count, call.logKeys, channels ? { prefix: this.#keys.prefix, maxbytes: settings.shardLogBytes } : undefined);
     if (channels) pushShardReach(args, call.logKeys, call.keys);
+    const entry = channels ? new ShardEntry() : undefined;
     for (let c = 0; c < call.publishes.length; c++) {
       const p = publishes[call.publishes[c] as number] as Publish;
       const h = histories[c];
@@ -209,13 +210,14 @@ export class Publisher {
         ? { key: call.patterns.indexOf(h.history.channel), size: h.history.size, ttl: h.history.ttl, tail: h.history.tail }
         : undefined;
       const message = history ? p.message : p.spliced ?? p.message;
-      if (channels) pushShardPublish(args, channels[c] as string, message, p.pub, p.except, history, p.count);
+      if (entry) entry.add((channels as readonly string[])[c] as string, message, p.pub, p.except, history, p.count);
       else pushPublish(args, call.keys[c] as readonly number[], message, p.pub, p.except, history);
     }
+    entry?.pushTo(args);
     const keys = call.patterns.map((pattern) => (channels && pattern === SHARD ? this.#keys.shardBase() : this.#keys.patternBase(pattern)));
     return this.#runner.run(Scripts.publish, keys, args).then(
       (reply) => {
-        call.reply = list(reply);
+        call.reply = publishedForm(list(reply), call.patterns.length, call.publishes.map((i) => (publishes[i] as Publish).count));
         if (count > 0) {
           // The positions follow the results: one per publish with history, in call order.
           const answer = new PublishReply(call.reply, call.patterns.length);

@@ -87,6 +87,13 @@ export const ENTRY_OVERHEAD = 100;
  * The announcement: `<prev> <count>` then per entry ` <id> <pub> <except>
  * <length> <message>`: the length lets a reader cut the message out, and
  * `prev` (the log's entry before these) lets it see a gap.
+ *
+ * With a shard (`channelLogs: 'shard'`), the channels' publishes are one
+ * entry of the shard's log, which the node builds ({@link ShardEntry});
+ * a tick without history and with no pattern log with subscribers is
+ * logged and announced as it came and answered `{ 2, prev, entry,
+ * counts }` ({@link PublishStatus} `Logged`, {@link publishedForm}).
+ * The script's header (scripts/publish.lua) names every argument.
  */
 
 /**
@@ -121,8 +128,14 @@ export const ADD_SUBSCRIBER = readLua('add-subscriber');
  */
 export const HISTORY = readLua('history');
 
-/** PUBLISH's first reply element. */
-export const PublishStatus = { NoSubscribers: 0, Published: 1 } as const;
+/**
+ * PUBLISH's first reply element. `Logged`: with a shard, a tick without
+ * history or a pattern log with subscribers, every publish in one entry:
+ * `{ 2, the shard's last entry before, the entry, then per publish
+ * counted its count }` ({@link publishedForm} reads it as the
+ * `Published` form).
+ */
+export const PublishStatus = { NoSubscribers: 0, Published: 1, Logged: 2 } as const;
 export type PublishStatus = (typeof PublishStatus)[keyof typeof PublishStatus];
 
 /**
@@ -168,17 +181,64 @@ export function pushShardReach(args: string[], logKeys: number, keys: ReadonlyAr
 }
 
 /**
- * With a shard, after {@link pushShardReach}: one publish's ARGV: the
- * publish as the shard's entry holds it (`<channel> <publish id> <except>
- * <length> <message>`: built here, so the script copies one string),
- * history, and whether to count the channel's subscribers.
+ * With a shard, after {@link pushShardReach}: the shard's entry as the
+ * node builds it (`<count>` then per publish ` <channel> <publish id>
+ * <except> <length> <message>`), its bytes plus {@link ENTRY_OVERHEAD},
+ * per publish the bytes of its part, then the ordinals (from 1) of the
+ * publishes whose channel's subscribers are counted, and per publish with
+ * history `<ordinal> <history>`. In the common tick (no history, no
+ * count, no pattern log with subscribers) the script logs and announces
+ * the entry as it came, with no work per publish; the part sizes let it
+ * cut the entry into publishes otherwise.
  */
-export function pushShardPublish(args: string[], channel: string, message: string, pub: string, except: readonly string[], history: HistoryArg | undefined, count: boolean): void {
-  args.push(`${channel} ${pub} ${except.length > 0 ? except.join(',') : '-'} ${message.length} ${message}`, historyArg(history), count ? '1' : '0');
+export class ShardEntry {
+  readonly #parts: string[] = [];
+  readonly #sizes: number[] = [];
+  readonly #histories: string[] = [];
+  #counted = '';
+  #bytes = 0;
+
+  /** The next publish (ordinal: one more than the last). */
+  add(channel: string, message: string, pub: string, except: readonly string[], history: HistoryArg | undefined, count: boolean): void {
+    const part = `${channel} ${pub} ${except.length > 0 ? except.join(',') : '-'} ${message.length} ${message}`;
+    const bytes = Buffer.byteLength(part);
+    const ordinal = this.#parts.push(part);
+    this.#sizes.push(bytes);
+    this.#bytes += bytes + 1;
+    if (count) this.#counted = this.#counted === '' ? String(ordinal) : `${this.#counted},${ordinal}`;
+    if (history) this.#histories.push(`${ordinal} ${historyArg(history)}`);
+  }
+
+  /** Its ARGV, after {@link pushShardReach}'s. */
+  pushTo(args: string[]): void {
+    const count = String(this.#parts.length);
+    args.push(`${count} ${this.#parts.join(' ')}`, String(count.length + this.#bytes + ENTRY_OVERHEAD), this.#sizes.join(','), this.#counted, ...this.#histories);
+  }
 }
 
 function historyArg(history: HistoryArg | undefined): string {
   return history ? `${history.key + 1} ${history.size} ${history.ttl} ${history.tail}` : '-';
+}
+
+/**
+ * PUBLISH's reply in the `Published` form: a `Logged` reply for `keys`
+ * keys (the shard first) and publishes whose counts were asked for or
+ * not (`counted`, in call order) is the same as `{ 1, prev, '' per other
+ * key, then per publish: its count (-1 not counted), the entry }`; any
+ * other reply as it is.
+ */
+export function publishedForm(reply: unknown[], keys: number, counted: readonly boolean[]): unknown[] {
+  if (int(reply[0]) !== PublishStatus.Logged) return reply;
+  const full = new Array<unknown>(1 + keys + 2 * counted.length);
+  full[0] = PublishStatus.Published;
+  full[1] = reply[1];
+  for (let j = 2; j <= keys; j++) full[j] = '';
+  let count = 3;
+  for (let c = 0, at = 1 + keys; c < counted.length; c++, at += 2) {
+    full[at] = counted[c] ? reply[count++] : -1;
+    full[at + 1] = reply[2];
+  }
+  return full;
 }
 
 /**

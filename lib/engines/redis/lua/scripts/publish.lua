@@ -8,10 +8,14 @@
 -- Without a shard, ARGV[10..] per publish: nk, nk indexes into KEYS (pattern logs), message, publish id, except ids or '-',
 --   length in JS characters, history.
 -- With a shard, ARGV[10..8+ARGV[8]]: per pattern log KEYS[2..ARGV[8]], the ordinals (from 1) of the publishes that reach it,
---   comma-separated; then per publish: '<channel> <publish id> <except> <length> <message>', history, '1' count the channel's
---   subscribers | '0'.
+--   comma-separated; then the shard's entry as the node built it ('<count>' then per publish ' <channel> <publish id> <except>
+--   <length> <message>'), its bytes + 100, per publish the bytes of its part ('<channel> ... <message>'), comma-separated,
+--   the ordinals of the publishes whose channel's subscribers are counted, comma-separated ('' none), then per publish with
+--   history: '<ordinal> <history>'.
 -- history: '-' or '<index of the channel in KEYS> <size> <ttl ms> <tail>'
--- Reply: { 0 NoSubscribers } | { 1 Published, prev per key ('' none; the shard's: its last entry), then per publish, per its keys with
+-- Reply: { 0 NoSubscribers } | { 2 Logged, the shard's last entry before, the new entry's id, then per publish counted (in order)
+--   its channel's subscribers not in except: with a shard, no history, no pattern log with subscribers, every publish is in
+--   that one entry } | { 1 Published, prev per key ('' none; the shard's: its last entry), then per publish, per its keys with
 --   subscribers: recipients, stream id or '', and with a shard then: its subscribers not in except (-1 not counted), the shard entry's id,
 --   then per publish with history its position '{"epoch":"...","offset":N}', then the ordinals (from 1) of the publishes before which the
 --   waiting announcements were sent }
@@ -22,6 +26,102 @@
 local nkeys = #KEYS
 local shard = ARGV[7] ~= ''
 local lo, hi = shard and 2 or 1, tonumber(ARGV[8])
+local retention = tonumber(ARGV[2])
+-- Trim a log exactly, oldest entries first, the newest always staying: pop its index's head ('<id> <bytes>') while
+-- there are more than most entries or bytes, or the head's ms is before cutoff; then XTRIM the log to the new head.
+-- Returns the entries, bytes and head ms left.
+local function trim(base, len, total, most, bytesmost, cutoff)
+  local index = base .. ':index'
+  local head
+  local trimmed = false
+  while len > 1 do
+    head = redis.call('LINDEX', index, 0)
+    if len > most or total > bytesmost or (tonumber(string.match(head, '^(%d+)')) or 0) < cutoff then
+      redis.call('LPOP', index)
+      total = total - (tonumber(string.sub(head, string.find(head, ' ', 1, true) + 1)) or 0)
+      len = len - 1
+      trimmed = true
+      head = nil
+    else
+      break
+    end
+  end
+  head = head or redis.call('LINDEX', index, 0)
+  if trimmed then redis.call('XTRIM', base .. ':log', 'MINID', string.sub(head, 1, string.find(head, ' ', 1, true) - 1)) end
+  if total < 0 then total = 0 end
+  return len, total, tonumber(string.match(head, '^(%d+)')) or 0
+end
+-- After the shard's new entries (slast the newest, now Redis's clock): the shard is trimmed exactly, oldest entries first
+-- (the newest stays), to its bytes, 1,000,000 entries, and, once per half retention, entries older than retention; then
+-- its keys get a new expiry, between retention and 1.5 x retention after this publish. Between renewals :last keeps its expiry.
+local function shard_save(slast, sexpires, sbytes, slen, now)
+  local smax = tonumber(ARGV[9]) or math.huge
+  local renew = sexpires - now < retention
+  if renew or sbytes > smax or slen > 1000000 then
+    slen, sbytes = trim(KEYS[1], slen, sbytes, 1000000, smax, renew and now - retention or -1)
+  end
+  if renew then
+    local expiry = now + math.floor(retention * 1.5)
+    redis.call('PEXPIRE', KEYS[1] .. ':log', expiry - now)
+    redis.call('PEXPIRE', KEYS[1] .. ':index', expiry - now)
+    redis.call('SET', KEYS[1] .. ':last', slast .. ' ' .. string.format('%.0f %.0f', expiry, sbytes), 'PX', expiry - now)
+  else
+    redis.call('SET', KEYS[1] .. ':last', slast .. ' ' .. string.format('%.0f %.0f', sexpires, sbytes), 'KEEPTTL')
+  end
+end
+-- The shard's common tick: no history, no pattern log with subscribers. The node's entry is logged and announced as it
+-- came, in one XADD, RPUSH, PUBLISH and SET, with no work per publish but the counts asked for (each string made, each
+-- number formatted and each reply slot costs Redis CPU).
+if shard and ARGV[6] == '0' then
+  local quiet = true
+  for j = 2, hi do
+    if redis.call('SCARD', KEYS[j] .. ':subs') > 0 then
+      quiet = false
+      break
+    end
+  end
+  if quiet then
+    local base, payload, size = KEYS[1], ARGV[hi + 9], ARGV[hi + 10]
+    local lastkey = base .. ':last'
+    local got = redis.call('GET', lastkey)
+    local prev, e, b
+    if got then prev, e, b = string.match(got, '^(%S+) ?(%d*) ?(%d*)$') end
+    prev = prev or '0-0'
+    local id = redis.call('XADD', base .. ':log', '*', 'p', payload)
+    local len = redis.call('RPUSH', base .. ':index', id .. ' ' .. size)
+    redis.call(ARGV[3] == 'S' and 'SPUBLISH' or 'PUBLISH', base, prev .. ' ' .. id .. ' ' .. payload)
+    local bytes, expires = (tonumber(b) or 0) + size, tonumber(e) or 0
+    local now = tonumber(string.match(id, '^(%d+)'))
+    if expires - now >= retention and len <= 1000000 and bytes <= (tonumber(ARGV[9]) or math.huge) then
+      -- The expiry as read: the text shard_save would format.
+      redis.call('SET', lastkey, id .. ' ' .. e .. ' ' .. string.format('%d', bytes), 'KEEPTTL')
+    else
+      shard_save(id, expires, bytes, len, now)
+    end
+    local out = { 2, prev, id }
+    if ARGV[hi + 12] ~= '' then
+      -- The counts asked for: the channel's subscribers not in except, read in the publish's part of the entry.
+      local starts, o, from = {}, 0, string.find(payload, ' ', 1, true) + 1
+      for bytes in string.gmatch(ARGV[hi + 11], '%d+') do
+        o = o + 1
+        starts[o] = from
+        from = from + bytes + 1
+      end
+      for c in string.gmatch(ARGV[hi + 12], '%d+') do
+        local channel, except = string.match(payload, '^(%S+) %S+ (%S+) ', starts[tonumber(c)])
+        local subs = ARGV[7] .. '{p:' .. channel .. '}:subs'
+        local k = redis.call('SCARD', subs)
+        if k > 0 and except ~= '-' then
+          for x in string.gmatch(except, '[^,]+') do
+            if redis.call('SISMEMBER', subs, x) == 1 then k = k - 1 end
+          end
+        end
+        out[#out + 1] = k
+      end
+    end
+    return out
+  end
+end
 local n = {}
 local any = false
 for j = 1, nkeys do
@@ -31,7 +131,10 @@ end
 if not any and ARGV[6] == '0' and not shard then return { 0 } end
 local out = { 1 }
 -- The shard: its last entry and when its keys expire; the waiting entry's parts, publishes, and the reply slots of its id.
-local slast, sexpires, sbytes, slen, sparts, sn, sout = '', 0, 0, 0, { '' }, 0, {}
+local slast, sexpires, sbytes, slen, sn, sout = '', 0, 0, 0, 0, {}
+-- The node's entry: where each publish's part starts and ends in it, the parts a history changed; the waiting entry's
+-- first publish and whether a history changed one of its parts.
+local spayload, starts, ends, mods, sfirst, smod, total
 if shard then
   local got = redis.call('GET', KEYS[1] .. ':last')
   if got then
@@ -41,8 +144,8 @@ if shard then
     slast = '0-0'
   end
 end
--- Per key with subscribers: the newest id, the log's bytes, when its keys expire (ms; see the end), the ms of the
--- index's head (nil: unknown), the index length.
+-- Per key with subscribers: the newest id, the log's bytes, when its keys expire (ms; see the end) and the ms of the
+-- index's head ('' unknown) as read (written back as they are when unchanged: formatting a number costs), the index length.
 local last, bytes, expires, heads, lens, had
 -- (Tables cost the script its time: made only when some pattern log has subscribers.)
 if any then last, bytes, expires, heads, lens, had = {}, {}, {}, {}, {}, {} end
@@ -55,8 +158,7 @@ for j = 1, nkeys do
     last[j] = prev
     local b, e, h = string.match(got[2] or '', '^(%d+) ?(%d*) ?(%d*)$')
     bytes[j] = tonumber(b) or 0
-    expires[j] = tonumber(e) or 0
-    heads[j] = tonumber(h)
+    expires[j], heads[j] = e or '', h or ''
   end
   out[j + 1] = prev
 end
@@ -77,15 +179,25 @@ local function announce()
   waiting, hn = {}, {}
   -- The shard's entry goes last (see the cut rule below).
   if sn > 0 then
-    sparts[1] = tostring(sn)
-    local payload = table.concat(sparts, ' ')
+    -- The node's entry as it came when it is the whole tick, else the waiting publishes' parts.
+    local payload
+    local slastp = sfirst + sn - 1
+    if smod then
+      local parts = { tostring(sn) }
+      for o = sfirst, slastp do parts[#parts + 1] = mods[o] or string.sub(spayload, starts[o], ends[o]) end
+      payload = table.concat(parts, ' ')
+    elseif sn == total then
+      payload = spayload
+    else
+      payload = sn .. ' ' .. string.sub(spayload, starts[sfirst], ends[slastp])
+    end
     local id = redis.call('XADD', KEYS[1] .. ':log', '*', 'p', payload)
     local size = #payload + 100
     slen = redis.call('RPUSH', KEYS[1] .. ':index', id .. ' ' .. size)
     sbytes = sbytes + size
     redis.call(pubcmd, KEYS[1], slast .. ' ' .. id .. ' ' .. payload)
     for i = 1, #sout do out[sout[i]] = id end
-    slast, sparts, sn, sout = id, { '' }, 0, {}
+    slast, sn, smod, sout = id, 0, false, {}
   end
 end
 -- Whether a publish reaching the keys in inR may join the waiting announcements: it raises the newest
@@ -122,26 +234,49 @@ if shard then
       end
     end
   end
-  at = 9 + hi
+end
+-- With a shard: per publish its history ('-' none) and whether to count its channel.
+local hists, counted
+if shard then
+  spayload = ARGV[hi + 9]
+  local from = string.find(spayload, ' ', 1, true) + 1
+  starts, ends, mods, hists, counted = {}, {}, {}, {}, {}
+  total = 0
+  for bytes in string.gmatch(ARGV[hi + 11], '%d+') do
+    total = total + 1
+    starts[total] = from
+    from = from + tonumber(bytes)
+    ends[total] = from - 1
+    from = from + 1
+  end
+  for o in string.gmatch(ARGV[hi + 12], '%d+') do counted[tonumber(o)] = true end
+  for i = hi + 13, nargs do
+    local o, h = string.match(ARGV[i], '^(%d+) (.*)$')
+    hists[tonumber(o)] = h
+  end
 end
 local now, clock, nowtext
 -- Channel histories opened by this script (by key index, in the order opened), their ttls and sizes, the positions given.
 local hs, hts, hsizes, horder, positions
 local hmax = tonumber(ARGV[5]) or math.huge
-while at <= nargs do
+while (shard and ordinal < total) or (not shard and at <= nargs) do
   ordinal = ordinal + 1
-  local message, pub, except, length, hist, channel, compact, countme
+  local message, pub, except, length, hist, channel, countme
   -- The pattern logs it reaches (indexes into KEYS).
   local ks, nk
   if shard then
     -- The publish as the shard's entry holds it, built by the node; its fields are read only when needed.
-    compact, hist, countme = ARGV[at], ARGV[at + 1], ARGV[at + 2] == '1'
+    hist, countme = hists[ordinal] or '-', counted[ordinal] == true
     ks = reach[ordinal] or none
     nk = #ks
-    if hist ~= '-' or countme or nk > 0 then
-      channel, pub, except, length, message = string.match(compact, '^(%S+) (%S+) (%S+) (%d+) (.*)$')
+    -- Its fields, read in the node's entry only when needed: '<channel> <publish id> <except> <length> <message>'.
+    if hist ~= '-' or nk > 0 then
+      local from
+      channel, pub, except, length, from = string.match(spayload, '^(%S+) (%S+) (%S+) (%d+) ()', starts[ordinal])
+      message = string.sub(spayload, from, ends[ordinal])
+    elseif countme then
+      channel, except = string.match(spayload, '^(%S+) %S+ (%S+) ', starts[ordinal])
     end
-    at = at + 3
   else
     nk = tonumber(ARGV[at])
     ks = {}
@@ -177,7 +312,7 @@ while at <= nargs do
     h.pending[#h.pending + 1] = entry
     h.bytes = h.bytes + #entry
     positions[#positions + 1] = pos
-    if shard then compact = channel .. ' ' .. pub .. ' ' .. except .. ' ' .. length .. ' ' .. message end
+    if shard then mods[ordinal] = channel .. ' ' .. pub .. ' ' .. except .. ' ' .. length .. ' ' .. message end
   end
   local inR, r = nil, 0
   for q = 1, nk do
@@ -264,7 +399,8 @@ while at <= nargs do
         end
       end
     end
-    sparts[#sparts + 1] = compact
+    if sn == 0 then sfirst = ordinal end
+    if mods[ordinal] then smod = true end
     sn = sn + 1
     out[#out + 1] = k
     out[#out + 1] = ''
@@ -280,52 +416,13 @@ for i = 1, horder and #horder or 0 do
   h_save(h, hts[hj])
   if h.len > 0 then redis.call('PEXPIRE', h.list, hts[hj]) end
 end
-local maxlen, retention = tonumber(ARGV[1]) or math.huge, tonumber(ARGV[2])
+local maxlen = tonumber(ARGV[1]) or math.huge
 local maxbytes = tonumber(ARGV[4]) or math.huge
 local cutoff
--- Trim a log exactly, oldest entries first, the newest always staying: pop its index's head ('<id> <bytes>') while
--- there are more than most entries or bytes, or the head's ms is before cutoff; then XTRIM the log to the new head.
--- Returns the entries, bytes and head ms left.
-local function trim(base, len, total, most, bytesmost, cutoff)
-  local index = base .. ':index'
-  local head
-  local trimmed = false
-  while len > 1 do
-    head = redis.call('LINDEX', index, 0)
-    if len > most or total > bytesmost or (tonumber(string.match(head, '^(%d+)')) or 0) < cutoff then
-      redis.call('LPOP', index)
-      total = total - (tonumber(string.sub(head, string.find(head, ' ', 1, true) + 1)) or 0)
-      len = len - 1
-      trimmed = true
-      head = nil
-    else
-      break
-    end
-  end
-  head = head or redis.call('LINDEX', index, 0)
-  if trimmed then redis.call('XTRIM', base .. ':log', 'MINID', string.sub(head, 1, string.find(head, ' ', 1, true) - 1)) end
-  if total < 0 then total = 0 end
-  return len, total, tonumber(string.match(head, '^(%d+)')) or 0
-end
+-- The shard's trim and expiry; Redis's clock: the ms of the entry just added (unless a history read TIME).
 if shard and slast ~= out[2] then
-  -- The shard is trimmed exactly, oldest entries first (the newest stays), to its bytes, 1,000,000 entries, and, once per
-  -- half retention, entries older than retention; then its keys get a new expiry, between retention and 1.5 x retention
-  -- after this publish. Between renewals :last keeps its expiry.
-  -- Redis's clock: the ms of the entry just added.
   now = now or tonumber(string.match(slast, '^(%d+)'))
-  local smax = tonumber(ARGV[9]) or math.huge
-  local renew = sexpires - now < retention
-  if renew or sbytes > smax or slen > 1000000 then
-    slen, sbytes = trim(KEYS[1], slen, sbytes, 1000000, smax, renew and now - retention or -1)
-  end
-  if renew then
-    local expiry = now + math.floor(retention * 1.5)
-    redis.call('PEXPIRE', KEYS[1] .. ':log', expiry - now)
-    redis.call('PEXPIRE', KEYS[1] .. ':index', expiry - now)
-    redis.call('SET', KEYS[1] .. ':last', slast .. ' ' .. string.format('%.0f %.0f', expiry, sbytes), 'PX', expiry - now)
-  else
-    redis.call('SET', KEYS[1] .. ':last', slast .. ' ' .. string.format('%.0f %.0f', sexpires, sbytes), 'KEEPTTL')
-  end
+  shard_save(slast, sexpires, sbytes, slen, now)
 end
 for j = 1, nkeys do
   if n[j] > 0 and last[j] ~= out[j + 1] then
@@ -337,24 +434,28 @@ for j = 1, nkeys do
     cutoff = now - retention
     local total = bytes[j]
     local len = lens[j]
-    local hms = heads[j]
+    local htext = heads[j]
+    local hms = tonumber(htext)
     -- The index is read only when something may be trimmed: the head's age is kept with the bytes.
     if hms == nil or len > maxlen or total > maxbytes or hms < cutoff then
       len, total, hms = trim(base, len, total, maxlen, maxbytes, cutoff)
+      htext = string.format('%.0f', hms)
     end
     if total < 0 then total = 0 end
     -- The pattern's keys expire together, between retention and 1.5 x retention after its last publish:
     -- log and index get a new expiry only when less than retention of it is left, not at every publish.
     -- :bytes and :last get the same expiry then; between renewals they keep it (KEEPTTL), which only
     -- keys that exist may do (a key missing here gets a new expiry, and so do the others).
-    local at = expires[j]
+    local atext = expires[j]
+    local at = tonumber(atext) or 0
     local keep = had[j] and at - now >= retention
     if not keep then
       at = now + math.floor(retention * 1.5)
+      atext = string.format('%.0f', at)
       redis.call('PEXPIRE', base .. ':log', at - now)
       redis.call('PEXPIRE', base .. ':index', at - now)
     end
-    local bytesText = string.format('%.0f %.0f %.0f', total, at, hms)
+    local bytesText = string.format('%d %s %s', total, atext, htext)
     if keep then
       redis.call('SET', base .. ':bytes', bytesText, 'KEEPTTL')
       redis.call('SET', base .. ':last', last[j], 'KEEPTTL')
