@@ -13,6 +13,7 @@ import { Keys } from '../../lib/engines/redis/keys.js';
 import type { EngineSettings } from '../../lib/engines/redis/settings.js';
 import { CallOrder } from '../../lib/engines/redis/order.js';
 import { MAX_EXCEPT, Publisher } from '../../lib/engines/redis/publish.js';
+import { UnknownPublisherError } from '../../lib/engines/engine.js';
 import type { Runner } from '../../lib/engines/redis/runner.js';
 
 interface Call {
@@ -56,8 +57,9 @@ function setup(options: { cluster?: boolean; subscribers?: Record<string, string
   } as unknown as PatternLogs;
   const order = new CallOrder();
   const settings = { logLength: '1000', logBytes: '', historyBytes: '', retention: 60_000, shardLogBytes: '65536' } as unknown as EngineSettings;
-  const publisher = new Publisher(runner, new Keys('t:'), logs, order, settings, 'n1-', options.shard ?? false);
-  return { publisher, calls, owned, order, shard };
+  const keys = new Keys('t:');
+  const publisher = new Publisher(runner, keys, logs, order, settings, 'n1-', options.shard ?? false);
+  return { publisher, calls, owned, order, shard, keys };
 }
 
 /** Let process.nextTick and promise callbacks run. */
@@ -73,7 +75,7 @@ test('the publishes of one tick to the same patterns go in one script, in order,
   assert.deepEqual(call.keys, ['t:{p:/a}', 't:{p:/*}']);
   // No shard (''), both keys are logs; per publish: its number of patterns and their indexes in KEYS (from 1), then message,
   // publish id, except, length, history.
-  assert.deepEqual(call.args, ['1000', '60000', 'P', '', '', '0', '', '2', '', '2', '1', '2', 'A', 'n1-1', 's1', '1', '-', '2', '1', '2', 'BB', 'n1-2', '-', '2', '-']);
+  assert.deepEqual(call.args, ['1000', '60000', 'P', '', '', '0', '', '2', '', '', '2', '1', '2', 'A', 'n1-1', 's1', '1', '-', '2', '1', '2', 'BB', 'n1-2', '-', '2', '-']);
   // Pattern /a has subscribers (prev 4-0), /* none: per publish on /a, recipients and id.
   call.answer([1, '4-0', '', 3, '5-0', 0, '']);
   assert.equal(await a, 3);
@@ -84,6 +86,24 @@ test('the publishes of one tick to the same patterns go in one script, in order,
   assert.deepEqual(owned[0]?.announcement.entries.map((e) => ({ ...e })), [
     { src: '/a', id: '5-0', ms: 5, seq: 0, text: 'A', pub: 'n1-1', except: ['s1'] },
   ]);
+});
+
+test('one script per publisher in a tick, in call order, each naming its publisher\'s hash; a Refused reply rejects only that one\'s publishes', async () => {
+  const { publisher, calls, owned, keys } = setup();
+  const x1 = publisher.publish(['/a'], 'X1', { publisher: 'sessX' });
+  const x2 = publisher.publish(['/a'], 'X2', { publisher: 'sessX' });
+  const y = publisher.publish(['/a'], 'Y', { publisher: 'sessY' });
+  const server = publisher.publish(['/a'], 'S');
+  await tick();
+  assert.deepEqual(calls.map((c) => c.args[9]), [`${keys.bucket('sessX')}:sessX`, `${keys.bucket('sessY')}:sessY`, '']);
+  assert.deepEqual(calls.map((c) => c.args.filter((arg) => ['X1', 'X2', 'Y', 'S'].includes(arg))), [['X1', 'X2'], ['Y'], ['S']]);
+  calls[0]?.answer([1, '4-0', 1, '5-0', 1, '5-1']);
+  calls[1]?.answer([3]);
+  calls[2]?.answer([1, '5-1', 1, '6-0']);
+  assert.deepEqual(await Promise.all([x1, x2]), [1, 1]);
+  await assert.rejects(y, UnknownPublisherError);
+  assert.equal(await server, 1);
+  assert.deepEqual(owned.flatMap((o) => o.announcement.entries.map((e) => e.text)), ['X1', 'X2', 'S'], 'nothing applied for the refused one');
 });
 
 test('a reply of {0} (no pattern has subscribers) resolves every publish with 0', async () => {
@@ -103,11 +123,11 @@ test('a tick\'s publishes to different channels share one script, each pattern o
   for (let i = 0; i < 98; i++) void publisher.publish(['/b', '/**'], 'x');
   assert.equal(calls.length, 1, 'sent at the 100th');
   assert.deepEqual(calls[0]?.keys, ['t:{p:/a}', 't:{p:/**}', 't:{p:/b}']);
-  assert.deepEqual(calls[0]?.args.slice(9, 21), ['2', '1', '2', 'A', 'n1-1', '-', '1', '-', '2', '3', '2', 'B']);
+  assert.deepEqual(calls[0]?.args.slice(10, 22), ['2', '1', '2', 'A', 'n1-1', '-', '1', '-', '2', '3', '2', 'B']);
   void publisher.publish(['/c'], 'C');
   await tick();
   assert.equal(calls.length, 2);
-  assert.deepEqual(calls[1]?.args.slice(9), ['1', '1', 'C', 'n1-2t', '-', '1', '-']);
+  assert.deepEqual(calls[1]?.args.slice(10), ['1', '1', 'C', 'n1-2t', '-', '1', '-']);
 });
 
 test('own announcements are applied as the script sent them: cut before the publishes its reply names', async () => {
@@ -144,7 +164,7 @@ test('on a Cluster a batch is one script per pattern, with the publishes that re
   void publisher.publish(['/b', '/*'], 'B');
   await tick();
   assert.deepEqual(calls.map((c) => c.keys), [['t:{p:/a}'], ['t:{p:/*}'], ['t:{p:/b}']]);
-  assert.deepEqual(calls.map((c) => c.args.slice(9).filter((_, i) => i % 7 === 2)), [['A'], ['A', 'B'], ['B']]);
+  assert.deepEqual(calls.map((c) => c.args.slice(10).filter((_, i) => i % 7 === 2)), [['A'], ['A', 'B'], ['B']]);
 });
 
 test('on a Cluster a publish with history goes first to its channel\'s script, then, spliced, to its other patterns\'; later batches wait their turn', async () => {
@@ -154,7 +174,7 @@ test('on a Cluster a publish with history goes first to its channel\'s script, t
   await tick();
   assert.deepEqual(calls.map((c) => c.keys), [['t:{p:/h/a}']], 'the channel\'s script alone first');
   // Its history argument: the channel's index in KEYS (from 1), size, ttl, tail; one publish with history.
-  assert.deepEqual(calls[0]?.args.slice(4), ['', '1', '', '1', '', '1', '1', '{"d":1,"ext":{"position":}}', 'n1-1', '-', '27', '1 10 1000 2']);
+  assert.deepEqual(calls[0]?.args.slice(4), ['', '1', '', '1', '', '', '1', '1', '{"d":1,"ext":{"position":}}', 'n1-1', '-', '27', '1 10 1000 2']);
   const later = publisher.publish(['/h/b', '/h/*'], 'plain');
   await tick();
   assert.equal(calls.length, 1, 'a later batch waits until the first sent its second scripts');
@@ -164,7 +184,7 @@ test('on a Cluster a publish with history goes first to its channel\'s script, t
   await tick();
   const spliced = '{"d":1,"ext":{"position":{"epoch":"e","offset":1}}}';
   assert.deepEqual(calls.slice(1).map((c) => c.keys), [['t:{p:/h/*}'], ['t:{p:/h/b}'], ['t:{p:/h/*}']]);
-  assert.deepEqual(calls[1]?.args.slice(4), ['', '0', '', '1', '', '1', '1', spliced, 'n1-1', '-', String(spliced.length), '-'], 'the wildcard gets the spliced text');
+  assert.deepEqual(calls[1]?.args.slice(4), ['', '0', '', '1', '', '', '1', '1', spliced, 'n1-1', '-', String(spliced.length), '-'], 'the wildcard gets the spliced text');
   calls[1]?.answer([1, '1-0', 1, '2-0']);
   calls[2]?.answer([0]);
   calls[3]?.answer([1, '2-0', 1, '3-0']);
@@ -230,7 +250,7 @@ test('with a shard, a tick is one entry the node builds; a Logged reply applies 
   // The shard's prefix and bytes; /* reached by both publishes; the entry as the node built it, its bytes (UTF-8) + 100,
   // its parts' bytes, no counts, no history.
   const entry = '2 /a n1-1 s1 3 A é /b n1-2 - 1 B';
-  assert.deepEqual(calls[0]?.args, ['1000', '60000', 'P', '', '', '0', 't:', '2', '65536', '1,2', entry, String(Buffer.byteLength(entry) + 100), '17,13', '']);
+  assert.deepEqual(calls[0]?.args, ['1000', '60000', 'P', '', '', '0', 't:', '2', '65536', '', '1,2', entry, String(Buffer.byteLength(entry) + 100), '17,13', '']);
   assert.equal(shard.sent, 1);
   calls[0]?.answer([2, '7-1', '9-3']);
   assert.deepEqual(await Promise.all([a, b]), [0, 0]);
@@ -249,7 +269,7 @@ test('with a shard, counts and history go with the entry; the full reply gives t
   // KEYS: the shard, then /b's base for its history (no pattern log). The count of /a (ordinal 1); /b's history (ordinal 2:
   // its key 2, size, ttl, tail).
   assert.deepEqual(calls[0]?.keys, ['t:{t0}', 't:{p:/b}']);
-  assert.deepEqual(calls[0]?.args.slice(5), ['1', 't:', '1', '65536', '2 /a n1-1 - 1 A /b n1-2 - 9 {"x":1,}}', '137', '13,21', '1', '2 2 5 1000 2']);
+  assert.deepEqual(calls[0]?.args.slice(5), ['1', 't:', '1', '65536', '', '2 /a n1-1 - 1 A /b n1-2 - 9 {"x":1,}}', '137', '13,21', '1', '2 2 5 1000 2']);
   calls[0]?.answer([1, '7-0', '', 2, '9-0', -1, '9-0', '{"epoch":"e","offset":1}']);
   assert.deepEqual(await Promise.all([a, b]), [2, 0]);
 });
@@ -260,7 +280,7 @@ test('with a shard, a Logged reply carries the counts asked for, in call order',
   const b = publisher.publish(['/b'], 'B', { count: false });
   const c = publisher.publish(['/c'], 'C', { except: ['s1'] });
   await tick();
-  assert.deepEqual(calls[0]?.args.slice(11), ['13,13,14', '1,3']);
+  assert.deepEqual(calls[0]?.args.slice(12), ['13,13,14', '1,3']);
   calls[0]?.answer([2, '0-0', '9-0', 3, 1]);
   assert.deepEqual(await Promise.all([a, b, c]), [3, 0, 1]);
   assert.deepEqual(owned.map((o) => [o.announcement.prev, o.announcement.entries.map((e) => e.id)]), [['0-0', ['9-1021', '9-1022', '9-1023']]]);

@@ -141,14 +141,15 @@ test('arguments are built in the order the headers name them', () => {
   pattern.pushPublish(args, [1], 'x', 'p2', ['a', 'b']);
   // Per publish: its number of keys, their indexes in KEYS (from 1), message, publish id, except, length, history.
   assert.deepEqual(args, [
-    '1000', '60000', 'S', '', '4096', '1', '', '2', '',
+    '1000', '60000', 'S', '', '4096', '1', '', '2', '', '',
     '2', '1', '2', 'hé', 'p1', '-', '2', '1 100 60000 2',
     '1', '2', 'x', 'p2', 'a,b', '1', '-',
   ]);
   // With a shard: the key prefix and the shard's byte bound, the shard first in KEYS (not named by the publishes); per pattern log the publishes
   // reaching it; the shard's entry as the node built it, its bytes + ENTRY_OVERHEAD, per publish the bytes of its part (UTF-8), the
   // ordinals of the publishes to count, per publish with history its ordinal and history.
-  const sharded = pattern.publishArgs('', 60000, false, '', '', 1, 3, { prefix: 'bayeux:', maxbytes: '4096' });
+  // The publisher's hash: the script publishes nothing when its session is gone.
+  const sharded = pattern.publishArgs('', 60000, false, '', '', 1, 3, { prefix: 'bayeux:', maxbytes: '4096' }, 'bayeux:{s3}:abc');
   pattern.pushShardReach(sharded, 3, [[1], [], [1, 2]]);
   const entry = new pattern.ShardEntry();
   entry.add('/a/b', 'm é', 'p3', ['s1'], undefined, true);
@@ -157,7 +158,7 @@ test('arguments are built in the order the headers name them', () => {
   entry.pushTo(sharded);
   const payload = '3 /a/b p3 s1 3 m é /c p4 - 1 x /d p5 s1,s2 1 y';
   assert.deepEqual(sharded, [
-    '', '60000', 'P', '', '', '1', 'bayeux:', '3', '4096', '1,3', '3',
+    '', '60000', 'P', '', '', '1', 'bayeux:', '3', '4096', 'bayeux:{s3}:abc', '1,3', '3',
     payload, String(Buffer.byteLength(payload) + pattern.ENTRY_OVERHEAD), '17,11,15', '1,3', '2 4 10 5000 1',
   ]);
   assert.deepEqual(pattern.historyArgs(5, 1000, '', 'id1', { after: { epoch: 'e.1', offset: 3 } }), ['5', '1000', '', 'id1', 'p', 'e.1', '3', '']);

@@ -488,14 +488,15 @@ export class RedisEngine implements Engine {
 
   publish(patterns: readonly string[], message: string, options?: PublishOptions): Promise<number> {
     const publisher = options?.publisher;
-    if (publisher === undefined) return this.#publisher.publish(patterns, message, options);
+    // On one Redis the publish script checks the publisher; on a Cluster its session is in another slot: asked first.
+    if (publisher === undefined || !this.#runner.isCluster) return this.#publisher.publish(patterns, message, options);
     return this.#publisherLive(publisher).then((live) => {
       if (!live) throw new UnknownPublisherError(publisher);
-      return this.#publisher.publish(patterns, message, options);
+      return this.#publisher.publish(patterns, message, { ...options, publisher: undefined });
     });
   }
 
-  /** Publishers checked in this tick: a run of publishes from one session checks it once. */
+  /** On a Cluster, publishers checked in this tick: a run of publishes from one session checks it once. */
   #publishers: Map<string, Promise<boolean>> | undefined;
 
   /** Whether the session is live, asked once per tick per session. */

@@ -7,7 +7,7 @@
  * so other nodes hand them to their sessions in one pass, and this node
  * applies them from the script's answer (log.ts `own`), in call order.
  */
-import type { HistoryPublish, PublishOptions } from '../engine.js';
+import { UnknownPublisherError, type HistoryPublish, type PublishOptions } from '../engine.js';
 import { list } from './replies.js';
 import { makeEntry, type Entry } from './local-session.js';
 import { shardEnd, shardPosition, type Keys } from './keys.js';
@@ -50,6 +50,8 @@ interface Publish {
   readonly history: HistoryPublish | undefined;
   /** With history: the text with its position spliced in, once the channel's script answered. */
   spliced?: string;
+  /** The session that publishes it, checked by the script (`PublishOptions.publisher`). */
+  readonly publisher: string | undefined;
   readonly resolve: (recipients: number) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -78,6 +80,8 @@ interface Call {
 /** The publishes of one tick, to any channels. */
 interface Batch {
   readonly publishes: Publish[];
+  /** The session that makes all of them (the script checks it), or undefined: one batch per publisher. */
+  readonly publisher: string | undefined;
   chars: number;
   /** Settles the batch's place among the engine's ordered operations with its scripts' answers. */
   readonly send: (calls: Promise<Call[]>) => void;
@@ -126,9 +130,16 @@ export class Publisher {
     if (except.length > MAX_EXCEPT) {
       return Promise.reject(new RangeError(`RedisEngine: a publish may exclude at most ${MAX_EXCEPT} sessions (except has ${except.length})`));
     }
+    // On a Cluster the session's hash is in another slot than the scripts' keys: the caller checked it.
+    const publisher = this.#runner.isCluster ? undefined : options?.publisher;
     let batch = this.#batch;
+    // A batch is one publisher's (or none's): a publisher found gone refuses its own publishes only.
+    if (batch && batch.publisher !== publisher) {
+      this.flush();
+      batch = undefined;
+    }
     if (!batch) {
-      batch = this.#startBatch();
+      batch = this.#startBatch(publisher);
       this.#batch = batch;
       // After the microtasks of this tick: a run of publishes awaits between them.
       process.nextTick(this.#onTick);
@@ -136,7 +147,7 @@ export class Publisher {
     const publishes = batch.publishes;
     const count = options?.count !== false;
     const sent = new Promise<number>((resolve, reject) => {
-      publishes.push({ patterns, message, pub, except, count, history: options?.history, resolve, reject });
+      publishes.push({ patterns, message, pub, except, count, history: options?.history, publisher, resolve, reject });
     });
     batch.chars += message.length;
     if (publishes.length >= MAX_BATCH || batch.chars >= MAX_BATCH_CHARS) this.flush();
@@ -200,7 +211,13 @@ export class Publisher {
       if (inCall >= 0) count++;
     }
     const channels = call.channels;
-    const args = publishArgs(settings.logLength, settings.retention, this.#runner.sharded, settings.logBytes, settings.historyBytes, count, call.logKeys, channels ? { prefix: this.#keys.prefix, maxbytes: settings.shardLogBytes } : undefined);
+    // Every publish of a batch has one publisher (or none); its session's hash, for the script to check.
+    const publisher = publishes[call.publishes[0] as number]?.publisher;
+    const args = publishArgs(
+      settings.logLength, settings.retention, this.#runner.sharded, settings.logBytes, settings.historyBytes, count, call.logKeys,
+      channels ? { prefix: this.#keys.prefix, maxbytes: settings.shardLogBytes } : undefined,
+      publisher === undefined ? '' : `${this.#keys.bucket(publisher)}:${publisher}`,
+    );
     if (channels) pushShardReach(args, call.logKeys, call.keys);
     const entry = channels ? new ShardEntry() : undefined;
     for (let c = 0; c < call.publishes.length; c++) {
@@ -234,14 +251,14 @@ export class Publisher {
     );
   }
 
-  #startBatch(): Batch {
+  #startBatch(publisher: string | undefined): Batch {
     let send: (calls: Promise<Call[]>) => void = () => {};
     const sent = new Promise<Call[]>((resolve) => {
       send = resolve;
     });
     const publishes: Publish[] = [];
     void this.#order.ordered(sent).then((calls) => this.#answered(publishes, calls));
-    return { publishes, send, chars: 0 };
+    return { publishes, publisher, send, chars: 0 };
   }
 
   /**
@@ -261,6 +278,12 @@ export class Publisher {
         continue;
       }
       const answer = new PublishReply(reply, call.patterns.length);
+      if (answer.status === PublishStatus.Refused) {
+        // The batch's publisher is gone: none of its publishes was published.
+        const publisher = (publishes[call.publishes[0] as number] as Publish).publisher as string;
+        failure ??= { error: new UnknownPublisherError(publisher) };
+        continue;
+      }
       if (answer.status !== PublishStatus.Published) continue;
       const last = call.patterns.map((_, j) => answer.prev(j));
       // Applied here in the announcements the script sent: cut where it cut (see PUBLISH).

@@ -135,15 +135,21 @@ export const HISTORY = readLua('history');
  * counted its count }` ({@link publishedForm} reads it as the
  * `Published` form).
  */
-export const PublishStatus = { NoSubscribers: 0, Published: 1, Logged: 2 } as const;
+/** PUBLISH's statuses; `Refused`: the publishing session is gone, nothing was published. */
+export const PublishStatus = { NoSubscribers: 0, Published: 1, Logged: 2, Refused: 3 } as const;
 export type PublishStatus = (typeof PublishStatus)[keyof typeof PublishStatus];
 
 /**
  * PUBLISH's ARGV before the publishes; {@link pushPublish} adds each
  * (the publish path builds one array, no intermediate lists).
+ * `publisher`: the hash of the session that makes every publish of the
+ * script ('' none), which must be live for any to be published.
  */
-export function publishArgs(maxlen: string, retention: number, sharded: boolean, maxbytes: string, historyBytes: string, histories: number, logKeys: number, shard?: { prefix: string; maxbytes: string }): string[] {
-  return [maxlen, String(retention), sharded ? 'S' : 'P', maxbytes, historyBytes, String(histories), shard?.prefix ?? '', String(logKeys), shard?.maxbytes ?? ''];
+export function publishArgs(
+  maxlen: string, retention: number, sharded: boolean, maxbytes: string, historyBytes: string, histories: number, logKeys: number,
+  shard?: { prefix: string; maxbytes: string }, publisher = '',
+): string[] {
+  return [maxlen, String(retention), sharded ? 'S' : 'P', maxbytes, historyBytes, String(histories), shard?.prefix ?? '', String(logKeys), shard?.maxbytes ?? '', publisher];
 }
 
 /** What a publish tells PUBLISH to keep: its channel's index in the script's KEYS (from 0 here), `size`, `ttl`, `tail`. */
@@ -255,7 +261,8 @@ export class PublishReply {
   }
 
   get status(): PublishStatus {
-    return int(this.#reply[0]) === PublishStatus.Published ? PublishStatus.Published : PublishStatus.NoSubscribers;
+    const status = int(this.#reply[0]);
+    return status === PublishStatus.Published || status === PublishStatus.Refused ? status : PublishStatus.NoSubscribers;
   }
 
   /** The log's newest id before these publishes, for the key at `j`; '' when it has no subscribers (and no results). */

@@ -5,15 +5,17 @@
 -- ARGV[7] '' no shard | the key prefix (channels are logged in the shard KEYS[1]; a count reads '<prefix>{p:<channel>}:subs')
 -- ARGV[8] the index of the last pattern log key (KEYS after it are channel bases for history only)
 -- ARGV[9] with a shard: the most bytes its log holds ('' none)
--- Without a shard, ARGV[10..] per publish: nk, nk indexes into KEYS (pattern logs), message, publish id, except ids or '-',
+-- ARGV[10] the hash of the session that publishes them all ('' none; on one Redis): gone or past its deadline, nothing is
+--   published and the reply is { 3 Refused }
+-- Without a shard, ARGV[11..] per publish: nk, nk indexes into KEYS (pattern logs), message, publish id, except ids or '-',
 --   length in JS characters, history.
--- With a shard, ARGV[10..8+ARGV[8]]: per pattern log KEYS[2..ARGV[8]], the ordinals (from 1) of the publishes that reach it,
+-- With a shard, ARGV[11..9+ARGV[8]]: per pattern log KEYS[2..ARGV[8]], the ordinals (from 1) of the publishes that reach it,
 --   comma-separated; then the shard's entry as the node built it ('<count>' then per publish ' <channel> <publish id> <except>
 --   <length> <message>'), its bytes + 100, per publish the bytes of its part ('<channel> ... <message>'), comma-separated,
 --   the ordinals of the publishes whose channel's subscribers are counted, comma-separated ('' none), then per publish with
 --   history: '<ordinal> <history>'.
 -- history: '-' or '<index of the channel in KEYS> <size> <ttl ms> <tail>'
--- Reply: { 0 NoSubscribers } | { 2 Logged, the shard's last entry before, the new entry's id, then per publish counted (in order)
+-- Reply: { 3 Refused } | { 0 NoSubscribers } | { 2 Logged, the shard's last entry before, the new entry's id, then per publish counted (in order)
 --   its channel's subscribers not in except: with a shard, no history, no pattern log with subscribers, every publish is in
 --   that one entry } | { 1 Published, prev per key ('' none; the shard's: its last entry), then per publish, per its keys with
 --   subscribers: recipients, stream id or '', and with a shard then: its subscribers not in except (-1 not counted), the shard entry's id,
@@ -27,6 +29,13 @@ local nkeys = #KEYS
 local shard = ARGV[7] ~= ''
 local lo, hi = shard and 2 or 1, tonumber(ARGV[8])
 local retention = tonumber(ARGV[2])
+-- The publishing session first: a session ended a moment before (on any node) publishes nothing.
+if ARGV[10] ~= '' then
+  local d = redis.call('HGET', ARGV[10], 'd')
+  if not d then return { 3 } end
+  local t = redis.call('TIME')
+  if tonumber(d) <= tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) then return { 3 } end
+end
 -- Trim a log exactly, oldest entries first, the newest always staying: pop its index's head ('<id> <bytes>') while
 -- there are more than most entries or bytes, or the head's ms is before cutoff; then XTRIM the log to the new head.
 -- Returns the entries, bytes and head ms left.
@@ -81,7 +90,7 @@ if shard and ARGV[6] == '0' then
     end
   end
   if quiet then
-    local base, payload, size = KEYS[1], ARGV[hi + 9], ARGV[hi + 10]
+    local base, payload, size = KEYS[1], ARGV[hi + 10], ARGV[hi + 11]
     local lastkey = base .. ':last'
     local got = redis.call('GET', lastkey)
     local prev, e, b
@@ -99,15 +108,15 @@ if shard and ARGV[6] == '0' then
       shard_save(id, expires, bytes, len, now)
     end
     local out = { 2, prev, id }
-    if ARGV[hi + 12] ~= '' then
+    if ARGV[hi + 13] ~= '' then
       -- The counts asked for: the channel's subscribers not in except, read in the publish's part of the entry.
       local starts, o, from = {}, 0, string.find(payload, ' ', 1, true) + 1
-      for bytes in string.gmatch(ARGV[hi + 11], '%d+') do
+      for bytes in string.gmatch(ARGV[hi + 12], '%d+') do
         o = o + 1
         starts[o] = from
         from = from + bytes + 1
       end
-      for c in string.gmatch(ARGV[hi + 12], '%d+') do
+      for c in string.gmatch(ARGV[hi + 13], '%d+') do
         local channel, except = string.match(payload, '^(%S+) %S+ (%S+) ', starts[tonumber(c)])
         local subs = ARGV[7] .. '{p:' .. channel .. '}:subs'
         local k = redis.call('SCARD', subs)
@@ -217,13 +226,13 @@ local function keepsOrder(inR)
 end
 local kept, counts = {}, {}
 local nargs = #ARGV
-local at, ordinal = 10, 0
+local at, ordinal = 11, 0
 -- With a shard: per publish, the pattern logs with subscribers it reaches (most publish to channels no pattern log has).
 local reach, none = {}, {}
 if shard then
   for j = lo, hi do
     if n[j] > 0 then
-      for o in string.gmatch(ARGV[8 + j], '%d+') do
+      for o in string.gmatch(ARGV[9 + j], '%d+') do
         o = tonumber(o)
         local r = reach[o]
         if not r then
@@ -238,19 +247,19 @@ end
 -- With a shard: per publish its history ('-' none) and whether to count its channel.
 local hists, counted
 if shard then
-  spayload = ARGV[hi + 9]
+  spayload = ARGV[hi + 10]
   local from = string.find(spayload, ' ', 1, true) + 1
   starts, ends, mods, hists, counted = {}, {}, {}, {}, {}
   total = 0
-  for bytes in string.gmatch(ARGV[hi + 11], '%d+') do
+  for bytes in string.gmatch(ARGV[hi + 12], '%d+') do
     total = total + 1
     starts[total] = from
     from = from + tonumber(bytes)
     ends[total] = from - 1
     from = from + 1
   end
-  for o in string.gmatch(ARGV[hi + 12], '%d+') do counted[tonumber(o)] = true end
-  for i = hi + 13, nargs do
+  for o in string.gmatch(ARGV[hi + 13], '%d+') do counted[tonumber(o)] = true end
+  for i = hi + 14, nargs do
     local o, h = string.match(ARGV[i], '^(%d+) (.*)$')
     hists[tonumber(o)] = h
   end
