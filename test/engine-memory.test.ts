@@ -11,6 +11,7 @@ engineSuite({
   create: async () => new MemoryEngine(),
   history: true,
   presence: true,
+  checksPublisher: true,
 });
 
 describe('MemoryEngine history', () => {

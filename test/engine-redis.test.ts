@@ -52,6 +52,7 @@ if (!findRedisServer()) {
     create: async () => new RedisEngine({ url: server.url }, { ...fast, prefix: uniquePrefix() }),
     history: true,
     presence: true,
+    checksPublisher: true,
   });
 
   /** An opened engine ("a node") whose close() runs when the test ends. */

@@ -27,6 +27,8 @@ export interface EngineSuiteOptions {
   history?: boolean;
   /** The engine keeps presence (`presence`, `presenceCount`, `userSessions`): run the presence cases. */
   presence?: boolean;
+  /** `Engine.checksPublisher` as this engine promises it: true runs the publisher cases, false asserts it is not set. */
+  checksPublisher: boolean;
 }
 
 /** An `EngineHost` that records what the engine tells it. */
@@ -319,7 +321,9 @@ export function engineSuite(options: EngineSuiteOptions): void {
 
       it('publish with a publisher: published while it lives, else nothing and UnknownPublisherError', async (t) => {
         const { engine } = await setup(t);
-        assert.equal(engine.checksPublisher, true, 'both engines check publishers');
+        assert.equal(engine.checksPublisher === true, options.checksPublisher);
+        // RedisEngine on a Cluster: the session's keys are in another slot; the Server calls exists() first.
+        if (!options.checksPublisher) return;
         const publisher = await session(engine);
         const reader = await session(engine);
         await engine.subscribe(reader, '/p');

@@ -31,6 +31,7 @@ if (!findRedisServer()) {
     create: async () => new RedisEngine(source(), { ...fast, prefix: uniquePrefix() }),
     history: true,
     presence: true,
+    checksPublisher: false,
   });
 
   async function node(t: TestContext, prefix: string, config: Partial<EngineConfig> = {}) {

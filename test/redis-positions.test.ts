@@ -139,7 +139,9 @@ if (!findRedisServer()) {
         await write([['/p', '10000000000001-0']]);
         assert.equal(await admin.hGet(`${hash}:subs`, '/p'), null, 'no position for a pattern the session left');
         // Shard logs' positions by node: a join names the node, a leave removes it; the seen is written after them.
-        await write([], 'j', [`${prefix}{t0}:seen:node1`, '10000000000002-1023', '600000']);
+        await write([], 'j1', [`${prefix}{t0}:seen:node1`, '10000000000002-1023', '600000']);
+        assert.equal(await admin.hGet(hash, 'sn'), null, 'no join: the node counts a subscription Redis no longer has');
+        await write([], 'j0', [`${prefix}{t0}:seen:node1`, '10000000000002-1023', '600000']);
         assert.equal(await admin.hGet(hash, 'sn'), 'node1');
         assert.equal(await admin.get(`${prefix}{t0}:seen:node1`), '10000000000002-1023');
         assert.ok(Number(await admin.pTTL(`${prefix}{t0}:seen:node1`)) > 500_000, 'the seen has its ttl');

@@ -100,6 +100,26 @@ if (!findRedisServer()) {
       assert.deepEqual((await b.take(id))?.messages, ['"2"', '"3"']);
     });
 
+    it('a new subscription, from any node, stops a session following the seen: its channels at the seen, the new one from its own start', async (t) => {
+      // The holder may apply a publish to the new channel before it follows it for the session, and write a seen past it:
+      // the seen must not stand for the new channel.
+      const { a, b, seenNode, seen, position } = await nodes(t);
+      const id = await a.createSession({ ack: false, ttl: 30_000 });
+      await a.subscribe(id, '/c');
+      await a.publish(expand('/c'), '"1"');
+      await a.takeMany([id]);
+      await waitFor(async () => (await seenNode(id)) === a.nodeId, { timeout: 5000 });
+      const atSeen = await seen(a.nodeId);
+      assert.equal(await b.subscribe(id, '/d'), true);
+      assert.equal(await seenNode(id), '');
+      assert.ok(!before(await position(id, '/c'), atSeen), 'the seen written as /c\'s position');
+      const start = await position(id, '/d');
+      await b.publish(expand('/d'), '"2"');
+      // Taken over by b before a pushed it: it comes from /d's own start.
+      assert.deepEqual((await b.take(id))?.messages, ['"2"']);
+      assert.ok(before(start, await position(id, '/d')), '/d moved on from its start with the take');
+    });
+
     it('a session whose socket closed leaves at once', async (t) => {
       const { a, seenNode } = await nodes(t);
       const id = await a.createSession({ ack: false, ttl: 30_000 });

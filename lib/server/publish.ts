@@ -34,8 +34,8 @@ export async function publishMessage(core: ServerCore, message: Message, ctx: Co
     if (typeof clientId !== 'string') return { reply: sessionUnknown(core, message) };
     // A batch of publishes from one session checks it once.
     if (!request.live.has(clientId)) {
-      // Middleware sees only live sessions' messages: with any to run, the session is checked first.
-      if (core.engine.checksPublisher === true && !isService(channel) && !core.pipeline.applies(message)) {
+      // Middleware and outgoing hooks see only live sessions' messages: with any to run, the session is checked first.
+      if (core.engine.checksPublisher === true && !isService(channel) && !core.outgoing.any && !core.pipeline.applies(message)) {
         publisher = clientId;
       } else {
         if (!(await core.engine.exists(clientId))) return { reply: sessionUnknown(core, message) };

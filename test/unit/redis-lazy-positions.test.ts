@@ -268,7 +268,7 @@ test('shard logs: a session that keeps up joins the node\'s seen once, then cost
   await positions.flush();
   assert.equal(calls.length, 1);
   assert.deepEqual(calls[0]?.args.slice(0, 5), ['t:node:', 'n1', 't:{t0}:seen:n1', '5-1023', '600000']);
-  assert.deepEqual(sessionsOf(calls[0]?.args ?? []), [['a', 'j', []]], 'its channel\'s position is the seen: not written');
+  assert.deepEqual(sessionsOf(calls[0]?.args ?? []), [['a', 'j1', []]], 'its channel\'s position is the seen: not written (joined if Redis has its one subscription)');
   // More pushes: nothing to write for the session, only the seen, which moved.
   a.apply(makeEntry('/x', '6-0', '"m"', 'a.x.6', undefined), limits);
   a.takeLazily(limits);
@@ -304,7 +304,7 @@ test('shard logs: a following session that falls behind leaves first, with its c
   positions.add(a);
   positions.add(b);
   await positions.flush();
-  assert.deepEqual(sessionsOf(calls[0]?.args ?? []).map(([id, mark]) => [id, mark]), [['a', 'j'], ['b', 'j']]);
+  assert.deepEqual(sessionsOf(calls[0]?.args ?? []).map(([id, mark]) => [id, mark]), [['a', 'j1'], ['b', 'j1']]);
   // a gets a message it was not pushed (its queue holds it at the flush); b is pushed more.
   a.apply(makeEntry('/x', '7-0', '"m"', 'a.x.7', undefined), limits);
   b.apply(makeEntry('/y', '7-1', '"m"', 'b.y.7', undefined), limits);
@@ -318,7 +318,7 @@ test('shard logs: a following session that falls behind leaves first, with its c
   a.takeLazily(limits);
   positions.add(a);
   await positions.flush();
-  assert.deepEqual(sessionsOf(calls[2]?.args ?? []), [['a', 'j', []]]);
+  assert.deepEqual(sessionsOf(calls[2]?.args ?? []), [['a', 'j1', []]]);
 });
 
 test('shard logs: a closed socket or a gone session leaves; a leave that failed is sent again and holds the seen back', async () => {
@@ -359,4 +359,40 @@ test('shard logs: no join while the shard reads a gap (no seen), and a session w
   positions.add(a);
   await positions.flush();
   assert.deepEqual(sessionsOf(calls[1]?.args ?? []), [['a', '', ['/x', '2-0']]]);
+});
+
+test('shard logs: a join that failed is sent again while the session keeps up; a leave that failed is sent again with its positions', async () => {
+  let failing = true;
+  const { positions, calls, state, sessionsOf } = seenSetup({ fail: () => failing });
+  const a = pushed('a', [['', '1-0'], ['/x', '2-0']]);
+  positions.add(a);
+  await positions.flush();
+  assert.deepEqual(sessionsOf(calls[0]?.args ?? []), [['a', 'j1', ['', '1-0']]]);
+  failing = false;
+  state.last = '6-1023';
+  await positions.flush();
+  assert.deepEqual(sessionsOf(calls[1]?.args ?? []), [['a', 'j1', []], ['a', '', ['', '1-0']]], 'the join again, and the box position kept');
+  assert.equal(calls[1]?.args[3], '6-1023');
+  // Falls behind; its leave fails: sent again, with what it was pushed.
+  a.apply(makeEntry('/x', '7-0', '"m"', 'a.x.7', undefined), limits);
+  failing = true;
+  await positions.flush();
+  assert.deepEqual(sessionsOf(calls[2]?.args ?? []), [['a', 'l', ['/x', '2-0']]]);
+  failing = false;
+  await positions.flush();
+  assert.deepEqual(sessionsOf(calls[3]?.args ?? []), [['a', 'l', ['/x', '2-0']]]);
+});
+
+test('shard logs: a new subscription stops a session following the seen (SUBSCRIBE_COMMIT did in Redis) until it joins again', async () => {
+  const { positions, calls, sessionsOf } = seenSetup();
+  const a = pushed('a', [['/x', '2-0']]);
+  positions.add(a);
+  await positions.flush();
+  positions.subscribed(a);
+  a.follow('/y', '3-0');
+  a.apply(makeEntry('/y', '4-0', '"m"', 'a.y.4', undefined), limits);
+  a.takeLazily(limits);
+  positions.add(a);
+  await positions.flush();
+  assert.deepEqual(sessionsOf(calls[1]?.args ?? []), [['a', 'j2', []]], 'a join with both subscriptions, no leave');
 });

@@ -45,6 +45,7 @@ function setup() {
       session: (s: LocalSession) => events.push(`wake ${s.id}`),
       id: (id: string) => events.push(`wake id ${id}`),
     },
+    positions: { subscribed: () => undefined },
   } as unknown as LocalSessionsParts;
   const sessions = new LocalSessions(context);
   sessions.created('s1', false, Date.now() + 60_000);

@@ -124,7 +124,7 @@ test('arguments are built in the order the headers name them', () => {
   assert.equal(pattern.historyArgs(1, 2, '', 'id', { after: { epoch: 'e', offset: 1 } }, {}).lastIndexOf('p'), 8);
   assert.deepEqual(session.touchOrAdoptArgs('-', 'node1', true, 500), ['-', 'node1', '1', '500', '']);
   assert.deepEqual(session.touchOrAdoptArgs('30000', 'node1', false, 500, 'p:{t0}:seen:'), ['30000', 'node1', '0', '500', 'p:{t0}:seen:']);
-  assert.deepEqual(session.subscribeCommitArgs('/a', '1-0', '', 'node1'), ['/a', '1-0', '', 'node1']);
+  assert.deepEqual(session.subscribeCommitArgs('/a', '1-0', '', 'node1'), ['/a', '1-0', '', 'node1', '']);
   assert.deepEqual(session.recordTakeArgs(3, undefined, ['a', '', '1-0']), ['3', '-', 'a', '', '1-0']);
   assert.deepEqual(session.recordTakeArgs(3, 7, []), ['3', '7']);
   assert.deepEqual(session.dataSetArgs('k', undefined, '100', 1), ['k', '', '1', '100', '1']);
@@ -133,8 +133,8 @@ test('arguments are built in the order the headers name them', () => {
   assert.deepEqual(session.sweepArgs('n:', 1000), ['n:', '1000']);
   const positions = session.positionsArgs('n:');
   session.pushPositions(positions, 2, 'id1', 4, new Map([['', '1-0'], ['/a', '2-0']]));
-  session.pushPositions(positions, 1, 'id2', 1, new Map(), session.SeenMark.Join);
-  assert.deepEqual(positions, ['n:', '', '', '', '', '2', 'id1', '4', '', '2', '', '1-0', '/a', '2-0', '1', 'id2', '1', 'j', '0']);
+  session.pushPositions(positions, 1, 'id2', 1, new Map(), session.joinMark(0));
+  assert.deepEqual(positions, ['n:', '', '', '', '', '2', 'id1', '4', '', '2', '', '1-0', '/a', '2-0', '1', 'id2', '1', 'j0', '0']);
   assert.deepEqual(session.positionsArgs('n:', 'node1', { key: 'p:{t0}:seen:node1', position: '5-1023', ttl: 600000 }), ['n:', 'node1', 'p:{t0}:seen:node1', '5-1023', '600000']);
   const args = pattern.publishArgs('1000', 60000, true, '', '4096', 1, 2);
   pattern.pushPublish(args, [0, 1], 'hé', 'p1', [], { key: 0, size: 100, ttl: 60000, tail: 2 });

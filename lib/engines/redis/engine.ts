@@ -57,7 +57,6 @@ import {
   type SessionOptions,
   type SubscribeOptions,
   type TakeResult,
-  UnknownPublisherError,
 } from '../engine.js';
 import { parseMember, parsePresenceCount, parseUserSessions } from './lua/presence.js';
 import { list, text, texts } from './replies.js';
@@ -311,7 +310,7 @@ export class RedisEngine implements Engine {
     const joined = added.joined;
     let reply: SubscribeCommitReply;
     try {
-      reply = parseSubscribeCommit(await this.#scripts.run(Scripts.subscribeCommit, clientId, subscribeCommitArgs(pattern, position, this.#settings.maxSubscriptions, this.#nodeId)));
+      reply = parseSubscribeCommit(await this.#scripts.run(Scripts.subscribeCommit, clientId, subscribeCommitArgs(pattern, position, this.#settings.maxSubscriptions, this.#nodeId, this.#positions.seenPrefix)));
     } catch (err) {
       await this.#expiry.removeSubscriber(pattern, clientId, false).catch(() => undefined);
       throw err;
@@ -373,7 +372,7 @@ export class RedisEngine implements Engine {
     if (status === SubscribeCheckStatus.May) {
       let commit: SubscribeCommitReply;
       try {
-        commit = parseSubscribeCommit(await this.#scripts.run(Scripts.subscribeCommit, clientId, subscribeCommitArgs(channel, reply.last, this.#settings.maxSubscriptions, this.#nodeId)));
+        commit = parseSubscribeCommit(await this.#scripts.run(Scripts.subscribeCommit, clientId, subscribeCommitArgs(channel, reply.last, this.#settings.maxSubscriptions, this.#nodeId, this.#positions.seenPrefix)));
       } catch (err) {
         await this.#expiry.removeSubscriber(channel, clientId, false).catch(() => undefined);
         throw err;
@@ -483,33 +482,18 @@ export class RedisEngine implements Engine {
     return reply.data;
   }
 
-  /** {@link publish} refuses a publisher that is not a live session (`PublishOptions.publisher`). */
-  readonly checksPublisher = true;
-
-  publish(patterns: readonly string[], message: string, options?: PublishOptions): Promise<number> {
-    const publisher = options?.publisher;
-    // On one Redis the publish script checks the publisher; on a Cluster its session is in another slot: asked first.
-    if (publisher === undefined || !this.#runner.isCluster) return this.#publisher.publish(patterns, message, options);
-    return this.#publisherLive(publisher).then((live) => {
-      if (!live) throw new UnknownPublisherError(publisher);
-      return this.#publisher.publish(patterns, message, { ...options, publisher: undefined });
-    });
+  /**
+   * On one Redis, {@link publish} refuses a publisher that is not a live
+   * session (`PublishOptions.publisher`) in its script. Not on a Cluster:
+   * the session's keys are in another slot than the script's, and a check
+   * before the publish would let a later call overtake it.
+   */
+  get checksPublisher(): boolean {
+    return !this.#runner.isCluster;
   }
 
-  /** On a Cluster, publishers checked in this tick: a run of publishes from one session checks it once. */
-  #publishers: Map<string, Promise<boolean>> | undefined;
-
-  /** Whether the session is live, asked once per tick per session. */
-  #publisherLive(clientId: string): Promise<boolean> {
-    let checks = this.#publishers;
-    if (!checks) {
-      checks = new Map();
-      this.#publishers = checks;
-      process.nextTick(() => (this.#publishers = undefined));
-    }
-    let live = checks.get(clientId);
-    if (!live) checks.set(clientId, (live = this.exists(clientId)));
-    return live;
+  publish(patterns: readonly string[], message: string, options?: PublishOptions): Promise<number> {
+    return this.#publisher.publish(patterns, message, options);
   }
 
   async deliver(clientId: string, message: string): Promise<boolean> {

@@ -382,6 +382,8 @@ export class LocalSessions {
   #catchUp(session: LocalSession, pattern: string, position: string): void {
     const { logs } = this.#c;
     session.follow(pattern, position);
+    // SUBSCRIBE_COMMIT stopped it following this node's seen: it joins again once it keeps up with this one too.
+    this.#c.positions.subscribed(session);
     session.loads++;
     session.pending ??= [];
     const previous = session.ready;

@@ -21,7 +21,7 @@
 import type { LocalSession } from './local-session.js';
 import type { Keys } from './keys.js';
 import { Scripts } from './lua/index.js';
-import { positionsArgs, pushPositions, SeenMark, type SeenWrite } from './lua/session.js';
+import { joinMark, positionsArgs, pushPositions, SeenMark, type SeenWrite } from './lua/session.js';
 import type { Runner } from './runner.js';
 
 /**
@@ -37,7 +37,7 @@ interface Call {
   readonly keys: string[];
   readonly args: string[];
   /** The sessions this call writes, with what it writes for each and its seen mark. */
-  readonly written: Array<[LocalSession, Map<string, string>, SeenMark]>;
+  readonly written: Array<[LocalSession, Map<string, string>, string]>;
 }
 
 /** With shard logs: what the node's seen is made of. */
@@ -63,6 +63,8 @@ export class LazyPositions {
    * (a join was sent; a leave not yet answered).
    */
   readonly #following = new Set<LocalSession>();
+  /** Of those, the ones whose join failed (it may or may not have landed): sent again while they keep up. */
+  readonly #joinAgain = new Set<LocalSession>();
   /** The seen this node last wrote, and when (ms). */
   #seenWritten: string | undefined;
   #seenAt = 0;
@@ -98,6 +100,16 @@ export class LazyPositions {
   /** A lazy take left `session.lazy` to write. */
   add(session: LocalSession): void {
     if (session.lazy) this.#unflushed.add(session);
+  }
+
+  /**
+   * The session got a subscription (SUBSCRIBE_COMMIT made it stop
+   * following this node's seen in Redis): it joins again once it keeps up
+   * with the new channel too.
+   */
+  subscribed(session: LocalSession): void {
+    this.#following.delete(session);
+    this.#joinAgain.delete(session);
   }
 
   /**
@@ -189,7 +201,7 @@ export class LazyPositions {
     const source = this.#seen;
     /** Per group (bucket on a Cluster, one on a single Redis): its calls, in order. */
     const groups = new Map<string, Call[]>();
-    const add = (session: LocalSession, positions: Map<string, string>, mark: SeenMark): void => {
+    const add = (session: LocalSession, positions: Map<string, string>, mark: string): void => {
       const bucket = this.#keys.bucket(session.id);
       const group = cluster ? bucket : '';
       let calls = groups.get(group);
@@ -207,8 +219,12 @@ export class LazyPositions {
     if (source) {
       // Leaving first: their own positions reach Redis before a seen they lack.
       for (const session of [...this.#following]) {
-        if (this.#keepsUp(session, closed)) continue;
+        if (this.#keepsUp(session, closed)) {
+          if (last !== undefined && this.#joinAgain.delete(session)) add(session, new Map(), joinMark(session.followCount));
+          continue;
+        }
         this.#following.delete(session);
+        this.#joinAgain.delete(session);
         const positions = session.lazy ?? new Map<string, string>();
         session.lazy = undefined;
         session.ackedChannels(positions);
@@ -229,7 +245,7 @@ export class LazyPositions {
         }
         // Following from the moment the join is sent: whether it lands or not, a later flush writes its positions before a seen it lacks.
         this.#following.add(session);
-        add(session, own, SeenMark.Join);
+        add(session, own, joinMark(session.followCount));
         continue;
       }
       add(session, lazy, SeenMark.None);
@@ -274,13 +290,15 @@ export class LazyPositions {
    * a lazy take left meanwhile. A session whose leave was not written
    * follows the seen again, so the next flush leaves it first again.
    */
-  #retry(written: ReadonlyArray<[LocalSession, Map<string, string>, SeenMark]>): void {
+  #retry(written: ReadonlyArray<[LocalSession, Map<string, string>, string]>): void {
     for (const [session, lazy, mark] of written) {
       if (mark === SeenMark.Leave) {
+        // Left again first at the next flush, with these positions (its channels' are written whatever they are).
         this.#following.add(session);
-        continue;
+      } else if (mark !== SeenMark.None && this.#following.has(session)) {
+        this.#joinAgain.add(session);
       }
-      if (session.gone) continue;
+      if (session.gone && mark !== SeenMark.Leave) continue;
       for (const [src, position] of lazy) {
         if (session.ackedOf(src) !== position || session.lazy?.has(src)) continue;
         (session.lazy ??= new Map()).set(src, position);

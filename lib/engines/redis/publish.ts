@@ -130,7 +130,7 @@ export class Publisher {
     if (except.length > MAX_EXCEPT) {
       return Promise.reject(new RangeError(`RedisEngine: a publish may exclude at most ${MAX_EXCEPT} sessions (except has ${except.length})`));
     }
-    // On a Cluster the session's hash is in another slot than the scripts' keys: the caller checked it.
+    // On a Cluster the session's hash is in another slot than the scripts' keys (and `checksPublisher` is false).
     const publisher = this.#runner.isCluster ? undefined : options?.publisher;
     let batch = this.#batch;
     // A batch is one publisher's (or none's): a publisher found gone refuses its own publishes only.

@@ -190,8 +190,9 @@ export function parseSubscribeCheck(reply: unknown): SubscribeCheckStatus {
 export const SubscribeCommitStatus = { Done: 1, Limit: 4, ...Gone } as const;
 export type SubscribeCommitStatus = (typeof SubscribeCommitStatus)[keyof typeof SubscribeCommitStatus];
 
-export function subscribeCommitArgs(pattern: string, position: string, max: string, node: string): string[] {
-  return [pattern, position, max, node];
+/** @param seenPrefix with shard logs, the prefix of the nodes' seen keys (`Keys.seenPrefix`); '' without. */
+export function subscribeCommitArgs(pattern: string, position: string, max: string, node: string, seenPrefix = ''): string[] {
+  return [pattern, position, max, node, seenPrefix];
 }
 
 export interface SubscribeCommitReply {
@@ -285,6 +286,11 @@ export function parseRecordTake(reply: unknown): RecordTakeStatus {
 export const SeenMark = { None: '', Join: 'j', Leave: 'l' } as const;
 export type SeenMark = (typeof SeenMark)[keyof typeof SeenMark];
 
+/** A join's mark: with the number of subscriptions the node knows of (POSITIONS joins only if Redis has as many). */
+export function joinMark(subscriptions: number): string {
+  return `${SeenMark.Join}${subscriptions}`;
+}
+
 /** A node's seen, written by POSITIONS after its sessions: the key, the shard position, its ttl (ms). */
 export interface SeenWrite {
   readonly key: string;
@@ -298,7 +304,7 @@ export function positionsArgs(nodech: string, node = '', seen?: SeenWrite): stri
 }
 
 /** One session's ARGV for POSITIONS: its bucket's index in KEYS (1-based), id, gen, seen mark, then its (source, position) pairs. */
-export function pushPositions(args: string[], keyIndex: number, id: string, gen: number, positions: ReadonlyMap<string, string>, mark: SeenMark = SeenMark.None): void {
+export function pushPositions(args: string[], keyIndex: number, id: string, gen: number, positions: ReadonlyMap<string, string>, mark: string = SeenMark.None): void {
   args.push(String(keyIndex), id, String(gen), mark, String(positions.size));
   for (const [src, position] of positions) args.push(src, position);
 }

@@ -1,8 +1,9 @@
 -- POSITIONS: lazy positions of many sessions, each moved forward only; with shard logs, whose seen applies, then the seen.
 -- KEYS[1..] bucket bases (one on a Cluster)
 -- ARGV[1] nodech   ARGV[2] node   ARGV[3] the node's seen key ('' not written)   ARGV[4] seen (a shard position)   ARGV[5] its ttl (ms)
--- then per session: bucket index in KEYS, id, gen, mark ('' | 'j' the node's seen applies to its channels from now on: sn = node |
---   'l' no longer: sn removed, after its positions), n, n x (pattern ('' the box), position)
+-- then per session: bucket index in KEYS, id, gen, mark ('' | 'j<count>' the node's seen applies to its channels from now on:
+--   sn = node, if the session has count subscriptions (else the node has not heard of a change yet: no join) | 'l' no longer:
+--   sn removed, after its positions), n, n x (pattern ('' the box), position)
 -- Reply: number of sessions written
 local i = 6
 local written = 0
@@ -24,8 +25,8 @@ while i <= #ARGV do
         if cur and before(cur, pos) then redis.call('HSET', h .. ':subs', pattern, pos) end
       end
     end
-    if mark == 'j' then
-      redis.call('HSET', h, 'sn', ARGV[2])
+    if string.sub(mark, 1, 1) == 'j' then
+      if redis.call('HGET', h, 'n') == string.sub(mark, 2) then redis.call('HSET', h, 'sn', ARGV[2]) end
     elseif mark == 'l' then
       redis.call('HDEL', h, 'sn')
     end

@@ -1,7 +1,7 @@
 -- SESSION_PRELUDE: in front of every session script.
 -- KEYS[1] B      bucket base (<prefix>{s<k>})
 -- ARGV[1] NODECH node channel prefix (<prefix>node:); ARGV[2] the session id (not SWEEP, STATS, POSITIONS, RESTORE_SCAN)
--- Gives now_ms(), ms(n), before(a, b), remove(id) (1, or 2 with a grave) and live(id, now) (1 | 0 | -1 | -2)
+-- Gives now_ms(), ms(n), before(a, b), remove(id) (1, or 2 with a grave), live(id, now) (1 | 0 | -1 | -2) and seen_apply(h, prefix)
 local B = KEYS[1]
 local NODECH = ARGV[1]
 local function now_ms()
@@ -45,4 +45,21 @@ local function live(id, now)
   end
   if tonumber(d) <= now then return -remove(id) end
   return 1
+end
+-- With shard logs (prefix: of the nodes' seen keys; '' none): a session whose hash h names a node whose seen applies to
+-- its channels (sn) gets that seen as their positions where it is further, and no longer names it: its positions in
+-- :subs are its own from here on (a takeover, a reload, a new subscription the node has not applied yet).
+local function seen_apply(h, prefix)
+  if prefix == '' then return end
+  local sn = redis.call('HGET', h, 'sn')
+  if not sn then return end
+  local seen = redis.call('GET', prefix .. sn)
+  if seen then
+    local subs = redis.call('HGETALL', h .. ':subs')
+    for k = 1, #subs, 2 do
+      -- Channels only: wildcard patterns keep logs and positions of their own.
+      if not string.find(subs[k], '*', 1, true) and before(subs[k + 1], seen) then redis.call('HSET', h .. ':subs', subs[k], seen) end
+    end
+  end
+  redis.call('HDEL', h, 'sn')
 end

@@ -24,20 +24,7 @@ if f[1] ~= ARGV[4] then
 elseif ARGV[5] ~= '1' then
   return { 1, gen }
 end
-if ARGV[7] ~= '' then
-  local sn = redis.call('HGET', h, 'sn')
-  if sn then
-    local seen = redis.call('GET', ARGV[7] .. sn)
-    if seen then
-      local subs = redis.call('HGETALL', h .. ':subs')
-      for k = 1, #subs, 2 do
-        -- Channels only: wildcard patterns keep logs and positions of their own.
-        if not string.find(subs[k], '*', 1, true) and before(subs[k + 1], seen) then redis.call('HSET', h .. ':subs', subs[k], seen) end
-      end
-    end
-    redis.call('HDEL', h, 'sn')
-  end
-end
+seen_apply(h, ARGV[7])
 -- A session with many subscriptions is read by the caller a page at a time (HSCAN): no script holds Redis for long.
 if redis.call('HLEN', h .. ':subs') > tonumber(ARGV[6]) then
   return { 1, gen, f[3] or '0', f[4] or '0', f[5] or '0-0', f[6] or '0-0', false, false }
