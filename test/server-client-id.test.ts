@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isClientId, isPlausibleClientId, newClientId } from '../lib/engines/client-id.js';
 import { MemoryEngine } from '../lib/engines/memory.js';
+import type { PublishOptions } from '../lib/engines/engine.js';
 import { RedisEngine } from '../lib/engines/redis/index.js';
 import { bucketOf } from '../lib/engines/redis/keys.js';
 import type { BayeuxOptions, Logger } from '../lib/options.js';
@@ -157,10 +158,15 @@ await suite('memory', () => new MemoryEngine());
 
 /** A third-party engine that issues ids of its own shape and says so with `isClientId`. */
 class PrefixedEngine extends MemoryEngine {
+  /** Calls that asked the engine about a client's session: exists, or a publish it checks (`publisher`). */
   existsCalls = 0;
   override async exists(clientId: string): Promise<boolean> {
     this.existsCalls++;
     return super.exists(clientId);
+  }
+  override async publish(patterns: readonly string[], message: string, options?: PublishOptions): Promise<number> {
+    if (options?.publisher !== undefined) this.existsCalls++;
+    return super.publish(patterns, message, options);
   }
   override isClientId(clientId: string): boolean {
     if (clientId === 'throws') throw new Error('a bug in isClientId');
