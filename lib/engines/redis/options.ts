@@ -147,7 +147,9 @@ export interface RedisEngineOptions {
    * again what it was pushed since the last write. Takes of long-polling
    * connects, and of acked sessions, write at once. Lower bounds those
    * duplicates tighter, at about 4 µs of Redis CPU per pushed session and
-   * write (before issue #23 the default was 100).
+   * write (before issue #23 the default was 100). With `channelLogs:
+   * 'shard'`, a session that keeps up is written once, not per flush: the
+   * node writes one position per flush that stands for all of them.
    * @default 1000
    */
   positionFlush?: number;
