@@ -136,6 +136,10 @@ test('arguments are built in the order the headers name them', () => {
   session.pushPositions(positions, 1, 'id2', 1, new Map(), session.joinMark(0));
   assert.deepEqual(positions, ['n:', '', '', '', '', '2', 'id1', '4', '', '2', '', '1-0', '/a', '2-0', '1', 'id2', '1', 'j0', '0']);
   assert.deepEqual(session.positionsArgs('n:', 'node1', { key: 'p:{t0}:seen:node1', position: '5-1023', ttl: 600000 }), ['n:', 'node1', 'p:{t0}:seen:node1', '5-1023', '600000']);
+  const later = session.positionsArgs('n:', 'node1');
+  session.pushPositions(later, 1, 'id3', 2, new Map());
+  session.setPositionsSeen(later, { key: 'k', position: '6-1023', ttl: 600000 });
+  assert.deepEqual(later, ['n:', 'node1', 'k', '6-1023', '600000', '1', 'id3', '2', '', '0']);
   const args = pattern.publishArgs('1000', 60000, true, '', '4096', 1, 2);
   pattern.pushPublish(args, [0, 1], 'hé', 'p1', [], { key: 0, size: 100, ttl: 60000, tail: 2 });
   pattern.pushPublish(args, [1], 'x', 'p2', ['a', 'b']);

@@ -21,7 +21,7 @@
 import type { LocalSession } from './local-session.js';
 import type { Keys } from './keys.js';
 import { Scripts } from './lua/index.js';
-import { joinMark, positionsArgs, pushPositions, SeenMark, type SeenWrite } from './lua/session.js';
+import { joinMark, positionsArgs, pushPositions, SeenMark, setPositionsSeen, type SeenWrite } from './lua/session.js';
 import type { Runner } from './runner.js';
 
 /**
@@ -259,7 +259,7 @@ export class LazyPositions {
         const calls = groups.get('');
         let call = calls?.[calls.length - 1];
         if (!call) groups.set('', [(call = { keys: [this.#keys.bucket(source.node)], args: positionsArgs(this.#keys.nodeChannelPrefix, source.node), written: [] })]);
-        call.args.splice(2, 3, seenWrite.key, seenWrite.position, String(seenWrite.ttl));
+        setPositionsSeen(call.args, seenWrite);
       }
     }
     const results = await Promise.all([...groups.values()].map((calls) => this.#write(calls)));

@@ -303,6 +303,11 @@ export function positionsArgs(nodech: string, node = '', seen?: SeenWrite): stri
   return [nodech, node, seen?.key ?? '', seen?.position ?? '', seen ? String(seen.ttl) : ''];
 }
 
+/** Make POSITIONS's ARGV (from {@link positionsArgs}) write the node's seen after its sessions. */
+export function setPositionsSeen(args: string[], seen: SeenWrite): void {
+  args.splice(2, 3, seen.key, seen.position, String(seen.ttl));
+}
+
 /** One session's ARGV for POSITIONS: its bucket's index in KEYS (1-based), id, gen, seen mark, then its (source, position) pairs. */
 export function pushPositions(args: string[], keyIndex: number, id: string, gen: number, positions: ReadonlyMap<string, string>, mark: string = SeenMark.None): void {
   args.push(String(keyIndex), id, String(gen), mark, String(positions.size));
